@@ -1,0 +1,86 @@
+"""FMS: an open-source enterprise freelancer-management system."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+
+def create_app(config: dict | None = None) -> Flask:
+    """Build the application; `config` overrides settings read from FMS_* variables."""
+    from fms.config import check_settings, load_settings
+
+    app = Flask(
+        __name__,
+        instance_relative_config=True,
+        template_folder="../templates",
+        static_folder="static",
+    )
+    app.config.from_mapping(load_settings(app.instance_path))
+    if config:
+        app.config.update(config)
+        if "FMS_REDIS_URL" in config and "RATELIMIT_STORAGE_URI" not in config:
+            app.config["RATELIMIT_STORAGE_URI"] = config["FMS_REDIS_URL"] or "memory://"
+    check_settings(app.config)
+    from fms.identity.permissions import ROLES
+
+    app.jinja_env.filters["role_label"] = lambda role: ROLES.get(role, role)
+    _ensure_instance_dirs(app)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    _configure_extensions(app)
+    _configure_blueprints(app)
+    _configure_request_lifecycle(app)
+    return app
+
+
+def _ensure_instance_dirs(app: Flask) -> None:
+    import os
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
+        os.makedirs(app.instance_path, exist_ok=True)
+    os.makedirs(app.config["FMS_STORAGE_DIR"], exist_ok=True)
+
+
+def _configure_extensions(app: Flask) -> None:
+    from pathlib import Path
+
+    from fms import database
+    from fms.extensions import csrf, db, limiter, login_manager, migrate
+
+    db.init_app(app)
+    migrate_dir = str(Path(__file__).resolve().parent.parent / "migrations")
+    migrate.init_app(app, db, directory=migrate_dir, render_as_batch=True, compare_type=True)
+    with app.app_context():
+        database.configure_engine(db.engine)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
+    import fms.models  # noqa: F401  - every table is known to the metadata
+
+
+def _configure_blueprints(app: Flask) -> None:
+    from fms import cli, errors, health
+    from fms.api import register_api
+    from fms.audit.views import bp as audit_bp
+    from fms.identity.views import bp as identity_bp
+    from fms.reports.views import bp as reports_bp
+    from fms.workforce.views import bp as workforce_bp
+
+    app.register_blueprint(health.bp)
+    app.register_blueprint(identity_bp)
+    app.register_blueprint(workforce_bp)
+    app.register_blueprint(audit_bp)
+    app.register_blueprint(reports_bp)
+    register_api(app)
+    errors.register_error_handlers(app)
+    cli.register(app)
+
+
+def _configure_request_lifecycle(app: Flask) -> None:
+    from fms.identity import web_session
+    from fms.security_headers import add_security_headers
+
+    web_session.init_app(app)
+    app.after_request(add_security_headers)

@@ -1,0 +1,61 @@
+"""Pieces every domain's API shares: pagination, money fields, loading the actor."""
+
+from __future__ import annotations
+
+from flask import current_app
+from marshmallow import Schema, ValidationError, fields, validate
+
+from fms import money
+
+API_PREFIX = "/api/v1"
+MAX_PER_PAGE = 200
+
+
+class PageArgs(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = fields.Integer(
+        load_default=50,
+        validate=validate.Range(min=1, max=MAX_PER_PAGE),
+        metadata={"description": f"Items per page, at most {MAX_PER_PAGE}."},
+    )
+
+
+def page_schema(item_schema_cls, name: str):
+    """A `{items, page, per_page, total}` envelope around a list of items."""
+    return type(
+        name,
+        (Schema,),
+        {
+            "items": fields.List(fields.Nested(item_schema_cls)),
+            "page": fields.Integer(),
+            "per_page": fields.Integer(),
+            "total": fields.Integer(),
+        },
+    )
+
+
+def page_body(items, total: int, args: dict) -> dict:
+    return {"items": items, "page": args["page"], "per_page": args["per_page"], "total": total}
+
+
+class MoneyField(fields.Field):
+    """Money as `{"amount": "12.34", "currency": "EUR"}`: amount a string, never a float."""
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        if value is None:
+            return None
+        return value.as_json()
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, dict) or set(value) != {"amount", "currency"}:
+            raise ValidationError('Expected {"amount": "12.34", "currency": "EUR"}.')
+        if not isinstance(value["amount"], str):
+            raise ValidationError('amount must be a string such as "12.34".')
+        try:
+            return money.Money(money.to_decimal(value["amount"]), value["currency"])
+        except (ValueError, TypeError) as exc:
+            raise ValidationError(str(exc)) from None
+
+
+def max_per_page() -> int:
+    return current_app.config.get("FMS_API_MAX_PAGE_SIZE", MAX_PER_PAGE)

@@ -1,0 +1,57 @@
+"""The audit log's table and the head of each organization's hash chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, event
+from sqlalchemy.orm import Mapped, mapped_column
+
+from fms.extensions import db
+from fms.tenancy import TenantMixin
+from fms.timekeeping import UTCDateTime, utcnow
+
+
+class AuditEntry(TenantMixin, db.Model):
+    """One state change: who, what, before and after. Never updated, never deleted."""
+
+    __tablename__ = "audit_entry"
+    __table_args__ = (
+        UniqueConstraint("org_id", "seq"),
+        Index("ix_audit_entry_org_entity", "org_id", "entity_type", "entity_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    channel: Mapped[str] = mapped_column(String(10))
+    action: Mapped[str] = mapped_column(String(80), index=True)
+    entity_type: Mapped[str] = mapped_column(String(60))
+    entity_id: Mapped[int | None] = mapped_column(Integer)
+    before: Mapped[dict | None] = mapped_column(JSON)
+    after: Mapped[dict | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(45))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditChainHead(db.Model):
+    """The last link of an organization's chain; its row is locked by every writer."""
+
+    __tablename__ = "audit_chain_head"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), primary_key=True)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditLogIsAppendOnly(RuntimeError):
+    pass
+
+
+@event.listens_for(AuditEntry, "before_update")
+@event.listens_for(AuditEntry, "before_delete")
+def _refuse_changes(mapper, connection, target):
+    raise AuditLogIsAppendOnly("audit entries are never changed or deleted")

@@ -1,0 +1,36 @@
+"""API schemas of the audit log."""
+
+from marshmallow import Schema, fields, validate
+
+from fms.api.common import page_schema
+
+
+class AuditEntryOut(Schema):
+    id = fields.Integer()
+    seq = fields.Integer()
+    created_at = fields.DateTime()
+    actor_user_id = fields.Integer(allow_none=True)
+    channel = fields.String()
+    action = fields.String()
+    entity_type = fields.String()
+    entity_id = fields.Integer(allow_none=True)
+    before = fields.Dict(allow_none=True)
+    after = fields.Dict(allow_none=True)
+    ip = fields.String(allow_none=True)
+    request_id = fields.String(allow_none=True)
+    prev_hash = fields.String()
+    hash = fields.String()
+
+
+class AuditQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    action = fields.String(validate=validate.Length(max=80))
+    entity_type = fields.String(validate=validate.Length(max=60))
+    entity_id = fields.Integer()
+    actor_user_id = fields.Integer()
+    date_from = fields.Date()
+    date_to = fields.Date()
+
+
+AuditEntryPage = page_schema(AuditEntryOut, "AuditEntryPage")

@@ -1,0 +1,63 @@
+"""The audit page for org admins and compliance officers, with filters."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from flask import Blueprint, render_template, request
+from flask_login import login_required
+
+from fms.audit import queries
+from fms.extensions import db
+from fms.identity.permissions import require
+from fms.identity.web_session import current_actor
+
+bp = Blueprint("audit", __name__)
+
+
+def _date(name: str) -> date | None:
+    raw = (request.args.get(name) or "").strip()
+    try:
+        return date.fromisoformat(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@bp.get("/admin/audit")
+@login_required
+def audit_log():
+    actor = current_actor()
+    require(actor, "audit.read")
+    entity_id = request.args.get("entity_id", type=int)
+    actor_user_id = request.args.get("actor_user_id", type=int)
+    filters = queries.AuditFilter(
+        action=(request.args.get("action") or "").strip()[:80] or None,
+        entity_type=(request.args.get("entity_type") or "").strip()[:60] or None,
+        entity_id=entity_id,
+        actor_user_id=actor_user_id,
+        date_from=_date("date_from"),
+        date_to=_date("date_to"),
+    )
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total = queries.list_entries(db.session, filters, page=page, per_page=50)
+    return render_template(
+        "audit/log.html",
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=50,
+        filters=filters,
+        actions=queries.actions(db.session),
+        entity_types=queries.entity_types(db.session),
+        actor_names=queries.actor_names(db.session, {r.actor_user_id for r in rows}),
+    )
+
+
+@bp.get("/admin/audit/<int:entry_id>")
+@login_required
+def audit_entry(entry_id: int):
+    actor = current_actor()
+    require(actor, "audit.read")
+    entry = queries.get_entry(db.session, entry_id)
+    names = queries.actor_names(db.session, {entry.actor_user_id})
+    return render_template("audit/entry.html", entry=entry, actor_names=names)

@@ -1,0 +1,124 @@
+"""`flask fms ...` commands. Each builds its Actor, calls services and commits once."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask import current_app
+from flask.cli import AppGroup
+
+from fms.extensions import db
+
+fms_cli = AppGroup("fms", help="FMS administration commands.")
+org_cli = AppGroup("org", help="Organizations.")
+audit_cli = AppGroup("audit", help="The audit log.")
+jobs_cli = AppGroup("jobs", help="Background jobs.")
+
+
+def register(app) -> None:
+    fms_cli.add_command(org_cli)
+    fms_cli.add_command(audit_cli)
+    fms_cli.add_command(jobs_cli)
+    app.cli.add_command(fms_cli)
+
+
+@org_cli.command("create")
+@click.option("--name", required=True, help="Display name, e.g. 'Northbridge Energy AG'.")
+@click.option("--slug", required=True, help="Short unique name: lower-case, digits, dashes.")
+@click.option("--admin-email", required=True)
+@click.option("--admin-name", required=True)
+@click.option("--currency", default="EUR", show_default=True, help="Base currency (ISO 4217).")
+@click.option("--timezone", default="Europe/Berlin", show_default=True)
+@click.password_option("--admin-password", help="Break-glass local password (12+ chars).")
+def org_create(name, slug, admin_email, admin_name, currency, timezone, admin_password):
+    """Create an organization and its first org admin."""
+    from fms.errors import DomainError
+    from fms.identity import services
+    from fms.identity.actor import system_actor
+
+    try:
+        org, user = services.create_organization(
+            db.session,
+            name=name,
+            slug=slug,
+            admin_email=admin_email,
+            admin_name=admin_name,
+            admin_password=admin_password,
+            base_currency=currency,
+            timezone=timezone,
+            actor=system_actor(None),
+        )
+    except DomainError as exc:
+        db.session.rollback()
+        raise click.ClickException(exc.detail) from None
+    db.session.commit()
+    click.echo(f"Created organization {org.name} ({org.slug}, id {org.id}); admin {user.email}.")
+
+
+@audit_cli.command("verify")
+@click.option("--org", "org_slug", default=None, help="Only this organization (slug).")
+def audit_verify(org_slug):
+    """Check every organization's hash chain; print the first broken link, or ok."""
+    from sqlalchemy import select
+
+    from fms.audit import services as audit
+    from fms.identity.models import Organization
+
+    if org_slug:
+        org_id = db.session.scalar(select(Organization.id).where(Organization.slug == org_slug))
+        if org_id is None:
+            raise click.ClickException(f"No organization {org_slug!r}.")
+        reports = [audit.verify_chain(db.session, org_id)]
+    else:
+        reports = audit.verify_all(db.session)
+    broken = [r for r in reports if not r.ok]
+    if broken:
+        click.echo(str(broken[0]))
+        sys.exit(1)
+    entries = sum(r.entries for r in reports)
+    click.echo(f"ok ({len(reports)} organizations, {entries} entries)")
+
+
+@fms_cli.command("demo")
+def demo():
+    """Load the demo organization (safe to run again: nothing is duplicated)."""
+    from fms.demo import load_demo
+
+    summary = load_demo(db.session)
+    db.session.commit()
+    click.echo(summary)
+
+
+@fms_cli.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+def worker(burst):
+    """Run an rq worker for background jobs (needs FMS_REDIS_URL)."""
+    from fms.jobs import start_worker
+
+    if not current_app.config.get("FMS_REDIS_URL"):
+        raise click.ClickException(
+            "FMS_REDIS_URL is not set: jobs run inline in the web process, no worker needed."
+        )
+    start_worker(current_app, burst=burst)
+
+
+@jobs_cli.command("check")
+@click.option("--org", "org_slug", required=True, help="Organization (slug) to run it for.")
+def jobs_check(org_slug):
+    """Enqueue a no-op job and report its id (inline mode runs it at once)."""
+    from sqlalchemy import select
+
+    from fms import jobs
+    from fms.identity.models import Organization
+    from fms.tenancy import scope_session
+
+    org_id = db.session.scalar(select(Organization.id).where(Organization.slug == org_slug))
+    if org_id is None:
+        raise click.ClickException(f"No organization {org_slug!r}.")
+    scope_session(db.session, org_id)
+    run = jobs.enqueue_after_commit(jobs.check_job_pipeline, "cli")
+    run_id = run.id
+    db.session.commit()
+    state = db.session.get(jobs.JobRun, run_id).state
+    click.echo(f"job {run_id}: {state}")

@@ -1,0 +1,84 @@
+"""Settings, read from FMS_* environment variables inside the app factory only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+DEV_SECRET_KEY = "fms-development-secret-key-do-not-use-in-production"  # noqa: S105
+
+
+class ConfigError(RuntimeError):
+    """The settings cannot start a safe application."""
+
+
+def _bool(value: str | None, default: bool) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
+
+
+def load_settings(instance_path: str) -> dict:
+    """Build the Flask config from the environment, with development defaults."""
+    env = os.environ.get("FMS_ENV", "development").strip().lower()
+    production = env == "production"
+    storage_dir = os.environ.get("FMS_STORAGE_DIR") or str(Path(instance_path) / "storage")
+    database_url = os.environ.get("FMS_DATABASE_URL") or (
+        "sqlite:///" + str(Path(instance_path) / "fms.sqlite3")
+    )
+    redis_url = os.environ.get("FMS_REDIS_URL") or None
+    return {
+        "FMS_ENV": env,
+        "SECRET_KEY": os.environ.get("FMS_SECRET_KEY") or DEV_SECRET_KEY,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "FMS_REDIS_URL": redis_url,
+        "FMS_STORAGE_DIR": storage_dir,
+        "FMS_BASE_URL": os.environ.get("FMS_BASE_URL", "http://127.0.0.1:5000"),
+        "FMS_SESSION_IDLE_MINUTES": _int("FMS_SESSION_IDLE_MINUTES", 30),
+        "FMS_SESSION_MAX_HOURS": _int("FMS_SESSION_MAX_HOURS", 12),
+        "FMS_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get(
+            "FMS_LOGIN_LIMIT_PER_ACCOUNT", "5 per minute;20 per hour"
+        ),
+        "FMS_LOGIN_LIMIT_PER_IP": os.environ.get("FMS_LOGIN_LIMIT_PER_IP", "30 per minute"),
+        "FMS_API_MAX_PAGE_SIZE": 200,
+        "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
+        "RATELIMIT_ENABLED": _bool(os.environ.get("FMS_RATELIMIT_ENABLED"), True),
+        "RATELIMIT_STORAGE_URI": redis_url or "memory://",
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "SESSION_COOKIE_NAME": "fms_session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": _bool(os.environ.get("FMS_COOKIE_SECURE"), production),
+        "WTF_CSRF_TIME_LIMIT": None,  # the token lives as long as the server-side session
+        "WTF_CSRF_HEADERS": ["X-CSRFToken", "X-CSRF-Token"],
+        "MAX_CONTENT_LENGTH": 16 * 1024 * 1024,
+        # flask-smorest: the OpenAPI document of /api/v1
+        "API_TITLE": "FMS API",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.1.0",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+    }
+
+
+def check_settings(config: dict) -> None:
+    """Refuse to start production with settings that are only safe on a laptop."""
+    if config.get("FMS_ENV") == "production":
+        if config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
+            raise ConfigError(
+                "FMS_ENV=production needs FMS_SECRET_KEY set to a long random value "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        if len(config["SECRET_KEY"]) < 32:
+            raise ConfigError("FMS_SECRET_KEY must be at least 32 characters in production")

@@ -1,0 +1,31 @@
+"""Engine settings that make SQLite behave like a real transactional database."""
+
+from __future__ import annotations
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+
+def configure_engine(engine: Engine) -> None:
+    """On SQLite: real BEGIN/SAVEPOINT handling, foreign keys, WAL and a busy timeout.
+
+    Python's sqlite3 driver opens transactions itself and not before SELECTs, which breaks
+    SAVEPOINTs and lets reads slip outside a transaction; we take that over, as the
+    SQLAlchemy documentation recommends.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, connection_record):
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        if engine.url.database not in (None, "", ":memory:"):
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):
+        conn.exec_driver_sql("BEGIN")

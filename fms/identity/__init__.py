@@ -1,0 +1,1 @@
+"""Identity: organizations (tenants), users, memberships and roles, sign-in, sessions."""

@@ -1,0 +1,126 @@
+"""Identity routes of /api/v1: me, organizations, users and memberships."""
+
+from __future__ import annotations
+
+from flask import g
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from flask_wtf.csrf import generate_csrf
+
+from fms.api.common import API_PREFIX, PageArgs, page_body
+from fms.errors import InvalidInput
+from fms.extensions import db
+from fms.identity import schemas, services
+from fms.identity.models import Organization
+from fms.identity.permissions import permissions_for
+from fms.identity.web_session import current_actor
+
+blp = Blueprint(
+    "identity_api", __name__, url_prefix=API_PREFIX, description="Organizations and members"
+)
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @blp.response(200, schemas.MeOut)
+    def get(self):
+        """Who is signed in, where, with which roles; and the CSRF token for writes."""
+        actor = current_actor()
+        orgs = services.organizations_of(db.session, actor.user_id)
+        return {
+            "user": g.user,
+            "organization": next(o for o in orgs if o.id == actor.org_id),
+            "roles": sorted(actor.roles),
+            "permissions": sorted(permissions_for(actor.roles)),
+            "organizations": orgs,
+            "csrf_token": generate_csrf(),
+        }
+
+
+@blp.route("/organizations")
+class Organizations(MethodView):
+    @blp.response(200, schemas.OrganizationOut(many=True))
+    def get(self):
+        """Organizations the signed-in user belongs to."""
+        actor = current_actor()
+        return services.organizations_of(db.session, actor.user_id)
+
+
+@blp.route("/organizations/<int:org_id>")
+class OrganizationById(MethodView):
+    @blp.response(200, schemas.OrganizationOut)
+    def get(self, org_id: int):
+        """One organization; 404 unless the user belongs to it."""
+        return services.get_organization(db.session, actor=current_actor(), org_id=org_id)
+
+    @blp.arguments(schemas.OrganizationPatchIn)
+    @blp.response(200, schemas.OrganizationOut)
+    def patch(self, data: dict, org_id: int):
+        """Change the current organization's name, base currency or timezone (org admins)."""
+        actor = current_actor()
+        services.get_organization(db.session, actor=actor, org_id=org_id)
+        if org_id != actor.org_id:
+            raise InvalidInput("Switch to this organization before changing it.")
+        org = db.session.get(Organization, org_id)
+        services.update_organization(
+            db.session,
+            actor=actor,
+            name=data.get("name", org.name),
+            base_currency=data.get("base_currency", org.base_currency),
+            timezone=data.get("timezone", org.timezone),
+        )
+        db.session.commit()
+        return org
+
+
+@blp.route("/memberships")
+class Memberships(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, schemas.MembershipPage)
+    def get(self, args: dict):
+        """Members of the current organization."""
+        rows, total = services.list_members(
+            db.session, actor=current_actor(), page=args["page"], per_page=args["per_page"]
+        )
+        return page_body(rows, total, args)
+
+    @blp.arguments(schemas.MembershipIn)
+    @blp.response(201, schemas.MembershipOut)
+    def post(self, data: dict):
+        """Add a person with roles (an existing FMS account is reused by email)."""
+        membership = services.add_member(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return membership
+
+
+@blp.route("/memberships/<int:membership_id>")
+class MembershipById(MethodView):
+    @blp.response(200, schemas.MembershipOut)
+    def get(self, membership_id: int):
+        return services.get_membership(
+            db.session, actor=current_actor(), membership_id=membership_id
+        )
+
+    @blp.arguments(schemas.MembershipPatchIn)
+    @blp.response(200, schemas.MembershipOut)
+    def patch(self, data: dict, membership_id: int):
+        """Change roles or (de)activate; deactivation ends the member's sessions at once."""
+        actor = current_actor()
+        if "roles" in data:
+            services.change_roles(
+                db.session, actor=actor, membership_id=membership_id, roles=data["roles"]
+            )
+        if "is_active" in data:
+            services.set_membership_active(
+                db.session, actor=actor, membership_id=membership_id, active=data["is_active"]
+            )
+        db.session.commit()
+        return services.get_membership(db.session, actor=actor, membership_id=membership_id)
+
+
+@blp.route("/users/<int:user_id>")
+class UserById(MethodView):
+    @blp.response(200, schemas.MembershipOut)
+    def get(self, user_id: int):
+        """A user, as a member of the current organization; other users answer 404."""
+        return services.get_member_by_user(db.session, actor=current_actor(), user_id=user_id)

@@ -1,0 +1,69 @@
+"""API schemas of identity: `XIn` for request bodies, `XOut` for responses."""
+
+from marshmallow import Schema, fields, validate
+
+from fms.api.common import page_schema
+from fms.identity.permissions import ROLES
+
+_role = fields.String(validate=validate.OneOf(sorted(ROLES)))
+
+
+class OrganizationOut(Schema):
+    id = fields.Integer()
+    slug = fields.String()
+    name = fields.String()
+    base_currency = fields.String()
+    timezone = fields.String()
+    standard_week_minutes = fields.Integer()
+    created_at = fields.DateTime()
+
+
+class OrganizationPatchIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    base_currency = fields.String(validate=validate.Length(equal=3))
+    timezone = fields.String(validate=validate.Length(min=1, max=64))
+
+
+class UserOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String()
+    is_active = fields.Boolean()
+    last_sign_in_at = fields.DateTime(allow_none=True)
+
+
+class MembershipOut(Schema):
+    id = fields.Integer()
+    org_id = fields.Integer()
+    user = fields.Nested(UserOut)
+    roles = fields.List(fields.String())
+    is_active = fields.Boolean()
+    created_at = fields.DateTime()
+
+
+class MembershipIn(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    roles = fields.List(_role, required=True, validate=validate.Length(min=1))
+    password = fields.String(
+        load_default=None,
+        validate=validate.Length(min=12, max=1024),
+        metadata={"description": "Optional; for local (break-glass) sign-in only."},
+    )
+
+
+class MembershipPatchIn(Schema):
+    roles = fields.List(_role, validate=validate.Length(min=1))
+    is_active = fields.Boolean()
+
+
+class MeOut(Schema):
+    user = fields.Nested(UserOut)
+    organization = fields.Nested(OrganizationOut)
+    roles = fields.List(fields.String())
+    permissions = fields.List(fields.String())
+    organizations = fields.List(fields.Nested(OrganizationOut))
+    csrf_token = fields.String(metadata={"description": "Send as X-CSRFToken on writes."})
+
+
+MembershipPage = page_schema(MembershipOut, "MembershipPage")

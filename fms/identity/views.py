@@ -1,0 +1,226 @@
+"""Sign-in, organization switching, members and organization settings pages."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+from zoneinfo import available_timezones
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from fms.errors import InvalidInput, RuleViolation
+from fms.extensions import db, limiter
+from fms.forms import apply_errors
+from fms.identity import forms, services, web_session
+from fms.identity.models import Organization
+from fms.identity.permissions import require
+from fms.identity.web_session import current_actor
+
+bp = Blueprint("identity", __name__)
+
+
+@bp.app_context_processor
+def layout_context():
+    """What the layout needs on every page: who is signed in, where, and what they may do."""
+    actor = g.get("actor")
+    if actor is None:
+        return {"actor": None, "current_user_record": None}
+    orgs = services.organizations_of(db.session, actor.user_id)
+    current = next((o for o in orgs if o.id == actor.org_id), None)
+    return {
+        "actor": actor,
+        "current_user_record": g.get("user"),
+        "current_org": current,
+        "my_organizations": orgs,
+        "switch_form": forms.EmptyForm(),
+    }
+
+
+def _safe_next(target: str | None) -> str:
+    """Only same-site relative paths: an open redirect would help phishing."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("reports.home")
+
+
+def _account_key() -> str:
+    return "account:" + (request.form.get("email") or "").strip().lower()[:254]
+
+
+def _failed_attempt(response) -> bool:
+    return response.status_code != 302
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(
+    lambda: current_app.config["FMS_LOGIN_LIMIT_PER_IP"],
+    methods=["POST"],
+    deduct_when=_failed_attempt,
+)
+@limiter.limit(
+    lambda: current_app.config["FMS_LOGIN_LIMIT_PER_ACCOUNT"],
+    methods=["POST"],
+    key_func=_account_key,
+    deduct_when=_failed_attempt,
+)
+def login():
+    if g.get("actor") is not None:
+        return redirect(url_for("reports.home"))
+    form = forms.SignInForm(next=request.args.get("next", ""))
+    if form.validate_on_submit():
+        try:
+            user = services.authenticate(
+                db.session, email=form.email.data, password=form.password.data
+            )
+            started = services.start_session(
+                db.session,
+                user=user,
+                method="password",
+                ip=web_session.client_ip(),
+                user_agent=request.user_agent.string,
+            )
+        except services.InvalidCredentials as exc:
+            db.session.rollback()
+            form.form_errors.append(exc.detail)
+        else:
+            db.session.commit()
+            web_session.begin(started)
+            return redirect(_safe_next(form.next.data))
+    status = 401 if form.is_submitted() and form.form_errors else 200
+    return render_template("identity/login.html", form=form), status
+
+
+@bp.post("/logout")
+def logout():
+    form = forms.EmptyForm()
+    if form.validate_on_submit() and g.get("sign_in") is not None:
+        services.end_session(db.session, record=g.sign_in, actor=g.actor)
+        db.session.commit()
+    web_session.forget()
+    flash("You have been signed out.", "info")
+    return redirect(url_for("identity.login"))
+
+
+@bp.post("/switch-organization")
+@login_required
+def switch_organization():
+    actor = current_actor()
+    try:
+        org_id = int(request.form.get("org_id", ""))
+    except ValueError:
+        org_id = -1
+    form = forms.EmptyForm()
+    if form.validate_on_submit():
+        org = services.switch_organization(db.session, record=g.sign_in, org_id=org_id, actor=actor)
+        db.session.commit()
+        flash(f"You are now working in {org.name}.", "success")
+    return redirect(url_for("reports.home"))
+
+
+# --- members -----------------------------------------------------------------------------
+
+
+@bp.route("/admin/members", methods=["GET", "POST"])
+@login_required
+def members():
+    actor = current_actor()
+    require(actor, "members.read")
+    form = forms.AddMemberForm()
+    if request.method == "POST":
+        require(actor, "members.manage")
+        if form.validate_on_submit():
+            try:
+                membership = services.add_member(
+                    db.session,
+                    actor=actor,
+                    email=form.email.data,
+                    name=form.name.data,
+                    roles=form.roles.data,
+                    password=form.password.data or None,
+                )
+            except (InvalidInput, RuleViolation) as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash(f"{membership.user.name} was added.", "success")
+                return redirect(url_for("identity.members"))
+    page = request.args.get("page", 1, type=int) or 1
+    rows, total = services.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
+    status = 422 if form.errors or form.form_errors else 200
+    return (
+        render_template(
+            "identity/members.html", rows=rows, total=total, page=page, per_page=50, form=form
+        ),
+        status,
+    )
+
+
+@bp.route("/admin/members/<int:membership_id>", methods=["GET", "POST"])
+@login_required
+def member(membership_id: int):
+    actor = current_actor()
+    membership = services.get_membership(db.session, actor=actor, membership_id=membership_id)
+    form = forms.RolesForm(roles=list(membership.roles or []))
+    if request.method == "POST":
+        require(actor, "members.manage")
+        action = request.form.get("action", "roles")
+        if action in ("deactivate", "activate"):
+            if forms.EmptyForm().validate_on_submit():
+                services.set_membership_active(
+                    db.session,
+                    actor=actor,
+                    membership_id=membership_id,
+                    active=action == "activate",
+                )
+                db.session.commit()
+                verb = "reactivated" if action == "activate" else "deactivated"
+                flash(f"{membership.user.name} was {verb}.", "success")
+            return redirect(url_for("identity.member", membership_id=membership_id))
+        if form.validate_on_submit():
+            try:
+                services.change_roles(
+                    db.session, actor=actor, membership_id=membership_id, roles=form.roles.data
+                )
+            except (InvalidInput, RuleViolation) as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash("Roles saved. They apply from the member's next click.", "success")
+                return redirect(url_for("identity.member", membership_id=membership_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("identity/member.html", membership=membership, form=form), status
+
+
+# --- organization settings ---------------------------------------------------------------
+
+
+@bp.route("/admin/organization", methods=["GET", "POST"])
+@login_required
+def organization():
+    actor = current_actor()
+    require(actor, "organization.manage")
+    org = db.session.get(Organization, actor.org_id)
+    form = forms.OrganizationForm(obj=org)
+    form.timezone.choices = sorted(available_timezones())
+    if form.validate_on_submit():
+        try:
+            services.update_organization(
+                db.session,
+                actor=actor,
+                name=form.name.data,
+                base_currency=form.base_currency.data,
+                timezone=form.timezone.data,
+            )
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash("Organization settings saved.", "success")
+            return redirect(url_for("identity.organization"))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("identity/organization.html", form=form, org=org), status

@@ -1,0 +1,1 @@
+"""Reports: dashboards, spend analytics and exports. Nothing imports this package."""

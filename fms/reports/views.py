@@ -1,0 +1,18 @@
+"""The home dashboard."""
+
+from flask import Blueprint, render_template
+from flask_login import login_required
+
+from fms.extensions import db
+from fms.identity.web_session import current_actor
+from fms.reports import queries
+
+bp = Blueprint("reports", __name__)
+
+
+@bp.get("/")
+@login_required
+def home():
+    actor = current_actor()
+    summary = queries.dashboard(db.session, actor=actor)
+    return render_template("reports/home.html", summary=summary)

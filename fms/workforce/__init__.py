@@ -1,0 +1,1 @@
+"""Workforce: org structure, suppliers, freelancers, requisitions, engagements, headcount."""

@@ -1,0 +1,144 @@
+"""Org structure pages (org admins) and the freelancer directory (staff)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from fms.errors import InvalidInput
+from fms.extensions import db
+from fms.forms import apply_errors
+from fms.identity.permissions import require
+from fms.identity.web_session import current_actor
+from fms.workforce import forms, services
+
+bp = Blueprint("workforce", __name__)
+
+_SECTIONS = [
+    ("department", "Departments", "Teams that request and manage freelancers."),
+    ("cost_centre", "Cost centres", "Where freelancer spend is booked."),
+    ("location", "Locations", "Offices and sites freelancers work for."),
+]
+
+
+def _form_fields(kind: str, form) -> dict:
+    values = {"code": form.code.data, "name": form.name.data}
+    if kind == "location":
+        values.update(country=form.country.data, city=form.city.data)
+    return values
+
+
+@bp.route("/admin/structure", methods=["GET", "POST"])
+@login_required
+def structure():
+    actor = current_actor()
+    require(actor, "structure.read")
+    forms_by_kind = {kind: forms.unit_form(kind, prefix=kind) for kind, _, _ in _SECTIONS}
+    status = 200
+    if request.method == "POST":
+        require(actor, "structure.manage")
+        kind = request.form.get("kind", "")
+        form = forms_by_kind.get(kind)
+        if form is None:
+            raise InvalidInput("Unknown kind of unit.")
+        if form.validate_on_submit():
+            try:
+                unit = services.create_unit(
+                    db.session, actor=actor, kind=kind, **_form_fields(kind, form)
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash(f"{unit.name} was added.", "success")
+                return redirect(url_for("workforce.structure") + f"#{kind}")
+        status = 422
+    sections = [
+        {
+            "kind": kind,
+            "title": title,
+            "hint": hint,
+            "units": services.list_units(db.session, actor=actor, kind=kind),
+            "form": forms_by_kind[kind],
+        }
+        for kind, title, hint in _SECTIONS
+    ]
+    return render_template("workforce/structure.html", sections=sections), status
+
+
+def _edit_unit(kind: str, unit_id: int):
+    actor = current_actor()
+    unit = services.get_unit(db.session, actor=actor, kind=kind, unit_id=unit_id)
+    form = forms.unit_form(kind, obj=unit)
+    if request.method == "POST":
+        require(actor, "structure.manage")
+        if form.validate_on_submit():
+            try:
+                services.update_unit(
+                    db.session,
+                    actor=actor,
+                    kind=kind,
+                    unit_id=unit_id,
+                    is_active=form.is_active.data,
+                    **_form_fields(kind, form),
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash("Saved.", "success")
+                return redirect(url_for("workforce.structure") + f"#{kind}")
+    status = 422 if form.errors or getattr(form, "form_errors", None) else 200
+    label = services.STRUCTURE_LABELS[kind]
+    return render_template("workforce/unit.html", unit=unit, form=form, label=label), status
+
+
+@bp.route("/admin/departments/<int:department_id>", methods=["GET", "POST"])
+@login_required
+def department(department_id: int):
+    return _edit_unit("department", department_id)
+
+
+@bp.route("/admin/cost-centres/<int:cost_centre_id>", methods=["GET", "POST"])
+@login_required
+def cost_centre(cost_centre_id: int):
+    return _edit_unit("cost_centre", cost_centre_id)
+
+
+@bp.route("/admin/locations/<int:location_id>", methods=["GET", "POST"])
+@login_required
+def location(location_id: int):
+    return _edit_unit("location", location_id)
+
+
+@bp.get("/freelancers")
+@login_required
+def freelancers():
+    actor = current_actor()
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    country = (request.args.get("country") or "").strip()[:2] or None
+    search = (request.args.get("q") or "").strip()[:100] or None
+    rows, total = services.list_freelancers(
+        db.session, actor=actor, country=country, search=search, page=page, per_page=50
+    )
+    countries = services.freelancer_countries(db.session, actor=actor)
+    return render_template(
+        "workforce/freelancers.html",
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=50,
+        countries=countries,
+        country=country,
+        q=search,
+    )
+
+
+@bp.get("/freelancers/<int:freelancer_id>")
+@login_required
+def freelancer(freelancer_id: int):
+    actor = current_actor()
+    profile = services.get_freelancer(db.session, actor=actor, freelancer_id=freelancer_id)
+    return render_template("workforce/freelancer.html", freelancer=profile)

@@ -1,0 +1,58 @@
+"""Alembic environment for FMS (run through Flask-Migrate: `flask db upgrade`)."""
+
+import logging
+from logging.config import fileConfig
+
+from alembic import context
+from flask import current_app
+
+config = context.config
+if config.config_file_name and not logging.getLogger().handlers:
+    fileConfig(config.config_file_name)
+
+db = current_app.extensions["migrate"].db
+target_metadata = db.metadata
+
+
+def render_item(type_, obj, autogen_context):
+    """Write our column types as their plain database types in migrations."""
+    from fms.money import ScaledDecimal
+    from fms.timekeeping import UTCDateTime
+
+    if type_ == "type" and isinstance(obj, ScaledDecimal):
+        return "sa.BigInteger()"
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
+
+def run_migrations_offline():
+    context.configure(
+        url=str(db.engine.url).replace("%", "%%"),
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=True,
+        render_item=render_item,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online():
+    connectable = db.engine
+    with connectable.connect() as connection:
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=True,
+            compare_type=True,
+            render_item=render_item,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
