@@ -35,9 +35,7 @@ def test_cross_tenant_reads_must_be_explicit(session, two_orgs):
     assert sorted(session.scalars(stmt)) == ["A-ENG", "B-ENG"]
 
 
-def test_primary_key_load_of_another_org_is_not_found_even_from_identity_map(
-    session, two_orgs
-):
+def test_primary_key_load_of_another_org_is_not_found_even_from_identity_map(session, two_orgs):
     a, b, dept_a, dept_b = two_orgs
     scope_session(session, a.id)
     # dept_b sits in this session's identity map: session.get would hand it out
@@ -64,9 +62,7 @@ def test_bulk_update_and_delete_stay_in_the_organization(session, two_orgs):
     assert names["B-ENG"] != "renamed"
 
 
-def test_new_rows_take_the_session_org_and_cannot_be_written_into_another(
-    session, two_orgs
-):
+def test_new_rows_take_the_session_org_and_cannot_be_written_into_another(session, two_orgs):
     a, b, dept_a, dept_b = two_orgs
     scope_session(session, a.id)
     stamped = Department(code="NEW", name="New")

@@ -56,9 +56,17 @@ def _call(client, method, url):
 
 
 def test_every_route_with_an_id_hides_other_organizations(
-    app, client, session, org_admin, make_org, make_member, make_unit, make_freelancer,
-    make_job_run, sign_in,
-):  # fmt: skip
+    app,
+    client,
+    session,
+    org_admin,
+    make_org,
+    make_member,
+    make_unit,
+    make_freelancer,
+    make_job_run,
+    sign_in,
+):
     from fms.identity.models import Organization, User
 
     factories = Factories(session, make_member, make_unit, make_freelancer, make_job_run)

@@ -144,8 +144,9 @@ def members():
                 db.session.rollback()
                 apply_errors(form, exc)
             else:
+                name = membership.user.name
                 db.session.commit()
-                flash(f"{membership.user.name} was added.", "success")
+                flash(f"{name} was added.", "success")
                 return redirect(url_for("identity.members"))
     page = request.args.get("page", 1, type=int) or 1
     rows, total = services.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
@@ -163,6 +164,7 @@ def members():
 def member(membership_id: int):
     actor = current_actor()
     membership = services.get_membership(db.session, actor=actor, membership_id=membership_id)
+    name = membership.user.name
     form = forms.RolesForm(roles=list(membership.roles or []))
     if request.method == "POST":
         require(actor, "members.manage")
@@ -177,7 +179,7 @@ def member(membership_id: int):
                 )
                 db.session.commit()
                 verb = "reactivated" if action == "activate" else "deactivated"
-                flash(f"{membership.user.name} was {verb}.", "success")
+                flash(f"{name} was {verb}.", "success")
             return redirect(url_for("identity.member", membership_id=membership_id))
         if form.validate_on_submit():
             try:

@@ -48,8 +48,9 @@ def load_sign_in() -> None:
     incoming = request.headers.get("X-Request-ID", "")
     g.request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
     g.actor = g.user = g.sign_in = None
+    g.pop("_login_user", None)  # Flask-Login's cache: only what this request loads counts
     scope_session(db.session, None)
-    if request.endpoint in (None, "static") or request.path == "/healthz":
+    if request.endpoint == "static" or request.path == "/healthz":
         return
     token = session.get(TOKEN_KEY)
     if not token:

@@ -1,0 +1,161 @@
+"""The /api/v1 skeleton: OpenAPI document, problem+json errors, pagination, members."""
+
+import pytest
+from sqlalchemy import func, select
+
+from fms.audit.models import AuditEntry
+from fms.identity.models import Membership, Organization, User
+
+
+@pytest.fixture
+def admin_client(client, session, org_admin, sign_in):
+    org = session.get(Organization, org_admin.org_id)
+    sign_in(client, session.get(User, org_admin.user_id), org)
+    return client
+
+
+def _counts(session):
+    return (
+        session.scalar(select(func.count(Membership.id)).execution_options(all_tenants=True)),
+        session.scalar(select(func.count(AuditEntry.id)).execution_options(all_tenants=True)),
+    )
+
+
+def test_openapi_document_describes_the_routes(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    spec = response.get_json()
+    assert spec["openapi"].startswith("3.")
+    for path in (
+        "/api/v1/me",
+        "/api/v1/memberships",
+        "/api/v1/memberships/{membership_id}",
+        "/api/v1/departments",
+        "/api/v1/audit-entries",
+        "/api/v1/jobs/{job_id}",
+    ):
+        assert path in spec["paths"], path
+    page = spec["components"]["schemas"]["MembershipIn"]
+    assert "email" in page["required"]
+
+
+def test_reference_page_uses_vendored_assets(client):
+    html = client.get("/api/v1/docs").data.decode()
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in html
+    assert "https://" not in html and "<script>" not in html
+
+
+def test_anonymous_api_calls_get_problem_json_401(client):
+    response = client.get("/api/v1/memberships")
+    assert response.status_code == 401
+    assert response.content_type == "application/problem+json"
+    assert response.get_json()["status"] == 401
+
+
+def test_validation_errors_point_at_each_field(admin_client, session):
+    before = _counts(session)
+    response = admin_client.post(
+        "/api/v1/memberships",
+        json={"email": "not-an-email", "name": "x" * 500, "roles": ["pope"], "extra": 1},
+    )
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    body = response.get_json()
+    pointers = {e["pointer"] for e in body["errors"]}
+    assert {"/email", "/name", "/roles/0", "/extra"} <= pointers
+    assert _counts(session) == before
+
+
+def test_wrong_types_and_query_parameters_are_refused(admin_client):
+    response = admin_client.post("/api/v1/memberships", json={"email": 5, "name": [], "roles": "x"})
+    assert response.status_code == 422
+    response = admin_client.get("/api/v1/memberships?per_page=1000")
+    assert response.status_code == 422
+    [error] = response.get_json()["errors"]
+    assert error["parameter"] == "per_page" and error["in"] == "query"
+    response = admin_client.post(
+        "/api/v1/memberships", data="{not json", content_type="application/json"
+    )
+    assert response.status_code in (400, 422)
+    assert response.content_type == "application/problem+json"
+
+
+def test_add_member_and_change_roles_through_the_api(admin_client, session):
+    response = admin_client.post(
+        "/api/v1/memberships",
+        json={"email": "New.Person@Example.com", "name": "New Person", "roles": ["finance"]},
+    )
+    assert response.status_code == 201, response.get_json()
+    created = response.get_json()
+    assert created["user"]["email"] == "new.person@example.com"
+    assert created["roles"] == ["finance"]
+    again = admin_client.post(
+        "/api/v1/memberships",
+        json={"email": "new.person@example.com", "name": "New Person", "roles": ["finance"]},
+    )
+    assert again.status_code == 409
+    patched = admin_client.patch(
+        f"/api/v1/memberships/{created['id']}", json={"roles": ["finance", "procurement"]}
+    )
+    assert patched.get_json()["roles"] == ["finance", "procurement"]
+    listing = admin_client.get("/api/v1/memberships?per_page=1").get_json()
+    assert listing["per_page"] == 1 and listing["total"] == 2 and len(listing["items"]) == 1
+
+
+def test_the_last_org_admin_cannot_be_removed(admin_client, org_admin):
+    response = admin_client.patch(
+        f"/api/v1/memberships/{org_admin.id}", json={"roles": ["finance"]}
+    )
+    assert response.status_code == 409
+    assert "at least one active org admin" in response.get_json()["detail"]
+
+
+def test_structure_units_through_the_api(admin_client, session):
+    response = admin_client.post(
+        "/api/v1/locations",
+        json={"code": "BER", "name": "Berlin", "country": "DE", "city": "Berlin"},
+    )
+    assert response.status_code == 201
+    unit_id = response.get_json()["id"]
+    duplicate = admin_client.post(
+        "/api/v1/locations", json={"code": "BER", "name": "Other", "country": "DE"}
+    )
+    assert duplicate.status_code == 422
+    assert duplicate.get_json()["errors"] == [{"pointer": "/code", "detail": "Already in use."}]
+    bad_country = admin_client.patch(f"/api/v1/locations/{unit_id}", json={"country": "Germany"})
+    assert bad_country.status_code == 422
+    archived = admin_client.patch(f"/api/v1/locations/{unit_id}", json={"is_active": False})
+    assert archived.get_json()["is_active"] is False
+
+
+def test_me_returns_roles_and_a_csrf_token(admin_client):
+    body = admin_client.get("/api/v1/me").get_json()
+    assert "org_admin" in body["roles"] and "audit.read" in body["permissions"]
+    assert body["csrf_token"]
+
+
+def test_unknown_api_route_is_problem_json_and_unknown_page_is_html(admin_client):
+    api = admin_client.get("/api/v1/nothing-here")
+    assert api.status_code == 404 and api.content_type == "application/problem+json"
+    page = admin_client.get("/nothing-here")
+    assert page.status_code == 404 and page.content_type.startswith("text/html")
+    assert b"fms-sidebar" in page.data  # the error page sits in the normal layout
+
+
+def test_money_is_a_string_amount_with_a_currency():
+    from marshmallow import Schema, ValidationError
+
+    from fms.api.common import MoneyField
+    from fms.money import Money
+
+    class Priced(Schema):
+        price = MoneyField()
+
+    assert Priced().dump({"price": Money("12.5", "EUR")}) == {
+        "price": {"amount": "12.50", "currency": "EUR"}
+    }
+    loaded = Priced().load({"price": {"amount": "1000", "currency": "JPY"}})
+    assert loaded["price"] == Money("1000", "JPY")
+    for bad in ({"amount": 12.5, "currency": "EUR"}, {"amount": "1", "currency": "EURO"}, "12"):
+        with pytest.raises(ValidationError):
+            Priced().load({"price": bad})

@@ -1,0 +1,93 @@
+"""`flask fms demo`, `flask fms org create` and `flask fms jobs check`."""
+
+from sqlalchemy import func, select
+
+from fms.audit.models import AuditEntry
+from fms.demo import DEMO_PASSWORD, DEMO_SLUG, DEMO_STAFF, demo_freelancers
+from fms.identity.models import Membership, Organization, User
+from fms.workforce.models import CostCentre, Department, Freelancer, Location
+
+
+def _counts(session):
+    everything = {"all_tenants": True}
+    return {
+        model.__name__: session.scalar(
+            select(func.count()).select_from(model).execution_options(**everything)
+        )
+        for model in (
+            Organization,
+            User,
+            Membership,
+            Department,
+            CostCentre,
+            Location,
+            Freelancer,
+            AuditEntry,
+        )
+    }
+
+
+def test_demo_loads_once_and_again_without_duplicates(app, session):
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["fms", "demo"])
+    assert first.exit_code == 0, first.output
+    assert "admin@northbridge.example" in first.output and DEMO_PASSWORD in first.output
+    counts = _counts(session)
+    assert counts["Organization"] == 1
+    assert counts["Freelancer"] == len(demo_freelancers()) >= 45
+    assert counts["Membership"] == len(DEMO_STAFF) + 1
+    second = runner.invoke(args=["fms", "demo"])
+    assert second.exit_code == 0, second.output
+    assert _counts(session) == counts
+    countries = {p["country"] for p in demo_freelancers()}
+    currencies = {p["currency"] for p in demo_freelancers()}
+    assert len(countries) >= 8 and len(currencies) >= 5
+    assert len({p["email"] for p in demo_freelancers()}) == len(demo_freelancers())
+
+
+def test_demo_accounts_can_sign_in(app, client, session):
+    app.test_cli_runner().invoke(args=["fms", "demo"])
+    for email, _, _ in DEMO_STAFF:
+        response = client.post("/login", data={"email": email, "password": DEMO_PASSWORD})
+        assert response.status_code == 302, email
+        assert client.get("/").status_code == 200
+        client.post("/logout")
+    org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
+    assert org.name == "Northbridge Energy AG"
+
+
+def test_org_create_makes_an_organization_and_its_admin(app, session):
+    runner = app.test_cli_runner()
+    args = [
+        "fms",
+        "org",
+        "create",
+        "--name",
+        "Acme Corp",
+        "--slug",
+        "acme",
+        "--admin-email",
+        "root@acme.example",
+        "--admin-name",
+        "Ada Admin",
+        "--admin-password",
+        "a-long-enough-password",
+    ]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    org = session.scalar(select(Organization).where(Organization.slug == "acme"))
+    member = session.scalar(
+        select(Membership).where(Membership.org_id == org.id).execution_options(all_tenants=True)
+    )
+    assert member.roles == ["org_admin"]
+    again = runner.invoke(args=args)
+    assert again.exit_code != 0 and "already exists" in again.output
+    bad = runner.invoke(args=["Bad Slug!" if a == "acme" else a for a in args])
+    assert bad.exit_code != 0 and "short name" in bad.output
+
+
+def test_jobs_check_runs_inline(app, session):
+    runner = app.test_cli_runner()
+    runner.invoke(args=["fms", "demo"])
+    result = runner.invoke(args=["fms", "jobs", "check", "--org", DEMO_SLUG])
+    assert result.exit_code == 0 and result.output.strip().endswith("finished")
