@@ -26,6 +26,7 @@ def create_app(config: dict | None = None) -> Flask:
     from fms.identity.permissions import ROLES
 
     app.jinja_env.filters["role_label"] = lambda role: ROLES.get(role, role)
+    app.jinja_env.filters["localtime"] = _localtime
     _ensure_instance_dirs(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -33,6 +34,17 @@ def create_app(config: dict | None = None) -> Flask:
     _configure_blueprints(app)
     _configure_request_lifecycle(app)
     return app
+
+
+def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC timestamp shown in the organization's timezone (set by the layout)."""
+    from zoneinfo import ZoneInfo
+
+    from flask import g
+
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(g.get("display_tz") or "UTC")).strftime(fmt)
 
 
 def _ensure_instance_dirs(app: Flask) -> None:

@@ -27,6 +27,7 @@ def layout_context():
         return {"actor": None, "current_user_record": None}
     orgs = services.organizations_of(db.session, actor.user_id)
     current = next((o for o in orgs if o.id == actor.org_id), None)
+    g.display_tz = current.timezone if current else "UTC"
     return {
         "actor": actor,
         "current_user_record": g.get("user"),

@@ -19,6 +19,7 @@ _SECTIONS = [
     ("cost_centre", "Cost centres", "Where freelancer spend is booked."),
     ("location", "Locations", "Offices and sites freelancers work for."),
 ]
+_SINGULAR = {"department": "department", "cost_centre": "cost centre", "location": "location"}
 
 
 def _form_fields(kind: str, form) -> dict:
@@ -59,6 +60,7 @@ def structure():
             "kind": kind,
             "title": title,
             "hint": hint,
+            "singular": _SINGULAR[kind],
             "units": services.list_units(db.session, actor=actor, kind=kind),
             "form": forms_by_kind[kind],
         }
