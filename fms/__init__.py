@@ -9,7 +9,7 @@ from flask import Flask
 
 def create_app(config: dict | None = None) -> Flask:
     """Build the application; `config` overrides settings read from FMS_* variables."""
-    from fms.config import check_settings, load_settings
+    from fms.config import check_settings, engine_options, load_settings
 
     app = Flask(
         __name__,
@@ -20,6 +20,10 @@ def create_app(config: dict | None = None) -> Flask:
     app.config.from_mapping(load_settings(app.instance_path))
     if config:
         app.config.update(config)
+        if "SQLALCHEMY_DATABASE_URI" in config and "SQLALCHEMY_ENGINE_OPTIONS" not in config:
+            app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(
+                config["SQLALCHEMY_DATABASE_URI"]
+            )
         if "FMS_REDIS_URL" in config and "RATELIMIT_STORAGE_URI" not in config:
             app.config["RATELIMIT_STORAGE_URI"] = config["FMS_REDIS_URL"] or "memory://"
     check_settings(app.config)

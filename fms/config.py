@@ -28,6 +28,14 @@ def _int(name: str, default: int) -> int:
         raise ConfigError(f"{name} must be a whole number, got {raw!r}") from exc
 
 
+def engine_options(database_url: str) -> dict:
+    options: dict = {"pool_pre_ping": True}
+    if database_url.startswith("postgresql"):
+        # server-side date functions (date_trunc, now()) work in UTC like the app does
+        options["connect_args"] = {"options": "-c TimeZone=UTC"}
+    return options
+
+
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config from the environment, with development defaults."""
     env = os.environ.get("FMS_ENV", "development").strip().lower()
@@ -41,7 +49,7 @@ def load_settings(instance_path: str) -> dict:
         "FMS_ENV": env,
         "SECRET_KEY": os.environ.get("FMS_SECRET_KEY") or DEV_SECRET_KEY,
         "SQLALCHEMY_DATABASE_URI": database_url,
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "FMS_REDIS_URL": redis_url,
         "FMS_STORAGE_DIR": storage_dir,
         "FMS_BASE_URL": os.environ.get("FMS_BASE_URL", "http://127.0.0.1:5000"),

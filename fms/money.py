@@ -11,9 +11,11 @@ Rules that hold everywhere:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
+from fractions import Fraction
 
 from sqlalchemy import BigInteger
 from sqlalchemy.types import TypeDecorator
@@ -49,13 +51,19 @@ MONEY_SCALE = 4
 RATE_SCALE = 6
 
 
+# Money arithmetic never depends on the thread's decimal context (28 digits by default,
+# which would round long inputs before our rules see them): it runs in this exact one.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN, rounding=ROUND_HALF_UP)
+_BIGINT = 2**63
+
+
 class CurrencyError(ValueError):
     """An unknown currency, or a sum across currencies."""
 
 
 def check_currency(code: str) -> str:
     """Return the upper-case ISO 4217 code, or raise CurrencyError for anything else."""
-    if not isinstance(code, str) or code.upper() not in ISO_4217:
+    if not isinstance(code, str) or not code.isascii() or code.upper() not in ISO_4217:
         raise CurrencyError(f"{code!r} is not an ISO 4217 currency code")
     return code.upper()
 
@@ -84,7 +92,8 @@ def to_decimal(value) -> Decimal:
 def round_half_up(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's minor unit, halves away from zero (ROUND_HALF_UP)."""
     quantum = Decimal(1).scaleb(-minor_units(currency))
-    return amount.quantize(quantum, rounding=ROUND_HALF_UP)
+    rounded = amount.quantize(quantum, rounding=ROUND_HALF_UP, context=EXACT)
+    return rounded.copy_abs() if rounded.is_zero() else rounded  # never "-0.00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +122,11 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money(EXACT.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same_currency(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money(EXACT.subtract(self.amount, other.amount), self.currency)
 
     def __neg__(self) -> Money:
         return Money(-self.amount, self.currency)
@@ -132,7 +141,7 @@ class Money:
 
     def times(self, factor) -> Money:
         """Multiply by an exact factor (a quantity or rate), rounding once at the end."""
-        return Money(self.amount * to_decimal(factor), self.currency)
+        return Money(EXACT.multiply(self.amount, to_decimal(factor)), self.currency)
 
     def __str__(self) -> str:
         return f"{self.amount:,} {self.currency}"
@@ -153,7 +162,10 @@ def line_amount(rate: Decimal, minutes: int, currency: str) -> Money:
     """The amount of one time line: rate per hour times minutes, rounded once per line."""
     if not isinstance(minutes, int) or isinstance(minutes, bool):
         raise TypeError("time is integer minutes")
-    return Money(to_decimal(rate) * minutes / Decimal(60), currency)
+    exact = Fraction(to_decimal(rate)) * minutes / 60  # no decimal context can round this
+    digits = minor_units(currency)
+    units = math.floor(abs(exact) * 10**digits + Fraction(1, 2))  # half up, away from zero
+    return Money(Decimal(units if exact >= 0 else -units).scaleb(-digits), currency)
 
 
 class ScaledDecimal(TypeDecorator):
@@ -177,10 +189,13 @@ class ScaledDecimal(TypeDecorator):
         if isinstance(value, Money):
             value = value.amount
         number = to_decimal(value)
-        scaled = number.scaleb(self.scale)
-        if scaled != scaled.to_integral_value():
+        scaled = number.scaleb(self.scale, context=EXACT)
+        if scaled != scaled.to_integral_value(context=EXACT):
             raise ValueError(f"{number} has more than {self.scale} decimal places")
-        return int(scaled)
+        units = int(scaled)
+        if not -_BIGINT <= units < _BIGINT:
+            raise ValueError(f"{number} is too large to store")
+        return units
 
     def process_result_value(self, value, dialect):
         if value is None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import DateTime, func
+from sqlalchemy import DateTime, func, literal_column
 from sqlalchemy.types import TypeDecorator
 
 
@@ -43,16 +43,23 @@ class UTCDateTime(TypeDecorator):
 def month_start(column, dialect_name: str):
     """SQL expression truncating a date or timestamp to its month, on either database."""
     if dialect_name == "postgresql":
-        return func.date(func.date_trunc("month", column))
-    return func.date(column, "start of month")
+        kind = column.type
+        if isinstance(kind, UTCDateTime) or (isinstance(kind, DateTime) and kind.timezone):
+            # a timestamptz truncates in the session's time zone: take the UTC wall clock
+            column = func.timezone("UTC", column)
+        # a literal, so two separately built expressions still GROUP BY as one
+        return func.date(func.date_trunc(literal_column("'month'"), column))
+    return func.date(column, literal_column("'start of month'"))
 
 
 def minutes_from_hours(hours) -> int:
     """Whole minutes from a number of hours given as str/int/Decimal ("7.5" -> 450)."""
+    from fractions import Fraction
+
     from fms.money import to_decimal
 
-    value = to_decimal(hours) * 60
-    if value != value.to_integral_value():
+    value = Fraction(to_decimal(hours)) * 60  # exact, whatever the decimal context
+    if value.denominator != 1:
         raise ValueError(f"{hours} hours is not a whole number of minutes")
     return int(value)
 

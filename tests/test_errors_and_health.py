@@ -1,0 +1,77 @@
+"""Error pages in the layout, production headers, and /healthz with Redis."""
+
+import pytest
+
+from tests.conftest import make_app
+
+
+@pytest.fixture
+def fragile_app(tmp_path):
+    """An app that does not propagate exceptions (as in production) with a broken route."""
+    application = make_app(
+        tmp_path,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/fragile.sqlite3",
+        PROPAGATE_EXCEPTIONS=False,
+        TESTING=False,
+    )
+
+    @application.get("/boom")
+    def boom():
+        raise RuntimeError("secret internal detail")
+
+    @application.get("/api/v1/boom")
+    def api_boom():
+        raise RuntimeError("secret internal detail")
+
+    return application
+
+
+def test_an_unexpected_error_is_a_clean_500_page_without_internals(fragile_app):
+    web = fragile_app.test_client()
+    page = web.get("/boom")
+    assert page.status_code == 500 and page.content_type.startswith("text/html")
+    assert b"Something went wrong" in page.data and b"secret internal detail" not in page.data
+    api = web.get("/api/v1/boom")
+    assert api.status_code == 500 and api.content_type == "application/problem+json"
+    assert "secret" not in api.get_data(as_text=True)
+
+
+def test_production_sends_hsts_and_secure_cookies(tmp_path, monkeypatch):
+    monkeypatch.setenv("FMS_ENV", "production")
+    monkeypatch.setenv("FMS_SECRET_KEY", "p" * 48)
+    application = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.sqlite3")
+    response = application.test_client().get("/login")
+    assert "max-age=" in response.headers["Strict-Transport-Security"]
+    assert application.config["SESSION_COOKIE_SECURE"] is True
+
+
+def test_development_sends_no_hsts(client):
+    assert "Strict-Transport-Security" not in client.get("/login").headers
+
+
+def test_short_production_secret_is_refused(tmp_path, monkeypatch):
+    from fms.config import ConfigError
+
+    monkeypatch.setenv("FMS_ENV", "production")
+    monkeypatch.setenv("FMS_SECRET_KEY", "short")
+    with pytest.raises(ConfigError):
+        make_app(tmp_path, SECRET_KEY="short")
+
+
+def test_method_not_allowed_is_a_page(client):
+    response = client.delete("/login")
+    assert response.status_code == 405 and b"Not allowed here" in response.data
+
+
+@pytest.mark.redis
+def test_healthz_checks_redis_when_configured(app, client, monkeypatch):
+    from tests.conftest import REDIS_URL
+
+    monkeypatch.setitem(app.config, "FMS_REDIS_URL", REDIS_URL)
+    body = client.get("/healthz").get_json()
+    assert body["checks"]["redis"]["status"] == "ok"
+    monkeypatch.setitem(app.config, "FMS_REDIS_URL", "redis://127.0.0.1:1/0")
+    response = client.get("/healthz")
+    assert (
+        response.status_code == 503 and response.get_json()["checks"]["redis"]["status"] == "error"
+    )
