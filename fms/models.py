@@ -1,6 +1,9 @@
-"""Imports every domain's models so the metadata (and Alembic) knows every table."""
+"""Imports every domain's models so the metadata (and Alembic) knows every table.
 
-from fms.audit.models import AuditChainHead, AuditEntry  # noqa: F401
-from fms.identity.models import Membership, Organization, SignInSession, User  # noqa: F401
-from fms.jobs import JobRun  # noqa: F401
-from fms.workforce.models import CostCentre, Department, Freelancer, Location  # noqa: F401
+Whole modules are imported, so a new model in a domain's models.py is known at once.
+"""
+
+import fms.audit.models  # noqa: F401
+import fms.identity.models  # noqa: F401
+import fms.jobs  # noqa: F401  - JobRun
+import fms.workforce.models  # noqa: F401

@@ -23,7 +23,7 @@ REDIS_URL = os.environ.get("FMS_TEST_REDIS_URL") or None
 REQUIRE_SERVICES = os.environ.get("FMS_REQUIRE_SERVICES") == "1"
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
 
-pytest_plugins = ["tests.factories"]
+pytest_plugins = ["tests.factories", "tests.factories_workforce", "tests.factories_identity_sso"]
 
 
 def _missing(marker: str) -> str | None:
@@ -96,7 +96,7 @@ def app(tmp_path_factory):
             with db.engine.begin() as conn:
                 conn.execute(text("DROP SCHEMA public CASCADE"))
                 conn.execute(text("CREATE SCHEMA public"))
-        upgrade()
+        upgrade(revision="heads")
     application.config["FMS_TEST_TMP"] = tmp_dir
     yield application
     with application.app_context():

@@ -19,6 +19,9 @@ ID_FACTORIES = {
     "entry_id": lambda f, org: f.audit_entry(org).id,
     "job_id": lambda f, org: f.make_job_run(org).id,
 }
+# Each area adds its own id factories in its own module (no two hands in one file).
+for _module in ("tests.factories_workforce", "tests.factories_identity_sso"):
+    ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -31,12 +34,14 @@ def _id_routes(app):
 
 
 class Factories:
-    def __init__(self, session, make_member, make_unit, make_freelancer, make_job_run):
+    """Gives ID_FACTORIES every factory fixture by name: `f.make_member(org)`."""
+
+    def __init__(self, request, session):
+        self.request = request
         self.session = session
-        self.make_member = make_member
-        self.make_unit = make_unit
-        self.make_freelancer = make_freelancer
-        self.make_job_run = make_job_run
+
+    def __getattr__(self, name):
+        return self.request.getfixturevalue(name)
 
     def audit_entry(self, org):
         from fms.audit import services as audit
@@ -56,20 +61,11 @@ def _call(client, method, url):
 
 
 def test_every_route_with_an_id_hides_other_organizations(
-    app,
-    client,
-    session,
-    org_admin,
-    make_org,
-    make_member,
-    make_unit,
-    make_freelancer,
-    make_job_run,
-    sign_in,
+    app, client, session, org_admin, make_org, sign_in, request
 ):
     from fms.identity.models import Organization, User
 
-    factories = Factories(session, make_member, make_unit, make_freelancer, make_job_run)
+    factories = Factories(request, session)
     org_a = session.get(Organization, org_admin.org_id)
     org_b = make_org()
     user_a = session.get(User, org_admin.user_id)
