@@ -20,6 +20,11 @@ _STAFF_READ = {
     "structure.read",
     "freelancers.read",
     "jobs.read",
+    "suppliers.read",
+    "requisitions.read",
+    "engagements.read",
+    "headcount.read",
+    "exchange_rates.read",
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {
@@ -30,14 +35,37 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "members.manage",
             "structure.manage",
             "audit.read",
+            "sso.manage",
+            "approval_rules.manage",
+            "skills.manage",
+            "onboarding_template.manage",
+            "engagements.manage",
+            "requisitions.create",
         }
     ),
-    "procurement": frozenset(_STAFF_READ | {"freelancers.manage"}),
-    "hiring_manager": frozenset(_STAFF_READ),
-    "compliance": frozenset(_STAFF_READ | {"audit.read"}),
-    "finance": frozenset(_STAFF_READ),
-    "freelancer": frozenset({"organization.read", "jobs.read", "own_profile.read"}),
+    "procurement": frozenset(
+        _STAFF_READ
+        | {
+            "freelancers.manage",
+            "suppliers.manage",
+            "skills.manage",
+            "requisitions.create",
+            "engagements.manage",
+            "onboarding.complete",
+        }
+    ),
+    "hiring_manager": frozenset(
+        _STAFF_READ | {"requisitions.create", "engagements.end", "reviews.write"}
+    ),
+    "compliance": frozenset(_STAFF_READ | {"audit.read", "onboarding.complete"}),
+    "finance": frozenset(_STAFF_READ | {"exchange_rates.manage"}),
+    "freelancer": frozenset(
+        {"organization.read", "jobs.read", "own_profile.read", "own_engagements.read"}
+    ),
 }
+
+# Roles that may decide a requisition's approval step of that role.
+APPROVER_ROLES = ("procurement", "finance", "org_admin")
 
 
 def permissions_for(roles) -> frozenset[str]:
