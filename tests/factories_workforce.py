@@ -1,5 +1,214 @@
 """Factories of the workforce area: fixtures, and id factories for the tenancy route walk."""
 
-# route parameter name -> lambda f, org: id of a real object of that organization;
-# `f.<fixture name>` reaches any factory fixture, e.g. f.make_member(org).
-ID_FACTORIES: dict = {}
+from __future__ import annotations
+
+import itertools
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from fms.workforce.models import (
+    Amendment,
+    ApprovalRule,
+    Engagement,
+    EngagementTerms,
+    OnboardingStep,
+    Requisition,
+    Skill,
+    Supplier,
+)
+from tests.factories import as_org
+
+_seq = itertools.count(1000)
+
+
+@pytest.fixture
+def org_structure(make_unit):
+    """One department, cost centre and location per organization, made on first use."""
+    made = {}
+
+    def get(org):
+        if org.id not in made:
+            made[org.id] = {
+                "department_id": make_unit(org, "department").id,
+                "cost_centre_id": make_unit(org, "cost_centre").id,
+                "location_id": make_unit(org, "location").id,
+            }
+        return made[org.id]
+
+    return get
+
+
+@pytest.fixture
+def make_supplier(session):
+    def make(org, **overrides) -> Supplier:
+        values = {"org_id": org.id, "name": f"Agency {next(_seq)}", "country": "DE"}
+        values.update(overrides)
+        with as_org(session, org.id):
+            supplier = Supplier(**values)
+            session.add(supplier)
+            session.flush()
+        return supplier
+
+    return make
+
+
+@pytest.fixture
+def make_skill(session):
+    def make(org, **overrides) -> Skill:
+        values = {"org_id": org.id, "name": f"Skill {next(_seq)}"}
+        values.update(overrides)
+        with as_org(session, org.id):
+            skill = Skill(**values)
+            session.add(skill)
+            session.flush()
+        return skill
+
+    return make
+
+
+@pytest.fixture
+def make_engagement(session, make_freelancer, make_member, org_structure):
+    """An engagement with its first terms; worked (active) unless told otherwise."""
+    managers = {}
+
+    def make(
+        org,
+        *,
+        start=date(2026, 1, 1),
+        end=date(2026, 12, 31),
+        state="active",
+        freelancer=None,
+        weekly_minutes=2400,
+        manager_id=None,
+        rate="90",
+        **overrides,
+    ) -> Engagement:
+        if manager_id is None:
+            if org.id not in managers:
+                managers[org.id] = make_member(org, roles=("hiring_manager",)).user_id
+            manager_id = managers[org.id]
+        structure = dict(org_structure(org))
+        for key in list(structure):
+            if key in overrides:
+                structure[key] = overrides.pop(key)
+        freelancer = freelancer or make_freelancer(org)
+        with as_org(session, org.id):
+            engagement = Engagement(
+                org_id=org.id,
+                title=f"Engagement {next(_seq)}",
+                kind="hourly",
+                state=state,
+                freelancer_id=freelancer.id,
+                currency="EUR",
+                start_date=start,
+                end_date=end,
+                **overrides,
+            )
+            session.add(engagement)
+            session.flush()
+            session.add(
+                EngagementTerms(
+                    org_id=org.id,
+                    engagement_id=engagement.id,
+                    effective_from=start,
+                    rate=Decimal(rate),
+                    budget_cap=Decimal("100000"),
+                    hiring_manager_user_id=manager_id,
+                    weekly_minutes=weekly_minutes,
+                    **structure,
+                )
+            )
+            session.flush()
+        return engagement
+
+    return make
+
+
+@pytest.fixture
+def make_requisition(session, make_member, org_structure):
+    def make(org, *, requester=None, state="draft", **overrides) -> Requisition:
+        requester = requester or make_member(org, roles=("hiring_manager",))
+        values = {
+            "org_id": org.id,
+            "title": f"Role {next(_seq)}",
+            "kind": "hourly",
+            "state": state,
+            "requester_user_id": requester.user_id,
+            "start_date": date(2026, 12, 1),
+            "end_date": date(2027, 5, 31),
+            "weekly_minutes": 2400,
+            "currency": "EUR",
+            "rate_min": Decimal(80),
+            "rate_max": Decimal(100),
+            "budget": Decimal(60000),
+            "justification": "Backlog",
+            **org_structure(org),
+        }
+        values.update(overrides)
+        with as_org(session, org.id):
+            req = Requisition(**values)
+            session.add(req)
+            session.flush()
+        return req
+
+    return make
+
+
+@pytest.fixture
+def approval_chain(session):
+    """The default chain: procurement; finance from 50,000; procurement again from 200,000."""
+
+    def make(org):
+        from fms.workforce.rules import DEFAULT_APPROVAL_CHAIN
+
+        with as_org(session, org.id):
+            for position, role, label, minimum in DEFAULT_APPROVAL_CHAIN:
+                session.add(
+                    ApprovalRule(
+                        org_id=org.id, position=position, role=role, label=label, min_budget=minimum
+                    )
+                )
+            session.flush()
+
+    return make
+
+
+def _amendment(f, org):
+    engagement = f.make_engagement(org)
+    with as_org(f.session, org.id):
+        amendment = Amendment(
+            org_id=org.id,
+            engagement_id=engagement.id,
+            kind="rate_change",
+            effective_from=engagement.start_date,
+            new_rate=Decimal(99),
+            reason="x",
+            state="pending",
+        )
+        f.session.add(amendment)
+        f.session.flush()
+    return amendment.id
+
+
+def _step(f, org):
+    engagement = f.make_engagement(org, state="onboarding")
+    with as_org(f.session, org.id):
+        step = OnboardingStep(
+            org_id=org.id, engagement_id=engagement.id, position=1, title="NDA", kind="sign"
+        )
+        f.session.add(step)
+        f.session.flush()
+    return step.id
+
+
+# route parameter name -> lambda f, org: id of a real object of that organization
+ID_FACTORIES: dict = {
+    "supplier_id": lambda f, org: f.make_supplier(org).id,
+    "skill_id": lambda f, org: f.make_skill(org).id,
+    "requisition_id": lambda f, org: f.make_requisition(org).id,
+    "engagement_id": lambda f, org: f.make_engagement(org).id,
+    "amendment_id": _amendment,
+    "step_id": _step,
+}

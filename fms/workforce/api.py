@@ -53,17 +53,29 @@ def _structure_routes(kind: str, path: str, id_name: str, out, create_in, patch_
 
 
 _structure_routes(
-    "department", "/departments", "department_id", schemas.UnitOut, schemas.UnitIn,
+    "department",
+    "/departments",
+    "department_id",
+    schemas.UnitOut,
+    schemas.UnitIn,
     schemas.UnitPatchIn,
-)  # fmt: skip
+)
 _structure_routes(
-    "cost_centre", "/cost-centres", "cost_centre_id", schemas.UnitOut, schemas.UnitIn,
+    "cost_centre",
+    "/cost-centres",
+    "cost_centre_id",
+    schemas.UnitOut,
+    schemas.UnitIn,
     schemas.UnitPatchIn,
-)  # fmt: skip
+)
 _structure_routes(
-    "location", "/locations", "location_id", schemas.LocationOut, schemas.LocationIn,
+    "location",
+    "/locations",
+    "location_id",
+    schemas.LocationOut,
+    schemas.LocationIn,
     schemas.LocationPatchIn,
-)  # fmt: skip
+)
 
 
 @blp.route("/freelancers")

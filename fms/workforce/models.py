@@ -1,13 +1,15 @@
-"""Org structure (departments, cost centres, locations) and freelancer profiles."""
+"""Workforce tables: org structure, suppliers, freelancers, requisitions, engagements."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import Boolean, ForeignKey, String, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fms.extensions import db
+from fms.money import MONEY_SCALE, RATE_SCALE, ScaledDecimal
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
 
@@ -55,4 +57,269 @@ class Freelancer(TenantMixin, db.Model):
     timezone: Mapped[str] = mapped_column(String(64))
     currency: Mapped[str] = mapped_column(String(3))
     headline: Mapped[str | None] = mapped_column(String(200))
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"), index=True)
+    tax_id: Mapped[str | None] = mapped_column(String(40))
+    iban: Mapped[str | None] = mapped_column(String(34))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    skills: Mapped[list[FreelancerSkill]] = relationship(lazy="raise", viewonly=True)
+
+
+# --- settings, suppliers, skills -----------------------------------------------------------
+
+
+class WorkforceSettings(TenantMixin, db.Model):
+    """Per-organization workforce rules (notice period, trial engagement limits)."""
+
+    __tablename__ = "workforce_settings"
+    __table_args__ = (UniqueConstraint("org_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    notice_period_days: Mapped[int] = mapped_column(Integer, default=14)
+    trial_max_days: Mapped[int] = mapped_column(Integer, default=30)
+    trial_max_budget: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE), default=5000)
+
+
+class Supplier(TenantMixin, db.Model):
+    """A staffing agency that supplies freelancers; direct freelancers have none."""
+
+    __tablename__ = "supplier"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    legal_name: Mapped[str | None] = mapped_column(String(200))
+    country: Mapped[str] = mapped_column(String(2))
+    tax_id: Mapped[str | None] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    contacts: Mapped[list[SupplierContact]] = relationship(
+        lazy="raise", order_by="SupplierContact.name", viewonly=True
+    )
+
+
+class SupplierContact(TenantMixin, db.Model):
+    __tablename__ = "supplier_contact"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    role: Mapped[str | None] = mapped_column(String(80))
+
+
+class Skill(TenantMixin, db.Model):
+    """One entry of the organization's skill taxonomy."""
+
+    __tablename__ = "skill"
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(80))
+    category: Mapped[str | None] = mapped_column(String(80))
+
+
+class FreelancerSkill(TenantMixin, db.Model):
+    """A freelancer's skill with a level from 1 (basic) to 5 (expert)."""
+
+    __tablename__ = "freelancer_skill"
+    __table_args__ = (UniqueConstraint("freelancer_id", "skill_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    freelancer_id: Mapped[int] = mapped_column(ForeignKey("freelancer.id"), index=True)
+    skill_id: Mapped[int] = mapped_column(ForeignKey("skill.id"), index=True)
+    level: Mapped[int] = mapped_column(Integer)
+
+    skill: Mapped[Skill] = relationship(lazy="raise")
+
+
+class ExchangeRate(TenantMixin, db.Model):
+    """Units of the organization's base currency for one unit of `currency`, from a date."""
+
+    __tablename__ = "exchange_rate"
+    __table_args__ = (UniqueConstraint("org_id", "currency", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
+    effective_from: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# --- requisitions and their approval chain -------------------------------------------------
+
+
+class ApprovalRule(TenantMixin, db.Model):
+    """One step of the organization's approval chain, applied from a budget threshold."""
+
+    __tablename__ = "approval_rule"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(30))
+    label: Mapped[str] = mapped_column(String(120))
+    # in the organization's base currency; 0 means always
+    min_budget: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE), default=0)
+
+
+class Requisition(TenantMixin, db.Model):
+    """A hiring manager's request for a freelancer, before approval."""
+
+    __tablename__ = "requisition"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    kind: Mapped[str] = mapped_column(String(20), default="hourly")
+    state: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    requester_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    cost_centre_id: Mapped[int] = mapped_column(ForeignKey("cost_centre.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    weekly_minutes: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    rate_min: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
+    rate_max: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
+    budget: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE))
+    # the budget in the base currency at submission, which chose the approval chain
+    budget_base: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
+    justification: Mapped[str] = mapped_column(Text, default="")
+    skill_ids: Mapped[list] = mapped_column(JSON, default=list)
+    round: Mapped[int] = mapped_column(Integer, default=0)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class ApprovalStep(TenantMixin, db.Model):
+    """One step of a submitted requisition's chain, fixed when it was submitted."""
+
+    __tablename__ = "approval_step"
+    __table_args__ = (UniqueConstraint("requisition_id", "round", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisition.id"), index=True)
+    round: Mapped[int] = mapped_column(Integer)
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(30))
+    label: Mapped[str] = mapped_column(String(120))
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    comment: Mapped[str | None] = mapped_column(Text)
+
+
+# --- engagements ------------------------------------------------------------------------
+
+
+class Engagement(TenantMixin, db.Model):
+    """The contract or statement of work between the organization and one freelancer.
+
+    Terms that change over time (rate, budget, manager, cost centre ...) live in
+    effective-dated `EngagementTerms` rows; `end_date` is the current planned or actual end.
+    """
+
+    __tablename__ = "engagement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    state: Mapped[str] = mapped_column(String(20), default="draft", index=True)
+    freelancer_id: Mapped[int | None] = mapped_column(ForeignKey("freelancer.id"), index=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"), index=True)
+    requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisition.id"))
+    currency: Mapped[str] = mapped_column(String(3))
+    po_number: Mapped[str | None] = mapped_column(String(40))
+    start_date: Mapped[date] = mapped_column(Date, index=True)
+    end_date: Mapped[date] = mapped_column(Date, index=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    notice_given_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    ended_by: Mapped[str | None] = mapped_column(String(20))
+    end_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class EngagementTerms(TenantMixin, db.Model):
+    """The terms of an engagement from `effective_from` until the next row."""
+
+    __tablename__ = "engagement_terms"
+    __table_args__ = (UniqueConstraint("engagement_id", "effective_from"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
+    effective_from: Mapped[date] = mapped_column(Date)
+    rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
+    overtime_rate: Mapped[Decimal | None] = mapped_column(ScaledDecimal(RATE_SCALE))
+    budget_cap: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE))
+    hiring_manager_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("department.id"))
+    cost_centre_id: Mapped[int] = mapped_column(ForeignKey("cost_centre.id"))
+    location_id: Mapped[int] = mapped_column(ForeignKey("location.id"))
+    weekly_minutes: Mapped[int] = mapped_column(Integer)
+    amendment_id: Mapped[int | None] = mapped_column(ForeignKey("amendment.id"))
+
+
+class Amendment(TenantMixin, db.Model):
+    """An effective-dated change to an approved engagement, itself approved."""
+
+    __tablename__ = "amendment"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    effective_from: Mapped[date] = mapped_column(Date)
+    new_rate: Mapped[Decimal | None] = mapped_column(ScaledDecimal(RATE_SCALE))
+    new_end_date: Mapped[date | None] = mapped_column(Date)
+    new_budget_cap: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
+    new_hiring_manager_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    reason: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OnboardingTemplateStep(TenantMixin, db.Model):
+    """The organization's default onboarding checklist, copied into each engagement."""
+
+    __tablename__ = "onboarding_template_step"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20), default="review")
+
+
+class OnboardingStep(TenantMixin, db.Model):
+    """One item of an engagement's onboarding checklist."""
+
+    __tablename__ = "onboarding_step"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+
+class PerformanceReview(TenantMixin, db.Model):
+    """The hiring manager's short review at the end of an engagement."""
+
+    __tablename__ = "performance_review"
+    __table_args__ = (UniqueConstraint("engagement_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"))
+    freelancer_id: Mapped[int] = mapped_column(ForeignKey("freelancer.id"), index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    reviewer_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -3,16 +3,31 @@
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from fms import money
 from fms.audit import services as audit
 from fms.errors import InvalidInput
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
 from fms.tenancy import get_in_org
-from fms.workforce.models import CostCentre, Department, Freelancer, Location
+from fms.workforce.models import (
+    ApprovalRule,
+    CostCentre,
+    Department,
+    ExchangeRate,
+    Freelancer,
+    FreelancerSkill,
+    Location,
+    OnboardingTemplateStep,
+    Skill,
+    Supplier,
+    SupplierContact,
+    WorkforceSettings,
+)
 
 STRUCTURE_KINDS = {
     "department": Department,
@@ -178,3 +193,366 @@ def get_freelancer(session: Session, *, actor: Actor, freelancer_id: int) -> Fre
 def freelancer_countries(session: Session, *, actor: Actor) -> list[str]:
     require(actor, "freelancers.read")
     return list(session.scalars(select(Freelancer.country).distinct().order_by(Freelancer.country)))
+
+
+# --- settings --------------------------------------------------------------------------------
+
+
+def workforce_settings(session: Session) -> WorkforceSettings:
+    """The organization's workforce settings (defaults until an org admin changes them)."""
+    settings = session.scalar(select(WorkforceSettings))
+    if settings is None:
+        settings = WorkforceSettings(
+            notice_period_days=14, trial_max_days=30, trial_max_budget=Decimal(5000)
+        )
+        session.add(settings)
+        session.flush()
+    return settings
+
+
+def update_settings(session: Session, *, actor: Actor, notice_period_days, trial_max_days):
+    """Org admins set the notice period and the trial engagement limit."""
+    require(actor, "approval_rules.manage")
+    errors = {}
+    values = {}
+    for name, value, low, high in (
+        ("notice_period_days", notice_period_days, 0, 365),
+        ("trial_max_days", trial_max_days, 1, 180),
+    ):
+        try:
+            values[name] = int(value)
+        except (TypeError, ValueError):
+            values[name] = None
+        if values[name] is None or not low <= values[name] <= high:
+            errors[name] = [f"A whole number of days from {low} to {high}."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    settings = workforce_settings(session)
+    before = {
+        "notice_period_days": settings.notice_period_days,
+        "trial_max_days": settings.trial_max_days,
+    }
+    settings.notice_period_days = values["notice_period_days"]
+    settings.trial_max_days = values["trial_max_days"]
+    audit.record(
+        session, actor, "workforce_settings.updated", settings, before=before, after=values
+    )
+    return settings
+
+
+def set_approval_chain(session: Session, *, actor: Actor, steps: list[dict]) -> list:
+    """Replace the approval rules; chains already submitted keep the steps they were given."""
+    require(actor, "approval_rules.manage")
+    from fms.identity.permissions import APPROVER_ROLES
+
+    errors: dict[str, list[str]] = {}
+    cleaned = []
+    for index, step in enumerate(steps):
+        role = step.get("role")
+        label = (step.get("label") or "").strip()
+        try:
+            minimum = money.to_decimal(step.get("min_budget") or "0")
+        except (TypeError, ValueError):
+            minimum = None
+        if role not in APPROVER_ROLES:
+            errors[f"steps/{index}/role"] = [f"One of {', '.join(APPROVER_ROLES)}."]
+        if not label or len(label) > 120:
+            errors[f"steps/{index}/label"] = ["Required, at most 120 characters."]
+        if minimum is None or minimum < 0:
+            errors[f"steps/{index}/min_budget"] = ["Zero or a positive amount."]
+        cleaned.append((role, label, minimum))
+    if not steps:
+        errors["steps"] = ["At least one step."]
+    if errors:
+        raise InvalidInput("Check the approval steps.", errors=errors)
+    before = [
+        {"role": r.role, "label": r.label, "min_budget": r.min_budget}
+        for r in session.scalars(select(ApprovalRule).order_by(ApprovalRule.position))
+    ]
+    session.execute(delete(ApprovalRule).execution_options(synchronize_session=False))
+    rules_ = []
+    for position, (role, label, minimum) in enumerate(cleaned, start=1):
+        rule = ApprovalRule(
+            org_id=actor.org_id, position=position, role=role, label=label, min_budget=minimum
+        )
+        session.add(rule)
+        rules_.append(rule)
+    session.flush()
+    after = [{"role": r, "label": lbl, "min_budget": m} for r, lbl, m in cleaned]
+    audit.record(
+        session,
+        actor,
+        "approval_rules.replaced",
+        entity_type="approval_rule",
+        before={"steps": before},
+        after={"steps": after},
+    )
+    return rules_
+
+
+# --- suppliers -------------------------------------------------------------------------------
+
+
+def list_suppliers(session: Session, *, actor: Actor) -> list[Supplier]:
+    require(actor, "suppliers.read")
+    return list(session.scalars(select(Supplier).order_by(Supplier.name)))
+
+
+def get_supplier(session: Session, *, actor: Actor, supplier_id: int) -> Supplier:
+    require(actor, "suppliers.read")
+    return get_in_org(session, Supplier, supplier_id, what="supplier")
+
+
+def create_supplier(
+    session: Session, *, actor: Actor, name, country, legal_name=None, tax_id=None
+) -> Supplier:
+    """Procurement registers a staffing agency; names are unique in the organization."""
+    require(actor, "suppliers.manage")
+    errors: dict[str, list[str]] = {}
+    name = (name or "").strip()
+    country = (country or "").strip().upper()
+    if not name or len(name) > 200:
+        errors["name"] = ["Required, at most 200 characters."]
+    elif session.scalar(select(Supplier.id).where(Supplier.name == name)):
+        errors["name"] = ["A supplier with this name exists."]
+    if not _COUNTRY.match(country):
+        errors["country"] = ["A two-letter ISO 3166 country code, such as DE."]
+    tax = None
+    if tax_id:
+        tax, message = validate_tax_id(country, tax_id)
+        if message:
+            errors["tax_id"] = [message]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    supplier = Supplier(
+        org_id=actor.org_id,
+        name=name,
+        country=country,
+        tax_id=tax,
+        legal_name=(legal_name or "").strip() or None,
+    )
+    session.add(supplier)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "supplier.created",
+        supplier,
+        after={"name": name, "country": country, "tax_id": tax},
+    )
+    return supplier
+
+
+def add_supplier_contact(
+    session: Session, *, actor: Actor, supplier_id: int, name, email, phone=None, role=None
+) -> SupplierContact:
+    require(actor, "suppliers.manage")
+    supplier = get_in_org(session, Supplier, supplier_id, what="supplier")
+    errors = {}
+    name = (name or "").strip()
+    email = (email or "").strip().lower()
+    if not name or len(name) > 200:
+        errors["name"] = ["Required."]
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email) or len(email) > 254:
+        errors["email"] = ["A valid email address."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    contact = SupplierContact(
+        org_id=actor.org_id,
+        supplier_id=supplier.id,
+        name=name,
+        email=email,
+        phone=(phone or "").strip()[:40] or None,
+        role=(role or "").strip()[:80] or None,
+    )
+    session.add(contact)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "supplier_contact.created",
+        contact,
+        after={"supplier_id": supplier.id, "name": name, "email": email},
+    )
+    return contact
+
+
+def supplier_contacts(session: Session, supplier_id: int) -> list[SupplierContact]:
+    return list(
+        session.scalars(
+            select(SupplierContact)
+            .where(SupplierContact.supplier_id == supplier_id)
+            .order_by(SupplierContact.name)
+        )
+    )
+
+
+def validate_tax_id(country: str, value: str) -> tuple[str | None, str | None]:
+    """A tax id checked with python-stdnum's validator for the country, where one exists."""
+    from stdnum import get_cc_module
+    from stdnum.exceptions import ValidationError
+
+    value = (value or "").strip()
+    if len(value) > 40:
+        return None, "At most 40 characters."
+    for kind in ("vat", "tin", "pan", "ein", "gst"):
+        module = get_cc_module(country.lower(), kind) if country else None
+        if module is not None:
+            try:
+                return module.compact(module.validate(value)), None
+            except ValidationError:
+                name = getattr(module, "name", kind.upper())
+                return None, f"Not a valid {name} ({country})."
+    return value, None
+
+
+# --- skills ----------------------------------------------------------------------------------
+
+
+def list_skills(session: Session, *, actor: Actor) -> list[Skill]:
+    require(actor, "freelancers.read")
+    return list(session.scalars(select(Skill).order_by(Skill.category, Skill.name)))
+
+
+def create_skill(session: Session, *, actor: Actor, name, category=None) -> Skill:
+    """Add an entry to the organization's skill taxonomy."""
+    require(actor, "skills.manage")
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise InvalidInput("Name the skill.", errors={"name": ["Required, at most 80."]})
+    if session.scalar(select(Skill.id).where(func.lower(Skill.name) == name.lower())):
+        raise InvalidInput("This skill exists.", errors={"name": ["Already in the taxonomy."]})
+    skill = Skill(org_id=actor.org_id, name=name, category=(category or "").strip()[:80] or None)
+    session.add(skill)
+    session.flush()
+    audit.record(session, actor, "skill.created", skill, after={"name": name})
+    return skill
+
+
+def set_freelancer_skill(
+    session: Session, *, actor: Actor, freelancer_id: int, skill_id: int, level
+) -> FreelancerSkill:
+    """Record a freelancer's level (1-5) in a skill of the taxonomy."""
+    require(actor, "freelancers.manage")
+    freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
+    skill = get_in_org(session, Skill, skill_id, what="skill")
+    try:
+        level = int(level)
+    except (TypeError, ValueError):
+        level = 0
+    if not 1 <= level <= 5:
+        raise InvalidInput("Level from 1 to 5.", errors={"level": ["From 1 (basic) to 5."]})
+    row = session.scalar(
+        select(FreelancerSkill).where(
+            FreelancerSkill.freelancer_id == freelancer.id, FreelancerSkill.skill_id == skill.id
+        )
+    )
+    before = {"level": row.level} if row else None
+    if row is None:
+        row = FreelancerSkill(
+            org_id=actor.org_id, freelancer_id=freelancer.id, skill_id=skill.id, level=level
+        )
+        session.add(row)
+    row.level = level
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "freelancer_skill.set",
+        row,
+        before=before,
+        after={"freelancer_id": freelancer.id, "skill": skill.name, "level": level},
+    )
+    return row
+
+
+# --- exchange rates --------------------------------------------------------------------------
+
+
+def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effective_from):
+    """Finance records how much of the base currency one unit of a currency is worth."""
+    require(actor, "exchange_rates.manage")
+    from fms.identity.models import Organization
+    from fms.workforce.validation import _amount, _date
+
+    org = session.get(Organization, actor.org_id)
+    errors = {}
+    try:
+        currency = money.check_currency(currency or "")
+    except money.CurrencyError:
+        errors["currency"] = ["An ISO 4217 currency code such as USD."]
+    else:
+        if currency == org.base_currency:
+            errors["currency"] = [f"{currency} is the base currency."]
+    value = _amount(rate)
+    if value is None:
+        errors["rate"] = ["A positive number such as 0.92."]
+    elif value != value.quantize(Decimal("0.000001")):
+        errors["rate"] = ["At most six decimal places."]
+    effective = _date(effective_from)
+    if effective is None:
+        errors["effective_from"] = ["A date such as 2026-12-01."]
+    if not errors and session.scalar(
+        select(ExchangeRate.id).where(
+            ExchangeRate.currency == currency, ExchangeRate.effective_from == effective
+        )
+    ):
+        errors["effective_from"] = ["There is a rate for this currency and date already."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    row = ExchangeRate(org_id=actor.org_id, currency=currency, rate=value, effective_from=effective)
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "exchange_rate.created",
+        row,
+        after={"currency": currency, "rate": value, "effective_from": effective},
+    )
+    return row
+
+
+def list_exchange_rates(session: Session, *, actor: Actor) -> list[ExchangeRate]:
+    require(actor, "exchange_rates.read")
+    return list(
+        session.scalars(
+            select(ExchangeRate).order_by(ExchangeRate.currency, ExchangeRate.effective_from.desc())
+        )
+    )
+
+
+# --- onboarding template -----------------------------------------------------------------
+
+
+def onboarding_template(session: Session) -> list[OnboardingTemplateStep]:
+    return list(
+        session.scalars(select(OnboardingTemplateStep).order_by(OnboardingTemplateStep.position))
+    )
+
+
+def add_onboarding_template_step(session: Session, *, actor: Actor, title, kind):
+    """Org admins shape the checklist that new engagements start with."""
+    require(actor, "onboarding_template.manage")
+    from fms.workforce.rules import FREELANCER_STEP_KINDS
+
+    title = (title or "").strip()
+    errors = {}
+    if not title or len(title) > 200:
+        errors["title"] = ["Required, at most 200 characters."]
+    if kind not in (*FREELANCER_STEP_KINDS, "review"):
+        errors["kind"] = ["answer, sign, upload or review."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    position = (session.scalar(select(func.max(OnboardingTemplateStep.position))) or 0) + 1
+    step = OnboardingTemplateStep(org_id=actor.org_id, position=position, title=title, kind=kind)
+    session.add(step)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "onboarding_template_step.created",
+        step,
+        after={"title": title, "kind": kind},
+    )
+    return step

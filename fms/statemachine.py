@@ -1,0 +1,58 @@
+"""Explicit state machines: a table of allowed transitions, applied as conditional updates."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+
+from fms.audit import services as audit
+from fms.errors import RuleViolation
+
+
+def transition(
+    session: Session,
+    obj,
+    *,
+    to: str,
+    table: dict[str, set[str]],
+    actor,
+    action: str | None = None,
+    values: dict | None = None,
+    label: str | None = None,
+    after: dict | None = None,
+):
+    """Move `obj` from its state to `to` if the table allows it, exactly once.
+
+    `UPDATE ... WHERE id = :id AND state = :from` then check one row changed: a concurrent
+    request that moved it first makes this one fail instead of deciding twice.
+    """
+    model = type(obj)
+    current = obj.state
+    name = label or model.__tablename__.replace("_", " ")
+    if to not in table.get(current, set()):
+        raise RuleViolation(f"A {name} that is {_words(current)} cannot become {_words(to)}.")
+    changes = {"state": to, **(values or {})}
+    result = session.execute(
+        update(model)
+        .where(model.id == obj.id, model.state == current)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise RuleViolation(f"This {name} was changed by someone else; reload and try again.")
+    for key, value in changes.items():
+        # reflect the update on the object without reloading it
+        obj.__dict__[key] = value
+    audit.record(
+        session,
+        actor,
+        action or f"{model.__tablename__}.{to}",
+        obj,
+        before={"state": current},
+        after={"state": to, **(after or {})},
+    )
+    return obj
+
+
+def _words(state: str) -> str:
+    return state.replace("_", " ")

@@ -1,0 +1,640 @@
+"""Engagements: creation, approval, onboarding, amendments, notice and reviews.
+
+States follow `rules.ENGAGEMENT_TRANSITIONS`; every change is a conditional update with an
+audit entry. Terms that change over time are effective-dated rows (`EngagementTerms`), so
+the rate, budget, manager and cost centre on any past date stay answerable.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from fms import money
+from fms.audit import services as audit
+from fms.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from fms.identity.actor import Actor
+from fms.identity.models import Membership
+from fms.identity.permissions import require
+from fms.statemachine import transition
+from fms.tenancy import get_in_org
+from fms.timekeeping import today_in, utcnow
+from fms.workforce import rules
+from fms.workforce.models import (
+    Amendment,
+    Engagement,
+    EngagementTerms,
+    Freelancer,
+    OnboardingStep,
+    OnboardingTemplateStep,
+    PerformanceReview,
+    Requisition,
+    Supplier,
+)
+from fms.workforce.validation import _amount, _date, check_terms
+
+TERMS_FIELDS = (
+    "rate",
+    "overtime_rate",
+    "budget_cap",
+    "hiring_manager_user_id",
+    "department_id",
+    "cost_centre_id",
+    "location_id",
+    "weekly_minutes",
+)
+
+
+def _move(session, engagement, to, actor, **kw):
+    return transition(
+        session, engagement, to=to, table=rules.ENGAGEMENT_TRANSITIONS, actor=actor, **kw
+    )
+
+
+def get_engagement(session: Session, *, actor: Actor, engagement_id: int) -> Engagement:
+    """Staff read every engagement; a freelancer only their own, until its end date."""
+    engagement = get_in_org(session, Engagement, engagement_id, what="engagement")
+    if actor.can("engagements.read"):
+        return engagement
+    if actor.can("own_engagements.read") and _is_own(session, actor, engagement):
+        return engagement
+    raise NotFound("No such engagement.")
+
+
+def _is_own(session: Session, actor: Actor, engagement: Engagement) -> bool:
+    if engagement.freelancer_id is None:
+        return False
+    profile = session.scalar(select(Freelancer).where(Freelancer.id == engagement.freelancer_id))
+    # access ends with the engagement: after its end date the freelancer no longer sees it
+    return profile.user_id == actor.user_id and engagement.end_date >= org_today(session, actor)
+
+
+def org_today(session: Session, actor: Actor) -> date:
+    from fms.identity.models import Organization
+
+    return today_in(session.get(Organization, actor.org_id).timezone)
+
+
+def terms_on(session: Session, engagement_id: int, on: date) -> EngagementTerms | None:
+    """The terms in effect on a date (the earliest terms before the start)."""
+    rows = session.scalars(
+        select(EngagementTerms)
+        .where(EngagementTerms.engagement_id == engagement_id)
+        .order_by(EngagementTerms.effective_from)
+    ).all()
+    current = rows[0] if rows else None
+    for row in rows:
+        if row.effective_from <= on:
+            current = row
+    return current
+
+
+def terms_history(session: Session, engagement_id: int) -> list[EngagementTerms]:
+    return list(
+        session.scalars(
+            select(EngagementTerms)
+            .where(EngagementTerms.engagement_id == engagement_id)
+            .order_by(EngagementTerms.effective_from)
+        )
+    )
+
+
+def _check_manager(session: Session, user_id) -> int:
+    try:
+        user_id = int(user_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(
+            "Choose the hiring manager.", errors={"hiring_manager_user_id": ["Required."]}
+        ) from None
+    member = session.scalar(
+        select(Membership).where(Membership.user_id == user_id, Membership.is_active.is_(True))
+    )
+    if member is None or not ({"hiring_manager", "org_admin"} & set(member.roles)):
+        raise InvalidInput(
+            "The hiring manager must be an active member with the hiring manager role.",
+            errors={"hiring_manager_user_id": ["Not a hiring manager of this organization."]},
+        )
+    return user_id
+
+
+def _check_party(session: Session, freelancer_id, supplier_id) -> tuple:
+    freelancer = supplier = None
+    if freelancer_id not in (None, ""):
+        freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
+    if supplier_id not in (None, ""):
+        supplier = get_in_org(session, Supplier, supplier_id, what="supplier")
+    if freelancer and freelancer.supplier_id and supplier is None:
+        supplier = session.scalar(select(Supplier).where(Supplier.id == freelancer.supplier_id))
+    return (freelancer.id if freelancer else None), (supplier.id if supplier else None)
+
+
+def _onboarding_from_template(session: Session, engagement: Engagement) -> None:
+    template = session.scalars(
+        select(OnboardingTemplateStep).order_by(OnboardingTemplateStep.position)
+    ).all()
+    steps = [(t.position, t.title, t.kind) for t in template] or rules.DEFAULT_ONBOARDING
+    for position, title, kind in steps:
+        session.add(
+            OnboardingStep(
+                org_id=engagement.org_id,
+                engagement_id=engagement.id,
+                position=position,
+                title=title,
+                kind=kind,
+            )
+        )
+
+
+def create_engagement(session: Session, *, actor: Actor, **fields) -> Engagement:
+    """Procurement drafts an engagement directly (e.g. a known freelancer, a renewal)."""
+    require(actor, "engagements.manage")
+    errors: dict[str, list[str]] = {}
+    values = check_terms(session, fields, errors)
+    title = (fields.get("title") or "").strip()
+    if not title or len(title) > 200:
+        errors["title"] = ["Give the engagement a title (at most 200 characters)."]
+    budget = _amount(fields.get("budget_cap"))
+    if budget is None:
+        errors["budget_cap"] = ["A positive amount."]
+    overtime = _amount(fields.get("overtime_rate")) if fields.get("overtime_rate") else None
+    po_number = (fields.get("po_number") or "").strip() or None
+    if po_number and len(po_number) > 40:
+        errors["po_number"] = ["At most 40 characters."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    manager = _check_manager(session, fields.get("hiring_manager_user_id"))
+    freelancer_id, supplier_id = _check_party(
+        session, fields.get("freelancer_id"), fields.get("supplier_id")
+    )
+    engagement = Engagement(
+        org_id=actor.org_id,
+        title=title,
+        kind=values["kind"],
+        state="draft",
+        freelancer_id=freelancer_id,
+        supplier_id=supplier_id,
+        currency=values["currency"],
+        po_number=po_number,
+        start_date=values["start_date"],
+        end_date=values["end_date"],
+        created_by_user_id=actor.user_id,
+    )
+    session.add(engagement)
+    session.flush()
+    terms = EngagementTerms(
+        org_id=actor.org_id,
+        engagement_id=engagement.id,
+        effective_from=engagement.start_date,
+        rate=values["rate"],
+        overtime_rate=overtime,
+        budget_cap=money.round_half_up(budget, values["currency"]),
+        hiring_manager_user_id=manager,
+        department_id=values["department_id"],
+        cost_centre_id=values["cost_centre_id"],
+        location_id=values["location_id"],
+        weekly_minutes=values["weekly_minutes"],
+    )
+    session.add(terms)
+    session.flush()
+    snapshot = {"title": title, **{k: getattr(terms, k) for k in TERMS_FIELDS}}
+    audit.record(session, actor, "engagement.created", engagement, after=snapshot)
+    return engagement
+
+
+def engagement_from_requisition(
+    session: Session, *, actor: Actor, requisition: Requisition
+) -> Engagement:
+    """An approved requisition becomes an engagement in state approved."""
+    engagement = Engagement(
+        org_id=requisition.org_id,
+        title=requisition.title,
+        kind=requisition.kind,
+        state="approved",
+        currency=requisition.currency,
+        requisition_id=requisition.id,
+        start_date=requisition.start_date,
+        end_date=requisition.end_date,
+        created_by_user_id=requisition.requester_user_id,
+    )
+    session.add(engagement)
+    session.flush()
+    session.add(
+        EngagementTerms(
+            org_id=requisition.org_id,
+            engagement_id=engagement.id,
+            effective_from=requisition.start_date,
+            rate=requisition.rate_max,
+            budget_cap=requisition.budget,
+            hiring_manager_user_id=requisition.requester_user_id,
+            department_id=requisition.department_id,
+            cost_centre_id=requisition.cost_centre_id,
+            location_id=requisition.location_id,
+            weekly_minutes=requisition.weekly_minutes,
+        )
+    )
+    _onboarding_from_template(session, engagement)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "engagement.created",
+        engagement,
+        after={"from_requisition": requisition.id, "state": "approved"},
+    )
+    return engagement
+
+
+def submit_engagement(session: Session, *, actor: Actor, engagement_id: int) -> Engagement:
+    require(actor, "engagements.manage")
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    return _move(session, engagement, "pending_approval", actor)
+
+
+def decide_engagement(
+    session: Session, *, actor: Actor, engagement_id: int, approve: bool, comment: str = ""
+) -> Engagement:
+    """Approve or reject a drafted engagement; never by the person who drafted it."""
+    require(actor, "engagements.manage")
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    if engagement.created_by_user_id == actor.user_id:
+        raise NotAllowed("You cannot approve an engagement you drafted.")
+    if not approve and not (comment or "").strip():
+        raise InvalidInput("Say why you reject it.", errors={"comment": ["Required."]})
+    _move(
+        session,
+        engagement,
+        "approved" if approve else "rejected",
+        actor,
+        after={"comment": (comment or "").strip() or None},
+    )
+    if approve:
+        _onboarding_from_template(session, engagement)
+        session.flush()
+    return engagement
+
+
+def start_onboarding(
+    session: Session, *, actor: Actor, engagement_id: int, freelancer_id: int | None = None
+) -> Engagement:
+    """The freelancer is known (invitation redeemed, or chosen by procurement): onboarding."""
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    if freelancer_id is not None:
+        require(actor, "engagements.manage")
+        freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
+        engagement.freelancer_id = freelancer.id
+        if freelancer.supplier_id and engagement.supplier_id is None:
+            engagement.supplier_id = freelancer.supplier_id
+    if engagement.freelancer_id is None:
+        raise InvalidInput("Choose the freelancer first.", errors={"freelancer_id": ["Required."]})
+    if _overlaps(session, engagement):
+        raise RuleViolation("This freelancer already has an engagement in these dates.")
+    return _move(
+        session,
+        engagement,
+        "onboarding",
+        actor,
+        values={"freelancer_id": engagement.freelancer_id, "supplier_id": engagement.supplier_id},
+        after={"freelancer_id": engagement.freelancer_id},
+    )
+
+
+def _overlaps(session: Session, engagement: Engagement) -> bool:
+    """Same freelancer, overlapping dates, another engagement that is booked or worked."""
+    return (
+        session.scalar(
+            select(func.count(Engagement.id)).where(
+                Engagement.freelancer_id == engagement.freelancer_id,
+                Engagement.id != engagement.id,
+                Engagement.state.in_(rules.BOOKED_STATES),
+                Engagement.start_date <= engagement.end_date,
+                Engagement.end_date >= engagement.start_date,
+            )
+        )
+        > 0
+    )
+
+
+def onboarding_steps(session: Session, engagement_id: int) -> list[OnboardingStep]:
+    return list(
+        session.scalars(
+            select(OnboardingStep)
+            .where(OnboardingStep.engagement_id == engagement_id)
+            .order_by(OnboardingStep.position)
+        )
+    )
+
+
+def complete_step(session: Session, *, actor: Actor, step_id: int) -> OnboardingStep:
+    """Freelancers tick their own steps; reviews are ticked by procurement or compliance."""
+    step = get_in_org(session, OnboardingStep, step_id, what="onboarding step")
+    engagement = get_engagement(session, actor=actor, engagement_id=step.engagement_id)
+    if engagement.state != "onboarding":
+        raise RuleViolation("Steps can be completed while the engagement is onboarding.")
+    own = engagement.freelancer_id is not None and _is_own(session, actor, engagement)
+    freelancer_may = own and step.kind in rules.FREELANCER_STEP_KINDS
+    if not (actor.can("onboarding.complete") or freelancer_may):
+        raise NotAllowed("This step is completed by procurement or compliance.")
+    changed = session.execute(
+        update(OnboardingStep)
+        .where(OnboardingStep.id == step.id, OnboardingStep.done_at.is_(None))
+        .values(done_at=utcnow(), done_by_user_id=actor.user_id)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        raise RuleViolation("This step is already done.")
+    audit.record(
+        session,
+        actor,
+        "onboarding_step.completed",
+        step,
+        after={"engagement_id": engagement.id, "title": step.title},
+    )
+    return step
+
+
+def activate(session: Session, *, actor: Actor, engagement_id: int) -> Engagement:
+    """Onboarding ends when every step is done; the engagement becomes active."""
+    if not (actor.can("onboarding.complete") or actor.can("engagements.manage")):
+        raise NotAllowed("Procurement or compliance activates engagements.")
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    left = [s.title for s in onboarding_steps(session, engagement.id) if s.done_at is None]
+    if engagement.state == "onboarding" and left:
+        raise RuleViolation(f"Onboarding is not complete: {', '.join(left)}.")
+    return _move(session, engagement, "active", actor)
+
+
+def cancel(session: Session, *, actor: Actor, engagement_id: int, reason: str) -> Engagement:
+    """An engagement that never started work can be cancelled, with a reason."""
+    require(actor, "engagements.manage")
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("Give a reason.", errors={"reason": ["Required."]})
+    return _move(
+        session,
+        engagement,
+        "cancelled",
+        actor,
+        values={"end_reason": reason},
+        after={"reason": reason},
+    )
+
+
+def notice_period_days(session: Session) -> int:
+    from fms.workforce.services import workforce_settings
+
+    return workforce_settings(session).notice_period_days
+
+
+def give_notice(
+    session: Session, *, actor: Actor, engagement_id: int, end_date, reason: str, today: date
+) -> Engagement:
+    """Either side ends an active engagement at will: reason, and an end date after notice."""
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    own = _is_own(session, actor, engagement)
+    if not (actor.can("engagements.end") or actor.can("engagements.manage") or own):
+        raise NotAllowed("Only the hiring manager, procurement or the freelancer can end it.")
+    if engagement.state != "active":
+        raise RuleViolation("Only an active engagement can be ended; cancel it instead.")
+    if engagement.notice_given_at is not None:
+        raise RuleViolation("Notice has already been given for this engagement.")
+    end = _date(end_date)
+    reason = (reason or "").strip()
+    errors = {}
+    earliest = today + timedelta(days=notice_period_days(session))
+    if end is None:
+        errors["end_date"] = ["A date such as 2027-01-31."]
+    elif end < earliest:
+        errors["end_date"] = [f"The notice period ends {earliest.isoformat()}; pick that or later."]
+    elif end > engagement.end_date:
+        errors["end_date"] = ["After the planned end date: extend the engagement instead."]
+    if not reason:
+        errors["reason"] = ["Say why the engagement ends."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    before = {"end_date": engagement.end_date}
+    engagement.end_date = end
+    engagement.end_reason = reason
+    engagement.ended_by = "freelancer" if own else "organization"
+    engagement.notice_given_at = utcnow()
+    audit.record(
+        session,
+        actor,
+        "engagement.notice_given",
+        engagement,
+        before=before,
+        after={"end_date": end, "reason": reason, "by": engagement.ended_by},
+    )
+    return engagement
+
+
+def end_due_engagements(session: Session, *, actor: Actor, today: date) -> int:
+    """Active engagements whose end date has passed become ended (the daily sweep)."""
+    due = session.scalars(
+        select(Engagement).where(Engagement.state == "active", Engagement.end_date < today)
+    ).all()
+    for engagement in due:
+        _move(session, engagement, "ended", actor)
+    return len(due)
+
+
+# --- amendments ----------------------------------------------------------------------------
+
+
+def request_amendment(
+    session: Session,
+    *,
+    actor: Actor,
+    engagement_id: int,
+    kind: str,
+    effective_from,
+    reason: str,
+    new_rate=None,
+    new_end_date=None,
+    new_budget_cap=None,
+    new_hiring_manager_user_id=None,
+) -> Amendment:
+    """Propose an effective-dated change to an approved engagement; it needs approval."""
+    if not (actor.can("engagements.manage") or actor.can("engagements.end")):
+        raise NotAllowed("Procurement or the hiring manager proposes amendments.")
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    if engagement.state not in ("approved", "onboarding", "active"):
+        raise RuleViolation("Only approved, onboarding or active engagements can be amended.")
+    errors: dict[str, list[str]] = {}
+    if kind not in rules.AMENDMENT_KINDS:
+        errors["kind"] = ["Choose the kind of change."]
+    effective = _date(effective_from)
+    if effective is None:
+        errors["effective_from"] = ["A date such as 2027-01-01."]
+    elif not engagement.start_date <= effective <= engagement.end_date:
+        errors["effective_from"] = ["Within the engagement's dates."]
+    reason = (reason or "").strip()
+    if not reason:
+        errors["reason"] = ["Say why."]
+    values = {}
+    current = terms_on(session, engagement.id, effective or engagement.start_date)
+    if kind == "rate_change":
+        values["new_rate"] = _amount(new_rate)
+        if values["new_rate"] is None:
+            errors["new_rate"] = ["A positive rate."]
+        elif values["new_rate"] == current.rate:
+            errors["new_rate"] = ["That is the current rate."]
+    elif kind == "extension":
+        values["new_end_date"] = _date(new_end_date)
+        if values["new_end_date"] is None or values["new_end_date"] <= engagement.end_date:
+            errors["new_end_date"] = [f"After the current end, {engagement.end_date.isoformat()}."]
+    elif kind == "budget_increase":
+        values["new_budget_cap"] = _amount(new_budget_cap)
+        if values["new_budget_cap"] is None or values["new_budget_cap"] <= current.budget_cap:
+            errors["new_budget_cap"] = [f"More than the current cap, {current.budget_cap}."]
+        else:
+            values["new_budget_cap"] = money.round_half_up(
+                values["new_budget_cap"], engagement.currency
+            )
+    elif kind == "manager_transfer":
+        if errors:
+            raise InvalidInput("Check the highlighted fields.", errors=errors)
+        values["new_hiring_manager_user_id"] = _check_manager(session, new_hiring_manager_user_id)
+        if values["new_hiring_manager_user_id"] == current.hiring_manager_user_id:
+            errors["new_hiring_manager_user_id"] = ["That is the current manager."]
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    amendment = Amendment(
+        org_id=actor.org_id,
+        engagement_id=engagement.id,
+        kind=kind,
+        effective_from=effective,
+        reason=reason,
+        state="pending",
+        requested_by_user_id=actor.user_id,
+        **values,
+    )
+    session.add(amendment)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "amendment.requested",
+        amendment,
+        after={"engagement_id": engagement.id, "kind": kind, **values},
+    )
+    return amendment
+
+
+def decide_amendment(
+    session: Session, *, actor: Actor, amendment_id: int, approve: bool, comment: str = ""
+) -> Amendment:
+    """Procurement approves or rejects; the approved change applies from its date on."""
+    require(actor, "engagements.manage")
+    amendment = get_in_org(session, Amendment, amendment_id, what="amendment")
+    engagement = get_engagement(session, actor=actor, engagement_id=amendment.engagement_id)
+    if amendment.requested_by_user_id == actor.user_id:
+        raise NotAllowed("You cannot approve your own amendment.")
+    if not approve and not (comment or "").strip():
+        raise InvalidInput("Say why you reject it.", errors={"comment": ["Required."]})
+    changed = session.execute(
+        update(Amendment)
+        .where(Amendment.id == amendment.id, Amendment.state == "pending")
+        .values(
+            state="approved" if approve else "rejected",
+            decided_by_user_id=actor.user_id,
+            decided_at=utcnow(),
+            decision_comment=(comment or "").strip() or None,
+        )
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        raise RuleViolation("This amendment has already been decided.")
+    if approve:
+        _apply(session, engagement, amendment)
+    audit.record(
+        session,
+        actor,
+        f"amendment.{'approved' if approve else 'rejected'}",
+        amendment,
+        after={"engagement_id": engagement.id, "comment": comment or None},
+    )
+    return amendment
+
+
+def _apply(session: Session, engagement: Engagement, amendment: Amendment) -> None:
+    if amendment.kind == "extension":
+        engagement.end_date = amendment.new_end_date
+        return
+    change = {
+        "rate_change": {"rate": amendment.new_rate},
+        "budget_increase": {"budget_cap": amendment.new_budget_cap},
+        "manager_transfer": {"hiring_manager_user_id": amendment.new_hiring_manager_user_id},
+    }[amendment.kind]
+    base = terms_on(session, engagement.id, amendment.effective_from)
+    if base.effective_from == amendment.effective_from:
+        for key, value in change.items():
+            setattr(base, key, value)
+        base.amendment_id = amendment.id
+    else:
+        values = {k: getattr(base, k) for k in TERMS_FIELDS} | change
+        session.add(
+            EngagementTerms(
+                org_id=engagement.org_id,
+                engagement_id=engagement.id,
+                effective_from=amendment.effective_from,
+                amendment_id=amendment.id,
+                **values,
+            )
+        )
+    session.flush()
+
+
+def amendments(session: Session, engagement_id: int) -> list[Amendment]:
+    return list(
+        session.scalars(
+            select(Amendment)
+            .where(Amendment.engagement_id == engagement_id)
+            .order_by(Amendment.created_at.desc(), Amendment.id.desc())
+        )
+    )
+
+
+# --- reviews -------------------------------------------------------------------------------
+
+
+def write_review(
+    session: Session, *, actor: Actor, engagement_id: int, rating, comment: str, today: date
+) -> PerformanceReview:
+    """At the end, the hiring manager rates the freelancer (1-5) once per engagement."""
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    terms = terms_on(session, engagement.id, today)
+    if actor.user_id != terms.hiring_manager_user_id and not actor.can("organization.manage"):
+        raise NotAllowed("The engagement's hiring manager writes the review.")
+    if engagement.state != "ended" and engagement.notice_given_at is None:
+        raise RuleViolation("Reviews are written when the engagement is ending or has ended.")
+    try:
+        rating = int(rating)
+    except (TypeError, ValueError):
+        rating = 0
+    if not 1 <= rating <= 5:
+        raise InvalidInput("Rate from 1 to 5.", errors={"rating": ["From 1 to 5."]})
+    if session.scalar(
+        select(PerformanceReview.id).where(PerformanceReview.engagement_id == engagement.id)
+    ):
+        raise RuleViolation("This engagement has already been reviewed.")
+    review = PerformanceReview(
+        org_id=actor.org_id,
+        engagement_id=engagement.id,
+        freelancer_id=engagement.freelancer_id,
+        rating=rating,
+        comment=(comment or "").strip()[:2000],
+        reviewer_user_id=actor.user_id,
+    )
+    session.add(review)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "performance_review.written",
+        review,
+        after={"engagement_id": engagement.id, "rating": rating},
+    )
+    return review

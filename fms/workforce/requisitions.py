@@ -1,0 +1,315 @@
+"""Requisitions and their approval chain: the rules.
+
+A hiring manager asks for a freelancer; the organization's approval rules whose budget
+threshold the requisition reaches (in the base currency, converted with the exchange
+rate in effect on the day it is submitted) form its chain, fixed at submission. Steps
+are decided in order, each by a different person holding the step's role, never by the
+requester. The last approval turns the requisition into an engagement (state approved).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from fms import money
+from fms.audit import services as audit
+from fms.errors import InvalidInput, NotAllowed, RuleViolation
+from fms.identity.actor import Actor
+from fms.identity.permissions import require
+from fms.statemachine import transition
+from fms.tenancy import get_in_org
+from fms.timekeeping import utcnow
+from fms.workforce import rules
+from fms.workforce.models import ApprovalRule, ApprovalStep, Requisition
+from fms.workforce.validation import check_terms, to_base_currency
+
+EDITABLE = (
+    "title",
+    "description",
+    "kind",
+    "department_id",
+    "cost_centre_id",
+    "location_id",
+    "start_date",
+    "end_date",
+    "weekly_minutes",
+    "currency",
+    "rate_min",
+    "rate_max",
+    "budget",
+    "justification",
+    "skill_ids",
+)
+
+
+def _snapshot(req: Requisition) -> dict:
+    return {name: getattr(req, name) for name in EDITABLE}
+
+
+def _clean(session: Session, fields: dict) -> dict:
+    errors: dict[str, list[str]] = {}
+    title = (fields.get("title") or "").strip()
+    if not title or len(title) > 200:
+        errors["title"] = ["Give the role a title (at most 200 characters)."]
+    values = check_terms(session, fields, errors, rate_fields=("rate_min", "rate_max"))
+    low, high = values.get("rate_min"), values.get("rate_max")
+    if low is not None and high is not None and low > high:
+        errors.setdefault("rate_max", []).append("Must not be below the minimum rate.")
+    budget = fields.get("budget")
+    try:
+        budget = money.to_decimal(budget) if budget not in (None, "") else None
+    except (TypeError, ValueError):
+        budget = None
+    if budget is None or budget <= 0:
+        errors["budget"] = ["A positive amount."]
+    justification = (fields.get("justification") or "").strip()
+    if not justification:
+        errors["justification"] = ["Say why the organization needs this freelancer."]
+    skill_ids = fields.get("skill_ids") or []
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    values.update(
+        title=title,
+        description=(fields.get("description") or "").strip(),
+        budget=money.round_half_up(budget, values["currency"]),
+        justification=justification,
+        skill_ids=sorted({int(s) for s in skill_ids}),
+    )
+    return values
+
+
+def create_requisition(session: Session, *, actor: Actor, **fields) -> Requisition:
+    """A hiring manager drafts a request for a freelancer."""
+    require(actor, "requisitions.create")
+    values = _clean(session, fields)
+    req = Requisition(org_id=actor.org_id, requester_user_id=actor.user_id, **values)
+    session.add(req)
+    session.flush()
+    audit.record(session, actor, "requisition.created", req, after=_snapshot(req))
+    return req
+
+
+def update_requisition(
+    session: Session, *, actor: Actor, requisition_id: int, **fields
+) -> Requisition:
+    """Drafts can be edited by their requester until they are submitted."""
+    req = get_requisition(session, actor=actor, requisition_id=requisition_id)
+    _require_requester(actor, req)
+    if req.state != "draft":
+        raise RuleViolation("Only a draft can be edited; reopen a rejected requisition first.")
+    before = _snapshot(req)
+    for key, value in _clean(session, {**before, **fields}).items():
+        setattr(req, key, value)
+    audit.record(session, actor, "requisition.updated", req, before=before, after=_snapshot(req))
+    return req
+
+
+def get_requisition(session: Session, *, actor: Actor, requisition_id: int) -> Requisition:
+    require(actor, "requisitions.read")
+    return get_in_org(session, Requisition, requisition_id, what="requisition")
+
+
+def _require_requester(actor: Actor, req: Requisition) -> None:
+    if actor.user_id != req.requester_user_id and not actor.can("organization.manage"):
+        raise NotAllowed("Only the requester can change this requisition.")
+
+
+def approval_rules(session: Session) -> list[ApprovalRule]:
+    return list(session.scalars(select(ApprovalRule).order_by(ApprovalRule.position)))
+
+
+def submit_requisition(
+    session: Session, *, actor: Actor, requisition_id: int, today: date
+) -> Requisition:
+    """Submit a draft: convert its budget and fix its approval chain for this round."""
+    req = get_requisition(session, actor=actor, requisition_id=requisition_id)
+    _require_requester(actor, req)
+    budget_base = to_base_currency(
+        session, actor=actor, amount=req.budget, currency=req.currency, on=today
+    )
+    chain = rules.chain_for(approval_rules(session), budget_base)
+    if not chain:
+        raise RuleViolation("The organization has no approval rules; ask an org admin to add them.")
+    round_ = req.round + 1
+    transition(
+        session,
+        req,
+        to="submitted",
+        table=rules.REQUISITION_TRANSITIONS,
+        actor=actor,
+        values={"round": round_, "submitted_at": utcnow(), "budget_base": budget_base},
+        after={"budget_base": budget_base, "chain": [r.label for r in chain]},
+    )
+    for position, rule in enumerate(chain, start=1):
+        session.add(
+            ApprovalStep(
+                org_id=actor.org_id,
+                requisition_id=req.id,
+                round=round_,
+                position=position,
+                role=rule.role,
+                label=rule.label,
+                state="pending",
+            )
+        )
+    session.flush()
+    return req
+
+
+def steps(session: Session, requisition: Requisition, *, all_rounds: bool = False):
+    stmt = select(ApprovalStep).where(ApprovalStep.requisition_id == requisition.id)
+    if not all_rounds:
+        stmt = stmt.where(ApprovalStep.round == requisition.round)
+    return list(session.scalars(stmt.order_by(ApprovalStep.round, ApprovalStep.position)))
+
+
+def current_step(session: Session, requisition: Requisition) -> ApprovalStep | None:
+    if requisition.state != "submitted":
+        return None
+    return next((s for s in steps(session, requisition) if s.state == "pending"), None)
+
+
+def can_decide(session: Session, actor: Actor, requisition: Requisition) -> str | None:
+    """Why the actor may not decide the current step (None: they may)."""
+    step = current_step(session, requisition)
+    if step is None:
+        return "Nothing is waiting for a decision."
+    if step.role not in actor.roles:
+        return f"This step needs someone with the {step.role.replace('_', ' ')} role."
+    if actor.user_id == requisition.requester_user_id:
+        return "You cannot approve your own requisition."
+    if any(s.decided_by_user_id == actor.user_id for s in steps(session, requisition)):
+        return "Each step needs a different person; you already decided one."
+    return None
+
+
+def decide_step(
+    session: Session,
+    *,
+    actor: Actor,
+    requisition_id: int,
+    approve: bool,
+    comment: str = "",
+    today: date,
+) -> Requisition:
+    """Approve or reject the current step; the last approval creates the engagement."""
+    req = get_requisition(session, actor=actor, requisition_id=requisition_id)
+    reason = can_decide(session, actor, req)
+    if reason:
+        if "needs someone" in reason or "own requisition" in reason:
+            raise NotAllowed(reason)
+        raise RuleViolation(reason)
+    comment = (comment or "").strip()
+    if not approve and not comment:
+        raise InvalidInput("Say why you reject it.", errors={"comment": ["Required."]})
+    step = current_step(session, req)
+    changed = session.execute(
+        update(ApprovalStep)
+        .where(ApprovalStep.id == step.id, ApprovalStep.state == "pending")
+        .values(
+            state="approved" if approve else "rejected",
+            decided_by_user_id=actor.user_id,
+            decided_at=utcnow(),
+            comment=comment or None,
+        )
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        raise RuleViolation("Someone else decided this step first; reload the requisition.")
+    audit.record(
+        session,
+        actor,
+        "approval_step.approved" if approve else "approval_step.rejected",
+        step,
+        after={"requisition_id": req.id, "label": step.label, "comment": comment or None},
+    )
+    if not approve:
+        session.execute(
+            update(ApprovalStep)
+            .where(
+                ApprovalStep.requisition_id == req.id,
+                ApprovalStep.round == req.round,
+                ApprovalStep.state == "pending",
+            )
+            .values(state="skipped")
+            .execution_options(synchronize_session="fetch")
+        )
+        return transition(
+            session,
+            req,
+            to="rejected",
+            table=rules.REQUISITION_TRANSITIONS,
+            actor=actor,
+            values={"decided_at": utcnow()},
+        )
+    if current_step(session, req) is not None:
+        return req
+    transition(
+        session,
+        req,
+        to="approved",
+        table=rules.REQUISITION_TRANSITIONS,
+        actor=actor,
+        values={"decided_at": utcnow()},
+    )
+    from fms.workforce.engagements import engagement_from_requisition
+
+    engagement_from_requisition(session, actor=actor, requisition=req)
+    return req
+
+
+def reopen_requisition(session: Session, *, actor: Actor, requisition_id: int) -> Requisition:
+    """A rejected requisition goes back to draft for changes and a new submission."""
+    req = get_requisition(session, actor=actor, requisition_id=requisition_id)
+    _require_requester(actor, req)
+    return transition(session, req, to="draft", table=rules.REQUISITION_TRANSITIONS, actor=actor)
+
+
+def cancel_requisition(session: Session, *, actor: Actor, requisition_id: int) -> Requisition:
+    """The requester (or procurement) withdraws a requisition that is not yet approved."""
+    req = get_requisition(session, actor=actor, requisition_id=requisition_id)
+    if actor.user_id != req.requester_user_id and not actor.can("engagements.manage"):
+        raise NotAllowed("Only the requester or procurement can cancel this requisition.")
+    return transition(
+        session,
+        req,
+        to="cancelled",
+        table=rules.REQUISITION_TRANSITIONS,
+        actor=actor,
+        values={"decided_at": utcnow()},
+    )
+
+
+def waiting_for(session: Session, actor: Actor) -> int:
+    """How many submitted requisitions wait on a step of one of the actor's roles."""
+    first_pending = (
+        select(ApprovalStep.requisition_id, func.min(ApprovalStep.position).label("position"))
+        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
+        .where(
+            ApprovalStep.state == "pending",
+            ApprovalStep.round == Requisition.round,
+            Requisition.state == "submitted",
+        )
+        .group_by(ApprovalStep.requisition_id)
+        .subquery()
+    )
+    stmt = (
+        select(func.count())
+        .select_from(ApprovalStep)
+        .join(
+            first_pending,
+            (first_pending.c.requisition_id == ApprovalStep.requisition_id)
+            & (first_pending.c.position == ApprovalStep.position),
+        )
+        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
+        .where(
+            ApprovalStep.state == "pending",
+            ApprovalStep.round == Requisition.round,
+            ApprovalStep.role.in_(sorted(actor.roles)),
+            Requisition.requester_user_id != (actor.user_id or -1),
+        )
+    )
+    return session.scalar(stmt) or 0

@@ -1,0 +1,70 @@
+"""Workforce rules with no I/O: states, kinds, approval chains, FTE."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+ENGAGEMENT_KINDS = {
+    "hourly": "Time & materials, hourly",
+    "daily": "Time & materials, daily",
+    "fixed": "Fixed fee with milestones",
+    "trial": "Trial (boot camp)",
+}
+RATE_UNITS = {"hourly": "per hour", "daily": "per day", "fixed": "fixed fee", "trial": "per hour"}
+
+REQUISITION_TRANSITIONS: dict[str, set[str]] = {
+    "draft": {"submitted", "cancelled"},
+    "submitted": {"approved", "rejected", "cancelled"},
+    "rejected": {"draft", "cancelled"},
+    "approved": set(),
+    "cancelled": set(),
+}
+
+ENGAGEMENT_TRANSITIONS: dict[str, set[str]] = {
+    "draft": {"pending_approval", "cancelled"},
+    "pending_approval": {"approved", "rejected", "cancelled"},
+    "rejected": {"draft", "cancelled"},
+    "approved": {"onboarding", "cancelled"},
+    "onboarding": {"active", "cancelled"},
+    "active": {"ended"},
+    "ended": set(),
+    "cancelled": set(),
+}
+# states in which an engagement has been (or is) worked, and so counts in headcount
+COUNTED_STATES = ("active", "ended")
+# states that block the freelancer's availability in talent search
+BOOKED_STATES = ("approved", "onboarding", "active")
+
+AMENDMENT_KINDS = {
+    "rate_change": "Rate change",
+    "extension": "Extension",
+    "budget_increase": "Budget increase",
+    "manager_transfer": "Manager transfer",
+}
+
+DEFAULT_APPROVAL_CHAIN = [
+    # position, role, label, minimum budget in the base currency
+    (1, "procurement", "Procurement review", Decimal(0)),
+    (2, "finance", "Finance approval above 50,000", Decimal(50000)),
+    (3, "procurement", "Second procurement approval above 200,000", Decimal(200000)),
+]
+DEFAULT_ONBOARDING = [
+    (1, "Profile and tax details complete", "answer"),
+    (2, "NDA signed", "sign"),
+    (3, "Contract signed", "sign"),
+    (4, "Compliance review", "review"),
+]
+# onboarding steps the freelancer completes; the others are staff reviews
+FREELANCER_STEP_KINDS = ("answer", "sign", "upload")
+
+
+def chain_for(rules, budget_base: Decimal) -> list:
+    """The approval steps that apply to a budget: every rule whose threshold it reaches."""
+    return sorted((r for r in rules if budget_base >= r.min_budget), key=lambda r: r.position)
+
+
+def fte(weekly_minutes: int, standard_week_minutes: int) -> Decimal:
+    """A person's full-time equivalent: their weekly minutes over the standard week, max 1."""
+    if standard_week_minutes <= 0:
+        raise ValueError("the standard week must be positive")
+    return min(Decimal(weekly_minutes) / Decimal(standard_week_minutes), Decimal(1))
