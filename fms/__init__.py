@@ -31,6 +31,8 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.jinja_env.filters["role_label"] = lambda role: ROLES.get(role, role)
     app.jinja_env.filters["localtime"] = _localtime
+    app.jinja_env.filters["money"] = _money
+    app.jinja_env.filters["hours"] = _hours
     _ensure_instance_dirs(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
@@ -49,6 +51,23 @@ def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return "—"
     return value.astimezone(ZoneInfo(g.get("display_tz") or "UTC")).strftime(fmt)
+
+
+def _money(amount, currency: str | None = None) -> str:
+    """12345.5, 'EUR' -> '12,345.50 EUR' (at the currency's minor unit)."""
+    from fms.money import minor_units
+
+    if amount is None:
+        return "—"
+    if currency is None:
+        return f"{amount:,}"
+    return f"{amount:,.{minor_units(currency)}f} {currency}"
+
+
+def _hours(minutes) -> str:
+    from fms.timekeeping import format_minutes
+
+    return "—" if minutes is None else f"{format_minutes(int(minutes))} h"
 
 
 def _ensure_instance_dirs(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -102,3 +103,429 @@ class FreelancerById(MethodView):
         return services.get_freelancer(
             db.session, actor=current_actor(), freelancer_id=freelancer_id
         )
+
+
+@blp.before_request
+def _objects_first():
+    """Another organization's object is a 404 before the request body is even looked at."""
+    from fms.tenancy import get_in_org
+    from fms.workforce import engagements, requisitions
+    from fms.workforce.models import Amendment
+
+    args = request.view_args or {}
+    if "requisition_id" in args:
+        requisitions.get_requisition(
+            db.session, actor=current_actor(), requisition_id=args["requisition_id"]
+        )
+    if "engagement_id" in args:
+        engagements.get_engagement(
+            db.session, actor=current_actor(), engagement_id=args["engagement_id"]
+        )
+    if "amendment_id" in args:
+        amendment = get_in_org(db.session, Amendment, args["amendment_id"], what="amendment")
+        engagements.get_engagement(
+            db.session, actor=current_actor(), engagement_id=amendment.engagement_id
+        )
+
+
+# --- requisitions ------------------------------------------------------------------------------
+
+
+def _requisition_bodies(reqs):
+    """Requisitions with their steps and engagement, in a fixed number of queries."""
+    from fms.workforce import queries
+
+    steps, engagement_ids = queries.requisition_extras(db.session, [r.id for r in reqs])
+    bodies = []
+    for req in reqs:
+        body = {c.key: getattr(req, c.key) for c in req.__table__.columns}
+        body.update(steps=steps[req.id], engagement_id=engagement_ids.get(req.id))
+        bodies.append(body)
+    return bodies
+
+
+def _requisition_body(req):
+    return _requisition_bodies([req])[0]
+
+
+@blp.route("/requisitions")
+class Requisitions(MethodView):
+    @blp.arguments(schemas.RequisitionQuery, location="query")
+    @blp.response(200, schemas.RequisitionPage)
+    def get(self, args):
+        """Requisitions: all, mine, or waiting for a decision of mine."""
+        from fms.identity.permissions import require
+        from fms.workforce import queries
+
+        actor = current_actor()
+        require(actor, "requisitions.read")
+        rows, total = queries.requisition_queue(
+            db.session,
+            actor=actor,
+            view=args["view"],
+            state=args.get("state"),
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+        return page_body(_requisition_bodies([r.requisition for r in rows]), total, args)
+
+    @blp.arguments(schemas.RequisitionIn)
+    @blp.response(201, schemas.RequisitionOut)
+    def post(self, data):
+        """Draft a requisition (and submit it at once with `"submit": true`)."""
+        from fms.workforce import requisitions
+        from fms.workforce.web import org_today
+
+        actor = current_actor()
+        submit = data.pop("submit")
+        req = requisitions.create_requisition(db.session, actor=actor, **data)
+        if submit:
+            requisitions.submit_requisition(
+                db.session, actor=actor, requisition_id=req.id, today=org_today()
+            )
+        db.session.commit()
+        return _requisition_body(req)
+
+
+@blp.route("/requisitions/<int:requisition_id>")
+class RequisitionById(MethodView):
+    @blp.response(200, schemas.RequisitionOut)
+    def get(self, requisition_id: int):
+        from fms.workforce import requisitions
+
+        req = requisitions.get_requisition(
+            db.session, actor=current_actor(), requisition_id=requisition_id
+        )
+        return _requisition_body(req)
+
+
+@blp.route("/requisitions/<int:requisition_id>/submit")
+class RequisitionSubmit(MethodView):
+    @blp.response(200, schemas.RequisitionOut)
+    def post(self, requisition_id: int):
+        """Submit a draft: its approval chain is fixed now."""
+        from fms.workforce import requisitions
+        from fms.workforce.web import org_today
+
+        req = requisitions.submit_requisition(
+            db.session, actor=current_actor(), requisition_id=requisition_id, today=org_today()
+        )
+        db.session.commit()
+        return _requisition_body(req)
+
+
+@blp.route("/requisitions/<int:requisition_id>/decision")
+class RequisitionDecision(MethodView):
+    @blp.arguments(schemas.DecisionIn)
+    @blp.response(200, schemas.RequisitionOut)
+    def post(self, data, requisition_id: int):
+        """Approve or reject the current step (a comment is required to reject)."""
+        from fms.workforce import requisitions
+        from fms.workforce.web import org_today
+
+        req = requisitions.decide_step(
+            db.session,
+            actor=current_actor(),
+            requisition_id=requisition_id,
+            approve=data["decision"] == "approve",
+            comment=data["comment"],
+            today=org_today(),
+        )
+        db.session.commit()
+        return _requisition_body(req)
+
+
+# --- engagements -------------------------------------------------------------------------------
+
+
+def _engagement_body(engagement):
+    from fms.workforce import engagements
+
+    terms = [
+        {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": engagement.currency}
+        for t in engagements.terms_history(db.session, engagement.id)
+    ]
+    body = {c.key: getattr(engagement, c.key) for c in engagement.__table__.columns}
+    body["terms"] = terms
+    return body
+
+
+@blp.route("/engagements")
+class Engagements(MethodView):
+    @blp.arguments(schemas.EngagementQuery, location="query")
+    @blp.response(200, schemas.EngagementPage)
+    def get(self, args):
+        """Engagements with their terms over time."""
+        from fms.identity.permissions import require
+        from fms.workforce import queries
+        from fms.workforce.web import org_today
+
+        actor = current_actor()
+        require(actor, "engagements.read")
+        rows, total = queries.engagement_list(
+            db.session,
+            on=org_today(),
+            state=args.get("state"),
+            search=args.get("q"),
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+        terms = queries.terms_by_engagement(db.session, [r.engagement.id for r in rows])
+        items = []
+        for row in rows:
+            e = row.engagement
+            body = {c.key: getattr(e, c.key) for c in e.__table__.columns}
+            body["terms"] = [
+                {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": e.currency}
+                for t in terms.get(e.id, [])
+            ]
+            items.append(body)
+        return page_body(items, total, args)
+
+    @blp.arguments(schemas.EngagementIn)
+    @blp.response(201, schemas.EngagementOut)
+    def post(self, data):
+        """Draft an engagement directly (procurement)."""
+        from fms.workforce import engagements
+
+        engagement = engagements.create_engagement(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return _engagement_body(engagement)
+
+
+@blp.route("/engagements/<int:engagement_id>")
+class EngagementById(MethodView):
+    @blp.response(200, schemas.EngagementOut)
+    def get(self, engagement_id: int):
+        from fms.workforce import engagements
+
+        engagement = engagements.get_engagement(
+            db.session, actor=current_actor(), engagement_id=engagement_id
+        )
+        return _engagement_body(engagement)
+
+
+@blp.route("/engagements/<int:engagement_id>/actions")
+class EngagementActions(MethodView):
+    @blp.arguments(schemas.EngagementActionIn)
+    @blp.response(200, schemas.EngagementOut)
+    def post(self, data, engagement_id: int):
+        """Move an engagement: submit, approve, reject, onboard, activate or cancel."""
+        from fms.workforce import engagements
+
+        actor = current_actor()
+        action = data["action"]
+        kwargs = {"actor": actor, "engagement_id": engagement_id}
+        if action == "submit":
+            engagements.submit_engagement(db.session, **kwargs)
+        elif action in ("approve", "reject"):
+            engagements.decide_engagement(
+                db.session, approve=action == "approve", comment=data["comment"], **kwargs
+            )
+        elif action == "onboard":
+            engagements.start_onboarding(db.session, freelancer_id=data["freelancer_id"], **kwargs)
+        elif action == "activate":
+            engagements.activate(db.session, **kwargs)
+        else:
+            engagements.cancel(db.session, reason=data["comment"], **kwargs)
+        db.session.commit()
+        return _engagement_body(
+            engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
+        )
+
+
+@blp.route("/engagements/<int:engagement_id>/notice")
+class EngagementNotice(MethodView):
+    @blp.arguments(schemas.NoticeIn)
+    @blp.response(200, schemas.EngagementOut)
+    def post(self, data, engagement_id: int):
+        """End an active engagement at will, after the organization's notice period."""
+        from fms.workforce import engagements
+        from fms.workforce.web import org_today
+
+        engagement = engagements.give_notice(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            end_date=data["end_date"],
+            reason=data["reason"],
+            today=org_today(),
+        )
+        db.session.commit()
+        return _engagement_body(engagement)
+
+
+@blp.route("/engagements/<int:engagement_id>/review")
+class EngagementReview(MethodView):
+    @blp.arguments(schemas.ReviewIn)
+    @blp.response(201, schemas.ReviewIn)
+    def post(self, data, engagement_id: int):
+        """The hiring manager's review at the end of the engagement."""
+        from fms.workforce import engagements
+        from fms.workforce.web import org_today
+
+        review = engagements.write_review(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            rating=data["rating"],
+            comment=data["comment"],
+            today=org_today(),
+        )
+        db.session.commit()
+        return {"rating": review.rating, "comment": review.comment}
+
+
+@blp.route("/engagements/<int:engagement_id>/amendments")
+class EngagementAmendments(MethodView):
+    @blp.response(200, schemas.AmendmentOut(many=True))
+    def get(self, engagement_id: int):
+        from fms.workforce import engagements
+
+        engagements.get_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+        return engagements.amendments(db.session, engagement_id)
+
+    @blp.arguments(schemas.AmendmentIn)
+    @blp.response(201, schemas.AmendmentOut)
+    def post(self, data, engagement_id: int):
+        """Propose an effective-dated change; it applies once approved."""
+        from fms.workforce import engagements
+
+        amendment = engagements.request_amendment(
+            db.session, actor=current_actor(), engagement_id=engagement_id, **data
+        )
+        db.session.commit()
+        return amendment
+
+
+@blp.route("/amendments/<int:amendment_id>/decision")
+class AmendmentDecision(MethodView):
+    @blp.arguments(schemas.DecisionIn)
+    @blp.response(200, schemas.AmendmentOut)
+    def post(self, data, amendment_id: int):
+        from fms.workforce import engagements
+
+        amendment = engagements.decide_amendment(
+            db.session,
+            actor=current_actor(),
+            amendment_id=amendment_id,
+            approve=data["decision"] == "approve",
+            comment=data["comment"],
+        )
+        db.session.commit()
+        return amendment
+
+
+# --- headcount ---------------------------------------------------------------------------------
+
+
+def _headcount_args(args):
+    from fms.workforce import queries
+    from fms.workforce.web import org_today
+
+    group_by = args.pop("group_by", None)
+    if group_by is not None and group_by not in queries.GROUPS:
+        from fms.errors import InvalidInput
+
+        raise InvalidInput(
+            f"group_by must be one of {', '.join(queries.GROUPS)}.",
+            errors={"group_by": ["Unknown grouping."]},
+        )
+    on = args.pop("on", None) or org_today()
+    args.pop("months", None)
+    if "country" in args:
+        args["country"] = args["country"].upper()
+    return on, group_by, args
+
+
+@blp.route("/headcount")
+class Headcount(MethodView):
+    @blp.arguments(schemas.HeadcountQuery, location="query")
+    @blp.response(200, schemas.HeadcountOut)
+    def get(self, args):
+        """Contingent workers on a date: people (each once), engagements and FTE, by group."""
+        from fms.identity.permissions import require
+        from fms.workforce import queries
+
+        actor = current_actor()
+        require(actor, "headcount.read")
+        on, group_by, filters = _headcount_args(dict(args))
+        return queries.headcount(
+            db.session, org_id=actor.org_id, on=on, group_by=group_by, filters=filters
+        )
+
+
+@blp.route("/headcount/trend")
+class HeadcountTrend(MethodView):
+    @blp.arguments(schemas.TrendQuery, location="query")
+    @blp.response(200, schemas.TrendPointOut(many=True))
+    def get(self, args):
+        """Headcount as it was on each month's last day."""
+        from fms.identity.permissions import require
+        from fms.workforce import queries
+
+        actor = current_actor()
+        require(actor, "headcount.read")
+        months = args.get("months", 12)
+        on, _, filters = _headcount_args(dict(args))
+        series = queries.trend(
+            db.session, org_id=actor.org_id, today=on, months=months, filters=filters
+        )
+        return [
+            {"on": point, "people": f.people, "engagements": f.engagements, "fte": f.fte}
+            for point, f in series
+        ]
+
+
+# --- suppliers, skills, exchange rates ---------------------------------------------------------
+
+
+@blp.route("/suppliers")
+class Suppliers(MethodView):
+    @blp.response(200, schemas.SupplierOut(many=True))
+    def get(self):
+        return services.list_suppliers(db.session, actor=current_actor())
+
+    @blp.arguments(schemas.SupplierIn)
+    @blp.response(201, schemas.SupplierOut)
+    def post(self, data):
+        """Register a staffing agency (tax id checked per country)."""
+        supplier = services.create_supplier(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return supplier
+
+
+@blp.route("/suppliers/<int:supplier_id>")
+class SupplierById(MethodView):
+    @blp.response(200, schemas.SupplierOut)
+    def get(self, supplier_id: int):
+        return services.get_supplier(db.session, actor=current_actor(), supplier_id=supplier_id)
+
+
+@blp.route("/skills")
+class Skills(MethodView):
+    @blp.response(200, schemas.SkillOut(many=True))
+    def get(self):
+        return services.list_skills(db.session, actor=current_actor())
+
+    @blp.arguments(schemas.SkillIn)
+    @blp.response(201, schemas.SkillOut)
+    def post(self, data):
+        skill = services.create_skill(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return skill
+
+
+@blp.route("/exchange-rates")
+class ExchangeRates(MethodView):
+    @blp.response(200, schemas.ExchangeRateOut(many=True))
+    def get(self):
+        return services.list_exchange_rates(db.session, actor=current_actor())
+
+    @blp.arguments(schemas.ExchangeRateIn)
+    @blp.response(201, schemas.ExchangeRateOut)
+    def post(self, data):
+        """Finance adds an effective-dated rate into the base currency."""
+        row = services.add_exchange_rate(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return row

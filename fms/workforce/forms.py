@@ -1,8 +1,19 @@
-"""HTML forms of workforce pages."""
+"""HTML forms of workforce pages (services do the real validation; forms parse and show)."""
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    DateField,
+    DecimalField,
+    IntegerField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from fms.workforce import rules
 
 
 class UnitForm(FlaskForm):
@@ -20,3 +31,135 @@ class LocationForm(UnitForm):
 
 def unit_form(kind: str, **kwargs):
     return (LocationForm if kind == "location" else UnitForm)(**kwargs)
+
+
+KIND_CHOICES = list(rules.ENGAGEMENT_KINDS.items())
+
+
+class _TermsForm(FlaskForm):
+    title = StringField("Title", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField("Kind", choices=KIND_CHOICES)
+    department_id = SelectField("Department", coerce=int)
+    cost_centre_id = SelectField("Cost centre", coerce=int)
+    location_id = SelectField("Location", coerce=int)
+    start_date = DateField("Start", validators=[DataRequired()])
+    end_date = DateField("End", validators=[DataRequired()])
+    weekly_hours = DecimalField(
+        "Expected hours per week", places=2, validators=[DataRequired(), NumberRange(0.25, 80)]
+    )
+    currency = StringField("Currency", default="EUR", validators=[DataRequired(), Length(3, 3)])
+
+
+class RequisitionForm(_TermsForm):
+    description = TextAreaField("What the freelancer will do", validators=[Length(max=5000)])
+    rate_min = DecimalField("Rate from", places=2, validators=[DataRequired()])
+    rate_max = DecimalField("Rate up to", places=2, validators=[DataRequired()])
+    budget = DecimalField("Budget", places=2, validators=[DataRequired()])
+    skill_ids = SelectMultipleField("Skills", coerce=int, validators=[Optional()])
+    justification = TextAreaField("Justification", validators=[DataRequired(), Length(max=5000)])
+
+
+class EngagementForm(_TermsForm):
+    rate = DecimalField("Rate", places=2, validators=[DataRequired()])
+    overtime_rate = DecimalField("Overtime rate", places=2, validators=[Optional()])
+    budget_cap = DecimalField("Budget cap", places=2, validators=[DataRequired()])
+    po_number = StringField("PO number", validators=[Optional(), Length(max=40)])
+    hiring_manager_user_id = SelectField("Hiring manager", coerce=int)
+    freelancer_id = SelectField("Freelancer (if known)", coerce=int)
+    supplier_id = SelectField("Supplier", coerce=int)
+
+
+class DecisionForm(FlaskForm):
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=2000)])
+
+
+class ReasonForm(FlaskForm):
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
+
+
+class NoticeForm(FlaskForm):
+    end_date = DateField("Last working day", validators=[DataRequired()])
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
+
+
+class ReviewForm(FlaskForm):
+    rating = SelectField(
+        "Rating",
+        coerce=int,
+        choices=[
+            (5, "5 – outstanding"),
+            (4, "4 – strong"),
+            (3, "3 – as expected"),
+            (2, "2 – below expectations"),
+            (1, "1 – poor"),
+        ],
+    )
+    comment = TextAreaField("Comment", validators=[Optional(), Length(max=2000)])
+
+
+class OnboardForm(FlaskForm):
+    freelancer_id = SelectField("Freelancer", coerce=int)
+
+
+class AmendmentForm(FlaskForm):
+    kind = SelectField("Change", choices=list(rules.AMENDMENT_KINDS.items()))
+    effective_from = DateField("Effective from", validators=[DataRequired()])
+    new_rate = DecimalField("New rate", places=2, validators=[Optional()])
+    new_end_date = DateField("New end date", validators=[Optional()])
+    new_budget_cap = DecimalField("New budget cap", places=2, validators=[Optional()])
+    new_hiring_manager_user_id = SelectField("New hiring manager", coerce=int)
+    reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
+
+
+class SupplierForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    legal_name = StringField("Legal name", validators=[Optional(), Length(max=200)])
+    country = StringField("Country", validators=[DataRequired(), Length(2, 2)])
+    tax_id = StringField(
+        "Tax id (VAT)",
+        validators=[Optional(), Length(max=40)],
+        description="Checked with the country's validator where one exists.",
+    )
+
+
+class ContactForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=200)])
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    phone = StringField("Phone", validators=[Optional(), Length(max=40)])
+    role = StringField("Role", validators=[Optional(), Length(max=80)])
+
+
+class SkillForm(FlaskForm):
+    name = StringField("Skill", validators=[DataRequired(), Length(max=80)])
+    category = StringField("Category", validators=[Optional(), Length(max=80)])
+
+
+class FreelancerSkillForm(FlaskForm):
+    skill_id = SelectField("Skill", coerce=int)
+    level = SelectField("Level", coerce=int, choices=[(i, str(i)) for i in range(1, 6)])
+
+
+class ExchangeRateForm(FlaskForm):
+    currency = StringField("Currency", validators=[DataRequired(), Length(3, 3)])
+    rate = DecimalField("Base currency per unit", places=6, validators=[DataRequired()])
+    effective_from = DateField("Effective from", validators=[DataRequired()])
+
+
+class SettingsForm(FlaskForm):
+    notice_period_days = IntegerField("Notice period (days)", validators=[DataRequired()])
+    trial_max_days = IntegerField(
+        "Trial engagements last at most (days)", validators=[DataRequired()]
+    )
+
+
+class TemplateStepForm(FlaskForm):
+    title = StringField("Step", validators=[DataRequired(), Length(max=200)])
+    kind = SelectField(
+        "Done by",
+        choices=[
+            ("answer", "Freelancer answers"),
+            ("sign", "Freelancer signs"),
+            ("upload", "Freelancer uploads"),
+            ("review", "Staff reviews"),
+        ],
+    )

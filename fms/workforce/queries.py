@@ -268,3 +268,341 @@ def ending_soon(session: Session, *, today: date, limit: int = 25):
         "60": int(counts[1] or 0),
         "90": int(counts[2] or 0),
     }, nearest
+
+
+# --- lists for pages and the API (a fixed number of queries whatever the rows) --------------
+
+
+def choices(session: Session) -> dict:
+    """Options for the forms: active org structure, hiring managers, suppliers, skills."""
+    from fms.identity.models import Membership
+
+    def units(model):
+        return [
+            (u.id, f"{u.code} · {u.name}")
+            for u in session.scalars(
+                select(model).where(model.is_active.is_(True)).order_by(model.code)
+            )
+        ]
+
+    members = session.execute(
+        select(User.id, User.name, Membership.roles)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.is_active.is_(True))
+        .order_by(User.name)
+    ).all()
+    return {
+        "department_id": units(Department),
+        "cost_centre_id": units(CostCentre),
+        "location_id": units(Location),
+        "hiring_manager_user_id": [
+            (uid, name)
+            for uid, name, roles in members
+            if {"hiring_manager", "org_admin"} & set(roles or [])
+        ],
+        "supplier_id": [
+            (s.id, s.name)
+            for s in session.scalars(
+                select(Supplier).where(Supplier.is_active.is_(True)).order_by(Supplier.name)
+            )
+        ],
+        "skill_ids": [(s.id, s.name) for s in session.scalars(select(Skill).order_by(Skill.name))],
+        "freelancer_id": [
+            (f.id, f"{f.display_name} ({f.country})")
+            for f in session.scalars(select(Freelancer).order_by(Freelancer.display_name))
+        ],
+    }
+
+
+@dataclass
+class RequisitionRow:
+    requisition: object
+    requester: str
+    waiting_on: str | None
+
+
+def requisition_queue(
+    session: Session, *, actor, view: str, state: str | None, page: int, per_page: int = 50
+):
+    """Requisitions for the queue page: waiting on the actor, the actor's own, or all."""
+    from fms.workforce.models import ApprovalStep, Requisition
+
+    current = (
+        select(ApprovalStep.requisition_id, func.min(ApprovalStep.position).label("position"))
+        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
+        .where(ApprovalStep.state == "pending", ApprovalStep.round == Requisition.round)
+        .group_by(ApprovalStep.requisition_id)
+        .subquery()
+    )
+    step = aliased(ApprovalStep)
+    stmt = (
+        select(Requisition, User.name, step.label)
+        .join(User, User.id == Requisition.requester_user_id)
+        .outerjoin(current, current.c.requisition_id == Requisition.id)
+        .outerjoin(
+            step,
+            (step.requisition_id == Requisition.id)
+            & (step.round == Requisition.round)
+            & (step.position == current.c.position),
+        )
+    )
+    if view == "waiting":
+        stmt = stmt.where(
+            Requisition.state == "submitted",
+            step.role.in_(sorted(actor.roles)),
+            Requisition.requester_user_id != (actor.user_id or -1),
+        )
+    elif view == "mine":
+        stmt = stmt.where(Requisition.requester_user_id == actor.user_id)
+    if state:
+        stmt = stmt.where(Requisition.state == state)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.execute(
+        stmt.order_by(Requisition.created_at.desc(), Requisition.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return [RequisitionRow(r, name, label) for r, name, label in rows], total
+
+
+@dataclass
+class EngagementRow:
+    engagement: object
+    freelancer: str | None
+    supplier: str | None
+    manager: str | None
+    rate: Decimal | None
+    cost_centre: str | None
+
+
+def engagement_list(
+    session: Session,
+    *,
+    on: date,
+    state: str | None = None,
+    search: str | None = None,
+    freelancer_user_id: int | None = None,
+    page: int = 1,
+    per_page: int = 50,
+):
+    """Engagements with today's terms, freelancer, supplier and manager, one page at a time."""
+    stmt = (
+        select(
+            Engagement,
+            Freelancer.display_name,
+            Supplier.name,
+            User.name,
+            EngagementTerms.rate,
+            CostCentre.code,
+        )
+        .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
+        .outerjoin(Supplier, Supplier.id == Engagement.supplier_id)
+        .outerjoin(EngagementTerms, _terms_for_list(on))
+        .outerjoin(User, User.id == EngagementTerms.hiring_manager_user_id)
+        .outerjoin(CostCentre, CostCentre.id == EngagementTerms.cost_centre_id)
+    )
+    if state:
+        stmt = stmt.where(Engagement.state == state)
+    if search:
+        like = f"%{search.lower()}%"
+        stmt = stmt.where(
+            func.lower(Engagement.title).like(like) | func.lower(Freelancer.display_name).like(like)
+        )
+    if freelancer_user_id is not None:
+        stmt = stmt.where(Freelancer.user_id == freelancer_user_id, Engagement.end_date >= on)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.execute(
+        stmt.order_by(Engagement.start_date.desc(), Engagement.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return [EngagementRow(*row) for row in rows], total
+
+
+def _terms_for_list(on: date):
+    """Terms in effect on `on`, or the first terms for engagements that start later."""
+    later = aliased(EngagementTerms)
+    in_effect = (
+        select(func.max(later.effective_from))
+        .where(later.engagement_id == Engagement.id, later.effective_from <= on)
+        .correlate(Engagement)
+        .scalar_subquery()
+    )
+    first = (
+        select(func.min(later.effective_from))
+        .where(later.engagement_id == Engagement.id)
+        .correlate(Engagement)
+        .scalar_subquery()
+    )
+    return and_(
+        EngagementTerms.engagement_id == Engagement.id,
+        EngagementTerms.effective_from == func.coalesce(in_effect, first),
+    )
+
+
+def user_names(session: Session, ids) -> dict[int, str]:
+    ids = sorted({i for i in ids if i is not None})
+    if not ids:
+        return {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+
+
+def talent_search(
+    session: Session,
+    *,
+    skill_id=None,
+    min_level=None,
+    country=None,
+    available_from=None,
+    available_to=None,
+    min_rating=None,
+    page=1,
+    per_page=50,
+):
+    """Freelancers already known to the organization, by skill, country, availability, rating."""
+    from fms.workforce.models import PerformanceReview
+
+    rating = (
+        select(
+            PerformanceReview.freelancer_id,
+            func.avg(PerformanceReview.rating).label("avg"),
+            func.count(PerformanceReview.id).label("reviews"),
+        )
+        .group_by(PerformanceReview.freelancer_id)
+        .subquery()
+    )
+    stmt = select(Freelancer, rating.c.avg, rating.c.reviews).outerjoin(
+        rating, rating.c.freelancer_id == Freelancer.id
+    )
+    if skill_id:
+        has_skill = select(FreelancerSkill.id).where(
+            FreelancerSkill.freelancer_id == Freelancer.id,
+            FreelancerSkill.skill_id == skill_id,
+            FreelancerSkill.level >= (min_level or 1),
+        )
+        stmt = stmt.where(has_skill.exists())
+    if country:
+        stmt = stmt.where(Freelancer.country == country.upper())
+    if available_from and available_to:
+        busy = select(Engagement.id).where(
+            Engagement.freelancer_id == Freelancer.id,
+            Engagement.state.in_(rules.BOOKED_STATES),
+            Engagement.start_date <= available_to,
+            Engagement.end_date >= available_from,
+        )
+        stmt = stmt.where(~busy.exists())
+    if min_rating:
+        stmt = stmt.where(rating.c.avg >= min_rating)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.execute(
+        stmt.order_by(rating.c.avg.desc().nulls_last(), Freelancer.display_name)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return rows, total
+
+
+def engagement_of_requisition(session: Session, requisition_id: int):
+    return session.scalar(select(Engagement).where(Engagement.requisition_id == requisition_id))
+
+
+def structure_labels(session: Session, row) -> dict:
+    """Names of the department, cost centre and location a row points at."""
+    out = {}
+    for name, model in (
+        ("department", Department),
+        ("cost_centre", CostCentre),
+        ("location", Location),
+    ):
+        unit_id = getattr(row, f"{name}_id")
+        unit = session.scalar(select(model).where(model.id == unit_id))
+        out[name] = f"{unit.code} · {unit.name}" if unit else "—"
+    return out
+
+
+def skill_names(session: Session, ids) -> list[str]:
+    ids = list(ids or [])
+    if not ids:
+        return []
+    return list(session.scalars(select(Skill.name).where(Skill.id.in_(ids)).order_by(Skill.name)))
+
+
+def open_steps(session: Session, engagement_ids) -> dict[int, list]:
+    from fms.workforce.models import OnboardingStep
+
+    ids = list(engagement_ids)
+    out: dict[int, list] = {i: [] for i in ids}
+    if ids:
+        for step in session.scalars(
+            select(OnboardingStep)
+            .where(OnboardingStep.engagement_id.in_(ids), OnboardingStep.done_at.is_(None))
+            .order_by(OnboardingStep.position)
+        ):
+            out[step.engagement_id].append(step)
+    return out
+
+
+def engagement_party(session: Session, engagement) -> dict:
+    freelancer = supplier = None
+    if engagement.freelancer_id:
+        freelancer = session.scalar(
+            select(Freelancer).where(Freelancer.id == engagement.freelancer_id)
+        )
+    if engagement.supplier_id:
+        supplier = session.scalar(select(Supplier).where(Supplier.id == engagement.supplier_id))
+    return {"freelancer": freelancer, "supplier": supplier}
+
+
+def review_of(session: Session, engagement_id: int):
+    from fms.workforce.models import PerformanceReview
+
+    return session.scalar(
+        select(PerformanceReview).where(PerformanceReview.engagement_id == engagement_id)
+    )
+
+
+def freelancer_engagements(session: Session, freelancer_id: int) -> list:
+    return list(
+        session.scalars(
+            select(Engagement)
+            .where(Engagement.freelancer_id == freelancer_id)
+            .order_by(Engagement.start_date.desc())
+        )
+    )
+
+
+def terms_by_engagement(session: Session, engagement_ids) -> dict[int, list]:
+    ids = list(engagement_ids)
+    out: dict[int, list] = {i: [] for i in ids}
+    if ids:
+        for row in session.scalars(
+            select(EngagementTerms)
+            .where(EngagementTerms.engagement_id.in_(ids))
+            .order_by(EngagementTerms.engagement_id, EngagementTerms.effective_from)
+        ):
+            out[row.engagement_id].append(row)
+    return out
+
+
+def requisition_extras(session: Session, requisition_ids) -> tuple[dict, dict]:
+    """Approval steps (all rounds) and resulting engagement ids for many requisitions."""
+    from fms.workforce.models import ApprovalStep
+
+    ids = list(requisition_ids)
+    steps: dict[int, list] = {i: [] for i in ids}
+    engagement_ids: dict[int, int] = {}
+    if ids:
+        for step in session.scalars(
+            select(ApprovalStep)
+            .where(ApprovalStep.requisition_id.in_(ids))
+            .order_by(ApprovalStep.requisition_id, ApprovalStep.round, ApprovalStep.position)
+        ):
+            steps[step.requisition_id].append(step)
+        engagement_ids = dict(
+            session.execute(
+                select(Engagement.requisition_id, Engagement.id).where(
+                    Engagement.requisition_id.in_(ids)
+                )
+            ).all()
+        )
+    return steps, engagement_ids

@@ -59,3 +59,326 @@ class FreelancerQuery(Schema):
 
 
 FreelancerPage = page_schema(FreelancerOut, "FreelancerPage")
+
+
+# --- money helpers ---------------------------------------------------------------------------
+
+
+def _amount_text(value, places: int | None = None) -> str:
+    """Exact decimal text: money at its minor unit, rates with at least two decimals."""
+    from decimal import Decimal
+
+    if places is not None:
+        return f"{value:.{places}f}"
+    text = format(Decimal(value).normalize(), "f")
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(2, '0')}"
+
+
+def money_field(attr: str, *, rate: bool = False, currency_attr: str = "currency"):
+    from fms.money import minor_units
+
+    def dump(obj):
+        read = obj.get if isinstance(obj, dict) else lambda name: getattr(obj, name, None)
+        value = read(attr)
+        if value is None:
+            return None
+        currency = read(currency_attr)
+        places = None if rate else minor_units(currency)
+        return {"amount": _amount_text(value, places), "currency": currency}
+
+    return fields.Method(
+        serialize="_dump_" + attr,
+        metadata={"description": 'Money: {"amount": "12.34", "currency": "EUR"}'},
+    ), dump
+
+
+def _with_money(cls, specs):
+    """Attach money fields (amount as a string, never a float) to an output schema."""
+    for name, attr, rate, currency_attr in specs:
+        field, dump = money_field(attr, rate=rate, currency_attr=currency_attr)
+        setattr(cls, "_dump_" + attr, staticmethod(dump))
+        cls._declared_fields[name] = field
+    return cls
+
+
+class _Decimal(fields.String):
+    """A decimal amount given as a string ("95.50"), validated by the service."""
+
+
+# --- requisitions ------------------------------------------------------------------------------
+
+
+class RequisitionIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+    kind = fields.String(required=True)
+    department_id = fields.Integer(required=True)
+    cost_centre_id = fields.Integer(required=True)
+    location_id = fields.Integer(required=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(required=True)
+    weekly_minutes = fields.Integer(required=True, metadata={"description": "Integer minutes."})
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    rate_min = _Decimal(required=True)
+    rate_max = _Decimal(required=True)
+    budget = _Decimal(required=True)
+    justification = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    skill_ids = fields.List(fields.Integer(), load_default=list)
+    submit = fields.Boolean(load_default=False, metadata={"description": "Submit at once."})
+
+
+class ApprovalStepOut(Schema):
+    id = fields.Integer()
+    round = fields.Integer()
+    position = fields.Integer()
+    role = fields.String()
+    label = fields.String()
+    state = fields.String()
+    decided_by_user_id = fields.Integer(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    comment = fields.String(allow_none=True)
+
+
+class RequisitionOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    description = fields.String()
+    kind = fields.String()
+    state = fields.String()
+    requester_user_id = fields.Integer()
+    department_id = fields.Integer()
+    cost_centre_id = fields.Integer()
+    location_id = fields.Integer()
+    start_date = fields.Date()
+    end_date = fields.Date()
+    weekly_minutes = fields.Integer()
+    justification = fields.String()
+    skill_ids = fields.List(fields.Integer())
+    round = fields.Integer()
+    submitted_at = fields.DateTime(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    steps = fields.List(fields.Nested(ApprovalStepOut))
+    engagement_id = fields.Integer(allow_none=True)
+
+
+_with_money(
+    RequisitionOut,
+    [
+        ("rate_min", "rate_min", True, "currency"),
+        ("rate_max", "rate_max", True, "currency"),
+        ("budget", "budget", False, "currency"),
+    ],
+)
+
+
+class DecisionIn(Schema):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class RequisitionQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    view = fields.String(load_default="all", validate=validate.OneOf(["waiting", "mine", "all"]))
+    state = fields.String()
+
+
+# --- engagements -------------------------------------------------------------------------------
+
+
+class TermsOut(Schema):
+    effective_from = fields.Date()
+    hiring_manager_user_id = fields.Integer()
+    department_id = fields.Integer()
+    cost_centre_id = fields.Integer()
+    location_id = fields.Integer()
+    weekly_minutes = fields.Integer()
+    amendment_id = fields.Integer(allow_none=True)
+
+
+_with_money(
+    TermsOut,
+    [
+        ("rate", "rate", True, "currency"),
+        ("overtime_rate", "overtime_rate", True, "currency"),
+        ("budget_cap", "budget_cap", False, "currency"),
+    ],
+)
+
+
+class EngagementOut(Schema):
+    id = fields.Integer()
+    title = fields.String()
+    kind = fields.String()
+    state = fields.String()
+    freelancer_id = fields.Integer(allow_none=True)
+    supplier_id = fields.Integer(allow_none=True)
+    requisition_id = fields.Integer(allow_none=True)
+    currency = fields.String()
+    po_number = fields.String(allow_none=True)
+    start_date = fields.Date()
+    end_date = fields.Date()
+    notice_given_at = fields.DateTime(allow_none=True)
+    ended_by = fields.String(allow_none=True)
+    end_reason = fields.String(allow_none=True)
+    terms = fields.List(fields.Nested(TermsOut), metadata={"description": "Oldest first."})
+
+
+class EngagementIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True)
+    department_id = fields.Integer(required=True)
+    cost_centre_id = fields.Integer(required=True)
+    location_id = fields.Integer(required=True)
+    start_date = fields.Date(required=True)
+    end_date = fields.Date(required=True)
+    weekly_minutes = fields.Integer(required=True)
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    rate = _Decimal(required=True)
+    overtime_rate = _Decimal(load_default=None)
+    budget_cap = _Decimal(required=True)
+    po_number = fields.String(load_default=None, validate=validate.Length(max=40))
+    hiring_manager_user_id = fields.Integer(required=True)
+    freelancer_id = fields.Integer(load_default=None)
+    supplier_id = fields.Integer(load_default=None)
+
+
+class EngagementQuery(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    state = fields.String()
+    q = fields.String(validate=validate.Length(max=100))
+
+
+class EngagementActionIn(Schema):
+    action = fields.String(
+        required=True,
+        validate=validate.OneOf(["submit", "approve", "reject", "onboard", "activate", "cancel"]),
+    )
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+    freelancer_id = fields.Integer(load_default=None)
+
+
+class NoticeIn(Schema):
+    end_date = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ReviewIn(Schema):
+    rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class AmendmentIn(Schema):
+    kind = fields.String(required=True)
+    effective_from = fields.Date(required=True)
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+    new_rate = _Decimal(load_default=None)
+    new_end_date = fields.Date(load_default=None)
+    new_budget_cap = _Decimal(load_default=None)
+    new_hiring_manager_user_id = fields.Integer(load_default=None)
+
+
+class AmendmentOut(Schema):
+    id = fields.Integer()
+    engagement_id = fields.Integer()
+    kind = fields.String()
+    effective_from = fields.Date()
+    new_end_date = fields.Date(allow_none=True)
+    new_hiring_manager_user_id = fields.Integer(allow_none=True)
+    reason = fields.String()
+    state = fields.String()
+    requested_by_user_id = fields.Integer(allow_none=True)
+    decided_by_user_id = fields.Integer(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+    decision_comment = fields.String(allow_none=True)
+
+
+# --- headcount ---------------------------------------------------------------------------------
+
+
+class HeadcountQuery(Schema):
+    on = fields.Date(metadata={"description": "Default: today in the organization's timezone."})
+    group_by = fields.String(load_default=None)
+    cost_centre_id = fields.Integer()
+    department_id = fields.Integer()
+    location_id = fields.Integer()
+    supplier_id = fields.Integer()
+    manager_user_id = fields.Integer()
+    skill_id = fields.Integer()
+    country = fields.String(validate=validate.Length(equal=2))
+    kind = fields.String()
+
+
+class FiguresOut(Schema):
+    people = fields.Integer(metadata={"description": "Each person once."})
+    engagements = fields.Integer()
+    fte = fields.Decimal(as_string=True, places=2)
+
+
+class GroupOut(FiguresOut):
+    key = fields.Raw(allow_none=True)
+    label = fields.String()
+
+
+class HeadcountOut(Schema):
+    on = fields.Date()
+    group_by = fields.String(allow_none=True)
+    total = fields.Nested(FiguresOut)
+    groups = fields.List(fields.Nested(GroupOut))
+
+
+class TrendQuery(HeadcountQuery):
+    months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=60))
+
+
+class TrendPointOut(FiguresOut):
+    on = fields.Date()
+
+
+# --- suppliers, skills, exchange rates ---------------------------------------------------------
+
+
+class SupplierIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    legal_name = fields.String(load_default=None, validate=validate.Length(max=200))
+    country = fields.String(required=True, validate=validate.Length(equal=2))
+    tax_id = fields.String(load_default=None, validate=validate.Length(max=40))
+
+
+class SupplierOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    legal_name = fields.String(allow_none=True)
+    country = fields.String()
+    tax_id = fields.String(allow_none=True)
+    is_active = fields.Boolean()
+
+
+class SkillIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=80))
+    category = fields.String(load_default=None, validate=validate.Length(max=80))
+
+
+class SkillOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    category = fields.String(allow_none=True)
+
+
+class ExchangeRateIn(Schema):
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    rate = _Decimal(required=True, metadata={"description": "Base currency per unit."})
+    effective_from = fields.Date(required=True)
+
+
+class ExchangeRateOut(Schema):
+    id = fields.Integer()
+    currency = fields.String()
+    rate = fields.Decimal(as_string=True)
+    effective_from = fields.Date()
+
+
+RequisitionPage = page_schema(RequisitionOut, "RequisitionPage")
+EngagementPage = page_schema(EngagementOut, "EngagementPage")

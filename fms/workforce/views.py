@@ -4,15 +4,37 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.forms import apply_errors
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
-from fms.workforce import forms, services
+from fms.workforce import (
+    forms,
+    queries,
+    rules,
+    services,
+    views_catalog,
+    views_engagements,
+    views_headcount,
+    views_requisitions,
+)
+from fms.workforce.models import FreelancerSkill, PerformanceReview
 
 bp = Blueprint("workforce", __name__)
+
+
+@bp.app_context_processor
+def workforce_words():
+    return {
+        "engagement_kinds": rules.ENGAGEMENT_KINDS,
+        "amendment_kinds": rules.AMENDMENT_KINDS,
+        "rate_units": rules.RATE_UNITS,
+    }
+
 
 _SECTIONS = [
     ("department", "Departments", "Teams that request and manage freelancers."),
@@ -118,29 +140,93 @@ def location(location_id: int):
 @bp.get("/freelancers")
 @login_required
 def freelancers():
+    """The directory of freelancers known to the organization, and talent search."""
     actor = current_actor()
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
-    country = (request.args.get("country") or "").strip()[:2] or None
-    search = (request.args.get("q") or "").strip()[:100] or None
-    rows, total = services.list_freelancers(
-        db.session, actor=actor, country=country, search=search, page=page, per_page=50
-    )
-    countries = services.freelancer_countries(db.session, actor=actor)
+    require(actor, "freelancers.read")
+    args = request.args
+    page = max(args.get("page", 1, type=int) or 1, 1)
+    search = {
+        "skill_id": args.get("skill_id", type=int),
+        "min_level": args.get("min_level", type=int),
+        "country": (args.get("country") or "").strip()[:2] or None,
+        "available_from": _date_arg("available_from"),
+        "available_to": _date_arg("available_to"),
+        "min_rating": args.get("min_rating", type=int),
+    }
+    text = (args.get("q") or "").strip()[:100] or None
+    if any(v for v in search.values()):
+        rows, total = queries.talent_search(db.session, page=page, **search)
+    else:
+        found, total = services.list_freelancers(
+            db.session, actor=actor, search=text, page=page, per_page=50
+        )
+        rows = [(f, None, None) for f in found]
     return render_template(
         "workforce/freelancers.html",
         rows=rows,
         total=total,
         page=page,
         per_page=50,
-        countries=countries,
-        country=country,
-        q=search,
+        countries=services.freelancer_countries(db.session, actor=actor),
+        skills=services.list_skills(db.session, actor=actor),
+        search=search,
+        q=text,
     )
 
 
-@bp.get("/freelancers/<int:freelancer_id>")
+def _date_arg(name: str):
+    from datetime import date
+
+    try:
+        return date.fromisoformat(request.args.get(name) or "")
+    except ValueError:
+        return None
+
+
+@bp.route("/freelancers/<int:freelancer_id>", methods=["GET", "POST"])
 @login_required
 def freelancer(freelancer_id: int):
     actor = current_actor()
     profile = services.get_freelancer(db.session, actor=actor, freelancer_id=freelancer_id)
-    return render_template("workforce/freelancer.html", freelancer=profile)
+    skill_form = forms.FreelancerSkillForm()
+    skill_form.skill_id.choices = [
+        (s.id, s.name) for s in services.list_skills(db.session, actor=actor)
+    ]
+    if request.method == "POST":
+        require(actor, "freelancers.manage")
+        if skill_form.validate_on_submit():
+            services.set_freelancer_skill(
+                db.session,
+                actor=actor,
+                freelancer_id=freelancer_id,
+                skill_id=skill_form.skill_id.data,
+                level=skill_form.level.data,
+            )
+            db.session.commit()
+            flash("Skill saved.", "success")
+            return redirect(url_for("workforce.freelancer", freelancer_id=freelancer_id))
+    skills = db.session.scalars(
+        select(FreelancerSkill)
+        .where(FreelancerSkill.freelancer_id == profile.id)
+        .options(joinedload(FreelancerSkill.skill))
+    ).all()
+    reviews = db.session.scalars(
+        select(PerformanceReview)
+        .where(PerformanceReview.freelancer_id == profile.id)
+        .order_by(PerformanceReview.created_at.desc())
+    ).all()
+    history = queries.freelancer_engagements(db.session, profile.id)
+    names = queries.user_names(db.session, [r.reviewer_user_id for r in reviews])
+    return render_template(
+        "workforce/freelancer.html",
+        freelancer=profile,
+        skills=skills,
+        reviews=reviews,
+        history=history,
+        names=names,
+        skill_form=skill_form,
+    )
+
+
+for _child in (views_requisitions.bp, views_engagements.bp, views_headcount.bp, views_catalog.bp):
+    bp.register_blueprint(_child)

@@ -1,0 +1,175 @@
+"""Suppliers, the skill taxonomy, exchange rates and the organization's workforce settings."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from fms.errors import InvalidInput, RuleViolation
+from fms.extensions import db
+from fms.forms import apply_errors
+from fms.identity.permissions import APPROVER_ROLES, require
+from fms.identity.web_session import current_actor
+from fms.workforce import forms, requisitions, services
+from fms.workforce.web import decimal_text
+
+bp = Blueprint("catalog", __name__)
+
+
+def _status(*forms_):
+    return 422 if any(f.errors or getattr(f, "form_errors", None) for f in forms_) else 200
+
+
+@bp.route("/suppliers", methods=["GET", "POST"])
+@login_required
+def suppliers():
+    actor = current_actor()
+    form = forms.SupplierForm()
+    if request.method == "POST":
+        require(actor, "suppliers.manage")
+        if form.validate_on_submit():
+            try:
+                supplier = services.create_supplier(
+                    db.session,
+                    actor=actor,
+                    name=form.name.data,
+                    country=form.country.data,
+                    legal_name=form.legal_name.data,
+                    tax_id=form.tax_id.data,
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                supplier_id = supplier.id
+                db.session.commit()
+                flash("Supplier added.", "success")
+                return redirect(url_for(".supplier", supplier_id=supplier_id))
+    rows = services.list_suppliers(db.session, actor=actor)
+    return render_template("workforce/suppliers.html", rows=rows, form=form), _status(form)
+
+
+@bp.route("/suppliers/<int:supplier_id>", methods=["GET", "POST"])
+@login_required
+def supplier(supplier_id: int):
+    actor = current_actor()
+    row = services.get_supplier(db.session, actor=actor, supplier_id=supplier_id)
+    form = forms.ContactForm()
+    if request.method == "POST":
+        require(actor, "suppliers.manage")
+        if form.validate_on_submit():
+            try:
+                services.add_supplier_contact(
+                    db.session,
+                    actor=actor,
+                    supplier_id=supplier_id,
+                    name=form.name.data,
+                    email=form.email.data,
+                    phone=form.phone.data,
+                    role=form.role.data,
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash("Contact added.", "success")
+                return redirect(url_for(".supplier", supplier_id=supplier_id))
+    contacts = services.supplier_contacts(db.session, supplier_id)
+    return render_template(
+        "workforce/supplier.html", supplier=row, contacts=contacts, form=form
+    ), _status(form)
+
+
+@bp.route("/exchange-rates", methods=["GET", "POST"])
+@login_required
+def exchange_rates():
+    actor = current_actor()
+    form = forms.ExchangeRateForm()
+    if request.method == "POST":
+        require(actor, "exchange_rates.manage")
+        if form.validate_on_submit():
+            try:
+                services.add_exchange_rate(
+                    db.session,
+                    actor=actor,
+                    currency=(form.currency.data or "").upper(),
+                    rate=decimal_text(form.rate.data),
+                    effective_from=form.effective_from.data,
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                flash("Exchange rate saved.", "success")
+                return redirect(url_for(".exchange_rates"))
+    rows = services.list_exchange_rates(db.session, actor=actor)
+    return render_template("workforce/exchange_rates.html", rows=rows, form=form), _status(form)
+
+
+@bp.route("/admin/workforce", methods=["GET", "POST"])
+@login_required
+def settings():
+    actor = current_actor()
+    require(actor, "structure.read")
+    current = services.workforce_settings(db.session)
+    settings_form = forms.SettingsForm(obj=current, prefix="settings")
+    skill_form = forms.SkillForm(prefix="skill")
+    step_form = forms.TemplateStepForm(prefix="step")
+    section = request.form.get("section")
+    if request.method == "POST":
+        try:
+            if section == "settings" and settings_form.validate_on_submit():
+                services.update_settings(
+                    db.session,
+                    actor=actor,
+                    notice_period_days=settings_form.notice_period_days.data,
+                    trial_max_days=settings_form.trial_max_days.data,
+                )
+            elif section == "skill" and skill_form.validate_on_submit():
+                services.create_skill(
+                    db.session,
+                    actor=actor,
+                    name=skill_form.name.data,
+                    category=skill_form.category.data,
+                )
+            elif section == "step" and step_form.validate_on_submit():
+                services.add_onboarding_template_step(
+                    db.session, actor=actor, title=step_form.title.data, kind=step_form.kind.data
+                )
+            elif section == "chain":
+                services.set_approval_chain(db.session, actor=actor, steps=_chain_rows())
+            else:
+                raise InvalidInput("Check the highlighted fields.")
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            target = {"settings": settings_form, "skill": skill_form, "step": step_form}.get(
+                section, settings_form
+            )
+            apply_errors(target, exc)
+        else:
+            db.session.commit()
+            flash("Saved.", "success")
+            return redirect(url_for(".settings") + f"#{section}")
+    return render_template(
+        "workforce/settings.html",
+        settings_form=settings_form,
+        skill_form=skill_form,
+        step_form=step_form,
+        chain=requisitions.approval_rules(db.session),
+        approver_roles=APPROVER_ROLES,
+        skills=services.list_skills(db.session, actor=actor),
+        template=services.onboarding_template(db.session),
+    ), _status(settings_form, skill_form, step_form)
+
+
+def _chain_rows() -> list[dict]:
+    roles = request.form.getlist("role")
+    labels = request.form.getlist("label")
+    minimums = request.form.getlist("min_budget")
+    rows = []
+    for role, label, minimum in zip(roles, labels, minimums, strict=False):
+        if role or label or minimum:
+            rows.append({"role": role, "label": label, "min_budget": minimum})
+    return rows

@@ -1,0 +1,313 @@
+"""Engagement pages: the list, the direct draft form, and one engagement's whole life."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from fms.errors import InvalidInput, NotAllowed, RuleViolation
+from fms.extensions import db
+from fms.forms import apply_errors
+from fms.identity.permissions import require
+from fms.identity.web_session import current_actor
+from fms.workforce import engagements, forms, queries
+from fms.workforce.web import decimal_text, fill_choices, org_today, remap_errors, terms_fields
+
+bp = Blueprint("engagements", __name__, url_prefix="/engagements")
+STATES = [
+    "draft",
+    "pending_approval",
+    "approved",
+    "onboarding",
+    "active",
+    "ended",
+    "rejected",
+    "cancelled",
+]
+
+
+@bp.get("")
+@login_required
+def index():
+    actor = current_actor()
+    require(actor, "engagements.read")
+    state = request.args.get("state") or None
+    state = state if state in STATES else None
+    search = (request.args.get("q") or "").strip()[:100] or None
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total = queries.engagement_list(
+        db.session, on=org_today(), state=state, search=search, page=page
+    )
+    return render_template(
+        "workforce/engagements.html",
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=50,
+        state=state,
+        states=STATES,
+        q=search,
+    )
+
+
+@bp.get("/mine")
+@login_required
+def mine():
+    """The freelancer portal: my engagements until their end date, with what is left to do."""
+    actor = current_actor()
+    rows, total = queries.engagement_list(
+        db.session, on=org_today(), freelancer_user_id=actor.user_id, per_page=200
+    )
+    todo = queries.open_steps(db.session, [r.engagement.id for r in rows])
+    return render_template("workforce/my_engagements.html", rows=rows, todo=todo)
+
+
+def _engagement_form(**kwargs):
+    form = forms.EngagementForm(**kwargs)
+    fill_choices(
+        form,
+        queries.choices(db.session),
+        blank={"freelancer_id": "Not known yet", "supplier_id": "Direct (no supplier)"},
+    )
+    return form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    actor = current_actor()
+    require(actor, "engagements.manage")
+    form = _engagement_form()
+    if form.validate_on_submit():
+        values = terms_fields(form) | {
+            "rate": decimal_text(form.rate.data),
+            "overtime_rate": decimal_text(form.overtime_rate.data),
+            "budget_cap": decimal_text(form.budget_cap.data),
+            "po_number": form.po_number.data,
+            "hiring_manager_user_id": form.hiring_manager_user_id.data,
+            "freelancer_id": form.freelancer_id.data or None,
+            "supplier_id": form.supplier_id.data or None,
+        }
+        try:
+            engagement = engagements.create_engagement(db.session, actor=actor, **values)
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, remap_errors(exc, {"weekly_minutes": "weekly_hours"}))
+        else:
+            engagement_id = engagement.id
+            db.session.commit()
+            flash("Engagement drafted. Submit it for approval when it is complete.", "success")
+            return redirect(url_for(".show", engagement_id=engagement_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("workforce/engagement_form.html", form=form), status
+
+
+@bp.get("/<int:engagement_id>")
+@login_required
+def show(engagement_id: int):
+    actor = current_actor()
+    engagement = engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
+    today = org_today()
+    history = engagements.terms_history(db.session, engagement.id)
+    current = engagements.terms_on(db.session, engagement.id, today)
+    changes = engagements.amendments(db.session, engagement.id)
+    steps = engagements.onboarding_steps(db.session, engagement.id)
+    people = queries.user_names(
+        db.session,
+        [t.hiring_manager_user_id for t in history]
+        + [a.requested_by_user_id for a in changes]
+        + [a.decided_by_user_id for a in changes]
+        + [a.new_hiring_manager_user_id for a in changes]
+        + [s.done_by_user_id for s in steps],
+    )
+    options = queries.choices(db.session) if actor.is_staff else {}
+    amendment_form = forms.AmendmentForm()
+    onboard_form = forms.OnboardForm()
+    if options:
+        fill_choices(
+            amendment_form,
+            {"new_hiring_manager_user_id": options["hiring_manager_user_id"]},
+            blank={"new_hiring_manager_user_id": "—"},
+        )
+        fill_choices(onboard_form, {"freelancer_id": options["freelancer_id"]})
+    return render_template(
+        "workforce/engagement.html",
+        engagement=engagement,
+        current=current,
+        history=history,
+        changes=changes,
+        steps=steps,
+        people=people,
+        today=today,
+        party=queries.engagement_party(db.session, engagement),
+        labels=queries.structure_labels(db.session, current) if current else {},
+        review=queries.review_of(db.session, engagement.id),
+        own=not actor.is_staff,
+        notice_days=engagements.notice_period_days(db.session),
+        amendment_form=amendment_form,
+        onboard_form=onboard_form,
+        notice_form=forms.NoticeForm(),
+        review_form=forms.ReviewForm(),
+        decision_form=forms.DecisionForm(),
+        reason_form=forms.ReasonForm(),
+    )
+
+
+def _done(engagement_id: int, message: str):
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".show", engagement_id=engagement_id))
+
+
+def _invalid(engagement_id: int, exc: InvalidInput):
+    """A short action form failed: say what, on the engagement page."""
+    db.session.rollback()
+    details = "; ".join(f"{k.replace('_', ' ')}: {' '.join(v)}" for k, v in exc.errors.items())
+    flash(f"{exc.detail} {details}".strip(), "danger")
+    return redirect(url_for(".show", engagement_id=engagement_id))
+
+
+@bp.post("/<int:engagement_id>/submit")
+@login_required
+def submit(engagement_id: int):
+    engagements.submit_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+    return _done(engagement_id, "Submitted for approval.")
+
+
+@bp.post("/<int:engagement_id>/decide")
+@login_required
+def decide(engagement_id: int):
+    approve = request.form.get("decision") == "approve"
+    try:
+        engagements.decide_engagement(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            approve=approve,
+            comment=request.form.get("comment", "")[:2000],
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    return _done(engagement_id, "Approved." if approve else "Rejected.")
+
+
+@bp.post("/<int:engagement_id>/onboard")
+@login_required
+def onboard(engagement_id: int):
+    freelancer_id = request.form.get("freelancer_id", type=int)
+    try:
+        engagements.start_onboarding(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            freelancer_id=freelancer_id,
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    return _done(engagement_id, "Onboarding started.")
+
+
+@bp.post("/<int:engagement_id>/steps/<int:step_id>/complete")
+@login_required
+def complete_step(engagement_id: int, step_id: int):
+    step = engagements.complete_step(db.session, actor=current_actor(), step_id=step_id)
+    if step.engagement_id != engagement_id:
+        raise NotAllowed("That step belongs to another engagement.")
+    return _done(engagement_id, "Step done.")
+
+
+@bp.post("/<int:engagement_id>/activate")
+@login_required
+def activate(engagement_id: int):
+    engagements.activate(db.session, actor=current_actor(), engagement_id=engagement_id)
+    return _done(engagement_id, "The engagement is active.")
+
+
+@bp.post("/<int:engagement_id>/cancel")
+@login_required
+def cancel(engagement_id: int):
+    try:
+        engagements.cancel(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            reason=request.form.get("reason", "")[:2000],
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    return _done(engagement_id, "Engagement cancelled.")
+
+
+@bp.post("/<int:engagement_id>/notice")
+@login_required
+def notice(engagement_id: int):
+    try:
+        engagements.give_notice(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            end_date=request.form.get("end_date"),
+            reason=request.form.get("reason", "")[:2000],
+            today=org_today(),
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    return _done(engagement_id, "Notice given; access ends after the last working day.")
+
+
+@bp.post("/<int:engagement_id>/review")
+@login_required
+def review(engagement_id: int):
+    try:
+        engagements.write_review(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            rating=request.form.get("rating"),
+            comment=request.form.get("comment", ""),
+            today=org_today(),
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    return _done(engagement_id, "Review saved; it shows on the freelancer's profile.")
+
+
+@bp.post("/<int:engagement_id>/amendments")
+@login_required
+def request_amendment(engagement_id: int):
+    form = request.form
+    try:
+        engagements.request_amendment(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            kind=form.get("kind"),
+            effective_from=form.get("effective_from"),
+            reason=form.get("reason", "")[:2000],
+            new_rate=form.get("new_rate") or None,
+            new_end_date=form.get("new_end_date") or None,
+            new_budget_cap=form.get("new_budget_cap") or None,
+            new_hiring_manager_user_id=form.get("new_hiring_manager_user_id", type=int) or None,
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    return _done(engagement_id, "Amendment proposed; procurement will decide.")
+
+
+@bp.post("/<int:engagement_id>/amendments/<int:amendment_id>/decide")
+@login_required
+def decide_amendment(engagement_id: int, amendment_id: int):
+    approve = request.form.get("decision") == "approve"
+    try:
+        amendment = engagements.decide_amendment(
+            db.session,
+            actor=current_actor(),
+            amendment_id=amendment_id,
+            approve=approve,
+            comment=request.form.get("comment", "")[:2000],
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    if amendment.engagement_id != engagement_id:
+        raise NotAllowed("That amendment belongs to another engagement.")
+    return _done(engagement_id, "Amendment approved." if approve else "Amendment rejected.")

@@ -1,0 +1,212 @@
+"""Requisition pages: the queue, the request form, and the approval chain."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+
+from fms.errors import InvalidInput, RuleViolation
+from fms.extensions import db
+from fms.forms import apply_errors
+from fms.identity.permissions import require
+from fms.identity.web_session import current_actor
+from fms.workforce import forms, queries, requisitions
+from fms.workforce.web import (
+    decimal_text,
+    fill_choices,
+    org_today,
+    remap_errors,
+    terms_fields,
+)
+
+bp = Blueprint("requisitions", __name__, url_prefix="/requisitions")
+VIEWS = {"waiting": "Waiting for me", "mine": "My requests", "all": "All requisitions"}
+
+
+@bp.get("")
+@login_required
+def index():
+    actor = current_actor()
+    require(actor, "requisitions.read")
+    default = "waiting" if requisitions.waiting_for(db.session, actor) else "all"
+    view = request.args.get("view", default)
+    view = view if view in VIEWS else "all"
+    state = request.args.get("state") or None
+    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    rows, total = queries.requisition_queue(
+        db.session, actor=actor, view=view, state=state, page=page
+    )
+    return render_template(
+        "workforce/requisitions.html",
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=50,
+        view=view,
+        views=VIEWS,
+        state=state,
+        waiting=requisitions.waiting_for(db.session, actor),
+    )
+
+
+def _form_values(form) -> dict:
+    values = terms_fields(form)
+    values.update(
+        description=form.description.data,
+        rate_min=decimal_text(form.rate_min.data),
+        rate_max=decimal_text(form.rate_max.data),
+        budget=decimal_text(form.budget.data),
+        skill_ids=form.skill_ids.data or [],
+        justification=form.justification.data,
+    )
+    return values
+
+
+def _form(**kwargs):
+    form = forms.RequisitionForm(**kwargs)
+    fill_choices(form, queries.choices(db.session))
+    return form
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new():
+    actor = current_actor()
+    require(actor, "requisitions.create")
+    form = _form()
+    if form.validate_on_submit():
+        try:
+            req = requisitions.create_requisition(db.session, actor=actor, **_form_values(form))
+            if request.form.get("submit_now"):
+                requisitions.submit_requisition(
+                    db.session, actor=actor, requisition_id=req.id, today=org_today()
+                )
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, remap_errors(exc, {"weekly_minutes": "weekly_hours"}))
+        else:
+            req_id = req.id
+            db.session.commit()
+            flash(
+                "Requisition saved." if req.state == "draft" else "Submitted for approval.",
+                "success",
+            )
+            return redirect(url_for(".show", requisition_id=req_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("workforce/requisition_form.html", form=form, requisition=None), status
+
+
+@bp.route("/<int:requisition_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(requisition_id: int):
+    actor = current_actor()
+    req = requisitions.get_requisition(db.session, actor=actor, requisition_id=requisition_id)
+    form = _form(obj=req, weekly_hours=Decimal(req.weekly_minutes) / 60)
+    if form.validate_on_submit():
+        try:
+            requisitions.update_requisition(
+                db.session, actor=actor, requisition_id=requisition_id, **_form_values(form)
+            )
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, remap_errors(exc, {"weekly_minutes": "weekly_hours"}))
+        else:
+            db.session.commit()
+            flash("Requisition saved.", "success")
+            return redirect(url_for(".show", requisition_id=requisition_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("workforce/requisition_form.html", form=form, requisition=req), status
+
+
+@bp.get("/<int:requisition_id>")
+@login_required
+def show(requisition_id: int):
+    actor = current_actor()
+    req = requisitions.get_requisition(db.session, actor=actor, requisition_id=requisition_id)
+    steps = requisitions.steps(db.session, req, all_rounds=True)
+    names = queries.user_names(
+        db.session, [req.requester_user_id, *(s.decided_by_user_id for s in steps)]
+    )
+    engagement = queries.engagement_of_requisition(db.session, req.id)
+    labels = queries.structure_labels(db.session, req)
+    return render_template(
+        "workforce/requisition.html",
+        req=req,
+        steps=steps,
+        names=names,
+        engagement=engagement,
+        labels=labels,
+        why_not=requisitions.can_decide(db.session, actor, req),
+        decision=forms.DecisionForm(),
+        skills=queries.skill_names(db.session, req.skill_ids),
+    )
+
+
+def _action(requisition_id: int, call, message: str):
+    call()
+    db.session.commit()
+    flash(message, "success")
+    return redirect(url_for(".show", requisition_id=requisition_id))
+
+
+@bp.post("/<int:requisition_id>/submit")
+@login_required
+def submit(requisition_id: int):
+    actor = current_actor()
+    return _action(
+        requisition_id,
+        lambda: requisitions.submit_requisition(
+            db.session, actor=actor, requisition_id=requisition_id, today=org_today()
+        ),
+        "Submitted for approval.",
+    )
+
+
+@bp.post("/<int:requisition_id>/decide")
+@login_required
+def decide(requisition_id: int):
+    actor = current_actor()
+    form = forms.DecisionForm()
+    approve = request.form.get("decision") == "approve"
+    if not form.validate_on_submit():
+        raise InvalidInput("The comment is too long.")
+    return _action(
+        requisition_id,
+        lambda: requisitions.decide_step(
+            db.session,
+            actor=actor,
+            requisition_id=requisition_id,
+            approve=approve,
+            comment=form.comment.data or "",
+            today=org_today(),
+        ),
+        "Approved." if approve else "Rejected; the requester has been told why.",
+    )
+
+
+@bp.post("/<int:requisition_id>/reopen")
+@login_required
+def reopen(requisition_id: int):
+    actor = current_actor()
+    return _action(
+        requisition_id,
+        lambda: requisitions.reopen_requisition(
+            db.session, actor=actor, requisition_id=requisition_id
+        ),
+        "Back to draft: change it and submit again.",
+    )
+
+
+@bp.post("/<int:requisition_id>/cancel")
+@login_required
+def cancel(requisition_id: int):
+    actor = current_actor()
+    return _action(
+        requisition_id,
+        lambda: requisitions.cancel_requisition(
+            db.session, actor=actor, requisition_id=requisition_id
+        ),
+        "Requisition cancelled.",
+    )

@@ -1,0 +1,178 @@
+"""Workforce pages as procurement, hiring managers, finance and freelancers use them."""
+
+from datetime import date, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from fms.identity.models import Organization, User
+from fms.workforce.models import Engagement, Requisition, Supplier
+
+
+@pytest.fixture
+def org(session, org_admin):
+    return session.get(Organization, org_admin.org_id)
+
+
+@pytest.fixture
+def admin_client(client, session, org_admin, org, sign_in):
+    sign_in(client, session.get(User, org_admin.user_id), org)
+    return client
+
+
+def _user(session, membership):
+    return session.get(User, membership.user_id)
+
+
+PAGES = [
+    "/requisitions",
+    "/requisitions?view=mine",
+    "/requisitions/new",
+    "/engagements",
+    "/engagements/new",
+    "/headcount",
+    "/headcount?group_by=skill",
+    "/headcount.csv",
+    "/suppliers",
+    "/exchange-rates",
+    "/admin/workforce",
+    "/freelancers",
+    "/freelancers?skill_id=1&available_from=2026-01-01&available_to=2026-02-01",
+]
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_render_empty(admin_client, path):
+    assert admin_client.get(path).status_code == 200
+
+
+def test_pages_render_with_data(
+    admin_client, session, org, make_engagement, make_requisition, make_supplier, approval_chain
+):
+    approval_chain(org)
+    engagement = make_engagement(org, supplier_id=make_supplier(org).id)
+    req = make_requisition(org)
+    session.commit()
+    for path in (
+        f"/engagements/{engagement.id}",
+        f"/requisitions/{req.id}",
+        f"/freelancers/{engagement.freelancer_id}",
+        "/engagements",
+        "/headcount?on=2026-06-01",
+        "/requisitions?view=all",
+    ):
+        response = admin_client.get(path)
+        assert response.status_code == 200, path
+    assert engagement.title in admin_client.get("/engagements").get_data(as_text=True)
+
+
+def test_request_approve_and_onboard_in_the_browser(
+    app, session, org, make_member, sign_in, approval_chain, org_structure, make_freelancer
+):
+    approval_chain(org)
+    structure = org_structure(org)
+    manager = make_member(org, roles=("hiring_manager",))
+    buyer = make_member(org, roles=("procurement",))
+    person = make_freelancer(org, display_name="Ines Costa")
+    session.commit()
+    web = app.test_client()
+    sign_in(web, _user(session, manager), org)
+    form = {
+        "title": "Grid analyst",
+        "kind": "hourly",
+        "department_id": structure["department_id"],
+        "cost_centre_id": structure["cost_centre_id"],
+        "location_id": structure["location_id"],
+        "start_date": "2027-01-04",
+        "end_date": "2027-06-30",
+        "weekly_hours": "32",
+        "currency": "EUR",
+        "rate_min": "70",
+        "rate_max": "85",
+        "budget": "45000",
+        "justification": "Regulatory deadline",
+        "submit_now": "1",
+    }
+    response = web.post("/requisitions/new", data=form)
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    req = session.scalar(select(Requisition).where(Requisition.title == "Grid analyst"))
+    assert req.state == "submitted" and req.weekly_minutes == 32 * 60
+    page = web.get(f"/requisitions/{req.id}").get_data(as_text=True)
+    assert "Procurement review" in page and "procurement role" in page
+    sign_in(web, _user(session, buyer), org)
+    assert "Grid analyst" in web.get("/requisitions?view=waiting").get_data(as_text=True)
+    web.post(f"/requisitions/{req.id}/decide", data={"decision": "approve"})
+    session.expire_all()
+    engagement = session.scalar(select(Engagement).where(Engagement.requisition_id == req.id))
+    assert engagement.state == "approved"
+    web.post(f"/engagements/{engagement.id}/onboard", data={"freelancer_id": person.id})
+    session.expire_all()
+    assert session.get(Engagement, engagement.id).state == "onboarding"
+    assert "Ines Costa" in web.get(f"/engagements/{engagement.id}").get_data(as_text=True)
+
+
+def test_bad_requisition_form_shows_errors_and_stores_nothing(admin_client, session, org):
+    response = admin_client.post(
+        "/requisitions/new", data={"title": "x" * 300, "kind": "hourly", "weekly_hours": "200"}
+    )
+    assert response.status_code == 422
+    text = response.get_data(as_text=True)
+    assert "is-invalid" in text
+    assert session.scalar(select(func.count(Requisition.id))) == 0
+
+
+def test_supplier_tax_ids_are_validated_by_country(admin_client, session):
+    bad = admin_client.post(
+        "/suppliers", data={"name": "Hays GmbH", "country": "DE", "tax_id": "DE123456789"}
+    )
+    assert bad.status_code == 422 and "Not a valid" in bad.get_data(as_text=True)
+    good = admin_client.post(
+        "/suppliers", data={"name": "Hays GmbH", "country": "DE", "tax_id": "DE 136 695 976"}
+    )
+    assert good.status_code == 302
+    assert session.scalar(select(Supplier.tax_id)) == "136695976"
+
+
+def test_freelancer_sees_own_engagements_until_they_end(
+    app, session, org, make_member, make_freelancer, make_engagement, sign_in
+):
+    member = make_member(org, roles=("freelancer",))
+    profile = make_freelancer(org, user_id=member.user_id)
+    today = date.today()  # noqa: DTZ011
+    current = make_engagement(
+        org, freelancer=profile, start=today - timedelta(days=30), end=today + timedelta(days=30)
+    )
+    past = make_engagement(
+        org,
+        freelancer=profile,
+        start=today - timedelta(days=300),
+        end=today - timedelta(days=100),
+        state="ended",
+    )
+    session.commit()
+    web = app.test_client()
+    sign_in(web, _user(session, member), org)
+    page = web.get("/engagements/mine").get_data(as_text=True)
+    assert current.title in page and past.title not in page
+    assert web.get(f"/engagements/{current.id}").status_code == 200
+    assert web.get(f"/engagements/{past.id}").status_code == 404
+    assert web.get("/engagements").status_code == 403
+    assert web.get("/headcount").status_code == 403
+
+
+def test_headcount_page_csv_and_api_agree(
+    admin_client, session, org, make_engagement, make_freelancer
+):
+    person = make_freelancer(org)
+    make_engagement(org, freelancer=person, weekly_minutes=1200)
+    make_engagement(org, freelancer=person, weekly_minutes=1200)
+    make_engagement(org, weekly_minutes=2400)
+    session.commit()
+    query = "on=2026-06-01&group_by=country"
+    page = admin_client.get(f"/headcount?{query}").get_data(as_text=True)
+    csv_text = admin_client.get(f"/headcount.csv?{query}").get_data(as_text=True)
+    api = admin_client.get(f"/api/v1/headcount?{query}").get_json()
+    assert api["total"] == {"people": 2, "engagements": 3, "fte": "2.00"}
+    assert "Total (each person once),2,3,2.00,2026-06-01" in csv_text
+    assert '<div class="fms-stat-value">2</div>' in page
+    assert '<div class="fms-stat-value">3</div>' in page
