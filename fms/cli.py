@@ -14,12 +14,14 @@ fms_cli = AppGroup("fms", help="FMS administration commands.")
 org_cli = AppGroup("org", help="Organizations.")
 audit_cli = AppGroup("audit", help="The audit log.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
+workforce_cli = AppGroup("workforce", help="Engagements and headcount.")
 
 
 def register(app) -> None:
     fms_cli.add_command(org_cli)
     fms_cli.add_command(audit_cli)
     fms_cli.add_command(jobs_cli)
+    fms_cli.add_command(workforce_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -122,3 +124,24 @@ def jobs_check(org_slug):
     db.session.commit()
     state = db.session.get(jobs.JobRun, run_id).state
     click.echo(f"job {run_id}: {state}")
+
+
+@workforce_cli.command("sweep")
+def workforce_sweep():
+    """End active engagements whose end date has passed (run daily, e.g. from cron)."""
+    from sqlalchemy import select
+
+    from fms.identity.actor import system_actor
+    from fms.identity.models import Organization
+    from fms.tenancy import scope_session
+    from fms.timekeeping import today_in
+    from fms.workforce.engagements import end_due_engagements
+
+    total = 0
+    for org in db.session.scalars(select(Organization).order_by(Organization.id)).all():
+        scope_session(db.session, org.id)
+        total += end_due_engagements(
+            db.session, actor=system_actor(org.id), today=today_in(org.timezone)
+        )
+    db.session.commit()
+    click.echo(f"{total} engagement(s) ended.")

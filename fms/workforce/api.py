@@ -95,6 +95,14 @@ class Freelancers(MethodView):
         )
         return page_body(rows, total, args)
 
+    @blp.arguments(schemas.FreelancerIn)
+    @blp.response(201, schemas.FreelancerOut)
+    def post(self, data):
+        """Record a freelancer (procurement); tax id and IBAN are validated."""
+        profile = services.create_freelancer(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return profile
+
 
 @blp.route("/freelancers/<int:freelancer_id>")
 class FreelancerById(MethodView):
@@ -103,6 +111,16 @@ class FreelancerById(MethodView):
         return services.get_freelancer(
             db.session, actor=current_actor(), freelancer_id=freelancer_id
         )
+
+    @blp.arguments(schemas.FreelancerPatchIn)
+    @blp.response(200, schemas.FreelancerOut)
+    def patch(self, data, freelancer_id: int):
+        """Procurement, or the freelancer themselves, update the profile."""
+        profile = services.update_freelancer(
+            db.session, actor=current_actor(), freelancer_id=freelancer_id, **data
+        )
+        db.session.commit()
+        return profile
 
 
 @blp.before_request

@@ -163,3 +163,20 @@ class TemplateStepForm(FlaskForm):
             ("review", "Staff reviews"),
         ],
     )
+
+
+class FreelancerProfileForm(FlaskForm):
+    legal_name = StringField("Legal name", validators=[DataRequired(), Length(max=200)])
+    display_name = StringField("Display name", validators=[DataRequired(), Length(max=200)])
+    email = StringField("Email", validators=[DataRequired(), Length(max=254)])
+    headline = StringField("Headline", validators=[Optional(), Length(max=200)])
+    country = StringField("Country", validators=[DataRequired(), Length(2, 2)])
+    timezone = StringField("Timezone", default="Europe/Berlin", validators=[DataRequired()])
+    currency = StringField("Invoicing currency", default="EUR", validators=[Length(3, 3)])
+    tax_id = StringField(
+        "Tax id",
+        validators=[Optional(), Length(max=40)],
+        description="VAT or tax number, checked with the country's validator where one exists.",
+    )
+    iban = StringField("IBAN", validators=[Optional(), Length(max=42)])
+    supplier_id = SelectField("Supplier", coerce=int)

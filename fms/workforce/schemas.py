@@ -48,7 +48,36 @@ class FreelancerOut(Schema):
     timezone = fields.String()
     currency = fields.String()
     headline = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True)
+    iban = fields.String(allow_none=True)
+    supplier_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
+
+
+class FreelancerIn(Schema):
+    legal_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    display_name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.String(required=True, validate=validate.Length(max=254))
+    country = fields.String(required=True, validate=validate.Length(equal=2))
+    timezone = fields.String(required=True, validate=validate.Length(max=64))
+    currency = fields.String(required=True, validate=validate.Length(equal=3))
+    headline = fields.String(load_default=None, validate=validate.Length(max=200))
+    tax_id = fields.String(load_default=None, validate=validate.Length(max=40))
+    iban = fields.String(load_default=None, validate=validate.Length(max=42))
+    supplier_id = fields.Integer(load_default=None)
+
+
+class FreelancerPatchIn(Schema):
+    legal_name = fields.String(validate=validate.Length(min=1, max=200))
+    display_name = fields.String(validate=validate.Length(min=1, max=200))
+    email = fields.String(validate=validate.Length(max=254))
+    country = fields.String(validate=validate.Length(equal=2))
+    timezone = fields.String(validate=validate.Length(max=64))
+    currency = fields.String(validate=validate.Length(equal=3))
+    headline = fields.String(allow_none=True, validate=validate.Length(max=200))
+    tax_id = fields.String(allow_none=True, validate=validate.Length(max=40))
+    iban = fields.String(allow_none=True, validate=validate.Length(max=42))
+    supplier_id = fields.Integer(allow_none=True)
 
 
 class FreelancerQuery(Schema):

@@ -556,3 +556,122 @@ def add_onboarding_template_step(session: Session, *, actor: Actor, title, kind)
         after={"title": title, "kind": kind},
     )
     return step
+
+
+# --- freelancer profiles ---------------------------------------------------------------------
+
+PROFILE_FIELDS = (
+    "legal_name",
+    "display_name",
+    "email",
+    "country",
+    "timezone",
+    "currency",
+    "headline",
+    "tax_id",
+    "iban",
+    "supplier_id",
+)
+
+
+def _clean_profile(session: Session, values: dict, *, freelancer_id: int | None) -> dict:
+    from zoneinfo import available_timezones
+
+    from stdnum import iban as iban_check
+    from stdnum.exceptions import ValidationError
+
+    errors: dict[str, list[str]] = {}
+    out = {}
+    for name in ("legal_name", "display_name"):
+        out[name] = (values.get(name) or "").strip()
+        if not out[name] or len(out[name]) > 200:
+            errors[name] = ["Required, at most 200 characters."]
+    email = (values.get("email") or "").strip().lower()
+    if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", email) or len(email) > 254:
+        errors["email"] = ["A valid email address."]
+    else:
+        clash = select(Freelancer.id).where(Freelancer.email == email)
+        if freelancer_id is not None:
+            clash = clash.where(Freelancer.id != freelancer_id)
+        if session.scalar(clash):
+            errors["email"] = ["Another freelancer of this organization has this email."]
+    out["email"] = email
+    country = (values.get("country") or "").strip().upper()
+    if not _COUNTRY.match(country):
+        errors["country"] = ["A two-letter ISO 3166 country code, such as DE."]
+    out["country"] = country
+    timezone = (values.get("timezone") or "").strip()
+    if timezone not in available_timezones():
+        errors["timezone"] = ["An IANA timezone such as Europe/Berlin."]
+    out["timezone"] = timezone
+    try:
+        out["currency"] = money.check_currency(values.get("currency") or "")
+    except money.CurrencyError:
+        errors["currency"] = ["An ISO 4217 currency code such as EUR."]
+    out["headline"] = (values.get("headline") or "").strip()[:200] or None
+    out["tax_id"] = None
+    if values.get("tax_id") and not errors.get("country"):
+        out["tax_id"], message = validate_tax_id(country, values["tax_id"])
+        if message:
+            errors["tax_id"] = [message]
+    out["iban"] = None
+    if values.get("iban"):
+        try:
+            out["iban"] = iban_check.validate(values["iban"])
+        except ValidationError:
+            errors["iban"] = ["Not a valid IBAN."]
+    supplier_id = values.get("supplier_id")
+    out["supplier_id"] = None
+    if supplier_id not in (None, "", 0):
+        supplier = session.scalar(select(Supplier).where(Supplier.id == int(supplier_id)))
+        if supplier is None:
+            errors["supplier_id"] = ["Choose one of the organization's suppliers."]
+        else:
+            out["supplier_id"] = supplier.id
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    return out
+
+
+def create_freelancer(session: Session, *, actor: Actor, **values) -> Freelancer:
+    """Procurement records a freelancer (e.g. one a supplier proposes) before inviting them."""
+    require(actor, "freelancers.manage")
+    cleaned = _clean_profile(session, values, freelancer_id=None)
+    profile = Freelancer(org_id=actor.org_id, **cleaned)
+    session.add(profile)
+    session.flush()
+    audit.record(session, actor, "freelancer.created", profile, after=cleaned)
+    return profile
+
+
+def update_freelancer(session: Session, *, actor: Actor, freelancer_id: int, **values):
+    """Procurement, or the freelancer for their own profile, keep the profile current."""
+    profile = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
+    own = profile.user_id is not None and profile.user_id == actor.user_id
+    if not (own or actor.can("freelancers.manage")):
+        from fms.errors import NotAllowed, NotFound
+
+        if actor.can("freelancers.read"):
+            raise NotAllowed("Procurement keeps freelancer profiles.")
+        raise NotFound("No such freelancer.")
+    before = {name: getattr(profile, name) for name in PROFILE_FIELDS}
+    merged = before | {k: v for k, v in values.items() if k in PROFILE_FIELDS}
+    if own and not actor.can("freelancers.manage"):
+        merged["supplier_id"] = profile.supplier_id  # the supplier link is procurement's
+    cleaned = _clean_profile(session, merged, freelancer_id=profile.id)
+    for name, value in cleaned.items():
+        setattr(profile, name, value)
+    after = {name: getattr(profile, name) for name in PROFILE_FIELDS}
+    if after != before:
+        audit.record(session, actor, "freelancer.updated", profile, before=before, after=after)
+    return profile
+
+
+def own_profile(session: Session, *, actor: Actor) -> Freelancer:
+    """The signed-in freelancer's profile in the current organization."""
+    from fms.errors import NotFound
+
+    profile = session.scalar(select(Freelancer).where(Freelancer.user_id == actor.user_id))
+    if profile is None or actor.user_id is None:
+        raise NotFound("You have no freelancer profile in this organization.")
+    return profile

@@ -228,5 +228,82 @@ def freelancer(freelancer_id: int):
     )
 
 
+def _profile_form(**kwargs):
+    form = forms.FreelancerProfileForm(**kwargs)
+    actor = current_actor()
+    suppliers = (
+        services.list_suppliers(db.session, actor=actor) if actor.can("suppliers.read") else []
+    )
+    form.supplier_id.choices = [(0, "Direct (no supplier)")] + [(s.id, s.name) for s in suppliers]
+    if not actor.can("freelancers.manage"):
+        del form.supplier_id  # the freelancer does not choose their supplier
+    return form
+
+
+def _profile_values(form) -> dict:
+    fields = (getattr(form, n, None) for n in services.PROFILE_FIELDS)
+    return {f.name: f.data for f in fields if f is not None}
+
+
+@bp.route("/freelancers/new", methods=["GET", "POST"])
+@login_required
+def new_freelancer():
+    actor = current_actor()
+    require(actor, "freelancers.manage")
+    form = _profile_form()
+    if form.validate_on_submit():
+        try:
+            profile = services.create_freelancer(db.session, actor=actor, **_profile_values(form))
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            profile_id = profile.id
+            db.session.commit()
+            flash("Freelancer added.", "success")
+            return redirect(url_for("workforce.freelancer", freelancer_id=profile_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("workforce/freelancer_form.html", form=form, profile=None), status
+
+
+@bp.route("/freelancers/<int:freelancer_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_freelancer(freelancer_id: int):
+    actor = current_actor()
+    require(actor, "freelancers.manage")
+    profile = services.get_freelancer(db.session, actor=actor, freelancer_id=freelancer_id)
+    return _edit_profile(profile, url_for("workforce.freelancer", freelancer_id=freelancer_id))
+
+
+@bp.route("/my/profile", methods=["GET", "POST"])
+@login_required
+def my_profile():
+    """The freelancer keeps their own profile, tax id and payment details current."""
+    actor = current_actor()
+    profile = services.own_profile(db.session, actor=actor)
+    return _edit_profile(profile, url_for("workforce.my_profile"))
+
+
+def _edit_profile(profile, done_url: str):
+    actor = current_actor()
+    form = _profile_form(obj=profile)
+    if request.method == "GET" and form.supplier_id is not None:
+        form.supplier_id.data = profile.supplier_id or 0
+    if form.validate_on_submit():
+        try:
+            services.update_freelancer(
+                db.session, actor=actor, freelancer_id=profile.id, **_profile_values(form)
+            )
+        except InvalidInput as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash("Profile saved.", "success")
+            return redirect(done_url)
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template("workforce/freelancer_form.html", form=form, profile=profile), status
+
+
 for _child in (views_requisitions.bp, views_engagements.bp, views_headcount.bp, views_catalog.bp):
     bp.register_blueprint(_child)
