@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from fms.audit import services as audit
 from fms.errors import RuleViolation
@@ -41,8 +42,8 @@ def transition(
     if result.rowcount != 1:
         raise RuleViolation(f"This {name} was changed by someone else; reload and try again.")
     for key, value in changes.items():
-        # reflect the update on the object without reloading it
-        obj.__dict__[key] = value
+        # the row is updated already: record the values as loaded, not as pending changes
+        set_committed_value(obj, key, value)
     audit.record(
         session,
         actor,

@@ -273,8 +273,9 @@ def ending_soon(session: Session, *, today: date, limit: int = 25):
 # --- lists for pages and the API (a fixed number of queries whatever the rows) --------------
 
 
-def choices(session: Session) -> dict:
-    """Options for the forms: active org structure, hiring managers, suppliers, skills."""
+def choices(session: Session, *, freelancers: bool = True) -> dict:
+    """Options for the forms: active org structure, hiring managers, suppliers, skills,
+    and (only where a form offers them) the freelancers."""
     from fms.identity.models import Membership
 
     def units(model):

@@ -172,18 +172,24 @@ def current_step(session: Session, requisition: Requisition) -> ApprovalStep | N
     return next((s for s in steps(session, requisition) if s.state == "pending"), None)
 
 
-def can_decide(session: Session, actor: Actor, requisition: Requisition) -> str | None:
-    """Why the actor may not decide the current step (None: they may)."""
+def decision_problem(session: Session, actor: Actor, requisition: Requisition):
+    """Why the actor may not decide the current step, as the error to raise (None: they may)."""
     step = current_step(session, requisition)
     if step is None:
-        return "Nothing is waiting for a decision."
+        return RuleViolation("Nothing is waiting for a decision.")
     if step.role not in actor.roles:
-        return f"This step needs someone with the {step.role.replace('_', ' ')} role."
+        return NotAllowed(f"This step needs someone with the {step.role.replace('_', ' ')} role.")
     if actor.user_id == requisition.requester_user_id:
-        return "You cannot approve your own requisition."
+        return NotAllowed("You cannot approve your own requisition.")
     if any(s.decided_by_user_id == actor.user_id for s in steps(session, requisition)):
-        return "Each step needs a different person; you already decided one."
+        return RuleViolation("Each step needs a different person; you already decided one.")
     return None
+
+
+def can_decide(session: Session, actor: Actor, requisition: Requisition) -> str | None:
+    """The reason, in words, that the actor may not decide now (None: they may)."""
+    problem = decision_problem(session, actor, requisition)
+    return problem.detail if problem else None
 
 
 def decide_step(
@@ -197,11 +203,9 @@ def decide_step(
 ) -> Requisition:
     """Approve or reject the current step; the last approval creates the engagement."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
-    reason = can_decide(session, actor, req)
-    if reason:
-        if "needs someone" in reason or "own requisition" in reason:
-            raise NotAllowed(reason)
-        raise RuleViolation(reason)
+    problem = decision_problem(session, actor, req)
+    if problem:
+        raise problem
     comment = (comment or "").strip()
     if not approve and not comment:
         raise InvalidInput("Say why you reject it.", errors={"comment": ["Required."]})

@@ -120,7 +120,8 @@ def show(engagement_id: int):
         + [a.new_hiring_manager_user_id for a in changes]
         + [s.done_by_user_id for s in steps],
     )
-    options = queries.choices(db.session) if actor.is_staff else {}
+    wants_people = engagement.state == "approved" and actor.can("engagements.manage")
+    options = queries.choices(db.session, freelancers=wants_people) if actor.is_staff else {}
     amendment_form = forms.AmendmentForm()
     onboard_form = forms.OnboardForm()
     if options:

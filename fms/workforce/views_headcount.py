@@ -73,7 +73,7 @@ def index():
         group_by=group_by,
         groups=queries.GROUPS,
         filters=filters,
-        options=queries.choices(db.session),
+        options=queries.choices(db.session, freelancers=False),
         chart=_chart(series),
         csv_args=request.args.to_dict(),
     )

@@ -66,7 +66,7 @@ def _form_values(form) -> dict:
 
 def _form(**kwargs):
     form = forms.RequisitionForm(**kwargs)
-    fill_choices(form, queries.choices(db.session))
+    fill_choices(form, queries.choices(db.session, freelancers=False))
     return form
 
 
