@@ -176,3 +176,40 @@ def test_headcount_page_csv_and_api_agree(
     assert "Total (each person once),2,3,2.00,2026-06-01" in csv_text
     assert '<div class="fms-stat-value">2</div>' in page
     assert '<div class="fms-stat-value">3</div>' in page
+
+
+def test_overview_lists_what_waits_for_me(
+    app, session, org, make_member, make_requisition, approval_chain, sign_in, make_engagement
+):
+    from fms.workforce import requisitions
+    from tests.factories import as_org
+
+    approval_chain(org)
+    buyer = make_member(org, roles=("procurement",))
+    manager = make_member(org, roles=("hiring_manager",))
+    req = make_requisition(org, requester=manager)
+    today = date.today()  # noqa: DTZ011
+    make_engagement(
+        org,
+        state="ended",
+        manager_id=manager.user_id,
+        start=today - timedelta(days=100),
+        end=today - timedelta(days=5),
+    )
+    with as_org(session, org.id):
+        from fms.identity.actor import Actor
+
+        requisitions.submit_requisition(
+            session,
+            actor=Actor(
+                user_id=manager.user_id, org_id=org.id, roles=frozenset({"hiring_manager"})
+            ),
+            requisition_id=req.id,
+            today=today,
+        )
+    session.commit()
+    web = app.test_client()
+    sign_in(web, _user(session, buyer), org)
+    assert "1 requisition to decide" in web.get("/").get_data(as_text=True)
+    sign_in(web, _user(session, manager), org)
+    assert "1 freelancer review to write" in web.get("/").get_data(as_text=True)

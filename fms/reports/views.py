@@ -14,5 +14,7 @@ bp = Blueprint("reports", __name__)
 @login_required
 def home():
     actor = current_actor()
-    summary = queries.dashboard(db.session, actor=actor)
+    from fms.workforce.web import org_today
+
+    summary = queries.dashboard(db.session, actor=actor, today=org_today())
     return render_template("reports/home.html", summary=summary)

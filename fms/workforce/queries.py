@@ -607,3 +607,33 @@ def requisition_extras(session: Session, requisition_ids) -> tuple[dict, dict]:
             ).all()
         )
     return steps, engagement_ids
+
+
+def to_do(session: Session, *, actor, today: date) -> dict:
+    """What waits on the actor: approvals, amendments to decide, reviews to write."""
+    from fms.workforce.models import Amendment, PerformanceReview
+    from fms.workforce.requisitions import waiting_for
+
+    result = {"requisitions": 0, "amendments": 0, "reviews": 0}
+    if actor.can("requisitions.read"):
+        result["requisitions"] = waiting_for(session, actor)
+    if actor.can("engagements.manage"):
+        result["amendments"] = session.scalar(
+            select(func.count(Amendment.id)).where(
+                Amendment.state == "pending", Amendment.requested_by_user_id != actor.user_id
+            )
+        )
+    if actor.is_staff and actor.user_id is not None:
+        reviewed = select(PerformanceReview.engagement_id)
+        ending = (
+            select(func.count(Engagement.id))
+            .join(EngagementTerms, _terms_in_effect(today))
+            .where(
+                (Engagement.state == "ended") | Engagement.notice_given_at.is_not(None),
+                Engagement.id.not_in(reviewed),
+                EngagementTerms.hiring_manager_user_id == actor.user_id,
+                Engagement.end_date >= today - timedelta(days=90),
+            )
+        )
+        result["reviews"] = session.scalar(ending) or 0
+    return result
