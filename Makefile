@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test install lint format bench clean
+.PHONY: run test install lint format bench clean idp-deps
 
 $(VENV)/.installed: setup.cfg pyproject.toml scripts/install.sh
 	bash scripts/install.sh "$(PYTHON)" "$(VENV)"
@@ -12,11 +12,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml scripts/install.sh
 
 install: $(VENV)/.installed
 
-run: install
-	$(BIN)/flask db upgrade
-	$(BIN)/flask fms demo
-	@echo "FMS is starting on http://127.0.0.1:5000 (Ctrl+C stops it)."
-	$(BIN)/flask run --host 127.0.0.1 --port 5000
+# Starts the bundled test IdPs too (when Node >= 20 / xmlsec1 are there), so the demo's
+# OIDC and SAML connections really sign in.
+run: install idp-deps
+	bash scripts/run.sh
 
 lint: install
 	$(BIN)/ruff check .
@@ -26,8 +25,15 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: install lint
+# The test identity providers (npm oidc-provider 9, which needs Node >= 20) live in tests/idp.
+idp-deps:
+	@bash scripts/idp-deps.sh
+
+test: install lint idp-deps
 	bash scripts/run-tests.sh
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache tests/idp/node_modules
+
+bench: install
+	$(BIN)/python bench/headcount.py

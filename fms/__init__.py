@@ -97,18 +97,28 @@ def _configure_extensions(app: Flask) -> None:
 
 def _configure_blueprints(app: Flask) -> None:
     from fms import cli, errors, health
-    from fms.api import register_api
+    from fms.api import api, register_api
     from fms.audit.views import bp as audit_bp
+    from fms.extensions import csrf
+    from fms.identity.scim_api import bp as scim_bp
+    from fms.identity.sso_api import blp as sso_api_blp
+    from fms.identity.sso_views import bp as sso_bp
+    from fms.identity.sso_views import saml_acs
     from fms.identity.views import bp as identity_bp
     from fms.reports.views import bp as reports_bp
     from fms.workforce.views import bp as workforce_bp
 
     app.register_blueprint(health.bp)
     app.register_blueprint(identity_bp)
+    app.register_blueprint(sso_bp)
+    app.register_blueprint(scim_bp)
+    csrf.exempt(scim_bp)  # bearer-token API: no cookie, so no cross-site request to forge
+    csrf.exempt(saml_acs)  # the IdP's signed cross-site POST is its own proof
     app.register_blueprint(workforce_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(reports_bp)
     register_api(app)
+    api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)
     cli.register(app)
 

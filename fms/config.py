@@ -61,6 +61,8 @@ def load_settings(instance_path: str) -> dict:
         "FMS_LOGIN_LIMIT_PER_IP": os.environ.get("FMS_LOGIN_LIMIT_PER_IP", "30 per minute"),
         "FMS_API_MAX_PAGE_SIZE": 200,
         "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
+        # hosts on private or loopback addresses that IdP URLs may point at (tests, demo)
+        "FMS_SSO_ALLOWED_HOSTS": os.environ.get("FMS_SSO_ALLOWED_HOSTS", ""),
         "RATELIMIT_ENABLED": _bool(os.environ.get("FMS_RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

@@ -171,15 +171,18 @@ def load_demo(session: Session) -> str:
         session.flush()
         audit.record(session, actor, "freelancer.created", profile, after=person)
     session.flush()
+    from fms.identity.sso_demo import load_sso_demo
     from fms.timekeeping import today_in
     from fms.workforce.demo import EXTRA_STAFF, load_workforce_demo
 
     workforce_summary = load_workforce_demo(
         session, actor=actor, password=DEMO_PASSWORD, today=today_in(org.timezone)
     )
+    sso_lines = load_sso_demo(session, org=org, actor=actor)
     lines = [
         f"Demo organization: {org.name} ({org.slug}).",
         workforce_summary,
+        *sso_lines,
         f"Sign in at /login with any of these (password: {DEMO_PASSWORD}):",
     ]
     lines += [f"  {email:<34} {', '.join(roles)}" for email, _, roles in staff + EXTRA_STAFF]

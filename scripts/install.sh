@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates the virtualenv and installs FMS (editable) with its dev extra, after making sure
-# the system libraries WeasyPrint needs (Pango, HarfBuzz, fonts) are present.
+# the system libraries WeasyPrint needs (Pango, HarfBuzz, fonts), xmlsec1 (SAML) and
+# chromium (the browser test) are present.
 set -euo pipefail
 python_bin=${1:-python3}
 venv=${2:-.venv}
@@ -27,6 +28,22 @@ if missing_libs; then
   else
     echo "WeasyPrint needs system libraries: install them with 'sudo apt-get install $weasyprint_packages' and run again." >&2
     exit 1
+  fi
+fi
+
+# SAML (pysaml2) verifies signatures with the xmlsec1 program; the browser test drives
+# Debian's chromium (Playwright never downloads a browser here).
+sso_packages=""
+command -v xmlsec1 >/dev/null || sso_packages="$sso_packages xmlsec1"
+command -v chromium >/dev/null || sso_packages="$sso_packages chromium"
+if [ -n "$sso_packages" ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "Installing:$sso_packages"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $sso_packages >/dev/null
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null && command -v apt-get >/dev/null; then
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $sso_packages >/dev/null
+  else
+    echo "SAML sign-in needs xmlsec1 and the browser test needs chromium: 'sudo apt-get install$sso_packages'." >&2
   fi
 fi
 

@@ -31,12 +31,16 @@ def _missing(marker: str) -> str | None:
         return "needs PostgreSQL: set FMS_TEST_DATABASE_URL"
     if marker == "redis" and not REDIS_URL:
         return "needs Redis: set FMS_TEST_REDIS_URL"
+    if marker in ("idp", "browser"):
+        from tests.factories_identity_sso import missing_component
+
+        return missing_component(marker)
     return None
 
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        for marker in ("postgres", "redis"):
+        for marker in ("postgres", "redis", "idp", "browser"):
             if marker in item.keywords:
                 reason = _missing(marker)
                 if reason and REQUIRE_SERVICES:
@@ -53,6 +57,16 @@ def _service_required_postgres():
 @pytest.fixture
 def _service_required_redis():
     pytest.fail("FMS_REQUIRE_SERVICES=1 but " + _missing("redis"))
+
+
+@pytest.fixture
+def _service_required_idp():
+    pytest.fail("FMS_REQUIRE_SERVICES=1 but " + _missing("idp"))
+
+
+@pytest.fixture
+def _service_required_browser():
+    pytest.fail("FMS_REQUIRE_SERVICES=1 but " + _missing("browser"))
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ ROLE_CHOICES = list(ROLES.items())
 
 class SignInForm(FlaskForm):
     email = EmailField("Work email", validators=[DataRequired(), Email(), Length(max=254)])
-    password = PasswordField("Password", validators=[DataRequired(), Length(max=1024)])
+    # empty when the person continues with single sign-on
+    password = PasswordField("Password", validators=[Optional(), Length(max=1024)])
     next = HiddenField()
 
 

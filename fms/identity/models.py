@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fms.extensions import db
@@ -25,6 +25,14 @@ class Organization(db.Model):
     # the organization's standard working week, for FTE figures
     standard_week_minutes: Mapped[int] = mapped_column(Integer, default=40 * 60)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # single sign-on policy: when required, local passwords work for break-glass admins only
+    sso_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # identity-provider group name -> FMS roles, for SSO sign-ins and SCIM groups
+    sso_group_roles: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # roles of a person provisioned by SSO or SCIM whose groups map to none
+    sso_default_roles: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["hiring_manager"], server_default='["hiring_manager"]'
+    )
 
 
 class User(db.Model):
@@ -68,6 +76,13 @@ class Membership(TenantMixin, db.Model):
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # may still sign in with a password when the organization requires SSO
+    break_glass: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # the identity provider's id of this person, set by SCIM provisioning
+    scim_external_id: Mapped[str | None] = mapped_column(String(255))
+    # SCIM userName (often the email, not always) and the attributes FMS keeps verbatim
+    scim_user_name: Mapped[str | None] = mapped_column(String(255), index=True)
+    scim_data: Mapped[dict | None] = mapped_column(JSON)
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
     organization: Mapped[Organization] = relationship(lazy="raise")
@@ -94,3 +109,15 @@ class SignInSession(db.Model):
     end_reason: Mapped[str | None] = mapped_column(String(40))
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+
+
+from fms.identity.sso_models import (  # noqa: E402, F401  - SSO tables, known to the metadata
+    ExternalIdentity,
+    Invitation,
+    SamlAssertionSeen,
+    ScimGroup,
+    ScimToken,
+    SsoConnection,
+    SsoDomain,
+    SsoLoginRequest,
+)

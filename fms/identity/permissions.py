@@ -36,6 +36,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "structure.manage",
             "audit.read",
             "sso.manage",
+            "invitations.manage",
             "approval_rules.manage",
             "skills.manage",
             "onboarding_template.manage",
@@ -47,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         _STAFF_READ
         | {
             "freelancers.manage",
+            "invitations.manage",
             "suppliers.manage",
             "skills.manage",
             "requisitions.create",

@@ -11,7 +11,7 @@ from flask_login import login_required
 from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db, limiter
 from fms.forms import apply_errors
-from fms.identity import forms, services, web_session
+from fms.identity import forms, services, sso, sso_views, web_session
 from fms.identity.models import Organization
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
@@ -51,7 +51,8 @@ def _account_key() -> str:
 
 
 def _failed_attempt(response) -> bool:
-    return response.status_code != 302
+    # 302: signed in; 200: sent on to single sign-on (home-realm discovery)
+    return response.status_code not in (200, 302)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -71,35 +72,75 @@ def login():
         return redirect(url_for("reports.home"))
     form = forms.SignInForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        try:
-            user = services.authenticate(
-                db.session, email=form.email.data, password=form.password.data
-            )
-            started = services.start_session(
-                db.session,
-                user=user,
-                method="password",
-                ip=web_session.client_ip(),
-                user_agent=request.user_agent.string,
-            )
-        except services.InvalidCredentials as exc:
-            db.session.rollback()
-            form.form_errors.append(exc.detail)
+        # no password: single sign-on (Enter in the email field presses the first button,
+        # so a typed password decides, not which button was pressed)
+        if not form.password.data:
+            # home-realm discovery: a verified domain sends its people to their IdP
+            connection = sso.connection_for_email(db.session, email=form.email.data)
+            if connection is not None:
+                # a page that moves on by itself, not a redirect: the sign-in form's
+                # CSP (form-action 'self') would stop a redirect chain leaving for the IdP
+                return render_template(
+                    "identity/sso_continue.html",
+                    target=sso_views.start_url(connection, form.next.data),
+                    heading=f"Continuing to {connection.name}",
+                    text="Your organization signs you in through its identity provider.",
+                )
+            if request.form.get("action") == "sso":
+                form.form_errors.append(
+                    "Single sign-on is not set up for this email's domain. "
+                    "Sign in with your password, or ask your FMS administrator."
+                )
+            else:
+                form.password.errors.append("This field is required.")
         else:
-            db.session.commit()
-            web_session.begin(started)
-            return redirect(_safe_next(form.next.data))
-    status = 401 if form.is_submitted() and form.form_errors else 200
+            try:
+                user = services.authenticate(
+                    db.session, email=form.email.data, password=form.password.data
+                )
+                open_orgs = sso.password_org_ids(db.session, user_id=user.id)
+                if not open_orgs:
+                    raise services.InvalidCredentials(
+                        "Your organization requires single sign-on: "
+                        "use “Continue with single sign-on”."
+                    )
+                started = services.start_session(
+                    db.session,
+                    user=user,
+                    method="password",
+                    ip=web_session.client_ip(),
+                    user_agent=request.user_agent.string,
+                    org_id=open_orgs[0],
+                )
+            except services.InvalidCredentials as exc:
+                db.session.rollback()
+                form.form_errors.append(exc.detail)
+            else:
+                db.session.commit()
+                web_session.begin(started)
+                return redirect(_safe_next(form.next.data))
+    failed = form.is_submitted() and (form.form_errors or form.errors)
+    status = 401 if failed else 200
     return render_template("identity/login.html", form=form), status
 
 
 @bp.post("/logout")
 def logout():
     form = forms.EmptyForm()
+    idp_logout = None
     if form.validate_on_submit() and g.get("sign_in") is not None:
         services.end_session(db.session, record=g.sign_in, actor=g.actor)
         db.session.commit()
+        idp_logout = sso_views.idp_logout_url()
     web_session.forget()
+    if idp_logout:  # RP-initiated logout: end the IdP's session too; it sends people back
+        # (a page, not a redirect: form-action 'self' would stop a form's redirect off-site)
+        return render_template(
+            "identity/sso_continue.html",
+            target=idp_logout,
+            heading="You have been signed out of FMS",
+            text="Signing you out of your identity provider too…",
+        )
     flash("You have been signed out.", "info")
     return redirect(url_for("identity.login"))
 
@@ -114,6 +155,12 @@ def switch_organization():
         org_id = -1
     form = forms.EmptyForm()
     if form.validate_on_submit():
+        services.get_organization(db.session, actor=actor, org_id=org_id)  # 404 otherwise
+        if g.sign_in.method == "password" and org_id not in sso.password_org_ids(
+            db.session, user_id=actor.user_id
+        ):
+            flash("That organization requires single sign-on: sign in through it.", "danger")
+            return redirect(url_for("reports.home"))
         org = services.switch_organization(db.session, record=g.sign_in, org_id=org_id, actor=actor)
         db.session.commit()
         flash(f"You are now working in {org.name}.", "success")
@@ -170,6 +217,17 @@ def member(membership_id: int):
     if request.method == "POST":
         require(actor, "members.manage")
         action = request.form.get("action", "roles")
+        if action in ("break_glass_on", "break_glass_off"):
+            if forms.EmptyForm().validate_on_submit():
+                sso.set_break_glass(
+                    db.session,
+                    actor=actor,
+                    membership_id=membership_id,
+                    break_glass=action == "break_glass_on",
+                )
+                db.session.commit()
+                flash("Break-glass access saved.", "success")
+            return redirect(url_for("identity.member", membership_id=membership_id))
         if action in ("deactivate", "activate"):
             if forms.EmptyForm().validate_on_submit():
                 services.set_membership_active(

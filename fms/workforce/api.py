@@ -352,6 +352,28 @@ class EngagementActions(MethodView):
         )
 
 
+@blp.route("/engagements/<int:engagement_id>/invitations")
+class EngagementInvitations(MethodView):
+    @blp.arguments(schemas.InvitationIn)
+    @blp.response(201, schemas.InvitationOut)
+    def post(self, data, engagement_id: int):
+        """Invite the freelancer to an approved engagement; redeeming starts onboarding."""
+        from flask import current_app, url_for
+
+        from fms.workforce import engagements
+
+        invitation, token = engagements.invite_freelancer(
+            db.session, actor=current_actor(), engagement_id=engagement_id, **data
+        )
+        db.session.commit()
+        base = current_app.config["FMS_BASE_URL"].rstrip("/")
+        return {
+            "invitation_id": invitation.id,
+            "link": base + url_for("sso.invitation", token=token),
+            "expires_at": invitation.expires_at,
+        }
+
+
 @blp.route("/engagements/<int:engagement_id>/notice")
 class EngagementNotice(MethodView):
     @blp.arguments(schemas.NoticeIn)

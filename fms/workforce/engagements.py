@@ -638,3 +638,125 @@ def write_review(
         after={"engagement_id": engagement.id, "rating": rating},
     )
     return review
+
+
+# --- inviting the freelancer ---------------------------------------------------------------
+
+
+def invite_freelancer(
+    session: Session,
+    *,
+    actor: Actor,
+    engagement_id: int,
+    email: str,
+    allow_other_email: bool = False,
+):
+    """Procurement invites the freelancer to an approved engagement (a single-use link).
+
+    Redeeming it through the organization's freelancer sign-in links the identity to a
+    freelancer profile and moves the engagement to onboarding.
+    """
+    from fms.identity import invitations
+
+    require(actor, "engagements.manage")
+    engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    if engagement.state != "approved":
+        raise RuleViolation("Invite the freelancer once the engagement is approved.")
+    invitation, token = invitations.create_invitation(
+        session,
+        actor=actor,
+        email=email,
+        roles=["freelancer"],
+        allow_other_email=allow_other_email,
+        subject_type="engagement",
+        subject_id=engagement.id,
+    )
+    audit.record(
+        session,
+        actor,
+        "engagement.freelancer_invited",
+        engagement,
+        after={"invitation_id": invitation.id, "email": invitation.email},
+    )
+    return invitation, token
+
+
+def onboard_from_invitation(
+    session: Session, *, org_id: int, engagement_id: int, user_id: int
+) -> Engagement | None:
+    """The invited freelancer signed in: link (or create) their profile, start onboarding."""
+    from fms.identity.models import Organization, User
+    from fms.tenancy import scope_session, session_org_id
+
+    previous = session_org_id(session)
+    scope_session(session, org_id)
+    try:
+        engagement = session.scalar(select(Engagement).where(Engagement.id == engagement_id))
+        if engagement is None or engagement.state != "approved":
+            return engagement  # cancelled meanwhile, or already onboarding: nothing to do
+        user = session.get(User, user_id)
+        profile = session.scalar(select(Freelancer).where(Freelancer.user_id == user_id))
+        if profile is None:
+            profile = session.scalar(select(Freelancer).where(Freelancer.email == user.email))
+        actor = Actor(user_id=user_id, org_id=org_id, roles=frozenset({"freelancer"}))
+        if profile is None:
+            org = session.get(Organization, org_id)
+            terms = terms_on(session, engagement.id, engagement.start_date)
+            from fms.workforce.models import Location
+
+            location = session.scalar(select(Location).where(Location.id == terms.location_id))
+            profile = Freelancer(
+                org_id=org_id,
+                user_id=user_id,
+                legal_name=user.name,
+                display_name=user.name,
+                email=user.email,
+                country=location.country if location else "DE",
+                timezone=org.timezone,
+                currency=engagement.currency,
+            )
+            session.add(profile)
+            session.flush()
+            audit.record(
+                session,
+                actor,
+                "freelancer.created",
+                profile,
+                after={"email": user.email, "via": "invitation"},
+            )
+        elif profile.user_id is None:
+            profile.user_id = user_id
+        engagement.freelancer_id = profile.id
+        return _move(
+            session,
+            engagement,
+            "onboarding",
+            actor,
+            values={"freelancer_id": profile.id},
+            after={"freelancer_id": profile.id, "via": "invitation"},
+        )
+    finally:
+        scope_session(session, previous)
+
+
+def _on_invitation_redeemed(invitation, *, user_id, **_):
+    if invitation.subject_type != "engagement" or invitation.subject_id is None:
+        return
+    from sqlalchemy.orm import object_session
+
+    onboard_from_invitation(
+        object_session(invitation),
+        org_id=invitation.org_id,
+        engagement_id=invitation.subject_id,
+        user_id=user_id,
+    )
+
+
+def _connect_signals() -> None:
+    # identity announces redemptions; workforce listens (identity never imports workforce)
+    from fms.identity.invitations import invitation_redeemed
+
+    invitation_redeemed.connect(_on_invitation_redeemed)
+
+
+_connect_signals()

@@ -411,3 +411,14 @@ class ExchangeRateOut(Schema):
 
 RequisitionPage = page_schema(RequisitionOut, "RequisitionPage")
 EngagementPage = page_schema(EngagementOut, "EngagementPage")
+
+
+class InvitationIn(Schema):
+    email = fields.Email(required=True, validate=validate.Length(max=254))
+    allow_other_email = fields.Boolean(load_default=False)
+
+
+class InvitationOut(Schema):
+    invitation_id = fields.Integer()
+    link = fields.String(metadata={"description": "Shown once; the link works once."})
+    expires_at = fields.DateTime()

@@ -312,3 +312,28 @@ def decide_amendment(engagement_id: int, amendment_id: int):
     if amendment.engagement_id != engagement_id:
         raise NotAllowed("That amendment belongs to another engagement.")
     return _done(engagement_id, "Amendment approved." if approve else "Amendment rejected.")
+
+
+@bp.post("/<int:engagement_id>/invite")
+@login_required
+def invite(engagement_id: int):
+    """Procurement sends the freelancer a single-use link; the link is shown once."""
+    from flask import current_app
+
+    try:
+        _, token = engagements.invite_freelancer(
+            db.session,
+            actor=current_actor(),
+            engagement_id=engagement_id,
+            email=request.form.get("email", "")[:254],
+            allow_other_email=bool(request.form.get("allow_other_email")),
+        )
+    except InvalidInput as exc:
+        return _invalid(engagement_id, exc)
+    db.session.commit()
+    link = current_app.config["FMS_BASE_URL"].rstrip("/") + url_for("sso.invitation", token=token)
+    flash(
+        f"Invitation created. Send the freelancer this link (it works once, for 7 days): {link}",
+        "success",
+    )
+    return redirect(url_for(".show", engagement_id=engagement_id))

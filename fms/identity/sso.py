@@ -1,0 +1,1042 @@
+"""Single sign-on: the rules for connections, domains, the SSO policy and SSO sign-ins.
+
+Services flush and never commit. Sign-in failures raise `SsoSignInFailed`, which carries the
+organization (known from the connection) so the caller can write the audit entry after
+rolling back everything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from fms.audit import services as audit
+from fms.errors import DomainError, InvalidInput, NotFound, RuleViolation
+from fms.identity import invitations, oidc, saml
+from fms.identity.actor import Actor
+from fms.identity.models import Membership, Organization, SignInSession, User
+from fms.identity.permissions import ROLES, require
+from fms.identity.services import normalise_email, organizations_of
+from fms.identity.sso_models import (
+    AUDIENCES,
+    DEFAULT_ALGORITHMS,
+    ExternalIdentity,
+    SamlAssertionSeen,
+    SsoConnection,
+    SsoDomain,
+    SsoLoginRequest,
+)
+from fms.identity.sso_secrets import check_outbound_url, encrypt
+from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
+from fms.timekeeping import utcnow
+
+LOGIN_REQUEST_TTL = timedelta(minutes=10)
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_ALL = {ALL_TENANTS: True}
+
+
+class SsoSignInFailed(DomainError):
+    """An SSO sign-in was refused; `reason` is a short code for the audit log."""
+
+    status = 401
+    title = "Sign-in failed"
+
+    def __init__(self, detail: str, *, reason: str, org_id: int | None, connection_id=None):
+        super().__init__(detail)
+        self.reason = reason
+        self.org_id = org_id
+        self.connection_id = connection_id
+
+
+@dataclass
+class SignedIn:
+    """Who an identity provider signed in, in which organization, and where to go next."""
+
+    user: User
+    org_id: int
+    connection: SsoConnection
+    next_url: str | None = None
+    id_token: str | None = None  # kept for RP-initiated logout
+
+
+def _hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+# --- connections ---------------------------------------------------------------------------
+
+
+def _saml_fields(data: dict, *, creating: bool) -> dict:
+    errors: dict[str, list[str]] = {}
+    out: dict = {}
+    if "name" in data or creating:
+        name = (data.get("name") or "").strip()
+        if not name or len(name) > 200:
+            errors["name"] = ["Give the connection a name people will recognise."]
+        out["name"] = name
+    if "audience" in data or creating:
+        audience = data.get("audience") or "staff"
+        if audience not in AUDIENCES:
+            errors["audience"] = ["Staff or freelancers."]
+        out["audience"] = audience
+    xml = (data.get("idp_metadata_xml") or "").strip()
+    url = (data.get("idp_metadata_url") or "").strip()
+    if url and not xml:
+        try:
+            xml = _fetch_metadata(url)
+            out["idp_metadata_url"] = url
+        except InvalidInput as exc:
+            errors["idp_metadata_url"] = list(exc.errors.get("idp_metadata_url", [exc.detail]))
+    if xml:
+        try:
+            out["idp_entity_id"] = saml.parse_idp_metadata(xml)
+            out["idp_metadata_xml"] = xml
+        except saml.SamlError as exc:
+            errors["idp_metadata_xml"] = [exc.message]
+    elif creating and "idp_metadata_url" not in errors:
+        errors["idp_metadata_xml"] = ["Upload the IdP's metadata, or give its metadata URL."]
+    for flag in ("is_active", "jit_provisioning", "allow_idp_initiated"):
+        if flag in data and data[flag] is not None:
+            out[flag] = bool(data[flag])
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    return out
+
+
+def _fetch_metadata(url: str) -> str:
+    import requests
+
+    check_outbound_url(url, field="idp_metadata_url")
+    try:
+        response = requests.get(url, timeout=10, allow_redirects=False)
+        response.raise_for_status()
+    except requests.RequestException as exc:
+        raise InvalidInput(
+            f"The metadata could not be fetched: {exc}",
+            errors={"idp_metadata_url": ["The metadata could not be fetched."]},
+        ) from None
+    return response.text
+
+
+def _connection_fields(data: dict, *, creating: bool, protocol: str = "oidc") -> dict:
+    if protocol == "saml":
+        return _saml_fields(data, creating=creating)
+    errors: dict[str, list[str]] = {}
+    out: dict = {}
+    if "name" in data or creating:
+        name = (data.get("name") or "").strip()
+        if not name or len(name) > 200:
+            errors["name"] = ["Give the connection a name people will recognise."]
+        out["name"] = name
+    if "audience" in data or creating:
+        audience = data.get("audience") or "staff"
+        if audience not in AUDIENCES:
+            errors["audience"] = ["Staff or freelancers."]
+        out["audience"] = audience
+    if "issuer" in data or creating:
+        issuer = (data.get("issuer") or "").strip()
+        try:
+            out["issuer"] = check_outbound_url(issuer, field="issuer")
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    if "client_id" in data or creating:
+        client_id = (data.get("client_id") or "").strip()
+        if not client_id or len(client_id) > 255:
+            errors["client_id"] = ["Required: the client (application) id from your IdP."]
+        out["client_id"] = client_id
+    if data.get("client_secret"):
+        out["client_secret_encrypted"] = encrypt(data["client_secret"])
+    elif creating:
+        errors["client_secret"] = ["Required: the client secret from your IdP."]
+    if "scopes" in data or creating:
+        scopes = " ".join((data.get("scopes") or "openid email profile").split())
+        if "openid" not in scopes.split():
+            errors["scopes"] = ["Must include openid."]
+        out["scopes"] = scopes
+    for claim in ("claim_email", "claim_name", "claim_groups"):
+        if claim in data:
+            value = (data.get(claim) or "").strip()
+            if not value or len(value) > 100:
+                errors[claim] = ["Name the claim."]
+            out[claim] = value
+    if "algorithms" in data or creating:
+        algorithms = list(data.get("algorithms") or DEFAULT_ALGORITHMS)
+        refused = [a for a in algorithms if a not in oidc.SUPPORTED_ALGORITHMS]
+        if refused or not algorithms:
+            errors["algorithms"] = [
+                "Allowed: " + ", ".join(oidc.SUPPORTED_ALGORITHMS) + " (never none or HMAC)."
+            ]
+        out["algorithms"] = algorithms
+    for flag in ("is_active", "jit_provisioning"):
+        if flag in data and data[flag] is not None:
+            out[flag] = bool(data[flag])
+    if errors:
+        raise InvalidInput("Check the highlighted fields.", errors=errors)
+    return out
+
+
+def _public_view(connection: SsoConnection) -> dict:
+    view = {
+        "name": connection.name,
+        "protocol": connection.protocol,
+        "audience": connection.audience,
+        "is_active": connection.is_active,
+        "jit_provisioning": connection.jit_provisioning,
+    }
+    if connection.protocol == "saml":
+        view.update(
+            idp_entity_id=connection.idp_entity_id,
+            idp_metadata_url=connection.idp_metadata_url,
+            allow_idp_initiated=connection.allow_idp_initiated,
+        )
+    else:
+        view.update(
+            issuer=connection.issuer,
+            client_id=connection.client_id,
+            scopes=connection.scopes,
+            algorithms=list(connection.algorithms or []),
+        )
+    return view
+
+
+def create_connection(
+    session: Session, *, actor: Actor, protocol: str = "oidc", **data
+) -> SsoConnection:
+    """Org admins connect an OpenID Connect (client secret stored encrypted) or SAML 2.0
+    (IdP metadata uploaded or fetched) identity provider."""
+    require(actor, "sso.manage")
+    if protocol not in ("oidc", "saml"):
+        raise InvalidInput("OpenID Connect or SAML 2.0.", errors={"protocol": ["Unknown."]})
+    fields = _connection_fields(data, creating=True, protocol=protocol)
+    connection = SsoConnection(org_id=actor.org_id, protocol=protocol, **fields)
+    session.add(connection)
+    session.flush()
+    audit.record(
+        session, actor, "sso_connection.created", connection, after=_public_view(connection)
+    )
+    return connection
+
+
+def update_connection(
+    session: Session, *, actor: Actor, connection_id: int, **data
+) -> SsoConnection:
+    """Change a connection; an empty secret keeps the stored one (it is never shown)."""
+    require(actor, "sso.manage")
+    connection = get_connection(session, actor=actor, connection_id=connection_id)
+    before = _public_view(connection)
+    secret_changed = bool(data.get("client_secret"))
+    fields = _connection_fields(data, creating=False, protocol=connection.protocol)
+    for key, value in fields.items():
+        setattr(connection, key, value)
+    after = _public_view(connection)
+    if after != before or secret_changed:
+        if secret_changed:
+            after["client_secret"] = "changed"  # noqa: S105 - a marker, not the secret
+        audit.record(
+            session, actor, "sso_connection.updated", connection, before=before, after=after
+        )
+        oidc.clear_cache()
+    return connection
+
+
+def delete_connection(session: Session, *, actor: Actor, connection_id: int) -> None:
+    """Remove a connection; people linked through it keep their accounts."""
+    require(actor, "sso.manage")
+    connection = get_connection(session, actor=actor, connection_id=connection_id)
+    session.execute(
+        update(SsoLoginRequest)
+        .where(SsoLoginRequest.connection_id == connection.id)
+        .values(consumed_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    identities = session.scalars(
+        select(ExternalIdentity).where(ExternalIdentity.connection_id == connection.id)
+    ).all()
+    if identities:
+        raise RuleViolation(
+            "People sign in through this connection; deactivate it instead of deleting it."
+        )
+    session.execute(
+        SsoLoginRequest.__table__.delete().where(
+            SsoLoginRequest.__table__.c.connection_id == connection.id
+        )
+    )
+    audit.record(
+        session, actor, "sso_connection.deleted", connection, before=_public_view(connection)
+    )
+    session.delete(connection)
+    session.flush()
+
+
+def list_connections(session: Session, *, actor: Actor) -> list[SsoConnection]:
+    require(actor, "sso.manage")
+    return list(session.scalars(select(SsoConnection).order_by(SsoConnection.name)))
+
+
+def get_connection(session: Session, *, actor: Actor, connection_id: int) -> SsoConnection:
+    require(actor, "sso.manage")
+    return get_in_org(session, SsoConnection, connection_id, what="connection")
+
+
+# --- domains -------------------------------------------------------------------------------
+
+
+def add_domain(session: Session, *, actor: Actor, domain: str) -> SsoDomain:
+    """Claim an email domain; it routes sign-ins only once verified."""
+    require(actor, "sso.manage")
+    domain = (domain or "").strip().lower().rstrip(".")
+    if not _DOMAIN.match(domain):
+        raise InvalidInput(
+            "Enter a domain such as example.com.", errors={"domain": ["Not a domain."]}
+        )
+    if session.scalar(select(SsoDomain.id).where(SsoDomain.domain == domain)):
+        raise InvalidInput(
+            f"{domain} is already listed.", errors={"domain": ["Already listed here."]}
+        )
+    claim = SsoDomain(org_id=actor.org_id, domain=domain)
+    session.add(claim)
+    session.flush()
+    audit.record(session, actor, "sso_domain.added", claim, after={"domain": domain})
+    return claim
+
+
+def verify_domain(session: Session, *, actor: Actor, domain_id: int) -> SsoDomain:
+    """Mark a domain verified (after the admin published the DNS TXT token); one
+    organization alone can own a verified domain."""
+    require(actor, "sso.manage")
+    claim = get_in_org(session, SsoDomain, domain_id, what="domain")
+    if claim.verified_at is not None:
+        return claim
+    owner = session.scalar(
+        select(SsoDomain.org_id)
+        .where(SsoDomain.verified_domain == claim.domain)
+        .execution_options(**_ALL)
+    )
+    if owner is not None:
+        raise RuleViolation(f"{claim.domain} is verified by another organization.")
+    claim.verified_domain, claim.verified_at = claim.domain, utcnow()
+    session.flush()
+    audit.record(session, actor, "sso_domain.verified", claim, after={"domain": claim.domain})
+    return claim
+
+
+def remove_domain(session: Session, *, actor: Actor, domain_id: int) -> None:
+    require(actor, "sso.manage")
+    claim = get_in_org(session, SsoDomain, domain_id, what="domain")
+    audit.record(session, actor, "sso_domain.removed", claim, before={"domain": claim.domain})
+    session.delete(claim)
+    session.flush()
+
+
+def list_domains(session: Session, *, actor: Actor) -> list[SsoDomain]:
+    require(actor, "sso.manage")
+    return list(session.scalars(select(SsoDomain).order_by(SsoDomain.domain)))
+
+
+# --- policy --------------------------------------------------------------------------------
+
+
+def _check_group_roles(mapping) -> dict[str, list[str]]:
+    if not isinstance(mapping, dict):
+        raise InvalidInput("Map group names to roles.", errors={"group_roles": ["Not a mapping."]})
+    clean: dict[str, list[str]] = {}
+    for group, roles in mapping.items():
+        group = str(group).strip()
+        roles = sorted(set(roles or []))
+        unknown = [r for r in roles if r not in ROLES]
+        if not group or unknown or not roles:
+            raise InvalidInput(
+                f"Group {group!r}: unknown or missing role.",
+                errors={"group_roles": [f"{group or '(empty)'}: use " + ", ".join(ROLES)]},
+            )
+        clean[group] = roles
+    return clean
+
+
+def update_policy(
+    session: Session,
+    *,
+    actor: Actor,
+    sso_required: bool | None = None,
+    group_roles: dict | None = None,
+    default_roles: list[str] | None = None,
+) -> Organization:
+    """Set "SSO required" and the group-to-role mapping. Requiring SSO ends the password
+    sessions of members who are not break-glass admins."""
+    require(actor, "sso.manage")
+    org = session.get(Organization, actor.org_id)
+    before = {
+        "sso_required": org.sso_required,
+        "group_roles": org.sso_group_roles,
+        "default_roles": org.sso_default_roles,
+    }
+    if group_roles is not None:
+        org.sso_group_roles = _check_group_roles(group_roles)
+    if default_roles is not None:
+        roles = sorted(set(default_roles))
+        if not roles or any(r not in ROLES for r in roles):
+            raise InvalidInput("Choose known roles.", errors={"default_roles": ["Unknown role."]})
+        org.sso_default_roles = roles
+    if sso_required is not None:
+        turning_on = sso_required and not org.sso_required
+        if turning_on and not (_has_break_glass_admin(session) and _has_active_connection(session)):
+            raise RuleViolation(
+                "Before requiring SSO, add an active staff connection and mark at least "
+                "one org admin as break-glass, so nobody is locked out."
+            )
+        org.sso_required = bool(sso_required)
+    after = {
+        "sso_required": org.sso_required,
+        "group_roles": org.sso_group_roles,
+        "default_roles": org.sso_default_roles,
+    }
+    if after != before:
+        audit.record(session, actor, "sso_policy.updated", org, before=before, after=after)
+        if org.sso_required and not before["sso_required"]:
+            _end_password_sessions(session, org_id=org.id)
+    session.flush()
+    return org
+
+
+def _has_break_glass_admin(session: Session) -> bool:
+    members = session.scalars(
+        select(Membership).where(Membership.is_active.is_(True), Membership.break_glass.is_(True))
+    )
+    return any("org_admin" in (m.roles or []) for m in members)
+
+
+def _has_active_connection(session: Session) -> bool:
+    return (
+        session.scalar(
+            select(SsoConnection.id).where(
+                SsoConnection.is_active.is_(True), SsoConnection.audience == "staff"
+            )
+        )
+        is not None
+    )
+
+
+def _end_password_sessions(session: Session, *, org_id: int) -> None:
+    keep = select(Membership.user_id).where(Membership.break_glass.is_(True))
+    session.execute(
+        update(SignInSession)
+        .where(
+            SignInSession.current_org_id == org_id,
+            SignInSession.ended_at.is_(None),
+            SignInSession.method == "password",
+            SignInSession.user_id.not_in(keep.scalar_subquery()),
+        )
+        .values(ended_at=utcnow(), end_reason="sso_required")
+        .execution_options(synchronize_session=False)
+    )
+
+
+def set_break_glass(
+    session: Session, *, actor: Actor, membership_id: int, break_glass: bool
+) -> Membership:
+    """Break-glass admins keep their local password when the organization requires SSO."""
+    require(actor, "sso.manage")
+    membership = get_in_org(session, Membership, membership_id, what="membership")
+    if membership.break_glass == break_glass:
+        return membership
+    if break_glass and "org_admin" not in (membership.roles or []):
+        raise RuleViolation("Only org admins can be break-glass accounts.")
+    org = session.get(Organization, actor.org_id)
+    if not break_glass and org.sso_required:
+        others = session.scalars(
+            select(Membership).where(
+                Membership.break_glass.is_(True),
+                Membership.is_active.is_(True),
+                Membership.id != membership.id,
+            )
+        )
+        if not any("org_admin" in (m.roles or []) for m in others):
+            raise RuleViolation("While SSO is required, keep at least one break-glass admin.")
+    membership.break_glass = break_glass
+    audit.record(
+        session,
+        actor,
+        "membership.break_glass_changed",
+        membership,
+        before={"break_glass": not break_glass},
+        after={"break_glass": break_glass},
+    )
+    return membership
+
+
+def password_org_ids(session: Session, *, user_id: int) -> list[int]:
+    """Organizations a user may enter with a local password: those not requiring SSO,
+    and those where the user is a break-glass admin."""
+    rows = session.execute(
+        select(Organization.id, Organization.sso_required, Membership.break_glass)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id, Membership.is_active.is_(True))
+        .order_by(Organization.name)
+        .execution_options(**_ALL)
+    ).all()
+    return [org_id for org_id, required, glass in rows if not required or glass]
+
+
+# --- home-realm discovery ------------------------------------------------------------------
+
+
+def connection_for_email(session: Session, *, email: str) -> SsoConnection | None:
+    """The staff connection of the organization that verified the email's domain, if any."""
+    try:
+        domain = normalise_email(email).rsplit("@", 1)[1]
+    except InvalidInput:
+        return None
+    org_id = session.scalar(
+        select(SsoDomain.org_id)
+        .where(SsoDomain.verified_domain == domain)
+        .execution_options(**_ALL)
+    )
+    if org_id is None:
+        # a returning freelancer: the provider their account is linked through
+        return session.scalars(
+            select(SsoConnection)
+            .join(ExternalIdentity, ExternalIdentity.connection_id == SsoConnection.id)
+            .join(User, User.id == ExternalIdentity.user_id)
+            .where(
+                User.email == normalise_email(email),
+                SsoConnection.is_active.is_(True),
+                SsoConnection.audience == "freelancers",
+            )
+            .order_by(ExternalIdentity.last_sign_in_at.desc())
+            .execution_options(**_ALL)
+        ).first()
+    return session.scalars(
+        select(SsoConnection)
+        .where(
+            SsoConnection.org_id == org_id,
+            SsoConnection.is_active.is_(True),
+            SsoConnection.audience == "staff",
+        )
+        .order_by(SsoConnection.id)
+        .execution_options(**_ALL)
+    ).first()
+
+
+def connection_by_key(session: Session, *, key: str, protocol: str = "oidc") -> SsoConnection:
+    connection = session.scalar(
+        select(SsoConnection)
+        .where(SsoConnection.public_key == (key or ""), SsoConnection.protocol == protocol)
+        .execution_options(**_ALL)
+    )
+    if connection is None or not connection.is_active:
+        raise NotFound("This sign-in option does not exist or was switched off.")
+    return connection
+
+
+# --- OpenID Connect sign-in ----------------------------------------------------------------
+
+
+def begin_oidc(
+    session: Session,
+    *,
+    connection: SsoConnection,
+    browser_binding: str,
+    redirect_uri: str,
+    next_url: str | None,
+    invitation_id: int | None = None,
+) -> str:
+    """Keep a new login request on the server and return the IdP's authorization URL."""
+    state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    verifier = secrets.token_urlsafe(64)
+    try:
+        url = oidc.authorization_url(
+            connection,
+            redirect_uri=redirect_uri,
+            state=state,
+            nonce=nonce,
+            code_verifier=verifier,
+        )
+    except (oidc.OidcError, InvalidInput) as exc:
+        message = exc.message if isinstance(exc, oidc.OidcError) else exc.detail
+        reason = exc.reason if isinstance(exc, oidc.OidcError) else "idp_url_refused"
+        raise SsoSignInFailed(
+            message, reason=reason, org_id=connection.org_id, connection_id=connection.id
+        ) from None
+    request = SsoLoginRequest(
+        org_id=connection.org_id,
+        state_hash=_hash(state),
+        connection_id=connection.id,
+        browser_hash=_hash(browser_binding),
+        nonce=nonce,
+        code_verifier=verifier,
+        next_url=next_url,
+        invitation_id=invitation_id,
+    )
+    scope_session(session, connection.org_id)
+    session.add(request)
+    session.flush()
+    scope_session(session, None)
+    return url
+
+
+def _take_login_request(
+    session: Session, *, state: str, browser_binding: str | None
+) -> tuple[SsoLoginRequest, SsoConnection]:
+    """The pending request this answer belongs to, consumed now (single use)."""
+    request = session.scalar(
+        select(SsoLoginRequest)
+        .where(SsoLoginRequest.state_hash == _hash(state or ""))
+        .execution_options(**_ALL)
+    )
+    if request is None:
+        # a forged or mangled state: the organization is the one this browser was signing in
+        # to (its pending request), so the attempt lands in that organization's audit log
+        pending = None
+        if browser_binding:
+            pending = session.scalars(
+                select(SsoLoginRequest)
+                .where(SsoLoginRequest.browser_hash == _hash(browser_binding))
+                .order_by(SsoLoginRequest.id.desc())
+                .limit(1)
+                .execution_options(**_ALL)
+            ).first()
+        raise SsoSignInFailed(
+            "This sign-in link is not one FMS started. Start again from the sign-in page.",
+            reason="unknown_state",
+            org_id=pending.org_id if pending else None,
+            connection_id=pending.connection_id if pending else None,
+        )
+    connection = session.scalar(
+        select(SsoConnection)
+        .where(SsoConnection.id == request.connection_id)
+        .execution_options(**_ALL)
+    )
+
+    def fail(message, reason):
+        raise SsoSignInFailed(
+            message, reason=reason, org_id=request.org_id, connection_id=request.connection_id
+        )
+
+    if request.consumed_at is not None:
+        fail("This sign-in was already used. Start again from the sign-in page.", "replayed_state")
+    consumed = session.execute(
+        update(SsoLoginRequest)
+        .where(SsoLoginRequest.id == request.id, SsoLoginRequest.consumed_at.is_(None))
+        .values(consumed_at=utcnow())
+        .execution_options(synchronize_session=False, **_ALL)
+    ).rowcount
+    if consumed != 1:
+        fail("This sign-in was already used. Start again from the sign-in page.", "replayed_state")
+    if not browser_binding or _hash(browser_binding) != request.browser_hash:
+        fail(
+            "This sign-in was started in another browser. Start again from the sign-in page.",
+            "state_other_browser",
+        )
+    if utcnow() - request.created_at > LOGIN_REQUEST_TTL:
+        fail("The sign-in took too long. Start again from the sign-in page.", "state_expired")
+    if connection is None or not connection.is_active:
+        fail("This sign-in option was switched off.", "connection_inactive")
+    return request, connection
+
+
+def complete_oidc(
+    session: Session,
+    *,
+    state: str,
+    code: str | None,
+    error: str | None,
+    iss: str | None,
+    browser_binding: str | None,
+    redirect_uri: str,
+    ip: str | None,
+) -> SignedIn:
+    """Check the IdP's answer end to end and return who signed in, in which organization."""
+    request, connection = _take_login_request(session, state=state, browser_binding=browser_binding)
+
+    def fail(message, reason):
+        raise SsoSignInFailed(
+            message, reason=reason, org_id=connection.org_id, connection_id=connection.id
+        )
+
+    if iss is not None and iss != connection.issuer:  # RFC 9207: answer from another IdP
+        fail("The answer came from another identity provider.", "issuer_mismatch")
+    if error or not code:
+        fail("The identity provider did not sign you in.", f"idp_error:{(error or 'no_code')[:40]}")
+    try:
+        tokens = oidc.exchange_code(
+            connection, redirect_uri=redirect_uri, code=code, code_verifier=request.code_verifier
+        )
+        claims = oidc.validate_id_token(connection, tokens.get("id_token"), nonce=request.nonce)
+        info = oidc.fetch_userinfo(connection, tokens.get("access_token"), subject=claims["sub"])
+    except oidc.OidcError as exc:
+        fail(exc.message, exc.reason)
+    except InvalidInput as exc:
+        fail(exc.detail, "idp_url_refused")
+    profile = {**claims, **info}
+    if profile.get("email_verified") is False:
+        fail("Your identity provider has not verified your email address.", "email_unverified")
+    if request.invitation_id is not None:
+        user = invitations.redeem(
+            session,
+            invitation_id=request.invitation_id,
+            connection=connection,
+            issuer=connection.issuer,
+            subject=str(claims["sub"]),
+            email=profile.get(connection.claim_email),
+            email_verified=profile.get("email_verified", True) is not False,
+            name=profile.get(connection.claim_name),
+            ip=ip,
+        )
+        return SignedIn(
+            user=user,
+            org_id=connection.org_id,
+            connection=connection,
+            next_url=request.next_url,
+            id_token=tokens.get("id_token"),
+        )
+    groups = profile.get(connection.claim_groups) or []
+    if isinstance(groups, str):
+        groups = [groups]
+    user = provision(
+        session,
+        connection=connection,
+        issuer=connection.issuer,
+        subject=str(claims["sub"]),
+        email=profile.get(connection.claim_email),
+        name=profile.get(connection.claim_name),
+        groups=[str(g) for g in groups],
+        ip=ip,
+    )
+    return SignedIn(
+        user=user,
+        org_id=connection.org_id,
+        connection=connection,
+        next_url=request.next_url,
+        id_token=tokens.get("id_token"),
+    )
+
+
+# --- SAML 2.0 sign-in ----------------------------------------------------------------------
+
+
+def begin_saml(
+    session: Session,
+    *,
+    connection: SsoConnection,
+    base_url: str,
+    next_url: str | None,
+    invitation_id: int | None = None,
+) -> str:
+    """Keep the AuthnRequest's ID on the server (the IdP's POST back carries no cookie of
+    ours) and return the IdP's URL."""
+    try:
+        request_id, url = saml.begin(connection, base_url, relay_state=secrets.token_urlsafe(16))
+    except saml.SamlError as exc:
+        raise SsoSignInFailed(
+            exc.message, reason=exc.reason, org_id=connection.org_id, connection_id=connection.id
+        ) from None
+    scope_session(session, connection.org_id)
+    session.add(
+        SsoLoginRequest(
+            org_id=connection.org_id,
+            state_hash=_hash("saml:" + request_id),
+            connection_id=connection.id,
+            browser_hash="-",
+            nonce="-",
+            code_verifier="-",
+            next_url=next_url,
+            invitation_id=invitation_id,
+        )
+    )
+    session.flush()
+    scope_session(session, None)
+    return url
+
+
+def complete_saml(
+    session: Session,
+    *,
+    connection: SsoConnection,
+    saml_response: str,
+    base_url: str,
+    ip: str | None,
+) -> SignedIn:
+    """Check a SAML response end to end and return who signed in."""
+
+    def fail(message, reason):
+        raise SsoSignInFailed(
+            message, reason=reason, org_id=connection.org_id, connection_id=connection.id
+        )
+
+    try:
+        _, in_response_to = saml.precheck(saml_response)
+    except saml.SamlError as exc:
+        fail(exc.message, exc.reason)
+    outstanding: dict[str, str] = {}
+    next_url = invitation_id = None
+    if in_response_to:
+        request = session.scalar(
+            select(SsoLoginRequest)
+            .where(
+                SsoLoginRequest.state_hash == _hash("saml:" + in_response_to),
+                SsoLoginRequest.connection_id == connection.id,
+            )
+            .execution_options(**_ALL)
+        )
+        if request is None:
+            fail(
+                "FMS did not ask for this sign-in. Start from the sign-in page.", "unknown_request"
+            )
+        consumed = session.execute(
+            update(SsoLoginRequest)
+            .where(SsoLoginRequest.id == request.id, SsoLoginRequest.consumed_at.is_(None))
+            .values(consumed_at=utcnow())
+            .execution_options(synchronize_session=False, **_ALL)
+        ).rowcount
+        if consumed != 1:
+            fail("This sign-in was already used. Start again.", "replayed_request")
+        if utcnow() - request.created_at > LOGIN_REQUEST_TTL:
+            fail("The sign-in took too long. Start again from the sign-in page.", "request_expired")
+        outstanding = {in_response_to: request.next_url or "/"}
+        next_url = request.next_url
+        invitation_id = request.invitation_id
+    elif not connection.allow_idp_initiated:
+        fail(
+            "Your organization allows sign-ins started from FMS only. Start from the sign-in page.",
+            "unsolicited",
+        )
+    try:
+        response = saml.parse(
+            connection,
+            base_url,
+            saml_response=saml_response,
+            outstanding=outstanding,
+            remote_addr=ip,
+        )
+    except saml.SamlError as exc:
+        fail(exc.message, exc.reason)
+    assertion_id = response.assertion.id
+    scope_session(session, connection.org_id)
+    seen = session.scalar(
+        select(SamlAssertionSeen.id).where(
+            SamlAssertionSeen.connection_id == connection.id,
+            SamlAssertionSeen.assertion_id == assertion_id,
+        )
+    )
+    if seen is not None:
+        fail("This sign-in answer was already used.", "replayed_assertion")
+    session.add(
+        SamlAssertionSeen(
+            org_id=connection.org_id,
+            connection_id=connection.id,
+            assertion_id=assertion_id,
+            expires_at=saml.not_on_or_after(response),
+        )
+    )
+    session.flush()
+    who = saml.identity_of(response)
+    if not who["subject"]:
+        fail("The identity provider did not say who you are.", "no_subject")
+    if invitation_id is not None:
+        user = invitations.redeem(
+            session,
+            invitation_id=invitation_id,
+            connection=connection,
+            issuer=connection.idp_entity_id,
+            subject=who["subject"],
+            email=who["email"],
+            email_verified=True,  # asserted, signed, by the organization's chosen IdP
+            name=who["name"],
+            ip=ip,
+        )
+        return SignedIn(
+            user=user, org_id=connection.org_id, connection=connection, next_url=next_url
+        )
+    user = provision(
+        session,
+        connection=connection,
+        issuer=connection.idp_entity_id,
+        subject=who["subject"],
+        email=who["email"],
+        name=who["name"],
+        groups=[str(g) for g in who["groups"]],
+        ip=ip,
+    )
+    return SignedIn(user=user, org_id=connection.org_id, connection=connection, next_url=next_url)
+
+
+def purge_stale_sign_in_state(session: Session) -> int:
+    """Housekeeping (a periodic sweep): login requests past their lifetime, and assertion IDs
+    that could no longer be accepted anyway."""
+    seen = SamlAssertionSeen.__table__
+    requests_table = SsoLoginRequest.__table__
+    removed = session.execute(seen.delete().where(seen.c.expires_at < utcnow())).rowcount
+    removed += session.execute(
+        requests_table.delete().where(
+            requests_table.c.created_at < utcnow() - LOGIN_REQUEST_TTL * 6
+        )
+    ).rowcount
+    return removed
+
+
+# --- just-in-time provisioning -------------------------------------------------------------
+
+
+def roles_for_groups(org: Organization, groups: list[str]) -> list[str]:
+    """The roles an organization's group mapping gives these groups (none when unmapped)."""
+    mapping = org.sso_group_roles or {}
+    roles: set[str] = set()
+    for group in groups:
+        roles.update(mapping.get(group, []))
+    return sorted(roles)
+
+
+def provision(
+    session: Session,
+    *,
+    connection: SsoConnection,
+    issuer: str,
+    subject: str,
+    email: str | None,
+    name: str | None,
+    groups: list[str],
+    ip: str | None,
+) -> User:
+    """Find or create the FMS user of an external identity (keyed by issuer and subject).
+
+    A new identity is linked to an existing account, or creates one, only for an email in a
+    domain this organization verified; its membership gets the roles its groups map to.
+    """
+    org_id = connection.org_id
+    scope_session(session, org_id)
+    actor = Actor(user_id=None, org_id=org_id, ip=ip, channel="web")
+    org = session.get(Organization, org_id)
+
+    def fail(message, reason):
+        raise SsoSignInFailed(message, reason=reason, org_id=org_id, connection_id=connection.id)
+
+    identity = session.scalar(
+        select(ExternalIdentity).where(
+            ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject
+        )
+    )
+    mapped = roles_for_groups(org, groups)
+    if identity is not None:
+        user = session.get(User, identity.user_id)
+        membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
+    else:
+        if connection.audience != "staff":
+            fail(
+                "Open your invitation link to sign in with this provider for the first time.",
+                "no_invitation",
+            )
+        try:
+            email = normalise_email(email or "")
+        except InvalidInput:
+            fail("Your identity provider did not send an email address.", "no_email")
+        domain = email.rsplit("@", 1)[1]
+        owner = session.scalar(
+            select(SsoDomain.org_id)
+            .where(SsoDomain.verified_domain == domain)
+            .execution_options(**_ALL)
+        )
+        if owner != org_id:
+            reason = "domain_other_org" if owner is not None else "domain_not_verified"
+            fail(
+                f"{domain} does not belong to {org.name}; this identity provider cannot sign "
+                "in people with that address.",
+                reason,
+            )
+        user = session.scalar(select(User).where(User.email == email))
+        membership = None
+        if user is not None:
+            membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
+        if membership is None and not connection.jit_provisioning:
+            fail(
+                "You do not have an FMS account here yet. Ask your FMS administrator.",
+                "not_provisioned",
+            )
+        if user is None:
+            user = User(email=email, name=(name or email.split("@")[0]).strip()[:200])
+            session.add(user)
+            session.flush()
+            audit.record(session, actor, "user.created", user, after={"email": email, "via": "sso"})
+        identity = ExternalIdentity(
+            org_id=org_id,
+            connection_id=connection.id,
+            user_id=user.id,
+            issuer=issuer,
+            subject=subject,
+            email=email,
+        )
+        session.add(identity)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "external_identity.linked",
+            identity,
+            after={"issuer": issuer, "subject": subject, "user_id": user.id},
+        )
+    if not user.is_active or (membership is not None and not membership.is_active):
+        fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
+    if membership is None:
+        roles = mapped or list(org.sso_default_roles or ["hiring_manager"])
+        membership = Membership(org_id=org_id, user_id=user.id, roles=roles, is_active=True)
+        session.add(membership)
+        session.flush()
+        audit.record(
+            session,
+            actor,
+            "membership.created",
+            membership,
+            after={"user_id": user.id, "roles": roles, "via": "sso"},
+        )
+    elif mapped and sorted(membership.roles or []) != mapped and connection.audience == "staff":
+        _sync_roles(session, actor=actor, membership=membership, roles=mapped)
+    identity.last_sign_in_at = utcnow()
+    if email and identity.email != email:
+        identity.email = email
+    session.flush()
+    if membership.org_id not in [o.id for o in organizations_of(session, user.id)]:
+        fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
+    return user
+
+
+def _sync_roles(session: Session, *, actor: Actor, membership: Membership, roles: list[str]):
+    """The IdP's groups decide roles, except that the last org admin keeps being one."""
+    before = sorted(membership.roles or [])
+    if "org_admin" in before and "org_admin" not in roles:
+        others = session.scalars(
+            select(Membership).where(Membership.is_active.is_(True), Membership.id != membership.id)
+        )
+        if not any("org_admin" in (m.roles or []) for m in others):
+            return
+    membership.roles = roles
+    audit.record(
+        session,
+        actor,
+        "membership.roles_changed",
+        membership,
+        before={"roles": before},
+        after={"roles": roles, "via": "sso"},
+    )
+
+
+def record_failure(
+    session: Session, *, failure: SsoSignInFailed, ip: str | None, request_id: str | None
+) -> None:
+    """Audit a refused SSO sign-in in the connection's organization (nobody signed in)."""
+    if failure.org_id is None:
+        return
+    actor = Actor(user_id=None, org_id=failure.org_id, ip=ip, request_id=request_id)
+    audit.record(
+        session,
+        actor,
+        "sso.sign_in_failed",
+        entity_type="sso_connection",
+        entity_id=failure.connection_id,
+        after={"reason": failure.reason},
+        org_id=failure.org_id,
+    )

@@ -1,0 +1,211 @@
+"""Single sign-on routes of /api/v1: connections, domains and the SSO policy (org admins)."""
+
+from __future__ import annotations
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from fms.api.common import API_PREFIX
+from fms.extensions import db
+from fms.identity import oidc, sso
+from fms.identity.models import Organization
+from fms.identity.permissions import ROLES
+from fms.identity.sso_models import AUDIENCES
+from fms.identity.web_session import current_actor
+
+blp = Blueprint(
+    "sso_api", __name__, url_prefix=API_PREFIX, description="Single sign-on (org admins)"
+)
+
+_role = fields.String(validate=validate.OneOf(sorted(ROLES)))
+_algorithm = fields.String(validate=validate.OneOf(oidc.SUPPORTED_ALGORITHMS))
+
+
+class ConnectionOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    protocol = fields.String()
+    audience = fields.String()
+    issuer = fields.String()
+    client_id = fields.String()
+    has_client_secret = fields.Function(lambda c: bool(c.client_secret_encrypted))
+    scopes = fields.String()
+    claim_email = fields.String()
+    claim_name = fields.String()
+    claim_groups = fields.String()
+    algorithms = fields.List(fields.String())
+    idp_entity_id = fields.String(allow_none=True)
+    idp_metadata_url = fields.String(allow_none=True)
+    allow_idp_initiated = fields.Boolean()
+    is_active = fields.Boolean()
+    jit_provisioning = fields.Boolean()
+    sign_in_path = fields.Function(lambda c: f"/sso/{c.protocol}/{c.public_key}/start")
+    saml_metadata_path = fields.Function(
+        lambda c: f"/sso/saml/{c.public_key}/metadata" if c.protocol == "saml" else None
+    )
+    created_at = fields.DateTime()
+
+
+class ConnectionIn(Schema):
+    protocol = fields.String(load_default="oidc", validate=validate.OneOf(["oidc", "saml"]))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    audience = fields.String(load_default="staff", validate=validate.OneOf(sorted(AUDIENCES)))
+    issuer = fields.String(
+        validate=validate.Length(min=1, max=500), metadata={"description": "OIDC only."}
+    )
+    client_id = fields.String(
+        validate=validate.Length(min=1, max=255), metadata={"description": "OIDC only."}
+    )
+    idp_metadata_url = fields.String(
+        validate=validate.Length(max=500), metadata={"description": "SAML: fetched on save."}
+    )
+    idp_metadata_xml = fields.String(metadata={"description": "SAML: the IdP metadata."})
+    allow_idp_initiated = fields.Boolean(load_default=False)
+    client_secret = fields.String(
+        load_only=True,
+        validate=validate.Length(min=1, max=1000),
+        metadata={"description": "Stored encrypted; never returned."},
+    )
+    scopes = fields.String()
+    claim_email = fields.String()
+    claim_name = fields.String()
+    claim_groups = fields.String()
+    algorithms = fields.List(_algorithm)
+    is_active = fields.Boolean(load_default=True)
+    jit_provisioning = fields.Boolean(load_default=True)
+
+
+class ConnectionPatchIn(Schema):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    audience = fields.String(validate=validate.OneOf(sorted(AUDIENCES)))
+    issuer = fields.String(validate=validate.Length(min=1, max=500))
+    client_id = fields.String(validate=validate.Length(min=1, max=255))
+    client_secret = fields.String(load_only=True, validate=validate.Length(min=1, max=1000))
+    scopes = fields.String()
+    claim_email = fields.String()
+    claim_name = fields.String()
+    claim_groups = fields.String()
+    algorithms = fields.List(_algorithm)
+    idp_metadata_url = fields.String(validate=validate.Length(max=500))
+    idp_metadata_xml = fields.String()
+    allow_idp_initiated = fields.Boolean()
+    is_active = fields.Boolean()
+    jit_provisioning = fields.Boolean()
+
+
+class DomainOut(Schema):
+    id = fields.Integer()
+    domain = fields.String()
+    verification_token = fields.String(
+        metadata={"description": "Publish as a DNS TXT record at the domain, then verify."}
+    )
+    verified = fields.Function(lambda d: d.verified_at is not None)
+    verified_at = fields.DateTime(allow_none=True)
+
+
+class DomainIn(Schema):
+    domain = fields.String(required=True, validate=validate.Length(min=3, max=253))
+
+
+class PolicyOut(Schema):
+    sso_required = fields.Boolean()
+    group_roles = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), attribute="sso_group_roles"
+    )
+    default_roles = fields.List(fields.String(), attribute="sso_default_roles")
+
+
+class PolicyIn(Schema):
+    sso_required = fields.Boolean()
+    group_roles = fields.Dict(keys=fields.String(), values=fields.List(_role))
+    default_roles = fields.List(_role, validate=validate.Length(min=1))
+
+
+@blp.route("/sso/connections")
+class Connections(MethodView):
+    @blp.response(200, ConnectionOut(many=True))
+    def get(self):
+        """Identity-provider connections of the current organization."""
+        return sso.list_connections(db.session, actor=current_actor())
+
+    @blp.arguments(ConnectionIn)
+    @blp.response(201, ConnectionOut)
+    def post(self, data: dict):
+        """Connect an OpenID Connect identity provider."""
+        connection = sso.create_connection(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return connection
+
+
+@blp.route("/sso/connections/<int:connection_id>")
+class ConnectionById(MethodView):
+    @blp.response(200, ConnectionOut)
+    def get(self, connection_id: int):
+        return sso.get_connection(db.session, actor=current_actor(), connection_id=connection_id)
+
+    @blp.arguments(ConnectionPatchIn)
+    @blp.response(200, ConnectionOut)
+    def patch(self, data: dict, connection_id: int):
+        """Change a connection; the secret only when given."""
+        connection = sso.update_connection(
+            db.session, actor=current_actor(), connection_id=connection_id, **data
+        )
+        db.session.commit()
+        return connection
+
+    @blp.response(204)
+    def delete(self, connection_id: int):
+        """Delete a connection nobody has signed in through yet."""
+        sso.delete_connection(db.session, actor=current_actor(), connection_id=connection_id)
+        db.session.commit()
+
+
+@blp.route("/sso/domains")
+class Domains(MethodView):
+    @blp.response(200, DomainOut(many=True))
+    def get(self):
+        return sso.list_domains(db.session, actor=current_actor())
+
+    @blp.arguments(DomainIn)
+    @blp.response(201, DomainOut)
+    def post(self, data: dict):
+        """Claim an email domain for home-realm discovery (verify it next)."""
+        claim = sso.add_domain(db.session, actor=current_actor(), domain=data["domain"])
+        db.session.commit()
+        return claim
+
+
+@blp.route("/sso/domains/<int:domain_id>")
+class DomainById(MethodView):
+    @blp.response(204)
+    def delete(self, domain_id: int):
+        sso.remove_domain(db.session, actor=current_actor(), domain_id=domain_id)
+        db.session.commit()
+
+
+@blp.route("/sso/domains/<int:domain_id>/verify")
+class DomainVerify(MethodView):
+    @blp.response(200, DomainOut)
+    def post(self, domain_id: int):
+        """Confirm the DNS TXT record is published; one organization alone owns a domain."""
+        claim = sso.verify_domain(db.session, actor=current_actor(), domain_id=domain_id)
+        db.session.commit()
+        return claim
+
+
+@blp.route("/sso/policy")
+class Policy(MethodView):
+    @blp.response(200, PolicyOut)
+    def get(self):
+        """Whether SSO is required, and how IdP groups map to roles."""
+        actor = current_actor()
+        sso.list_connections(db.session, actor=actor)  # permission check
+        return db.session.get(Organization, actor.org_id)
+
+    @blp.arguments(PolicyIn)
+    @blp.response(200, PolicyOut)
+    def patch(self, data: dict):
+        org = sso.update_policy(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return org

@@ -1,0 +1,129 @@
+"""Forms of the single sign-on settings pages."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Length, Optional
+
+from fms.identity.forms import ROLE_CHOICES, EmptyForm, MultiCheckboxField  # noqa: F401
+from fms.identity.oidc import SUPPORTED_ALGORITHMS
+from fms.identity.sso_models import AUDIENCES
+
+
+class ConnectionForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=200)],
+        description="Shown on the sign-in button, e.g. “Acme Okta”.",
+    )
+    audience = SelectField(
+        "Who signs in with it",
+        choices=list(AUDIENCES.items()),
+        description="Freelancer connections are offered from invitation links only.",
+    )
+    issuer = StringField(
+        "Issuer",
+        validators=[DataRequired(), Length(max=500)],
+        description="Exactly as your IdP's discovery document states it, e.g. "
+        "https://acme.okta.com or https://login.microsoftonline.com/<tenant>/v2.0.",
+    )
+    client_id = StringField("Client ID", validators=[DataRequired(), Length(max=255)])
+    client_secret = PasswordField(
+        "Client secret",
+        validators=[Optional(), Length(max=1000)],
+        description="Stored encrypted and never shown again; leave empty to keep the saved one.",
+    )
+    scopes = StringField("Scopes", validators=[Optional(), Length(max=500)])
+    claim_email = StringField("Email claim", validators=[DataRequired(), Length(max=100)])
+    claim_name = StringField("Name claim", validators=[DataRequired(), Length(max=100)])
+    claim_groups = StringField("Groups claim", validators=[DataRequired(), Length(max=100)])
+    algorithms = MultiCheckboxField(
+        "Accepted signature algorithms",
+        choices=[(a, a) for a in SUPPORTED_ALGORITHMS],
+        validators=[DataRequired()],
+    )
+    jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
+    is_active = BooleanField("Active")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for field, default in (
+            (self.scopes, "openid email profile"),
+            (self.claim_email, "email"),
+            (self.claim_name, "name"),
+            (self.claim_groups, "groups"),
+        ):
+            if not field.data:
+                field.data = default
+
+
+class PolicyForm(FlaskForm):
+    sso_required = BooleanField(
+        "Require single sign-on",
+        description="Local passwords stop working for members, except break-glass admins.",
+    )
+    group_roles = TextAreaField(
+        "Group to role mapping",
+        validators=[Optional(), Length(max=20000)],
+        render_kw={"rows": 6},
+        description="One line per group: “group name = role, role”. Roles: "
+        + ", ".join(key for key, _ in ROLE_CHOICES)
+        + ".",
+    )
+    default_roles = MultiCheckboxField(
+        "Roles of people whose groups map to none",
+        choices=ROLE_CHOICES,
+        validators=[DataRequired()],
+    )
+
+
+class DomainForm(FlaskForm):
+    domain = StringField("Email domain", validators=[DataRequired(), Length(max=253)])
+
+
+class ScimTokenForm(FlaskForm):
+    name = StringField(
+        "Token name",
+        validators=[DataRequired(), Length(max=200)],
+        description="Which IdP uses it, e.g. “Entra ID provisioning”.",
+    )
+
+
+class SamlConnectionForm(FlaskForm):
+    name = StringField(
+        "Name",
+        validators=[DataRequired(), Length(max=200)],
+        description="Shown on the sign-in button, e.g. “Acme Entra ID”.",
+    )
+    audience = SelectField(
+        "Who signs in with it",
+        choices=list(AUDIENCES.items()),
+        description="Freelancer connections are offered from invitation links only.",
+    )
+    idp_metadata_url = StringField(
+        "IdP metadata URL",
+        validators=[Optional(), Length(max=500)],
+        description="Fetched once when you save (e.g. Entra ID's “App Federation Metadata Url”).",
+    )
+    idp_metadata_xml = TextAreaField(
+        "…or paste the IdP metadata XML",
+        validators=[Optional(), Length(max=1024 * 1024)],
+        render_kw={"rows": 6},
+    )
+    allow_idp_initiated = BooleanField(
+        "Allow sign-ins started at the identity provider (IdP-initiated)",
+        description="Off: only sign-ins started from FMS are accepted (safer).",
+    )
+    jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
+    is_active = BooleanField("Active")
+
+
+class InvitationForm(FlaskForm):
+    email = StringField(
+        "Freelancer's email",
+        validators=[DataRequired(), Length(max=254)],
+        description="The link works once, for 7 days, for a sign-in with this email.",
+    )
+    allow_other_email = BooleanField(
+        "Allow a different email to accept it",
+        description="For people whose identity provider account uses another address.",
+    )

@@ -1,0 +1,561 @@
+"""Single sign-on pages: the OIDC round trip, and the SSO settings of org admins."""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import login_required
+
+from fms.errors import InvalidInput, RuleViolation
+from fms.extensions import db
+from fms.forms import apply_errors
+from fms.identity import invitations, scim, services, sso, sso_forms, web_session
+from fms.identity.models import Organization
+from fms.identity.permissions import require
+from fms.identity.sso_models import Invitation, ScimToken, SsoConnection, SsoDomain
+from fms.identity.web_session import current_actor
+from fms.tenancy import get_in_org
+
+bp = Blueprint("sso", __name__)
+
+BINDING_KEY = "sso_binding"
+LOGOUT_KEY = "sso_logout"
+
+
+def callback_url() -> str:
+    """The redirect URI to register at the IdP: one per FMS installation."""
+    return current_app.config["FMS_BASE_URL"].rstrip("/") + url_for("sso.oidc_callback")
+
+
+def _browser_binding() -> str:
+    binding = session.get(BINDING_KEY)
+    if not binding:
+        binding = session[BINDING_KEY] = secrets.token_urlsafe(32)
+    return binding
+
+
+def failure_page(exc: sso.SsoSignInFailed):
+    """Roll back, write the audit entry on its own, and show a clear page; no session."""
+    db.session.rollback()
+    sso.record_failure(
+        db.session, failure=exc, ip=web_session.client_ip(), request_id=g.get("request_id")
+    )
+    db.session.commit()
+    web_session.forget()
+    return (
+        render_template("errors/error.html", status=exc.status, title=exc.title, detail=exc.detail),
+        exc.status,
+    )
+
+
+def finish_sign_in(signed_in: sso.SignedIn, *, method: str):
+    """Start the FMS session (a fresh id) in the connection's organization."""
+    started = services.start_session(
+        db.session,
+        user=signed_in.user,
+        method=method,
+        ip=web_session.client_ip(),
+        user_agent=request.user_agent.string,
+        org_id=signed_in.org_id,
+    )
+    db.session.commit()
+    web_session.begin(started)
+    if signed_in.id_token:
+        # for RP-initiated logout; the cookie is signed, and the token is the IdP's to judge
+        session[LOGOUT_KEY] = {"key": signed_in.connection.public_key, "hint": signed_in.id_token}
+    from fms.identity.views import _safe_next
+
+    return redirect(_safe_next(signed_in.next_url))
+
+
+def invitation_refused_page(exc: invitations.InvitationRefused):
+    """Roll back, audit the refusal in the invitation's organization, show why; no session."""
+    db.session.rollback()
+    invitations.record_refusal(
+        db.session, refusal=exc, ip=web_session.client_ip(), request_id=g.get("request_id")
+    )
+    db.session.commit()
+    web_session.forget()
+    return (
+        render_template("errors/error.html", status=exc.status, title=exc.title, detail=exc.detail),
+        exc.status,
+    )
+
+
+def _invitation_for(connection) -> int | None:
+    """The invitation a sign-in redeems (from ?invitation=), checked against the connection."""
+    token = request.args.get("invitation")
+    if not token:  # a returning freelancer: their linked identity is checked on the way back
+        return None
+    invitation = invitations.open_invitation(db.session, token=token)
+    if invitation.org_id != connection.org_id or connection.audience != "freelancers":
+        raise invitations.InvitationRefused(
+            "This sign-in option is not offered for your invitation.",
+            reason="wrong_connection",
+            org_id=invitation.org_id,
+            invitation_id=invitation.id,
+        )
+    return invitation.id
+
+
+@bp.get("/sso/oidc/<key>/start")
+def oidc_start(key: str):
+    connection = sso.connection_by_key(db.session, key=key)
+    try:
+        url = sso.begin_oidc(
+            db.session,
+            connection=connection,
+            browser_binding=_browser_binding(),
+            redirect_uri=callback_url(),
+            next_url=request.args.get("next") or None,
+            invitation_id=_invitation_for(connection),
+        )
+    except sso.SsoSignInFailed as exc:
+        return failure_page(exc)
+    except invitations.InvitationRefused as exc:
+        return invitation_refused_page(exc)
+    db.session.commit()
+    return redirect(url)
+
+
+@bp.get("/sso/oidc/callback")
+def oidc_callback():
+    try:
+        signed_in = sso.complete_oidc(
+            db.session,
+            state=request.args.get("state", ""),
+            code=request.args.get("code"),
+            error=request.args.get("error"),
+            iss=request.args.get("iss"),
+            browser_binding=session.get(BINDING_KEY),
+            redirect_uri=callback_url(),
+            ip=web_session.client_ip(),
+        )
+        return finish_sign_in(signed_in, method="oidc")
+    except sso.SsoSignInFailed as exc:
+        return failure_page(exc)
+    except services.InvalidCredentials as exc:
+        return failure_page(sso.SsoSignInFailed(exc.detail, reason="no_membership", org_id=None))
+
+
+# --- org admins: SSO settings --------------------------------------------------------------
+
+
+def _mapping_text(mapping: dict) -> str:
+    return "\n".join(f"{group} = {', '.join(roles)}" for group, roles in sorted(mapping.items()))
+
+
+def _parse_mapping(text: str) -> dict:
+    mapping: dict[str, list[str]] = {}
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        group, sep, roles = line.partition("=")
+        if not sep:
+            raise InvalidInput(
+                f"Line {number}: write 'group = role, role'.",
+                errors={"group_roles": [f"Line {number}: write 'group = role, role'."]},
+            )
+        mapping[group.strip()] = [r.strip() for r in roles.split(",") if r.strip()]
+    return mapping
+
+
+@bp.route("/admin/sso", methods=["GET", "POST"])
+@login_required
+def settings():
+    actor = current_actor()
+    require(actor, "sso.manage")
+    org = db.session.get(Organization, actor.org_id)
+    policy_form = sso_forms.PolicyForm(prefix="policy")
+    domain_form = sso_forms.DomainForm(prefix="domain")
+    if request.method == "GET":
+        policy_form.sso_required.data = org.sso_required
+        policy_form.group_roles.data = _mapping_text(org.sso_group_roles or {})
+        policy_form.default_roles.data = list(org.sso_default_roles or [])
+    action = request.form.get("action")
+    if action == "policy" and policy_form.validate_on_submit():
+        try:
+            sso.update_policy(
+                db.session,
+                actor=actor,
+                sso_required=policy_form.sso_required.data,
+                group_roles=_parse_mapping(policy_form.group_roles.data),
+                default_roles=policy_form.default_roles.data,
+            )
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(policy_form, exc)
+        else:
+            db.session.commit()
+            flash("Single sign-on policy saved.", "success")
+            return redirect(url_for("sso.settings"))
+    elif action == "domain" and domain_form.validate_on_submit():
+        try:
+            sso.add_domain(db.session, actor=actor, domain=domain_form.domain.data)
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(domain_form, exc)
+        else:
+            db.session.commit()
+            flash("Domain added. Publish its TXT record, then confirm it.", "success")
+            return redirect(url_for("sso.settings"))
+    new_token = None
+    if action == "scim_token" and sso_forms.ScimTokenForm(prefix="scim").validate_on_submit():
+        _, new_token = scim.create_token(
+            db.session, actor=actor, name=request.form.get("scim-name", "")
+        )
+        db.session.commit()
+        flash("Token created. Copy it now: it will not be shown again.", "success")
+    connections = sso.list_connections(db.session, actor=actor)
+    domains = sso.list_domains(db.session, actor=actor)
+    tokens = scim.list_tokens(db.session, actor=actor)
+    failed = policy_form.errors or policy_form.form_errors or domain_form.errors
+    failed = failed or domain_form.form_errors
+    return (
+        render_template(
+            "identity/sso_settings.html",
+            org=org,
+            connections=connections,
+            domains=domains,
+            policy_form=policy_form,
+            domain_form=domain_form,
+            callback_url=callback_url(),
+            tokens=tokens,
+            new_token=new_token,
+            token_form=sso_forms.ScimTokenForm(prefix="scim", formdata=None),
+            scim_url=current_app.config["FMS_BASE_URL"].rstrip("/") + "/scim/v2",
+        ),
+        422 if failed else 200,
+    )
+
+
+def _connection_data(form) -> dict:
+    return {
+        "name": form.name.data,
+        "audience": form.audience.data,
+        "issuer": form.issuer.data,
+        "client_id": form.client_id.data,
+        "client_secret": form.client_secret.data or None,
+        "scopes": form.scopes.data,
+        "claim_email": form.claim_email.data,
+        "claim_name": form.claim_name.data,
+        "claim_groups": form.claim_groups.data,
+        "algorithms": form.algorithms.data,
+        "is_active": form.is_active.data,
+        "jit_provisioning": form.jit_provisioning.data,
+    }
+
+
+def _saml_data(form) -> dict:
+    return {
+        "name": form.name.data,
+        "audience": form.audience.data,
+        "idp_metadata_url": form.idp_metadata_url.data or None,
+        "idp_metadata_xml": form.idp_metadata_xml.data or None,
+        "allow_idp_initiated": form.allow_idp_initiated.data,
+        "is_active": form.is_active.data,
+        "jit_provisioning": form.jit_provisioning.data,
+    }
+
+
+def _saml_urls(connection) -> dict | None:
+    from fms.identity import saml
+
+    return saml.urls(connection, _base_url()) if connection is not None else None
+
+
+@bp.route("/admin/sso/saml/new", methods=["GET", "POST"])
+@login_required
+def new_saml_connection():
+    actor = current_actor()
+    require(actor, "sso.manage")
+    form = sso_forms.SamlConnectionForm()
+    if request.method == "GET":
+        form.is_active.data = form.jit_provisioning.data = True
+    if form.validate_on_submit():
+        try:
+            connection = sso.create_connection(
+                db.session, actor=actor, protocol="saml", **_saml_data(form)
+            )
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            connection_id = connection.id
+            db.session.commit()
+            flash("Connection added. Give the IdP the SP metadata shown here.", "success")
+            return redirect(url_for("sso.connection", connection_id=connection_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "identity/sso_saml_connection.html", form=form, connection=None, saml_urls=None
+    ), status
+
+
+@bp.route("/admin/sso/connections/new", methods=["GET", "POST"])
+@login_required
+def new_connection():
+    actor = current_actor()
+    require(actor, "sso.manage")
+    form = sso_forms.ConnectionForm()
+    if request.method == "GET":
+        form.is_active.data = form.jit_provisioning.data = True
+        form.algorithms.data = ["RS256", "PS256", "ES256"]
+    if form.validate_on_submit():
+        try:
+            connection = sso.create_connection(db.session, actor=actor, **_connection_data(form))
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            connection_id = connection.id
+            db.session.commit()
+            flash("Connection added. Try it from the sign-in page.", "success")
+            return redirect(url_for("sso.connection", connection_id=connection_id))
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "identity/sso_connection.html", form=form, connection=None, callback_url=callback_url()
+    ), status
+
+
+@bp.route("/admin/sso/connections/<int:connection_id>", methods=["GET", "POST"])
+@login_required
+def connection(connection_id: int):
+    actor = current_actor()
+    record = sso.get_connection(db.session, actor=actor, connection_id=connection_id)
+    saml_protocol = record.protocol == "saml"
+    if saml_protocol:
+        form = sso_forms.SamlConnectionForm(obj=record)
+        if request.method == "GET":
+            form.idp_metadata_xml.data = ""  # kept; pasted again only to replace it
+    else:
+        form = sso_forms.ConnectionForm(obj=record)
+    if request.method == "POST" and request.form.get("action") == "delete":
+        if sso_forms.EmptyForm().validate_on_submit():
+            sso.delete_connection(db.session, actor=actor, connection_id=connection_id)
+            db.session.commit()
+            flash("Connection deleted.", "success")
+        return redirect(url_for("sso.settings"))
+    if form.validate_on_submit():
+        data = _saml_data(form) if saml_protocol else _connection_data(form)
+        try:
+            sso.update_connection(db.session, actor=actor, connection_id=connection_id, **data)
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash("Connection saved.", "success")
+            return redirect(url_for("sso.connection", connection_id=connection_id))
+    status = 422 if form.errors or form.form_errors else 200
+    if saml_protocol:
+        return render_template(
+            "identity/sso_saml_connection.html",
+            form=form,
+            connection=record,
+            saml_urls=_saml_urls(record),
+        ), status
+    return render_template(
+        "identity/sso_connection.html", form=form, connection=record, callback_url=callback_url()
+    ), status
+
+
+@bp.post("/admin/sso/scim-tokens/<int:token_id>/revoke")
+@login_required
+def revoke_scim_token(token_id: int):
+    actor = current_actor()
+    require(actor, "sso.manage")
+    get_in_org(db.session, ScimToken, token_id, what="token")  # 404 for other organizations
+    if sso_forms.EmptyForm().validate_on_submit():
+        scim.revoke_token(db.session, actor=actor, token_id=token_id)
+        db.session.commit()
+        flash("Token revoked: provisioning with it stops now.", "success")
+    return redirect(url_for("sso.settings"))
+
+
+@bp.post("/admin/sso/domains/<int:domain_id>")
+@login_required
+def domain(domain_id: int):
+    actor = current_actor()
+    require(actor, "sso.manage")
+    get_in_org(db.session, SsoDomain, domain_id, what="domain")  # 404 for other organizations
+    if sso_forms.EmptyForm().validate_on_submit():
+        if request.form.get("action") == "verify":
+            sso.verify_domain(db.session, actor=actor, domain_id=domain_id)
+            flash("Domain verified: sign-ins with it now go to your identity provider.", "success")
+        else:
+            sso.remove_domain(db.session, actor=actor, domain_id=domain_id)
+            flash("Domain removed.", "success")
+        db.session.commit()
+    return redirect(url_for("sso.settings"))
+
+
+def idp_logout_url() -> str | None:
+    """Where to end the IdP's session after ours, when the IdP advertises it."""
+    from fms.identity import oidc
+    from fms.identity.sso_models import SsoConnection
+    from fms.tenancy import ALL_TENANTS
+
+    data = session.get(LOGOUT_KEY)
+    if not isinstance(data, dict):
+        return None
+    connection = db.session.scalar(
+        db.select(SsoConnection)
+        .where(SsoConnection.public_key == data.get("key"))
+        .execution_options(**{ALL_TENANTS: True})
+    )
+    if connection is None:
+        return None
+    return oidc.end_session_url(
+        connection,
+        id_token_hint=data.get("hint"),
+        post_logout_redirect_uri=current_app.config["FMS_BASE_URL"].rstrip("/")
+        + url_for("identity.login"),
+    )
+
+
+def start_url(connection, next_url: str | None = None, invitation: str | None = None) -> str:
+    endpoint = "sso.saml_start" if connection.protocol == "saml" else "sso.oidc_start"
+    return url_for(
+        endpoint, key=connection.public_key, next=next_url or None, invitation=invitation
+    )
+
+
+# --- invitations ---------------------------------------------------------------------------
+
+
+@bp.get("/invitations/<token>")
+def invitation(token: str):
+    """The invitation link: who invites, and the identity providers to sign in with."""
+    try:
+        record = invitations.open_invitation(db.session, token=token)
+    except invitations.InvitationRefused as exc:
+        return invitation_refused_page(exc)
+    return render_template(
+        "identity/invitation.html",
+        invitation=record,
+        organization=invitations.organization_name(db.session, record),
+        connections=invitations.connections_for(db.session, record),
+        token=token,
+    )
+
+
+@bp.route("/admin/invitations", methods=["GET", "POST"])
+@login_required
+def invitations_admin():
+    actor = current_actor()
+    require(actor, "invitations.manage")
+    form = sso_forms.InvitationForm()
+    link = None
+    if form.validate_on_submit():
+        try:
+            _, token = invitations.create_invitation(
+                db.session,
+                actor=actor,
+                email=form.email.data,
+                allow_other_email=form.allow_other_email.data,
+            )
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            link = _base_url() + url_for("sso.invitation", token=token)
+            flash("Invitation created. Send the person this link; it works once.", "success")
+            form = sso_forms.InvitationForm(formdata=None)
+    rows = invitations.list_invitations(db.session, actor=actor)
+    has_connection = any(
+        c.audience == "freelancers" and c.is_active
+        for c in db.session.scalars(db.select(SsoConnection))
+    )
+    status = 422 if form.errors or form.form_errors else 200
+    return render_template(
+        "identity/invitations.html",
+        form=form,
+        rows=rows,
+        link=link,
+        status_of=invitations.status,
+        has_connection=has_connection,
+    ), status
+
+
+@bp.post("/admin/invitations/<int:invitation_id>/revoke")
+@login_required
+def revoke_invitation(invitation_id: int):
+    actor = current_actor()
+    require(actor, "invitations.manage")
+    get_in_org(db.session, Invitation, invitation_id, what="invitation")
+    if sso_forms.EmptyForm().validate_on_submit():
+        invitations.revoke_invitation(db.session, actor=actor, invitation_id=invitation_id)
+        db.session.commit()
+        flash("Invitation withdrawn.", "success")
+    return redirect(url_for("sso.invitations_admin"))
+
+
+def _base_url() -> str:
+    return current_app.config["FMS_BASE_URL"].rstrip("/")
+
+
+# --- SAML 2.0 ------------------------------------------------------------------------------
+
+
+@bp.get("/sso/saml/<key>/start")
+def saml_start(key: str):
+    connection = sso.connection_by_key(db.session, key=key, protocol="saml")
+    try:
+        url = sso.begin_saml(
+            db.session,
+            connection=connection,
+            base_url=_base_url(),
+            next_url=request.args.get("next") or None,
+            invitation_id=_invitation_for(connection),
+        )
+    except sso.SsoSignInFailed as exc:
+        return failure_page(exc)
+    except invitations.InvitationRefused as exc:
+        return invitation_refused_page(exc)
+    db.session.commit()
+    return redirect(url)
+
+
+@bp.post("/sso/saml/<key>/acs")
+def saml_acs(key: str):
+    """The IdP's cross-site POST: no CSRF token (it carries the IdP's signature instead)."""
+    connection = sso.connection_by_key(db.session, key=key, protocol="saml")
+    try:
+        signed_in = sso.complete_saml(
+            db.session,
+            connection=connection,
+            saml_response=request.form.get("SAMLResponse", ""),
+            base_url=_base_url(),
+            ip=web_session.client_ip(),
+        )
+        return finish_sign_in(signed_in, method="saml")
+    except sso.SsoSignInFailed as exc:
+        return failure_page(exc)
+
+
+@bp.get("/sso/saml/<key>/metadata")
+def saml_metadata(key: str):
+    """The service provider metadata of this connection, to upload at the IdP."""
+    from fms.identity import saml
+
+    connection = sso.connection_by_key(db.session, key=key, protocol="saml")
+    try:
+        xml = saml.sp_metadata(connection, _base_url())
+    except saml.SamlError as exc:
+        return failure_page(
+            sso.SsoSignInFailed(exc.message, reason=exc.reason, org_id=connection.org_id)
+        )
+    return current_app.response_class(xml, mimetype="application/samlmetadata+xml")
