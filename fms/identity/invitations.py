@@ -51,6 +51,45 @@ class InvitationRefused(RuleViolation):
         self.invitation_id = invitation_id
 
 
+def link_identity(
+    session: Session,
+    *,
+    actor: Actor,
+    org_id: int,
+    connection: SsoConnection,
+    issuer: str,
+    subject: str,
+    email: str,
+    name: str | None,
+    user: User | None,
+    via: str,
+) -> tuple[User, ExternalIdentity]:
+    """Create the account if there is none, and the external identity keyed by (issuer, sub)."""
+    if user is None:
+        user = User(email=email, name=(name or email.split("@")[0]).strip()[:200])
+        session.add(user)
+        session.flush()
+        audit.record(session, actor, "user.created", user, after={"email": email, "via": via})
+    identity = ExternalIdentity(
+        org_id=org_id,
+        connection_id=connection.id,
+        user_id=user.id,
+        issuer=issuer,
+        subject=subject,
+        email=email,
+    )
+    session.add(identity)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "external_identity.linked",
+        identity,
+        after={"issuer": issuer, "subject": subject, "user_id": user.id},
+    )
+    return user, identity
+
+
 def _serializer() -> URLSafeSerializer:
     return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="fms-invitation")
 
@@ -251,29 +290,17 @@ def redeem(
         user = session.get(User, identity.user_id)
     else:
         user = session.scalar(select(User).where(User.email == email))
-        if user is None:
-            user = User(email=email, name=(name or email.split("@")[0]).strip()[:200])
-            session.add(user)
-            session.flush()
-            audit.record(
-                session, actor, "user.created", user, after={"email": email, "via": "invitation"}
-            )
-        identity = ExternalIdentity(
+        user, identity = link_identity(
+            session,
+            actor=actor,
             org_id=org_id,
-            connection_id=connection.id,
-            user_id=user.id,
+            connection=connection,
             issuer=issuer,
             subject=subject,
             email=email,
-        )
-        session.add(identity)
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            "external_identity.linked",
-            identity,
-            after={"issuer": issuer, "subject": subject, "user_id": user.id},
+            name=name,
+            user=user,
+            via="invitation",
         )
     if not user.is_active:
         fail("Your FMS account is deactivated. Ask your contact.", "user_deactivated")

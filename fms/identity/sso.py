@@ -957,27 +957,17 @@ def provision(
                 "You do not have an FMS account here yet. Ask your FMS administrator.",
                 "not_provisioned",
             )
-        if user is None:
-            user = User(email=email, name=(name or email.split("@")[0]).strip()[:200])
-            session.add(user)
-            session.flush()
-            audit.record(session, actor, "user.created", user, after={"email": email, "via": "sso"})
-        identity = ExternalIdentity(
+        user, identity = invitations.link_identity(
+            session,
+            actor=actor,
             org_id=org_id,
-            connection_id=connection.id,
-            user_id=user.id,
+            connection=connection,
             issuer=issuer,
             subject=subject,
             email=email,
-        )
-        session.add(identity)
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            "external_identity.linked",
-            identity,
-            after={"issuer": issuer, "subject": subject, "user_id": user.id},
+            name=name,
+            user=user,
+            via="sso",
         )
     if not user.is_active or (membership is not None and not membership.is_active):
         fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
