@@ -15,6 +15,7 @@ org_cli = AppGroup("org", help="Organizations.")
 audit_cli = AppGroup("audit", help="The audit log.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 workforce_cli = AppGroup("workforce", help="Engagements and headcount.")
+sso_cli = AppGroup("sso", help="Single sign-on housekeeping.")
 
 
 def register(app) -> None:
@@ -22,6 +23,7 @@ def register(app) -> None:
     fms_cli.add_command(audit_cli)
     fms_cli.add_command(jobs_cli)
     fms_cli.add_command(workforce_cli)
+    fms_cli.add_command(sso_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -145,3 +147,13 @@ def workforce_sweep():
         )
     db.session.commit()
     click.echo(f"{total} engagement(s) ended.")
+
+
+@sso_cli.command("purge")
+def sso_purge():
+    """Delete expired sign-in requests and SAML assertion ids (run daily, e.g. from cron)."""
+    from fms.identity.sso import purge_stale_sign_in_state
+
+    removed = purge_stale_sign_in_state(db.session)
+    db.session.commit()
+    click.echo(f"{removed} stale sign-in record(s) removed.")

@@ -92,3 +92,8 @@ def test_jobs_check_runs_inline(app, session):
     runner.invoke(args=["fms", "demo"])
     result = runner.invoke(args=["fms", "jobs", "check", "--org", DEMO_SLUG])
     assert result.exit_code == 0 and result.output.strip().endswith("finished")
+
+
+def test_sso_purge_runs(app, session):
+    result = app.test_cli_runner().invoke(args=["fms", "sso", "purge"])
+    assert result.exit_code == 0 and "stale sign-in record(s) removed" in result.output
