@@ -8,9 +8,8 @@ from zoneinfo import available_timezones
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db, limiter
-from fms.forms import apply_errors
+from fms.forms import status_of, submitted
 from fms.identity import forms, services, sso, sso_views, web_session
 from fms.identity.models import Organization
 from fms.identity.permissions import require
@@ -178,33 +177,26 @@ def members():
     form = forms.AddMemberForm()
     if request.method == "POST":
         require(actor, "members.manage")
-        if form.validate_on_submit():
-            try:
-                membership = services.add_member(
-                    db.session,
-                    actor=actor,
-                    email=form.email.data,
-                    name=form.name.data,
-                    roles=form.roles.data,
-                    password=form.password.data or None,
-                )
-            except (InvalidInput, RuleViolation) as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                name = membership.user.name
-                db.session.commit()
-                flash(f"{name} was added.", "success")
-                return redirect(url_for("identity.members"))
+        done = submitted(
+            form,
+            lambda: services.add_member(
+                db.session,
+                actor=actor,
+                email=form.email.data,
+                name=form.name.data,
+                roles=form.roles.data,
+                password=form.password.data or None,
+            ),
+            success=f"{(form.name.data or '').strip()} was added.",
+            then=url_for("identity.members"),
+        )
+        if done:
+            return done
     page = request.args.get("page", 1, type=int) or 1
     rows, total = services.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
-    status = 422 if form.errors or form.form_errors else 200
-    return (
-        render_template(
-            "identity/members.html", rows=rows, total=total, page=page, per_page=50, form=form
-        ),
-        status,
-    )
+    return render_template(
+        "identity/members.html", rows=rows, total=total, page=page, per_page=50, form=form
+    ), status_of(form)
 
 
 @bp.route("/admin/members/<int:membership_id>", methods=["GET", "POST"])
@@ -240,20 +232,19 @@ def member(membership_id: int):
                 verb = "reactivated" if action == "activate" else "deactivated"
                 flash(f"{name} was {verb}.", "success")
             return redirect(url_for("identity.member", membership_id=membership_id))
-        if form.validate_on_submit():
-            try:
-                services.change_roles(
-                    db.session, actor=actor, membership_id=membership_id, roles=form.roles.data
-                )
-            except (InvalidInput, RuleViolation) as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                flash("Roles saved. They apply from the member's next click.", "success")
-                return redirect(url_for("identity.member", membership_id=membership_id))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("identity/member.html", membership=membership, form=form), status
+        done = submitted(
+            form,
+            lambda: services.change_roles(
+                db.session, actor=actor, membership_id=membership_id, roles=form.roles.data
+            ),
+            success="Roles saved. They apply from the member's next click.",
+            then=url_for("identity.member", membership_id=membership_id),
+        )
+        if done:
+            return done
+    return render_template("identity/member.html", membership=membership, form=form), status_of(
+        form
+    )
 
 
 # --- organization settings ---------------------------------------------------------------
@@ -267,21 +258,18 @@ def organization():
     org = db.session.get(Organization, actor.org_id)
     form = forms.OrganizationForm(obj=org)
     form.timezone.choices = sorted(available_timezones())
-    if form.validate_on_submit():
-        try:
-            services.update_organization(
-                db.session,
-                actor=actor,
-                name=form.name.data,
-                base_currency=form.base_currency.data,
-                timezone=form.timezone.data,
-            )
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash("Organization settings saved.", "success")
-            return redirect(url_for("identity.organization"))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("identity/organization.html", form=form, org=org), status
+    done = submitted(
+        form,
+        lambda: services.update_organization(
+            db.session,
+            actor=actor,
+            name=form.name.data,
+            base_currency=form.base_currency.data,
+            timezone=form.timezone.data,
+        ),
+        success="Organization settings saved.",
+        then=url_for("identity.organization"),
+    )
+    if done:
+        return done
+    return render_template("identity/organization.html", form=form, org=org), status_of(form)

@@ -138,9 +138,10 @@ class _Decimal(fields.String):
 # --- requisitions ------------------------------------------------------------------------------
 
 
-class RequisitionIn(Schema):
+class _TermsIn(Schema):
+    """What requisitions and engagements both state: the role, where it sits, when, how much."""
+
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    description = fields.String(load_default="", validate=validate.Length(max=5000))
     kind = fields.String(required=True)
     department_id = fields.Integer(required=True)
     cost_centre_id = fields.Integer(required=True)
@@ -149,6 +150,10 @@ class RequisitionIn(Schema):
     end_date = fields.Date(required=True)
     weekly_minutes = fields.Integer(required=True, metadata={"description": "Integer minutes."})
     currency = fields.String(required=True, validate=validate.Length(equal=3))
+
+
+class RequisitionIn(_TermsIn):
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
     rate_min = _Decimal(required=True)
     rate_max = _Decimal(required=True)
     budget = _Decimal(required=True)
@@ -254,16 +259,7 @@ class EngagementOut(Schema):
     terms = fields.List(fields.Nested(TermsOut), metadata={"description": "Oldest first."})
 
 
-class EngagementIn(Schema):
-    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    kind = fields.String(required=True)
-    department_id = fields.Integer(required=True)
-    cost_centre_id = fields.Integer(required=True)
-    location_id = fields.Integer(required=True)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
-    weekly_minutes = fields.Integer(required=True)
-    currency = fields.String(required=True, validate=validate.Length(equal=3))
+class EngagementIn(_TermsIn):
     rate = _Decimal(required=True)
     overtime_rate = _Decimal(load_default=None)
     budget_cap = _Decimal(required=True)

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import apply_errors
+from fms.forms import status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import (
@@ -64,18 +64,16 @@ def structure():
         form = forms_by_kind.get(kind)
         if form is None:
             raise InvalidInput("Unknown kind of unit.")
-        if form.validate_on_submit():
-            try:
-                unit = services.create_unit(
-                    db.session, actor=actor, kind=kind, **_form_fields(kind, form)
-                )
-            except InvalidInput as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                flash(f"{unit.name} was added.", "success")
-                return redirect(url_for("workforce.structure") + f"#{kind}")
+        done = submitted(
+            form,
+            lambda: services.create_unit(
+                db.session, actor=actor, kind=kind, **_form_fields(kind, form)
+            ),
+            success=f"{(form.name.data or '').strip()} was added.",
+            then=url_for("workforce.structure") + f"#{kind}",
+        )
+        if done:
+            return done
         status = 422
     sections = [
         {
@@ -97,26 +95,25 @@ def _edit_unit(kind: str, unit_id: int):
     form = forms.unit_form(kind, obj=unit)
     if request.method == "POST":
         require(actor, "structure.manage")
-        if form.validate_on_submit():
-            try:
-                services.update_unit(
-                    db.session,
-                    actor=actor,
-                    kind=kind,
-                    unit_id=unit_id,
-                    is_active=form.is_active.data,
-                    **_form_fields(kind, form),
-                )
-            except InvalidInput as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                flash("Saved.", "success")
-                return redirect(url_for("workforce.structure") + f"#{kind}")
-    status = 422 if form.errors or getattr(form, "form_errors", None) else 200
+        done = submitted(
+            form,
+            lambda: services.update_unit(
+                db.session,
+                actor=actor,
+                kind=kind,
+                unit_id=unit_id,
+                is_active=form.is_active.data,
+                **_form_fields(kind, form),
+            ),
+            success="Saved.",
+            then=url_for("workforce.structure") + f"#{kind}",
+        )
+        if done:
+            return done
     label = services.STRUCTURE_LABELS[kind]
-    return render_template("workforce/unit.html", unit=unit, form=form, label=label), status
+    return render_template("workforce/unit.html", unit=unit, form=form, label=label), status_of(
+        form
+    )
 
 
 @bp.route("/admin/departments/<int:department_id>", methods=["GET", "POST"])
@@ -251,19 +248,17 @@ def new_freelancer():
     actor = current_actor()
     require(actor, "freelancers.manage")
     form = _profile_form()
-    if form.validate_on_submit():
-        try:
-            profile = services.create_freelancer(db.session, actor=actor, **_profile_values(form))
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            profile_id = profile.id
-            db.session.commit()
-            flash("Freelancer added.", "success")
-            return redirect(url_for("workforce.freelancer", freelancer_id=profile_id))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("workforce/freelancer_form.html", form=form, profile=None), status
+    done = submitted(
+        form,
+        lambda: services.create_freelancer(db.session, actor=actor, **_profile_values(form)),
+        success="Freelancer added.",
+        then=lambda profile: url_for("workforce.freelancer", freelancer_id=profile.id),
+    )
+    if done:
+        return done
+    return render_template("workforce/freelancer_form.html", form=form, profile=None), status_of(
+        form
+    )
 
 
 @bp.route("/freelancers/<int:freelancer_id>/edit", methods=["GET", "POST"])
@@ -289,20 +284,19 @@ def _edit_profile(profile, done_url: str):
     form = _profile_form(obj=profile)
     if request.method == "GET" and form.supplier_id is not None:
         form.supplier_id.data = profile.supplier_id or 0
-    if form.validate_on_submit():
-        try:
-            services.update_freelancer(
-                db.session, actor=actor, freelancer_id=profile.id, **_profile_values(form)
-            )
-        except InvalidInput as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            flash("Profile saved.", "success")
-            return redirect(done_url)
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("workforce/freelancer_form.html", form=form, profile=profile), status
+    done = submitted(
+        form,
+        lambda: services.update_freelancer(
+            db.session, actor=actor, freelancer_id=profile.id, **_profile_values(form)
+        ),
+        success="Profile saved.",
+        then=done_url,
+    )
+    if done:
+        return done
+    return render_template("workforce/freelancer_form.html", form=form, profile=profile), status_of(
+        form
+    )
 
 
 for _child in (views_requisitions.bp, views_engagements.bp, views_headcount.bp, views_catalog.bp):

@@ -7,17 +7,13 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db
-from fms.forms import apply_errors
+from fms.forms import apply_errors, status_of, submitted
 from fms.identity.permissions import APPROVER_ROLES, require
 from fms.identity.web_session import current_actor
 from fms.workforce import forms, requisitions, services
 from fms.workforce.web import decimal_text
 
 bp = Blueprint("catalog", __name__)
-
-
-def _status(*forms_):
-    return 422 if any(f.errors or getattr(f, "form_errors", None) for f in forms_) else 200
 
 
 @bp.route("/suppliers", methods=["GET", "POST"])
@@ -27,26 +23,23 @@ def suppliers():
     form = forms.SupplierForm()
     if request.method == "POST":
         require(actor, "suppliers.manage")
-        if form.validate_on_submit():
-            try:
-                supplier = services.create_supplier(
-                    db.session,
-                    actor=actor,
-                    name=form.name.data,
-                    country=form.country.data,
-                    legal_name=form.legal_name.data,
-                    tax_id=form.tax_id.data,
-                )
-            except InvalidInput as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                supplier_id = supplier.id
-                db.session.commit()
-                flash("Supplier added.", "success")
-                return redirect(url_for(".supplier", supplier_id=supplier_id))
+        done = submitted(
+            form,
+            lambda: services.create_supplier(
+                db.session,
+                actor=actor,
+                name=form.name.data,
+                country=form.country.data,
+                legal_name=form.legal_name.data,
+                tax_id=form.tax_id.data,
+            ),
+            success="Supplier added.",
+            then=lambda supplier: url_for(".supplier", supplier_id=supplier.id),
+        )
+        if done:
+            return done
     rows = services.list_suppliers(db.session, actor=actor)
-    return render_template("workforce/suppliers.html", rows=rows, form=form), _status(form)
+    return render_template("workforce/suppliers.html", rows=rows, form=form), status_of(form)
 
 
 @bp.route("/suppliers/<int:supplier_id>", methods=["GET", "POST"])
@@ -57,28 +50,26 @@ def supplier(supplier_id: int):
     form = forms.ContactForm()
     if request.method == "POST":
         require(actor, "suppliers.manage")
-        if form.validate_on_submit():
-            try:
-                services.add_supplier_contact(
-                    db.session,
-                    actor=actor,
-                    supplier_id=supplier_id,
-                    name=form.name.data,
-                    email=form.email.data,
-                    phone=form.phone.data,
-                    role=form.role.data,
-                )
-            except InvalidInput as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                flash("Contact added.", "success")
-                return redirect(url_for(".supplier", supplier_id=supplier_id))
+        done = submitted(
+            form,
+            lambda: services.add_supplier_contact(
+                db.session,
+                actor=actor,
+                supplier_id=supplier_id,
+                name=form.name.data,
+                email=form.email.data,
+                phone=form.phone.data,
+                role=form.role.data,
+            ),
+            success="Contact added.",
+            then=url_for(".supplier", supplier_id=supplier_id),
+        )
+        if done:
+            return done
     contacts = services.supplier_contacts(db.session, supplier_id)
     return render_template(
         "workforce/supplier.html", supplier=row, contacts=contacts, form=form
-    ), _status(form)
+    ), status_of(form)
 
 
 @bp.route("/exchange-rates", methods=["GET", "POST"])
@@ -88,24 +79,22 @@ def exchange_rates():
     form = forms.ExchangeRateForm()
     if request.method == "POST":
         require(actor, "exchange_rates.manage")
-        if form.validate_on_submit():
-            try:
-                services.add_exchange_rate(
-                    db.session,
-                    actor=actor,
-                    currency=(form.currency.data or "").upper(),
-                    rate=decimal_text(form.rate.data),
-                    effective_from=form.effective_from.data,
-                )
-            except InvalidInput as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                flash("Exchange rate saved.", "success")
-                return redirect(url_for(".exchange_rates"))
+        done = submitted(
+            form,
+            lambda: services.add_exchange_rate(
+                db.session,
+                actor=actor,
+                currency=(form.currency.data or "").upper(),
+                rate=decimal_text(form.rate.data),
+                effective_from=form.effective_from.data,
+            ),
+            success="Exchange rate saved.",
+            then=url_for(".exchange_rates"),
+        )
+        if done:
+            return done
     rows = services.list_exchange_rates(db.session, actor=actor)
-    return render_template("workforce/exchange_rates.html", rows=rows, form=form), _status(form)
+    return render_template("workforce/exchange_rates.html", rows=rows, form=form), status_of(form)
 
 
 @bp.route("/admin/workforce", methods=["GET", "POST"])
@@ -161,7 +150,7 @@ def settings():
         approver_roles=APPROVER_ROLES,
         skills=services.list_skills(db.session, actor=actor),
         template=services.onboarding_template(db.session),
-    ), _status(settings_form, skill_form, step_form)
+    ), status_of(settings_form, skill_form, step_form)
 
 
 def _chain_rows() -> list[dict]:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from fms.errors import InvalidInput, NotAllowed, RuleViolation
+from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
-from fms.forms import apply_errors
+from fms.forms import status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import engagements, forms, queries
-from fms.workforce.web import decimal_text, fill_choices, org_today, remap_errors, terms_fields
+from fms.workforce.web import decimal_text, fill_choices, org_today, terms_fields
 
 bp = Blueprint("engagements", __name__, url_prefix="/engagements")
 STATES = [
@@ -78,7 +78,8 @@ def new():
     actor = current_actor()
     require(actor, "engagements.manage")
     form = _engagement_form()
-    if form.validate_on_submit():
+
+    def create():
         values = terms_fields(form) | {
             "rate": decimal_text(form.rate.data),
             "overtime_rate": decimal_text(form.overtime_rate.data),
@@ -88,18 +89,18 @@ def new():
             "freelancer_id": form.freelancer_id.data or None,
             "supplier_id": form.supplier_id.data or None,
         }
-        try:
-            engagement = engagements.create_engagement(db.session, actor=actor, **values)
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(form, remap_errors(exc, {"weekly_minutes": "weekly_hours"}))
-        else:
-            engagement_id = engagement.id
-            db.session.commit()
-            flash("Engagement drafted. Submit it for approval when it is complete.", "success")
-            return redirect(url_for(".show", engagement_id=engagement_id))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("workforce/engagement_form.html", form=form), status
+        return engagements.create_engagement(db.session, actor=actor, **values)
+
+    done = submitted(
+        form,
+        create,
+        rename={"weekly_minutes": "weekly_hours"},
+        success="Engagement drafted. Submit it for approval when it is complete.",
+        then=lambda engagement: url_for(".show", engagement_id=engagement.id),
+    )
+    if done:
+        return done
+    return render_template("workforce/engagement_form.html", form=form), status_of(form)
 
 
 @bp.get("/<int:engagement_id>")

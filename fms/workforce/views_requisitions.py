@@ -7,9 +7,9 @@ from decimal import Decimal
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from fms.errors import InvalidInput, RuleViolation
+from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import apply_errors
+from fms.forms import status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import forms, queries, requisitions
@@ -17,11 +17,11 @@ from fms.workforce.web import (
     decimal_text,
     fill_choices,
     org_today,
-    remap_errors,
     terms_fields,
 )
 
 bp = Blueprint("requisitions", __name__, url_prefix="/requisitions")
+HOURS = {"weekly_minutes": "weekly_hours"}
 VIEWS = {"waiting": "Waiting for me", "mine": "My requests", "all": "All requisitions"}
 
 
@@ -76,26 +76,28 @@ def new():
     actor = current_actor()
     require(actor, "requisitions.create")
     form = _form()
-    if form.validate_on_submit():
-        try:
-            req = requisitions.create_requisition(db.session, actor=actor, **_form_values(form))
-            if request.form.get("submit_now"):
-                requisitions.submit_requisition(
-                    db.session, actor=actor, requisition_id=req.id, today=org_today()
-                )
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(form, remap_errors(exc, {"weekly_minutes": "weekly_hours"}))
-        else:
-            req_id = req.id
-            db.session.commit()
-            flash(
-                "Requisition saved." if req.state == "draft" else "Submitted for approval.",
-                "success",
+    submit_now = bool(request.form.get("submit_now"))
+
+    def create():
+        req = requisitions.create_requisition(db.session, actor=actor, **_form_values(form))
+        if submit_now:
+            requisitions.submit_requisition(
+                db.session, actor=actor, requisition_id=req.id, today=org_today()
             )
-            return redirect(url_for(".show", requisition_id=req_id))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("workforce/requisition_form.html", form=form, requisition=None), status
+        return req
+
+    done = submitted(
+        form,
+        create,
+        rename=HOURS,
+        success="Submitted for approval." if submit_now else "Requisition saved.",
+        then=lambda req: url_for(".show", requisition_id=req.id),
+    )
+    if done:
+        return done
+    return render_template(
+        "workforce/requisition_form.html", form=form, requisition=None
+    ), status_of(form)
 
 
 @bp.route("/<int:requisition_id>/edit", methods=["GET", "POST"])
@@ -104,20 +106,20 @@ def edit(requisition_id: int):
     actor = current_actor()
     req = requisitions.get_requisition(db.session, actor=actor, requisition_id=requisition_id)
     form = _form(obj=req, weekly_hours=Decimal(req.weekly_minutes) / 60)
-    if form.validate_on_submit():
-        try:
-            requisitions.update_requisition(
-                db.session, actor=actor, requisition_id=requisition_id, **_form_values(form)
-            )
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(form, remap_errors(exc, {"weekly_minutes": "weekly_hours"}))
-        else:
-            db.session.commit()
-            flash("Requisition saved.", "success")
-            return redirect(url_for(".show", requisition_id=requisition_id))
-    status = 422 if form.errors or form.form_errors else 200
-    return render_template("workforce/requisition_form.html", form=form, requisition=req), status
+    done = submitted(
+        form,
+        lambda: requisitions.update_requisition(
+            db.session, actor=actor, requisition_id=requisition_id, **_form_values(form)
+        ),
+        rename=HOURS,
+        success="Requisition saved.",
+        then=url_for(".show", requisition_id=requisition_id),
+    )
+    if done:
+        return done
+    return render_template(
+        "workforce/requisition_form.html", form=form, requisition=req
+    ), status_of(form)
 
 
 @bp.get("/<int:requisition_id>")

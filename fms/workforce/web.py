@@ -49,9 +49,3 @@ def terms_fields(form) -> dict:
 
 def decimal_text(value) -> str | None:
     return None if value is None else str(Decimal(value))
-
-
-def remap_errors(exc, mapping: dict):
-    """Service field names to form field names (weekly_minutes -> weekly_hours)."""
-    exc.errors = {mapping.get(k, k): v for k, v in (exc.errors or {}).items()}
-    return exc
