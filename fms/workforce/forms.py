@@ -55,7 +55,12 @@ class RequisitionForm(_TermsForm):
     rate_min = DecimalField("Rate from", places=2, validators=[DataRequired()])
     rate_max = DecimalField("Rate up to", places=2, validators=[DataRequired()])
     budget = DecimalField("Budget", places=2, validators=[DataRequired()])
-    skill_ids = SelectMultipleField("Skills", coerce=int, validators=[Optional()])
+    skill_ids = SelectMultipleField(
+        "Skills",
+        coerce=int,
+        validators=[Optional()],
+        description="Hold Ctrl (⌘ on a Mac) to pick several.",
+    )
     justification = TextAreaField("Justification", validators=[DataRequired(), Length(max=5000)])
 
 
