@@ -47,3 +47,20 @@ def submitted(form, action, *, success: str, then, rename: dict | None = None):
 def status_of(*forms) -> int:
     """422 when a form shows errors (so clients and tests see the refusal), else 200."""
     return 422 if any(f.errors or getattr(f, "form_errors", None) for f in forms) else 200
+
+
+def id_arg(value: str) -> int:
+    """For `request.args.get(name, type=id_arg)`: a positive whole number that fits the
+    database's BIGINT; anything else falls back to the default instead of failing."""
+    number = int(value)
+    if not 0 < number < 2**63:
+        raise ValueError(value)
+    return number
+
+
+def page_arg(value: str) -> int:
+    """A page number from 1 to 1,000,000 (for `type=`), else the default."""
+    number = int(value)
+    if not 1 <= number <= 1_000_000:
+        raise ValueError(value)
+    return number

@@ -188,7 +188,17 @@ def _run_job(run_id: str) -> None:
         _finish(run_id, state="failed", error=f"unknown job {run.name!r}")
         session.commit()
         return
-    run.state, run.started_at, run.attempts = "running", utcnow(), run.attempts + 1
+    # Claim the run: a retried or duplicated delivery finds it running and stops here.
+    claimed = session.execute(
+        update(JobRun)
+        .where(JobRun.id == run_id, JobRun.state.in_(("queued", "failed")))
+        .values(state="running", started_at=utcnow(), attempts=JobRun.attempts + 1)
+        .execution_options(**{ALL_TENANTS: True, "synchronize_session": False})
+    ).rowcount
+    if claimed != 1:
+        session.rollback()
+        log.info("job run %r is already running or done", run_id)
+        return
     args = list(run.args or [])
     actor = _job_actor(session, run)
     session.info[ACTOR_KEY] = actor

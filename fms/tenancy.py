@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_l
 from fms.errors import NotFound
 
 ALL_TENANTS = "all_tenants"
+MAX_ID = 2**63
 _ORG_KEY = "fms_org_id"
 
 
@@ -83,6 +84,8 @@ def get_in_org(session: Session, model, ident, *, what: str | None = None):
         key = int(ident)
     except (TypeError, ValueError):
         raise NotFound(f"No such {label}.") from None
+    if not 0 < key < MAX_ID:  # beyond BIGINT the database would fail instead of answering
+        raise NotFound(f"No such {label}.")
     obj = session.scalars(select(model).where(model.id == key)).one_or_none()
     if obj is None or obj.org_id != session.info.get(_ORG_KEY):
         raise NotFound(f"No such {label}.")

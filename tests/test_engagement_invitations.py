@@ -98,3 +98,46 @@ def test_invite_from_the_engagement_page_and_api(
         f"/api/v1/engagements/{engagement.id}/invitations", json={"email": "other@example.com"}
     )
     assert api.status_code == 201 and "/invitations/" in api.get_json()["link"]
+
+
+def test_redeeming_does_not_double_book_the_freelancer(
+    session, org, make_member, actor_of, make_engagement, make_freelancer
+):
+    buyer = actor_of(make_member(org, roles=("procurement",)))
+    user = User(email="busy@example.com", name="Busy")
+    session.add(user)
+    session.flush()
+    busy = make_freelancer(org, email="busy@example.com", user_id=user.id)
+    make_engagement(org, freelancer=busy, start=date(2027, 1, 1), end=date(2027, 12, 31))
+    second = make_engagement(org, state="approved", start=date(2027, 3, 1), end=date(2027, 6, 30))
+    invitation, _ = engagements.invite_freelancer(
+        session, actor=buyer, engagement_id=second.id, email="busy@example.com"
+    )
+    membership = Membership(org_id=org.id, user_id=user.id, roles=["freelancer"])
+    session.add(membership)
+    session.flush()
+    invitation_redeemed.send(invitation, user_id=user.id, membership_id=membership.id)
+    scope_session(session, org.id)
+    session.expire_all()
+    assert session.get(Engagement, second.id).state == "approved"
+
+
+def test_a_profile_linked_to_another_account_is_not_taken(
+    session, org, make_member, actor_of, make_engagement, make_freelancer
+):
+    buyer = actor_of(make_member(org, roles=("procurement",)))
+    owner = make_member(org, roles=("freelancer",))
+    theirs = make_freelancer(org, email="someone@example.com", user_id=owner.user_id)
+    engagement = make_engagement(org, state="approved")
+    invitation, _ = engagements.invite_freelancer(
+        session,
+        actor=buyer,
+        engagement_id=engagement.id,
+        email="invited@example.com",
+        allow_other_email=True,
+    )
+    _redeem_as(session, org, invitation, "someone@example.com")
+    scope_session(session, org.id)
+    session.expire_all()
+    assert session.get(Freelancer, theirs.id).user_id == owner.user_id
+    assert session.get(Engagement, engagement.id).state == "approved"

@@ -109,7 +109,9 @@ def test_a_stale_copy_cannot_move_an_engagement_twice(session, org, people, make
 def test_direct_engagement_lifecycle(session, org, people, org_structure, make_freelancer):
     engagement = _draft(session, org, people, org_structure)
     assert engagement.state == "draft"
-    svc.submit_engagement(session, actor=_actor(people, "procurement"), engagement_id=engagement.id)
+    svc.submit_engagement(
+        session, actor=_actor(people, "procurement"), engagement_id=engagement.id, today=TODAY
+    )
     with pytest.raises(NotAllowed, match="drafted"):
         svc.decide_engagement(
             session, actor=_actor(people, "procurement"), engagement_id=engagement.id, approve=True
@@ -431,3 +433,19 @@ def test_cancel_needs_a_reason_and_only_before_work(session, org, people, make_e
             session, actor=_actor(people, "procurement"), engagement_id=active.id, reason="x"
         )
     assert session.scalar(select(Engagement.state).where(Engagement.id == active.id)) == "active"
+
+
+def test_direct_engagements_cannot_bypass_finance(
+    session, org, people, org_structure, approval_chain
+):
+    approval_chain(org)  # finance from 50,000
+    big = _draft(session, org, people, org_structure, budget_cap="90000")
+    with pytest.raises(RuleViolation, match="raise a requisition"):
+        svc.submit_engagement(
+            session, actor=_actor(people, "procurement"), engagement_id=big.id, today=TODAY
+        )
+    small = _draft(session, org, people, org_structure, budget_cap="20000")
+    svc.submit_engagement(
+        session, actor=_actor(people, "procurement"), engagement_id=small.id, today=TODAY
+    )
+    assert small.state == "pending_approval"

@@ -149,3 +149,15 @@ def test_progress_is_visible_while_the_job_runs(app, committed):
     jobs.enqueue_after_commit(slow)
     committed.commit()
     assert seen["progress"] == (60, "three of five")
+
+
+def test_a_running_job_is_not_started_again(session, org):
+    from sqlalchemy import update
+
+    run = jobs.enqueue_after_commit(remember_org, "twice")
+    run_id = run.id
+    session.info.pop("fms_pending_jobs", None)  # deliver it by hand below
+    session.execute(update(jobs.JobRun).where(jobs.JobRun.id == run_id).values(state="running"))
+    session.commit()
+    jobs.run_job(run_id)  # a duplicate delivery while the first is still running
+    assert CALLS == []

@@ -9,6 +9,8 @@ from fms import money
 
 API_PREFIX = "/api/v1"
 MAX_PER_PAGE = 200
+# ids callers send: positive and within the databases' BIGINT
+ID_RANGE = validate.Range(min=1, max=2**63 - 1)
 
 
 class PageArgs(Schema):

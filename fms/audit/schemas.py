@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import page_schema
+from fms.api.common import ID_RANGE, page_schema
 
 
 class AuditEntryOut(Schema):
@@ -23,12 +23,12 @@ class AuditEntryOut(Schema):
 
 
 class AuditQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     action = fields.String(validate=validate.Length(max=80))
     entity_type = fields.String(validate=validate.Length(max=60))
-    entity_id = fields.Integer()
-    actor_user_id = fields.Integer()
+    entity_id = fields.Integer(validate=ID_RANGE)
+    actor_user_id = fields.Integer(validate=ID_RANGE)
     date_from = fields.Date()
     date_to = fields.Date()
 

@@ -9,6 +9,7 @@ from flask_login import login_required
 
 from fms.audit import queries
 from fms.extensions import db
+from fms.forms import id_arg, page_arg
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 
@@ -28,8 +29,8 @@ def _date(name: str) -> date | None:
 def audit_log():
     actor = current_actor()
     require(actor, "audit.read")
-    entity_id = request.args.get("entity_id", type=int)
-    actor_user_id = request.args.get("actor_user_id", type=int)
+    entity_id = request.args.get("entity_id", type=id_arg)
+    actor_user_id = request.args.get("actor_user_id", type=id_arg)
     filters = queries.AuditFilter(
         action=(request.args.get("action") or "").strip()[:80] or None,
         entity_type=(request.args.get("entity_type") or "").strip()[:60] or None,
@@ -38,7 +39,7 @@ def audit_log():
         date_from=_date("date_from"),
         date_to=_date("date_to"),
     )
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
     rows, total = queries.list_entries(db.session, filters, page=page, per_page=50)
     return render_template(
         "audit/log.html",

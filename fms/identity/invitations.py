@@ -51,6 +51,38 @@ class InvitationRefused(RuleViolation):
         self.invitation_id = invitation_id
 
 
+class AccountElsewhere(Exception):
+    """The email belongs to an account that another organization's sign-in governs."""
+
+
+def existing_account_to_link(session: Session, *, email: str, org_id: int) -> User | None:
+    """The account this organization's IdP may take over by email, or None for a new one.
+
+    Accounts are shared by all organizations, and an IdP only asserts an email address. An
+    identity provider may therefore claim an existing account by email only when that
+    account belongs to no other organization and no identity provider is linked to it yet;
+    otherwise one organization's IdP could sign in as another organization's people.
+    """
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None:
+        return None
+    elsewhere = session.scalar(
+        select(Membership.id)
+        .where(Membership.user_id == user.id, Membership.org_id != org_id)
+        .limit(1)
+        .execution_options(**{ALL_TENANTS: True})
+    )
+    linked = session.scalar(
+        select(ExternalIdentity.id)
+        .where(ExternalIdentity.user_id == user.id)
+        .limit(1)
+        .execution_options(**{ALL_TENANTS: True})
+    )
+    if elsewhere is not None or linked is not None:
+        raise AccountElsewhere(email)
+    return user
+
+
 def link_identity(
     session: Session,
     *,
@@ -289,7 +321,14 @@ def redeem(
     if identity is not None:
         user = session.get(User, identity.user_id)
     else:
-        user = session.scalar(select(User).where(User.email == email))
+        try:
+            user = existing_account_to_link(session, email=email, org_id=org_id)
+        except AccountElsewhere:
+            fail(
+                f"{email} already has an FMS account that signs in another way. Sign in as "
+                "you usually do, or ask for an invitation to another email address.",
+                "account_elsewhere",
+            )
         user, identity = link_identity(
             session,
             actor=actor,

@@ -11,6 +11,7 @@ looks), and `aud`, `exp`, `nbf`, `iat`, `nonce` checked.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -33,6 +34,8 @@ HTTP_TIMEOUT = 10
 _CACHE_SECONDS = 600
 _cache: dict[tuple[str, str], tuple[float, object]] = {}
 _cache_lock = threading.Lock()
+
+log = logging.getLogger(__name__)
 
 
 class OidcError(Exception):
@@ -79,7 +82,9 @@ def _get_json(url: str, *, field: str) -> dict:
         response.raise_for_status()
         data = response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise OidcError("idp_unreachable", f"The identity provider did not answer: {exc}") from None
+        # the details stay in the log: shown to an admin they would map internal hosts
+        log.warning("identity provider request to %r failed: %r", url, exc)
+        raise OidcError("idp_unreachable", "The identity provider did not answer.") from None
     if not isinstance(data, dict):
         raise OidcError("idp_bad_answer", "The identity provider answered something unexpected.")
     return data
@@ -176,7 +181,8 @@ def exchange_code(
             )
         )
     except Exception as exc:  # authlib raises OAuthError, requests its own: both mean "no"
-        raise OidcError("token_exchange_failed", f"The code exchange failed: {exc}") from None
+        log.warning("OIDC code exchange failed: %r", exc)
+        raise OidcError("token_exchange_failed", "The code exchange failed.") from None
 
 
 def validate_id_token(connection: SsoConnection, id_token: str, *, nonce: str) -> dict:
@@ -242,7 +248,8 @@ def fetch_userinfo(connection: SsoConnection, access_token: str, *, subject: str
         response.raise_for_status()
         info = response.json()
     except (requests.RequestException, ValueError) as exc:
-        raise OidcError("userinfo_failed", f"Reading the user's profile failed: {exc}") from None
+        log.warning("OIDC userinfo failed: %r", exc)
+        raise OidcError("userinfo_failed", "Reading the user's profile failed.") from None
     if not isinstance(info, dict) or info.get("sub") != subject:
         raise OidcError("userinfo_subject", "The profile belongs to another user.")
     return info

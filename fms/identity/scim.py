@@ -341,14 +341,29 @@ def replace_user(session: Session, *, actor: Actor, user_id, payload: dict):
 
 def _apply(session, *, actor, membership, user, fields) -> None:
     before = {"email": user.email, "name": user.name, "active": membership.is_active}
+    # An account that also belongs to other organizations is not this IdP's to rename or
+    # re-address: its SCIM attributes stay on this membership only.
+    shared = session.scalar(
+        select(Membership.id)
+        .where(Membership.user_id == user.id, Membership.org_id != membership.org_id)
+        .limit(1)
+        .execution_options(**{ALL_TENANTS: True})
+    )
     if fields["email"] != user.email:
+        if shared is not None:
+            raise ScimError(
+                409,
+                "This account also belongs to other organizations; its email stays.",
+                "mutability",
+            )
         taken = session.scalar(
             select(User.id).where(User.email == fields["email"], User.id != user.id)
         )
         if taken:
             raise ScimError(409, "Another account uses this email.", "uniqueness")
         user.email = fields["email"]
-    user.name = fields["name"]
+    if shared is None:
+        user.name = fields["name"]
     membership.scim_data = fields["data"]
     membership.scim_user_name = fields["user_name"]
     membership.scim_external_id = fields["external_id"]

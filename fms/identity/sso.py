@@ -8,6 +8,7 @@ rolling back everything else.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import secrets
 from dataclasses import dataclass
@@ -39,6 +40,8 @@ from fms.timekeeping import utcnow
 LOGIN_REQUEST_TTL = timedelta(minutes=10)
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ALL = {ALL_TENANTS: True}
+
+log = logging.getLogger(__name__)
 
 
 class SsoSignInFailed(DomainError):
@@ -117,8 +120,9 @@ def _fetch_metadata(url: str) -> str:
         response = requests.get(url, timeout=10, allow_redirects=False)
         response.raise_for_status()
     except requests.RequestException as exc:
+        log.warning("SAML metadata fetch from %r failed: %r", url, exc)
         raise InvalidInput(
-            f"The metadata could not be fetched: {exc}",
+            "The metadata could not be fetched.",
             errors={"idp_metadata_url": ["The metadata could not be fetched."]},
         ) from None
     return response.text
@@ -674,7 +678,7 @@ def complete_oidc(
     except InvalidInput as exc:
         fail(exc.detail, "idp_url_refused")
     profile = {**claims, **info}
-    if profile.get("email_verified") is False:
+    if not _email_verified(profile.get("email_verified", True)):
         fail("Your identity provider has not verified your email address.", "email_unverified")
     if request.invitation_id is not None:
         user = invitations.redeem(
@@ -684,7 +688,7 @@ def complete_oidc(
             issuer=connection.issuer,
             subject=str(claims["sub"]),
             email=profile.get(connection.claim_email),
-            email_verified=profile.get("email_verified", True) is not False,
+            email_verified=_email_verified(profile.get("email_verified", True)),
             name=profile.get(connection.claim_name),
             ip=ip,
         )
@@ -866,6 +870,13 @@ def complete_saml(
     return SignedIn(user=user, org_id=connection.org_id, connection=connection, next_url=next_url)
 
 
+def _email_verified(value) -> bool:
+    """OIDC's email_verified, also when an IdP sends it as a string ("false")."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("false", "0", "no")
+    return value is not False
+
+
 def purge_stale_sign_in_state(session: Session) -> int:
     """Housekeeping (a periodic sweep): login requests past their lifetime, and assertion IDs
     that could no longer be accepted anyway."""
@@ -948,7 +959,14 @@ def provision(
                 "in people with that address.",
                 reason,
             )
-        user = session.scalar(select(User).where(User.email == email))
+        try:
+            user = invitations.existing_account_to_link(session, email=email, org_id=org_id)
+        except invitations.AccountElsewhere:
+            fail(
+                f"{email} already has an FMS account that another organization's sign-in "
+                "governs. Ask your FMS administrator.",
+                "account_elsewhere",
+            )
         membership = None
         if user is not None:
             membership = session.scalar(select(Membership).where(Membership.user_id == user.id))

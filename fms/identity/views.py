@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, r
 from flask_login import login_required
 
 from fms.extensions import db, limiter
-from fms.forms import status_of, submitted
+from fms.forms import page_arg, status_of, submitted
 from fms.identity import forms, services, sso, sso_views, web_session
 from fms.identity.models import Organization
 from fms.identity.permissions import require
@@ -192,7 +192,7 @@ def members():
         )
         if done:
             return done
-    page = request.args.get("page", 1, type=int) or 1
+    page = request.args.get("page", 1, type=page_arg) or 1
     rows, total = services.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
     return render_template(
         "identity/members.html", rows=rows, total=total, page=page, per_page=50, form=form

@@ -335,7 +335,9 @@ class EngagementActions(MethodView):
         action = data["action"]
         kwargs = {"actor": actor, "engagement_id": engagement_id}
         if action == "submit":
-            engagements.submit_engagement(db.session, **kwargs)
+            from fms.workforce.web import org_today
+
+            engagements.submit_engagement(db.session, today=org_today(), **kwargs)
         elif action in ("approve", "reject"):
             engagements.decide_engagement(
                 db.session, approve=action == "approve", comment=data["comment"], **kwargs

@@ -105,9 +105,11 @@ def _check_manager(session: Session, user_id) -> int:
     try:
         user_id = int(user_id)
     except (TypeError, ValueError):
+        user_id = 0
+    if not 0 < user_id < 2**63:
         raise InvalidInput(
             "Choose the hiring manager.", errors={"hiring_manager_user_id": ["Required."]}
-        ) from None
+        )
     member = session.scalar(
         select(Membership).where(Membership.user_id == user_id, Membership.is_active.is_(True))
     )
@@ -246,9 +248,30 @@ def engagement_from_requisition(
     return engagement
 
 
-def submit_engagement(session: Session, *, actor: Actor, engagement_id: int) -> Engagement:
+def submit_engagement(
+    session: Session, *, actor: Actor, engagement_id: int, today: date
+) -> Engagement:
+    """Submit a drafted engagement for a second procurement approver.
+
+    Direct drafts may skip a requisition only while their budget needs no more than one
+    procurement approval under the organization's chain; larger ones go through a
+    requisition, so finance (and any second approver) cannot be bypassed.
+    """
+    from fms.workforce.requisitions import approval_rules
+    from fms.workforce.validation import to_base_currency
+
     require(actor, "engagements.manage")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    terms = terms_on(session, engagement.id, engagement.start_date)
+    budget_base = to_base_currency(
+        session, actor=actor, amount=terms.budget_cap, currency=engagement.currency, on=today
+    )
+    chain = rules.chain_for(approval_rules(session), budget_base)
+    if len(chain) > 1 or any(step.role != "procurement" for step in chain):
+        raise RuleViolation(
+            "A budget this size needs the full approval chain "
+            f"({', '.join(step.label for step in chain)}): raise a requisition instead."
+        )
     return _move(session, engagement, "pending_approval", actor)
 
 
@@ -682,7 +705,12 @@ def invite_freelancer(
 
 
 def onboard_from_invitation(
-    session: Session, *, org_id: int, engagement_id: int, user_id: int
+    session: Session,
+    *,
+    org_id: int,
+    engagement_id: int,
+    user_id: int,
+    invited_email: str | None = None,
 ) -> Engagement | None:
     """The invited freelancer signed in: link (or create) their profile, start onboarding."""
     from fms.identity.models import Organization, User
@@ -697,7 +725,17 @@ def onboard_from_invitation(
         user = session.get(User, user_id)
         profile = session.scalar(select(Freelancer).where(Freelancer.user_id == user_id))
         if profile is None:
+            # the address the IdP verified; a profile already linked to someone else stays theirs
             profile = session.scalar(select(Freelancer).where(Freelancer.email == user.email))
+            if profile is not None and profile.user_id not in (None, user_id):
+                audit.record(
+                    session,
+                    Actor(user_id=user_id, org_id=org_id),
+                    "engagement.onboarding_blocked",
+                    engagement,
+                    after={"reason": "profile belongs to another account"},
+                )
+                return engagement
         actor = Actor(user_id=user_id, org_id=org_id, roles=frozenset({"freelancer"}))
         if profile is None:
             org = session.get(Organization, org_id)
@@ -727,6 +765,17 @@ def onboard_from_invitation(
         elif profile.user_id is None:
             profile.user_id = user_id
         engagement.freelancer_id = profile.id
+        if _overlaps(session, engagement):
+            # leave it approved: procurement sees why on the engagement and its audit trail
+            engagement.freelancer_id = None
+            audit.record(
+                session,
+                actor,
+                "engagement.onboarding_blocked",
+                engagement,
+                after={"freelancer_id": profile.id, "reason": "overlapping booking"},
+            )
+            return engagement
         return _move(
             session,
             engagement,

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import page_schema
+from fms.api.common import ID_RANGE, page_schema
 
 
 class UnitOut(Schema):
@@ -64,7 +64,7 @@ class FreelancerIn(Schema):
     headline = fields.String(load_default=None, validate=validate.Length(max=200))
     tax_id = fields.String(load_default=None, validate=validate.Length(max=40))
     iban = fields.String(load_default=None, validate=validate.Length(max=42))
-    supplier_id = fields.Integer(load_default=None)
+    supplier_id = fields.Integer(load_default=None, validate=ID_RANGE)
 
 
 class FreelancerPatchIn(Schema):
@@ -77,11 +77,11 @@ class FreelancerPatchIn(Schema):
     headline = fields.String(allow_none=True, validate=validate.Length(max=200))
     tax_id = fields.String(allow_none=True, validate=validate.Length(max=40))
     iban = fields.String(allow_none=True, validate=validate.Length(max=42))
-    supplier_id = fields.Integer(allow_none=True)
+    supplier_id = fields.Integer(allow_none=True, validate=ID_RANGE)
 
 
 class FreelancerQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     country = fields.String(validate=validate.Length(equal=2))
     q = fields.String(validate=validate.Length(max=100))
@@ -143,9 +143,9 @@ class _TermsIn(Schema):
 
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.String(required=True)
-    department_id = fields.Integer(required=True)
-    cost_centre_id = fields.Integer(required=True)
-    location_id = fields.Integer(required=True)
+    department_id = fields.Integer(required=True, validate=ID_RANGE)
+    cost_centre_id = fields.Integer(required=True, validate=ID_RANGE)
+    location_id = fields.Integer(required=True, validate=ID_RANGE)
     start_date = fields.Date(required=True)
     end_date = fields.Date(required=True)
     weekly_minutes = fields.Integer(required=True, metadata={"description": "Integer minutes."})
@@ -158,7 +158,7 @@ class RequisitionIn(_TermsIn):
     rate_max = _Decimal(required=True)
     budget = _Decimal(required=True)
     justification = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    skill_ids = fields.List(fields.Integer(), load_default=list)
+    skill_ids = fields.List(fields.Integer(validate=ID_RANGE), load_default=list)
     submit = fields.Boolean(load_default=False, metadata={"description": "Submit at once."})
 
 
@@ -212,7 +212,7 @@ class DecisionIn(Schema):
 
 
 class RequisitionQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     view = fields.String(load_default="all", validate=validate.OneOf(["waiting", "mine", "all"]))
     state = fields.String()
@@ -264,13 +264,13 @@ class EngagementIn(_TermsIn):
     overtime_rate = _Decimal(load_default=None)
     budget_cap = _Decimal(required=True)
     po_number = fields.String(load_default=None, validate=validate.Length(max=40))
-    hiring_manager_user_id = fields.Integer(required=True)
-    freelancer_id = fields.Integer(load_default=None)
-    supplier_id = fields.Integer(load_default=None)
+    hiring_manager_user_id = fields.Integer(required=True, validate=ID_RANGE)
+    freelancer_id = fields.Integer(load_default=None, validate=ID_RANGE)
+    supplier_id = fields.Integer(load_default=None, validate=ID_RANGE)
 
 
 class EngagementQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     state = fields.String()
     q = fields.String(validate=validate.Length(max=100))
@@ -282,7 +282,7 @@ class EngagementActionIn(Schema):
         validate=validate.OneOf(["submit", "approve", "reject", "onboard", "activate", "cancel"]),
     )
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
-    freelancer_id = fields.Integer(load_default=None)
+    freelancer_id = fields.Integer(load_default=None, validate=ID_RANGE)
 
 
 class NoticeIn(Schema):
@@ -302,7 +302,7 @@ class AmendmentIn(Schema):
     new_rate = _Decimal(load_default=None)
     new_end_date = fields.Date(load_default=None)
     new_budget_cap = _Decimal(load_default=None)
-    new_hiring_manager_user_id = fields.Integer(load_default=None)
+    new_hiring_manager_user_id = fields.Integer(load_default=None, validate=ID_RANGE)
 
 
 class AmendmentOut(Schema):
@@ -326,12 +326,12 @@ class AmendmentOut(Schema):
 class HeadcountQuery(Schema):
     on = fields.Date(metadata={"description": "Default: today in the organization's timezone."})
     group_by = fields.String(load_default=None)
-    cost_centre_id = fields.Integer()
-    department_id = fields.Integer()
-    location_id = fields.Integer()
-    supplier_id = fields.Integer()
-    manager_user_id = fields.Integer()
-    skill_id = fields.Integer()
+    cost_centre_id = fields.Integer(validate=ID_RANGE)
+    department_id = fields.Integer(validate=ID_RANGE)
+    location_id = fields.Integer(validate=ID_RANGE)
+    supplier_id = fields.Integer(validate=ID_RANGE)
+    manager_user_id = fields.Integer(validate=ID_RANGE)
+    skill_id = fields.Integer(validate=ID_RANGE)
     country = fields.String(validate=validate.Length(equal=2))
     kind = fields.String()
 

@@ -40,7 +40,9 @@ def _amount(value):
 def _unit(session: Session, model, value):
     try:
         unit_id = int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not 0 < unit_id < 2**63:
         return None
     unit = session.scalar(select(model).where(model.id == unit_id, model.is_active.is_(True)))
     return unit.id if unit else None

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import status_of, submitted
+from fms.forms import id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import (
@@ -141,14 +141,14 @@ def freelancers():
     actor = current_actor()
     require(actor, "freelancers.read")
     args = request.args
-    page = max(args.get("page", 1, type=int) or 1, 1)
+    page = max(args.get("page", 1, type=page_arg) or 1, 1)
     search = {
-        "skill_id": args.get("skill_id", type=int),
-        "min_level": args.get("min_level", type=int),
+        "skill_id": args.get("skill_id", type=id_arg),
+        "min_level": args.get("min_level", type=id_arg),
         "country": (args.get("country") or "").strip()[:2] or None,
         "available_from": _date_arg("available_from"),
         "available_to": _date_arg("available_to"),
-        "min_rating": args.get("min_rating", type=int),
+        "min_rating": args.get("min_rating", type=id_arg),
     }
     text = (args.get("q") or "").strip()[:100] or None
     if any(v for v in search.values()):

@@ -7,7 +7,7 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
-from fms.forms import status_of, submitted
+from fms.forms import id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import engagements, forms, queries
@@ -34,7 +34,7 @@ def index():
     state = request.args.get("state") or None
     state = state if state in STATES else None
     search = (request.args.get("q") or "").strip()[:100] or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
     rows, total = queries.engagement_list(
         db.session, on=org_today(), state=state, search=search, page=page
     )
@@ -172,7 +172,9 @@ def _invalid(engagement_id: int, exc: InvalidInput):
 @bp.post("/<int:engagement_id>/submit")
 @login_required
 def submit(engagement_id: int):
-    engagements.submit_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+    engagements.submit_engagement(
+        db.session, actor=current_actor(), engagement_id=engagement_id, today=org_today()
+    )
     return _done(engagement_id, "Submitted for approval.")
 
 
@@ -196,7 +198,7 @@ def decide(engagement_id: int):
 @bp.post("/<int:engagement_id>/onboard")
 @login_required
 def onboard(engagement_id: int):
-    freelancer_id = request.form.get("freelancer_id", type=int)
+    freelancer_id = request.form.get("freelancer_id", type=id_arg)
     try:
         engagements.start_onboarding(
             db.session,
@@ -289,7 +291,7 @@ def request_amendment(engagement_id: int):
             new_rate=form.get("new_rate") or None,
             new_end_date=form.get("new_end_date") or None,
             new_budget_cap=form.get("new_budget_cap") or None,
-            new_hiring_manager_user_id=form.get("new_hiring_manager_user_id", type=int) or None,
+            new_hiring_manager_user_id=form.get("new_hiring_manager_user_id", type=id_arg) or None,
         )
     except InvalidInput as exc:
         return _invalid(engagement_id, exc)

@@ -10,6 +10,7 @@ from flask import Blueprint, Response, render_template, request
 from flask_login import login_required
 
 from fms.extensions import db
+from fms.forms import id_arg
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import queries
@@ -42,7 +43,7 @@ def parse_args(args, today: date):
         value = args.get(name)
         if value:
             try:
-                filters[name] = kind(value) if kind is int else value.strip().upper()[:20]
+                filters[name] = id_arg(value) if kind is int else value.strip().upper()[:20]
             except ValueError:
                 continue
     if "kind" in filters:

@@ -9,7 +9,7 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import status_of, submitted
+from fms.forms import page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import forms, queries, requisitions
@@ -34,7 +34,7 @@ def index():
     view = request.args.get("view", default)
     view = view if view in VIEWS else "all"
     state = request.args.get("state") or None
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
     rows, total = queries.requisition_queue(
         db.session, actor=actor, view=view, state=state, page=page
     )
