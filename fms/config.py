@@ -63,6 +63,9 @@ def load_settings(instance_path: str) -> dict:
         "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
         # hosts on private or loopback addresses that IdP URLs may point at (tests, demo)
         "FMS_SSO_ALLOWED_HOSTS": os.environ.get("FMS_SSO_ALLOWED_HOSTS", ""),
+        # "dns": claimed email domains need their TXT token published; "manual": trust the
+        # org admin (only for trying FMS out offline)
+        "FMS_DOMAIN_VERIFICATION": os.environ.get("FMS_DOMAIN_VERIFICATION", "dns"),
         "RATELIMIT_ENABLED": _bool(os.environ.get("FMS_RATELIMIT_ENABLED"), True),
         "RATELIMIT_STORAGE_URI": redis_url or "memory://",
         "RATELIMIT_HEADERS_ENABLED": True,

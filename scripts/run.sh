@@ -13,6 +13,8 @@ trap cleanup EXIT
 
 # the demo's connections point at these loopback IdPs: allow them (never in production)
 export FMS_SSO_ALLOWED_HOSTS="${FMS_SSO_ALLOWED_HOSTS:-127.0.0.1 127.0.0.2}"
+# trying FMS out on a laptop: claimed domains are confirmed by hand, not looked up in DNS
+export FMS_DOMAIN_VERIFICATION="${FMS_DOMAIN_VERIFICATION:-manual}"
 
 wait_for() { for _ in $(seq 1 50); do curl -fs "$1" >/dev/null 2>&1 && return 0; sleep 0.2; done; return 1; }
 

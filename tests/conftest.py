@@ -93,6 +93,8 @@ def make_app(tmp_dir, **overrides):
         "RATELIMIT_ENABLED": False,
         "FMS_REDIS_URL": None,
         "FMS_STORAGE_DIR": str(tmp_dir / "storage"),
+        # tests reach no DNS; tests/test_domain_verification.py covers the dns mode
+        "FMS_DOMAIN_VERIFICATION": "manual",
     }
     config.update(overrides)
     return create_app(config)

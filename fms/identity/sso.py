@@ -310,13 +310,36 @@ def add_domain(session: Session, *, actor: Actor, domain: str) -> SsoDomain:
     return claim
 
 
+def txt_records(domain: str) -> list[str]:
+    """The domain's DNS TXT records (empty when there are none or DNS does not answer)."""
+    import dns.exception
+    import dns.resolver
+
+    try:
+        answers = dns.resolver.resolve(domain, "TXT", lifetime=5)
+    except dns.exception.DNSException:
+        return []
+    return [b"".join(record.strings).decode("utf-8", "replace") for record in answers]
+
+
 def verify_domain(session: Session, *, actor: Actor, domain_id: int) -> SsoDomain:
-    """Mark a domain verified (after the admin published the DNS TXT token); one
-    organization alone can own a verified domain."""
+    """Verify a claimed domain by its DNS TXT token; one organization alone can own it.
+
+    With FMS_DOMAIN_VERIFICATION=dns (the default) the token must be published in the
+    domain's TXT records; `manual` (trying FMS out offline, tests) trusts the admin.
+    """
+    from flask import current_app
+
     require(actor, "sso.manage")
     claim = get_in_org(session, SsoDomain, domain_id, what="domain")
     if claim.verified_at is not None:
         return claim
+    by_dns = current_app.config.get("FMS_DOMAIN_VERIFICATION", "dns") != "manual"
+    if by_dns and claim.verification_token not in txt_records(claim.domain):
+        raise RuleViolation(
+            f"The TXT record {claim.verification_token} was not found at {claim.domain} "
+            "yet. Publish it (DNS changes can take a while) and try again."
+        )
     owner = session.scalar(
         select(SsoDomain.org_id)
         .where(SsoDomain.verified_domain == claim.domain)
