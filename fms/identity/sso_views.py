@@ -112,8 +112,8 @@ def _invitation_for(connection) -> int | None:
 @bp.get("/sso/oidc/<key>/start")
 def oidc_start(key: str):
     connection = sso.connection_by_key(db.session, key=key)
-    try:
-        url = sso.begin_oidc(
+    return _to_identity_provider(
+        lambda: sso.begin_oidc(
             db.session,
             connection=connection,
             browser_binding=_browser_binding(),
@@ -121,6 +121,13 @@ def oidc_start(key: str):
             next_url=request.args.get("next") or None,
             invitation_id=_invitation_for(connection),
         )
+    )
+
+
+def _to_identity_provider(begin):
+    """Start a sign-in (OIDC or SAML): keep the request on the server, send the browser on."""
+    try:
+        url = begin()
     except sso.SsoSignInFailed as exc:
         return failure_page(exc)
     except invitations.InvitationRefused as exc:
@@ -513,20 +520,15 @@ def _base_url() -> str:
 @bp.get("/sso/saml/<key>/start")
 def saml_start(key: str):
     connection = sso.connection_by_key(db.session, key=key, protocol="saml")
-    try:
-        url = sso.begin_saml(
+    return _to_identity_provider(
+        lambda: sso.begin_saml(
             db.session,
             connection=connection,
             base_url=_base_url(),
             next_url=request.args.get("next") or None,
             invitation_id=_invitation_for(connection),
         )
-    except sso.SsoSignInFailed as exc:
-        return failure_page(exc)
-    except invitations.InvitationRefused as exc:
-        return invitation_refused_page(exc)
-    db.session.commit()
-    return redirect(url)
+    )
 
 
 @bp.post("/sso/saml/<key>/acs")
