@@ -100,10 +100,10 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.api import api, register_api
     from fms.audit.views import bp as audit_bp
     from fms.extensions import csrf
-    from fms.identity.scim_api import bp as scim_bp
-    from fms.identity.sso_api import blp as sso_api_blp
-    from fms.identity.sso_views import bp as sso_bp
-    from fms.identity.sso_views import saml_acs
+    from fms.identity.sso.api import blp as sso_api_blp
+    from fms.identity.sso.scim.api import bp as scim_bp
+    from fms.identity.sso.views import bp as sso_bp
+    from fms.identity.sso.views import saml_acs
     from fms.identity.views import bp as identity_bp
     from fms.reports.views import bp as reports_bp
     from fms.workforce.views import bp as workforce_bp

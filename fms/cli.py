@@ -152,7 +152,7 @@ def workforce_sweep():
 @sso_cli.command("purge")
 def sso_purge():
     """Delete expired sign-in requests and SAML assertion ids (run daily, e.g. from cron)."""
-    from fms.identity.sso import purge_stale_sign_in_state
+    from fms.identity.sso.services import purge_stale_sign_in_state
 
     removed = purge_stale_sign_in_state(db.session)
     db.session.commit()

@@ -171,7 +171,7 @@ def load_demo(session: Session) -> str:
         session.flush()
         audit.record(session, actor, "freelancer.created", profile, after=person)
     session.flush()
-    from fms.identity.sso_demo import load_sso_demo
+    from fms.identity.sso.demo import load_sso_demo
     from fms.timekeeping import today_in
     from fms.workforce.demo import EXTRA_STAFF, load_workforce_demo
 

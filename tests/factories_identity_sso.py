@@ -19,9 +19,9 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 import requests
 
-from fms.identity import oidc
-from fms.identity.sso_models import SsoConnection, SsoDomain
-from fms.identity.sso_secrets import encrypt
+from fms.encryption import encrypt
+from fms.identity.sso import oidc
+from fms.identity.sso.models import SsoConnection, SsoDomain
 from tests.factories import as_org
 
 IDP_DIR = Path(__file__).resolve().parent / "idp"
@@ -184,7 +184,7 @@ def make_sso_domain(session):
 
 @pytest.fixture
 def make_scim_token(session):
-    from fms.identity import scim
+    from fms.identity.sso.scim import services as scim
 
     def make(org):
         with as_org(session, org.id):
@@ -197,7 +197,7 @@ def make_scim_token(session):
 @pytest.fixture
 def make_invitation(session):
     """(invitation, link path) in an organization; overrides go to create_invitation."""
-    from fms.identity import invitations
+    from fms.identity.sso import invitations
 
     def make(org, email: str = "frank@freelance.example", **overrides):
         with as_org(session, org.id):
@@ -347,7 +347,7 @@ def saml_idp(tmp_path_factory):
 
 @pytest.fixture
 def make_saml_connection(session):
-    from fms.identity import saml
+    from fms.identity.sso import saml
 
     def make(org, *, metadata: str, **overrides) -> SsoConnection:
         values = {

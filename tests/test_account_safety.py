@@ -3,9 +3,11 @@ over or rewrite an account that belongs to another organization."""
 
 import pytest
 
-from fms.identity import invitations, scim, services
+from fms.identity import services
 from fms.identity.models import User
-from fms.identity.sso import SsoSignInFailed
+from fms.identity.sso import invitations
+from fms.identity.sso.scim import services as scim
+from fms.identity.sso.services import SsoSignInFailed
 from tests.factories import as_org
 from tests.factories_identity_sso import _admin_actor
 
@@ -74,7 +76,7 @@ def test_a_staff_idp_cannot_sign_in_as_another_organizations_account(
     session, victim, make_org, make_oidc_connection, make_sso_domain
 ):
     """Even an organization that (wrongly) claimed the domain cannot reach that account."""
-    from fms.identity import sso
+    from fms.identity.sso import services as sso
 
     org_a, ceo = victim
     org_b = make_org(name="Domain squatter")

@@ -3,7 +3,7 @@
 import pytest
 
 from fms.errors import RuleViolation
-from fms.identity import sso
+from fms.identity.sso import services as sso
 from fms.tenancy import scope_session
 from tests.factories_identity_sso import _admin_actor
 

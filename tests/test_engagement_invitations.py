@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from fms.errors import RuleViolation
-from fms.identity.invitations import invitation_redeemed
 from fms.identity.models import Membership, Organization, User
+from fms.identity.sso.invitations import invitation_redeemed
 from fms.tenancy import scope_session
 from fms.workforce import engagements
 from fms.workforce.models import Engagement, Freelancer

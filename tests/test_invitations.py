@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from fms.audit.models import AuditEntry
 from fms.identity.models import Membership, Organization, SignInSession, User
-from fms.identity.sso_models import ExternalIdentity, Invitation
+from fms.identity.sso.models import ExternalIdentity, Invitation
 from fms.identity.web_session import TOKEN_KEY
 from fms.tenancy import ALL_TENANTS
 from fms.timekeeping import utcnow

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import select
 
 from fms.audit.models import AuditEntry
-from fms.identity import scim
 from fms.identity.models import Membership, Organization, SignInSession, User
-from fms.identity.sso_models import ScimToken
+from fms.identity.sso.models import ScimToken
+from fms.identity.sso.scim import services as scim
 from fms.tenancy import ALL_TENANTS
 from tests.factories import as_org
 

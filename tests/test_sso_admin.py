@@ -6,10 +6,11 @@ import pytest
 from sqlalchemy import select
 
 from fms.audit.models import AuditEntry
+from fms.encryption import decrypt
 from fms.errors import InvalidInput
 from fms.identity.models import Organization, User
-from fms.identity.sso_models import SsoConnection, SsoDomain
-from fms.identity.sso_secrets import check_outbound_url, decrypt
+from fms.identity.sso.models import SsoConnection, SsoDomain
+from fms.outbound import check_outbound_url
 from fms.tenancy import ALL_TENANTS
 from tests.factories import as_org
 
@@ -209,7 +210,7 @@ def test_admin_creates_a_scim_token_shown_once_and_revokes_it(client, session, a
     assert api.status_code == 200
     page = client.get("/admin/sso").get_data(as_text=True)
     assert token not in page and "Entra" in page
-    from fms.identity.sso_models import ScimToken
+    from fms.identity.sso.models import ScimToken
 
     with as_org(session, admin.id):
         record = session.scalar(select(ScimToken))

@@ -13,7 +13,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from fms.identity.models import Membership, Organization, User
-from fms.identity.sso_models import SsoConnection, SsoDomain
+from fms.identity.sso.models import SsoConnection, SsoDomain
 from fms.tenancy import scope_session
 from fms.timekeeping import utcnow
 from tests.factories import PASSWORD_HASH
@@ -47,7 +47,7 @@ def live_fms(app, committed, monkeypatch):
 
 @pytest.fixture
 def acme_saml(committed, saml_idp):
-    from fms.identity import saml
+    from fms.identity.sso import saml
 
     session = committed
     org = Organization(

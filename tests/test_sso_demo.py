@@ -4,8 +4,8 @@ from sqlalchemy import func, select
 
 from fms.identity.actor import system_actor
 from fms.identity.models import Organization
-from fms.identity.sso_demo import load_sso_demo
-from fms.identity.sso_models import SsoConnection, SsoDomain
+from fms.identity.sso.demo import load_sso_demo
+from fms.identity.sso.models import SsoConnection, SsoDomain
 from tests.factories import as_org
 
 

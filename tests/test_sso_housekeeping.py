@@ -4,9 +4,10 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from fms.identity import scim, sso
 from fms.identity.models import Organization
-from fms.identity.sso_models import SamlAssertionSeen, SsoLoginRequest
+from fms.identity.sso import services as sso
+from fms.identity.sso.models import SamlAssertionSeen, SsoLoginRequest
+from fms.identity.sso.scim import services as scim
 from fms.tenancy import ALL_TENANTS
 from fms.timekeeping import utcnow
 from tests.factories import as_org

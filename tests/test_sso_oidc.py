@@ -17,9 +17,9 @@ from joserfc.jws import extract_compact
 from sqlalchemy import func, select, update
 
 from fms.audit.models import AuditEntry
-from fms.identity import oidc
 from fms.identity.models import Membership, Organization, SignInSession, User
-from fms.identity.sso_models import ExternalIdentity, SsoLoginRequest
+from fms.identity.sso import oidc
+from fms.identity.sso.models import ExternalIdentity, SsoLoginRequest
 from fms.identity.web_session import TOKEN_KEY
 from fms.tenancy import ALL_TENANTS
 from tests.factories import as_org

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 
 from fms.audit.models import AuditEntry
 from fms.identity.models import Membership, Organization, SignInSession, User
-from fms.identity.sso_models import ExternalIdentity
+from fms.identity.sso.models import ExternalIdentity
 from fms.identity.web_session import TOKEN_KEY
 from fms.tenancy import ALL_TENANTS
 from tests.factories_identity_sso import saml_form

@@ -111,7 +111,7 @@ class SignInSession(db.Model):
     user_agent: Mapped[str | None] = mapped_column(String(255))
 
 
-from fms.identity.sso_models import (  # noqa: E402, F401  - SSO tables, known to the metadata
+from fms.identity.sso.models import (  # noqa: E402, F401  - SSO tables, known to the metadata
     ExternalIdentity,
     Invitation,
     SamlAssertionSeen,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
 from zoneinfo import available_timezones
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
@@ -10,9 +9,11 @@ from flask_login import login_required
 
 from fms.extensions import db, limiter
 from fms.forms import page_arg, status_of, submitted
-from fms.identity import forms, services, sso, sso_views, web_session
+from fms.identity import forms, services, web_session
 from fms.identity.models import Organization
 from fms.identity.permissions import require
+from fms.identity.sso import services as sso
+from fms.identity.sso import views as sso_views
 from fms.identity.web_session import current_actor
 
 bp = Blueprint("identity", __name__)
@@ -34,15 +35,6 @@ def layout_context():
         "my_organizations": orgs,
         "switch_form": forms.EmptyForm(),
     }
-
-
-def _safe_next(target: str | None) -> str:
-    """Only same-site relative paths: an open redirect would help phishing."""
-    if target and target.startswith("/") and not target.startswith("//"):
-        parts = urlsplit(target)
-        if not parts.scheme and not parts.netloc:
-            return target
-    return url_for("reports.home")
 
 
 def _account_key() -> str:
@@ -117,7 +109,7 @@ def login():
             else:
                 db.session.commit()
                 web_session.begin(started)
-                return redirect(_safe_next(form.next.data))
+                return redirect(web_session.safe_next(form.next.data))
     failed = form.is_submitted() and (form.form_errors or form.errors)
     status = 401 if failed else 200
     return render_template("identity/login.html", form=form), status

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from flask import abort, current_app, g, request, session
 from werkzeug.exceptions import Unauthorized
@@ -118,3 +119,14 @@ def begin(started) -> None:
 
 def forget() -> None:
     session.clear()
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site relative paths: an open redirect would help phishing."""
+    from flask import url_for
+
+    if target and target.startswith("/") and not target.startswith("//"):
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc:
+            return target
+    return url_for("reports.home")

@@ -679,7 +679,7 @@ def invite_freelancer(
     Redeeming it through the organization's freelancer sign-in links the identity to a
     freelancer profile and moves the engagement to onboarding.
     """
-    from fms.identity import invitations
+    from fms.identity.sso import invitations
 
     require(actor, "engagements.manage")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
@@ -803,7 +803,7 @@ def _on_invitation_redeemed(invitation, *, user_id, **_):
 
 def _connect_signals() -> None:
     # identity announces redemptions; workforce listens (identity never imports workforce)
-    from fms.identity.invitations import invitation_redeemed
+    from fms.identity.sso.invitations import invitation_redeemed
 
     invitation_redeemed.connect(_on_invitation_redeemed)
 

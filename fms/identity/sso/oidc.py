@@ -23,8 +23,9 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
-from fms.identity.sso_models import SsoConnection
-from fms.identity.sso_secrets import check_outbound_url, decrypt
+from fms.encryption import decrypt
+from fms.identity.sso.models import SsoConnection
+from fms.outbound import check_outbound_url
 
 # asymmetric algorithms only: HMAC would make the public client secret a signing key
 SUPPORTED_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384")

@@ -18,13 +18,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.errors import DomainError, InvalidInput, NotFound, RuleViolation
-from fms.identity import invitations, oidc, saml
+from fms.encryption import encrypt
+from fms.errors import InvalidInput, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, SignInSession, User
 from fms.identity.permissions import ROLES, require
 from fms.identity.services import normalise_email, organizations_of
-from fms.identity.sso_models import (
+from fms.identity.sso import SsoSignInFailed, invitations, oidc, saml
+from fms.identity.sso.models import (
     AUDIENCES,
     DEFAULT_ALGORITHMS,
     ExternalIdentity,
@@ -33,7 +34,7 @@ from fms.identity.sso_models import (
     SsoDomain,
     SsoLoginRequest,
 )
-from fms.identity.sso_secrets import check_outbound_url, encrypt
+from fms.outbound import check_outbound_url
 from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
 from fms.timekeeping import utcnow
 
@@ -42,19 +43,6 @@ _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a
 _ALL = {ALL_TENANTS: True}
 
 log = logging.getLogger(__name__)
-
-
-class SsoSignInFailed(DomainError):
-    """An SSO sign-in was refused; `reason` is a short code for the audit log."""
-
-    status = 401
-    title = "Sign-in failed"
-
-    def __init__(self, detail: str, *, reason: str, org_id: int | None, connection_id=None):
-        super().__init__(detail)
-        self.reason = reason
-        self.org_id = org_id
-        self.connection_id = connection_id
 
 
 @dataclass

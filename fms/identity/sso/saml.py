@@ -24,7 +24,7 @@ from saml2.client import Saml2Client
 from saml2.config import SPConfig
 from saml2.metadata import create_metadata_string
 
-from fms.identity.sso_models import SsoConnection
+from fms.identity.sso.models import SsoConnection
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from fms.errors import DomainError
 from fms.extensions import db
-from fms.identity import scim
-from fms.identity.scim import ScimError
+from fms.identity.sso.scim import services as scim
+from fms.identity.sso.scim.services import ScimError
 from fms.tenancy import scope_session
 
 bp = Blueprint("scim", __name__, url_prefix="/scim/v2")

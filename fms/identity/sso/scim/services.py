@@ -24,7 +24,7 @@ from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
 from fms.identity.permissions import require
 from fms.identity.services import end_sessions, normalise_email
-from fms.identity.sso_models import ScimGroup, ScimToken
+from fms.identity.sso.models import ScimGroup, ScimToken
 from fms.tenancy import ALL_TENANTS, get_in_org
 from fms.timekeeping import utcnow
 

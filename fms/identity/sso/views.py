@@ -20,10 +20,14 @@ from flask_login import login_required
 from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db
 from fms.forms import apply_errors
-from fms.identity import invitations, scim, services, sso, sso_forms, web_session
+from fms.identity import services, web_session
 from fms.identity.models import Organization
 from fms.identity.permissions import require
-from fms.identity.sso_models import Invitation, ScimToken, SsoConnection, SsoDomain
+from fms.identity.sso import forms as sso_forms
+from fms.identity.sso import invitations
+from fms.identity.sso import services as sso
+from fms.identity.sso.models import Invitation, ScimToken, SsoConnection, SsoDomain
+from fms.identity.sso.scim import services as scim
 from fms.identity.web_session import current_actor
 from fms.tenancy import get_in_org
 
@@ -74,9 +78,7 @@ def finish_sign_in(signed_in: sso.SignedIn, *, method: str):
     if signed_in.id_token:
         # for RP-initiated logout; the cookie is signed, and the token is the IdP's to judge
         session[LOGOUT_KEY] = {"key": signed_in.connection.public_key, "hint": signed_in.id_token}
-    from fms.identity.views import _safe_next
-
-    return redirect(_safe_next(signed_in.next_url))
+    return redirect(web_session.safe_next(signed_in.next_url))
 
 
 def invitation_refused_page(exc: invitations.InvitationRefused):
@@ -278,7 +280,7 @@ def _saml_data(form) -> dict:
 
 
 def _saml_urls(connection) -> dict | None:
-    from fms.identity import saml
+    from fms.identity.sso import saml
 
     return saml.urls(connection, _base_url()) if connection is not None else None
 
@@ -410,8 +412,8 @@ def domain(domain_id: int):
 
 def idp_logout_url() -> str | None:
     """Where to end the IdP's session after ours, when the IdP advertises it."""
-    from fms.identity import oidc
-    from fms.identity.sso_models import SsoConnection
+    from fms.identity.sso import oidc
+    from fms.identity.sso.models import SsoConnection
     from fms.tenancy import ALL_TENANTS
 
     data = session.get(LOGOUT_KEY)
@@ -551,7 +553,7 @@ def saml_acs(key: str):
 @bp.get("/sso/saml/<key>/metadata")
 def saml_metadata(key: str):
     """The service provider metadata of this connection, to upload at the IdP."""
-    from fms.identity import saml
+    from fms.identity.sso import saml
 
     connection = sso.connection_by_key(db.session, key=key, protocol="saml")
     try:

@@ -5,8 +5,8 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.validators import DataRequired, Length, Optional
 
 from fms.identity.forms import ROLE_CHOICES, EmptyForm, MultiCheckboxField  # noqa: F401
-from fms.identity.oidc import SUPPORTED_ALGORITHMS
-from fms.identity.sso_models import AUDIENCES
+from fms.identity.sso.models import AUDIENCES
+from fms.identity.sso.oidc import SUPPORTED_ALGORITHMS
 
 
 class ConnectionForm(FlaskForm):

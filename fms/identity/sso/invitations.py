@@ -27,7 +27,8 @@ from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
 from fms.identity.permissions import ROLES, require
 from fms.identity.services import normalise_email
-from fms.identity.sso_models import ExternalIdentity, Invitation, SsoConnection
+from fms.identity.sso import SsoSignInFailed
+from fms.identity.sso.models import ExternalIdentity, Invitation, SsoConnection
 from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
 from fms.timekeeping import utcnow
 
@@ -279,8 +280,6 @@ def redeem(
 ) -> User:
     """Use the invitation once: link the external identity to the person's account and
     give them the invited roles here."""
-    from fms.identity.sso import SsoSignInFailed
-
     org_id = connection.org_id
     scope_session(session, org_id)
     invitation = get_in_org(session, Invitation, invitation_id, what="invitation")

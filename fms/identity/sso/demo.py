@@ -15,11 +15,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.identity import saml
+from fms.encryption import encrypt
 from fms.identity.actor import Actor
 from fms.identity.models import Organization
-from fms.identity.sso_models import SsoConnection, SsoDomain
-from fms.identity.sso_secrets import encrypt
+from fms.identity.sso import saml
+from fms.identity.sso.models import SsoConnection, SsoDomain
 from fms.timekeeping import utcnow
 
 log = logging.getLogger(__name__)

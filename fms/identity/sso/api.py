@@ -8,10 +8,11 @@ from marshmallow import Schema, fields, validate
 
 from fms.api.common import API_PREFIX
 from fms.extensions import db
-from fms.identity import oidc, sso
 from fms.identity.models import Organization
 from fms.identity.permissions import ROLES
-from fms.identity.sso_models import AUDIENCES
+from fms.identity.sso import oidc
+from fms.identity.sso import services as sso
+from fms.identity.sso.models import AUDIENCES
 from fms.identity.web_session import current_actor
 
 blp = Blueprint(
