@@ -6,4 +6,5 @@ Whole modules are imported, so a new model in a domain's models.py is known at o
 import fms.audit.models  # noqa: F401
 import fms.identity.models  # noqa: F401
 import fms.jobs  # noqa: F401  - JobRun
+import fms.notifications.models  # noqa: F401
 import fms.workforce.models  # noqa: F401

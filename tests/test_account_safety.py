@@ -76,7 +76,7 @@ def test_a_staff_idp_cannot_sign_in_as_another_organizations_account(
     session, victim, make_org, make_oidc_connection, make_sso_domain
 ):
     """Even an organization that (wrongly) claimed the domain cannot reach that account."""
-    from fms.identity.sso import services as sso
+    from fms.identity.sso import provisioning
 
     org_a, ceo = victim
     org_b = make_org(name="Domain squatter")
@@ -86,7 +86,7 @@ def test_a_staff_idp_cannot_sign_in_as_another_organizations_account(
     )
     session.commit()
     with pytest.raises(SsoSignInFailed) as refused:
-        sso.provision(
+        provisioning.provision(
             session,
             connection=connection,
             issuer="https://squatter-idp.example",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, UniqueConstraint, false
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fms.extensions import db
@@ -47,6 +47,15 @@ class User(db.Model):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # password sign-ins land in the organization the person last worked in
+    last_org_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organization.id", ondelete="SET NULL")
+    )
+    # TOTP (RFC 6238) second factor for local passwords; the secret is encrypted at rest
+    totp_secret_encrypted: Mapped[str | None] = mapped_column(Text)
+    totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the last accepted TOTP time step: a code is accepted once
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", lazy="raise", viewonly=True
@@ -109,6 +118,27 @@ class SignInSession(db.Model):
     end_reason: Mapped[str | None] = mapped_column(String(40))
     ip: Mapped[str | None] = mapped_column(String(45))
     user_agent: Mapped[str | None] = mapped_column(String(255))
+    # the connection of an SSO session and its ID token (a hint for RP-initiated logout);
+    # kept here rather than in the cookie, which it would push past browsers' 4 KB
+    sso_connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_connection.id", ondelete="SET NULL")
+    )
+    id_token: Mapped[str | None] = mapped_column(Text)
+
+
+class PasswordLink(db.Model):
+    """A mailed, single-use, expiring link that lets a person set their own password
+    (a reset, or the first password of an invited account)."""
+
+    __tablename__ = "password_link"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    requested_ip: Mapped[str | None] = mapped_column(String(45))
 
 
 from fms.identity.sso.models import (  # noqa: E402, F401  - SSO tables, known to the metadata

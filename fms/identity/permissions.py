@@ -16,7 +16,6 @@ STAFF_ROLES = ("org_admin", "procurement", "hiring_manager", "compliance", "fina
 
 _STAFF_READ = {
     "organization.read",
-    "members.read",
     "structure.read",
     "freelancers.read",
     "jobs.read",
@@ -32,7 +31,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         _STAFF_READ
         | {
             "organization.manage",
+            "members.read",
             "members.manage",
+            "outbox.read",
             "structure.manage",
             "audit.read",
             "sso.manage",
@@ -47,6 +48,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "procurement": frozenset(
         _STAFF_READ
         | {
+            "freelancers.financial.read",
             "freelancers.manage",
             "invitations.manage",
             "suppliers.manage",
@@ -60,11 +62,28 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         _STAFF_READ | {"requisitions.create", "engagements.end", "reviews.write"}
     ),
     "compliance": frozenset(_STAFF_READ | {"audit.read", "onboarding.complete"}),
-    "finance": frozenset(_STAFF_READ | {"exchange_rates.manage"}),
+    "finance": frozenset(_STAFF_READ | {"exchange_rates.manage", "freelancers.financial.read"}),
     "freelancer": frozenset(
         {"organization.read", "jobs.read", "own_profile.read", "own_engagements.read"}
     ),
 }
+
+# Fields that carry a permission of their own (DESIGN.md: bank and tax details for finance,
+# procurement and the freelancer themselves). Pages, API schemas and audit entries ask
+# `may_see_field`; the freelancer's own profile is shown to them by `own_profile.read`.
+FIELD_PERMISSIONS: dict[str, str] = {
+    "freelancer.iban": "freelancers.financial.read",
+    "freelancer.tax_id": "freelancers.financial.read",
+}
+# Values audit entries never hold: that they changed is recorded, not what they are.
+REDACTED_IN_AUDIT = frozenset({"iban", "tax_id", "password", "password_hash"})
+
+
+def may_see_field(actor, field: str) -> bool:
+    """Whether the actor may read a field that carries its own permission."""
+    permission = FIELD_PERMISSIONS.get(field)
+    return permission is None or (actor is not None and has_permission(actor.roles, permission))
+
 
 # Roles that may decide a requisition's approval step of that role.
 APPROVER_ROLES = ("procurement", "finance", "org_admin")

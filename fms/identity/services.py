@@ -361,6 +361,8 @@ def start_session(
     ip: str | None,
     user_agent: str | None,
     org_id: int | None = None,
+    sso_connection_id: int | None = None,
+    id_token: str | None = None,
 ) -> StartedSession:
     """A new server-side session with a fresh random token (the id rotates at every sign-in)."""
     orgs = organizations_of(session, user.id)
@@ -378,6 +380,8 @@ def start_session(
         last_seen_at=now,
         ip=ip,
         user_agent=(user_agent or "")[:255],
+        sso_connection_id=sso_connection_id,
+        id_token=id_token,
     )
     session.add(record)
     user.last_sign_in_at = now

@@ -6,7 +6,7 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fms.extensions import db
@@ -16,6 +16,14 @@ from fms.timekeeping import UTCDateTime, utcnow
 PROTOCOLS = {"oidc": "OpenID Connect", "saml": "SAML 2.0"}
 AUDIENCES = {"staff": "Staff", "freelancers": "Freelancers (external)"}
 DEFAULT_ALGORITHMS = ["RS256", "PS256", "ES256"]
+# how FMS authenticates itself at an OIDC token endpoint (RFC 6749 2.3.1 / OIDC Core 9)
+CLIENT_AUTH_METHODS = {
+    "client_secret_basic": "HTTP Basic (client_secret_basic)",
+    "client_secret_post": "In the request body (client_secret_post)",
+}
+# who decides a person's roles: the IdP's groups on every sign-in and SCIM change, or
+# FMS's members page (for IdPs without a groups claim, such as Google Workspace)
+ROLES_MANAGED_BY = {"idp": "The identity provider (groups)", "fms": "FMS (members page)"}
 
 
 def _public_key() -> str:
@@ -51,6 +59,12 @@ class SsoConnection(TenantMixin, db.Model):
     idp_metadata_xml: Mapped[str | None] = mapped_column(Text)
     # unsolicited (IdP-initiated) responses are refused unless the organization allows them
     allow_idp_initiated: Mapped[bool] = mapped_column(Boolean, default=False)
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(30), default="client_secret_basic", server_default="client_secret_basic"
+    )
+    roles_managed_by: Mapped[str] = mapped_column(String(10), default="idp", server_default="idp")
+    # refuse a sign-in whose groups map to no role (instead of giving the default roles)
+    refuse_unmapped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
@@ -72,6 +86,10 @@ class SsoDomain(TenantMixin, db.Model):
     )
     verified_domain: Mapped[str | None] = mapped_column(String(253), unique=True)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # the staff connection people of this domain are sent to (home-realm discovery)
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_connection.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -123,6 +141,10 @@ class ScimToken(TenantMixin, db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # the first characters, so admins can tell tokens apart
     prefix: Mapped[str] = mapped_column(String(12))
+    # the connection whose role settings apply to what this token provisions
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("sso_connection.id", ondelete="SET NULL")
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -168,6 +190,8 @@ class Invitation(TenantMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
+    # the name the inviter typed, offered to a new account (the org sees nothing else)
+    name: Mapped[str | None] = mapped_column(String(200))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=lambda: ["freelancer"])
     # the inviter may let a different verified email redeem it (e.g. a personal address)

@@ -1,0 +1,1 @@
+"""Notifications: mail (and later webhook-style deliveries) through one durable outbox."""
