@@ -92,6 +92,9 @@ class Membership(TenantMixin, db.Model):
     # SCIM userName (often the email, not always) and the attributes FMS keeps verbatim
     scim_user_name: Mapped[str | None] = mapped_column(String(255), index=True)
     scim_data: Mapped[dict | None] = mapped_column(JSON)
+    # the last sign-in into this organization (what the organization may know; the
+    # account's own last sign-in may be in another organization)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
     organization: Mapped[Organization] = relationship(lazy="raise")

@@ -70,6 +70,14 @@ def upgrade():
 
     with op.batch_alter_table("invitation", schema=None) as batch_op:
         batch_op.add_column(sa.Column("name", sa.String(length=200), nullable=True))
+        batch_op.add_column(sa.Column("scim_user_name", sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column("scim_external_id", sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column("scim_data", sa.JSON(), nullable=True))
+
+    with op.batch_alter_table("membership", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True)
+        )
 
     with op.batch_alter_table("scim_token", schema=None) as batch_op:
         batch_op.add_column(sa.Column("connection_id", sa.Integer(), nullable=True))
@@ -169,7 +177,13 @@ def downgrade():
         )
         batch_op.drop_column("connection_id")
 
+    with op.batch_alter_table("membership", schema=None) as batch_op:
+        batch_op.drop_column("last_sign_in_at")
+
     with op.batch_alter_table("invitation", schema=None) as batch_op:
+        batch_op.drop_column("scim_data")
+        batch_op.drop_column("scim_external_id")
+        batch_op.drop_column("scim_user_name")
         batch_op.drop_column("name")
 
     with op.batch_alter_table("password_link", schema=None) as batch_op:

@@ -204,3 +204,8 @@ class Invitation(TenantMixin, db.Model):
     redeemed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     redeemed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # a SCIM User provisioned for an address outside the organization's verified domains
+    # waits here, as an invitation, until its owner accepts (its SCIM id is "inv-<id>")
+    scim_user_name: Mapped[str | None] = mapped_column(String(255))
+    scim_external_id: Mapped[str | None] = mapped_column(String(255))
+    scim_data: Mapped[dict | None] = mapped_column(JSON)
