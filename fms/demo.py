@@ -144,8 +144,14 @@ def load_demo(session: Session) -> str:
     staff = [*DEMO_STAFF, (DEMO_FREELANCER_LOGIN, "Lena Fischer", ["freelancer"])]
     for email, name, roles in staff:
         if email not in existing:
-            identity.add_member(
-                session, actor=actor, email=email, name=name, roles=roles, password=DEMO_PASSWORD
+            identity.create_local_member(
+                session,
+                org=org,
+                actor=actor,
+                email=email,
+                name=name,
+                roles=roles,
+                password=DEMO_PASSWORD,
             )
     for kind, rows in (("department", DEPARTMENTS), ("cost_centre", COST_CENTRES)):
         have = {u.code for u in workforce.list_units(session, actor=actor, kind=kind)}

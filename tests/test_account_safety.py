@@ -2,6 +2,7 @@
 over or rewrite an account that belongs to another organization."""
 
 import pytest
+from sqlalchemy import select
 
 from fms.identity import services
 from fms.identity.models import User
@@ -61,6 +62,33 @@ def test_a_scim_client_cannot_rewrite_an_account_shared_with_another_organizatio
         json={"schemas": [scim.USER_SCHEMA], "userName": "ceo@victim.example"},
     )
     assert created.status_code == 201
+    # not B's domain: an invitation the CEO may accept, no membership, the account untouched
+    assert created.json["id"].startswith("inv-")
+    assert [o.id for o in services.organizations_of(session, ceo.id)] == [org_a.id]
+    renamed = client.put(
+        f"/scim/v2/Users/{created.json['id']}",
+        headers=headers,
+        json={
+            "schemas": [scim.USER_SCHEMA],
+            "userName": "ceo@victim.example",
+            "displayName": "Pwned",
+        },
+    )
+    assert renamed.status_code == 200
+    session.expire_all()
+    assert session.get(User, ceo.id).name == "The CEO"
+    # once the CEO accepts, the account is shared: B's IdP still cannot re-address it
+    from fms.identity.sso.models import Invitation
+
+    invitation = session.scalar(
+        select(Invitation)
+        .where(Invitation.email == "ceo@victim.example")
+        .execution_options(all_tenants=True)
+    )
+    invitations.accept(
+        session, invitation=invitation, user=session.get(User, ceo.id), ip=None, via="t"
+    )
+    session.commit()
     changed = client.put(
         f"/scim/v2/Users/{created.json['id']}",
         headers=headers,
@@ -75,12 +103,14 @@ def test_a_scim_client_cannot_rewrite_an_account_shared_with_another_organizatio
 def test_a_staff_idp_cannot_sign_in_as_another_organizations_account(
     session, victim, make_org, make_oidc_connection, make_sso_domain
 ):
-    """Even an organization that (wrongly) claimed the domain cannot reach that account."""
+    """An organization that merely claims the domain cannot reach that account: only the
+    organization that verified it (by DNS; `manual` verification is refused outside
+    development and tests) speaks for its addresses."""
     from fms.identity.sso import provisioning
 
     org_a, ceo = victim
     org_b = make_org(name="Domain squatter")
-    make_sso_domain(org_b, "victim.example")
+    make_sso_domain(org_b, "victim.example", verified=False)
     connection = make_oidc_connection(
         org_b, issuer="https://squatter-idp.example", jit_provisioning=True
     )
@@ -96,4 +126,4 @@ def test_a_staff_idp_cannot_sign_in_as_another_organizations_account(
             groups=[],
             ip=None,
         )
-    assert refused.value.reason == "account_elsewhere"
+    assert refused.value.reason == "domain_not_verified"

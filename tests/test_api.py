@@ -80,22 +80,26 @@ def test_wrong_types_and_query_parameters_are_refused(admin_client):
     assert response.content_type == "application/problem+json"
 
 
-def test_add_member_and_change_roles_through_the_api(admin_client, session):
+def test_invite_member_and_change_roles_through_the_api(
+    admin_client, session, make_member, org_admin
+):
     response = admin_client.post(
         "/api/v1/memberships",
         json={"email": "New.Person@Example.com", "name": "New Person", "roles": ["finance"]},
     )
     assert response.status_code == 201, response.get_json()
     created = response.get_json()
-    assert created["user"]["email"] == "new.person@example.com"
-    assert created["roles"] == ["finance"]
+    assert created["email"] == "new.person@example.com" and created["status"] == "open"
+    assert created["roles"] == ["finance"] and "/invitations/" in created["link"]
     again = admin_client.post(
         "/api/v1/memberships",
         json={"email": "new.person@example.com", "name": "New Person", "roles": ["finance"]},
     )
     assert again.status_code == 409
+    member = make_member(session.get(Organization, org_admin.org_id), roles=("finance",))
+    session.commit()
     patched = admin_client.patch(
-        f"/api/v1/memberships/{created['id']}", json={"roles": ["finance", "procurement"]}
+        f"/api/v1/memberships/{member.id}", json={"roles": ["finance", "procurement"]}
     )
     assert patched.get_json()["roles"] == ["finance", "procurement"]
     listing = admin_client.get("/api/v1/memberships?per_page=1").get_json()

@@ -128,13 +128,16 @@ def test_archiving_a_unit_keeps_it_listed_as_archived(admin_client, session, org
     assert "CC-1" in page and "Archived" in page
 
 
-def test_add_member_form(admin_client, session):
+def test_invite_member_form(admin_client, session):
     response = admin_client.post(
         "/admin/members",
         data={"name": "Ada Lovelace", "email": "ada@example.com", "roles": ["procurement"]},
     )
-    assert response.status_code == 302
-    assert "Ada Lovelace" in admin_client.get("/admin/members").data.decode()
+    assert response.status_code == 200 and "Invitation mailed" in response.data.decode()
+    page = admin_client.get("/admin/members").data.decode()
+    assert "Invited, not yet joined" in page and "ada@example.com" in page
+    bad = admin_client.post("/admin/members", data={"email": "not-an-email", "roles": []})
+    assert bad.status_code == 422
 
 
 def test_organization_settings_validate_the_currency(admin_client, org, session):

@@ -17,9 +17,12 @@ ALL = {ALL_TENANTS: True}
 
 
 @pytest.fixture
-def scim_org(session, org_admin, actor_of, sso_allowed_loopback):
+def scim_org(session, org_admin, actor_of, sso_allowed_loopback, make_sso_domain):
     org = session.get(Organization, org_admin.org_id)
     org.sso_group_roles = {"FMS Finance": ["finance"], "FMS Buyers": ["procurement"]}
+    # the IdP provisions its own company's people: addresses in domains the org verified
+    for domain in ("contoso.example", "okta.local", "page.example"):
+        make_sso_domain(org, domain)
     with as_org(session, org.id):
         record, token = scim.create_token(session, actor=actor_of(org_admin), name="Entra ID")
     session.commit()
@@ -40,6 +43,7 @@ def api(client, scim_org):
 
 
 def _membership(session, membership_id) -> Membership:
+    assert str(membership_id).isdigit(), f"{membership_id} is not a member (yet)"
     return session.scalar(
         select(Membership).where(Membership.id == int(membership_id)).execution_options(**ALL)
     )
@@ -208,6 +212,8 @@ def test_entra_id_group_membership_maps_to_roles(session, api, scim_org):
     assert response.status_code == 200 and response.json["members"] == []
     listed = api("GET", '/Groups?excludedAttributes=members&filter=displayName eq "FMS Finance"')
     assert listed.json["totalResults"] == 1 and "members" not in listed.json["Resources"][0]
+    # leaving the last mapped group: the organization's default roles, not the old ones
+    assert _membership(session, user_id).roles == sorted(scim_org[0].sso_default_roles)
 
 
 # Okta's documented requests (developer.okta.com, "SCIM 2.0 protocol reference").
@@ -306,3 +312,90 @@ def test_another_organizations_users_are_not_found(session, api, make_org, make_
         == 404
     )
     assert _membership(session, stranger.id).is_active is True
+
+
+def _add_to_group(api, group_id, user_id):
+    return api(
+        "PATCH",
+        f"/Groups/{group_id}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Add", "path": "members", "value": [{"value": user_id}]}],
+        },
+    )
+
+
+def test_an_address_outside_the_verified_domains_is_invited_not_attached(
+    session, api, scim_org, app
+):
+    """SCIM POST for someone else's address makes a pending invitation: no account, no
+    membership until its owner accepts; then the groups it was given apply."""
+    import re
+
+    from fms.notifications.models import OutboxMessage
+
+    org, _, _ = scim_org
+    created = api(
+        "POST",
+        "/Users",
+        {
+            "schemas": [scim.USER_SCHEMA],
+            "userName": "guest@partner.example",
+            "emails": [{"value": "guest@partner.example", "primary": True}],
+            "displayName": "Guest Consultant",
+            "active": True,
+        },
+    )
+    assert created.status_code == 201, created.json
+    user_id = created.json["id"]
+    assert user_id.startswith("inv-") and created.json["active"] is True
+    assert session.scalar(select(User).where(User.email == "guest@partner.example")) is None
+    assert api("GET", f"/Users/{user_id}").json["userName"] == "guest@partner.example"
+    listed = api("GET", '/Users?filter=userName eq "guest@partner.example"').json
+    assert listed["totalResults"] == 1 and listed["Resources"][0]["id"] == user_id
+    group_id = api(
+        "POST", "/Groups", {"schemas": [scim.GROUP_SCHEMA], "displayName": "FMS Buyers"}
+    ).json["id"]
+    assert _add_to_group(api, group_id, user_id).status_code == 200
+    assert api("GET", f"/Groups/{group_id}").json["members"][0]["value"] == user_id
+    # the person accepts with their own password
+    message = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == "guest@partner.example")
+    ).one()
+    link = re.search(r"(/invitations/\S+)", message.body_text).group(1)
+    accepted = app.test_client().post(
+        link + "/new-account",
+        data={
+            "name": "Gina Guest",
+            "password": "gina-chose-this-1",
+            "confirm": "gina-chose-this-1",
+        },
+    )
+    assert accepted.status_code == 302
+    member = api("GET", f"/Users/{user_id}").json
+    assert member["id"] == user_id and member["active"] is True
+    with as_org(session, org.id):
+        membership = session.scalar(
+            select(Membership).join(User).where(User.email == "guest@partner.example")
+        )
+    assert membership.roles == ["procurement"]
+    assert api("GET", f"/Groups/{group_id}").json["members"][0]["value"] == user_id
+    # and the IdP's id keeps working for deprovisioning
+    assert api("DELETE", f"/Users/{user_id}").status_code == 204
+    session.refresh(membership)
+    assert membership.is_active is False
+
+
+def test_scim_cannot_deactivate_the_last_org_admin(session, api, scim_org, org_admin):
+    response = api(
+        "PATCH",
+        f"/Users/{org_admin.id}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": False}],
+        },
+    )
+    assert response.status_code == 409, response.json
+    assert "org admin" in response.json["detail"]
+    session.refresh(org_admin)
+    assert org_admin.is_active is True

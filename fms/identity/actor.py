@@ -14,8 +14,10 @@ class Actor:
     roles: frozenset[str] = field(default_factory=frozenset)
     ip: str | None = None
     request_id: str | None = None
-    # "web", "api", "cli", "job"
+    # "web", "api", "cli", "job", "scim"
     channel: str = "web"
+    # the SCIM (later: API) token acting, if any
+    token_id: int | None = None
 
     def can(self, permission: str) -> bool:
         return has_permission(self.roles, permission)

@@ -10,9 +10,10 @@ from flask_wtf.csrf import generate_csrf
 from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.identity import schemas, services
+from fms.identity import memberships, schemas, services
 from fms.identity.models import Organization
 from fms.identity.permissions import permissions_for
+from fms.identity.sso import invitations
 from fms.identity.web_session import current_actor
 
 blp = Blueprint(
@@ -78,44 +79,80 @@ class Memberships(MethodView):
     @blp.arguments(PageArgs, location="query")
     @blp.response(200, schemas.MembershipPage)
     def get(self, args: dict):
-        """Members of the current organization."""
-        rows, total = services.list_members(
+        """Members of the current organization (org admins)."""
+        rows, total = memberships.list_members(
             db.session, actor=current_actor(), page=args["page"], per_page=args["per_page"]
         )
         return page_body(rows, total, args)
 
     @blp.arguments(schemas.MembershipIn)
-    @blp.response(201, schemas.MembershipOut)
+    @blp.response(201, schemas.MemberInvitationOut)
     def post(self, data: dict):
-        """Add a person with roles (an existing FMS account is reused by email)."""
-        membership = services.add_member(db.session, actor=current_actor(), **data)
+        """Invite a person with roles: FMS mails them a link, and they become a member when
+        they accept it (no organization attaches an existing account). 409 when they are
+        already a member or invited."""
+        invitation, token = invitations.create_invitation(
+            db.session,
+            actor=current_actor(),
+            email=data["email"],
+            name=data.get("name"),
+            roles=data["roles"],
+        )
         db.session.commit()
-        return membership
+        return _invitation_body(invitation, link=invitations.invitation_url(token))
+
+
+def _invitation_body(invitation, link=None) -> dict:
+    body = {
+        "id": invitation.id,
+        "email": invitation.email,
+        "roles": invitation.roles,
+        "status": invitations.status(invitation),
+        "created_at": invitation.created_at,
+        "expires_at": invitation.expires_at,
+    }
+    if link:
+        body["link"] = link
+    return body
+
+
+@blp.route("/memberships/invitations")
+class MemberInvitations(MethodView):
+    @blp.response(200, schemas.MemberInvitationOut(many=True))
+    def get(self):
+        """Open invitations to staff roles (not yet accepted)."""
+        rows = invitations.open_staff_invitations(db.session, actor=current_actor())
+        return [_invitation_body(i) for i in rows]
 
 
 @blp.route("/memberships/<int:membership_id>")
 class MembershipById(MethodView):
     @blp.response(200, schemas.MembershipOut)
     def get(self, membership_id: int):
-        return services.get_membership(
+        return memberships.get_membership(
             db.session, actor=current_actor(), membership_id=membership_id
         )
 
     @blp.arguments(schemas.MembershipPatchIn)
     @blp.response(200, schemas.MembershipOut)
     def patch(self, data: dict, membership_id: int):
-        """Change roles or (de)activate; deactivation ends the member's sessions at once."""
+        """Change roles or (de)activate; deactivation ends the member's sessions at once.
+        409 when the change would leave the organization without an active org admin."""
         actor = current_actor()
         if "roles" in data:
-            services.change_roles(
-                db.session, actor=actor, membership_id=membership_id, roles=data["roles"]
+            memberships.change_member_roles(
+                db.session, actor=actor, membership_id=membership_id, roles=data["roles"], via="api"
             )
         if "is_active" in data:
-            services.set_membership_active(
-                db.session, actor=actor, membership_id=membership_id, active=data["is_active"]
+            memberships.set_member_active(
+                db.session,
+                actor=actor,
+                membership_id=membership_id,
+                active=data["is_active"],
+                via="api",
             )
         db.session.commit()
-        return services.get_membership(db.session, actor=actor, membership_id=membership_id)
+        return memberships.get_membership(db.session, actor=actor, membership_id=membership_id)
 
 
 @blp.route("/users/<int:user_id>")
@@ -123,4 +160,4 @@ class UserById(MethodView):
     @blp.response(200, schemas.MembershipOut)
     def get(self, user_id: int):
         """A user, as a member of the current organization; other users answer 404."""
-        return services.get_member_by_user(db.session, actor=current_actor(), user_id=user_id)
+        return memberships.get_member_by_user(db.session, actor=current_actor(), user_id=user_id)

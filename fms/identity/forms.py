@@ -9,7 +9,7 @@ from wtforms import (
     SelectMultipleField,
     StringField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from fms.identity.permissions import ROLES
@@ -31,14 +31,48 @@ class SignInForm(FlaskForm):
 
 
 class AddMemberForm(FlaskForm):
-    name = StringField("Full name", validators=[DataRequired(), Length(max=200)])
+    name = StringField(
+        "Name (optional)",
+        validators=[Optional(), Length(max=200)],
+        description="Used to greet them; they confirm their own name when they accept.",
+    )
     email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
     roles = MultiCheckboxField("Roles", choices=ROLE_CHOICES, validators=[DataRequired()])
-    password = PasswordField(
-        "Initial password (optional)",
-        validators=[Optional(), Length(min=12, max=1024)],
-        description="Leave empty when the person signs in through your identity provider.",
+
+
+class CodeForm(FlaskForm):
+    code = StringField(
+        "6-digit code",
+        validators=[DataRequired(), Length(min=6, max=8)],
+        description="From your authenticator app.",
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
+
+
+class ChooseOrganizationForm(FlaskForm):
+    org_id = SelectField("Organization", coerce=int)
+
+
+class ForgotPasswordForm(FlaskForm):
+    email = EmailField("Email", validators=[DataRequired(), Email(), Length(max=254)])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "New password",
+        validators=[DataRequired(), Length(min=12, max=1024)],
+        description="At least 12 characters.",
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        "Repeat the password",
+        validators=[DataRequired(), EqualTo("password", message="The passwords differ.")],
+        render_kw={"autocomplete": "new-password"},
+    )
+
+
+class NewAccountForm(NewPasswordForm):
+    name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])
 
 
 class RolesForm(FlaskForm):

@@ -66,6 +66,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "freelancer": frozenset(
         {"organization.read", "jobs.read", "own_profile.read", "own_engagements.read"}
     ),
+    # not a role people hold: what a SCIM provisioning token may do (invite and manage people)
+    "scim": frozenset({"members.read", "members.manage", "invitations.manage"}),
 }
 
 # Fields that carry a permission of their own (DESIGN.md: bank and tax details for finance,

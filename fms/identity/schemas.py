@@ -28,8 +28,6 @@ class UserOut(Schema):
     id = fields.Integer()
     email = fields.String()
     name = fields.String()
-    is_active = fields.Boolean()
-    last_sign_in_at = fields.DateTime(allow_none=True)
 
 
 class MembershipOut(Schema):
@@ -38,17 +36,34 @@ class MembershipOut(Schema):
     user = fields.Nested(UserOut)
     roles = fields.List(fields.String())
     is_active = fields.Boolean()
+    break_glass = fields.Boolean()
     created_at = fields.DateTime()
+    last_sign_in_at = fields.DateTime(
+        allow_none=True, metadata={"description": "The last sign-in into this organization."}
+    )
 
 
 class MembershipIn(Schema):
+    """Invite a person: they become a member when they accept."""
+
     email = fields.Email(required=True, validate=validate.Length(max=254))
-    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
-    roles = fields.List(_role, required=True, validate=validate.Length(min=1))
-    password = fields.String(
+    name = fields.String(
         load_default=None,
-        validate=validate.Length(min=12, max=1024),
-        metadata={"description": "Optional; for local (break-glass) sign-in only."},
+        validate=validate.Length(max=200),
+        metadata={"description": "Optional greeting name; they confirm their own name."},
+    )
+    roles = fields.List(_role, required=True, validate=validate.Length(min=1))
+
+
+class MemberInvitationOut(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    roles = fields.List(fields.String())
+    status = fields.String(metadata={"description": "open, accepted, revoked or expired"})
+    created_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    link = fields.String(
+        metadata={"description": "The invitation link; only in the answer that creates it."}
     )
 
 
@@ -67,3 +82,4 @@ class MeOut(Schema):
 
 
 MembershipPage = page_schema(MembershipOut, "MembershipPage")
+InvitationPage = page_schema(MemberInvitationOut, "MemberInvitationPage")

@@ -11,17 +11,18 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fms import money
 from fms.audit import services as audit
 from fms.errors import InvalidInput, NotFound, RuleViolation
+from fms.identity import memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, SignInSession, User
-from fms.identity.permissions import ROLES, require
-from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
+from fms.identity.permissions import require
+from fms.tenancy import ALL_TENANTS, scope_session
 from fms.timekeeping import utcnow
 
 MIN_PASSWORD_LENGTH = 12
@@ -55,18 +56,6 @@ def normalise_email(email: str) -> str:
     if not _EMAIL.match(email) or len(email) > 254:
         raise InvalidInput("Enter a valid email address.", errors={"email": ["Not an email."]})
     return email
-
-
-def _check_roles(roles) -> list[str]:
-    roles = sorted(set(roles or []))
-    unknown = [r for r in roles if r not in ROLES]
-    if unknown:
-        raise InvalidInput(
-            f"Unknown role: {', '.join(unknown)}.", errors={"roles": ["Unknown role."]}
-        )
-    if not roles:
-        raise InvalidInput("Choose at least one role.", errors={"roles": ["Choose a role."]})
-    return roles
 
 
 # --- organizations -----------------------------------------------------------------------
@@ -116,7 +105,7 @@ def create_organization(
     audit.record(
         session, org_actor, "organization.created", org, after={"name": name, "slug": slug}
     )
-    user = _user_with_membership(
+    user = create_local_member(
         session,
         org=org,
         email=admin_email,
@@ -172,12 +161,17 @@ def get_organization(session: Session, *, actor: Actor, org_id: int) -> Organiza
     raise NotFound("No such organization.")
 
 
-# --- members -----------------------------------------------------------------------------
+# --- the first admin of a new organization ---------------------------------------------
 
 
-def _user_with_membership(session, *, org, email, name, password, roles, actor) -> User:
+def create_local_member(session, *, org, email, name, password, roles, actor) -> User:
+    """The installation operator's path (a new organization's first admin, the demo data):
+    never reachable by an organization's admins, who invite instead.
+
+    An existing account is reused by email only because the operator, not another
+    organization, asks; its password is never changed.
+    """
     email = normalise_email(email)
-    roles = _check_roles(roles)
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("Enter the person's name.", errors={"name": ["Required."]})
@@ -189,143 +183,10 @@ def _user_with_membership(session, *, org, email, name, password, roles, actor) 
         session.add(user)
         session.flush()
         audit.record(session, actor, "user.created", user, after={"email": email, "name": name})
-    existing = session.scalar(
-        select(Membership).where(Membership.user_id == user.id, Membership.org_id == org.id)
-    )
-    if existing is not None:
-        raise RuleViolation(f"{email} is already a member of this organization.")
-    membership = Membership(org_id=org.id, user_id=user.id, roles=roles, is_active=True)
-    session.add(membership)
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "membership.created",
-        membership,
-        after={"user_id": user.id, "roles": roles},
+    memberships.create_membership(
+        session, actor=actor, org_id=org.id, user_id=user.id, roles=roles, via="new_organization"
     )
     return user
-
-
-def add_member(
-    session: Session,
-    *,
-    actor: Actor,
-    email: str,
-    name: str,
-    roles,
-    password: str | None = None,
-) -> Membership:
-    """Org admins add a person with roles; an existing FMS user is reused by email."""
-    require(actor, "members.manage")
-    org = session.get(Organization, actor.org_id)
-    user = _user_with_membership(
-        session, org=org, email=email, name=name, password=password, roles=roles, actor=actor
-    )
-    return session.scalar(
-        select(Membership).where(Membership.user_id == user.id).options(joinedload(Membership.user))
-    )
-
-
-def list_members(session: Session, *, actor: Actor, page: int = 1, per_page: int = 50):
-    require(actor, "members.read")
-    total = session.scalar(select(func.count(Membership.id)))
-    rows = session.scalars(
-        select(Membership)
-        .join(Membership.user)
-        .options(joinedload(Membership.user))
-        .order_by(User.name, Membership.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return rows, total
-
-
-def get_membership(session: Session, *, actor: Actor, membership_id: int) -> Membership:
-    require(actor, "members.read")
-    membership = get_in_org(session, Membership, membership_id, what="membership")
-    return session.scalar(
-        select(Membership)
-        .where(Membership.id == membership.id)
-        .options(joinedload(Membership.user))
-    )
-
-
-def get_member_by_user(session: Session, *, actor: Actor, user_id: int) -> Membership:
-    """The membership of a user in the actor's organization; other users are NotFound."""
-    require(actor, "members.read")
-    membership = session.scalar(
-        select(Membership).where(Membership.user_id == user_id).options(joinedload(Membership.user))
-    )
-    if membership is None:
-        raise NotFound("No such user.")
-    return membership
-
-
-def _admins_left(session: Session, excluding_membership_id: int) -> int:
-    members = session.scalars(
-        select(Membership).where(
-            Membership.is_active.is_(True), Membership.id != excluding_membership_id
-        )
-    )
-    return sum(1 for m in members if "org_admin" in (m.roles or []))
-
-
-def change_roles(session: Session, *, actor: Actor, membership_id: int, roles) -> Membership:
-    """Set a member's roles; the organization always keeps one active org admin."""
-    require(actor, "members.manage")
-    membership = get_membership(session, actor=actor, membership_id=membership_id)
-    roles = _check_roles(roles)
-    before = list(membership.roles or [])
-    losing_admin = "org_admin" in before and "org_admin" not in roles
-    if losing_admin and _admins_left(session, membership.id) == 0:
-        raise RuleViolation("The organization needs at least one active org admin.")
-    if before == roles:
-        return membership
-    membership.roles = roles
-    audit.record(
-        session,
-        actor,
-        "membership.roles_changed",
-        membership,
-        before={"roles": before},
-        after={"roles": roles},
-    )
-    return membership
-
-
-def set_membership_active(
-    session: Session, *, actor: Actor, membership_id: int, active: bool
-) -> Membership:
-    """Deactivate or reactivate a member; deactivation ends their sessions here at once."""
-    require(actor, "members.manage")
-    membership = get_membership(session, actor=actor, membership_id=membership_id)
-    if membership.is_active == active:
-        return membership
-    if not active:
-        if membership.user_id == actor.user_id:
-            raise RuleViolation("You cannot deactivate yourself.")
-        if "org_admin" in (membership.roles or []) and _admins_left(session, membership.id) == 0:
-            raise RuleViolation("The organization needs at least one active org admin.")
-    changed = session.execute(
-        update(Membership)
-        .where(Membership.id == membership.id, Membership.is_active.is_(not active))
-        .values(is_active=active)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
-    if changed != 1:
-        raise RuleViolation("This member was changed by someone else; reload and try again.")
-    if not active:
-        end_sessions(session, user_id=membership.user_id, org_id=actor.org_id, reason="deactivated")
-    audit.record(
-        session,
-        actor,
-        "membership.activated" if active else "membership.deactivated",
-        membership,
-        before={"is_active": not active},
-        after={"is_active": active},
-    )
-    return membership
 
 
 # --- sign-in sessions --------------------------------------------------------------------
@@ -353,6 +214,84 @@ class StartedSession:
     record: SignInSession
 
 
+# How a session was signed in. A password session that also passed a TOTP code is
+# "password_totp"; single sign-on sessions name their protocol.
+SSO_METHODS = ("oidc", "saml")
+
+
+class ChooseOrganization(Exception):
+    """A password sign-in with several organizations and no last-used one: ask."""
+
+    def __init__(self, organizations: list[Organization]):
+        super().__init__("Choose the organization to work in.")
+        self.organizations = organizations
+
+
+def _may_work_in(
+    *, sso_required: bool, break_glass: bool, method: str, sso_org_id: int | None, org_id: int
+) -> bool:
+    """The SSO policy of one organization for one session.
+
+    Where SSO is required, only a session signed in through that organization's own
+    identity provider may work there, or a break-glass admin's password session that
+    passed a TOTP code. A session from another organization's IdP does not count.
+    """
+    if not sso_required:
+        return True
+    if method in SSO_METHODS:
+        return sso_org_id == org_id
+    return break_glass and method == "password_totp"
+
+
+def _sso_org_id(session: Session, sso_connection_id: int | None) -> int | None:
+    if sso_connection_id is None:
+        return None
+    from fms.identity.sso.models import SsoConnection
+
+    return session.scalar(
+        select(SsoConnection.org_id)
+        .where(SsoConnection.id == sso_connection_id)
+        .execution_options(**{ALL_TENANTS: True})
+    )
+
+
+def organizations_open_to(
+    session: Session, *, user_id: int, method: str, sso_connection_id: int | None = None
+) -> list[Organization]:
+    """Organizations where the person is an active member and this kind of sign-in may
+    work (the SSO policy), by name."""
+    rows = session.execute(
+        select(Organization, Membership.break_glass)
+        .join(Membership, Membership.org_id == Organization.id)
+        .where(Membership.user_id == user_id, Membership.is_active.is_(True))
+        .order_by(Organization.name, Organization.id)
+        .execution_options(**{ALL_TENANTS: True})
+    ).all()
+    sso_org_id = _sso_org_id(session, sso_connection_id)
+    return [
+        org
+        for org, glass in rows
+        if _may_work_in(
+            sso_required=org.sso_required,
+            break_glass=glass,
+            method=method,
+            sso_org_id=sso_org_id,
+            org_id=org.id,
+        )
+    ]
+
+
+def _mark_landed(session: Session, *, user: User, org_id: int, now) -> None:
+    """Remember where the person works now: the next password sign-in lands here."""
+    user.last_org_id = org_id
+    session.execute(
+        update(Membership)
+        .where(Membership.user_id == user.id, Membership.org_id == org_id)
+        .values(last_sign_in_at=now)
+        .execution_options(synchronize_session=False, **{ALL_TENANTS: True})
+    )
+
+
 def start_session(
     session: Session,
     *,
@@ -364,11 +303,27 @@ def start_session(
     sso_connection_id: int | None = None,
     id_token: str | None = None,
 ) -> StartedSession:
-    """A new server-side session with a fresh random token (the id rotates at every sign-in)."""
-    orgs = organizations_of(session, user.id)
+    """A new server-side session with a fresh random token (the id rotates at every sign-in).
+
+    It starts in the organization asked for, else the one the person last worked in,
+    else their only one; with several and no last one, the person chooses
+    (`ChooseOrganization`) — never an organization picked by sort order.
+    """
+    orgs = organizations_open_to(
+        session, user_id=user.id, method=method, sso_connection_id=sso_connection_id
+    )
     if not orgs:
         raise InvalidCredentials("This account has no active membership.")
-    current = next((o for o in orgs if o.id == org_id), orgs[0])
+    by_id = {o.id: o for o in orgs}
+    if org_id is not None:
+        current = by_id.get(org_id)
+        if current is None:
+            raise InvalidCredentials("Your account is not active in this organization.")
+    else:
+        current = by_id.get(user.last_org_id)
+        if current is None and len(orgs) > 1:
+            raise ChooseOrganization(orgs)
+        current = current or orgs[0]
     token = secrets.token_urlsafe(32)
     now = utcnow()
     record = SignInSession(
@@ -385,6 +340,7 @@ def start_session(
     )
     session.add(record)
     user.last_sign_in_at = now
+    _mark_landed(session, user=user, org_id=current.id, now=now)
     session.flush()
     scope_session(session, current.id)
     actor = actor_for(session, record, ip=ip, request_id=None, channel="web")
@@ -428,34 +384,68 @@ def actor_for(
     request_id: str | None,
     channel: str,
 ) -> Actor | None:
-    """The Actor of a session in its current organization; None if the membership is gone."""
-    membership = session.scalar(
-        select(Membership)
+    """The Actor of a session in its current organization; None if the membership is gone
+    or the organization's SSO policy no longer lets this session work there."""
+    row = session.execute(
+        select(Membership.roles, Membership.break_glass, Organization.sso_required)
+        .join(Organization, Organization.id == Membership.org_id)
         .where(
             Membership.user_id == record.user_id,
             Membership.org_id == record.current_org_id,
             Membership.is_active.is_(True),
         )
         .execution_options(**{ALL_TENANTS: True})
-    )
-    if membership is None:
+    ).first()
+    if row is None:
+        return None
+    roles, glass, sso_required = row
+    if sso_required and not _may_work_in(
+        sso_required=True,
+        break_glass=glass,
+        method=record.method,
+        sso_org_id=_sso_org_id(session, record.sso_connection_id),
+        org_id=record.current_org_id,
+    ):
         return None
     return Actor(
         user_id=record.user_id,
         org_id=record.current_org_id,
-        roles=frozenset(membership.roles or []),
+        roles=frozenset(roles or []),
         ip=ip,
         request_id=request_id,
         channel=channel,
     )
 
 
+class SignInRequired(RuleViolation):
+    """The organization requires signing in through its own identity provider."""
+
+    status = 403
+    title = "Single sign-on required"
+
+
 def switch_organization(
     session: Session, *, record: SignInSession, org_id: int, actor: Actor
 ) -> Organization:
-    """Move the session to another organization where the user is an active member."""
-    org = get_organization(session, actor=actor, org_id=org_id)
+    """Move the session to another organization where the user is an active member and
+    whose SSO policy this session satisfies."""
+    org = get_organization(session, actor=actor, org_id=org_id)  # NotFound otherwise
+    open_ids = {
+        o.id
+        for o in organizations_open_to(
+            session,
+            user_id=record.user_id,
+            method=record.method,
+            sso_connection_id=record.sso_connection_id,
+        )
+    }
+    if org.id not in open_ids:
+        raise SignInRequired(
+            f"{org.name} requires single sign-on: sign in through its identity provider."
+        )
     record.current_org_id = org.id
+    user = session.get(User, record.user_id)
+    _mark_landed(session, user=user, org_id=org.id, now=utcnow())
     scope_session(session, org.id)
     new_actor = actor_for(
         session, record, ip=actor.ip, request_id=actor.request_id, channel=actor.channel

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 from zoneinfo import available_timezones
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_login import login_required
 
+from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db, limiter
-from fms.forms import page_arg, status_of, submitted
-from fms.identity import forms, services, web_session
-from fms.identity.models import Organization
+from fms.forms import apply_errors, page_arg, status_of, submitted
+from fms.identity import accounts, forms, memberships, services, web_session
+from fms.identity.models import Organization, User
 from fms.identity.permissions import require
+from fms.identity.sso import invitations, provisioning
 from fms.identity.sso import services as sso
 from fms.identity.sso import views as sso_views
 from fms.identity.web_session import current_actor
@@ -89,30 +101,244 @@ def login():
                 user = services.authenticate(
                     db.session, email=form.email.data, password=form.password.data
                 )
-                open_orgs = sso.password_org_ids(db.session, user_id=user.id)
-                if not open_orgs:
-                    raise services.InvalidCredentials(
-                        "Your organization requires single sign-on: "
-                        "use “Continue with single sign-on”."
-                    )
-                started = services.start_session(
-                    db.session,
-                    user=user,
-                    method="password",
-                    ip=web_session.client_ip(),
-                    user_agent=request.user_agent.string,
-                    org_id=open_orgs[0],
-                )
             except services.InvalidCredentials as exc:
                 db.session.rollback()
                 form.form_errors.append(exc.detail)
             else:
-                db.session.commit()
-                web_session.begin(started)
-                return redirect(web_session.safe_next(form.next.data))
+                if accounts.totp_enabled(user):
+                    web_session.hold_sign_in(
+                        user.id, next_url=form.next.data, stage="code", method="password"
+                    )
+                    return redirect(url_for("identity.login_code"))
+                return _finish_password_sign_in(user, method="password", next_url=form.next.data)
     failed = form.is_submitted() and (form.form_errors or form.errors)
     status = 401 if failed else 200
     return render_template("identity/login.html", form=form), status
+
+
+def _finish_password_sign_in(user: User, *, method: str, next_url, org_id: int | None = None):
+    """The password (and code) are right: start the session where the person works —
+    the organization they last used, their only one, or the one they choose now."""
+    if accounts.totp_enabled(user) and method != "password_totp":
+        return redirect(url_for("identity.login"))  # the code step cannot be skipped
+    try:
+        started = services.start_session(
+            db.session,
+            user=user,
+            method=method,
+            ip=web_session.client_ip(),
+            user_agent=request.user_agent.string,
+            org_id=org_id,
+        )
+    except services.ChooseOrganization as choice:
+        db.session.rollback()
+        web_session.hold_sign_in(user.id, next_url=next_url, stage="organization", method=method)
+        form = forms.ChooseOrganizationForm()
+        form.org_id.choices = [(o.id, f"{o.name} ({o.slug})") for o in choice.organizations]
+        return render_template("identity/choose_organization.html", form=form)
+    except services.InvalidCredentials:
+        db.session.rollback()
+        web_session.forget()
+        needs_code = not accounts.totp_enabled(user)
+        flash(
+            "Your organization requires single sign-on: use “Continue with single sign-on”."
+            + (
+                " Break-glass admins also need two-step verification turned on."
+                if needs_code
+                else ""
+            ),
+            "danger",
+        )
+        return redirect(url_for("identity.login"))
+    db.session.commit()
+    web_session.begin(started)
+    return redirect(web_session.safe_next(next_url))
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"])
+def login_code():
+    """The second step for accounts with TOTP: a code from the authenticator app."""
+    held = web_session.held_sign_in("code")
+    if held is None:
+        flash("Please sign in again.", "info")
+        return redirect(url_for("identity.login"))
+    form = forms.CodeForm()
+    if form.validate_on_submit():
+        user = db.session.get(User, held["user_id"])
+        if accounts.verify_totp(db.session, user=user, code=form.code.data):
+            db.session.commit()
+            return _finish_password_sign_in(user, method="password_totp", next_url=held.get("next"))
+        db.session.rollback()
+        form.code.errors.append("That code does not match (or was used already).")
+    status = 401 if form.is_submitted() else 200
+    return render_template("identity/login_code.html", form=form), status
+
+
+@bp.post("/login/organization")
+def login_organization():
+    """The organization chosen after a password sign-in (several, none used last)."""
+    held = web_session.held_sign_in("organization")
+    if held is None or not forms.EmptyForm().validate_on_submit():
+        flash("Please sign in again.", "info")
+        return redirect(url_for("identity.login"))
+    try:
+        org_id = int(request.form.get("org_id", ""))
+    except ValueError:
+        org_id = -1
+    user = db.session.get(User, held["user_id"])
+    return _finish_password_sign_in(
+        user, method=held["method"], next_url=held.get("next"), org_id=org_id
+    )
+
+
+# --- password links and two-step verification ---------------------------------------------
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_IP"], methods=["POST"])
+def forgot_password():
+    form = forms.ForgotPasswordForm()
+    if form.validate_on_submit():
+        accounts.request_password_reset(
+            db.session, email=form.email.data, ip=web_session.client_ip()
+        )
+        db.session.commit()
+        # the same answer whether or not the account exists
+        flash(
+            "If an FMS account uses that address, a link to set its password is on its way. "
+            "It works once, for an hour.",
+            "info",
+        )
+        return redirect(url_for("identity.login"))
+    return render_template("identity/forgot_password.html", form=form), status_of(form)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    try:
+        accounts.open_password_link(db.session, token=token)
+    except accounts.LinkRefused as exc:
+        return render_template(
+            "errors/error.html", status=exc.status, title=exc.title, detail=exc.detail
+        ), exc.status
+    form = forms.NewPasswordForm()
+    done = submitted(
+        form,
+        lambda: accounts.set_password_with_link(
+            db.session, token=token, password=form.password.data
+        ),
+        success="Your password is set. Sign in with it now.",
+        then=url_for("identity.login"),
+    )
+    if done:
+        web_session.forget()
+        return done
+    return render_template("identity/reset_password.html", form=form), status_of(form)
+
+
+@bp.route("/account/security", methods=["GET", "POST"])
+@login_required
+def security():
+    """The person's own two-step verification (TOTP)."""
+    user = g.user
+    form = forms.CodeForm()
+    secret = None
+    if not accounts.totp_enabled(user):
+        # the secret waits in the signed cookie until a correct code confirms it
+        secret = session.get("totp_pending") or accounts.new_totp_secret()
+        session["totp_pending"] = secret
+    if request.method == "POST":
+        action = request.form.get("action", "enable")
+        if action == "enable":
+
+            def change():
+                return accounts.enable_totp(
+                    db.session, user=user, secret=secret, code=form.code.data
+                )
+        else:
+
+            def change():
+                return accounts.disable_totp(db.session, user=user, code=form.code.data)
+
+        done = submitted(
+            form,
+            change,
+            success="Two-step verification is on."
+            if action == "enable"
+            else "Two-step verification is off.",
+            then=url_for("identity.security"),
+        )
+        if done:
+            session.pop("totp_pending", None)
+            return done
+    return render_template(
+        "identity/security.html",
+        form=form,
+        enabled=accounts.totp_enabled(user),
+        secret=secret,
+        uri=accounts.totp_uri(user, secret) if secret else None,
+    ), status_of(form)
+
+
+# --- accepting an invitation ---------------------------------------------------------------
+
+
+@bp.post("/invitations/<token>/accept")
+@login_required
+def accept_invitation(token: str):
+    """The signed-in owner of the invited address accepts."""
+    if not forms.EmptyForm().validate_on_submit():
+        return redirect(url_for("sso.invitation", token=token))
+    try:
+        membership = invitations.accept_signed_in(
+            db.session, token=token, user=g.user, ip=web_session.client_ip()
+        )
+    except invitations.InvitationRefused as exc:
+        return sso_views.invitation_refused_page(exc)
+    db.session.commit()
+    org = db.session.get(Organization, membership.org_id)
+    flash(f"You joined {org.name}. Switch to it from the organization menu.", "success")
+    return redirect(url_for("reports.home"))
+
+
+@bp.route("/invitations/<token>/new-account", methods=["GET", "POST"])
+@limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_IP"], methods=["POST"])
+def invitation_new_account(token: str):
+    """No account has the invited address yet: its owner chooses a name and password."""
+    try:
+        invitation = invitations.open_invitation(db.session, token=token)
+    except invitations.InvitationRefused as exc:
+        return sso_views.invitation_refused_page(exc)
+    form = forms.NewAccountForm(name=invitation.name or "")
+    if form.validate_on_submit():
+        try:
+            invitations.accept_with_new_account(
+                db.session,
+                token=token,
+                name=form.name.data,
+                password=form.password.data,
+                ip=web_session.client_ip(),
+            )
+        except invitations.InvitationRefused as exc:
+            return sso_views.invitation_refused_page(exc)
+        except invitations.AccountExists:
+            db.session.rollback()
+            flash("You already have an FMS account: sign in, then accept.", "info")
+            return redirect(url_for("identity.login", next=url_for("sso.invitation", token=token)))
+        except (InvalidInput, RuleViolation) as exc:
+            db.session.rollback()
+            apply_errors(form, exc)
+        else:
+            db.session.commit()
+            flash("Your account is ready and you joined the organization. Sign in now.", "success")
+            return redirect(url_for("identity.login"))
+    return render_template(
+        "identity/invitation_new_account.html",
+        form=form,
+        invitation=invitation,
+        organization=invitations.organization_name(db.session, invitation),
+    ), status_of(form)
 
 
 @bp.post("/logout")
@@ -146,13 +372,14 @@ def switch_organization():
         org_id = -1
     form = forms.EmptyForm()
     if form.validate_on_submit():
-        services.get_organization(db.session, actor=actor, org_id=org_id)  # 404 otherwise
-        if g.sign_in.method == "password" and org_id not in sso.password_org_ids(
-            db.session, user_id=actor.user_id
-        ):
-            flash("That organization requires single sign-on: sign in through it.", "danger")
+        try:
+            org = services.switch_organization(
+                db.session, record=g.sign_in, org_id=org_id, actor=actor
+            )
+        except services.SignInRequired as exc:
+            db.session.rollback()
+            flash(exc.detail, "danger")
             return redirect(url_for("reports.home"))
-        org = services.switch_organization(db.session, record=g.sign_in, org_id=org_id, actor=actor)
         db.session.commit()
         flash(f"You are now working in {org.name}.", "success")
     return redirect(url_for("reports.home"))
@@ -167,27 +394,47 @@ def members():
     actor = current_actor()
     require(actor, "members.read")
     form = forms.AddMemberForm()
+    link = None
     if request.method == "POST":
         require(actor, "members.manage")
-        done = submitted(
-            form,
-            lambda: services.add_member(
+        created = {}
+
+        def invite():
+            created["invitation"], created["token"] = invitations.create_invitation(
                 db.session,
                 actor=actor,
                 email=form.email.data,
                 name=form.name.data,
                 roles=form.roles.data,
-                password=form.password.data or None,
-            ),
-            success=f"{(form.name.data or '').strip()} was added.",
-            then=url_for("identity.members"),
-        )
-        if done:
-            return done
+            )
+
+        if form.validate_on_submit():
+            try:
+                invite()
+            except (InvalidInput, RuleViolation) as exc:
+                db.session.rollback()
+                apply_errors(form, exc)
+            else:
+                db.session.commit()
+                link = invitations.invitation_url(created["token"])
+                flash(
+                    f"Invitation mailed to {created['invitation'].email}. They join when they "
+                    "accept it.",
+                    "success",
+                )
+                form = forms.AddMemberForm(formdata=None)
     page = request.args.get("page", 1, type=page_arg) or 1
-    rows, total = services.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
+    rows, total = memberships.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
+    pending = invitations.open_staff_invitations(db.session, actor=actor)
     return render_template(
-        "identity/members.html", rows=rows, total=total, page=page, per_page=50, form=form
+        "identity/members.html",
+        rows=rows,
+        total=total,
+        page=page,
+        per_page=50,
+        form=form,
+        pending=pending,
+        link=link,
     ), status_of(form)
 
 
@@ -195,38 +442,42 @@ def members():
 @login_required
 def member(membership_id: int):
     actor = current_actor()
-    membership = services.get_membership(db.session, actor=actor, membership_id=membership_id)
+    membership = memberships.get_membership(db.session, actor=actor, membership_id=membership_id)
     name = membership.user.name
     form = forms.RolesForm(roles=list(membership.roles or []))
     if request.method == "POST":
         require(actor, "members.manage")
         action = request.form.get("action", "roles")
-        if action in ("break_glass_on", "break_glass_off"):
+        if action in ("break_glass_on", "break_glass_off", "deactivate", "activate"):
             if forms.EmptyForm().validate_on_submit():
-                sso.set_break_glass(
-                    db.session,
-                    actor=actor,
-                    membership_id=membership_id,
-                    break_glass=action == "break_glass_on",
-                )
-                db.session.commit()
-                flash("Break-glass access saved.", "success")
-            return redirect(url_for("identity.member", membership_id=membership_id))
-        if action in ("deactivate", "activate"):
-            if forms.EmptyForm().validate_on_submit():
-                services.set_membership_active(
-                    db.session,
-                    actor=actor,
-                    membership_id=membership_id,
-                    active=action == "activate",
-                )
-                db.session.commit()
-                verb = "reactivated" if action == "activate" else "deactivated"
-                flash(f"{name} was {verb}.", "success")
+                try:
+                    if action.startswith("break_glass"):
+                        memberships.set_member_break_glass(
+                            db.session,
+                            actor=actor,
+                            membership_id=membership_id,
+                            break_glass=action == "break_glass_on",
+                        )
+                        message = "Break-glass access saved."
+                    else:
+                        memberships.set_member_active(
+                            db.session,
+                            actor=actor,
+                            membership_id=membership_id,
+                            active=action == "activate",
+                        )
+                        verb = "reactivated" if action == "activate" else "deactivated"
+                        message = f"{name} was {verb}."
+                except RuleViolation as exc:
+                    db.session.rollback()
+                    flash(exc.detail, "danger")
+                else:
+                    db.session.commit()
+                    flash(message, "success")
             return redirect(url_for("identity.member", membership_id=membership_id))
         done = submitted(
             form,
-            lambda: services.change_roles(
+            lambda: memberships.change_member_roles(
                 db.session, actor=actor, membership_id=membership_id, roles=form.roles.data
             ),
             success="Roles saved. They apply from the member's next click.",
@@ -234,9 +485,12 @@ def member(membership_id: int):
         )
         if done:
             return done
-    return render_template("identity/member.html", membership=membership, form=form), status_of(
-        form
-    )
+    return render_template(
+        "identity/member.html",
+        membership=membership,
+        form=form,
+        idp_roles=provisioning.idp_manages_any_roles(db.session, org_id=actor.org_id),
+    ), status_of(form)
 
 
 # --- organization settings ---------------------------------------------------------------

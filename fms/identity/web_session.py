@@ -117,6 +117,41 @@ def begin(started) -> None:
     session.permanent = False
 
 
+# A password sign-in waiting for its second step (a TOTP code, or the choice of
+# organization): who, since when, and where to go. In the signed cookie, for a few minutes.
+HELD_KEY = "held_sign_in"
+HELD_FOR_SECONDS = 300
+
+
+def hold_sign_in(user_id: int, *, next_url: str | None, stage: str, method: str) -> None:
+    """`stage` is what the person does next ("code" or "organization"); `method` what
+    they have proven so far ("password", "password_totp")."""
+    import time
+
+    session.clear()
+    session[HELD_KEY] = {
+        "user_id": user_id,
+        "at": int(time.time()),
+        "next": next_url,
+        "stage": stage,
+        "method": method,
+    }
+
+
+def held_sign_in(stage: str) -> dict | None:
+    """The held sign-in, if it is at this stage and recent."""
+    import time
+
+    held = session.get(HELD_KEY)
+    if (
+        not isinstance(held, dict)
+        or held.get("stage") != stage
+        or time.time() - held.get("at", 0) > HELD_FOR_SECONDS
+    ):
+        return None
+    return held
+
+
 def forget() -> None:
     session.clear()
 

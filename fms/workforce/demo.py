@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.identity.models import User
+from fms.identity.models import Organization, User
 from fms.timekeeping import utcnow
 from fms.workforce import requisitions, rules, services
 from fms.workforce.models import (
@@ -87,8 +87,14 @@ def load_workforce_demo(session: Session, *, actor, password: str, today: date) 
     known = set(session.scalars(select(User.email)))
     for email, name, roles in EXTRA_STAFF:
         if email not in known:
-            identity.add_member(
-                session, actor=actor, email=email, name=name, roles=roles, password=password
+            identity.create_local_member(
+                session,
+                org=session.get(Organization, actor.org_id),
+                actor=actor,
+                email=email,
+                name=name,
+                roles=roles,
+                password=password,
             )
     users = {u.email: u.id for u in session.scalars(select(User))}
     managers = [users["manager@northbridge.example"], users["manager2@northbridge.example"]]

@@ -1,9 +1,13 @@
-"""Invitations: how an external person (a freelancer) first gets into an organization.
+"""Invitations: how a person joins an organization — with their consent, never attached.
 
-The link is signed (FMS_SECRET_KEY), single-use and expires (7 days by default). Opening
-it offers the identity providers the organization allows for freelancers; the identity
-the person signs in with is linked to their account. An invitation for one email cannot
-be redeemed with a different verified email unless the inviter allowed it.
+Org admins add staff and procurement invites freelancers the same way: an invitation to
+an email address, mailed through the outbox (the inviter can also copy the link). The
+link is signed, single-use and expires (7 days by default). Its owner accepts it by
+signing in as the account of that address (password or their usual IdP), by creating the
+account with a password of their own when there is none, or through one of the identity
+providers the organization allows. Until then the organization sees only the email it
+typed. An invitation for one email cannot be redeemed with a different verified email
+unless the inviter allowed it.
 
 Workforce invites to an engagement with `subject_type="engagement", subject_id=...` and
 listens to `invitation_redeemed` (a blinker signal: identity does not import workforce).
@@ -11,24 +15,22 @@ listens to `invitation_redeemed` (a blinker signal: identity does not import wor
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from datetime import timedelta
 
 from blinker import Namespace
-from flask import current_app
-from itsdangerous import BadSignature, URLSafeSerializer
+from flask import render_template
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
 from fms.errors import InvalidInput, RuleViolation
+from fms.identity import links, memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
 from fms.identity.permissions import ROLES, require
-from fms.identity.services import normalise_email
+from fms.identity.services import hash_password, normalise_email
 from fms.identity.sso import SsoSignInFailed
-from fms.identity.sso.models import ExternalIdentity, Invitation, SsoConnection
+from fms.identity.sso.models import ExternalIdentity, Invitation, SsoConnection, SsoDomain
 from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
 from fms.timekeeping import utcnow
 
@@ -37,6 +39,9 @@ _signals = Namespace()
 # sent after an invitation was redeemed, in the redeeming transaction:
 # sender=Invitation, user_id=..., membership_id=...
 invitation_redeemed = _signals.signal("invitation-redeemed")
+# sent when accepting an invitation made a new membership (sender=Invitation,
+# membership_id=...): SCIM puts a pending user into the groups it was given
+invitation_accepted = _signals.signal("invitation-accepted")
 
 
 class InvitationRefused(RuleViolation):
@@ -123,38 +128,64 @@ def link_identity(
     return user, identity
 
 
-def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt="fms-invitation")
-
-
-def _hash(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
 def create_invitation(
     session: Session,
     *,
     actor: Actor,
     email: str,
     roles: list[str] | None = None,
+    name: str | None = None,
     allow_other_email: bool = False,
     valid_for: timedelta = DEFAULT_VALIDITY,
     subject_type: str | None = None,
     subject_id: int | None = None,
+    scim: dict | None = None,
 ) -> tuple[Invitation, str]:
-    """Invite someone by email; returns the invitation and its link token (shown once)."""
-    require(actor, "invitations.manage")
-    email = normalise_email(email)
+    """Invite someone by email and mail them the link; returns the invitation and its
+    link token (shown once to the inviter too).
+
+    Staff roles are given by org admins (members.manage); procurement invites freelancers.
+    A person already a member here, or with an open invitation here, is not invited again.
+    """
     roles = sorted(set(roles or ["freelancer"]))
-    if any(role not in ROLES for role in roles):
+    require(actor, "members.manage" if set(roles) - {"freelancer"} else "invitations.manage")
+    email = normalise_email(email)
+    if any(role not in ROLES for role in roles) or not roles:
         raise InvalidInput("Unknown role.", errors={"roles": ["Unknown role."]})
+    name = (name or "").strip()[:200] or None
     if not timedelta(minutes=5) <= valid_for <= timedelta(days=30):
         raise InvalidInput("Links last between 5 minutes and 30 days.")
-    secret = secrets.token_urlsafe(32)
+    member = session.scalar(
+        select(Membership.id).join(User, User.id == Membership.user_id).where(User.email == email)
+    )
+    if member is not None:
+        raise memberships.AlreadyMember(
+            f"{email} is already a member of this organization.", membership_id=member
+        )
+    pending = session.scalar(
+        select(Invitation.id).where(
+            Invitation.email == email,
+            Invitation.redeemed_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > utcnow(),
+            Invitation.subject_type.is_(subject_type)
+            if subject_type is None
+            else Invitation.subject_type == subject_type,
+            Invitation.subject_id.is_(subject_id)
+            if subject_id is None
+            else Invitation.subject_id == subject_id,
+        )
+    )
+    if pending is not None:
+        raise RuleViolation(
+            f"{email} already has an open invitation here: withdraw it to send a new one."
+        )
+    secret, secret_hash = links.new_secret()
     invitation = Invitation(
         org_id=actor.org_id,
         email=email,
-        secret_hash=_hash(secret),
+        name=name,
+        secret_hash=secret_hash,
         roles=roles,
         allow_other_email=allow_other_email,
         subject_type=subject_type,
@@ -162,6 +193,10 @@ def create_invitation(
         invited_by_user_id=actor.user_id,
         expires_at=utcnow() + valid_for,
     )
+    if scim:
+        invitation.scim_user_name = scim.get("user_name")
+        invitation.scim_external_id = scim.get("external_id")
+        invitation.scim_data = scim.get("data")
     session.add(invitation)
     session.flush()
     audit.record(
@@ -178,8 +213,47 @@ def create_invitation(
             "subject_id": subject_id,
         },
     )
-    token = _serializer().dumps({"i": invitation.id, "s": secret})
+    token = links.token_for("invitation", invitation.id, secret)
+    _mail_invitation(session, invitation=invitation, token=token, actor=actor)
     return invitation, token
+
+
+def readdress(session: Session, *, actor: Actor, invitation: Invitation, email: str) -> str:
+    """Send an open invitation to another address: a new secret (the old link stops
+    working) mailed to the new address. Returns the new link token."""
+    secret, secret_hash = links.new_secret()
+    invitation.email = normalise_email(email)
+    invitation.secret_hash = secret_hash
+    session.flush()
+    token = links.token_for("invitation", invitation.id, secret)
+    _mail_invitation(session, invitation=invitation, token=token, actor=actor)
+    return token
+
+
+def invitation_url(token: str) -> str:
+    return links.absolute_url(f"/invitations/{token}")
+
+
+def _mail_invitation(session: Session, *, invitation: Invitation, token: str, actor: Actor):
+    from fms.notifications.services import queue_mail
+
+    org = session.get(Organization, invitation.org_id)
+    inviter = session.get(User, actor.user_id) if actor.user_id else None
+    context = {
+        "organization": org.name,
+        "inviter": inviter.name if inviter else None,
+        "link": invitation_url(token),
+        "expires_at": invitation.expires_at,
+        "staff": "freelancer" not in invitation.roles,
+    }
+    queue_mail(
+        session,
+        org_id=invitation.org_id,
+        kind="invitation",
+        to=invitation.email,
+        subject=f"{org.name} invites you to FMS",
+        body_text=render_template("mail/invitation.txt", **context),
+    )
 
 
 def revoke_invitation(session: Session, *, actor: Actor, invitation_id: int) -> Invitation:
@@ -192,6 +266,21 @@ def revoke_invitation(session: Session, *, actor: Actor, invitation_id: int) -> 
         invitation.revoked_at = utcnow()
         audit.record(session, actor, "invitation.revoked", invitation)
     return invitation
+
+
+def open_staff_invitations(session: Session, *, actor: Actor) -> list[Invitation]:
+    """Invitations to staff roles not yet accepted (the members page lists them)."""
+    require(actor, "members.read")
+    rows = session.scalars(
+        select(Invitation)
+        .where(
+            Invitation.redeemed_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > utcnow(),
+        )
+        .order_by(Invitation.created_at.desc())
+    )
+    return [i for i in rows if set(i.roles or []) - {"freelancer"}]
 
 
 def list_invitations(session: Session, *, actor: Actor) -> list[Invitation]:
@@ -211,21 +300,20 @@ def status(invitation: Invitation) -> str:
 
 def open_invitation(session: Session, *, token: str) -> Invitation:
     """The invitation of a link, if it is genuine, unused, unrevoked and not expired."""
-    try:
-        data = _serializer().loads(token or "")
-        invitation_id, secret = int(data["i"]), str(data["s"])
-    except (BadSignature, KeyError, TypeError, ValueError):
+    read = links.read_token("invitation", token)
+    if read is None:
         raise InvitationRefused(
             "This invitation link is not valid. Ask for a new one.",
             reason="bad_link",
             org_id=None,
-        ) from None
+        )
+    invitation_id, secret = read
     invitation = session.scalar(
         select(Invitation)
         .where(Invitation.id == invitation_id)
         .execution_options(**{ALL_TENANTS: True})
     )
-    if invitation is None or not secrets.compare_digest(invitation.secret_hash, _hash(secret)):
+    if invitation is None or not links.matches(invitation.secret_hash, secret):
         raise InvitationRefused(
             "This invitation link is not valid. Ask for a new one.",
             reason="bad_link",
@@ -304,14 +392,6 @@ def redeem(
             "Sign in with the account it was sent to, or ask for a new invitation.",
             "invitation_email_mismatch",
         )
-    used = session.execute(
-        update(Invitation)
-        .where(Invitation.id == invitation.id, Invitation.redeemed_at.is_(None))
-        .values(redeemed_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    if used != 1:
-        fail("This invitation was already used. Sign in instead.", "invitation_reused")
     identity = session.scalar(
         select(ExternalIdentity).where(
             ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject
@@ -324,8 +404,8 @@ def redeem(
             user = existing_account_to_link(session, email=email, org_id=org_id)
         except AccountElsewhere:
             fail(
-                f"{email} already has an FMS account that signs in another way. Sign in as "
-                "you usually do, or ask for an invitation to another email address.",
+                f"{email} already has an FMS account. Sign in to FMS as you usually do, "
+                "then open this invitation link again to accept it.",
                 "account_elsewhere",
             )
         user, identity = link_identity(
@@ -342,33 +422,137 @@ def redeem(
         )
     if not user.is_active:
         fail("Your FMS account is deactivated. Ask your contact.", "user_deactivated")
+    identity.last_sign_in_at = utcnow()
+    try:
+        accept(session, invitation=invitation, user=user, ip=ip, via="sso")
+    except InvitationRefused as exc:
+        fail(exc.detail, exc.reason)
+    return user
+
+
+def accept(session: Session, *, invitation: Invitation, user: User, ip: str | None, via: str):
+    """Use the invitation once, for this account: the membership it offers begins.
+
+    Every way of accepting ends here (signed in, new password, identity provider).
+    """
+    org_id = invitation.org_id
+    scope_session(session, org_id)
+    actor = Actor(user_id=user.id, org_id=org_id, ip=ip, channel="web")
+    used = session.execute(
+        update(Invitation)
+        .where(Invitation.id == invitation.id, Invitation.redeemed_at.is_(None))
+        .values(redeemed_at=utcnow(), redeemed_by_user_id=user.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if used != 1:
+        raise InvitationRefused(
+            "This invitation was already used. Sign in instead.",
+            reason="invitation_reused",
+            org_id=org_id,
+            invitation_id=invitation.id,
+        )
     membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
     if membership is None:
-        membership = Membership(
-            org_id=org_id, user_id=user.id, roles=list(invitation.roles), is_active=True
-        )
-        session.add(membership)
-        session.flush()
-        audit.record(
+        scim = None
+        if invitation.scim_user_name:
+            scim = {
+                "user_name": invitation.scim_user_name,
+                "external_id": invitation.scim_external_id,
+                "data": {**(invitation.scim_data or {}), "scim_id": f"inv-{invitation.id}"},
+            }
+        membership = memberships.create_membership(
             session,
-            actor,
-            "membership.created",
-            membership,
-            after={"user_id": user.id, "roles": membership.roles, "via": "invitation"},
+            actor=actor,
+            org_id=org_id,
+            user_id=user.id,
+            roles=list(invitation.roles),
+            via=f"invitation:{via}",
+            scim=scim,
         )
+        invitation_accepted.send(invitation, membership_id=membership.id)
     elif not membership.is_active:
-        fail("Your FMS account is deactivated here. Ask your contact.", "user_deactivated")
-    identity.last_sign_in_at = utcnow()
-    invitation.redeemed_by_user_id = user.id
+        raise InvitationRefused(
+            "Your FMS account is deactivated here. Ask your contact.",
+            reason="user_deactivated",
+            org_id=org_id,
+            invitation_id=invitation.id,
+        )
     session.flush()
     audit.record(
         session,
-        Actor(user_id=user.id, org_id=org_id, ip=ip, channel="web"),
+        actor,
         "invitation.redeemed",
         invitation,
-        after={"user_id": user.id, "email": email, "connection_id": connection.id},
+        after={"user_id": user.id, "via": via},
     )
     invitation_redeemed.send(invitation, user_id=user.id, membership_id=membership.id)
+    return membership
+
+
+class AccountExists(RuleViolation):
+    """The invited address already has an account: its owner signs in to accept."""
+
+    title = "Sign in to accept"
+
+
+def _invitation_for_acceptance(session: Session, token: str) -> Invitation:
+    invitation = open_invitation(session, token=token)
+    scope_session(session, invitation.org_id)
+    return invitation
+
+
+def accept_signed_in(session: Session, *, token: str, user: User, ip: str | None):
+    """The signed-in owner of the invited address accepts (consent by signing in as it)."""
+    invitation = _invitation_for_acceptance(session, token)
+    if user.email != invitation.email and not invitation.allow_other_email:
+        raise InvitationRefused(
+            f"This invitation is for {invitation.email}; you are signed in as {user.email}. "
+            "Sign out and sign in as the invited account.",
+            reason="invitation_email_mismatch",
+            org_id=invitation.org_id,
+            invitation_id=invitation.id,
+        )
+    return accept(session, invitation=invitation, user=user, ip=ip, via="signed_in")
+
+
+def domain_owner(session: Session, email: str) -> int | None:
+    """The organization that verified the email's domain, if any."""
+    return session.scalar(
+        select(SsoDomain.org_id)
+        .where(SsoDomain.verified_domain == email.rsplit("@", 1)[1])
+        .execution_options(**{ALL_TENANTS: True})
+    )
+
+
+def accept_with_new_account(
+    session: Session, *, token: str, name: str, password: str, ip: str | None
+) -> User:
+    """Create the invited address's account with a password its owner chooses, and accept.
+
+    Only when no account has that address; and a verified domain's accounts are created
+    by the organization that verified it (there, through its identity provider).
+    """
+    invitation = _invitation_for_acceptance(session, token)
+    email = invitation.email
+    if session.scalar(select(User.id).where(User.email == email)) is not None:
+        raise AccountExists(
+            f"{email} already has an FMS account: sign in with it to accept the invitation."
+        )
+    owner = domain_owner(session, email)
+    if owner is not None and owner != invitation.org_id:
+        raise RuleViolation(
+            f"Accounts for {email.rsplit('@', 1)[1]} come from that company's own sign-in. "
+            "Sign in to FMS through it first, then open this link again."
+        )
+    name = (name or "").strip()
+    if not name or len(name) > 200:
+        raise InvalidInput("Enter your name.", errors={"name": ["Required."]})
+    user = User(email=email, name=name, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    actor = Actor(user_id=user.id, org_id=invitation.org_id, ip=ip, channel="web")
+    audit.record(session, actor, "user.created", user, after={"via": "invitation"})
+    accept(session, invitation=invitation, user=user, ip=ip, via="new_account")
     return user
 
 

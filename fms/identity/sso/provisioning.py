@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fms.audit import services as audit
 from fms.errors import InvalidInput
+from fms.identity import memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
-from fms.identity.services import normalise_email, organizations_of
+from fms.identity.services import normalise_email
 from fms.identity.sso import SsoSignInFailed, invitations
-from fms.identity.sso.models import ExternalIdentity, SsoConnection, SsoDomain
+from fms.identity.sso.models import ExternalIdentity, Invitation, SsoConnection, SsoDomain
 from fms.tenancy import ALL_TENANTS, scope_session
 from fms.timekeeping import utcnow
 
@@ -25,6 +25,71 @@ def roles_for_groups(org: Organization, groups: list[str]) -> list[str]:
     for group in groups:
         roles.update(mapping.get(group, []))
     return sorted(roles)
+
+
+class NoMappedGroup(Exception):
+    """The person's groups map to no role and the connection refuses such people."""
+
+
+def roles_from_idp(org: Organization, connection: SsoConnection | None, groups: list[str]):
+    """The roles the IdP's groups give, recomputed from scratch: the mapped roles, else the
+    organization's default roles (or a refusal, when the connection asks for one)."""
+    mapped = roles_for_groups(org, groups)
+    if mapped:
+        return mapped
+    if connection is not None and connection.refuse_unmapped:
+        raise NoMappedGroup()
+    return sorted(org.sso_default_roles or ["hiring_manager"])
+
+
+def idp_manages_roles(
+    connection: SsoConnection | None, org: Organization, *, scim: bool = False
+) -> bool:
+    """Whether the IdP's groups decide roles: for staff connections set to "identity
+    provider" (not "FMS", for IdPs without groups), once the organization maps groups to
+    roles — with no mapping at all there is nothing to compute roles from. A SCIM token
+    tied to no connection follows the mapping too."""
+    if not org.sso_group_roles:
+        return False
+    if connection is None:
+        return scim
+    return connection.audience == "staff" and (connection.roles_managed_by or "idp") == "idp"
+
+
+def idp_manages_any_roles(session: Session, *, org_id: int) -> bool:
+    """Whether an active staff connection of the organization sets roles from groups (the
+    members page then says that a change there lasts until the next sign-in)."""
+    org = session.get(Organization, org_id)
+    connections = session.scalars(
+        select(SsoConnection).where(
+            SsoConnection.org_id == org_id, SsoConnection.is_active.is_(True)
+        )
+    )
+    return any(idp_manages_roles(c, org) for c in connections)
+
+
+def _open_invitation_for(session: Session, email: str) -> Invitation | None:
+    return session.scalar(
+        select(Invitation)
+        .where(
+            Invitation.email == email,
+            Invitation.redeemed_at.is_(None),
+            Invitation.revoked_at.is_(None),
+            Invitation.expires_at > utcnow(),
+        )
+        .order_by(Invitation.created_at.desc())
+        .limit(1)
+    )
+
+
+def _account_for_domain_owner(session: Session, *, email: str) -> User | None:
+    """The account of an address in a domain this organization verified.
+
+    The verified domain's organization is the authority for its addresses, so its IdP
+    may sign in an existing account of that address — whatever other organizations the
+    person also belongs to (they joined those by accepting their invitations).
+    """
+    return session.scalar(select(User).where(User.email == email))
 
 
 def provision(
@@ -41,7 +106,8 @@ def provision(
     """Find or create the FMS user of an external identity (keyed by issuer and subject).
 
     A new identity is linked to an existing account, or creates one, only for an email in a
-    domain this organization verified; its membership gets the roles its groups map to.
+    domain this organization verified. When the connection's IdP manages roles, every
+    sign-in recomputes them from the mapped groups (the default roles when none map).
     """
     org_id = connection.org_id
     scope_session(session, org_id)
@@ -56,10 +122,9 @@ def provision(
             ExternalIdentity.issuer == issuer, ExternalIdentity.subject == subject
         )
     )
-    mapped = roles_for_groups(org, groups)
+    invitation = None
     if identity is not None:
         user = session.get(User, identity.user_id)
-        membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
     else:
         if connection.audience != "staff":
             fail(
@@ -83,18 +148,12 @@ def provision(
                 "in people with that address.",
                 reason,
             )
-        try:
-            user = invitations.existing_account_to_link(session, email=email, org_id=org_id)
-        except invitations.AccountElsewhere:
-            fail(
-                f"{email} already has an FMS account that another organization's sign-in "
-                "governs. Ask your FMS administrator.",
-                "account_elsewhere",
-            )
-        membership = None
-        if user is not None:
-            membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
-        if membership is None and not connection.jit_provisioning:
+        user = _account_for_domain_owner(session, email=email)
+        invitation = _open_invitation_for(session, email)
+        has_membership = user is not None and session.scalar(
+            select(Membership.id).where(Membership.user_id == user.id)
+        )
+        if not has_membership and invitation is None and not connection.jit_provisioning:
             fail(
                 "You do not have an FMS account here yet. Ask your FMS administrator.",
                 "not_provisioned",
@@ -111,46 +170,57 @@ def provision(
             user=user,
             via="sso",
         )
-    if not user.is_active or (membership is not None and not membership.is_active):
+    if not user.is_active:
         fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
-    if membership is None:
-        roles = mapped or list(org.sso_default_roles or ["hiring_manager"])
-        membership = Membership(org_id=org_id, user_id=user.id, roles=roles, is_active=True)
-        session.add(membership)
-        session.flush()
-        audit.record(
-            session,
-            actor,
-            "membership.created",
-            membership,
-            after={"user_id": user.id, "roles": roles, "via": "sso"},
+    membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
+    if membership is not None and not membership.is_active:
+        fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
+    manages = idp_manages_roles(connection, org)
+    try:
+        idp_roles = roles_from_idp(org, connection, groups) if manages else None
+    except NoMappedGroup:
+        fail(
+            "Your groups at the identity provider give you no role in FMS. Ask your FMS "
+            "administrator to add you to a group that does.",
+            "no_mapped_group",
         )
-    elif mapped and sorted(membership.roles or []) != mapped and connection.audience == "staff":
-        _sync_roles(session, actor=actor, membership=membership, roles=mapped)
+    actor = Actor(user_id=user.id, org_id=org_id, ip=ip, channel="web")
+    try:
+        if membership is None:
+            if invitation is not None:
+                # consent: the invited person signed in through the organization's own IdP
+                membership = invitations.accept(
+                    session, invitation=invitation, user=user, ip=ip, via="sso"
+                )
+                if idp_roles is not None:
+                    memberships.change_roles(
+                        session, actor=actor, membership=membership, roles=idp_roles, via="sso"
+                    )
+            else:
+                default = sorted(org.sso_default_roles or ["hiring_manager"])
+                membership = memberships.create_membership(
+                    session,
+                    actor=actor,
+                    org_id=org_id,
+                    user_id=user.id,
+                    roles=idp_roles or default,
+                    via="sso",
+                )
+        elif idp_roles is not None:
+            memberships.change_roles(
+                session, actor=actor, membership=membership, roles=idp_roles, via="sso"
+            )
+    except memberships.LastAdmin:
+        fail(
+            "Your identity provider no longer makes you an org admin, and you are this "
+            "organization's last one. Ask your IdP administrator, or make someone else an "
+            "org admin first.",
+            "last_admin",
+        )
+    except memberships.AlreadyMember:
+        fail("You were signed in a moment ago: try again.", "concurrent_sign_in")
     identity.last_sign_in_at = utcnow()
     if email and identity.email != email:
         identity.email = email
     session.flush()
-    if membership.org_id not in [o.id for o in organizations_of(session, user.id)]:
-        fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
     return user
-
-
-def _sync_roles(session: Session, *, actor: Actor, membership: Membership, roles: list[str]):
-    """The IdP's groups decide roles, except that the last org admin keeps being one."""
-    before = sorted(membership.roles or [])
-    if "org_admin" in before and "org_admin" not in roles:
-        others = session.scalars(
-            select(Membership).where(Membership.is_active.is_(True), Membership.id != membership.id)
-        )
-        if not any("org_admin" in (m.roles or []) for m in others):
-            return
-    membership.roles = roles
-    audit.record(
-        session,
-        actor,
-        "membership.roles_changed",
-        membership,
-        before={"roles": before},
-        after={"roles": roles, "via": "sso"},
-    )

@@ -1,9 +1,12 @@
 """SCIM 2.0 provisioning (RFC 7643/7644): the rules for Users and Groups of one organization.
 
 A SCIM User is a membership in the organization that owns the bearer token; its `id` is
-the membership id. Deactivating (active=false, or DELETE) applies to that membership only
-and ends the person's sessions there at once. A SCIM Group gives its members the roles
-the organization maps its name to (Single sign-on settings).
+the membership id — or "inv-<n>" for a person whose address is outside the organization's
+verified domains: they are invited (mailed), and become a member only when they accept.
+Deactivating (active=false, or DELETE) applies to that membership only and ends the
+person's sessions there at once. A SCIM Group gives its members the roles the
+organization maps its name to (Single sign-on settings), when the IdP manages roles.
+Memberships change only through `fms.identity.memberships`.
 
 Services flush and never commit; fms/identity/scim_api.py parses and answers.
 """
@@ -20,17 +23,20 @@ from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
 from fms.errors import DomainError
+from fms.identity import memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
 from fms.identity.permissions import require
-from fms.identity.services import end_sessions, normalise_email
-from fms.identity.sso.models import ScimGroup, ScimToken
+from fms.identity.services import normalise_email
+from fms.identity.sso import invitations, provisioning
+from fms.identity.sso.models import Invitation, ScimGroup, ScimToken, SsoConnection
 from fms.tenancy import ALL_TENANTS, get_in_org
 from fms.timekeeping import utcnow
 
 USER_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:User"
 GROUP_SCHEMA = "urn:ietf:params:scim:schemas:core:2.0:Group"
 TOKEN_PREFIX = "fms_scim_"  # noqa: S105 - a visible prefix, not a secret
+PENDING_PREFIX = "inv-"
 
 
 class ScimError(DomainError):
@@ -96,7 +102,15 @@ def authenticate(session: Session, *, bearer: str | None, ip: str | None) -> Act
     now = utcnow()
     if record.last_used_at is None or (now - record.last_used_at).total_seconds() > 60:
         record.last_used_at = now
-    return Actor(user_id=None, org_id=record.org_id, roles=frozenset(), ip=ip, channel="scim")
+    # the token is the authority: it provisions people (the "scim" row of the permissions)
+    return Actor(
+        user_id=None,
+        org_id=record.org_id,
+        roles=frozenset({"scim"}),
+        ip=ip,
+        channel="scim",
+        token_id=record.id,
+    )
 
 
 # --- representation ------------------------------------------------------------------------
@@ -109,52 +123,60 @@ def etag(body: dict) -> str:
     return f'W/"{digest[:32]}"'
 
 
-def user_body(membership: Membership, user: User, base: str) -> dict:
-    """The SCIM view of a member. For people SCIM provisioned, exactly the attributes the
-    IdP last sent (so a removed attribute stays removed); others are described from FMS."""
-    data = membership.scim_data
+def scim_id(record) -> str:
+    """The id the IdP knows: a membership's own, or "inv-<n>" for one that began pending."""
+    if isinstance(record, Invitation):
+        return f"{PENDING_PREFIX}{record.id}"
+    return (record.scim_data or {}).get("scim_id") or str(record.id)
+
+
+def user_body(record, user: User | None, base: str) -> dict:
+    """The SCIM view of a member, or of a person invited and not yet accepted. For people
+    SCIM provisioned, exactly the attributes the IdP last sent (so a removed attribute
+    stays removed); others are described from FMS."""
+    ident = scim_id(record)
+    data = record.scim_data
+    pending = isinstance(record, Invitation)
     body = {
         "schemas": [USER_SCHEMA],
-        "id": str(membership.id),
-        "userName": membership.scim_user_name or user.email,
+        "id": ident,
+        "userName": record.scim_user_name or (record.email if pending else user.email),
     }
     if data is None:
         body.update(
             name={"formatted": user.name},
             displayName=user.name,
             emails=[{"value": user.email, "type": "work", "primary": True}],
-            active=bool(membership.is_active),
+            active=bool(record.is_active),
         )
     else:
         for key in ("name", "displayName", "emails"):
             if data.get(key) is not None:
                 body[key] = data[key]
         if data.get("active") is not None:
-            body["active"] = bool(membership.is_active)
-    if membership.scim_external_id:
-        body["externalId"] = membership.scim_external_id
+            # a pending person is as active as the IdP says; they join on acceptance
+            body["active"] = bool(data["active"]) if pending else bool(record.is_active)
+    if record.scim_external_id:
+        body["externalId"] = record.scim_external_id
+    modified = record.created_at if pending else (user.last_sign_in_at or record.created_at)
     body["meta"] = {
         "resourceType": "User",
-        "created": membership.created_at.isoformat(),
-        "lastModified": (user.last_sign_in_at or membership.created_at).isoformat(),
-        "location": f"{base}/Users/{membership.id}",
+        "created": record.created_at.isoformat(),
+        "lastModified": modified.isoformat(),
+        "location": f"{base}/Users/{ident}",
     }
     body["meta"]["version"] = etag(body)
     return body
 
 
-def group_body(group: ScimGroup, members: list[tuple[Membership, User]], base: str) -> dict:
+def group_body(group: ScimGroup, members: list, base: str) -> dict:
     body = {
         "schemas": [GROUP_SCHEMA],
         "id": str(group.id),
         "displayName": group.display_name,
         "members": [
-            {
-                "value": str(m.id),
-                "$ref": f"{base}/Users/{m.id}",
-                "type": "User",
-            }
-            for m, u in members
+            {"value": scim_id(m), "$ref": f"{base}/Users/{scim_id(m)}", "type": "User"}
+            for m, _ in members
         ],
     }
     if group.external_id:
@@ -188,38 +210,83 @@ def parse_filter(text: str | None, allowed: set[str]) -> tuple[str, str] | None:
 # --- users ---------------------------------------------------------------------------------
 
 
-def _user_and_membership(session: Session, membership_id) -> tuple[Membership, User]:
+def _pending(session: Session, ident: str) -> Invitation | Membership:
     try:
-        membership = get_in_org(session, Membership, membership_id, what="user")
-    except DomainError:
-        raise ScimError(404, f"User {membership_id} not found.") from None
-    if (membership.scim_data or {}).get("deleted"):
-        raise ScimError(404, f"User {membership_id} not found.")
-    return membership, session.get(User, membership.user_id)
+        invitation_id = int(ident[len(PENDING_PREFIX) :])
+        invitation = get_in_org(session, Invitation, invitation_id, what="user")
+    except (DomainError, ValueError):
+        raise ScimError(404, f"User {ident} not found.") from None
+    if invitation.scim_user_name is None or (invitation.scim_data or {}).get("deleted"):
+        raise ScimError(404, f"User {ident} not found.")
+    if invitation.redeemed_at is not None:  # accepted: the IdP's id now names the member
+        membership = session.scalar(
+            select(Membership).where(Membership.user_id == invitation.redeemed_by_user_id)
+        )
+        if membership is None:
+            raise ScimError(404, f"User {ident} not found.")
+        return membership
+    return invitation
+
+
+def _user_and_membership(session: Session, ident) -> tuple[Membership | Invitation, User | None]:
+    """A SCIM user: a membership (by its id or the "inv-<n>" it began as), or a pending
+    invitation; other organizations' ids are 404."""
+    ident = str(ident)
+    if ident.startswith(PENDING_PREFIX):
+        record = _pending(session, ident)
+    else:
+        try:
+            record = get_in_org(session, Membership, ident, what="user")
+        except DomainError:
+            raise ScimError(404, f"User {ident} not found.") from None
+    if (record.scim_data or {}).get("deleted"):
+        raise ScimError(404, f"User {ident} not found.")
+    if isinstance(record, Invitation):
+        return record, None
+    return record, session.get(User, record.user_id)
+
+
+def _pending_invitations(session: Session) -> list[Invitation]:
+    return [
+        i
+        for i in session.scalars(
+            select(Invitation)
+            .where(
+                Invitation.scim_user_name.is_not(None),
+                Invitation.redeemed_at.is_(None),
+            )
+            .order_by(Invitation.id)
+        )
+        if not (i.scim_data or {}).get("deleted")
+    ]
 
 
 def list_users(session: Session, *, filter_text, start: int, count: int):
     attribute = parse_filter(filter_text, {"userName", "externalId", "emails.value"})
     stmt = select(Membership, User).join(User, User.id == Membership.user_id)
+    pending = _pending_invitations(session)
     if attribute:
         name, value = attribute
         if name == "userName":
             stmt = stmt.where(
                 func.lower(func.coalesce(Membership.scim_user_name, User.email)) == value.lower()
             )
+            pending = [i for i in pending if i.scim_user_name.lower() == value.lower()]
         elif name == "externalId":
             stmt = stmt.where(Membership.scim_external_id == value)
+            pending = [i for i in pending if i.scim_external_id == value]
         else:
             stmt = stmt.where(User.email == value.lower())
+            pending = [i for i in pending if i.email == value.lower()]
     rows = [
         (m, u)
         for m, u in session.execute(stmt.order_by(Membership.id)).all()
         if not (m.scim_data or {}).get("deleted")
-    ]
+    ] + [(i, None) for i in pending]
     return len(rows), rows[start - 1 : start - 1 + count]
 
 
-def get_user(session: Session, *, user_id) -> tuple[Membership, User]:
+def get_user(session: Session, *, user_id):
     return _user_and_membership(session, user_id)
 
 
@@ -275,26 +342,60 @@ def _parse_user(payload: dict) -> dict:
     }
 
 
-def _check_unique(session: Session, *, user_name: str, email: str, except_id=None) -> None:
+def _check_unique(session: Session, *, user_name: str, email: str, except_record=None) -> None:
     stmt = (
-        select(Membership.id, Membership.scim_data)
+        select(Membership)
         .join(User, User.id == Membership.user_id)
         .where(
             (func.lower(func.coalesce(Membership.scim_user_name, User.email)) == user_name.lower())
             | (User.email == email)
         )
     )
-    for membership_id, data in session.execute(stmt).all():
-        if membership_id != except_id and not (data or {}).get("deleted"):
-            raise ScimError(409, "A user with this userName or email exists.", "uniqueness")
+    clashes = [m for m in session.scalars(stmt) if not (m.scim_data or {}).get("deleted")]
+    clashes += [
+        i
+        for i in _pending_invitations(session)
+        if i.scim_user_name.lower() == user_name.lower() or i.email == email
+    ]
+    if any(c is not except_record for c in clashes):
+        raise ScimError(409, "A user with this userName or email exists.", "uniqueness")
 
 
-def create_user(session: Session, *, actor: Actor, payload: dict) -> tuple[Membership, User]:
-    """Provision a person: an FMS account (reused by email) and a membership here, with the
-    organization's default roles until their groups say otherwise."""
+def _connection_of(session: Session, actor: Actor) -> SsoConnection | None:
+    """The connection whose role settings apply to this token's provisioning."""
+    if actor.token_id is None:
+        return None
+    token = session.get(ScimToken, actor.token_id)
+    if token is None or token.connection_id is None:
+        return None
+    return session.get(SsoConnection, token.connection_id)
+
+
+def _scim_fields(fields: dict) -> dict:
+    return {
+        "user_name": fields["user_name"],
+        "external_id": fields["external_id"],
+        "data": fields["data"],
+    }
+
+
+def create_user(session: Session, *, actor: Actor, payload: dict):
+    """Provision a person. For an address in a domain this organization verified (the IdP
+    is the authority there) an active member; for any other address an invitation that
+    the address's owner accepts — no organization attaches someone else's account."""
     fields = _parse_user(payload)
     _check_unique(session, user_name=fields["user_name"], email=fields["email"])
     org = session.get(Organization, actor.org_id)
+    if invitations.domain_owner(session, fields["email"]) != actor.org_id:
+        invitation, _ = invitations.create_invitation(
+            session,
+            actor=actor,
+            email=fields["email"],
+            name=fields["name"],
+            roles=sorted(org.sso_default_roles or ["hiring_manager"]),
+            scim=_scim_fields(fields),
+        )
+        return invitation, None
     user = session.scalar(select(User).where(User.email == fields["email"]))
     if user is None:
         user = User(email=fields["email"], name=fields["name"])
@@ -303,26 +404,18 @@ def create_user(session: Session, *, actor: Actor, payload: dict) -> tuple[Membe
         audit.record(
             session, actor, "user.created", user, after={"email": user.email, "via": "scim"}
         )
-    membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
-    if membership is None:
-        membership = Membership(
+    try:
+        membership = memberships.create_membership(
+            session,
+            actor=actor,
             org_id=actor.org_id,
             user_id=user.id,
-            roles=list(org.sso_default_roles or ["hiring_manager"]),
-            is_active=True,
+            roles=sorted(org.sso_default_roles or ["hiring_manager"]),
+            via="scim",
+            scim=_scim_fields(fields),
         )
-        session.add(membership)
-    membership.scim_data = fields["data"]
-    membership.scim_user_name = fields["user_name"]
-    membership.scim_external_id = fields["external_id"]
-    session.flush()
-    audit.record(
-        session,
-        actor,
-        "membership.created",
-        membership,
-        after={"user_id": user.id, "roles": membership.roles, "via": "scim"},
-    )
+    except memberships.AlreadyMember:
+        raise ScimError(409, "A user with this userName or email exists.", "uniqueness") from None
     if fields["active"] is False:
         _set_active(session, actor=actor, membership=membership, active=False)
     return membership, user
@@ -330,30 +423,37 @@ def create_user(session: Session, *, actor: Actor, payload: dict) -> tuple[Membe
 
 def replace_user(session: Session, *, actor: Actor, user_id, payload: dict):
     """PUT: the IdP's full view of the person replaces FMS's."""
-    membership, user = _user_and_membership(session, user_id)
+    record, user = _user_and_membership(session, user_id)
     fields = _parse_user(payload)
     _check_unique(
-        session, user_name=fields["user_name"], email=fields["email"], except_id=membership.id
+        session, user_name=fields["user_name"], email=fields["email"], except_record=record
     )
-    _apply(session, actor=actor, membership=membership, user=user, fields=fields)
-    return membership, user
+    _apply(session, actor=actor, record=record, user=user, fields=fields)
+    return record, user
 
 
-def _apply(session, *, actor, membership, user, fields) -> None:
+def _apply(session, *, actor, record, user, fields) -> None:
+    if isinstance(record, Invitation):
+        _apply_pending(session, actor=actor, invitation=record, fields=fields)
+        return
+    membership = record
     before = {"email": user.email, "name": user.name, "active": membership.is_active}
-    # An account that also belongs to other organizations is not this IdP's to rename or
-    # re-address: its SCIM attributes stay on this membership only.
+    # Only the organization that verified the account's domain speaks for the account
+    # itself, and only while no other organization shares it; otherwise the IdP's
+    # attributes stay on this membership.
     shared = session.scalar(
         select(Membership.id)
         .where(Membership.user_id == user.id, Membership.org_id != membership.org_id)
         .limit(1)
         .execution_options(**{ALL_TENANTS: True})
     )
+    authority = shared is None and invitations.domain_owner(session, user.email) == actor.org_id
     if fields["email"] != user.email:
-        if shared is not None:
+        if not authority:
             raise ScimError(
                 409,
-                "This account also belongs to other organizations; its email stays.",
+                "This account is its owner's (another organization shares it, or its domain "
+                "is not verified here); its email stays.",
                 "mutability",
             )
         taken = session.scalar(
@@ -362,9 +462,9 @@ def _apply(session, *, actor, membership, user, fields) -> None:
         if taken:
             raise ScimError(409, "Another account uses this email.", "uniqueness")
         user.email = fields["email"]
-    if shared is None:
+    if authority:
         user.name = fields["name"]
-    membership.scim_data = fields["data"]
+    membership.scim_data = {**fields["data"], **_kept(membership.scim_data)}
     membership.scim_user_name = fields["user_name"]
     membership.scim_external_id = fields["external_id"]
     session.flush()
@@ -377,57 +477,88 @@ def _apply(session, *, actor, membership, user, fields) -> None:
         _set_active(session, actor=actor, membership=membership, active=fields["active"])
 
 
-def _set_active(session, *, actor, membership: Membership, active: bool) -> None:
-    """Deactivation applies to this organization only and ends the sessions here at once."""
-    membership.is_active = active
+def _kept(data: dict | None) -> dict:
+    """What FMS keeps in scim_data beside the IdP's attributes (the id it began with)."""
+    return {k: v for k, v in (data or {}).items() if k == "scim_id"}
+
+
+def _apply_pending(session, *, actor, invitation: Invitation, fields) -> None:
+    """A person not yet joined: the IdP's attributes change; a new address gets a new link
+    (the old one stops working) — the invitation follows the IdP's view of the person."""
+    before = {"email": invitation.email}
+    invitation.scim_data = fields["data"]
+    invitation.scim_user_name = fields["user_name"]
+    invitation.scim_external_id = fields["external_id"]
+    if fields["email"] != invitation.email:
+        if invitations.domain_owner(session, fields["email"]) == actor.org_id:
+            raise ScimError(
+                409,
+                "The new address is in a domain this organization verified: delete this user "
+                "and create it again to provision them directly.",
+                "mutability",
+            )
+        invitations.readdress(session, actor=actor, invitation=invitation, email=fields["email"])
     session.flush()
-    if not active:
-        end_sessions(
-            session, user_id=membership.user_id, org_id=membership.org_id, reason="deactivated"
-        )
     audit.record(
         session,
         actor,
-        "membership.activated" if active else "membership.deactivated",
-        membership,
-        before={"is_active": not active},
-        after={"is_active": active, "via": "scim"},
+        "invitation.scim_updated",
+        invitation,
+        before=before,
+        after={"email": invitation.email},
     )
 
 
-def _current_user_payload(membership: Membership, user: User) -> dict:
-    body = user_body(membership, user, "")
+def _set_active(session, *, actor, membership: Membership, active: bool) -> None:
+    """Deactivation applies to this organization only and ends the sessions here at once."""
+    try:
+        memberships.set_active(
+            session, actor=actor, membership=membership, active=active, via="scim"
+        )
+    except memberships.LastAdmin as exc:
+        raise ScimError(409, exc.detail, "mutability") from None
+
+
+def _current_user_payload(record, user) -> dict:
+    body = user_body(record, user, "")
     body.pop("meta")
     return body
 
 
 def patch_user(session: Session, *, actor: Actor, user_id, operations: list):
     """PATCH: apply add/replace/remove operations (as Entra ID and Okta send them)."""
-    membership, user = _user_and_membership(session, user_id)
-    payload = _current_user_payload(membership, user)
+    record, user = _user_and_membership(session, user_id)
+    payload = _current_user_payload(record, user)
     for op in _operations(operations):
         _patch_document(payload, op)
     fields = _parse_user(payload)
     _check_unique(
-        session, user_name=fields["user_name"], email=fields["email"], except_id=membership.id
+        session, user_name=fields["user_name"], email=fields["email"], except_record=record
     )
-    _apply(session, actor=actor, membership=membership, user=user, fields=fields)
-    return membership, user
+    _apply(session, actor=actor, record=record, user=user, fields=fields)
+    return record, user
 
 
 def delete_user(session: Session, *, actor: Actor, user_id) -> None:
-    """DELETE: the membership is deactivated and no longer served; the account and its
-    history stay (other organizations, the audit log)."""
-    membership, user = _user_and_membership(session, user_id)
-    if membership.is_active:
-        _set_active(session, actor=actor, membership=membership, active=False)
-    membership.scim_data = {**(membership.scim_data or {}), "deleted": True}
-    membership.scim_user_name = None
-    membership.scim_external_id = None
+    """DELETE: the membership is deactivated and no longer served (a pending invitation is
+    withdrawn); the account and its history stay (other organizations, the audit log)."""
+    record, _ = _user_and_membership(session, user_id)
+    gone = -record.id if isinstance(record, Invitation) else record.id
+    if isinstance(record, Invitation):
+        if record.revoked_at is None:
+            record.revoked_at = utcnow()
+        record.scim_data = {**(record.scim_data or {}), "deleted": True}
+        audit.record(session, actor, "invitation.scim_deleted", record)
+    else:
+        if record.is_active:
+            _set_active(session, actor=actor, membership=record, active=False)
+        record.scim_data = {**(record.scim_data or {}), "deleted": True}
+        record.scim_user_name = None
+        record.scim_external_id = None
+        audit.record(session, actor, "membership.scim_deleted", record)
     for group in session.scalars(select(ScimGroup)):
-        if membership.id in (group.member_ids or []):
-            group.member_ids = [i for i in group.member_ids if i != membership.id]
-    audit.record(session, actor, "membership.scim_deleted", membership)
+        if gone in (group.member_ids or []):
+            group.member_ids = [i for i in group.member_ids if i != gone]
 
 
 # --- patch operations ----------------------------------------------------------------------
@@ -530,17 +661,21 @@ def _group(session: Session, group_id) -> ScimGroup:
         raise ScimError(404, f"Group {group_id} not found.") from None
 
 
-def group_members(session: Session, group: ScimGroup) -> list[tuple[Membership, User]]:
+def group_members(session: Session, group: ScimGroup) -> list:
+    """Members and pending people of a group (pending ones are stored as -invitation id)."""
     ids = list(group.member_ids or [])
     if not ids:
         return []
     rows = session.execute(
         select(Membership, User)
         .join(User, User.id == Membership.user_id)
-        .where(Membership.id.in_(ids))
+        .where(Membership.id.in_([i for i in ids if i > 0]))
         .order_by(Membership.id)
     ).all()
-    return [(m, u) for m, u in rows]
+    pending = session.scalars(
+        select(Invitation).where(Invitation.id.in_([-i for i in ids if i < 0]))
+    ).all()
+    return [(m, u) for m, u in rows] + [(i, None) for i in pending]
 
 
 def list_groups(session: Session, *, filter_text, start: int, count: int):
@@ -567,11 +702,12 @@ def _member_ids(session: Session, members) -> list[int]:
     for member in members:
         raw = member.get("value") if isinstance(member, dict) else member
         try:
-            membership, _ = _user_and_membership(session, raw)
+            record, _ = _user_and_membership(session, raw)
         except ScimError:
             raise ScimError(400, f"No user {raw!r} here.", "invalidValue") from None
-        if membership.id not in ids:
-            ids.append(membership.id)
+        stored = -record.id if isinstance(record, Invitation) else record.id
+        if stored not in ids:
+            ids.append(stored)
     return ids
 
 
@@ -639,7 +775,7 @@ def patch_group(session: Session, *, actor: Actor, group_id, operations: list) -
     group = _group(session, group_id)
     document = {
         "displayName": group.display_name,
-        "members": [{"value": str(i)} for i in group.member_ids or []],
+        "members": [{"value": scim_id(m)} for m, _ in group_members(session, group)],
     }
     if group.external_id:
         document["externalId"] = group.external_id
@@ -672,43 +808,53 @@ def delete_group(session: Session, *, actor: Actor, group_id) -> None:
 
 
 def sync_roles(session: Session, *, actor: Actor, membership_ids: list[int]) -> None:
-    """Members whose SCIM groups map to roles get exactly those roles; the last active org
-    admin keeps being one."""
-    if not membership_ids:
+    """When the IdP manages roles, members get exactly the roles their SCIM groups map to,
+    or the organization's default roles when none map (also after leaving the last mapped
+    group). The one last-admin rule holds: a change that would remove the last active
+    org admin is refused (409)."""
+    members = [i for i in membership_ids if i > 0]
+    if not members:
         return
     org = session.get(Organization, actor.org_id)
-    mapping = org.sso_group_roles or {}
-    if not mapping:
+    connection = _connection_of(session, actor)
+    if not provisioning.idp_manages_roles(connection, org, scim=True):
         return
     groups = list(session.scalars(select(ScimGroup)))
-    for membership_id in membership_ids:
+    for membership_id in members:
         membership = session.get(Membership, membership_id)
         if membership is None or membership.org_id != actor.org_id:
             continue
-        roles: set[str] = set()
-        for group in groups:
-            if membership_id in (group.member_ids or []):
-                roles.update(mapping.get(group.display_name, []))
-        if not roles:
-            continue
-        roles_list = sorted(roles)
-        before = sorted(membership.roles or [])
-        if roles_list == before:
-            continue
-        if "org_admin" in before and "org_admin" not in roles_list:
-            others = session.scalars(
-                select(Membership).where(
-                    Membership.is_active.is_(True), Membership.id != membership.id
-                )
-            )
-            if not any("org_admin" in (m.roles or []) for m in others):
-                continue
-        membership.roles = roles_list
-        audit.record(
-            session,
-            actor,
-            "membership.roles_changed",
-            membership,
-            before={"roles": before},
-            after={"roles": roles_list, "via": "scim"},
+        names = [g.display_name for g in groups if membership_id in (g.member_ids or [])]
+        roles = provisioning.roles_for_groups(org, names) or sorted(
+            org.sso_default_roles or ["hiring_manager"]
         )
+        try:
+            memberships.change_roles(
+                session, actor=actor, membership=membership, roles=roles, via="scim"
+            )
+        except memberships.LastAdmin as exc:
+            raise ScimError(409, exc.detail, "mutability") from None
+
+
+def _on_invitation_accepted(invitation, *, membership_id, **_):
+    """A person SCIM invited accepted: the groups the IdP put them in now hold the member,
+    and the roles follow them."""
+    if invitation.scim_user_name is None:
+        return
+    from sqlalchemy.orm import object_session
+
+    session = object_session(invitation)
+    actor = Actor(user_id=None, org_id=invitation.org_id, channel="scim")
+    for group in session.scalars(select(ScimGroup)):
+        if -invitation.id in (group.member_ids or []):
+            group.member_ids = [
+                membership_id if i == -invitation.id else i for i in group.member_ids
+            ]
+    session.flush()
+    sync_roles(session, actor=actor, membership_ids=[membership_id])
+    if (invitation.scim_data or {}).get("active") is False:
+        membership = session.get(Membership, membership_id)
+        _set_active(session, actor=actor, membership=membership, active=False)
+
+
+invitations.invitation_accepted.connect(_on_invitation_accepted)
