@@ -79,48 +79,86 @@ _structure_routes(
 )
 
 
+def _freelancer_body(profile, actor) -> dict:
+    """A profile as the actor may see it: bank and tax details left out unless permitted."""
+    body = {c.key: getattr(profile, c.key) for c in profile.__table__.columns}
+    for name in services.BANK_FIELDS:
+        body[f"{name}_on_file"] = body[name] is not None
+    if not services.may_see_bank_details(actor, profile):
+        for name in services.BANK_FIELDS:
+            del body[name]
+    return body
+
+
 @blp.route("/freelancers")
 class Freelancers(MethodView):
     @blp.arguments(schemas.FreelancerQuery, location="query")
     @blp.response(200, schemas.FreelancerPage)
     def get(self, args):
         """Freelancers known to the organization; filter by country or a search text."""
+        actor = current_actor()
         rows, total = services.list_freelancers(
             db.session,
-            actor=current_actor(),
+            actor=actor,
             country=args.get("country"),
             search=args.get("q"),
             page=args["page"],
             per_page=args["per_page"],
         )
-        return page_body(rows, total, args)
+        return page_body([_freelancer_body(r, actor) for r in rows], total, args)
 
     @blp.arguments(schemas.FreelancerIn)
     @blp.response(201, schemas.FreelancerOut)
     def post(self, data):
         """Record a freelancer (procurement); tax id and IBAN are validated."""
-        profile = services.create_freelancer(db.session, actor=current_actor(), **data)
+        actor = current_actor()
+        profile = services.create_freelancer(db.session, actor=actor, **data)
         db.session.commit()
-        return profile
+        return _freelancer_body(profile, actor)
 
 
 @blp.route("/freelancers/<int:freelancer_id>")
 class FreelancerById(MethodView):
     @blp.response(200, schemas.FreelancerOut)
     def get(self, freelancer_id: int):
-        return services.get_freelancer(
-            db.session, actor=current_actor(), freelancer_id=freelancer_id
-        )
+        actor = current_actor()
+        profile = services.get_freelancer(db.session, actor=actor, freelancer_id=freelancer_id)
+        return _freelancer_body(profile, actor)
 
     @blp.arguments(schemas.FreelancerPatchIn)
     @blp.response(200, schemas.FreelancerOut)
     def patch(self, data, freelancer_id: int):
-        """Procurement, or the freelancer themselves, update the profile."""
+        """Procurement, or the freelancer themselves, update the profile.
+
+        IBAN and tax id are changed only by those who may read them.
+        """
+        actor = current_actor()
         profile = services.update_freelancer(
-            db.session, actor=current_actor(), freelancer_id=freelancer_id, **data
+            db.session, actor=actor, freelancer_id=freelancer_id, **data
         )
         db.session.commit()
-        return profile
+        return _freelancer_body(profile, actor)
+
+
+@blp.route("/my/profile")
+class OwnProfile(MethodView):
+    @blp.response(200, schemas.FreelancerOut)
+    def get(self):
+        """The signed-in freelancer's own profile in this organization, bank details included."""
+        actor = current_actor()
+        return _freelancer_body(services.own_profile(db.session, actor=actor), actor)
+
+    @blp.arguments(schemas.OwnProfilePatchIn)
+    @blp.response(200, schemas.FreelancerOut)
+    def patch(self, data):
+        """The freelancer keeps their own profile, tax id and IBAN current."""
+        actor = current_actor()
+        profile = services.own_profile(db.session, actor=actor)
+        profile = services.update_freelancer(
+            db.session, actor=actor, freelancer_id=profile.id, **data
+        )
+        db.session.commit()
+        return _freelancer_body(profile, actor)
 
 
 @blp.before_request

@@ -39,6 +39,12 @@ class LocationPatchIn(UnitPatchIn):
     city = fields.String(validate=validate.Length(max=120))
 
 
+_BANK_NOTE = (
+    "Only for finance, procurement and the freelancer themselves; absent from the "
+    "document for everyone else (see the `_on_file` flag)."
+)
+
+
 class FreelancerOut(Schema):
     id = fields.Integer()
     legal_name = fields.String()
@@ -48,8 +54,10 @@ class FreelancerOut(Schema):
     timezone = fields.String()
     currency = fields.String()
     headline = fields.String(allow_none=True)
-    tax_id = fields.String(allow_none=True)
-    iban = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True, metadata={"description": _BANK_NOTE})
+    iban = fields.String(allow_none=True, metadata={"description": _BANK_NOTE})
+    tax_id_on_file = fields.Boolean(metadata={"description": "Whether a tax id is recorded."})
+    iban_on_file = fields.Boolean(metadata={"description": "Whether an IBAN is recorded."})
     supplier_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
 
@@ -78,6 +86,13 @@ class FreelancerPatchIn(Schema):
     tax_id = fields.String(allow_none=True, validate=validate.Length(max=40))
     iban = fields.String(allow_none=True, validate=validate.Length(max=42))
     supplier_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+
+
+class OwnProfilePatchIn(FreelancerPatchIn):
+    """The freelancer's own profile: everything but the supplier link (procurement's)."""
+
+    class Meta:
+        exclude = ("supplier_id",)
 
 
 class FreelancerQuery(Schema):
