@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from fms.api.common import API_PREFIX, page_body
+from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.extensions import db
 from fms.identity.web_session import current_actor
 from fms.workforce import schemas, services
@@ -294,16 +294,43 @@ class RequisitionDecision(MethodView):
 # --- engagements -------------------------------------------------------------------------------
 
 
-def _engagement_body(engagement):
-    from fms.workforce import engagements
+# What the freelancer does not see of their own engagement: the organization's budget,
+# purchase order, accounting and approval trail.
+_INTERNAL = ("po_number", "requisition_id", "created_by_user_id")
+_INTERNAL_TERMS = ("budget_cap", "cost_centre_id", "amendment_id")
+_STEP_FIELDS = ("id", "position", "title", "kind", "done_at")
 
-    terms = [
-        {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": engagement.currency}
-        for t in engagements.terms_history(db.session, engagement.id)
-    ]
-    body = {c.key: getattr(engagement, c.key) for c in engagement.__table__.columns}
-    body["terms"] = terms
-    return body
+
+def _engagement_bodies(rows, actor) -> list[dict]:
+    """Engagements with terms and checklist as the actor may see them, in fixed queries."""
+    from fms.workforce import queries
+
+    ids = [e.id for e in rows]
+    terms = queries.terms_by_engagement(db.session, ids)
+    steps = queries.steps_by_engagement(db.session, ids)
+    internal = actor.can("engagements.read")
+    bodies = []
+    for e in rows:
+        body = {c.key: getattr(e, c.key) for c in e.__table__.columns}
+        body["terms"] = [
+            {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": e.currency}
+            for t in terms[e.id]
+        ]
+        body["checklist"] = [{k: getattr(s, k) for k in _STEP_FIELDS} for s in steps[e.id]]
+        if not internal:
+            for key in _INTERNAL:
+                body.pop(key, None)
+            if e.ended_by != "freelancer":
+                body.pop("end_reason", None)
+            for t in body["terms"]:
+                for key in _INTERNAL_TERMS:
+                    t.pop(key, None)
+        bodies.append(body)
+    return bodies
+
+
+def _engagement_body(engagement, actor=None):
+    return _engagement_bodies([engagement], actor or current_actor())[0]
 
 
 @blp.route("/engagements")
@@ -326,17 +353,7 @@ class Engagements(MethodView):
             page=args["page"],
             per_page=args["per_page"],
         )
-        terms = queries.terms_by_engagement(db.session, [r.engagement.id for r in rows])
-        items = []
-        for row in rows:
-            e = row.engagement
-            body = {c.key: getattr(e, c.key) for c in e.__table__.columns}
-            body["terms"] = [
-                {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": e.currency}
-                for t in terms.get(e.id, [])
-            ]
-            items.append(body)
-        return page_body(items, total, args)
+        return page_body(_engagement_bodies([r.engagement for r in rows], actor), total, args)
 
     @blp.arguments(schemas.EngagementIn)
     @blp.response(201, schemas.EngagementOut)
@@ -347,6 +364,29 @@ class Engagements(MethodView):
         engagement = engagements.create_engagement(db.session, actor=current_actor(), **data)
         db.session.commit()
         return _engagement_body(engagement)
+
+
+@blp.route("/my/engagements")
+class OwnEngagements(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, schemas.EngagementPage)
+    def get(self, args):
+        """The signed-in freelancer's engagements until their end date: dates, rates and
+        checklist (budget, PO number and other internal fields are left out)."""
+        from fms.identity.permissions import require
+        from fms.workforce import queries
+        from fms.workforce.web import org_today
+
+        actor = current_actor()
+        require(actor, "own_engagements.read")
+        rows, total = queries.engagement_list(
+            db.session,
+            on=org_today(),
+            freelancer_user_id=actor.user_id,
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+        return page_body(_engagement_bodies([r.engagement for r in rows], actor), total, args)
 
 
 @blp.route("/engagements/<int:engagement_id>")
@@ -460,9 +500,13 @@ class EngagementReview(MethodView):
 class EngagementAmendments(MethodView):
     @blp.response(200, schemas.AmendmentOut(many=True))
     def get(self, engagement_id: int):
+        """Proposed and decided changes (staff: the approval trail is internal)."""
+        from fms.identity.permissions import require
         from fms.workforce import engagements
 
-        engagements.get_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+        actor = current_actor()
+        engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
+        require(actor, "engagements.read")
         return engagements.amendments(db.session, engagement_id)
 
     @blp.arguments(schemas.AmendmentIn)

@@ -1,6 +1,6 @@
 """API schemas of workforce."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from fms.api.common import ID_RANGE, page_schema
 
@@ -123,6 +123,8 @@ def money_field(attr: str, *, rate: bool = False, currency_attr: str = "currency
     from fms.money import minor_units
 
     def dump(obj):
+        if isinstance(obj, dict) and attr not in obj:
+            return missing  # left out for this reader (e.g. a budget the freelancer does not see)
         read = obj.get if isinstance(obj, dict) else lambda name: getattr(obj, name, None)
         value = read(attr)
         if value is None:
@@ -236,14 +238,17 @@ class RequisitionQuery(Schema):
 # --- engagements -------------------------------------------------------------------------------
 
 
+_STAFF_ONLY = "Staff only: absent when the freelancer reads their own engagement."
+
+
 class TermsOut(Schema):
     effective_from = fields.Date()
     hiring_manager_user_id = fields.Integer()
     department_id = fields.Integer()
-    cost_centre_id = fields.Integer()
+    cost_centre_id = fields.Integer(metadata={"description": _STAFF_ONLY})
     location_id = fields.Integer()
     weekly_minutes = fields.Integer()
-    amendment_id = fields.Integer(allow_none=True)
+    amendment_id = fields.Integer(allow_none=True, metadata={"description": _STAFF_ONLY})
 
 
 _with_money(
@@ -254,6 +259,15 @@ _with_money(
         ("budget_cap", "budget_cap", False, "currency"),
     ],
 )
+TermsOut._declared_fields["budget_cap"].metadata["description"] += " " + _STAFF_ONLY
+
+
+class ChecklistStepOut(Schema):
+    id = fields.Integer()
+    position = fields.Integer()
+    title = fields.String()
+    kind = fields.String(metadata={"description": "answer, sign, upload or review (staff)."})
+    done_at = fields.DateTime(allow_none=True)
 
 
 class EngagementOut(Schema):
@@ -263,15 +277,21 @@ class EngagementOut(Schema):
     state = fields.String()
     freelancer_id = fields.Integer(allow_none=True)
     supplier_id = fields.Integer(allow_none=True)
-    requisition_id = fields.Integer(allow_none=True)
+    requisition_id = fields.Integer(allow_none=True, metadata={"description": _STAFF_ONLY})
     currency = fields.String()
-    po_number = fields.String(allow_none=True)
+    po_number = fields.String(allow_none=True, metadata={"description": _STAFF_ONLY})
     start_date = fields.Date()
     end_date = fields.Date()
     notice_given_at = fields.DateTime(allow_none=True)
     ended_by = fields.String(allow_none=True)
-    end_reason = fields.String(allow_none=True)
+    end_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "For the freelancer only when they gave notice themselves."},
+    )
     terms = fields.List(fields.Nested(TermsOut), metadata={"description": "Oldest first."})
+    checklist = fields.List(
+        fields.Nested(ChecklistStepOut), metadata={"description": "Onboarding steps, in order."}
+    )
 
 
 class EngagementIn(_TermsIn):
