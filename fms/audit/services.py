@@ -24,6 +24,60 @@ from fms.timekeeping import utcnow
 
 GENESIS_HASH = "0" * 64
 
+# Values an audit entry never holds: it records THAT they changed, not what they are.
+# Owned here (audit imports no domain); identity's REDACTED_IN_AUDIT must be a subset,
+# which tests/test_field_permissions.py checks. Callers may add keys with `redact=`.
+REDACTED_KEYS = frozenset(
+    {"iban", "tax_id", "password", "password_hash", "client_secret", "secret", "token"}
+)
+ON_FILE, UNCHANGED, CHANGED, SET, REMOVED = "on file", "unchanged", "changed", "set", "removed"
+_MARKERS = frozenset({ON_FILE, UNCHANGED, CHANGED, SET, REMOVED})
+
+
+def _is_marker(value) -> bool:
+    return isinstance(value, str) and value in _MARKERS
+
+
+def _hide(data, keys: frozenset, marker: str):
+    """Replace the values of redacted keys, at any depth, by a marker (None stays None)."""
+    if isinstance(data, dict):
+        return {
+            k: (
+                (None if v is None else (v if _is_marker(v) else marker))
+                if k in keys
+                else _hide(v, keys, marker)
+            )
+            for k, v in data.items()
+        }
+    if isinstance(data, list | tuple):
+        return [_hide(v, keys, marker) for v in data]
+    return data
+
+
+def _change(old, new) -> str | None:
+    if new is None:
+        return REMOVED if old is not None else None
+    if old is None:
+        return SET
+    if _is_marker(new):  # already redacted (showing an entry twice changes nothing)
+        return new if new != ON_FILE else UNCHANGED
+    return UNCHANGED if old == new else CHANGED
+
+
+def redacted(before, after, *, redact=()) -> tuple:
+    """(before, after) with secret values replaced by what happened to them.
+
+    Before: "on file" where a value was; after: "set", "changed", "unchanged" or "removed"
+    for top-level keys present before, "set" elsewhere. Safe to apply twice.
+    """
+    keys = REDACTED_KEYS | frozenset(redact or ())
+    shown_after = _hide(after, keys, SET)
+    if isinstance(before, dict) and isinstance(after, dict):
+        shown_after = dict(shown_after)
+        for key in keys & before.keys() & after.keys():
+            shown_after[key] = _change(before[key], after[key])
+    return _hide(before, keys, ON_FILE), shown_after
+
 
 def _plain(value):
     if isinstance(value, Decimal):
@@ -96,8 +150,14 @@ def record(
     before: dict | None = None,
     after: dict | None = None,
     org_id: int | None = None,
+    redact=(),
 ) -> AuditEntry:
-    """Append one entry for a state change, in the caller's transaction."""
+    """Append one entry for a state change, in the caller's transaction.
+
+    Values of keys in REDACTED_KEYS (and `redact`) are never stored: the entry says that
+    they were set, changed or removed.
+    """
+    before, after = redacted(jsonable(before), jsonable(after), redact=redact)
     if entity is not None:
         if entity.id is None:
             session.flush()
@@ -116,8 +176,8 @@ def record(
         action=action,
         entity_type=entity_type or "organization",
         entity_id=entity_id,
-        before=jsonable(before),
-        after=jsonable(after),
+        before=before,
+        after=after,
         ip=actor.ip,
         request_id=actor.request_id,
         prev_hash=prev_hash,

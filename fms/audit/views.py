@@ -8,6 +8,7 @@ from flask import Blueprint, render_template, request
 from flask_login import login_required
 
 from fms.audit import queries
+from fms.audit.services import redacted
 from fms.extensions import db
 from fms.forms import id_arg, page_arg
 from fms.identity.permissions import require
@@ -61,4 +62,8 @@ def audit_entry(entry_id: int):
     require(actor, "audit.read")
     entry = queries.get_entry(db.session, entry_id)
     names = queries.actor_names(db.session, {entry.actor_user_id})
-    return render_template("audit/entry.html", entry=entry, actor_names=names)
+    # entries written before redaction moved into record() may still hold clear values
+    before, after = redacted(entry.before, entry.after)
+    return render_template(
+        "audit/entry.html", entry=entry, before=before, after=after, actor_names=names
+    )

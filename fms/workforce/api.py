@@ -6,7 +6,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from fms.api.common import API_PREFIX, page_body
+from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.extensions import db
 from fms.identity.web_session import current_actor
 from fms.workforce import schemas, services
@@ -79,48 +79,86 @@ _structure_routes(
 )
 
 
+def _freelancer_body(profile, actor) -> dict:
+    """A profile as the actor may see it: bank and tax details left out unless permitted."""
+    body = {c.key: getattr(profile, c.key) for c in profile.__table__.columns}
+    for name in services.BANK_FIELDS:
+        body[f"{name}_on_file"] = body[name] is not None
+    if not services.may_see_bank_details(actor, profile):
+        for name in services.BANK_FIELDS:
+            del body[name]
+    return body
+
+
 @blp.route("/freelancers")
 class Freelancers(MethodView):
     @blp.arguments(schemas.FreelancerQuery, location="query")
     @blp.response(200, schemas.FreelancerPage)
     def get(self, args):
         """Freelancers known to the organization; filter by country or a search text."""
+        actor = current_actor()
         rows, total = services.list_freelancers(
             db.session,
-            actor=current_actor(),
+            actor=actor,
             country=args.get("country"),
             search=args.get("q"),
             page=args["page"],
             per_page=args["per_page"],
         )
-        return page_body(rows, total, args)
+        return page_body([_freelancer_body(r, actor) for r in rows], total, args)
 
     @blp.arguments(schemas.FreelancerIn)
     @blp.response(201, schemas.FreelancerOut)
     def post(self, data):
         """Record a freelancer (procurement); tax id and IBAN are validated."""
-        profile = services.create_freelancer(db.session, actor=current_actor(), **data)
+        actor = current_actor()
+        profile = services.create_freelancer(db.session, actor=actor, **data)
         db.session.commit()
-        return profile
+        return _freelancer_body(profile, actor)
 
 
 @blp.route("/freelancers/<int:freelancer_id>")
 class FreelancerById(MethodView):
     @blp.response(200, schemas.FreelancerOut)
     def get(self, freelancer_id: int):
-        return services.get_freelancer(
-            db.session, actor=current_actor(), freelancer_id=freelancer_id
-        )
+        actor = current_actor()
+        profile = services.get_freelancer(db.session, actor=actor, freelancer_id=freelancer_id)
+        return _freelancer_body(profile, actor)
 
     @blp.arguments(schemas.FreelancerPatchIn)
     @blp.response(200, schemas.FreelancerOut)
     def patch(self, data, freelancer_id: int):
-        """Procurement, or the freelancer themselves, update the profile."""
+        """Procurement, or the freelancer themselves, update the profile.
+
+        IBAN and tax id are changed only by those who may read them.
+        """
+        actor = current_actor()
         profile = services.update_freelancer(
-            db.session, actor=current_actor(), freelancer_id=freelancer_id, **data
+            db.session, actor=actor, freelancer_id=freelancer_id, **data
         )
         db.session.commit()
-        return profile
+        return _freelancer_body(profile, actor)
+
+
+@blp.route("/my/profile")
+class OwnProfile(MethodView):
+    @blp.response(200, schemas.FreelancerOut)
+    def get(self):
+        """The signed-in freelancer's own profile in this organization, bank details included."""
+        actor = current_actor()
+        return _freelancer_body(services.own_profile(db.session, actor=actor), actor)
+
+    @blp.arguments(schemas.OwnProfilePatchIn)
+    @blp.response(200, schemas.FreelancerOut)
+    def patch(self, data):
+        """The freelancer keeps their own profile, tax id and IBAN current."""
+        actor = current_actor()
+        profile = services.own_profile(db.session, actor=actor)
+        profile = services.update_freelancer(
+            db.session, actor=actor, freelancer_id=profile.id, **data
+        )
+        db.session.commit()
+        return _freelancer_body(profile, actor)
 
 
 @blp.before_request
@@ -256,16 +294,43 @@ class RequisitionDecision(MethodView):
 # --- engagements -------------------------------------------------------------------------------
 
 
-def _engagement_body(engagement):
-    from fms.workforce import engagements
+# What the freelancer does not see of their own engagement: the organization's budget,
+# purchase order, accounting and approval trail.
+_INTERNAL = ("po_number", "requisition_id", "created_by_user_id")
+_INTERNAL_TERMS = ("budget_cap", "cost_centre_id", "amendment_id")
+_STEP_FIELDS = ("id", "position", "title", "kind", "done_at")
 
-    terms = [
-        {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": engagement.currency}
-        for t in engagements.terms_history(db.session, engagement.id)
-    ]
-    body = {c.key: getattr(engagement, c.key) for c in engagement.__table__.columns}
-    body["terms"] = terms
-    return body
+
+def _engagement_bodies(rows, actor) -> list[dict]:
+    """Engagements with terms and checklist as the actor may see them, in fixed queries."""
+    from fms.workforce import queries
+
+    ids = [e.id for e in rows]
+    terms = queries.terms_by_engagement(db.session, ids)
+    steps = queries.steps_by_engagement(db.session, ids)
+    internal = actor.can("engagements.read")
+    bodies = []
+    for e in rows:
+        body = {c.key: getattr(e, c.key) for c in e.__table__.columns}
+        body["terms"] = [
+            {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": e.currency}
+            for t in terms[e.id]
+        ]
+        body["checklist"] = [{k: getattr(s, k) for k in _STEP_FIELDS} for s in steps[e.id]]
+        if not internal:
+            for key in _INTERNAL:
+                body.pop(key, None)
+            if e.ended_by != "freelancer":
+                body.pop("end_reason", None)
+            for t in body["terms"]:
+                for key in _INTERNAL_TERMS:
+                    t.pop(key, None)
+        bodies.append(body)
+    return bodies
+
+
+def _engagement_body(engagement, actor=None):
+    return _engagement_bodies([engagement], actor or current_actor())[0]
 
 
 @blp.route("/engagements")
@@ -288,17 +353,7 @@ class Engagements(MethodView):
             page=args["page"],
             per_page=args["per_page"],
         )
-        terms = queries.terms_by_engagement(db.session, [r.engagement.id for r in rows])
-        items = []
-        for row in rows:
-            e = row.engagement
-            body = {c.key: getattr(e, c.key) for c in e.__table__.columns}
-            body["terms"] = [
-                {**{c.key: getattr(t, c.key) for c in t.__table__.columns}, "currency": e.currency}
-                for t in terms.get(e.id, [])
-            ]
-            items.append(body)
-        return page_body(items, total, args)
+        return page_body(_engagement_bodies([r.engagement for r in rows], actor), total, args)
 
     @blp.arguments(schemas.EngagementIn)
     @blp.response(201, schemas.EngagementOut)
@@ -309,6 +364,29 @@ class Engagements(MethodView):
         engagement = engagements.create_engagement(db.session, actor=current_actor(), **data)
         db.session.commit()
         return _engagement_body(engagement)
+
+
+@blp.route("/my/engagements")
+class OwnEngagements(MethodView):
+    @blp.arguments(PageArgs, location="query")
+    @blp.response(200, schemas.EngagementPage)
+    def get(self, args):
+        """The signed-in freelancer's engagements until their end date: dates, rates and
+        checklist (budget, PO number and other internal fields are left out)."""
+        from fms.identity.permissions import require
+        from fms.workforce import queries
+        from fms.workforce.web import org_today
+
+        actor = current_actor()
+        require(actor, "own_engagements.read")
+        rows, total = queries.engagement_list(
+            db.session,
+            on=org_today(),
+            freelancer_user_id=actor.user_id,
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+        return page_body(_engagement_bodies([r.engagement for r in rows], actor), total, args)
 
 
 @blp.route("/engagements/<int:engagement_id>")
@@ -422,9 +500,13 @@ class EngagementReview(MethodView):
 class EngagementAmendments(MethodView):
     @blp.response(200, schemas.AmendmentOut(many=True))
     def get(self, engagement_id: int):
+        """Proposed and decided changes (staff: the approval trail is internal)."""
+        from fms.identity.permissions import require
         from fms.workforce import engagements
 
-        engagements.get_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+        actor = current_actor()
+        engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
+        require(actor, "engagements.read")
         return engagements.amendments(db.session, engagement_id)
 
     @blp.arguments(schemas.AmendmentIn)

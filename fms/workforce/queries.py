@@ -585,6 +585,22 @@ def terms_by_engagement(session: Session, engagement_ids) -> dict[int, list]:
     return out
 
 
+def steps_by_engagement(session: Session, engagement_ids) -> dict[int, list]:
+    """Every onboarding step (the checklist) of many engagements, in one query."""
+    from fms.workforce.models import OnboardingStep
+
+    ids = list(engagement_ids)
+    out: dict[int, list] = {i: [] for i in ids}
+    if ids:
+        for step in session.scalars(
+            select(OnboardingStep)
+            .where(OnboardingStep.engagement_id.in_(ids))
+            .order_by(OnboardingStep.engagement_id, OnboardingStep.position)
+        ):
+            out[step.engagement_id].append(step)
+    return out
+
+
 def requisition_extras(session: Session, requisition_ids) -> tuple[dict, dict]:
     """Approval steps (all rounds) and resulting engagement ids for many requisitions."""
     from fms.workforce.models import ApprovalStep

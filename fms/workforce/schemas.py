@@ -1,6 +1,6 @@
 """API schemas of workforce."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, fields, missing, validate
 
 from fms.api.common import ID_RANGE, page_schema
 
@@ -39,6 +39,12 @@ class LocationPatchIn(UnitPatchIn):
     city = fields.String(validate=validate.Length(max=120))
 
 
+_BANK_NOTE = (
+    "Only for finance, procurement and the freelancer themselves; absent from the "
+    "document for everyone else (see the `_on_file` flag)."
+)
+
+
 class FreelancerOut(Schema):
     id = fields.Integer()
     legal_name = fields.String()
@@ -48,8 +54,10 @@ class FreelancerOut(Schema):
     timezone = fields.String()
     currency = fields.String()
     headline = fields.String(allow_none=True)
-    tax_id = fields.String(allow_none=True)
-    iban = fields.String(allow_none=True)
+    tax_id = fields.String(allow_none=True, metadata={"description": _BANK_NOTE})
+    iban = fields.String(allow_none=True, metadata={"description": _BANK_NOTE})
+    tax_id_on_file = fields.Boolean(metadata={"description": "Whether a tax id is recorded."})
+    iban_on_file = fields.Boolean(metadata={"description": "Whether an IBAN is recorded."})
     supplier_id = fields.Integer(allow_none=True)
     created_at = fields.DateTime()
 
@@ -80,6 +88,13 @@ class FreelancerPatchIn(Schema):
     supplier_id = fields.Integer(allow_none=True, validate=ID_RANGE)
 
 
+class OwnProfilePatchIn(FreelancerPatchIn):
+    """The freelancer's own profile: everything but the supplier link (procurement's)."""
+
+    class Meta:
+        exclude = ("supplier_id",)
+
+
 class FreelancerQuery(Schema):
     page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
@@ -108,6 +123,8 @@ def money_field(attr: str, *, rate: bool = False, currency_attr: str = "currency
     from fms.money import minor_units
 
     def dump(obj):
+        if isinstance(obj, dict) and attr not in obj:
+            return missing  # left out for this reader (e.g. a budget the freelancer does not see)
         read = obj.get if isinstance(obj, dict) else lambda name: getattr(obj, name, None)
         value = read(attr)
         if value is None:
@@ -221,14 +238,17 @@ class RequisitionQuery(Schema):
 # --- engagements -------------------------------------------------------------------------------
 
 
+_STAFF_ONLY = "Staff only: absent when the freelancer reads their own engagement."
+
+
 class TermsOut(Schema):
     effective_from = fields.Date()
     hiring_manager_user_id = fields.Integer()
     department_id = fields.Integer()
-    cost_centre_id = fields.Integer()
+    cost_centre_id = fields.Integer(metadata={"description": _STAFF_ONLY})
     location_id = fields.Integer()
     weekly_minutes = fields.Integer()
-    amendment_id = fields.Integer(allow_none=True)
+    amendment_id = fields.Integer(allow_none=True, metadata={"description": _STAFF_ONLY})
 
 
 _with_money(
@@ -239,6 +259,15 @@ _with_money(
         ("budget_cap", "budget_cap", False, "currency"),
     ],
 )
+TermsOut._declared_fields["budget_cap"].metadata["description"] += " " + _STAFF_ONLY
+
+
+class ChecklistStepOut(Schema):
+    id = fields.Integer()
+    position = fields.Integer()
+    title = fields.String()
+    kind = fields.String(metadata={"description": "answer, sign, upload or review (staff)."})
+    done_at = fields.DateTime(allow_none=True)
 
 
 class EngagementOut(Schema):
@@ -248,15 +277,21 @@ class EngagementOut(Schema):
     state = fields.String()
     freelancer_id = fields.Integer(allow_none=True)
     supplier_id = fields.Integer(allow_none=True)
-    requisition_id = fields.Integer(allow_none=True)
+    requisition_id = fields.Integer(allow_none=True, metadata={"description": _STAFF_ONLY})
     currency = fields.String()
-    po_number = fields.String(allow_none=True)
+    po_number = fields.String(allow_none=True, metadata={"description": _STAFF_ONLY})
     start_date = fields.Date()
     end_date = fields.Date()
     notice_given_at = fields.DateTime(allow_none=True)
     ended_by = fields.String(allow_none=True)
-    end_reason = fields.String(allow_none=True)
+    end_reason = fields.String(
+        allow_none=True,
+        metadata={"description": "For the freelancer only when they gave notice themselves."},
+    )
     terms = fields.List(fields.Nested(TermsOut), metadata={"description": "Oldest first."})
+    checklist = fields.List(
+        fields.Nested(ChecklistStepOut), metadata={"description": "Onboarding steps, in order."}
+    )
 
 
 class EngagementIn(_TermsIn):

@@ -12,7 +12,7 @@ from fms import money
 from fms.audit import services as audit
 from fms.errors import InvalidInput
 from fms.identity.actor import Actor
-from fms.identity.permissions import require
+from fms.identity.permissions import may_see_field, require
 from fms.tenancy import get_in_org
 from fms.workforce.models import (
     ApprovalRule,
@@ -574,6 +574,30 @@ PROFILE_FIELDS = (
 )
 
 
+# Bank and tax details: read and changed by finance/procurement (field permissions) and by
+# the freelancer on their own profile; everyone else may only learn that they are on file.
+BANK_FIELDS = ("iban", "tax_id")
+
+
+def is_own_profile(actor: Actor, profile: Freelancer) -> bool:
+    return profile.user_id is not None and profile.user_id == actor.user_id
+
+
+def may_see_bank_details(actor: Actor, profile: Freelancer | None = None) -> bool:
+    """Whether the actor may read a profile's IBAN and tax id (None: a new profile)."""
+    if profile is not None and is_own_profile(actor, profile):
+        return True
+    return all(may_see_field(actor, f"freelancer.{name}") for name in BANK_FIELDS)
+
+
+def _require_bank_access(actor: Actor, profile: Freelancer | None, values: dict) -> None:
+    """Whoever may not read bank and tax details may not write them either (not even blank)."""
+    from fms.errors import NotAllowed
+
+    if any(name in values for name in BANK_FIELDS) and not may_see_bank_details(actor, profile):
+        raise NotAllowed("Only procurement and the freelancer change bank and tax details.")
+
+
 def _clean_profile(session: Session, values: dict, *, freelancer_id: int | None) -> dict:
     from zoneinfo import available_timezones
 
@@ -636,6 +660,7 @@ def _clean_profile(session: Session, values: dict, *, freelancer_id: int | None)
 def create_freelancer(session: Session, *, actor: Actor, **values) -> Freelancer:
     """Procurement records a freelancer (e.g. one a supplier proposes) before inviting them."""
     require(actor, "freelancers.manage")
+    _require_bank_access(actor, None, {k: v for k, v in values.items() if v not in (None, "")})
     cleaned = _clean_profile(session, values, freelancer_id=None)
     profile = Freelancer(org_id=actor.org_id, **cleaned)
     session.add(profile)
@@ -647,13 +672,14 @@ def create_freelancer(session: Session, *, actor: Actor, **values) -> Freelancer
 def update_freelancer(session: Session, *, actor: Actor, freelancer_id: int, **values):
     """Procurement, or the freelancer for their own profile, keep the profile current."""
     profile = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
-    own = profile.user_id is not None and profile.user_id == actor.user_id
+    own = is_own_profile(actor, profile)
     if not (own or actor.can("freelancers.manage")):
         from fms.errors import NotAllowed, NotFound
 
         if actor.can("freelancers.read"):
             raise NotAllowed("Procurement keeps freelancer profiles.")
         raise NotFound("No such freelancer.")
+    _require_bank_access(actor, profile, values)
     before = {name: getattr(profile, name) for name in PROFILE_FIELDS}
     merged = before | {k: v for k, v in values.items() if k in PROFILE_FIELDS}
     if own and not actor.can("freelancers.manage"):
@@ -663,6 +689,7 @@ def update_freelancer(session: Session, *, actor: Actor, freelancer_id: int, **v
         setattr(profile, name, value)
     after = {name: getattr(profile, name) for name in PROFILE_FIELDS}
     if after != before:
+        # the audit log says whether IBAN and tax id were set, changed or removed, not their values
         audit.record(session, actor, "freelancer.updated", profile, before=before, after=after)
     return profile
 

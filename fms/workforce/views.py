@@ -222,12 +222,16 @@ def freelancer(freelancer_id: int):
         history=history,
         names=names,
         skill_form=skill_form,
+        show_bank=services.may_see_bank_details(actor, profile),
     )
 
 
-def _profile_form(**kwargs):
-    form = forms.FreelancerProfileForm(**kwargs)
+def _profile_form(profile=None, **kwargs):
+    form = forms.FreelancerProfileForm(obj=profile, **kwargs)
     actor = current_actor()
+    if not services.may_see_bank_details(actor, profile):
+        for name in services.BANK_FIELDS:
+            delattr(form, name)  # neither shown nor sent: the service would refuse them
     suppliers = (
         services.list_suppliers(db.session, actor=actor) if actor.can("suppliers.read") else []
     )
@@ -281,7 +285,7 @@ def my_profile():
 
 def _edit_profile(profile, done_url: str):
     actor = current_actor()
-    form = _profile_form(obj=profile)
+    form = _profile_form(profile)
     if request.method == "GET" and form.supplier_id is not None:
         form.supplier_id.data = profile.supplier_id or 0
     done = submitted(

@@ -111,7 +111,8 @@ def show(engagement_id: int):
     today = org_today()
     history = engagements.terms_history(db.session, engagement.id)
     current = engagements.terms_on(db.session, engagement.id, today)
-    changes = engagements.amendments(db.session, engagement.id)
+    internal = actor.can("engagements.read")  # the freelancer sees terms, not internals
+    changes = engagements.amendments(db.session, engagement.id) if internal else []
     steps = engagements.onboarding_steps(db.session, engagement.id)
     people = queries.user_names(
         db.session,
@@ -143,7 +144,7 @@ def show(engagement_id: int):
         today=today,
         party=queries.engagement_party(db.session, engagement),
         labels=queries.structure_labels(db.session, current) if current else {},
-        review=queries.review_of(db.session, engagement.id),
+        review=queries.review_of(db.session, engagement.id) if internal else None,
         own=not actor.is_staff,
         notice_days=engagements.notice_period_days(db.session),
         amendment_form=amendment_form,
