@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 DEV_SECRET_KEY = "fms-development-secret-key-do-not-use-in-production"  # noqa: S105
+SMTP_SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
 
 class ConfigError(RuntimeError):
@@ -45,6 +46,7 @@ def load_settings(instance_path: str) -> dict:
         "sqlite:///" + str(Path(instance_path) / "fms.sqlite3")
     )
     redis_url = os.environ.get("FMS_REDIS_URL") or None
+    smtp_security = os.environ.get("FMS_SMTP_SECURITY", "starttls").strip().lower()
     return {
         "FMS_ENV": env,
         "SECRET_KEY": os.environ.get("FMS_SECRET_KEY") or DEV_SECRET_KEY,
@@ -53,6 +55,14 @@ def load_settings(instance_path: str) -> dict:
         "FMS_REDIS_URL": redis_url,
         "FMS_STORAGE_DIR": storage_dir,
         "FMS_BASE_URL": os.environ.get("FMS_BASE_URL", "http://127.0.0.1:5000"),
+        # outgoing mail; without FMS_SMTP_HOST messages wait on the outbox page
+        "FMS_SMTP_HOST": os.environ.get("FMS_SMTP_HOST", "").strip(),
+        "FMS_SMTP_PORT": _int("FMS_SMTP_PORT", SMTP_SECURITY_PORTS.get(smtp_security, 587)),
+        "FMS_SMTP_SECURITY": smtp_security,
+        "FMS_SMTP_USERNAME": os.environ.get("FMS_SMTP_USERNAME", ""),
+        "FMS_SMTP_PASSWORD": os.environ.get("FMS_SMTP_PASSWORD", ""),
+        "FMS_SMTP_TIMEOUT": _int("FMS_SMTP_TIMEOUT", 30),
+        "FMS_MAIL_FROM": os.environ.get("FMS_MAIL_FROM", ""),
         "FMS_SESSION_IDLE_MINUTES": _int("FMS_SESSION_IDLE_MINUTES", 30),
         "FMS_SESSION_MAX_HOURS": _int("FMS_SESSION_MAX_HOURS", 12),
         "FMS_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get(
@@ -87,6 +97,11 @@ def load_settings(instance_path: str) -> dict:
 
 def check_settings(config: dict) -> None:
     """Refuse to start production with settings that are only safe on a laptop."""
+    if config.get("FMS_SMTP_SECURITY") not in SMTP_SECURITY_PORTS:
+        raise ConfigError(
+            f"FMS_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY_PORTS)}, "
+            f"got {config.get('FMS_SMTP_SECURITY')!r}"
+        )
     if config.get("FMS_ENV") == "production":
         if config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
             raise ConfigError(
