@@ -17,6 +17,7 @@ jobs_cli = AppGroup("jobs", help="Background jobs.")
 workforce_cli = AppGroup("workforce", help="Engagements and headcount.")
 sso_cli = AppGroup("sso", help="Single sign-on housekeeping.")
 outbox_cli = AppGroup("outbox", help="Outgoing mail.")
+secrets_cli = AppGroup("secrets", help="Secrets stored encrypted in the database.")
 
 
 def register(app) -> None:
@@ -26,6 +27,7 @@ def register(app) -> None:
     fms_cli.add_command(workforce_cli)
     fms_cli.add_command(sso_cli)
     fms_cli.add_command(outbox_cli)
+    fms_cli.add_command(secrets_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -89,8 +91,12 @@ def audit_verify(org_slug):
 @fms_cli.command("demo")
 def demo():
     """Load the demo organization (safe to run again: nothing is duplicated)."""
-    from fms.demo import load_demo
+    from fms.demo import DemoRefused, check_demo_allowed, load_demo
 
+    try:
+        check_demo_allowed(current_app.config)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
     summary = load_demo(db.session)
     db.session.commit()
     click.echo(summary)
@@ -193,3 +199,19 @@ def outbox_list(state, limit):
             f"org {m.org_id or '-'}  {m.kind}  {m.recipient}"
             + (f"\n          {m.last_error}" if m.last_error and m.state != "sent" else "")
         )
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate():
+    """Re-encrypt every stored secret under the newest key of FMS_ENCRYPTION_KEYS."""
+    from fms.encryption import RotationReport, rotate_column
+    from fms.identity.models import User
+    from fms.identity.sso.models import SsoConnection
+
+    report = RotationReport()
+    for column in (SsoConnection.client_secret_encrypted, User.totp_secret_encrypted):
+        rotate_column(db.session, column, report)
+    db.session.commit()
+    click.echo(str(report))
+    if report.unreadable:
+        sys.exit(1)

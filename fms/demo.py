@@ -122,8 +122,26 @@ def demo_freelancers() -> list[dict]:
     return people
 
 
+class DemoRefused(RuntimeError):
+    """The demo's public passwords must not reach a real installation."""
+
+
+def check_demo_allowed(config) -> None:
+    """The demo (accounts with a published password) loads in development and test only."""
+    from fms.config import is_relaxed
+
+    if not is_relaxed(config):
+        raise DemoRefused(
+            f"FMS_ENV={config.get('FMS_ENV')}: the demo creates accounts whose password is "
+            "published, so it only loads when FMS_ENV is development or test."
+        )
+
+
 def load_demo(session: Session) -> str:
     """Create (or complete) the demo organization; returns what to sign in with."""
+    from flask import current_app
+
+    check_demo_allowed(current_app.config)
     org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
     if org is None:
         admin_email, admin_name, _ = DEMO_STAFF[0]
