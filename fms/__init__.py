@@ -105,6 +105,7 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.identity.sso.views import bp as sso_bp
     from fms.identity.sso.views import saml_acs
     from fms.identity.views import bp as identity_bp
+    from fms.notifications.views import bp as notifications_bp
     from fms.reports.views import bp as reports_bp
     from fms.workforce.views import bp as workforce_bp
 
@@ -117,6 +118,7 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(workforce_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(notifications_bp)
     register_api(app)
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)

@@ -16,6 +16,8 @@ audit_cli = AppGroup("audit", help="The audit log.")
 jobs_cli = AppGroup("jobs", help="Background jobs.")
 workforce_cli = AppGroup("workforce", help="Engagements and headcount.")
 sso_cli = AppGroup("sso", help="Single sign-on housekeeping.")
+outbox_cli = AppGroup("outbox", help="Outgoing mail.")
+secrets_cli = AppGroup("secrets", help="Secrets stored encrypted in the database.")
 
 
 def register(app) -> None:
@@ -24,6 +26,8 @@ def register(app) -> None:
     fms_cli.add_command(jobs_cli)
     fms_cli.add_command(workforce_cli)
     fms_cli.add_command(sso_cli)
+    fms_cli.add_command(outbox_cli)
+    fms_cli.add_command(secrets_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -87,8 +91,12 @@ def audit_verify(org_slug):
 @fms_cli.command("demo")
 def demo():
     """Load the demo organization (safe to run again: nothing is duplicated)."""
-    from fms.demo import load_demo
+    from fms.demo import DemoRefused, check_demo_allowed, load_demo
 
+    try:
+        check_demo_allowed(current_app.config)
+    except DemoRefused as exc:
+        raise click.ClickException(str(exc)) from None
     summary = load_demo(db.session)
     db.session.commit()
     click.echo(summary)
@@ -157,3 +165,53 @@ def sso_purge():
     removed = purge_stale_sign_in_state(db.session)
     db.session.commit()
     click.echo(f"{removed} stale sign-in record(s) removed.")
+
+
+@outbox_cli.command("send")
+@click.option("--limit", default=100, show_default=True, help="At most this many messages.")
+def outbox_send(limit):
+    """Send the mail that is due now (run every minute, e.g. from cron)."""
+    from fms.notifications.sender import send_due
+
+    counts = send_due(db.session, limit=max(1, limit))
+    click.echo(str(counts))
+
+
+@outbox_cli.command("list")
+@click.option("--state", type=click.Choice(["pending", "sent", "failed"]), default=None)
+@click.option("--limit", default=20, show_default=True)
+def outbox_list(state, limit):
+    """Show the newest outbox messages of every organization (no bodies)."""
+    from sqlalchemy import select
+
+    from fms.notifications.models import OutboxMessage
+    from fms.timekeeping import utcnow
+
+    query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(max(1, limit))
+    if state:
+        query = query.where(OutboxMessage.state == state)
+    now = utcnow()
+    for m in db.session.scalars(query):
+        when = m.next_attempt_at if m.state == "pending" else (m.sent_at or m.failed_at)
+        due = " (due)" if m.state == "pending" and m.next_attempt_at <= now else ""
+        click.echo(
+            f"{m.id:>8}  {m.state:<8} {m.attempts:>3}x  {when:%Y-%m-%d %H:%M}Z{due}  "
+            f"org {m.org_id or '-'}  {m.kind}  {m.recipient}"
+            + (f"\n          {m.last_error}" if m.last_error and m.state != "sent" else "")
+        )
+
+
+@secrets_cli.command("rotate")
+def secrets_rotate():
+    """Re-encrypt every stored secret under the newest key of FMS_ENCRYPTION_KEYS."""
+    from fms.encryption import RotationReport, rotate_column
+    from fms.identity.models import User
+    from fms.identity.sso.models import SsoConnection
+
+    report = RotationReport()
+    for column in (SsoConnection.client_secret_encrypted, User.totp_secret_encrypted):
+        rotate_column(db.session, column, report)
+    db.session.commit()
+    click.echo(str(report))
+    if report.unreadable:
+        sys.exit(1)

@@ -6,6 +6,10 @@ import os
 from pathlib import Path
 
 DEV_SECRET_KEY = "fms-development-secret-key-do-not-use-in-production"  # noqa: S105
+# Only these environments may run on laptop-safe settings; any other FMS_ENV value
+# (production, staging, prod, ...) gets the production checks.
+RELAXED_ENVS = ("development", "test")
+SMTP_SECURITY_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 
 
 class ConfigError(RuntimeError):
@@ -39,12 +43,13 @@ def engine_options(database_url: str) -> dict:
 def load_settings(instance_path: str) -> dict:
     """Build the Flask config from the environment, with development defaults."""
     env = os.environ.get("FMS_ENV", "development").strip().lower()
-    production = env == "production"
+    production = env not in RELAXED_ENVS
     storage_dir = os.environ.get("FMS_STORAGE_DIR") or str(Path(instance_path) / "storage")
     database_url = os.environ.get("FMS_DATABASE_URL") or (
         "sqlite:///" + str(Path(instance_path) / "fms.sqlite3")
     )
     redis_url = os.environ.get("FMS_REDIS_URL") or None
+    smtp_security = os.environ.get("FMS_SMTP_SECURITY", "starttls").strip().lower()
     return {
         "FMS_ENV": env,
         "SECRET_KEY": os.environ.get("FMS_SECRET_KEY") or DEV_SECRET_KEY,
@@ -53,6 +58,16 @@ def load_settings(instance_path: str) -> dict:
         "FMS_REDIS_URL": redis_url,
         "FMS_STORAGE_DIR": storage_dir,
         "FMS_BASE_URL": os.environ.get("FMS_BASE_URL", "http://127.0.0.1:5000"),
+        # Fernet keys for secrets stored in the database, comma-separated, newest first
+        "FMS_ENCRYPTION_KEYS": os.environ.get("FMS_ENCRYPTION_KEYS", ""),
+        # outgoing mail; without FMS_SMTP_HOST messages wait on the outbox page
+        "FMS_SMTP_HOST": os.environ.get("FMS_SMTP_HOST", "").strip(),
+        "FMS_SMTP_PORT": _int("FMS_SMTP_PORT", SMTP_SECURITY_PORTS.get(smtp_security, 587)),
+        "FMS_SMTP_SECURITY": smtp_security,
+        "FMS_SMTP_USERNAME": os.environ.get("FMS_SMTP_USERNAME", ""),
+        "FMS_SMTP_PASSWORD": os.environ.get("FMS_SMTP_PASSWORD", ""),
+        "FMS_SMTP_TIMEOUT": _int("FMS_SMTP_TIMEOUT", 30),
+        "FMS_MAIL_FROM": os.environ.get("FMS_MAIL_FROM", ""),
         "FMS_SESSION_IDLE_MINUTES": _int("FMS_SESSION_IDLE_MINUTES", 30),
         "FMS_SESSION_MAX_HOURS": _int("FMS_SESSION_MAX_HOURS", 12),
         "FMS_LOGIN_LIMIT_PER_ACCOUNT": os.environ.get(
@@ -85,13 +100,50 @@ def load_settings(instance_path: str) -> dict:
     }
 
 
+def is_relaxed(config) -> bool:
+    """Development and test may use laptop defaults; every other FMS_ENV may not."""
+    return config.get("FMS_ENV", "development") in RELAXED_ENVS
+
+
 def check_settings(config: dict) -> None:
-    """Refuse to start production with settings that are only safe on a laptop."""
-    if config.get("FMS_ENV") == "production":
-        if config.get("SECRET_KEY") in (None, "", DEV_SECRET_KEY):
+    """Refuse to start outside development/test with settings only safe on a laptop."""
+    env = config.get("FMS_ENV")
+    if config.get("FMS_SMTP_SECURITY") not in SMTP_SECURITY_PORTS:
+        raise ConfigError(
+            f"FMS_SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY_PORTS)}, "
+            f"got {config.get('FMS_SMTP_SECURITY')!r}"
+        )
+    _check_encryption_keys(config)
+    if is_relaxed(config):
+        return
+    secret = config.get("SECRET_KEY") or ""
+    if secret == DEV_SECRET_KEY or len(secret) < 32:
+        raise ConfigError(
+            f"FMS_ENV={env} needs FMS_SECRET_KEY set to a random value of at least 32 "
+            "characters, not the public development key (for example: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+        )
+    if not (config.get("FMS_ENCRYPTION_KEYS") or "").strip():
+        raise ConfigError(
+            f"FMS_ENV={env} needs FMS_ENCRYPTION_KEYS: one or more Fernet keys, comma-separated, "
+            "newest first, for the secrets stored in the database (for example: python -c "
+            "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+        )
+
+
+def _check_encryption_keys(config: dict) -> None:
+    from cryptography.fernet import Fernet
+
+    for position, key in enumerate(split_keys(config.get("FMS_ENCRYPTION_KEYS")), start=1):
+        try:
+            Fernet(key)
+        except ValueError:
             raise ConfigError(
-                "FMS_ENV=production needs FMS_SECRET_KEY set to a long random value "
-                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
-            )
-        if len(config["SECRET_KEY"]) < 32:
-            raise ConfigError("FMS_SECRET_KEY must be at least 32 characters in production")
+                f"FMS_ENCRYPTION_KEYS: key {position} is not a Fernet key "
+                "(32 url-safe base64-encoded bytes)"
+            ) from None
+
+
+def split_keys(raw: str | None) -> list[str]:
+    """'k2, k1' -> ['k2', 'k1'] (newest first)."""
+    return [part.strip() for part in (raw or "").split(",") if part.strip()]

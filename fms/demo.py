@@ -122,8 +122,26 @@ def demo_freelancers() -> list[dict]:
     return people
 
 
+class DemoRefused(RuntimeError):
+    """The demo's public passwords must not reach a real installation."""
+
+
+def check_demo_allowed(config) -> None:
+    """The demo (accounts with a published password) loads in development and test only."""
+    from fms.config import is_relaxed
+
+    if not is_relaxed(config):
+        raise DemoRefused(
+            f"FMS_ENV={config.get('FMS_ENV')}: the demo creates accounts whose password is "
+            "published, so it only loads when FMS_ENV is development or test."
+        )
+
+
 def load_demo(session: Session) -> str:
     """Create (or complete) the demo organization; returns what to sign in with."""
+    from flask import current_app
+
+    check_demo_allowed(current_app.config)
     org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
     if org is None:
         admin_email, admin_name, _ = DEMO_STAFF[0]
@@ -185,11 +203,42 @@ def load_demo(session: Session) -> str:
         session, actor=actor, password=DEMO_PASSWORD, today=today_in(org.timezone)
     )
     sso_lines = load_sso_demo(session, org=org, actor=actor)
+    mail_line = _queue_welcome_mail(session, org=org, people=staff + EXTRA_STAFF)
     lines = [
         f"Demo organization: {org.name} ({org.slug}).",
         workforce_summary,
         *sso_lines,
+        mail_line,
         f"Sign in at /login with any of these (password: {DEMO_PASSWORD}):",
     ]
     lines += [f"  {email:<34} {', '.join(roles)}" for email, _, roles in staff + EXTRA_STAFF]
     return "\n".join(lines)
+
+
+def _queue_welcome_mail(session: Session, *, org: Organization, people) -> str:
+    """A welcome mail per demo account, once, so the Outbox page has something to show."""
+    from flask import current_app
+
+    from fms.notifications.models import OutboxMessage
+    from fms.notifications.services import queue_mail
+
+    already = session.scalar(
+        select(OutboxMessage.id).where(
+            OutboxMessage.org_id == org.id, OutboxMessage.kind == "welcome"
+        )
+    )
+    if already is None:
+        login = current_app.config["FMS_BASE_URL"].rstrip("/") + "/login"
+        for email, name, _ in people:
+            queue_mail(
+                session,
+                org_id=org.id,
+                kind="welcome",
+                to=email,
+                subject=f"Welcome to {org.name} on FMS",
+                body_text=(
+                    f"Hello {name},\n\n{org.name} now runs its freelancer management on FMS."
+                    f"\nSign in at {login}\n"
+                ),
+            )
+    return "Outbox: welcome mail for every demo account (Administration → Outbox)."

@@ -47,5 +47,10 @@ fi
 
 "$bin/flask" db upgrade
 "$bin/flask" fms demo
+if [ -z "${FMS_SMTP_HOST:-}" ]; then
+  echo "No mail server (FMS_SMTP_HOST): mail waits unsent under Administration → Outbox."
+else
+  echo "Mail goes through ${FMS_SMTP_HOST}; send what is due with: $bin/flask fms outbox send"
+fi
 echo "FMS is starting on http://127.0.0.1:5000 (Ctrl+C stops it and the bundled IdPs)."
 "$bin/flask" run --host 127.0.0.1 --port 5000

@@ -5,6 +5,7 @@ from sqlalchemy import func, select
 from fms.audit.models import AuditEntry
 from fms.demo import DEMO_PASSWORD, DEMO_SLUG, DEMO_STAFF, demo_freelancers
 from fms.identity.models import Membership, Organization, User
+from fms.notifications.models import OutboxMessage
 from fms.workforce.demo import EXTRA_STAFF
 from fms.workforce.models import CostCentre, Department, Freelancer, Location
 
@@ -24,6 +25,7 @@ def _counts(session):
             Location,
             Freelancer,
             AuditEntry,
+            OutboxMessage,
         )
     }
 
@@ -37,6 +39,7 @@ def test_demo_loads_once_and_again_without_duplicates(app, session):
     assert counts["Organization"] == 1
     assert counts["Freelancer"] == len(demo_freelancers()) >= 45
     assert counts["Membership"] == len(DEMO_STAFF) + 1 + len(EXTRA_STAFF)
+    assert counts["OutboxMessage"] == counts["Membership"]  # a welcome mail each, once
     second = runner.invoke(args=["fms", "demo"])
     assert second.exit_code == 0, second.output
     assert _counts(session) == counts

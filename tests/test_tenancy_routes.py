@@ -20,7 +20,11 @@ ID_FACTORIES = {
     "job_id": lambda f, org: f.make_job_run(org).id,
 }
 # Each area adds its own id factories in its own module (no two hands in one file).
-for _module in ("tests.factories_workforce", "tests.factories_identity_sso"):
+for _module in (
+    "tests.factories_workforce",
+    "tests.factories_identity_sso",
+    "tests.factories_notifications",
+):
     ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
