@@ -909,11 +909,12 @@ def complete_saml(
         )
 
     try:
-        _, in_response_to = saml.precheck(saml_response)
+        checked = saml.precheck(saml_response)
     except saml.SamlError as exc:
         fail(exc.message, exc.reason)
     outstanding: dict[str, str] = {}
     next_url = invitation_id = None
+    in_response_to = checked.in_response_to
     if in_response_to:
         request = session.scalar(
             select(SsoLoginRequest)
@@ -952,6 +953,7 @@ def complete_saml(
             saml_response=saml_response,
             outstanding=outstanding,
             remote_addr=ip,
+            checked=checked,
         )
     except saml.SamlError as exc:
         fail(exc.message, exc.reason)
