@@ -64,15 +64,6 @@ def missing_xmlsec1() -> str | None:
     return None if shutil.which("xmlsec1") else "needs xmlsec1 (apt install xmlsec1)"
 
 
-@pytest.fixture
-def xmlsec1():
-    """SAML signatures need the xmlsec1 program: skip without it, fail when required."""
-    reason = missing_xmlsec1()
-    if reason:
-        unavailable(reason)
-    return shutil.which("xmlsec1")
-
-
 ID_FACTORIES: dict = {
     "connection_id": lambda f, org: f.make_oidc_connection(org, issuer="https://idp.example").id,
     "domain_id": lambda f, org: f.make_sso_domain(org, verified=False).id,

@@ -435,3 +435,82 @@ def identity_of(response, *, attribute_names=None) -> dict:
     if not email and name_id is not None and "emailAddress" in (name_id.format or ""):
         email = subject
     return {"subject": subject, "email": email, "name": first(NAME_ATTRIBUTES), "groups": groups}
+
+
+def probe(connection: SsoConnection) -> dict:
+    """ "Test connection" for SAML: the IdP's metadata (fetched again from its URL when it
+    has one), its entity ID, signing certificates and their expiry, and SSO bindings."""
+    from cryptography import x509
+
+    from fms import outbound
+    from fms.errors import InvalidInput
+
+    findings: list[dict] = []
+    details: dict = {}
+
+    def note(level: str, text: str) -> None:
+        findings.append({"level": level, "text": text})
+
+    xml = connection.idp_metadata_xml or ""
+    if connection.idp_metadata_url:
+        try:
+            response = outbound.fetch(connection.idp_metadata_url, field="idp_metadata_url")
+            response.raise_for_status()
+            xml = response.text
+            note("ok", "Metadata fetched from its URL.")
+        except InvalidInput as exc:
+            note("error", f"Metadata URL refused: {exc.detail}")
+        except Exception as exc:  # noqa: BLE001 - requests' errors; reported, not raised
+            log.warning("SAML metadata fetch for %r failed: %r", connection.id, type(exc))
+            note("error", "The metadata URL did not answer; showing the saved metadata.")
+    try:
+        entity_id = parse_idp_metadata(xml)
+    except SamlError as exc:
+        note("error", exc.message)
+        return {"ok": False, "findings": findings, "details": details}
+    details["entity_id"] = entity_id
+    if entity_id == connection.idp_entity_id:
+        note("ok", f"Entity ID: {entity_id}")
+    else:
+        note(
+            "warning",
+            f"The metadata names {entity_id}; the connection has "
+            f"{connection.idp_entity_id}. Save the connection to take the new metadata.",
+        )
+    root = SafeET.fromstring(xml, forbid_dtd=True)
+    md = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+    idp = next(root.iter(md + "IDPSSODescriptor"))
+    bindings = sorted({s.get("Binding", "") for s in idp.iter(md + "SingleSignOnService")})
+    details["sso_bindings"] = bindings
+    if BINDING_HTTP_REDIRECT in bindings:
+        note("ok", "Single sign-on by HTTP-Redirect (what FMS sends) is offered.")
+    else:
+        note("error", "The IdP offers no HTTP-Redirect single sign-on binding, which FMS uses.")
+    certificates = []
+    now = datetime.now(UTC)
+    for descriptor in idp.iter(md + "KeyDescriptor"):
+        if descriptor.get("use") not in (None, "signing"):
+            continue
+        for element in descriptor.iter(_DS + "X509Certificate"):
+            try:
+                der = base64.b64decode("".join((element.text or "").split()))
+                cert = x509.load_der_x509_certificate(der)
+            except (ValueError, binascii.Error):
+                note("error", "A signing certificate in the metadata cannot be read.")
+                continue
+            expires = cert.not_valid_after_utc
+            certificates.append({"subject": cert.subject.rfc4514_string(), "expires": expires})
+            days = (expires - now).days
+            if expires <= now:
+                note("error", f"Signing certificate expired on {expires:%Y-%m-%d}.")
+            elif days < 30:
+                note("warning", f"Signing certificate expires in {days} days ({expires:%Y-%m-%d}).")
+            else:
+                note("ok", f"Signing certificate valid until {expires:%Y-%m-%d}.")
+    if not certificates:
+        note("error", "The metadata holds no signing certificate.")
+    details["certificates"] = [
+        {"subject": c["subject"], "expires": c["expires"].isoformat()} for c in certificates
+    ]
+    ok = not any(f["level"] == "error" for f in findings)
+    return {"ok": ok, "findings": findings, "details": details}
