@@ -6,7 +6,8 @@
 //
 // Environment: PORT, HOST (127.0.0.1), CLIENT_ID (fms), CLIENT_SECRET,
 // CLIENT_AUTH_METHOD (how the client authenticates at the token endpoint:
-// client_secret_basic, the default, or client_secret_post; the other one is refused),
+// client_secret_basic, the default, or client_secret_post, which then refuses HTTP Basic
+// with invalid_client — oidc-provider alone would accept either),
 // FMS_REDIRECT_URIS / FMS_POST_LOGOUT_URIS (space-separated), ACCOUNTS (JSON:
 // {"login": {"email": ..., "name": ..., "groups": [...], "email_verified": ...}};
 // email_verified defaults to true, and null leaves the claim out). Test-only routes under /_test/
