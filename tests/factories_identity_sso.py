@@ -29,6 +29,14 @@ FMS_BASE = "http://127.0.0.1:5000"
 CLIENT_SECRET = "fms-test-idp-client-secret"
 
 
+def unavailable(reason: str):
+    """A fixture's component is missing: skip, or fail under FMS_REQUIRE_SERVICES=1 (the rule
+    tests/conftest.py applies to markers, kept for what only a fixture can find out)."""
+    if os.environ.get("FMS_REQUIRE_SERVICES") == "1":
+        pytest.fail("FMS_REQUIRE_SERVICES=1 but " + reason)
+    pytest.skip(reason)
+
+
 def missing_component(marker: str) -> str | None:
     """Why the real IdP (or the browser) cannot run here, or None."""
     if marker == "idp":
@@ -50,6 +58,10 @@ def missing_component(marker: str) -> str | None:
         except ImportError:
             return "needs the playwright package"
     return None
+
+
+def missing_xmlsec1() -> str | None:
+    return None if shutil.which("xmlsec1") else "needs xmlsec1 (apt install xmlsec1)"
 
 
 ID_FACTORIES: dict = {
@@ -83,12 +95,10 @@ class OidcIdp:
         requests.post(f"{self.issuer}/_test/rotate", timeout=5).raise_for_status()
 
 
-@pytest.fixture(scope="session")
-def oidc_idp():
-    """oidc-provider on 127.0.0.1 (a free port), for the whole test session."""
+def _start_oidc_idp(**extra_env):
     reason = missing_component("idp")
     if reason:
-        pytest.skip(reason)
+        unavailable(reason)
     from joserfc.jwk import RSAKey
 
     key = RSAKey.generate_key(2048, parameters={"kid": "test-idp-key-1", "alg": "RS256"})
@@ -103,6 +113,7 @@ def oidc_idp():
         "FMS_REDIRECT_URIS": f"{FMS_BASE}/sso/oidc/callback",
         "FMS_POST_LOGOUT_URIS": f"{FMS_BASE}/login",
         "IDP_SIGNING_KEY": json.dumps(private_jwk),
+        **extra_env,
     }
     process = subprocess.Popen(
         ["node", str(IDP_DIR / "oidc-idp.mjs")],
@@ -122,12 +133,32 @@ def oidc_idp():
                 process.kill()
                 pytest.fail(f"the test OpenID Provider did not start:\n{output}")
             time.sleep(0.1)
-    yield OidcIdp(process, issuer, private_jwk)
+    return OidcIdp(process, issuer, private_jwk)
+
+
+def _stop(process) -> None:
     process.terminate()
     try:
         process.wait(timeout=5)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def oidc_idp():
+    """oidc-provider on 127.0.0.1 (a free port), for the whole test session; its client
+    authenticates with client_secret_basic."""
+    idp = _start_oidc_idp()
+    yield idp
+    _stop(idp.process)
+
+
+@pytest.fixture(scope="session")
+def oidc_idp_post():
+    """A second oidc-provider whose client is registered for client_secret_post."""
+    idp = _start_oidc_idp(CLIENT_AUTH_METHOD="client_secret_post")
+    yield idp
+    _stop(idp.process)
 
 
 @pytest.fixture
@@ -303,11 +334,9 @@ class SamlIdp:
 @pytest.fixture(scope="session")
 def saml_idp(tmp_path_factory):
     """tests/idp/saml_idp.py on 127.0.0.2 (another site than FMS on 127.0.0.1)."""
-    reason = missing_component("idp")
+    reason = missing_component("idp") or missing_xmlsec1()
     if reason:
-        pytest.skip(reason)
-    if not shutil.which("xmlsec1"):
-        pytest.skip("needs xmlsec1 (apt install xmlsec1)")
+        unavailable(reason)
     import sys
 
     port = free_port("127.0.0.2")
@@ -338,11 +367,7 @@ def saml_idp(tmp_path_factory):
                 pytest.fail(f"the test SAML IdP did not start:\n{output}")
             time.sleep(0.1)
     yield SamlIdp(process, base)
-    process.terminate()
-    try:
-        process.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        process.kill()
+    _stop(process)
 
 
 @pytest.fixture
@@ -379,3 +404,61 @@ def saml_form(page: str) -> tuple[str, dict]:
         for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', page)
     }
     return action, fields
+
+
+# --- a discovery-only OpenID Provider (no node): what saving and testing a connection read ---
+
+
+class FakeDiscovery:
+    """Serves /.well-known/openid-configuration and /jwks on 127.0.0.1; tests change `doc`
+    and `jwks` to make it misbehave."""
+
+    def __init__(self, issuer: str):
+        self.issuer = issuer
+        self.doc = {
+            "issuer": issuer,
+            "authorization_endpoint": issuer + "/auth",
+            "token_endpoint": issuer + "/token",
+            "userinfo_endpoint": issuer + "/me",
+            "jwks_uri": issuer + "/jwks",
+            "end_session_endpoint": issuer + "/session/end",
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "scopes_supported": ["openid", "email", "profile"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+        }
+        from joserfc.jwk import ECKey, RSAKey
+
+        rsa = RSAKey.generate_key(2048, parameters={"kid": "rsa-1", "alg": "RS256"})
+        ec = ECKey.generate_key("P-256", parameters={"kid": "ec-1", "alg": "ES256"})
+        self.jwks = {"keys": [rsa.as_dict(private=False), ec.as_dict(private=False)]}
+
+
+@pytest.fixture
+def fake_discovery():
+    import http.server
+    import threading
+
+    port = free_port()
+    fake = FakeDiscovery(f"http://127.0.0.1:{port}")
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - http.server's name
+            body = {
+                "/.well-known/openid-configuration": fake.doc,
+                "/jwks": fake.jwks,
+            }.get(self.path)
+            data = json.dumps(body).encode()
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield fake
+    server.shutdown()
+    server.server_close()

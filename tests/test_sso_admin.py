@@ -22,11 +22,11 @@ def admin(client, session, org_admin, sign_in, sso_allowed_loopback):
     return org
 
 
-def _form(**overrides):
+def _form(issuer="http://127.0.0.1:9999", **overrides):
     data = {
         "name": "Acme Okta",
         "audience": "staff",
-        "issuer": "http://127.0.0.1:9999",
+        "issuer": issuer,
         "client_id": "fms-client",
         "client_secret": "s3cret-value-never-shown",
         "scopes": "openid email profile",
@@ -41,8 +41,10 @@ def _form(**overrides):
     return data
 
 
-def test_admin_adds_a_connection_and_the_secret_is_never_shown(client, session, admin):
-    response = client.post("/admin/sso/connections/new", data=_form())
+def test_admin_adds_a_connection_and_the_secret_is_never_shown(
+    client, session, admin, fake_discovery
+):
+    response = client.post("/admin/sso/connections/new", data=_form(fake_discovery.issuer))
     assert response.status_code == 302
     with as_org(session, admin.id):
         connection = session.scalar(select(SsoConnection))
@@ -53,7 +55,10 @@ def test_admin_adds_a_connection_and_the_secret_is_never_shown(client, session, 
     assert b"s3cret-value-never-shown" not in page.data
     assert b"/sso/oidc/callback" in page.data
     # saving without a secret keeps the stored one
-    client.post(f"/admin/sso/connections/{connection.id}", data=_form(client_secret="", name="X"))
+    client.post(
+        f"/admin/sso/connections/{connection.id}",
+        data=_form(fake_discovery.issuer, client_secret="", name="X"),
+    )
     session.refresh(connection)
     assert connection.name == "X"
     assert decrypt(connection.client_secret_encrypted) == "s3cret-value-never-shown"
@@ -165,10 +170,12 @@ def test_requiring_sso_ends_password_sessions_of_other_members(
     assert client.get("/").status_code == 200  # the break-glass admin stays
 
 
-def test_api_manages_connections_without_returning_the_secret(client, session, admin):
+def test_api_manages_connections_without_returning_the_secret(
+    client, session, admin, fake_discovery
+):
     body = {
         "name": "Entra",
-        "issuer": "http://127.0.0.1:9999",
+        "issuer": fake_discovery.issuer,
         "client_id": "abc",
         "client_secret": "top-secret-value",
     }

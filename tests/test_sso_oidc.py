@@ -363,3 +363,114 @@ def test_password_stops_working_when_sso_is_required_except_break_glass(
     response = client.post("/login", data={"email": admin_user.email, "password": PASSWORD})
     assert response.status_code == 302
     assert _signed_in(client)
+
+
+# --- client authentication at the token endpoint ---------------------------------------------
+
+
+@pytest.fixture
+def post_only(session, org_admin, make_sso_domain, oidc_idp_post):
+    """An IdP whose client is registered for client_secret_post only."""
+    org = session.get(Organization, org_admin.org_id)
+    make_sso_domain(org, "acme.example")
+    return org, oidc_idp_post
+
+
+def test_connection_set_to_client_secret_post_signs_in(
+    client, session, post_only, make_oidc_connection
+):
+    org, idp = post_only
+    connection = make_oidc_connection(
+        org, issuer=idp.issuer, token_endpoint_auth_method="client_secret_post"
+    )
+    session.commit()
+    response = _walk(client, connection)
+    assert response.status_code == 302, response.data[:400]
+    assert _signed_in(client)
+
+
+def test_connection_set_to_basic_fails_clearly_where_the_idp_wants_post(
+    client, session, post_only, make_oidc_connection, caplog
+):
+    org, idp = post_only
+    connection = make_oidc_connection(
+        org, issuer=idp.issuer, token_endpoint_auth_method="client_secret_basic"
+    )
+    session.commit()
+    with caplog.at_level("WARNING", logger="fms.identity.sso.oidc"):
+        response = _walk(client, connection)
+    _assert_refused(response, session, client, org.id, "invalid_client")
+    page = response.get_data(as_text=True)
+    assert "client_secret_basic" in page and "invalid_client" in page
+    assert "invalid_client" in caplog.text
+    assert idp.client_secret not in caplog.text
+
+
+# --- email_verified ----------------------------------------------------------------------------
+
+
+def test_missing_email_verified_is_not_verified(client, session, acme, oidc_idp):
+    org, connection = acme
+    oidc_idp.add_accounts(
+        {"quiet": {"email": "quiet@acme.example", "name": "Q", "email_verified": None}}
+    )
+    _assert_refused(
+        _walk_as(client, connection, "quiet"), session, client, org.id, "email_unverified"
+    )
+    assert session.scalar(select(User).where(User.email == "quiet@acme.example")) is None
+
+
+def test_string_false_email_verified_stays_unverified(client, session, acme, oidc_idp):
+    org, connection = acme
+    oidc_idp.add_accounts(
+        {"stringy": {"email": "stringy@acme.example", "name": "S", "email_verified": "false"}}
+    )
+    _assert_refused(
+        _walk_as(client, connection, "stringy"), session, client, org.id, "email_unverified"
+    )
+
+
+def test_invitation_is_not_redeemed_without_email_verified(
+    client, session, org_admin, make_oidc_connection, make_invitation, oidc_idp
+):
+    from fms.identity.sso.models import Invitation
+
+    org = session.get(Organization, org_admin.org_id)
+    make_oidc_connection(org, issuer=oidc_idp.issuer, audience="freelancers")
+    oidc_idp.add_accounts(
+        {"quietfrank": {"email": "qf@freelance.example", "name": "QF", "email_verified": None}}
+    )
+    invitation, link = make_invitation(org, email="qf@freelance.example")
+    session.commit()
+    page = client.get(link).get_data(as_text=True)
+    start = "/sso/oidc/" + page.split('href="/sso/oidc/', 1)[1].split('"', 1)[0]
+    browser = Browser(client)
+    response = browser.fms(browser.callback_url(start.replace("&amp;", "&"), login="quietfrank"))
+    _assert_refused(response, session, client, org.id, "email_unverified")
+    assert session.get(Invitation, invitation.id).redeemed_at is None
+
+
+# --- the ID token stays on the server ----------------------------------------------------------
+
+
+def test_large_id_token_is_kept_on_the_server_and_logout_still_sends_the_hint(
+    client, session, acme, forge, oidc_idp
+):
+    org, connection = acme
+    groups = [f"app-role-{n:02d}-" + "x" * 90 for n in range(40)]
+    forge({"groups": groups})
+    browser = Browser(client)
+    response = browser.fms(browser.callback_url(_start(connection), login="alice"))
+    assert response.status_code == 302, response.data[:400]
+    cookies = response.headers.getlist("Set-Cookie")
+    assert cookies and all(len(c) < 1024 for c in cookies), [len(c) for c in cookies]
+    record = session.scalar(select(SignInSession))
+    assert record.sso_connection_id == connection.id
+    assert len(record.id_token) > 4096 and "app-role-39" in json.dumps(
+        json.loads(extract_compact(record.id_token.encode()).payload)
+    )
+    response = client.post("/logout")
+    target = response.get_data(as_text=True).split('id="continue-sso"', 1)[1]
+    target = target.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
+    query = parse_qs(urlsplit(target).query)
+    assert query["id_token_hint"] == [record.id_token]

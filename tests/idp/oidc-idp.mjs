@@ -5,8 +5,12 @@
 //   PORT=9010 FMS_REDIRECT_URIS=http://127.0.0.1:5000/sso/oidc/callback node oidc-idp.mjs
 //
 // Environment: PORT, HOST (127.0.0.1), CLIENT_ID (fms), CLIENT_SECRET,
+// CLIENT_AUTH_METHOD (how the client authenticates at the token endpoint:
+// client_secret_basic, the default, or client_secret_post, which then refuses HTTP Basic
+// with invalid_client — oidc-provider alone would accept either),
 // FMS_REDIRECT_URIS / FMS_POST_LOGOUT_URIS (space-separated), ACCOUNTS (JSON:
-// {"login": {"email": ..., "name": ..., "groups": [...]}}). Test-only routes under /_test/
+// {"login": {"email": ..., "name": ..., "groups": [...], "email_verified": ...}};
+// email_verified defaults to true, and null leaves the claim out). Test-only routes under /_test/
 // add accounts and rotate the signing key (they exist only with FMS_IDP_TEST_ROUTES=1).
 import http from 'node:http';
 import { generateKeyPairSync, randomUUID } from 'node:crypto';
@@ -17,6 +21,7 @@ const port = Number(process.env.PORT || 9010);
 const issuer = `http://${host}:${port}`;
 const clientId = process.env.CLIENT_ID || 'fms';
 const clientSecret = process.env.CLIENT_SECRET || 'fms-test-idp-client-secret';
+const clientAuthMethod = process.env.CLIENT_AUTH_METHOD || 'client_secret_basic';
 const redirectUris = (process.env.FMS_REDIRECT_URIS || 'http://127.0.0.1:5000/sso/oidc/callback').split(/\s+/).filter(Boolean);
 const logoutUris = (process.env.FMS_POST_LOGOUT_URIS || 'http://127.0.0.1:5000/login').split(/\s+/).filter(Boolean);
 const testRoutes = process.env.FMS_IDP_TEST_ROUTES === '1';
@@ -42,7 +47,7 @@ function buildProvider() {
       post_logout_redirect_uris: logoutUris,
       grant_types: ['authorization_code'],
       response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_basic',
+      token_endpoint_auth_method: clientAuthMethod,
     }],
     jwks: { keys: signingKeys },
     cookies: { keys: ['fms-test-idp-cookie-key'], names: { session: 'idp_session', interaction: 'idp_interaction', resume: 'idp_resume' } },
@@ -61,7 +66,9 @@ function buildProvider() {
       return {
         accountId: id,
         async claims() {
-          return { sub: id, email: account.email, email_verified: account.email_verified ?? true, name: account.name, groups: account.groups || [] };
+          const claims = { sub: id, email: account.email, email_verified: account.email_verified ?? true, name: account.name, groups: account.groups || [] };
+          if (account.email_verified === null) delete claims.email_verified; // IdPs that never send it
+          return claims;
         },
       };
     },
@@ -126,6 +133,12 @@ const server = http.createServer(async (req, res) => {
       signingKeys = [newKey(), ...signingKeys];
       provider = buildProvider();
       res.writeHead(204); return res.end();
+    }
+    if (clientAuthMethod === 'client_secret_post' && url.pathname === '/token' && req.headers.authorization) {
+      // oidc-provider lets a client registered for client_secret_post use HTTP Basic too;
+      // IdPs such as ADFS or Keycloak's strict clients refuse it, which is what FMS must handle
+      res.writeHead(401, { 'content-type': 'application/json', 'www-authenticate': 'Basic' });
+      return res.end(JSON.stringify({ error: 'invalid_client', error_description: 'this client authenticates with client_secret_post' }));
     }
     return provider.callback()(req, res);
   } catch (err) {

@@ -4,7 +4,8 @@ pysaml2 is a library, not an IdP: the routes and the sign-in form are ours. It s
 assertions with RSA-SHA256 by default. Test modes (a field of the sign-in form, or a query
 parameter of /idp-initiated) make it misbehave the ways the tests need:
 `response_only` (signs the response, not the assertion), `unsigned`, `other_key`,
-`expired`, `wrong_audience`, `sha1`.
+`expired`, `not_yet_valid`, `wrong_audience`, and signature algorithms: `sha1`, `md5`,
+`sha224`, `ripemd160`, `md5_digest` (RSA-SHA256 over an MD5 digest), `sha384`, `sha512`.
 
     python tests/idp/saml_idp.py --host 127.0.0.2 --port 9020 --state-dir /tmp/idp
 
@@ -23,13 +24,30 @@ import sys
 import uuid
 from pathlib import Path
 
-from saml2 import BINDING_HTTP_REDIRECT
+import saml2.assertion
+import saml2.entity
+from saml2 import BINDING_HTTP_REDIRECT, time_util
 from saml2.config import IdPConfig
 from saml2.mdstore import MetadataStore
 from saml2.metadata import create_metadata_string
 from saml2.saml import NAME_FORMAT_URI, NAMEID_FORMAT_PERSISTENT, NameID
 from saml2.server import Server
-from saml2.xmldsig import DIGEST_SHA1, DIGEST_SHA256, SIG_RSA_SHA1, SIG_RSA_SHA256
+from saml2.xmldsig import (
+    DIGEST_MD5,
+    DIGEST_RIPEMD160,
+    DIGEST_SHA1,
+    DIGEST_SHA224,
+    DIGEST_SHA256,
+    DIGEST_SHA384,
+    DIGEST_SHA512,
+    SIG_RSA_MD5,
+    SIG_RSA_RIPEMD160,
+    SIG_RSA_SHA1,
+    SIG_RSA_SHA224,
+    SIG_RSA_SHA256,
+    SIG_RSA_SHA384,
+    SIG_RSA_SHA512,
+)
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
@@ -38,7 +56,33 @@ ACCOUNTS = {
     "bob": {"mail": "bob@acme.example", "displayName": "Bob Buyer", "groups": ["fms-procurement"]},
     "frank": {"mail": "frank@freelance.example", "displayName": "Frank Freelancer", "groups": []},
 }
-MODES = ("normal", "response_only", "unsigned", "other_key", "expired", "wrong_audience", "sha1")
+# (signature, digest) algorithm of each algorithm mode; the others sign with RSA-SHA256
+ALGORITHMS = {
+    "sha1": (SIG_RSA_SHA1, DIGEST_SHA1),
+    "md5": (SIG_RSA_MD5, DIGEST_MD5),
+    "sha224": (SIG_RSA_SHA224, DIGEST_SHA224),
+    "ripemd160": (SIG_RSA_RIPEMD160, DIGEST_RIPEMD160),
+    "md5_digest": (SIG_RSA_SHA256, DIGEST_MD5),
+    "sha384": (SIG_RSA_SHA384, DIGEST_SHA384),
+    "sha512": (SIG_RSA_SHA512, DIGEST_SHA512),
+}
+MODES = (
+    "normal",
+    "response_only",
+    "unsigned",
+    "other_key",
+    "expired",
+    "not_yet_valid",
+    "wrong_audience",
+    *ALGORITHMS,
+)
+# a test IdP must be able to sign the way broken IdPs do: widen pysaml2's signing allow-list
+saml2.entity.SIG_ALLOWED_ALG = (
+    *saml2.entity.SIG_ALLOWED_ALG,
+    ("SIG_RSA_MD5", SIG_RSA_MD5),
+    ("SIG_RSA_RIPEMD160", SIG_RSA_RIPEMD160),
+)
+saml2.entity.DIGEST_ALLOWED_ALG = (*saml2.entity.DIGEST_ALLOWED_ALG, ("DIGEST_MD5", DIGEST_MD5))
 
 
 def make_certificate(directory: Path, name: str) -> tuple[str, str]:
@@ -91,8 +135,8 @@ class TestIdp:
         key, cert = (
             (self.other_key, self.other_cert) if mode == "other_key" else (self.key, self.cert)
         )
-        lifetime = {"minutes": -10} if mode == "expired" else {"minutes": 5}
-        sha1 = mode == "sha1"
+        lifetime = {"minutes": {"expired": -10, "not_yet_valid": 20}.get(mode, 5)}
+        sign_alg, digest_alg = ALGORITHMS.get(mode, (SIG_RSA_SHA256, DIGEST_SHA256))
         config = IdPConfig()
         config.load(
             {
@@ -100,8 +144,8 @@ class TestIdp:
                 "xmlsec_binary": shutil.which("xmlsec1"),
                 "key_file": key,
                 "cert_file": cert,
-                "signing_algorithm": SIG_RSA_SHA1 if sha1 else SIG_RSA_SHA256,
-                "digest_algorithm": DIGEST_SHA1 if sha1 else DIGEST_SHA256,
+                "signing_algorithm": sign_alg,
+                "digest_algorithm": digest_alg,
                 "service": {
                     "idp": {
                         "name": "FMS test IdP",
@@ -137,13 +181,31 @@ class TestIdp:
     def respond(self, *, login, mode, acs, audience, in_response_to, relay_state) -> Response:
         account = self.accounts[login]
         server = self.server(mode)
-        signed = mode not in ("unsigned", "response_only")
         identity = {
             "mail": [account["mail"]],
             "displayName": [account["displayName"]],
             "groups": list(account.get("groups", [])),
         }
-        response = server.create_authn_response(
+        real_instant = saml2.assertion.instant
+        if mode == "not_yet_valid":  # Conditions NotBefore ten minutes from now
+            saml2.assertion.instant = lambda *a, **k: time_util.in_a_while(minutes=10)
+        try:
+            response = self._create(server, identity, mode, acs, audience, in_response_to, login)
+        finally:
+            saml2.assertion.instant = real_instant
+        encoded = base64.b64encode(str(response).encode()).decode()
+        body = f"""<!doctype html><title>Signing in…</title>
+<form id="saml" method="post" action="{html.escape(acs)}">
+<input type="hidden" name="SAMLResponse" value="{encoded}">
+<input type="hidden" name="RelayState" value="{html.escape(relay_state or "")}">
+<noscript><button type="submit">Continue</button></noscript></form>
+<script>document.getElementById('saml').submit()</script>"""
+        return Response(body, mimetype="text/html")
+
+    def _create(self, server, identity, mode, acs, audience, in_response_to, login):
+        sign_alg, digest_alg = ALGORITHMS.get(mode, (SIG_RSA_SHA256, DIGEST_SHA256))
+        signed = mode not in ("unsigned", "response_only")
+        return server.create_authn_response(
             identity,
             in_response_to=in_response_to,
             destination=acs,
@@ -154,17 +216,9 @@ class TestIdp:
             authn={"class_ref": "urn:oasis:names:tc:SAML:2.0:ac:classes:Password"},
             sign_assertion=signed,
             sign_response=mode == "response_only",
-            sign_alg=SIG_RSA_SHA1 if mode == "sha1" else SIG_RSA_SHA256,
-            digest_alg=DIGEST_SHA1 if mode == "sha1" else DIGEST_SHA256,
+            sign_alg=sign_alg,
+            digest_alg=digest_alg,
         )
-        encoded = base64.b64encode(str(response).encode()).decode()
-        body = f"""<!doctype html><title>Signing in…</title>
-<form id="saml" method="post" action="{html.escape(acs)}">
-<input type="hidden" name="SAMLResponse" value="{encoded}">
-<input type="hidden" name="RelayState" value="{html.escape(relay_state or "")}">
-<noscript><button type="submit">Continue</button></noscript></form>
-<script>document.getElementById('saml').submit()</script>"""
-        return Response(body, mimetype="text/html")
 
     def login_form(self, uid: str, error: str = "") -> Response:
         options = "".join(f'<option value="{m}">{m}</option>' for m in MODES)

@@ -12,7 +12,7 @@ from fms.identity.models import Organization
 from fms.identity.permissions import ROLES
 from fms.identity.sso import oidc
 from fms.identity.sso import services as sso
-from fms.identity.sso.models import AUDIENCES
+from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
 from fms.identity.web_session import current_actor
 
 blp = Blueprint(
@@ -21,6 +21,30 @@ blp = Blueprint(
 
 _role = fields.String(validate=validate.OneOf(sorted(ROLES)))
 _algorithm = fields.String(validate=validate.OneOf(oidc.SUPPORTED_ALGORITHMS))
+_AUTH_METHOD_DOC = {
+    "description": "How FMS authenticates at the token endpoint (OIDC): "
+    + "; ".join(f"{k}: {v}" for k, v in CLIENT_AUTH_METHODS.items())
+}
+_ROLES_DOC = {
+    "description": "Who decides roles: idp (groups mapped at every sign-in and SCIM change) "
+    "or fms (the members page; sign-ins leave roles alone)."
+}
+_REFUSE_DOC = {
+    "description": "Refuse a sign-in whose groups map to no role, instead of giving the "
+    "default roles (when roles_managed_by is idp)."
+}
+
+
+def _auth_method(**kwargs):
+    return fields.String(
+        validate=validate.OneOf(sorted(CLIENT_AUTH_METHODS)), metadata=_AUTH_METHOD_DOC, **kwargs
+    )
+
+
+def _roles_managed_by(**kwargs):
+    return fields.String(
+        validate=validate.OneOf(sorted(ROLES_MANAGED_BY)), metadata=_ROLES_DOC, **kwargs
+    )
 
 
 class ConnectionOut(Schema):
@@ -36,6 +60,9 @@ class ConnectionOut(Schema):
     claim_name = fields.String()
     claim_groups = fields.String()
     algorithms = fields.List(fields.String())
+    token_endpoint_auth_method = fields.String(metadata=_AUTH_METHOD_DOC)
+    roles_managed_by = fields.String(metadata=_ROLES_DOC)
+    refuse_unmapped = fields.Boolean(metadata=_REFUSE_DOC)
     idp_entity_id = fields.String(allow_none=True)
     idp_metadata_url = fields.String(allow_none=True)
     allow_idp_initiated = fields.Boolean()
@@ -73,6 +100,9 @@ class ConnectionIn(Schema):
     claim_name = fields.String()
     claim_groups = fields.String()
     algorithms = fields.List(_algorithm)
+    token_endpoint_auth_method = _auth_method(load_default="client_secret_basic")
+    roles_managed_by = _roles_managed_by(load_default="idp")
+    refuse_unmapped = fields.Boolean(load_default=False, metadata=_REFUSE_DOC)
     is_active = fields.Boolean(load_default=True)
     jit_provisioning = fields.Boolean(load_default=True)
 
@@ -88,6 +118,9 @@ class ConnectionPatchIn(Schema):
     claim_name = fields.String()
     claim_groups = fields.String()
     algorithms = fields.List(_algorithm)
+    token_endpoint_auth_method = _auth_method()
+    roles_managed_by = _roles_managed_by()
+    refuse_unmapped = fields.Boolean(metadata=_REFUSE_DOC)
     idp_metadata_url = fields.String(validate=validate.Length(max=500))
     idp_metadata_xml = fields.String()
     allow_idp_initiated = fields.Boolean()
@@ -103,10 +136,42 @@ class DomainOut(Schema):
     )
     verified = fields.Function(lambda d: d.verified_at is not None)
     verified_at = fields.DateTime(allow_none=True)
+    connection_id = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The staff connection people of this domain sign in with; "
+            "null: the oldest active staff connection."
+        },
+    )
 
 
 class DomainIn(Schema):
     domain = fields.String(required=True, validate=validate.Length(min=3, max=253))
+
+
+class DomainPatchIn(Schema):
+    connection_id = fields.Integer(
+        allow_none=True,
+        strict=True,
+        validate=validate.Range(min=1, max=2**63 - 1),
+        metadata={"description": "A staff connection of this organization, or null."},
+    )
+
+
+class FindingOut(Schema):
+    level = fields.String(metadata={"description": "ok, warning or error"})
+    text = fields.String()
+
+
+class ConnectionTestOut(Schema):
+    ok = fields.Boolean(metadata={"description": "No finding is an error."})
+    findings = fields.List(fields.Nested(FindingOut))
+    details = fields.Dict(
+        metadata={
+            "description": "What was read: endpoints, keys, auth methods, scopes; "
+            "for SAML the entity ID, certificates and bindings."
+        }
+    )
 
 
 class PolicyOut(Schema):
@@ -162,6 +227,15 @@ class ConnectionById(MethodView):
         db.session.commit()
 
 
+@blp.route("/sso/connections/<int:connection_id>/test")
+class ConnectionTest(MethodView):
+    @blp.response(200, ConnectionTestOut)
+    def post(self, connection_id: int):
+        """Fetch the IdP's discovery document and keys (OIDC) or metadata (SAML) now and
+        report what was found; changes nothing."""
+        return sso.test_connection(db.session, actor=current_actor(), connection_id=connection_id)
+
+
 @blp.route("/sso/domains")
 class Domains(MethodView):
     @blp.response(200, DomainOut(many=True))
@@ -179,6 +253,20 @@ class Domains(MethodView):
 
 @blp.route("/sso/domains/<int:domain_id>")
 class DomainById(MethodView):
+    @blp.arguments(DomainPatchIn)
+    @blp.response(200, DomainOut)
+    def patch(self, data: dict, domain_id: int):
+        """Choose the staff connection this domain's people sign in with (home-realm
+        discovery); null goes back to the oldest active staff connection."""
+        actor = current_actor()
+        if "connection_id" not in data:  # nothing to change
+            return sso.get_domain(db.session, actor=actor, domain_id=domain_id)
+        claim = sso.set_domain_connection(
+            db.session, actor=actor, domain_id=domain_id, connection_id=data["connection_id"]
+        )
+        db.session.commit()
+        return claim
+
     @blp.response(204)
     def delete(self, domain_id: int):
         sso.remove_domain(db.session, actor=current_actor(), domain_id=domain_id)

@@ -5,8 +5,30 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.validators import DataRequired, Length, Optional
 
 from fms.identity.forms import ROLE_CHOICES, EmptyForm, MultiCheckboxField  # noqa: F401
-from fms.identity.sso.models import AUDIENCES
+from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
 from fms.identity.sso.oidc import SUPPORTED_ALGORITHMS
+
+DEFAULT_SCOPES = "openid email profile groups"
+
+
+def _roles_managed_by():
+    return SelectField(
+        "Who decides people's roles",
+        choices=list(ROLES_MANAGED_BY.items()),
+        default="idp",
+        description="The identity provider: roles follow its groups (the group-to-role "
+        "mapping) at every sign-in and SCIM change. FMS: roles are set on the members page "
+        "and sign-ins leave them alone (for IdPs without a groups claim, such as Google "
+        "Workspace).",
+    )
+
+
+def _refuse_unmapped():
+    return BooleanField(
+        "Refuse people whose groups map to no role",
+        description="Off: they get the default roles of the policy. On: their sign-in is "
+        "refused. Applies when the identity provider decides roles.",
+    )
 
 
 class ConnectionForm(FlaskForm):
@@ -32,7 +54,19 @@ class ConnectionForm(FlaskForm):
         validators=[Optional(), Length(max=1000)],
         description="Stored encrypted and never shown again; leave empty to keep the saved one.",
     )
-    scopes = StringField("Scopes", validators=[Optional(), Length(max=500)])
+    token_endpoint_auth_method = SelectField(
+        "Client authentication at the token endpoint",
+        choices=list(CLIENT_AUTH_METHODS.items()),
+        default="client_secret_basic",
+        description="As registered at your IdP: most use HTTP Basic; some (e.g. an app "
+        "registered for client_secret_post) want the secret in the request body. "
+        "“Test connection” shows what the IdP supports.",
+    )
+    scopes = StringField(
+        "Scopes",
+        validators=[Optional(), Length(max=500)],
+        description="Keep groups when the group-to-role mapping should apply.",
+    )
     claim_email = StringField("Email claim", validators=[DataRequired(), Length(max=100)])
     claim_name = StringField("Name claim", validators=[DataRequired(), Length(max=100)])
     claim_groups = StringField("Groups claim", validators=[DataRequired(), Length(max=100)])
@@ -41,13 +75,15 @@ class ConnectionForm(FlaskForm):
         choices=[(a, a) for a in SUPPORTED_ALGORITHMS],
         validators=[DataRequired()],
     )
+    roles_managed_by = _roles_managed_by()
+    refuse_unmapped = _refuse_unmapped()
     jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
     is_active = BooleanField("Active")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for field, default in (
-            (self.scopes, "openid email profile"),
+            (self.scopes, DEFAULT_SCOPES),
             (self.claim_email, "email"),
             (self.claim_name, "name"),
             (self.claim_groups, "groups"),
@@ -78,6 +114,17 @@ class PolicyForm(FlaskForm):
 
 class DomainForm(FlaskForm):
     domain = StringField("Email domain", validators=[DataRequired(), Length(max=253)])
+
+
+class DomainConnectionForm(FlaskForm):
+    """Which staff connection a verified domain's people are sent to."""
+
+    connection_id = SelectField(
+        "Sign in with",
+        coerce=str,
+        validators=[Optional()],
+        description="Empty: the oldest active staff connection.",
+    )
 
 
 class ScimTokenForm(FlaskForm):
@@ -113,6 +160,8 @@ class SamlConnectionForm(FlaskForm):
         "Allow sign-ins started at the identity provider (IdP-initiated)",
         description="Off: only sign-ins started from FMS are accepted (safer).",
     )
+    roles_managed_by = _roles_managed_by()
+    refuse_unmapped = _refuse_unmapped()
     jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
     is_active = BooleanField("Active")
 

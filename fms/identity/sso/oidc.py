@@ -17,14 +17,17 @@ import time
 from dataclasses import dataclass
 
 import requests
+from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from joserfc.jws import extract_compact
 
+from fms import outbound
 from fms.encryption import decrypt
-from fms.identity.sso.models import SsoConnection
+from fms.errors import InvalidInput
+from fms.identity.sso.models import CLIENT_AUTH_METHODS, SsoConnection
 from fms.outbound import check_outbound_url
 
 # asymmetric algorithms only: HMAC would make the public client secret a signing key
@@ -77,9 +80,8 @@ def clear_cache() -> None:
 
 
 def _get_json(url: str, *, field: str) -> dict:
-    check_outbound_url(url, field=field)
     try:
-        response = requests.get(url, timeout=HTTP_TIMEOUT, allow_redirects=False)
+        response = outbound.fetch(url, field=field, timeout=HTTP_TIMEOUT)
         response.raise_for_status()
         data = response.json()
     except (requests.RequestException, ValueError) as exc:
@@ -96,16 +98,7 @@ def discover(connection: SsoConnection, *, refresh: bool = False) -> Provider:
     issuer = connection.issuer or ""
 
     def load() -> Provider:
-        doc = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", field="issuer")
-        if doc.get("issuer") != issuer:
-            raise OidcError(
-                "issuer_mismatch",
-                "The identity provider's discovery document names another issuer.",
-            )
-        for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-            if not isinstance(doc.get(name), str):
-                raise OidcError("idp_bad_answer", f"The discovery document has no {name}.")
-            check_outbound_url(doc[name], field="issuer")
+        doc = discovery_document(issuer)
         return Provider(
             issuer=doc["issuer"],
             authorization_endpoint=doc["authorization_endpoint"],
@@ -119,6 +112,23 @@ def discover(connection: SsoConnection, *, refresh: bool = False) -> Provider:
         )
 
     return _cached("discovery", issuer, load, refresh=refresh)
+
+
+def discovery_document(issuer: str) -> dict:
+    """The issuer's discovery document (not cached), once it names that same issuer and
+    has the endpoints FMS needs at addresses FMS may fetch."""
+    doc = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", field="issuer")
+    if doc.get("issuer") != issuer:
+        raise OidcError(
+            "issuer_mismatch",
+            f"The identity provider's discovery document names another issuer "
+            f"({str(doc.get('issuer'))[:200]!r}).",
+        )
+    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+        if not isinstance(doc.get(name), str):
+            raise OidcError("idp_bad_answer", f"The discovery document has no {name}.")
+        check_outbound_url(doc[name], field="issuer")
+    return doc
 
 
 def _key_set(provider: Provider, *, refresh: bool = False) -> KeySet:
@@ -136,20 +146,24 @@ def _key_set(provider: Provider, *, refresh: bool = False) -> KeySet:
     return _cached("jwks", provider.jwks_uri, load, refresh=refresh)
 
 
+def auth_method(connection: SsoConnection) -> str:
+    """How FMS authenticates at the token endpoint: the connection's choice, no guessing."""
+    method = connection.token_endpoint_auth_method or "client_secret_basic"
+    return method if method in CLIENT_AUTH_METHODS else "client_secret_basic"
+
+
 def _client(connection: SsoConnection, provider: Provider, redirect_uri: str) -> OAuth2Session:
-    method = (
-        "client_secret_basic"
-        if "client_secret_basic" in provider.token_auth_methods
-        else "client_secret_post"
-    )
-    return OAuth2Session(
+    client = OAuth2Session(
         client_id=connection.client_id,
         client_secret=decrypt(connection.client_secret_encrypted),
         scope=connection.scopes,
         redirect_uri=redirect_uri,
         code_challenge_method="S256",
-        token_endpoint_auth_method=method,
+        token_endpoint_auth_method=auth_method(connection),
     )
+    # the token endpoint is an admin-configured URL like any other: checked and pinned
+    outbound.mount_pinned(client, field="issuer")
+    return client
 
 
 def authorization_url(
@@ -169,8 +183,8 @@ def exchange_code(
 ) -> dict:
     """Trade the authorization code (with the PKCE verifier) for tokens."""
     provider = discover(connection)
-    check_outbound_url(provider.token_endpoint, field="issuer")
     client = _client(connection, provider, redirect_uri)
+    method = auth_method(connection)
     try:
         return dict(
             client.fetch_token(
@@ -181,8 +195,27 @@ def exchange_code(
                 timeout=HTTP_TIMEOUT,
             )
         )
-    except Exception as exc:  # authlib raises OAuthError, requests its own: both mean "no"
-        log.warning("OIDC code exchange failed: %r", exc)
+    except AuthlibBaseError as exc:
+        error = str(exc.error or "error")[:60]
+        # the IdP's error code and our method only: never the request (it holds the secret)
+        log.warning(
+            "OIDC code exchange refused for connection %r: %s (client authentication %s)",
+            connection.id,
+            error,
+            method,
+        )
+        if error == "invalid_client":
+            raise OidcError(
+                "invalid_client",
+                f"The identity provider refused FMS's client credentials (invalid_client). "
+                f"This connection authenticates with {method}; check the client ID and "
+                f"secret, and that the IdP expects {method}.",
+            ) from None
+        raise OidcError("token_exchange_failed", f"The code exchange failed ({error}).") from None
+    except (requests.RequestException, InvalidInput, ValueError) as exc:
+        log.warning(
+            "OIDC code exchange failed for connection %r: %s", connection.id, type(exc).__name__
+        )
         raise OidcError("token_exchange_failed", "The code exchange failed.") from None
 
 
@@ -238,13 +271,12 @@ def fetch_userinfo(connection: SsoConnection, access_token: str, *, subject: str
     provider = discover(connection)
     if not provider.userinfo_endpoint or not access_token:
         return {}
-    check_outbound_url(provider.userinfo_endpoint, field="issuer")
     try:
-        response = requests.get(
+        response = outbound.fetch(
             provider.userinfo_endpoint,
+            field="issuer",
             headers={"Authorization": f"Bearer {access_token}"},
             timeout=HTTP_TIMEOUT,
-            allow_redirects=False,
         )
         response.raise_for_status()
         info = response.json()
@@ -275,3 +307,101 @@ def end_session_url(
     if id_token_hint:
         params["id_token_hint"] = id_token_hint
     return provider.end_session_endpoint + "?" + urlencode(params)
+
+
+def _key_algorithm(key: dict) -> str:
+    if key.get("alg"):
+        return str(key["alg"])
+    if key.get("kty") == "EC":
+        return {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}.get(key.get("crv"), "EC")
+    return str(key.get("kty") or "?")
+
+
+def probe(connection: SsoConnection) -> dict:
+    """ "Test connection": read discovery and JWKS now (no cache) and say what was found.
+
+    Returns {"ok": bool, "findings": [{"level": "ok"|"warning"|"error", "text": str}],
+    "details": {...}}; never raises for what the IdP answers."""
+    findings: list[dict] = []
+    details: dict = {"issuer": connection.issuer}
+
+    def note(level: str, text: str) -> None:
+        findings.append({"level": level, "text": text})
+
+    issuer = connection.issuer or ""
+    try:
+        doc = _get_json(issuer.rstrip("/") + "/.well-known/openid-configuration", field="issuer")
+    except (OidcError, InvalidInput) as exc:
+        text = exc.message if isinstance(exc, OidcError) else exc.detail
+        note("error", f"Discovery document not read: {text}")
+        return {"ok": False, "findings": findings, "details": details}
+    named = doc.get("issuer")
+    details["discovered_issuer"] = named
+    if named == issuer:
+        note("ok", f"Issuer matches: {issuer}")
+    else:
+        note(
+            "error",
+            f"Issuer does not match: the IdP names {str(named)[:200]!r}, FMS has {issuer!r}.",
+        )
+    endpoints = {}
+    for name in (
+        "authorization_endpoint",
+        "token_endpoint",
+        "userinfo_endpoint",
+        "jwks_uri",
+        "end_session_endpoint",
+    ):
+        value = doc.get(name)
+        endpoints[name] = value if isinstance(value, str) else None
+        if value is None and name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            note("error", f"The discovery document has no {name}.")
+    details["endpoints"] = endpoints
+    if endpoints["userinfo_endpoint"] is None:
+        note("warning", "No userinfo endpoint: email and groups must come in the ID token.")
+    if endpoints["end_session_endpoint"] is None:
+        note("warning", "No end_session_endpoint: signing out of FMS leaves the IdP session.")
+    methods = doc.get("token_endpoint_auth_methods_supported") or ["client_secret_basic"]
+    details["token_endpoint_auth_methods_supported"] = list(methods)
+    chosen = auth_method(connection)
+    if chosen in methods:
+        note("ok", f"Client authentication {chosen} is supported.")
+    else:
+        note(
+            "warning",
+            f"This connection uses {chosen}, which the IdP does not list "
+            f"(it lists {', '.join(map(str, methods))}).",
+        )
+    scopes = doc.get("scopes_supported")
+    details["scopes_supported"] = scopes
+    if isinstance(scopes, list):
+        if "groups" in scopes:
+            note("ok", "The IdP offers the groups scope.")
+        else:
+            note(
+                "warning",
+                "scopes_supported does not list groups: the IdP may send groups another way "
+                "(a claim set up at the IdP), or not at all.",
+            )
+    if endpoints["jwks_uri"]:
+        try:
+            check_outbound_url(endpoints["jwks_uri"], field="issuer")
+            jwks = _get_json(endpoints["jwks_uri"], field="issuer")
+        except (OidcError, InvalidInput) as exc:
+            text = exc.message if isinstance(exc, OidcError) else exc.detail
+            note("error", f"Signing keys (JWKS) not read: {text}")
+        else:
+            keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)]
+            algorithms = sorted({_key_algorithm(k) for k in keys})
+            details["keys"] = [
+                {"kid": k.get("kid"), "kty": k.get("kty"), "alg": _key_algorithm(k)} for k in keys
+            ]
+            usable = [a for a in algorithms if a in (connection.algorithms or [])]
+            level = "ok" if usable else "error"
+            note(
+                level,
+                f"{len(keys)} signing key(s): {', '.join(algorithms) or 'none'}"
+                + ("" if usable else " — none of them uses an algorithm this connection accepts."),
+            )
+    ok = not any(f["level"] == "error" for f in findings)
+    return {"ok": ok, "findings": findings, "details": details}

@@ -15,6 +15,7 @@ import base64
 import binascii
 import logging
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import defusedxml.ElementTree as SafeET
@@ -22,17 +23,47 @@ from defusedxml import DefusedXmlException
 from saml2 import BINDING_HTTP_POST, BINDING_HTTP_REDIRECT
 from saml2.client import Saml2Client
 from saml2.config import SPConfig
-from saml2.metadata import create_metadata_string
+from saml2.extension.algsupport import DigestMethod, SigningMethod
+from saml2.metadata import entity_descriptor, metadata_tostring_fix
+from saml2.sigver import MissingKey, SignatureError, SigverError
+from saml2.validate import valid_instance
 
 from fms.identity.sso.models import SsoConnection
 
 log = logging.getLogger(__name__)
+# pysaml2 logs whole responses (assertions, personal data) at every level, refusals
+# included; FMS logs its own reason codes instead
+logging.getLogger("saml2").setLevel(logging.CRITICAL)
 
 MAX_RESPONSE_BYTES = 256 * 1024
 CLOCK_SKEW_SECONDS = 60
-_SHA1 = ("sha1", "rsa-sha1", "dsa-sha1")
 _DS = "{http://www.w3.org/2000/09/xmldsig#}"
 _SAMLP = "{urn:oasis:names:tc:SAML:2.0:protocol}"
+_SAML = "{urn:oasis:names:tc:SAML:2.0:assertion}"
+# the allow-list: SHA-256 and stronger (xmlsec1 as packaged offers no RSA-PSS)
+SIGNATURE_ALGORITHMS = (
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha384",
+    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha512",
+)
+DIGEST_ALGORITHMS = (
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+)
+CANONICALIZATIONS = (
+    "http://www.w3.org/2001/10/xml-exc-c14n#",
+    "http://www.w3.org/2001/10/xml-exc-c14n#WithComments",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315",
+    "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments",
+    "http://www.w3.org/2006/12/xml-c14n11",
+)
+# enveloped signatures canonicalised: never XSLT or XPath (code run on our side)
+TRANSFORMS = ("http://www.w3.org/2000/09/xmldsig#enveloped-signature", *CANONICALIZATIONS)
+SIGNATURE_ERRORS = (SignatureError, SigverError, MissingKey)
 
 EMAIL_ATTRIBUTES = (
     "email",
@@ -113,8 +144,21 @@ def client(connection: SsoConnection, base_url: str) -> Saml2Client:
 
 
 def sp_metadata(connection: SsoConnection, base_url: str) -> str:
-    """This organization's SP metadata, to upload at the IdP."""
-    data = create_metadata_string(None, config=_config(connection, base_url), valid=None)
+    """This organization's SP metadata, to upload at the IdP. It advertises the algorithms
+    FMS accepts (pysaml2 would list whatever xmlsec1 supports, MD5 included)."""
+    descriptor = entity_descriptor(_config(connection, base_url))
+    if descriptor.extensions is not None:
+        descriptor.extensions.extension_elements = [
+            element
+            for element in descriptor.extensions.extension_elements
+            if element.tag not in ("SigningMethod", "DigestMethod")
+        ]
+        descriptor.extensions.add_extension_elements(
+            [DigestMethod(algorithm=a) for a in DIGEST_ALGORITHMS]
+            + [SigningMethod(algorithm=a) for a in SIGNATURE_ALGORITHMS]
+        )
+    valid_instance(descriptor)
+    data = metadata_tostring_fix(descriptor, {"xs": "http://www.w3.org/2001/XMLSchema"}, None)
     return data.decode() if isinstance(data, bytes) else data
 
 
@@ -151,9 +195,22 @@ def begin(connection: SsoConnection, base_url: str, *, relay_state: str) -> tupl
     return request_id, location
 
 
-def precheck(saml_response: str) -> tuple[bytes, str | None]:
-    """Decode and inspect the raw response before pysaml2 does: size, DTD (XXE), SHA-1.
-    Returns the XML and its InResponseTo."""
+@dataclass(frozen=True)
+class Checked:
+    """What FMS read from a response itself, before pysaml2 verifies it."""
+
+    xml: bytes
+    in_response_to: str | None
+    assertion_id: str
+    response_signed: bool
+    assertion_signed: bool
+
+
+def precheck(saml_response: str) -> Checked:
+    """Decode and inspect the raw response before pysaml2 does, each check with its own
+    reason: size and DTD (XXE), one assertion where it belongs and every signature over its
+    own parent (signature wrapping), the algorithms of every signature (allow-list), and a
+    signature on the response or the assertion."""
     if not saml_response or len(saml_response) > MAX_RESPONSE_BYTES:
         raise SamlError("bad_response", "The identity provider sent no usable answer.")
     try:
@@ -163,14 +220,99 @@ def precheck(saml_response: str) -> tuple[bytes, str | None]:
         raise SamlError("bad_response", "The identity provider's answer is not valid.") from None
     if root.tag != _SAMLP + "Response":
         raise SamlError("bad_response", "The identity provider's answer is not a SAML response.")
-    for tag in ("SignatureMethod", "DigestMethod"):
-        for element in root.iter(_DS + tag):
-            algorithm = (element.get("Algorithm") or "").lower()
-            if algorithm.endswith(_SHA1):
-                raise SamlError(
-                    "sha1_refused", "The identity provider signs with SHA-1, which FMS refuses."
-                )
-    return xml, root.get("InResponseTo")
+    if any(True for _ in root.iter(_SAML + "EncryptedAssertion")):
+        raise SamlError("encrypted_assertion", _message("encrypted_assertion"))
+    assertions = list(root.iter(_SAML + "Assertion"))
+    if not assertions:
+        raise SamlError("no_assertion", _message("no_assertion"))
+    assertion = assertions[0]
+    if len(assertions) > 1 or assertion not in list(root):
+        raise SamlError("xsw", _message("xsw"))  # one assertion, a child of the response
+    ids = [e.get("ID") for e in root.iter() if e.get("ID") is not None]
+    if len(ids) != len(set(ids)) or not assertion.get("ID"):
+        raise SamlError("xsw", _message("xsw"))
+    parents = {child: parent for parent in root.iter() for child in parent}
+    signed_parents = []
+    for signature in root.iter(_DS + "Signature"):
+        parent = parents.get(signature)
+        if parent is not root and parent is not assertion:
+            raise SamlError("xsw", _message("xsw"))  # a signature somewhere else
+        _check_signature(signature, parent)
+        signed_parents.append(parent)
+    if not signed_parents:
+        raise SamlError("unsigned", _message("unsigned"))
+    return Checked(
+        xml=xml,
+        in_response_to=root.get("InResponseTo"),
+        assertion_id=assertion.get("ID"),
+        response_signed=any(p is root for p in signed_parents),
+        assertion_signed=any(p is assertion for p in signed_parents),
+    )
+
+
+def _check_signature(signature, parent) -> None:
+    """One enveloped signature over its parent, with allowed algorithms only."""
+    signed_info = signature.find(_DS + "SignedInfo")
+    if signed_info is None:
+        raise SamlError("signature_invalid", _message("signature_invalid"))
+    method = signed_info.find(_DS + "SignatureMethod")
+    if method is None or method.get("Algorithm") not in SIGNATURE_ALGORITHMS:
+        raise SamlError("weak_algorithm", _message("weak_algorithm"))
+    c14n = signed_info.find(_DS + "CanonicalizationMethod")
+    if c14n is None or c14n.get("Algorithm") not in CANONICALIZATIONS:
+        raise SamlError("transform_refused", _message("transform_refused"))
+    references = signed_info.findall(_DS + "Reference")
+    if len(references) != 1 or references[0].get("URI") != "#" + (parent.get("ID") or ""):
+        raise SamlError("xsw", _message("xsw"))  # it must sign the element it sits in
+    digest = references[0].find(_DS + "DigestMethod")
+    if digest is None or digest.get("Algorithm") not in DIGEST_ALGORITHMS:
+        raise SamlError("weak_algorithm", _message("weak_algorithm"))
+    for transform in references[0].iter(_DS + "Transform"):
+        if transform.get("Algorithm") not in TRANSFORMS:
+            raise SamlError("transform_refused", _message("transform_refused"))
+
+
+def check_conditions(checked: Checked, *, entity_id: str, acs: str, idp_entity_id: str) -> None:
+    """Issuer, validity window, audience and recipient, read from the response itself: each
+    refusal says which of them failed (pysaml2 checks them again, with its signature)."""
+    root = SafeET.fromstring(checked.xml, forbid_dtd=True, forbid_entities=True)
+    assertion = root.find(_SAML + "Assertion")
+    issuers = [
+        e.text.strip()
+        for e in (root.find(_SAML + "Issuer"), assertion.find(_SAML + "Issuer"))
+        if e is not None and e.text
+    ]
+    if not issuers or any(i != idp_entity_id for i in issuers):
+        raise SamlError("wrong_issuer", _message("wrong_issuer"))
+    now = datetime.now(UTC)
+    skew = timedelta(seconds=CLOCK_SKEW_SECONDS)
+    conditions = assertion.find(_SAML + "Conditions")
+    confirmations = list(assertion.iter(_SAML + "SubjectConfirmationData"))
+    windows = [e for e in [conditions, *confirmations] if e is not None]
+    starts = [_read_time(e.get("NotBefore")) for e in windows if e.get("NotBefore")]
+    ends = [_read_time(e.get("NotOnOrAfter")) for e in windows if e.get("NotOnOrAfter")]
+    if any(start - skew > now for start in starts):
+        raise SamlError("not_yet_valid", _message("not_yet_valid"))
+    if any(end + skew <= now for end in ends):
+        raise SamlError("expired", _message("expired"))
+    audiences = [
+        (audience.text or "").strip()
+        for audience in (conditions.iter(_SAML + "Audience") if conditions is not None else [])
+    ]
+    if entity_id not in audiences:
+        raise SamlError("wrong_audience", _message("wrong_audience"))
+    destination = root.get("Destination")
+    recipients = [c.get("Recipient") for c in confirmations if c.get("Recipient")]
+    if (destination is not None and destination != acs) or any(r != acs for r in recipients):
+        raise SamlError("wrong_recipient", _message("wrong_recipient"))
+
+
+def _read_time(value: str) -> datetime:
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise SamlError("bad_response", "The identity provider's answer has a bad time.") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse(
@@ -180,9 +322,18 @@ def parse(
     saml_response: str,
     outstanding: dict[str, str],
     remote_addr: str | None,
+    checked: Checked | None = None,
 ):
-    """pysaml2's verdict on a response, with Recipient and audience checked too."""
+    """pysaml2's verdict on a response FMS has checked itself first (see `precheck` and
+    `check_conditions`): what is left for pysaml2 to refuse is the signature."""
     addresses = urls(connection, base_url)
+    checked = checked or precheck(saml_response)
+    check_conditions(
+        checked,
+        entity_id=addresses["entity_id"],
+        acs=addresses["acs"],
+        idp_entity_id=connection.idp_entity_id or "",
+    )
     sp = client(connection, base_url)
     try:
         response = sp.parse_authn_request_response(
@@ -195,14 +346,21 @@ def parse(
                 "request_uri": addresses["acs"],
             },
         )
+    except SIGNATURE_ERRORS:
+        reason = "signature_invalid"
+        log.info("SAML response refused for connection %r: %s", connection.id, reason)
+        raise SamlError(reason, _message(reason)) from None
     except Exception as exc:  # pysaml2 signals every refusal with an exception
-        reason = "expired" if _expired(saml_response) else _reason(exc)
+        # everything FMS can name was checked above; the class says which pysaml2 check
+        reason = "refused_by_pysaml2:" + type(exc).__name__[:40]
         log.info("SAML response refused for connection %r: %s", connection.id, reason)
         raise SamlError(reason, _message(reason)) from None
     if response is None or response.assertion is None:
-        raise SamlError("bad_response", "The identity provider's answer holds no assertion.")
+        raise SamlError("no_assertion", _message("no_assertion"))
+    if response.assertion.id != checked.assertion_id:
+        raise SamlError("xsw", _message("xsw"))  # pysaml2 used another assertion
     if response.issuer() != connection.idp_entity_id:
-        raise SamlError("wrong_issuer", "The answer came from another identity provider.")
+        raise SamlError("wrong_issuer", _message("wrong_issuer"))
     conditions = response.assertion.conditions
     audiences = [
         (audience.text or "").strip()
@@ -214,50 +372,23 @@ def parse(
     return response
 
 
-def _expired(saml_response: str) -> bool:
-    """Whether the (refused) response's assertion is past its NotOnOrAfter: pysaml2 reports
-    that as a generic verification error, admins need to hear "expired" (clock skew?)."""
-    try:
-        root = SafeET.fromstring(base64.b64decode(saml_response), forbid_dtd=True)
-    except Exception:
-        return False
-    now = datetime.now(UTC)
-    for element in root.iter():
-        value = element.get("NotOnOrAfter")
-        if value:
-            try:
-                if _parse_time(value) <= now:
-                    return True
-            except ValueError:
-                continue
-    return False
-
-
-def _reason(exc: Exception) -> str:
-    name = type(exc).__name__
-    text = str(exc).lower()
-    if "audience" in text or name == "AudienceError":
-        return "wrong_audience"
-    if name in ("ResponseLifetimeExceed", "ToEarly") or "lifetime" in text or "too old" in text:
-        return "expired"
-    if (
-        "signature" in text
-        or "signed" in text
-        or name in ("SignatureError", "SigverError", "MissingKey")
-    ):
-        return "bad_signature"
-    if name == "UnsolicitedResponse" or "unsolicited" in text:
-        return "unsolicited"
-    if "recipient" in text:
-        return "wrong_recipient"
-    return "invalid_response:" + name[:40]
-
-
 def _message(reason: str) -> str:
     return {
+        "weak_algorithm": "The identity provider signs with an algorithm FMS refuses "
+        "(SHA-256 or stronger is required).",
+        "transform_refused": "The identity provider's signature uses a transform FMS refuses.",
+        "signature_invalid": "The identity provider's answer is not signed with its key.",
+        "unsigned": "The identity provider's answer is not signed.",
+        "xsw": "The identity provider's answer is not shaped as a signed SAML response "
+        "(one signed assertion) and was refused.",
+        "no_assertion": "The identity provider's answer holds no assertion.",
+        "encrypted_assertion": "The identity provider encrypts its assertions; FMS needs them "
+        "signed, not encrypted.",
+        "wrong_issuer": "The answer came from another identity provider.",
         "wrong_audience": "The answer was meant for another service.",
+        "not_yet_valid": "The identity provider's answer is not valid yet. Check the clocks "
+        "of the identity provider and FMS.",
         "expired": "The identity provider's answer has expired. Sign in again.",
-        "bad_signature": "The identity provider's answer is not signed with its key.",
         "unsolicited": "FMS did not ask for this sign-in. Start from the sign-in page.",
         "wrong_recipient": "The answer was addressed to another service.",
     }.get(reason, "The identity provider's answer was refused.")
@@ -304,3 +435,82 @@ def identity_of(response, *, attribute_names=None) -> dict:
     if not email and name_id is not None and "emailAddress" in (name_id.format or ""):
         email = subject
     return {"subject": subject, "email": email, "name": first(NAME_ATTRIBUTES), "groups": groups}
+
+
+def probe(connection: SsoConnection) -> dict:
+    """ "Test connection" for SAML: the IdP's metadata (fetched again from its URL when it
+    has one), its entity ID, signing certificates and their expiry, and SSO bindings."""
+    from cryptography import x509
+
+    from fms import outbound
+    from fms.errors import InvalidInput
+
+    findings: list[dict] = []
+    details: dict = {}
+
+    def note(level: str, text: str) -> None:
+        findings.append({"level": level, "text": text})
+
+    xml = connection.idp_metadata_xml or ""
+    if connection.idp_metadata_url:
+        try:
+            response = outbound.fetch(connection.idp_metadata_url, field="idp_metadata_url")
+            response.raise_for_status()
+            xml = response.text
+            note("ok", "Metadata fetched from its URL.")
+        except InvalidInput as exc:
+            note("error", f"Metadata URL refused: {exc.detail}")
+        except Exception as exc:  # noqa: BLE001 - requests' errors; reported, not raised
+            log.warning("SAML metadata fetch for %r failed: %r", connection.id, type(exc))
+            note("error", "The metadata URL did not answer; showing the saved metadata.")
+    try:
+        entity_id = parse_idp_metadata(xml)
+    except SamlError as exc:
+        note("error", exc.message)
+        return {"ok": False, "findings": findings, "details": details}
+    details["entity_id"] = entity_id
+    if entity_id == connection.idp_entity_id:
+        note("ok", f"Entity ID: {entity_id}")
+    else:
+        note(
+            "warning",
+            f"The metadata names {entity_id}; the connection has "
+            f"{connection.idp_entity_id}. Save the connection to take the new metadata.",
+        )
+    root = SafeET.fromstring(xml, forbid_dtd=True)
+    md = "{urn:oasis:names:tc:SAML:2.0:metadata}"
+    idp = next(root.iter(md + "IDPSSODescriptor"))
+    bindings = sorted({s.get("Binding", "") for s in idp.iter(md + "SingleSignOnService")})
+    details["sso_bindings"] = bindings
+    if BINDING_HTTP_REDIRECT in bindings:
+        note("ok", "Single sign-on by HTTP-Redirect (what FMS sends) is offered.")
+    else:
+        note("error", "The IdP offers no HTTP-Redirect single sign-on binding, which FMS uses.")
+    certificates = []
+    now = datetime.now(UTC)
+    for descriptor in idp.iter(md + "KeyDescriptor"):
+        if descriptor.get("use") not in (None, "signing"):
+            continue
+        for element in descriptor.iter(_DS + "X509Certificate"):
+            try:
+                der = base64.b64decode("".join((element.text or "").split()))
+                cert = x509.load_der_x509_certificate(der)
+            except (ValueError, binascii.Error):
+                note("error", "A signing certificate in the metadata cannot be read.")
+                continue
+            expires = cert.not_valid_after_utc
+            certificates.append({"subject": cert.subject.rfc4514_string(), "expires": expires})
+            days = (expires - now).days
+            if expires <= now:
+                note("error", f"Signing certificate expired on {expires:%Y-%m-%d}.")
+            elif days < 30:
+                note("warning", f"Signing certificate expires in {days} days ({expires:%Y-%m-%d}).")
+            else:
+                note("ok", f"Signing certificate valid until {expires:%Y-%m-%d}.")
+    if not certificates:
+        note("error", "The metadata holds no signing certificate.")
+    details["certificates"] = [
+        {"subject": c["subject"], "expires": c["expires"].isoformat()} for c in certificates
+    ]
+    ok = not any(f["level"] == "error" for f in findings)
+    return {"ok": ok, "findings": findings, "details": details}

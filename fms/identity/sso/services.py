@@ -27,7 +27,9 @@ from fms.identity.services import normalise_email
 from fms.identity.sso import SsoSignInFailed, invitations, oidc, provisioning, saml
 from fms.identity.sso.models import (
     AUDIENCES,
+    CLIENT_AUTH_METHODS,
     DEFAULT_ALGORITHMS,
+    ROLES_MANAGED_BY,
     ExternalIdentity,
     SamlAssertionSeen,
     SsoConnection,
@@ -39,6 +41,8 @@ from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
 from fms.timekeeping import utcnow
 
 LOGIN_REQUEST_TTL = timedelta(minutes=10)
+# groups too: without them a group-to-role mapping maps nothing
+DEFAULT_SCOPES = "openid email profile groups"
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 _ALL = {ALL_TENANTS: True}
 
@@ -63,9 +67,22 @@ def _hash(value: str) -> str:
 # --- connections ---------------------------------------------------------------------------
 
 
+def _role_fields(data: dict, errors: dict) -> dict:
+    """Who decides roles (the IdP's groups, or FMS's members page), and whether a sign-in
+    whose groups map to no role is refused: settings of both protocols."""
+    out: dict = {}
+    if data.get("roles_managed_by") is not None:
+        if data["roles_managed_by"] not in ROLES_MANAGED_BY:
+            errors["roles_managed_by"] = ["The identity provider (idp) or FMS (fms)."]
+        out["roles_managed_by"] = data["roles_managed_by"]
+    if data.get("refuse_unmapped") is not None:
+        out["refuse_unmapped"] = bool(data["refuse_unmapped"])
+    return out
+
+
 def _saml_fields(data: dict, *, creating: bool) -> dict:
     errors: dict[str, list[str]] = {}
-    out: dict = {}
+    out: dict = _role_fields(data, errors)
     if "name" in data or creating:
         name = (data.get("name") or "").strip()
         if not name or len(name) > 200:
@@ -103,12 +120,13 @@ def _saml_fields(data: dict, *, creating: bool) -> dict:
 def _fetch_metadata(url: str) -> str:
     import requests
 
-    check_outbound_url(url, field="idp_metadata_url")
+    from fms import outbound
+
     try:
-        response = requests.get(url, timeout=10, allow_redirects=False)
+        response = outbound.fetch(url, field="idp_metadata_url")
         response.raise_for_status()
     except requests.RequestException as exc:
-        log.warning("SAML metadata fetch from %r failed: %r", url, exc)
+        log.warning("SAML metadata fetch from %r failed: %s", url, type(exc).__name__)
         raise InvalidInput(
             "The metadata could not be fetched.",
             errors={"idp_metadata_url": ["The metadata could not be fetched."]},
@@ -116,11 +134,13 @@ def _fetch_metadata(url: str) -> str:
     return response.text
 
 
-def _connection_fields(data: dict, *, creating: bool, protocol: str = "oidc") -> dict:
+def _connection_fields(
+    data: dict, *, creating: bool, protocol: str = "oidc", current_issuer: str | None = None
+) -> dict:
     if protocol == "saml":
         return _saml_fields(data, creating=creating)
     errors: dict[str, list[str]] = {}
-    out: dict = {}
+    out: dict = _role_fields(data, errors)
     if "name" in data or creating:
         name = (data.get("name") or "").strip()
         if not name or len(name) > 200:
@@ -135,8 +155,13 @@ def _connection_fields(data: dict, *, creating: bool, protocol: str = "oidc") ->
         issuer = (data.get("issuer") or "").strip()
         try:
             out["issuer"] = check_outbound_url(issuer, field="issuer")
+            if creating or out["issuer"] != current_issuer:
+                # a wrong issuer is an error now, not at the first person's sign-in
+                oidc.discovery_document(out["issuer"])
         except InvalidInput as exc:
             errors.update(exc.errors)
+        except oidc.OidcError as exc:
+            errors["issuer"] = [_discovery_message(exc)]
     if "client_id" in data or creating:
         client_id = (data.get("client_id") or "").strip()
         if not client_id or len(client_id) > 255:
@@ -146,8 +171,13 @@ def _connection_fields(data: dict, *, creating: bool, protocol: str = "oidc") ->
         out["client_secret_encrypted"] = encrypt(data["client_secret"])
     elif creating:
         errors["client_secret"] = ["Required: the client secret from your IdP."]
+    if data.get("token_endpoint_auth_method") is not None or creating:
+        method = data.get("token_endpoint_auth_method") or "client_secret_basic"
+        if method not in CLIENT_AUTH_METHODS:
+            errors["token_endpoint_auth_method"] = ["client_secret_basic or client_secret_post."]
+        out["token_endpoint_auth_method"] = method
     if "scopes" in data or creating:
-        scopes = " ".join((data.get("scopes") or "openid email profile").split())
+        scopes = " ".join((data.get("scopes") or DEFAULT_SCOPES).split())
         if "openid" not in scopes.split():
             errors["scopes"] = ["Must include openid."]
         out["scopes"] = scopes
@@ -173,6 +203,17 @@ def _connection_fields(data: dict, *, creating: bool, protocol: str = "oidc") ->
     return out
 
 
+def _discovery_message(exc: oidc.OidcError) -> str:
+    if exc.reason == "issuer_mismatch":
+        return (
+            "The discovery document at this address names another issuer: enter the issuer "
+            "exactly as the IdP states it (mind the trailing slash)."
+        )
+    if exc.reason == "idp_unreachable":
+        return "No discovery document could be read at <issuer>/.well-known/openid-configuration."
+    return exc.message
+
+
 def _public_view(connection: SsoConnection) -> dict:
     view = {
         "name": connection.name,
@@ -180,6 +221,8 @@ def _public_view(connection: SsoConnection) -> dict:
         "audience": connection.audience,
         "is_active": connection.is_active,
         "jit_provisioning": connection.jit_provisioning,
+        "roles_managed_by": connection.roles_managed_by,
+        "refuse_unmapped": connection.refuse_unmapped,
     }
     if connection.protocol == "saml":
         view.update(
@@ -193,6 +236,7 @@ def _public_view(connection: SsoConnection) -> dict:
             client_id=connection.client_id,
             scopes=connection.scopes,
             algorithms=list(connection.algorithms or []),
+            token_endpoint_auth_method=connection.token_endpoint_auth_method,
         )
     return view
 
@@ -223,7 +267,9 @@ def update_connection(
     connection = get_connection(session, actor=actor, connection_id=connection_id)
     before = _public_view(connection)
     secret_changed = bool(data.get("client_secret"))
-    fields = _connection_fields(data, creating=False, protocol=connection.protocol)
+    fields = _connection_fields(
+        data, creating=False, protocol=connection.protocol, current_issuer=connection.issuer
+    )
     for key, value in fields.items():
         setattr(connection, key, value)
     after = _public_view(connection)
@@ -274,6 +320,36 @@ def list_connections(session: Session, *, actor: Actor) -> list[SsoConnection]:
 def get_connection(session: Session, *, actor: Actor, connection_id: int) -> SsoConnection:
     require(actor, "sso.manage")
     return get_in_org(session, SsoConnection, connection_id, what="connection")
+
+
+def test_connection(session: Session, *, actor: Actor, connection_id: int) -> dict:
+    """Fetch what the connection depends on now (OIDC discovery and keys, SAML metadata) and
+    say what was found; changes nothing."""
+    connection = get_connection(session, actor=actor, connection_id=connection_id)
+    if connection.protocol == "saml":
+        return saml.probe(connection)
+    return oidc.probe(connection)
+
+
+def group_mapping_warnings(org: Organization, connection: SsoConnection) -> list[str]:
+    """Why the organization's group-to-role mapping may map nothing for this connection."""
+    if not org.sso_group_roles or connection.roles_managed_by == "fms":
+        return []
+    if connection.audience != "staff":
+        return []
+    warnings = []
+    if connection.protocol == "oidc" and not (connection.claim_groups or "").strip():
+        warnings.append(
+            f"{connection.name}: no groups claim is set, so the group-to-role mapping maps "
+            "nothing and everyone gets the default roles."
+        )
+    if connection.protocol == "oidc" and "groups" not in (connection.scopes or "").split():
+        warnings.append(
+            f"{connection.name}: the scopes do not ask for groups, so your IdP may send none "
+            "and the group-to-role mapping gives everyone the default roles. Add the groups "
+            "scope, or let FMS manage roles for this connection."
+        )
+    return warnings
 
 
 # --- domains -------------------------------------------------------------------------------
@@ -347,6 +423,42 @@ def remove_domain(session: Session, *, actor: Actor, domain_id: int) -> None:
     audit.record(session, actor, "sso_domain.removed", claim, before={"domain": claim.domain})
     session.delete(claim)
     session.flush()
+
+
+def get_domain(session: Session, *, actor: Actor, domain_id: int) -> SsoDomain:
+    require(actor, "sso.manage")
+    return get_in_org(session, SsoDomain, domain_id, what="domain")
+
+
+def set_domain_connection(
+    session: Session, *, actor: Actor, domain_id: int, connection_id: int | None
+) -> SsoDomain:
+    """Choose the staff connection people of a domain are sent to (None: the oldest active
+    staff connection). Another organization's connection is not found; a freelancer
+    connection is refused."""
+    require(actor, "sso.manage")
+    claim = get_in_org(session, SsoDomain, domain_id, what="domain")
+    if connection_id is not None:
+        connection = get_in_org(session, SsoConnection, connection_id, what="connection")
+        if connection.audience != "staff":
+            raise InvalidInput(
+                "Only a staff connection can sign in a domain's people.",
+                errors={"connection_id": ["Choose a staff connection."]},
+            )
+    if claim.connection_id == connection_id:
+        return claim
+    before = {"domain": claim.domain, "connection_id": claim.connection_id}
+    claim.connection_id = connection_id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "sso_domain.connection_chosen",
+        claim,
+        before=before,
+        after={"domain": claim.domain, "connection_id": connection_id},
+    )
+    return claim
 
 
 def list_domains(session: Session, *, actor: Actor) -> list[SsoDomain]:
@@ -507,11 +619,10 @@ def connection_for_email(session: Session, *, email: str) -> SsoConnection | Non
         domain = normalise_email(email).rsplit("@", 1)[1]
     except InvalidInput:
         return None
-    org_id = session.scalar(
-        select(SsoDomain.org_id)
-        .where(SsoDomain.verified_domain == domain)
-        .execution_options(**_ALL)
+    claim = session.scalar(
+        select(SsoDomain).where(SsoDomain.verified_domain == domain).execution_options(**_ALL)
     )
+    org_id = claim.org_id if claim is not None else None
     if org_id is None:
         # a returning freelancer: the provider their account is linked through
         return session.scalars(
@@ -526,6 +637,19 @@ def connection_for_email(session: Session, *, email: str) -> SsoConnection | Non
             .order_by(ExternalIdentity.last_sign_in_at.desc())
             .execution_options(**_ALL)
         ).first()
+    if claim.connection_id is not None:
+        # the admin's choice, and no other: a switched-off choice sends nobody elsewhere
+        return session.scalar(
+            select(SsoConnection)
+            .where(
+                SsoConnection.id == claim.connection_id,
+                SsoConnection.org_id == org_id,
+                SsoConnection.audience == "staff",
+                SsoConnection.is_active.is_(True),
+            )
+            .execution_options(**_ALL)
+        )
+    # none chosen: the oldest active staff connection
     return session.scalars(
         select(SsoConnection)
         .where(
@@ -689,7 +813,8 @@ def complete_oidc(
     except InvalidInput as exc:
         fail(exc.detail, "idp_url_refused")
     profile = {**claims, **info}
-    if not _email_verified(profile.get("email_verified", True)):
+    # a missing email_verified is not a yes: the IdP did not vouch for the address
+    if not _email_verified(profile.get("email_verified")):
         fail("Your identity provider has not verified your email address.", "email_unverified")
     if request.invitation_id is not None:
         user = invitations.redeem(
@@ -699,7 +824,7 @@ def complete_oidc(
             issuer=connection.issuer,
             subject=str(claims["sub"]),
             email=profile.get(connection.claim_email),
-            email_verified=_email_verified(profile.get("email_verified", True)),
+            email_verified=_email_verified(profile.get("email_verified")),
             name=profile.get(connection.claim_name),
             ip=ip,
         )
@@ -785,11 +910,12 @@ def complete_saml(
         )
 
     try:
-        _, in_response_to = saml.precheck(saml_response)
+        checked = saml.precheck(saml_response)
     except saml.SamlError as exc:
         fail(exc.message, exc.reason)
     outstanding: dict[str, str] = {}
     next_url = invitation_id = None
+    in_response_to = checked.in_response_to
     if in_response_to:
         request = session.scalar(
             select(SsoLoginRequest)
@@ -828,6 +954,7 @@ def complete_saml(
             saml_response=saml_response,
             outstanding=outstanding,
             remote_addr=ip,
+            checked=checked,
         )
     except saml.SamlError as exc:
         fail(exc.message, exc.reason)
@@ -882,10 +1009,11 @@ def complete_saml(
 
 
 def _email_verified(value) -> bool:
-    """OIDC's email_verified, also when an IdP sends it as a string ("false")."""
+    """OIDC's email_verified: only an explicit yes counts (true, or the string "true" some
+    IdPs send); missing, null, false, "false" or anything else is unverified."""
     if isinstance(value, str):
-        return value.strip().lower() not in ("false", "0", "no")
-    return value is not False
+        return value.strip().lower() == "true"
+    return value is True
 
 
 def purge_stale_sign_in_state(session: Session) -> int:

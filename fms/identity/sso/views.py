@@ -34,7 +34,6 @@ from fms.tenancy import get_in_org
 bp = Blueprint("sso", __name__)
 
 BINDING_KEY = "sso_binding"
-LOGOUT_KEY = "sso_logout"
 
 
 def callback_url() -> str:
@@ -72,12 +71,13 @@ def finish_sign_in(signed_in: sso.SignedIn, *, method: str):
         ip=web_session.client_ip(),
         user_agent=request.user_agent.string,
         org_id=signed_in.org_id,
+        # kept on the server for RP-initiated logout: an ID token with many groups would
+        # not fit in the 4 KB cookie, and the cookie need not carry it
+        sso_connection_id=signed_in.connection.id,
+        id_token=signed_in.id_token,
     )
     db.session.commit()
     web_session.begin(started)
-    if signed_in.id_token:
-        # for RP-initiated logout; the cookie is signed, and the token is the IdP's to judge
-        session[LOGOUT_KEY] = {"key": signed_in.connection.public_key, "hint": signed_in.id_token}
     return redirect(web_session.safe_next(signed_in.next_url))
 
 
@@ -230,6 +230,8 @@ def settings():
     connections = sso.list_connections(db.session, actor=actor)
     domains = sso.list_domains(db.session, actor=actor)
     tokens = scim.list_tokens(db.session, actor=actor)
+    warnings = [w for c in connections for w in sso.group_mapping_warnings(org, c)]
+    staff_connections = [c for c in connections if c.audience == "staff"]
     failed = policy_form.errors or policy_form.form_errors or domain_form.errors
     failed = failed or domain_form.form_errors
     return (
@@ -245,6 +247,8 @@ def settings():
             new_token=new_token,
             token_form=sso_forms.ScimTokenForm(prefix="scim", formdata=None),
             scim_url=current_app.config["FMS_BASE_URL"].rstrip("/") + "/scim/v2",
+            warnings=warnings,
+            staff_connections=staff_connections,
         ),
         422 if failed else 200,
     )
@@ -257,11 +261,14 @@ def _connection_data(form) -> dict:
         "issuer": form.issuer.data,
         "client_id": form.client_id.data,
         "client_secret": form.client_secret.data or None,
+        "token_endpoint_auth_method": form.token_endpoint_auth_method.data,
         "scopes": form.scopes.data,
         "claim_email": form.claim_email.data,
         "claim_name": form.claim_name.data,
         "claim_groups": form.claim_groups.data,
         "algorithms": form.algorithms.data,
+        "roles_managed_by": form.roles_managed_by.data,
+        "refuse_unmapped": form.refuse_unmapped.data,
         "is_active": form.is_active.data,
         "jit_provisioning": form.jit_provisioning.data,
     }
@@ -274,6 +281,8 @@ def _saml_data(form) -> dict:
         "idp_metadata_url": form.idp_metadata_url.data or None,
         "idp_metadata_xml": form.idp_metadata_xml.data or None,
         "allow_idp_initiated": form.allow_idp_initiated.data,
+        "roles_managed_by": form.roles_managed_by.data,
+        "refuse_unmapped": form.refuse_unmapped.data,
         "is_active": form.is_active.data,
         "jit_provisioning": form.jit_provisioning.data,
     }
@@ -356,7 +365,16 @@ def connection(connection_id: int):
             db.session.commit()
             flash("Connection deleted.", "success")
         return redirect(url_for("sso.settings"))
-    if form.validate_on_submit():
+    report = None
+    if request.method == "POST" and request.form.get("action") == "test":
+        if sso_forms.EmptyForm().validate_on_submit():
+            report = sso.test_connection(db.session, actor=actor, connection_id=connection_id)
+        form = (sso_forms.SamlConnectionForm if saml_protocol else sso_forms.ConnectionForm)(
+            obj=record, formdata=None
+        )
+        if saml_protocol:
+            form.idp_metadata_xml.data = ""
+    elif form.validate_on_submit():
         data = _saml_data(form) if saml_protocol else _connection_data(form)
         try:
             sso.update_connection(db.session, actor=actor, connection_id=connection_id, **data)
@@ -368,15 +386,23 @@ def connection(connection_id: int):
             flash("Connection saved.", "success")
             return redirect(url_for("sso.connection", connection_id=connection_id))
     status = 422 if form.errors or form.form_errors else 200
+    warnings = sso.group_mapping_warnings(db.session.get(Organization, actor.org_id), record)
     if saml_protocol:
         return render_template(
             "identity/sso_saml_connection.html",
             form=form,
             connection=record,
             saml_urls=_saml_urls(record),
+            report=report,
+            warnings=warnings,
         ), status
     return render_template(
-        "identity/sso_connection.html", form=form, connection=record, callback_url=callback_url()
+        "identity/sso_connection.html",
+        form=form,
+        connection=record,
+        callback_url=callback_url(),
+        report=report,
+        warnings=warnings,
     ), status
 
 
@@ -400,9 +426,21 @@ def domain(domain_id: int):
     require(actor, "sso.manage")
     get_in_org(db.session, SsoDomain, domain_id, what="domain")  # 404 for other organizations
     if sso_forms.EmptyForm().validate_on_submit():
-        if request.form.get("action") == "verify":
+        action = request.form.get("action")
+        if action == "verify":
             sso.verify_domain(db.session, actor=actor, domain_id=domain_id)
             flash("Domain verified: sign-ins with it now go to your identity provider.", "success")
+        elif action == "connection":
+            chosen = _chosen_connection(request.form.get("connection_id"))
+            try:
+                sso.set_domain_connection(
+                    db.session, actor=actor, domain_id=domain_id, connection_id=chosen
+                )
+            except InvalidInput as exc:
+                db.session.rollback()
+                flash(exc.detail, "danger")
+                return redirect(url_for("sso.settings"))
+            flash("Saved: people of this domain sign in with the chosen connection.", "success")
         else:
             sso.remove_domain(db.session, actor=actor, domain_id=domain_id)
             flash("Domain removed.", "success")
@@ -410,25 +448,39 @@ def domain(domain_id: int):
     return redirect(url_for("sso.settings"))
 
 
+def _chosen_connection(raw: str | None) -> int | None:
+    """The connection id from the domain's select: empty means none chosen; anything that
+    is not an id is a connection nobody has (404)."""
+    from fms.errors import NotFound
+
+    raw = (raw or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise NotFound("No such connection.")
+    return int(raw)
+
+
 def idp_logout_url() -> str | None:
-    """Where to end the IdP's session after ours, when the IdP advertises it."""
+    """Where to end the IdP's session after ours, when the IdP advertises it: the connection
+    and ID token hint come from this request's sign-in session row (g.sign_in)."""
     from fms.identity.sso import oidc
     from fms.identity.sso.models import SsoConnection
     from fms.tenancy import ALL_TENANTS
 
-    data = session.get(LOGOUT_KEY)
-    if not isinstance(data, dict):
+    record = g.get("sign_in")
+    if record is None or record.sso_connection_id is None or not record.id_token:
         return None
     connection = db.session.scalar(
         db.select(SsoConnection)
-        .where(SsoConnection.public_key == data.get("key"))
+        .where(SsoConnection.id == record.sso_connection_id, SsoConnection.protocol == "oidc")
         .execution_options(**{ALL_TENANTS: True})
     )
     if connection is None:
         return None
     return oidc.end_session_url(
         connection,
-        id_token_hint=data.get("hint"),
+        id_token_hint=record.id_token,
         post_logout_redirect_uri=current_app.config["FMS_BASE_URL"].rstrip("/")
         + url_for("identity.login"),
     )
