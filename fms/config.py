@@ -129,6 +129,13 @@ def check_settings(config: dict) -> None:
             "newest first, for the secrets stored in the database (for example: python -c "
             "'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
         )
+    if config.get("FMS_DOMAIN_VERIFICATION", "dns") != "dns":
+        # a verified domain makes its organization the authority for its addresses: only a
+        # published DNS token may grant that outside a trial installation
+        raise ConfigError(
+            f"FMS_ENV={env} needs FMS_DOMAIN_VERIFICATION=dns (manual verification trusts any "
+            "org admin's claim to any email domain)"
+        )
 
 
 def _check_encryption_keys(config: dict) -> None:

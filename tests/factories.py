@@ -153,11 +153,11 @@ def actor_of():
 def sign_in(session):
     """Sign a test client in as a user without the password form (fast path)."""
 
-    def do(client, user: User, org: Organization | None = None):
+    def do(client, user: User, org: Organization | None = None, method: str = "password"):
         started = identity.start_session(
             session,
             user=user,
-            method="password",
+            method=method,
             ip="127.0.0.1",
             user_agent="pytest",
             org_id=org.id if org else None,

@@ -40,7 +40,11 @@ def test_production_sends_hsts_and_secure_cookies(tmp_path, monkeypatch):
     monkeypatch.setenv("FMS_ENV", "production")
     monkeypatch.setenv("FMS_SECRET_KEY", "p" * 48)
     monkeypatch.setenv("FMS_ENCRYPTION_KEYS", "Zm1zLXRlc3QtZW5jcnlwdGlvbi1rZXktMzJieXRlcyE=")
-    application = make_app(tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.sqlite3")
+    application = make_app(
+        tmp_path,
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.sqlite3",
+        FMS_DOMAIN_VERIFICATION="dns",
+    )
     response = application.test_client().get("/login")
     assert "max-age=" in response.headers["Strict-Transport-Security"]
     assert application.config["SESSION_COOKIE_SECURE"] is True

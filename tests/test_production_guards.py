@@ -30,7 +30,10 @@ def env(monkeypatch, tmp_path):
         # make_app passes a test SECRET_KEY: use the environment's, as production does
         secret = variables.get("FMS_SECRET_KEY", DEV_SECRET_KEY)
         return make_app(
-            tmp_path, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/g.sqlite3", SECRET_KEY=secret
+            tmp_path,
+            SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/g.sqlite3",
+            SECRET_KEY=secret,
+            FMS_DOMAIN_VERIFICATION=variables.get("FMS_DOMAIN_VERIFICATION", "dns"),
         )
 
     return start
@@ -155,3 +158,16 @@ def test_secrets_rotate_rewrites_stored_secrets_under_the_newest_key(
     monkeypatch.setitem(app.config, "FMS_ENCRYPTION_KEYS", KEY_NEW)
     assert decrypt(rows[ids[1]].client_secret_encrypted) == "oidc-secret"
     assert decrypt(rotated_user.totp_secret_encrypted) == "JBSWY3DPEHPK3PXP"
+
+
+def test_manual_domain_verification_is_refused_outside_development_and_test(env):
+    """A verified domain makes its organization the authority for its addresses."""
+    from cryptography.fernet import Fernet
+
+    with pytest.raises(ConfigError, match="FMS_DOMAIN_VERIFICATION=dns"):
+        env(
+            "staging",
+            FMS_SECRET_KEY="s" * 48,
+            FMS_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+            FMS_DOMAIN_VERIFICATION="manual",
+        )

@@ -163,7 +163,8 @@ def test_requiring_sso_ends_password_sessions_of_other_members(
     make_oidc_connection(admin, issuer="https://idp.example")
     org_admin.break_glass = True
     session.commit()
-    sign_in(client, session.get(User, org_admin.user_id), admin)
+    # break-glass admins work with a password and a TOTP code when SSO is required
+    sign_in(client, session.get(User, org_admin.user_id), admin, method="password_totp")
     response = client.patch("/api/v1/sso/policy", json={"sso_required": True})
     assert response.status_code == 200, response.json
     assert other_client.get("/").status_code == 302  # signed out

@@ -359,8 +359,22 @@ def test_password_stops_working_when_sso_is_required_except_break_glass(
     assert response.status_code == 401
     assert b"requires single sign-on" in response.data
     assert not _signed_in(client)
+    # a break-glass admin needs the password and a TOTP code
     admin_user = session.get(User, admin_membership.user_id)
     response = client.post("/login", data={"email": admin_user.email, "password": PASSWORD})
+    assert response.status_code == 401 and not _signed_in(client)
+    import pyotp
+
+    from fms.encryption import encrypt
+    from fms.timekeeping import utcnow
+
+    secret = pyotp.random_base32()
+    admin_user.totp_secret_encrypted, admin_user.totp_enabled_at = encrypt(secret), utcnow()
+    session.commit()
+    response = client.post("/login", data={"email": admin_user.email, "password": PASSWORD})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/login/code")
+    assert not _signed_in(client)
+    response = client.post("/login/code", data={"code": pyotp.TOTP(secret).now()})
     assert response.status_code == 302
     assert _signed_in(client)
 
@@ -469,8 +483,11 @@ def test_large_id_token_is_kept_on_the_server_and_logout_still_sends_the_hint(
     assert len(record.id_token) > 4096 and "app-role-39" in json.dumps(
         json.loads(extract_compact(record.id_token.encode()).payload)
     )
+    id_token = record.id_token
     response = client.post("/logout")
     target = response.get_data(as_text=True).split('id="continue-sso"', 1)[1]
     target = target.split('href="', 1)[1].split('"', 1)[0].replace("&amp;", "&")
     query = parse_qs(urlsplit(target).query)
-    assert query["id_token_hint"] == [record.id_token]
+    assert query["id_token_hint"] == [id_token]
+    session.refresh(record)
+    assert record.id_token is None  # kept no longer than the session

@@ -17,11 +17,18 @@ from flask import render_template
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from fms.audit import services as audit
 from fms.encryption import decrypt, encrypt
 from fms.errors import InvalidInput, RuleViolation
 from fms.identity import links
+from fms.identity.actor import Actor
 from fms.identity.models import PasswordLink, User
-from fms.identity.services import end_sessions, hash_password, normalise_email
+from fms.identity.services import (
+    end_sessions,
+    hash_password,
+    normalise_email,
+    organizations_of,
+)
 from fms.timekeeping import utcnow
 
 PASSWORD_LINK_VALIDITY = timedelta(hours=1)
@@ -33,6 +40,14 @@ class LinkRefused(RuleViolation):
 
     status = 400
     title = "This link cannot be used"
+
+
+def _record(session: Session, user: User, action: str, *, ip: str | None = None) -> None:
+    """An account's security changes go to the audit log of every organization the person
+    works in (each sees that it happened to one of its people; no values)."""
+    for org in organizations_of(session, user.id):
+        actor = Actor(user_id=user.id, org_id=org.id, ip=ip, channel="web")
+        audit.record(session, actor, action, user, org_id=org.id)
 
 
 # --- password links ------------------------------------------------------------------------
@@ -108,6 +123,7 @@ def set_password_with_link(session: Session, *, token: str, password: str) -> Us
     )
     end_sessions(session, user_id=user.id, org_id=None, reason="password_changed")
     session.flush()
+    _record(session, user, "user.password_set")
     return user
 
 
@@ -154,6 +170,7 @@ def enable_totp(session: Session, *, user: User, secret: str, code: str) -> User
     user.totp_enabled_at = utcnow()
     user.totp_last_step = step
     session.flush()
+    _record(session, user, "user.totp_enabled")
     return user
 
 
@@ -178,11 +195,30 @@ def verify_totp(session: Session, *, user: User, code: str) -> bool:
 
 
 def disable_totp(session: Session, *, user: User, code: str) -> User:
-    """Turn TOTP off; it takes a current code, so a borrowed session cannot."""
+    """Turn TOTP off; it takes a current code, so a borrowed session cannot. Break-glass
+    admins keep it (it is what lets them in when single sign-on is required)."""
+    from fms.identity.models import Membership
+    from fms.tenancy import ALL_TENANTS
+
+    glass = session.scalar(
+        select(Membership.id)
+        .where(
+            Membership.user_id == user.id,
+            Membership.is_active.is_(True),
+            Membership.break_glass.is_(True),
+        )
+        .execution_options(**{ALL_TENANTS: True})
+    )
+    if glass is not None:
+        raise RuleViolation(
+            "You are a break-glass admin: two-step verification stays on. Ask another org "
+            "admin to remove your break-glass access first."
+        )
     if not verify_totp(session, user=user, code=code):
         raise InvalidInput("That code does not match.", errors={"code": ["Wrong code."]})
     user.totp_secret_encrypted = None
     user.totp_enabled_at = None
     user.totp_last_step = None
     session.flush()
+    _record(session, user, "user.totp_disabled")
     return user

@@ -458,6 +458,7 @@ def end_session(session: Session, *, record: SignInSession, actor: Actor | None)
     """Sign out: the token stops working on the server, wherever the cookie was copied."""
     if record.ended_at is None:
         record.ended_at, record.end_reason = utcnow(), "signed_out"
+        record.id_token = None  # kept only as long as the session, for the logout hint
         if actor is not None:
             user = session.get(User, record.user_id)
             audit.record(session, actor, "user.signed_out", user)
@@ -471,7 +472,7 @@ def end_sessions(session: Session, *, user_id: int, org_id: int | None, reason: 
     if org_id is not None:
         stmt = stmt.where(SignInSession.current_org_id == org_id)
     result = session.execute(
-        stmt.values(ended_at=utcnow(), end_reason=reason).execution_options(
+        stmt.values(ended_at=utcnow(), end_reason=reason, id_token=None).execution_options(
             synchronize_session=False
         )
     )

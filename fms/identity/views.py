@@ -139,17 +139,17 @@ def _finish_password_sign_in(user: User, *, method: str, next_url, org_id: int |
     except services.InvalidCredentials:
         db.session.rollback()
         web_session.forget()
-        needs_code = not accounts.totp_enabled(user)
-        flash(
+        form = forms.SignInForm(formdata=None, email=user.email, next=next_url or "")
+        form.form_errors.append(
             "Your organization requires single sign-on: use “Continue with single sign-on”."
             + (
-                " Break-glass admins also need two-step verification turned on."
-                if needs_code
+                " (Break-glass admins sign in with their password and a code: they turn on "
+                "two-step verification first.)"
+                if not accounts.totp_enabled(user)
                 else ""
-            ),
-            "danger",
+            )
         )
-        return redirect(url_for("identity.login"))
+        return render_template("identity/login.html", form=form), 401
     db.session.commit()
     web_session.begin(started)
     return redirect(web_session.safe_next(next_url))
@@ -346,9 +346,9 @@ def logout():
     form = forms.EmptyForm()
     idp_logout = None
     if form.validate_on_submit() and g.get("sign_in") is not None:
+        idp_logout = sso_views.idp_logout_url()  # before the session row forgets the hint
         services.end_session(db.session, record=g.sign_in, actor=g.actor)
         db.session.commit()
-        idp_logout = sso_views.idp_logout_url()
     web_session.forget()
     if idp_logout:  # RP-initiated logout: end the IdP's session too; it sends people back
         # (a page, not a redirect: form-action 'self' would stop a form's redirect off-site)

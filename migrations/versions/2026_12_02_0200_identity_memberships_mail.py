@@ -75,9 +75,7 @@ def upgrade():
         batch_op.add_column(sa.Column("scim_data", sa.JSON(), nullable=True))
 
     with op.batch_alter_table("membership", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True)
-        )
+        batch_op.add_column(sa.Column("last_sign_in_at", sa.DateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table("scim_token", schema=None) as batch_op:
         batch_op.add_column(sa.Column("connection_id", sa.Integer(), nullable=True))

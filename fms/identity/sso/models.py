@@ -48,7 +48,7 @@ class SsoConnection(TenantMixin, db.Model):
     client_id: Mapped[str | None] = mapped_column(String(255))
     # Fernet token of the client secret (key derived from FMS_SECRET_KEY); never shown again
     client_secret_encrypted: Mapped[str | None] = mapped_column(Text)
-    scopes: Mapped[str] = mapped_column(String(500), default="openid email profile")
+    scopes: Mapped[str] = mapped_column(String(500), default="openid email profile groups")
     claim_email: Mapped[str] = mapped_column(String(100), default="email")
     claim_name: Mapped[str] = mapped_column(String(100), default="name")
     claim_groups: Mapped[str] = mapped_column(String(100), default="groups")

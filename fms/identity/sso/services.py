@@ -550,64 +550,18 @@ def _has_active_connection(session: Session) -> bool:
 
 
 def _end_password_sessions(session: Session, *, org_id: int) -> None:
-    keep = select(Membership.user_id).where(Membership.break_glass.is_(True))
-    session.execute(
-        update(SignInSession)
-        .where(
-            SignInSession.current_org_id == org_id,
-            SignInSession.ended_at.is_(None),
-            SignInSession.method == "password",
-            SignInSession.user_id.not_in(keep.scalar_subquery()),
+    """End the live sessions in the organization that its SSO policy no longer admits
+    (the same rule `actor_for` applies on every request; this makes it immediate)."""
+    from fms.identity.services import actor_for
+
+    live = session.scalars(
+        select(SignInSession).where(
+            SignInSession.current_org_id == org_id, SignInSession.ended_at.is_(None)
         )
-        .values(ended_at=utcnow(), end_reason="sso_required")
-        .execution_options(synchronize_session=False)
-    )
-
-
-def set_break_glass(
-    session: Session, *, actor: Actor, membership_id: int, break_glass: bool
-) -> Membership:
-    """Break-glass admins keep their local password when the organization requires SSO."""
-    require(actor, "sso.manage")
-    membership = get_in_org(session, Membership, membership_id, what="membership")
-    if membership.break_glass == break_glass:
-        return membership
-    if break_glass and "org_admin" not in (membership.roles or []):
-        raise RuleViolation("Only org admins can be break-glass accounts.")
-    org = session.get(Organization, actor.org_id)
-    if not break_glass and org.sso_required:
-        others = session.scalars(
-            select(Membership).where(
-                Membership.break_glass.is_(True),
-                Membership.is_active.is_(True),
-                Membership.id != membership.id,
-            )
-        )
-        if not any("org_admin" in (m.roles or []) for m in others):
-            raise RuleViolation("While SSO is required, keep at least one break-glass admin.")
-    membership.break_glass = break_glass
-    audit.record(
-        session,
-        actor,
-        "membership.break_glass_changed",
-        membership,
-        before={"break_glass": not break_glass},
-        after={"break_glass": break_glass},
-    )
-    return membership
-
-
-def password_org_ids(session: Session, *, user_id: int) -> list[int]:
-    """Organizations a user may enter with a local password: those not requiring SSO,
-    and those where the user is a break-glass admin."""
-    rows = session.execute(
-        select(Organization.id, Organization.sso_required, Membership.break_glass)
-        .join(Membership, Membership.org_id == Organization.id)
-        .where(Membership.user_id == user_id, Membership.is_active.is_(True))
-        .order_by(Organization.name)
-        .execution_options(**_ALL)
     ).all()
-    return [org_id for org_id, required, glass in rows if not required or glass]
+    for record in live:
+        if actor_for(session, record, ip=None, request_id=None, channel="web") is None:
+            record.ended_at, record.end_reason = utcnow(), "sso_required"
 
 
 # --- home-realm discovery ------------------------------------------------------------------
