@@ -399,3 +399,37 @@ def test_scim_cannot_deactivate_the_last_org_admin(session, api, scim_org, org_a
     assert "org admin" in response.json["detail"]
     session.refresh(org_admin)
     assert org_admin.is_active is True
+
+
+def test_a_token_of_a_connection_whose_roles_fms_manages_leaves_roles_alone(
+    session, client, scim_org, org_admin, actor_of, make_oidc_connection
+):
+    org, _, _ = scim_org
+    connection = make_oidc_connection(org, issuer="https://idp.contoso.example")
+    connection.roles_managed_by = "fms"
+    with as_org(session, org.id):
+        _, token = scim.create_token(
+            session, actor=actor_of(org_admin), name="Google", connection_id=connection.id
+        )
+    session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    user_id = client.post("/scim/v2/Users", json=ENTRA_CREATE, headers=headers).json["id"]
+    group_id = client.post(
+        "/scim/v2/Groups",
+        json={"schemas": [scim.GROUP_SCHEMA], "displayName": "FMS Finance"},
+        headers=headers,
+    ).json["id"]
+    add = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "Add", "path": "members", "value": [{"value": user_id}]}],
+    }
+    assert client.patch(f"/scim/v2/Groups/{group_id}", json=add, headers=headers).status_code == 200
+    assert _membership(session, user_id).roles == sorted(org.sso_default_roles)
+
+
+def test_a_token_cannot_follow_another_organizations_connection(
+    session, scim_org, org_admin, actor_of, make_org, make_oidc_connection
+):
+    other = make_oidc_connection(make_org(), issuer="https://idp.elsewhere.example")
+    with as_org(session, org_admin.org_id), pytest.raises(scim.InvalidInput):
+        scim.create_token(session, actor=actor_of(org_admin), name="x", connection_id=other.id)

@@ -278,6 +278,7 @@ def security():
         enabled=accounts.totp_enabled(user),
         secret=secret,
         uri=accounts.totp_uri(user, secret) if secret else None,
+        qr=accounts.totp_qr_svg(accounts.totp_uri(user, secret)) if secret else None,
     ), status_of(form)
 
 

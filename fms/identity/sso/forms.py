@@ -133,6 +133,13 @@ class ScimTokenForm(FlaskForm):
         validators=[DataRequired(), Length(max=200)],
         description="Which IdP uses it, e.g. “Entra ID provisioning”.",
     )
+    connection_id = SelectField(
+        "Its sign-in connection",
+        coerce=int,
+        validate_choice=False,
+        description="Whose role settings apply: when that connection's IdP manages roles, "
+        "SCIM groups set them too.",
+    )
 
 
 class SamlConnectionForm(FlaskForm):

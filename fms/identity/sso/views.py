@@ -221,12 +221,21 @@ def settings():
             flash("Domain added. Publish its TXT record, then confirm it.", "success")
             return redirect(url_for("sso.settings"))
     new_token = None
-    if action == "scim_token" and sso_forms.ScimTokenForm(prefix="scim").validate_on_submit():
-        _, new_token = scim.create_token(
-            db.session, actor=actor, name=request.form.get("scim-name", "")
-        )
-        db.session.commit()
-        flash("Token created. Copy it now: it will not be shown again.", "success")
+    token_form = sso_forms.ScimTokenForm(prefix="scim")
+    if action == "scim_token" and token_form.validate_on_submit():
+        try:
+            _, new_token = scim.create_token(
+                db.session,
+                actor=actor,
+                name=token_form.name.data,
+                connection_id=token_form.connection_id.data or None,
+            )
+        except InvalidInput as exc:
+            db.session.rollback()
+            flash(exc.detail, "danger")
+        else:
+            db.session.commit()
+            flash("Token created. Copy it now: it will not be shown again.", "success")
     connections = sso.list_connections(db.session, actor=actor)
     domains = sso.list_domains(db.session, actor=actor)
     tokens = scim.list_tokens(db.session, actor=actor)
@@ -245,7 +254,8 @@ def settings():
             callback_url=callback_url(),
             tokens=tokens,
             new_token=new_token,
-            token_form=sso_forms.ScimTokenForm(prefix="scim", formdata=None),
+            token_form=_token_form(staff_connections),
+            connection_names={c.id: c.name for c in connections},
             scim_url=current_app.config["FMS_BASE_URL"].rstrip("/") + "/scim/v2",
             warnings=warnings,
             staff_connections=staff_connections,
@@ -404,6 +414,16 @@ def connection(connection_id: int):
         report=report,
         warnings=warnings,
     ), status
+
+
+def _token_form(staff_connections):
+    form = sso_forms.ScimTokenForm(prefix="scim", formdata=None)
+    form.connection_id.choices = [(0, "None: groups use the organization's mapping")] + [
+        (c.id, c.name) for c in staff_connections
+    ]
+    if staff_connections:
+        form.connection_id.data = staff_connections[0].id
+    return form
 
 
 @bp.post("/admin/sso/scim-tokens/<int:token_id>/revoke")

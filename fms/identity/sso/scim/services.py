@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.errors import DomainError
+from fms.errors import DomainError, InvalidInput
 from fms.identity import memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
@@ -55,10 +55,24 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(session: Session, *, actor: Actor, name: str) -> tuple[ScimToken, str]:
-    """A new provisioning token; only its hash is stored, the token is shown once."""
+def create_token(
+    session: Session, *, actor: Actor, name: str, connection_id: int | None = None
+) -> tuple[ScimToken, str]:
+    """A new provisioning token; only its hash is stored, the token is shown once. Tied to
+    a staff connection, it follows that connection's role settings."""
     require(actor, "sso.manage")
     name = (name or "").strip() or "SCIM"
+    if connection_id is not None:
+        connection = session.scalar(
+            select(SsoConnection).where(
+                SsoConnection.id == connection_id, SsoConnection.audience == "staff"
+            )
+        )
+        if connection is None:
+            raise InvalidInput(
+                "Choose one of this organization's staff connections.",
+                errors={"connection_id": ["Not a staff connection here."]},
+            )
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     record = ScimToken(
         org_id=actor.org_id,
@@ -66,10 +80,17 @@ def create_token(session: Session, *, actor: Actor, name: str) -> tuple[ScimToke
         token_hash=_hash(token),
         prefix=token[: len(TOKEN_PREFIX) + 3],
         created_by_user_id=actor.user_id,
+        connection_id=connection_id,
     )
     session.add(record)
     session.flush()
-    audit.record(session, actor, "scim_token.created", record, after={"name": record.name})
+    audit.record(
+        session,
+        actor,
+        "scim_token.created",
+        record,
+        after={"name": record.name, "connection_id": connection_id},
+    )
     return record, token
 
 
