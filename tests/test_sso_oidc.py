@@ -434,6 +434,18 @@ def test_missing_email_verified_is_not_verified(client, session, acme, oidc_idp)
     assert session.scalar(select(User).where(User.email == "quiet@acme.example")) is None
 
 
+def test_entra_s_xms_edov_vouches_for_the_email(client, session, acme, oidc_idp, forge):
+    """Entra ID sends no email_verified; its optional claim xms_edov says the same."""
+    org, connection = acme
+    oidc_idp.add_accounts(
+        {"quiet": {"email": "quiet@acme.example", "name": "Q", "email_verified": None}}
+    )
+    forge({"xms_edov": True})
+    response = _walk_as(client, connection, "quiet")
+    assert response.status_code == 302, response.data[:300]
+    assert session.scalar(select(User).where(User.email == "quiet@acme.example")) is not None
+
+
 def test_string_false_email_verified_stays_unverified(client, session, acme, oidc_idp):
     org, connection = acme
     oidc_idp.add_accounts(

@@ -768,7 +768,7 @@ def complete_oidc(
         fail(exc.detail, "idp_url_refused")
     profile = {**claims, **info}
     # a missing email_verified is not a yes: the IdP did not vouch for the address
-    if not _email_verified(profile.get("email_verified")):
+    if not _email_verified_in(profile):
         fail("Your identity provider has not verified your email address.", "email_unverified")
     if request.invitation_id is not None:
         user = invitations.redeem(
@@ -778,7 +778,7 @@ def complete_oidc(
             issuer=connection.issuer,
             subject=str(claims["sub"]),
             email=profile.get(connection.claim_email),
-            email_verified=_email_verified(profile.get("email_verified")),
+            email_verified=_email_verified_in(profile),
             name=profile.get(connection.claim_name),
             ip=ip,
         )
@@ -960,6 +960,14 @@ def complete_saml(
         ip=ip,
     )
     return SignedIn(user=user, org_id=connection.org_id, connection=connection, next_url=next_url)
+
+
+def _email_verified_in(profile: dict) -> bool:
+    """Whether the IdP vouches for the address: OIDC's `email_verified`, or Microsoft Entra
+    ID's `xms_edov` ("email domain owner verified"; Entra sends no email_verified)."""
+    return _email_verified(profile.get("email_verified")) or _email_verified(
+        profile.get("xms_edov")
+    )
 
 
 def _email_verified(value) -> bool:
