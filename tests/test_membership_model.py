@@ -285,11 +285,14 @@ def test_an_inactive_membership_elsewhere_does_not_block_the_domain_owner_s_idp(
 @pytest.fixture
 def mapped_org(make_org, make_member, make_oidc_connection, make_sso_domain, session):
     org = make_org(name="Mapped")
-    org.sso_group_roles = {"fms-buyers": ["procurement"], "fms-finance": ["finance"]}
-    org.sso_default_roles = ["hiring_manager"]
     make_member(org, roles=("org_admin",))
     make_sso_domain(org, "mapped.example")
-    connection = make_oidc_connection(org, issuer="https://idp.mapped.example")
+    connection = make_oidc_connection(
+        org,
+        issuer="https://idp.mapped.example",
+        group_roles={"fms-buyers": ["procurement"], "fms-finance": ["finance"]},
+        default_roles=["hiring_manager"],
+    )
     session.commit()
     return org, connection
 
@@ -350,7 +353,7 @@ def test_roles_managed_by_fms_stay_as_the_admin_set_them(mapped_org, session, ma
 
 def test_the_idp_cannot_remove_the_last_org_admin(mapped_org, session):
     org, connection = mapped_org
-    org.sso_group_roles = {**org.sso_group_roles, "fms-admins": ["org_admin"]}
+    connection.group_roles = {**connection.group_roles, "fms-admins": ["org_admin"]}
     session.commit()
     user = _sso(session, connection, ["fms-admins"])
     with as_org(session, org.id):
@@ -450,3 +453,19 @@ def test_an_sso_session_of_another_org_cannot_switch_into_an_sso_required_org(
         sso_connection_id=own.id,
     )
     assert mine.record.current_org_id == org_a.id
+
+
+def test_two_connections_map_the_same_group_to_different_roles(
+    mapped_org, session, make_oidc_connection
+):
+    org, buyers_idp = mapped_org
+    contractors_idp = make_oidc_connection(
+        org,
+        issuer="https://contractors.mapped.example",
+        group_roles={"fms-buyers": ["compliance"]},
+    )
+    session.commit()
+    via_buyers = _sso(session, buyers_idp, ["fms-buyers"], subject="bea")
+    via_contractors = _sso(session, contractors_idp, ["fms-buyers"], subject="cal")
+    assert _roles(session, org, via_buyers) == ["procurement"]
+    assert _roles(session, org, via_contractors) == ["compliance"]

@@ -17,14 +17,24 @@ ALL = {ALL_TENANTS: True}
 
 
 @pytest.fixture
-def scim_org(session, org_admin, actor_of, sso_allowed_loopback, make_sso_domain):
+def scim_org(
+    session, org_admin, actor_of, sso_allowed_loopback, make_sso_domain, make_oidc_connection
+):
     org = session.get(Organization, org_admin.org_id)
-    org.sso_group_roles = {"FMS Finance": ["finance"], "FMS Buyers": ["procurement"]}
+    # the token provisions for the staff connection whose groups map to roles
+    connection = make_oidc_connection(
+        org,
+        issuer="https://login.contoso.example",
+        group_roles={"FMS Finance": ["finance"], "FMS Buyers": ["procurement"]},
+        default_roles=["hiring_manager"],
+    )
     # the IdP provisions its own company's people: addresses in domains the org verified
     for domain in ("contoso.example", "okta.local", "page.example"):
         make_sso_domain(org, domain)
     with as_org(session, org.id):
-        record, token = scim.create_token(session, actor=actor_of(org_admin), name="Entra ID")
+        record, token = scim.create_token(
+            session, actor=actor_of(org_admin), name="Entra ID", connection_id=connection.id
+        )
     session.commit()
     return org, token, record
 
@@ -213,7 +223,7 @@ def test_entra_id_group_membership_maps_to_roles(session, api, scim_org):
     listed = api("GET", '/Groups?excludedAttributes=members&filter=displayName eq "FMS Finance"')
     assert listed.json["totalResults"] == 1 and "members" not in listed.json["Resources"][0]
     # leaving the last mapped group: the organization's default roles, not the old ones
-    assert _membership(session, user_id).roles == sorted(scim_org[0].sso_default_roles)
+    assert _membership(session, user_id).roles == ["hiring_manager"]
 
 
 # Okta's documented requests (developer.okta.com, "SCIM 2.0 protocol reference").
@@ -424,7 +434,7 @@ def test_a_token_of_a_connection_whose_roles_fms_manages_leaves_roles_alone(
         "Operations": [{"op": "Add", "path": "members", "value": [{"value": user_id}]}],
     }
     assert client.patch(f"/scim/v2/Groups/{group_id}", json=add, headers=headers).status_code == 200
-    assert _membership(session, user_id).roles == sorted(org.sso_default_roles)
+    assert _membership(session, user_id).roles == ["hiring_manager"]
 
 
 def test_a_token_cannot_follow_another_organizations_connection(

@@ -131,12 +131,7 @@ def test_a_verified_domain_belongs_to_one_organization(
 def test_sso_required_needs_a_connection_and_a_break_glass_admin(
     client, session, admin, org_admin, make_oidc_connection
 ):
-    data = {
-        "action": "policy",
-        "policy-sso_required": "y",
-        "policy-default_roles": ["hiring_manager"],
-        "policy-group_roles": "fms-admins = org_admin\nbuyers = procurement, finance",
-    }
+    data = {"action": "policy", "policy-sso_required": "y"}
     response = client.post("/admin/sso", data=data, headers={"Referer": "/admin/sso"})
     assert response.status_code in (302, 422)
     session.refresh(admin)
@@ -147,10 +142,6 @@ def test_sso_required_needs_a_connection_and_a_break_glass_admin(
     assert client.post("/admin/sso", data=data).status_code == 302
     session.refresh(admin)
     assert admin.sso_required is True
-    assert admin.sso_group_roles == {
-        "fms-admins": ["org_admin"],
-        "buyers": ["finance", "procurement"],
-    }
 
 
 def test_requiring_sso_ends_password_sessions_of_other_members(

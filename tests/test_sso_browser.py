@@ -50,11 +50,7 @@ def acme_saml(committed, saml_idp):
     from fms.identity.sso import saml
 
     session = committed
-    org = Organization(
-        name="Acme",
-        slug="acme-browser",
-        sso_group_roles={"fms-admins": ["org_admin"]},
-    )
+    org = Organization(name="Acme", slug="acme-browser")
     session.add(org)
     session.flush()
     scope_session(session, org.id)
@@ -69,6 +65,7 @@ def acme_saml(committed, saml_idp):
         protocol="saml",
         idp_metadata_xml=metadata,
         idp_entity_id=saml.parse_idp_metadata(metadata),
+        group_roles={"fms-admins": ["org_admin"]},
     )
     session.add(connection)
     session.add(

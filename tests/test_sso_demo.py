@@ -22,5 +22,5 @@ def test_load_sso_demo_is_idempotent(session, org_admin):
         ("saml", "staff"),
     ]
     assert domains == 1
-    assert org.sso_group_roles["fms-admins"] == ["org_admin"]
+    assert connections[0].group_roles["fms-admins"] == ["org_admin"]
     assert any("single sign-on" in line for line in lines)

@@ -32,8 +32,11 @@ pytestmark = [pytest.mark.idp, pytest.mark.usefixtures("sso_allowed_loopback")]
 def acme(session, org_admin, make_oidc_connection, make_sso_domain, oidc_idp):
     """An organization whose staff sign in through the test IdP, with acme.example verified."""
     org = session.get(Organization, org_admin.org_id)
-    org.sso_group_roles = {"fms-admins": ["org_admin"], "fms-procurement": ["procurement"]}
-    connection = make_oidc_connection(org, issuer=oidc_idp.issuer)
+    connection = make_oidc_connection(
+        org,
+        issuer=oidc_idp.issuer,
+        group_roles={"fms-admins": ["org_admin"], "fms-procurement": ["procurement"]},
+    )
     make_sso_domain(org, "acme.example")
     session.commit()
     return org, connection

@@ -31,8 +31,6 @@ def _roles(session, email):
 @pytest.fixture
 def mapped(session, org_admin, make_sso_domain):
     org = session.get(Organization, org_admin.org_id)
-    org.sso_group_roles = GROUPS
-    org.sso_default_roles = ["hiring_manager"]
     make_sso_domain(org, "roles.example")
     return org
 
@@ -40,7 +38,7 @@ def mapped(session, org_admin, make_sso_domain):
 def test_oidc_roles_drop_to_the_defaults_when_groups_stop_mapping(
     app, session, mapped, make_oidc_connection, oidc_idp
 ):
-    connection = make_oidc_connection(mapped, issuer=oidc_idp.issuer)
+    connection = make_oidc_connection(mapped, issuer=oidc_idp.issuer, group_roles=GROUPS)
     session.commit()
     account = {"email": "rita@roles.example", "name": "Rita", "groups": ["fms-procurement"]}
 
@@ -61,7 +59,7 @@ def test_oidc_roles_drop_to_the_defaults_when_groups_stop_mapping(
 def test_saml_roles_drop_to_the_defaults_when_groups_stop_mapping(
     app, session, mapped, make_saml_connection, saml_idp
 ):
-    connection = make_saml_connection(mapped, metadata=saml_idp.metadata())
+    connection = make_saml_connection(mapped, metadata=saml_idp.metadata(), group_roles=GROUPS)
     session.commit()
     account = {"mail": "sven@roles.example", "displayName": "Sven", "groups": ["fms-procurement"]}
 

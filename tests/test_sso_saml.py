@@ -29,8 +29,11 @@ ALL = {ALL_TENANTS: True}
 @pytest.fixture
 def acme(session, org_admin, make_saml_connection, make_sso_domain, saml_idp):
     org = session.get(Organization, org_admin.org_id)
-    org.sso_group_roles = {"fms-admins": ["org_admin"], "fms-procurement": ["procurement"]}
-    connection = make_saml_connection(org, metadata=saml_idp.metadata())
+    connection = make_saml_connection(
+        org,
+        metadata=saml_idp.metadata(),
+        group_roles={"fms-admins": ["org_admin"], "fms-procurement": ["procurement"]},
+    )
     make_sso_domain(org, "acme.example")
     session.commit()
     return org, connection

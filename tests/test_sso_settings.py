@@ -206,9 +206,12 @@ def test_test_connection_of_saml_reads_the_metadata(client, session, admin, saml
 def test_warning_when_a_mapping_exists_but_the_connection_asks_for_no_groups(
     client, session, admin, make_oidc_connection
 ):
-    admin.sso_group_roles = {"fms-admins": ["org_admin"]}
     connection = make_oidc_connection(
-        admin, issuer="https://idp.example", scopes="openid email profile", name="No groups"
+        admin,
+        issuer="https://idp.example",
+        scopes="openid email profile",
+        name="No groups",
+        group_roles={"fms-admins": ["org_admin"]},
     )
     session.commit()
     settings = client.get("/admin/sso").get_data(as_text=True)
@@ -224,7 +227,7 @@ def test_warning_when_a_mapping_exists_but_the_connection_asks_for_no_groups(
     session.commit()
     assert 'id="sso-group-warnings"' not in client.get("/admin/sso").get_data(as_text=True)
     # and none without a mapping
-    admin.sso_group_roles, connection.scopes = {}, "openid email"
+    connection.group_roles, connection.scopes = {}, "openid email"
     session.commit()
     assert 'id="sso-group-warnings"' not in client.get("/admin/sso").get_data(as_text=True)
 
@@ -308,3 +311,45 @@ def test_domain_refuses_another_organizations_or_a_freelancer_connection(
     assert claim.connection_id is None
     with as_org(session, admin.id):
         assert session.scalar(select(SsoDomain.connection_id)) is None
+
+
+# --- the group-to-role mapping belongs to each connection ------------------------------------
+
+
+def test_each_connection_maps_groups_with_role_names_as_the_ui_shows_them(
+    client, session, admin, fake_discovery
+):
+    mapping = "fms-buyers = Procurement, hiring manager\n# a comment\nFMS Admins = org_admin"
+    response = client.post(
+        "/admin/sso/connections/new",
+        data=_form(fake_discovery.issuer, group_roles=mapping, default_roles=["compliance"]),
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)[-600:]
+    connection = _connection(session, admin)
+    assert connection.group_roles == {
+        "fms-buyers": ["hiring_manager", "procurement"],
+        "FMS Admins": ["org_admin"],
+    }
+    assert connection.default_roles == ["compliance"]
+    page = client.get(f"/admin/sso/connections/{connection.id}").get_data(as_text=True)
+    assert "fms-buyers = Hiring manager, Procurement" in page  # shown as the UI names them
+    # bad lines and unknown roles are form errors that change nothing
+    for bad in ("no equals sign here", "fms-x = Janitor"):
+        refused = client.post(
+            f"/admin/sso/connections/{connection.id}",
+            data=_form(fake_discovery.issuer, group_roles=bad),
+        )
+        assert refused.status_code == 422
+    session.refresh(connection)
+    assert connection.group_roles["FMS Admins"] == ["org_admin"]
+    # the API speaks the same mapping
+    api = client.patch(
+        f"/api/v1/sso/connections/{connection.id}",
+        json={"group_roles": {"Finance Team": ["Finance"]}, "default_roles": ["hiring_manager"]},
+    )
+    assert api.status_code == 200, api.get_json()
+    assert api.get_json()["group_roles"] == {"Finance Team": ["finance"]}
+    wrong = client.patch(
+        f"/api/v1/sso/connections/{connection.id}", json={"group_roles": {"x": ["root"]}}
+    )
+    assert wrong.status_code == 422 and wrong.get_json()["errors"]

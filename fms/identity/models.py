@@ -27,12 +27,6 @@ class Organization(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # single sign-on policy: when required, local passwords work for break-glass admins only
     sso_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # identity-provider group name -> FMS roles, for SSO sign-ins and SCIM groups
-    sso_group_roles: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
-    # roles of a person provisioned by SSO or SCIM whose groups map to none
-    sso_default_roles: Mapped[list[str]] = mapped_column(
-        JSON, default=lambda: ["hiring_manager"], server_default='["hiring_manager"]'
-    )
 
 
 class User(db.Model):

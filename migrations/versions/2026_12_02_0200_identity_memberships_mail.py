@@ -115,6 +115,45 @@ def upgrade():
         batch_op.add_column(
             sa.Column("refuse_unmapped", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
+        batch_op.add_column(
+            sa.Column("group_roles", sa.JSON(), server_default="{}", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column(
+                "default_roles", sa.JSON(), server_default='["hiring_manager"]', nullable=False
+            )
+        )
+
+    # the group mapping moves from the organization to each of its connections
+    organization = sa.table(
+        "organization",
+        sa.column("id", sa.Integer),
+        sa.column("sso_group_roles", sa.JSON),
+        sa.column("sso_default_roles", sa.JSON),
+    )
+    connection = sa.table(
+        "sso_connection",
+        sa.column("org_id", sa.Integer),
+        sa.column("group_roles", sa.JSON),
+        sa.column("default_roles", sa.JSON),
+    )
+    bind = op.get_bind()
+    for org_id, group_roles, default_roles in bind.execute(
+        sa.select(
+            organization.c.id, organization.c.sso_group_roles, organization.c.sso_default_roles
+        )
+    ).all():
+        bind.execute(
+            connection.update()
+            .where(connection.c.org_id == org_id)
+            .values(
+                group_roles=group_roles or {},
+                default_roles=default_roles or ["hiring_manager"],
+            )
+        )
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.drop_column("sso_group_roles")
+        batch_op.drop_column("sso_default_roles")
 
     with op.batch_alter_table("sso_domain", schema=None) as batch_op:
         batch_op.add_column(sa.Column("connection_id", sa.Integer(), nullable=True))
@@ -157,7 +196,22 @@ def downgrade():
         )
         batch_op.drop_column("connection_id")
 
+    with op.batch_alter_table("organization", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("sso_group_roles", sa.JSON(), server_default="{}", nullable=False)
+        )
+        batch_op.add_column(
+            sa.Column(
+                "sso_default_roles",
+                sa.JSON(),
+                server_default='["hiring_manager"]',
+                nullable=False,
+            )
+        )
+
     with op.batch_alter_table("sso_connection", schema=None) as batch_op:
+        batch_op.drop_column("default_roles")
+        batch_op.drop_column("group_roles")
         batch_op.drop_column("refuse_unmapped")
         batch_op.drop_column("roles_managed_by")
         batch_op.drop_column("token_endpoint_auth_method")

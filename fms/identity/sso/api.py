@@ -9,7 +9,6 @@ from marshmallow import Schema, fields, validate
 from fms.api.common import API_PREFIX
 from fms.extensions import db
 from fms.identity.models import Organization
-from fms.identity.permissions import ROLES
 from fms.identity.sso import oidc
 from fms.identity.sso import services as sso
 from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
@@ -19,7 +18,6 @@ blp = Blueprint(
     "sso_api", __name__, url_prefix=API_PREFIX, description="Single sign-on (org admins)"
 )
 
-_role = fields.String(validate=validate.OneOf(sorted(ROLES)))
 _algorithm = fields.String(validate=validate.OneOf(oidc.SUPPORTED_ALGORITHMS))
 _AUTH_METHOD_DOC = {
     "description": "How FMS authenticates at the token endpoint (OIDC): "
@@ -38,6 +36,30 @@ _REFUSE_DOC = {
 def _auth_method(**kwargs):
     return fields.String(
         validate=validate.OneOf(sorted(CLIENT_AUTH_METHODS)), metadata=_AUTH_METHOD_DOC, **kwargs
+    )
+
+
+_GROUP_ROLES_DOC = {
+    "description": "IdP group name -> FMS roles (codes such as hiring_manager, or the names "
+    'the UI shows, such as "Hiring manager").'
+}
+
+
+def _group_roles(**kwargs):
+    return fields.Dict(
+        keys=fields.String(validate=validate.Length(min=1, max=255)),
+        values=fields.List(fields.String(validate=validate.Length(max=100))),
+        metadata=_GROUP_ROLES_DOC,
+        **kwargs,
+    )
+
+
+def _default_roles(**kwargs):
+    return fields.List(
+        fields.String(validate=validate.Length(max=100)),
+        validate=validate.Length(min=1, max=10),
+        metadata={"description": "Roles of people whose groups map to none."},
+        **kwargs,
     )
 
 
@@ -62,6 +84,10 @@ class ConnectionOut(Schema):
     algorithms = fields.List(fields.String())
     token_endpoint_auth_method = fields.String(metadata=_AUTH_METHOD_DOC)
     roles_managed_by = fields.String(metadata=_ROLES_DOC)
+    group_roles = fields.Dict(
+        keys=fields.String(), values=fields.List(fields.String()), metadata=_GROUP_ROLES_DOC
+    )
+    default_roles = fields.List(fields.String())
     refuse_unmapped = fields.Boolean(metadata=_REFUSE_DOC)
     idp_entity_id = fields.String(allow_none=True)
     idp_metadata_url = fields.String(allow_none=True)
@@ -102,6 +128,8 @@ class ConnectionIn(Schema):
     algorithms = fields.List(_algorithm)
     token_endpoint_auth_method = _auth_method(load_default="client_secret_basic")
     roles_managed_by = _roles_managed_by(load_default="idp")
+    group_roles = _group_roles(load_default=dict)
+    default_roles = _default_roles(load_default=lambda: ["hiring_manager"])
     refuse_unmapped = fields.Boolean(load_default=False, metadata=_REFUSE_DOC)
     is_active = fields.Boolean(load_default=True)
     jit_provisioning = fields.Boolean(load_default=True)
@@ -120,6 +148,8 @@ class ConnectionPatchIn(Schema):
     algorithms = fields.List(_algorithm)
     token_endpoint_auth_method = _auth_method()
     roles_managed_by = _roles_managed_by()
+    group_roles = _group_roles()
+    default_roles = _default_roles()
     refuse_unmapped = fields.Boolean(metadata=_REFUSE_DOC)
     idp_metadata_url = fields.String(validate=validate.Length(max=500))
     idp_metadata_xml = fields.String()
@@ -176,16 +206,10 @@ class ConnectionTestOut(Schema):
 
 class PolicyOut(Schema):
     sso_required = fields.Boolean()
-    group_roles = fields.Dict(
-        keys=fields.String(), values=fields.List(fields.String()), attribute="sso_group_roles"
-    )
-    default_roles = fields.List(fields.String(), attribute="sso_default_roles")
 
 
 class PolicyIn(Schema):
-    sso_required = fields.Boolean()
-    group_roles = fields.Dict(keys=fields.String(), values=fields.List(_role))
-    default_roles = fields.List(_role, validate=validate.Length(min=1))
+    sso_required = fields.Boolean(required=True)
 
 
 @blp.route("/sso/connections")
@@ -287,7 +311,7 @@ class DomainVerify(MethodView):
 class Policy(MethodView):
     @blp.response(200, PolicyOut)
     def get(self):
-        """Whether SSO is required, and how IdP groups map to roles."""
+        """Whether SSO is required (group-to-role mappings belong to each connection)."""
         actor = current_actor()
         sso.list_connections(db.session, actor=actor)  # permission check
         return db.session.get(Organization, actor.org_id)

@@ -61,9 +61,6 @@ def load_sso_demo(session: Session, *, org: Organization, actor: Actor) -> list[
         session.add(claim)
         session.flush()
         audit.record(session, actor, "sso_domain.verified", claim, after={"domain": DEMO_DOMAIN})
-    if not org.sso_group_roles:
-        org.sso_group_roles = dict(GROUP_ROLES)
-        audit.record(session, actor, "sso_policy.updated", org, after={"group_roles": GROUP_ROLES})
 
     def add(name: str, **values) -> SsoConnection:
         connection = existing.get(name)
@@ -87,13 +84,19 @@ def load_sso_demo(session: Session, *, org: Organization, actor: Actor) -> list[
         "client_secret_encrypted": encrypt(OIDC_CLIENT_SECRET),
         "scopes": "openid email profile groups",
     }
-    add("Northbridge OIDC (bundled test IdP)", audience="staff", **oidc_values)
+    add(
+        "Northbridge OIDC (bundled test IdP)",
+        audience="staff",
+        group_roles=dict(GROUP_ROLES),
+        **oidc_values,
+    )
     add("Guest accounts (bundled test IdP)", audience="freelancers", **oidc_values)
     metadata = _fetch_saml_metadata()
     connection = add(
         "Northbridge SAML (bundled test IdP)",
         protocol="saml",
         audience="staff",
+        group_roles=dict(GROUP_ROLES),
         is_active=metadata is not None,
         idp_metadata_url=SAML_METADATA_URL,
         idp_metadata_xml=metadata,

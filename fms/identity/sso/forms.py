@@ -5,6 +5,7 @@ from wtforms import BooleanField, PasswordField, SelectField, StringField, TextA
 from wtforms.validators import DataRequired, Length, Optional
 
 from fms.identity.forms import ROLE_CHOICES, EmptyForm, MultiCheckboxField  # noqa: F401
+from fms.identity.permissions import ROLES
 from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
 from fms.identity.sso.oidc import SUPPORTED_ALGORITHMS
 
@@ -26,8 +27,57 @@ def _roles_managed_by():
 def _refuse_unmapped():
     return BooleanField(
         "Refuse people whose groups map to no role",
-        description="Off: they get the default roles of the policy. On: their sign-in is "
+        description="Off: they get the default roles below. On: their sign-in is "
         "refused. Applies when the identity provider decides roles.",
+    )
+
+
+class GroupRolesField(TextAreaField):
+    """The group-to-role mapping as text, one line per group: “group name = Role, Role”,
+    with roles as the UI shows them (their codes work too)."""
+
+    def _value(self):
+        if isinstance(self.data, dict):
+            return "\n".join(
+                f"{group} = {', '.join(ROLES.get(r, r) for r in roles)}"
+                for group, roles in sorted(self.data.items())
+            )
+        return self.data or ""
+
+    def process_formdata(self, valuelist):
+        self.data = {}
+        if not valuelist:
+            return
+        for number, line in enumerate((valuelist[0] or "").splitlines(), start=1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            group, sep, roles = line.rpartition("=")
+            if not sep or not group.strip():
+                self.data = valuelist[0]
+                raise ValueError(f"Line {number}: write “group name = Role, Role”.")
+            self.data[group.strip()] = [r.strip() for r in roles.split(",") if r.strip()]
+
+
+def _group_roles():
+    return GroupRolesField(
+        "Group to role mapping",
+        validators=[Optional(), Length(max=20000)],
+        render_kw={"rows": 5},
+        description="One line per IdP group: “group name = Role, Role”. Roles: "
+        + ", ".join(label for _, label in ROLE_CHOICES)
+        + ".",
+    )
+
+
+def _default_roles():
+    return MultiCheckboxField(
+        "Roles of people whose groups map to none",
+        choices=ROLE_CHOICES,
+        default=["hiring_manager"],
+        validators=[Optional()],
+        description="Also the roles of new members when FMS decides roles. None ticked: "
+        "unchanged (Hiring manager for a new connection).",
     )
 
 
@@ -76,6 +126,8 @@ class ConnectionForm(FlaskForm):
         validators=[DataRequired()],
     )
     roles_managed_by = _roles_managed_by()
+    group_roles = _group_roles()
+    default_roles = _default_roles()
     refuse_unmapped = _refuse_unmapped()
     jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
     is_active = BooleanField("Active")
@@ -95,20 +147,8 @@ class ConnectionForm(FlaskForm):
 class PolicyForm(FlaskForm):
     sso_required = BooleanField(
         "Require single sign-on",
-        description="Local passwords stop working for members, except break-glass admins.",
-    )
-    group_roles = TextAreaField(
-        "Group to role mapping",
-        validators=[Optional(), Length(max=20000)],
-        render_kw={"rows": 6},
-        description="One line per group: “group name = role, role”. Roles: "
-        + ", ".join(key for key, _ in ROLE_CHOICES)
-        + ".",
-    )
-    default_roles = MultiCheckboxField(
-        "Roles of people whose groups map to none",
-        choices=ROLE_CHOICES,
-        validators=[DataRequired()],
+        description="Only sign-ins through this organization's own identity providers work "
+        "here, and break-glass admins' password-and-code sign-ins.",
     )
 
 
@@ -168,6 +208,8 @@ class SamlConnectionForm(FlaskForm):
         description="Off: only sign-ins started from FMS are accepted (safer).",
     )
     roles_managed_by = _roles_managed_by()
+    group_roles = _group_roles()
+    default_roles = _default_roles()
     refuse_unmapped = _refuse_unmapped()
     jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
     is_active = BooleanField("Active")

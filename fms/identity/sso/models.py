@@ -63,6 +63,12 @@ class SsoConnection(TenantMixin, db.Model):
         String(30), default="client_secret_basic", server_default="client_secret_basic"
     )
     roles_managed_by: Mapped[str] = mapped_column(String(10), default="idp", server_default="idp")
+    # the IdP's group names -> FMS roles, for this connection's sign-ins and SCIM tokens
+    group_roles: Mapped[dict] = mapped_column(JSON, default=dict, server_default="{}")
+    # roles of a person whose groups map to none (and of new members when FMS manages roles)
+    default_roles: Mapped[list[str]] = mapped_column(
+        JSON, default=lambda: ["hiring_manager"], server_default='["hiring_manager"]'
+    )
     # refuse a sign-in whose groups map to no role (instead of giving the default roles)
     refuse_unmapped: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -18,54 +18,55 @@ from fms.timekeeping import utcnow
 _ALL = {ALL_TENANTS: True}
 
 
-def roles_for_groups(org: Organization, groups: list[str]) -> list[str]:
-    """The roles an organization's group mapping gives these groups (none when unmapped)."""
-    mapping = org.sso_group_roles or {}
+def roles_for_groups(connection: SsoConnection, groups: list[str]) -> list[str]:
+    """The roles a connection's group mapping gives these groups (none when unmapped)."""
+    mapping = connection.group_roles or {}
     roles: set[str] = set()
     for group in groups:
         roles.update(mapping.get(group, []))
     return sorted(roles)
 
 
+def default_roles(connection: SsoConnection | None) -> list[str]:
+    return sorted((connection.default_roles if connection else None) or ["hiring_manager"])
+
+
 class NoMappedGroup(Exception):
     """The person's groups map to no role and the connection refuses such people."""
 
 
-def roles_from_idp(org: Organization, connection: SsoConnection | None, groups: list[str]):
+def roles_from_idp(connection: SsoConnection, groups: list[str]) -> list[str]:
     """The roles the IdP's groups give, recomputed from scratch: the mapped roles, else the
-    organization's default roles (or a refusal, when the connection asks for one)."""
-    mapped = roles_for_groups(org, groups)
+    connection's default roles (or a refusal, when the connection asks for one)."""
+    mapped = roles_for_groups(connection, groups)
     if mapped:
         return mapped
-    if connection is not None and connection.refuse_unmapped:
+    if connection.refuse_unmapped:
         raise NoMappedGroup()
-    return sorted(org.sso_default_roles or ["hiring_manager"])
+    return default_roles(connection)
 
 
-def idp_manages_roles(
-    connection: SsoConnection | None, org: Organization, *, scim: bool = False
-) -> bool:
+def idp_manages_roles(connection: SsoConnection | None) -> bool:
     """Whether the IdP's groups decide roles: for staff connections set to "identity
-    provider" (not "FMS", for IdPs without groups), once the organization maps groups to
-    roles — with no mapping at all there is nothing to compute roles from. A SCIM token
-    tied to no connection follows the mapping too."""
-    if not org.sso_group_roles:
-        return False
-    if connection is None:
-        return scim
-    return connection.audience == "staff" and (connection.roles_managed_by or "idp") == "idp"
+    provider" (not "FMS", for IdPs without groups) that map at least one group — with no
+    mapping there is nothing to compute roles from."""
+    return (
+        connection is not None
+        and bool(connection.group_roles)
+        and connection.audience == "staff"
+        and (connection.roles_managed_by or "idp") == "idp"
+    )
 
 
 def idp_manages_any_roles(session: Session, *, org_id: int) -> bool:
     """Whether an active staff connection of the organization sets roles from groups (the
     members page then says that a change there lasts until the next sign-in)."""
-    org = session.get(Organization, org_id)
     connections = session.scalars(
         select(SsoConnection).where(
             SsoConnection.org_id == org_id, SsoConnection.is_active.is_(True)
         )
     )
-    return any(idp_manages_roles(c, org) for c in connections)
+    return any(idp_manages_roles(c) for c in connections)
 
 
 def _open_invitation_for(session: Session, email: str) -> Invitation | None:
@@ -175,9 +176,9 @@ def provision(
     membership = session.scalar(select(Membership).where(Membership.user_id == user.id))
     if membership is not None and not membership.is_active:
         fail("Your FMS account is deactivated. Ask your FMS administrator.", "user_deactivated")
-    manages = idp_manages_roles(connection, org)
+    manages = idp_manages_roles(connection)
     try:
-        idp_roles = roles_from_idp(org, connection, groups) if manages else None
+        idp_roles = roles_from_idp(connection, groups) if manages else None
     except NoMappedGroup:
         fail(
             "Your groups at the identity provider give you no role in FMS. Ask your FMS "
@@ -197,13 +198,12 @@ def provision(
                         session, actor=actor, membership=membership, roles=idp_roles, via="sso"
                     )
             else:
-                default = sorted(org.sso_default_roles or ["hiring_manager"])
                 membership = memberships.create_membership(
                     session,
                     actor=actor,
                     org_id=org_id,
                     user_id=user.id,
-                    roles=idp_roles or default,
+                    roles=idp_roles or default_roles(connection),
                     via="sso",
                 )
         elif idp_roles is not None:

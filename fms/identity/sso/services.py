@@ -77,7 +77,35 @@ def _role_fields(data: dict, errors: dict) -> dict:
         out["roles_managed_by"] = data["roles_managed_by"]
     if data.get("refuse_unmapped") is not None:
         out["refuse_unmapped"] = bool(data["refuse_unmapped"])
+    if data.get("group_roles") is not None:
+        try:
+            out["group_roles"] = check_group_roles(data["group_roles"])
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+    if data.get("default_roles") is not None:
+        try:
+            out["default_roles"] = _role_codes(data["default_roles"], field="default_roles")
+        except InvalidInput as exc:
+            errors.update(exc.errors)
+        if not out.get("default_roles") and "default_roles" not in errors:
+            errors["default_roles"] = ["Choose at least one role."]
     return out
+
+
+def _role_codes(roles, *, field: str) -> list[str]:
+    """Roles by their code (`hiring_manager`) or as the UI shows them (`Hiring manager`)."""
+    by_label = {label.lower(): code for code, label in ROLES.items()}
+    codes = set()
+    for role in roles or []:
+        text = str(role).strip()
+        code = text if text in ROLES else by_label.get(text.lower())
+        if code is None:
+            raise InvalidInput(
+                f"Unknown role: {text}.",
+                errors={field: [f"{text or '(empty)'}: use " + ", ".join(ROLES.values())]},
+            )
+        codes.add(code)
+    return sorted(codes)
 
 
 def _saml_fields(data: dict, *, creating: bool) -> dict:
@@ -223,6 +251,8 @@ def _public_view(connection: SsoConnection) -> dict:
         "jit_provisioning": connection.jit_provisioning,
         "roles_managed_by": connection.roles_managed_by,
         "refuse_unmapped": connection.refuse_unmapped,
+        "group_roles": dict(connection.group_roles or {}),
+        "default_roles": list(connection.default_roles or []),
     }
     if connection.protocol == "saml":
         view.update(
@@ -331,9 +361,9 @@ def test_connection(session: Session, *, actor: Actor, connection_id: int) -> di
     return oidc.probe(connection)
 
 
-def group_mapping_warnings(org: Organization, connection: SsoConnection) -> list[str]:
-    """Why the organization's group-to-role mapping may map nothing for this connection."""
-    if not org.sso_group_roles or connection.roles_managed_by == "fms":
+def group_mapping_warnings(connection: SsoConnection) -> list[str]:
+    """Why the connection's group-to-role mapping may map nothing."""
+    if not connection.group_roles or connection.roles_managed_by == "fms":
         return []
     if connection.audience != "staff":
         return []
@@ -469,63 +499,39 @@ def list_domains(session: Session, *, actor: Actor) -> list[SsoDomain]:
 # --- policy --------------------------------------------------------------------------------
 
 
-def _check_group_roles(mapping) -> dict[str, list[str]]:
+def check_group_roles(mapping) -> dict[str, list[str]]:
+    """A group-to-role mapping: group names (as the IdP sends them) to known roles."""
     if not isinstance(mapping, dict):
         raise InvalidInput("Map group names to roles.", errors={"group_roles": ["Not a mapping."]})
     clean: dict[str, list[str]] = {}
     for group, roles in mapping.items():
         group = str(group).strip()
-        roles = sorted(set(roles or []))
-        unknown = [r for r in roles if r not in ROLES]
-        if not group or unknown or not roles:
+        if not group or not isinstance(roles, list | tuple) or not roles:
             raise InvalidInput(
-                f"Group {group!r}: unknown or missing role.",
-                errors={"group_roles": [f"{group or '(empty)'}: use " + ", ".join(ROLES)]},
+                f"Group {group!r}: name a group and at least one role.",
+                errors={"group_roles": [f"{group or '(empty)'}: name at least one role."]},
             )
-        clean[group] = roles
+        clean[group] = _role_codes(roles, field="group_roles")
     return clean
 
 
-def update_policy(
-    session: Session,
-    *,
-    actor: Actor,
-    sso_required: bool | None = None,
-    group_roles: dict | None = None,
-    default_roles: list[str] | None = None,
-) -> Organization:
-    """Set "SSO required" and the group-to-role mapping. Requiring SSO ends the password
-    sessions of members who are not break-glass admins."""
+def update_policy(session: Session, *, actor: Actor, sso_required: bool) -> Organization:
+    """Set "SSO required". Requiring it ends the sessions its policy no longer admits (only
+    this organization's own IdP, or a break-glass admin's password-and-code session)."""
     require(actor, "sso.manage")
     org = session.get(Organization, actor.org_id)
-    before = {
-        "sso_required": org.sso_required,
-        "group_roles": org.sso_group_roles,
-        "default_roles": org.sso_default_roles,
-    }
-    if group_roles is not None:
-        org.sso_group_roles = _check_group_roles(group_roles)
-    if default_roles is not None:
-        roles = sorted(set(default_roles))
-        if not roles or any(r not in ROLES for r in roles):
-            raise InvalidInput("Choose known roles.", errors={"default_roles": ["Unknown role."]})
-        org.sso_default_roles = roles
-    if sso_required is not None:
-        turning_on = sso_required and not org.sso_required
-        if turning_on and not (_has_break_glass_admin(session) and _has_active_connection(session)):
-            raise RuleViolation(
-                "Before requiring SSO, add an active staff connection and mark at least "
-                "one org admin as break-glass, so nobody is locked out."
-            )
-        org.sso_required = bool(sso_required)
-    after = {
-        "sso_required": org.sso_required,
-        "group_roles": org.sso_group_roles,
-        "default_roles": org.sso_default_roles,
-    }
+    before = {"sso_required": org.sso_required}
+    turning_on = sso_required and not org.sso_required
+    if turning_on and not (_has_break_glass_admin(session) and _has_active_connection(session)):
+        raise RuleViolation(
+            "Before requiring SSO, add an active staff connection and mark at least "
+            "one org admin as break-glass, so nobody is locked out."
+        )
+    org.sso_required = bool(sso_required)
+    after = {"sso_required": org.sso_required}
     if after != before:
         audit.record(session, actor, "sso_policy.updated", org, before=before, after=after)
-        if org.sso_required and not before["sso_required"]:
+        if turning_on:
             _end_password_sessions(session, org_id=org.id)
     session.flush()
     return org

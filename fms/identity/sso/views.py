@@ -161,26 +161,6 @@ def oidc_callback():
 # --- org admins: SSO settings --------------------------------------------------------------
 
 
-def _mapping_text(mapping: dict) -> str:
-    return "\n".join(f"{group} = {', '.join(roles)}" for group, roles in sorted(mapping.items()))
-
-
-def _parse_mapping(text: str) -> dict:
-    mapping: dict[str, list[str]] = {}
-    for number, line in enumerate((text or "").splitlines(), start=1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        group, sep, roles = line.partition("=")
-        if not sep:
-            raise InvalidInput(
-                f"Line {number}: write 'group = role, role'.",
-                errors={"group_roles": [f"Line {number}: write 'group = role, role'."]},
-            )
-        mapping[group.strip()] = [r.strip() for r in roles.split(",") if r.strip()]
-    return mapping
-
-
 @bp.route("/admin/sso", methods=["GET", "POST"])
 @login_required
 def settings():
@@ -191,8 +171,6 @@ def settings():
     domain_form = sso_forms.DomainForm(prefix="domain")
     if request.method == "GET":
         policy_form.sso_required.data = org.sso_required
-        policy_form.group_roles.data = _mapping_text(org.sso_group_roles or {})
-        policy_form.default_roles.data = list(org.sso_default_roles or [])
     action = request.form.get("action")
     if action == "policy" and policy_form.validate_on_submit():
         try:
@@ -200,8 +178,6 @@ def settings():
                 db.session,
                 actor=actor,
                 sso_required=policy_form.sso_required.data,
-                group_roles=_parse_mapping(policy_form.group_roles.data),
-                default_roles=policy_form.default_roles.data,
             )
         except (InvalidInput, RuleViolation) as exc:
             db.session.rollback()
@@ -239,7 +215,7 @@ def settings():
     connections = sso.list_connections(db.session, actor=actor)
     domains = sso.list_domains(db.session, actor=actor)
     tokens = scim.list_tokens(db.session, actor=actor)
-    warnings = [w for c in connections for w in sso.group_mapping_warnings(org, c)]
+    warnings = [w for c in connections for w in sso.group_mapping_warnings(c)]
     staff_connections = [c for c in connections if c.audience == "staff"]
     failed = policy_form.errors or policy_form.form_errors or domain_form.errors
     failed = failed or domain_form.form_errors
@@ -278,6 +254,8 @@ def _connection_data(form) -> dict:
         "claim_groups": form.claim_groups.data,
         "algorithms": form.algorithms.data,
         "roles_managed_by": form.roles_managed_by.data,
+        "group_roles": form.group_roles.data,
+        "default_roles": form.default_roles.data or None,
         "refuse_unmapped": form.refuse_unmapped.data,
         "is_active": form.is_active.data,
         "jit_provisioning": form.jit_provisioning.data,
@@ -292,6 +270,8 @@ def _saml_data(form) -> dict:
         "idp_metadata_xml": form.idp_metadata_xml.data or None,
         "allow_idp_initiated": form.allow_idp_initiated.data,
         "roles_managed_by": form.roles_managed_by.data,
+        "group_roles": form.group_roles.data,
+        "default_roles": form.default_roles.data or None,
         "refuse_unmapped": form.refuse_unmapped.data,
         "is_active": form.is_active.data,
         "jit_provisioning": form.jit_provisioning.data,
@@ -396,7 +376,7 @@ def connection(connection_id: int):
             flash("Connection saved.", "success")
             return redirect(url_for("sso.connection", connection_id=connection_id))
     status = 422 if form.errors or form.form_errors else 200
-    warnings = sso.group_mapping_warnings(db.session.get(Organization, actor.org_id), record)
+    warnings = sso.group_mapping_warnings(record)
     if saml_protocol:
         return render_template(
             "identity/sso_saml_connection.html",

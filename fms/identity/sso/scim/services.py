@@ -5,7 +5,8 @@ the membership id — or "inv-<n>" for a person whose address is outside the org
 verified domains: they are invited (mailed), and become a member only when they accept.
 Deactivating (active=false, or DELETE) applies to that membership only and ends the
 person's sessions there at once. A SCIM Group gives its members the roles the
-organization maps its name to (Single sign-on settings), when the IdP manages roles.
+token's connection maps its name to, when that connection's IdP manages roles (a token
+tied to no connection leaves roles to the members page).
 Memberships change only through `fms.identity.memberships`.
 
 Services flush and never commit; fms/identity/scim_api.py parses and answers.
@@ -25,7 +26,7 @@ from fms.audit import services as audit
 from fms.errors import DomainError, InvalidInput
 from fms.identity import memberships
 from fms.identity.actor import Actor
-from fms.identity.models import Membership, Organization, User
+from fms.identity.models import Membership, User
 from fms.identity.permissions import require
 from fms.identity.services import normalise_email
 from fms.identity.sso import invitations, provisioning
@@ -406,15 +407,18 @@ def create_user(session: Session, *, actor: Actor, payload: dict):
     the address's owner accepts — no organization attaches someone else's account."""
     fields = _parse_user(payload)
     _check_unique(session, user_name=fields["user_name"], email=fields["email"])
-    org = session.get(Organization, actor.org_id)
+    connection = _connection_of(session, actor)
     if invitations.domain_owner(session, fields["email"]) != actor.org_id:
+        scim_fields = _scim_fields(fields)
+        if connection is not None:  # whose groups give the roles once they accept
+            scim_fields["data"] = {**scim_fields["data"], "connection_id": connection.id}
         invitation, _ = invitations.create_invitation(
             session,
             actor=actor,
             email=fields["email"],
             name=fields["name"],
-            roles=sorted(org.sso_default_roles or ["hiring_manager"]),
-            scim=_scim_fields(fields),
+            roles=provisioning.default_roles(connection),
+            scim=scim_fields,
         )
         return invitation, None
     user = session.scalar(select(User).where(User.email == fields["email"]))
@@ -431,7 +435,7 @@ def create_user(session: Session, *, actor: Actor, payload: dict):
             actor=actor,
             org_id=actor.org_id,
             user_id=user.id,
-            roles=sorted(org.sso_default_roles or ["hiring_manager"]),
+            roles=provisioning.default_roles(connection),
             via="scim",
             scim=_scim_fields(fields),
         )
@@ -499,15 +503,16 @@ def _apply(session, *, actor, record, user, fields) -> None:
 
 
 def _kept(data: dict | None) -> dict:
-    """What FMS keeps in scim_data beside the IdP's attributes (the id it began with)."""
-    return {k: v for k, v in (data or {}).items() if k == "scim_id"}
+    """What FMS keeps in scim_data beside the IdP's attributes (the id it began with, the
+    connection whose groups give the roles)."""
+    return {k: v for k, v in (data or {}).items() if k in ("scim_id", "connection_id")}
 
 
 def _apply_pending(session, *, actor, invitation: Invitation, fields) -> None:
     """A person not yet joined: the IdP's attributes change; a new address gets a new link
     (the old one stops working) — the invitation follows the IdP's view of the person."""
     before = {"email": invitation.email}
-    invitation.scim_data = fields["data"]
+    invitation.scim_data = {**fields["data"], **_kept(invitation.scim_data)}
     invitation.scim_user_name = fields["user_name"]
     invitation.scim_external_id = fields["external_id"]
     if fields["email"] != invitation.email:
@@ -828,7 +833,13 @@ def delete_group(session: Session, *, actor: Actor, group_id) -> None:
     sync_roles(session, actor=actor, membership_ids=members)
 
 
-def sync_roles(session: Session, *, actor: Actor, membership_ids: list[int]) -> None:
+def sync_roles(
+    session: Session,
+    *,
+    actor: Actor,
+    membership_ids: list[int],
+    connection: SsoConnection | None = None,
+) -> None:
     """When the IdP manages roles, members get exactly the roles their SCIM groups map to,
     or the organization's default roles when none map (also after leaving the last mapped
     group). The one last-admin rule holds: a change that would remove the last active
@@ -836,9 +847,8 @@ def sync_roles(session: Session, *, actor: Actor, membership_ids: list[int]) -> 
     members = [i for i in membership_ids if i > 0]
     if not members:
         return
-    org = session.get(Organization, actor.org_id)
-    connection = _connection_of(session, actor)
-    if not provisioning.idp_manages_roles(connection, org, scim=True):
+    connection = connection or _connection_of(session, actor)
+    if not provisioning.idp_manages_roles(connection):
         return
     groups = list(session.scalars(select(ScimGroup)))
     for membership_id in members:
@@ -846,8 +856,8 @@ def sync_roles(session: Session, *, actor: Actor, membership_ids: list[int]) -> 
         if membership is None or membership.org_id != actor.org_id:
             continue
         names = [g.display_name for g in groups if membership_id in (g.member_ids or [])]
-        roles = provisioning.roles_for_groups(org, names) or sorted(
-            org.sso_default_roles or ["hiring_manager"]
+        roles = provisioning.roles_for_groups(connection, names) or provisioning.default_roles(
+            connection
         )
         try:
             memberships.change_roles(
@@ -872,7 +882,9 @@ def _on_invitation_accepted(invitation, *, membership_id, **_):
                 membership_id if i == -invitation.id else i for i in group.member_ids
             ]
     session.flush()
-    sync_roles(session, actor=actor, membership_ids=[membership_id])
+    connection_id = (invitation.scim_data or {}).get("connection_id")
+    connection = session.get(SsoConnection, connection_id) if connection_id else None
+    sync_roles(session, actor=actor, membership_ids=[membership_id], connection=connection)
     if (invitation.scim_data or {}).get("active") is False:
         membership = session.get(Membership, membership_id)
         _set_active(session, actor=actor, membership=membership, active=False)
