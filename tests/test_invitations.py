@@ -106,10 +106,18 @@ def test_procurement_invites_and_the_freelancer_signs_in(
         "invitation.redeemed"
         in session.scalars(select(AuditEntry.action).execution_options(**ALL)).all()
     )
-    # later, the freelancer signs in from the sign-in page by email
+    # later, the freelancer asks the sign-in page: the link to their IdP comes by mail (the
+    # page itself answers as for any address, revealing no account)
     client.post("/logout")
     page = client.post("/login", data={"email": "frank@freelance.example", "action": "sso"})
-    assert f"/sso/oidc/{connection.public_key}/start".encode() in page.data
+    assert f"/sso/oidc/{connection.public_key}/start".encode() not in page.data
+    from fms.notifications.models import OutboxMessage
+
+    mail = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == "frank@freelance.example")
+    ).all()[-1]
+    assert mail.org_id is None and mail.kind == "sign_in_link"
+    assert f"/sso/oidc/{connection.public_key}/start" in mail.body_text
 
 
 def test_expired_invitation_is_refused(client, session, acme, make_invitation):

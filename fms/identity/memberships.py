@@ -155,6 +155,11 @@ def change_roles(
         membership = _fresh(session, membership)
         before = sorted(membership.roles or [])
     membership.roles = roles
+    changes_after = {"roles": roles, "via": via}
+    if losing_admin and membership.break_glass:
+        # break-glass access is an org admin's: it ends with the role
+        membership.break_glass = False
+        changes_after["break_glass"] = False
     session.flush()
     audit.record(
         session,
@@ -162,7 +167,7 @@ def change_roles(
         "membership.roles_changed",
         membership,
         before={"roles": before},
-        after={"roles": roles, "via": via},
+        after=changes_after,
     )
     return membership
 

@@ -208,6 +208,15 @@ def authenticate(session: Session, *, email: str, password: str) -> User:
     return user
 
 
+def sign_in_stamp(user: User) -> str:
+    """A fingerprint of where the account's sign-ins stand: a half-finished sign-in (held
+    for its TOTP code or choice of organization) carries it and is refused once the
+    password changed or any sign-in completed since — so a copied cookie cannot finish it
+    later, and it finishes at most once."""
+    basis = f"{user.id}|{user.password_hash}|{user.last_sign_in_at}"
+    return hashlib.sha256(basis.encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class StartedSession:
     token: str
@@ -261,7 +270,7 @@ def organizations_open_to(
     """Organizations where the person is an active member and this kind of sign-in may
     work (the SSO policy), by name."""
     rows = session.execute(
-        select(Organization, Membership.break_glass)
+        select(Organization, Membership.break_glass, Membership.roles)
         .join(Membership, Membership.org_id == Organization.id)
         .where(Membership.user_id == user_id, Membership.is_active.is_(True))
         .order_by(Organization.name, Organization.id)
@@ -270,10 +279,10 @@ def organizations_open_to(
     sso_org_id = _sso_org_id(session, sso_connection_id)
     return [
         org
-        for org, glass in rows
+        for org, glass, roles in rows
         if _may_work_in(
             sso_required=org.sso_required,
-            break_glass=glass,
+            break_glass=glass and "org_admin" in (roles or []),
             method=method,
             sso_org_id=sso_org_id,
             org_id=org.id,
@@ -401,7 +410,7 @@ def actor_for(
     roles, glass, sso_required = row
     if sso_required and not _may_work_in(
         sso_required=True,
-        break_glass=glass,
+        break_glass=glass and "org_admin" in (roles or []),
         method=record.method,
         sso_org_id=_sso_org_id(session, record.sso_connection_id),
         org_id=record.current_org_id,

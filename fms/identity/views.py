@@ -90,9 +90,18 @@ def login():
                     text="Your organization signs you in through its identity provider.",
                 )
             if request.form.get("action") == "sso":
+                sso.mail_freelancer_sign_in_link(
+                    db.session,
+                    email=form.email.data,
+                    start_url=lambda c: current_app.config["FMS_BASE_URL"].rstrip("/")
+                    + sso_views.start_url(c, form.next.data),
+                )
+                db.session.commit()
+                # the same answer for every address: it reveals no account
                 form.form_errors.append(
-                    "Single sign-on is not set up for this email's domain. "
-                    "Sign in with your password, or ask your FMS administrator."
+                    "Single sign-on is not set up for this email's domain. If the address "
+                    "belongs to a freelancer account, we have mailed it a link to sign in. "
+                    "Otherwise sign in with your password, or ask your FMS administrator."
                 )
             else:
                 form.password.errors.append("This field is required.")
@@ -107,7 +116,7 @@ def login():
             else:
                 if accounts.totp_enabled(user):
                     web_session.hold_sign_in(
-                        user.id, next_url=form.next.data, stage="code", method="password"
+                        user, next_url=form.next.data, stage="code", method="password"
                     )
                     return redirect(url_for("identity.login_code"))
                 return _finish_password_sign_in(user, method="password", next_url=form.next.data)
@@ -132,7 +141,7 @@ def _finish_password_sign_in(user: User, *, method: str, next_url, org_id: int |
         )
     except services.ChooseOrganization as choice:
         db.session.rollback()
-        web_session.hold_sign_in(user.id, next_url=next_url, stage="organization", method=method)
+        web_session.hold_sign_in(user, next_url=next_url, stage="organization", method=method)
         form = forms.ChooseOrganizationForm()
         form.org_id.choices = [(o.id, f"{o.name} ({o.slug})") for o in choice.organizations]
         return render_template("identity/choose_organization.html", form=form)
@@ -159,13 +168,12 @@ def _finish_password_sign_in(user: User, *, method: str, next_url, org_id: int |
 @limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"])
 def login_code():
     """The second step for accounts with TOTP: a code from the authenticator app."""
-    held = web_session.held_sign_in("code")
+    held, user = web_session.held_sign_in("code")
     if held is None:
         flash("Please sign in again.", "info")
         return redirect(url_for("identity.login"))
     form = forms.CodeForm()
     if form.validate_on_submit():
-        user = db.session.get(User, held["user_id"])
         if accounts.verify_totp(db.session, user=user, code=form.code.data):
             db.session.commit()
             return _finish_password_sign_in(user, method="password_totp", next_url=held.get("next"))
@@ -178,7 +186,7 @@ def login_code():
 @bp.post("/login/organization")
 def login_organization():
     """The organization chosen after a password sign-in (several, none used last)."""
-    held = web_session.held_sign_in("organization")
+    held, user = web_session.held_sign_in("organization")
     if held is None or not forms.EmptyForm().validate_on_submit():
         flash("Please sign in again.", "info")
         return redirect(url_for("identity.login"))
@@ -186,7 +194,6 @@ def login_organization():
         org_id = int(request.form.get("org_id", ""))
     except ValueError:
         org_id = -1
-    user = db.session.get(User, held["user_id"])
     return _finish_password_sign_in(
         user, method=held["method"], next_url=held.get("next"), org_id=org_id
     )

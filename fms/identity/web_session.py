@@ -123,23 +123,25 @@ HELD_KEY = "held_sign_in"
 HELD_FOR_SECONDS = 300
 
 
-def hold_sign_in(user_id: int, *, next_url: str | None, stage: str, method: str) -> None:
+def hold_sign_in(user, *, next_url: str | None, stage: str, method: str) -> None:
     """`stage` is what the person does next ("code" or "organization"); `method` what
     they have proven so far ("password", "password_totp")."""
     import time
 
     session.clear()
     session[HELD_KEY] = {
-        "user_id": user_id,
+        "user_id": user.id,
         "at": int(time.time()),
         "next": next_url,
         "stage": stage,
         "method": method,
+        "stamp": services.sign_in_stamp(user),
     }
 
 
-def held_sign_in(stage: str) -> dict | None:
-    """The held sign-in, if it is at this stage and recent."""
+def held_sign_in(stage: str):
+    """(held state, user) if a sign-in is held at this stage, recent, and still current
+    (no password change or completed sign-in since); else (None, None)."""
     import time
 
     held = session.get(HELD_KEY)
@@ -148,8 +150,12 @@ def held_sign_in(stage: str) -> dict | None:
         or held.get("stage") != stage
         or time.time() - held.get("at", 0) > HELD_FOR_SECONDS
     ):
-        return None
-    return held
+        return None, None
+    user = db.session.get(User, held.get("user_id"))
+    if user is None or services.sign_in_stamp(user) != held.get("stamp"):
+        session.pop(HELD_KEY, None)
+        return None, None
+    return held, user
 
 
 def forget() -> None:

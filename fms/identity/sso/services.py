@@ -582,21 +582,9 @@ def connection_for_email(session: Session, *, email: str) -> SsoConnection | Non
     claim = session.scalar(
         select(SsoDomain).where(SsoDomain.verified_domain == domain).execution_options(**_ALL)
     )
-    org_id = claim.org_id if claim is not None else None
-    if org_id is None:
-        # a returning freelancer: the provider their account is linked through
-        return session.scalars(
-            select(SsoConnection)
-            .join(ExternalIdentity, ExternalIdentity.connection_id == SsoConnection.id)
-            .join(User, User.id == ExternalIdentity.user_id)
-            .where(
-                User.email == normalise_email(email),
-                SsoConnection.is_active.is_(True),
-                SsoConnection.audience == "freelancers",
-            )
-            .order_by(ExternalIdentity.last_sign_in_at.desc())
-            .execution_options(**_ALL)
-        ).first()
+    if claim is None:
+        return None
+    org_id = claim.org_id
     if claim.connection_id is not None:
         # the admin's choice, and no other: a switched-off choice sends nobody elsewhere
         return session.scalar(
@@ -620,6 +608,45 @@ def connection_for_email(session: Session, *, email: str) -> SsoConnection | Non
         .order_by(SsoConnection.id)
         .execution_options(**_ALL)
     ).first()
+
+
+def mail_freelancer_sign_in_link(session: Session, *, email: str, start_url) -> None:
+    """A returning freelancer (no company domain routes them) gets their sign-in link by
+    mail: the sign-in page answers the same for every address, so it reveals neither that
+    an account exists nor which organization it works with. `start_url(connection)` gives
+    the link."""
+    from flask import render_template
+
+    from fms.notifications.services import queue_mail
+
+    try:
+        email = normalise_email(email)
+    except InvalidInput:
+        return
+    connections = session.scalars(
+        select(SsoConnection)
+        .join(ExternalIdentity, ExternalIdentity.connection_id == SsoConnection.id)
+        .join(User, User.id == ExternalIdentity.user_id)
+        .where(
+            User.email == email,
+            User.is_active.is_(True),
+            SsoConnection.is_active.is_(True),
+            SsoConnection.audience == "freelancers",
+        )
+        .order_by(ExternalIdentity.last_sign_in_at.desc())
+        .execution_options(**_ALL)
+    ).all()
+    if not connections:
+        return
+    links = [(c.name, start_url(c)) for c in dict.fromkeys(connections)]
+    queue_mail(
+        session,
+        org_id=None,  # the mail names the organizations: no organization's outbox shows it
+        kind="sign_in_link",
+        to=email,
+        subject="Your FMS sign-in",
+        body_text=render_template("mail/sign_in_link.txt", links=links),
+    )
 
 
 def connection_by_key(session: Session, *, key: str, protocol: str = "oidc") -> SsoConnection:

@@ -92,7 +92,7 @@ def _paging() -> tuple[int, int]:
         count = min(
             max(int(source.get("count") if source.get("count") is not None else 100), 0), MAX_COUNT
         )
-    except ValueError:
+    except (TypeError, ValueError):
         raise ScimError(400, "startIndex and count are numbers.", "invalidValue") from None
     return start, count
 
@@ -127,6 +127,8 @@ def _projection() -> tuple[list[str], list[str]]:
         raw = source.get(key) or []
         if isinstance(raw, str):
             raw = raw.split(",")
+        if not isinstance(raw, list) or not all(isinstance(n, str) for n in raw):
+            raise ScimError(400, f"{key} is a list of attribute names.", "invalidValue")
         return [n.strip() for n in raw if n and n.strip()]
 
     return names("attributes"), names("excludedAttributes")

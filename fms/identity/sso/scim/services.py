@@ -180,7 +180,9 @@ def user_body(record, user: User | None, base: str) -> dict:
             body["active"] = bool(data["active"]) if pending else bool(record.is_active)
     if record.scim_external_id:
         body["externalId"] = record.scim_external_id
-    modified = record.created_at if pending else (user.last_sign_in_at or record.created_at)
+    # what this organization may know: its own membership's times, never the account's
+    # sign-ins into other organizations
+    modified = record.created_at if pending else (record.last_sign_in_at or record.created_at)
     body["meta"] = {
         "resourceType": "User",
         "created": record.created_at.isoformat(),
@@ -222,6 +224,8 @@ def parse_filter(text: str | None, allowed: set[str]) -> tuple[str, str] | None:
     """`attribute eq "value"` for the attributes FMS filters on; others are invalidFilter."""
     if not text:
         return None
+    if not isinstance(text, str) or len(text) > 1000:
+        raise ScimError(400, "The filter is a text such as: userName eq \"x\".", "invalidFilter")
     match = _FILTER.match(text)
     if not match or match.group(1).lower() not in {a.lower() for a in allowed}:
         raise ScimError(400, f"Unsupported filter: {text[:100]}", "invalidFilter")
@@ -328,9 +332,12 @@ def _parse_user(payload: dict) -> dict:
     emails = payload.get("emails") or []
     if not isinstance(emails, list):
         raise ScimError(400, "emails must be a list.", "invalidSyntax")
+    if any(not isinstance(e, dict) or not isinstance(e.get("value"), str | None) for e in emails):
+        raise ScimError(400, "Each email is an object with a text value.", "invalidValue")
     candidates = [e.get("value") for e in emails if isinstance(e, dict) and e.get("primary")]
     candidates += [e.get("value") for e in emails if isinstance(e, dict)]
     candidates.append(user_name)
+    candidates = [c for c in candidates if isinstance(c, str)]
     email = None
     for candidate in candidates:
         try:
@@ -343,7 +350,13 @@ def _parse_user(payload: dict) -> dict:
             400, "The user needs an email address (emails or userName).", "invalidValue"
         )
     name = payload.get("name") if isinstance(payload.get("name"), dict) else {}
+    for part in ("formatted", "givenName", "familyName"):
+        if name.get(part) is not None and not isinstance(name.get(part), str):
+            raise ScimError(400, f"name.{part} is a text.", "invalidValue")
     display = payload.get("displayName")
+    if display is not None and not isinstance(display, str):
+        raise ScimError(400, "displayName is a text.", "invalidValue")
+    _check_external_id(payload.get("externalId"))
     full = (
         display
         or name.get("formatted")
@@ -474,11 +487,14 @@ def _apply(session, *, actor, record, user, fields) -> None:
     )
     authority = shared is None and invitations.domain_owner(session, user.email) == actor.org_id
     if fields["email"] != user.email:
-        if not authority:
+        # the new address must be this organization's too: re-addressing an account into
+        # someone else's domain would hand it that address (and that domain's sign-ins)
+        if not authority or invitations.domain_owner(session, fields["email"]) != actor.org_id:
             raise ScimError(
                 409,
-                "This account is its owner's (another organization shares it, or its domain "
-                "is not verified here); its email stays.",
+                "The email of an account changes only from one address to another in this "
+                "organization's verified domains, and only while no other organization "
+                "shares the account; its email stays.",
                 "mutability",
             )
         taken = session.scalar(
@@ -603,7 +619,10 @@ def _operations(operations) -> list[dict]:
             "remove",
         ):
             raise ScimError(400, "Each operation needs op add, replace or remove.", "invalidSyntax")
-        out.append({"op": op["op"].lower(), "path": op.get("path"), "value": op.get("value")})
+        path = op.get("path")
+        if path is not None and (not isinstance(path, str) or len(path) > 200):
+            raise ScimError(400, "An operation's path is an attribute name.", "invalidPath")
+        out.append({"op": str(op["op"]).lower(), "path": path, "value": op.get("value")})
     return out
 
 
@@ -737,9 +756,15 @@ def _member_ids(session: Session, members) -> list[int]:
     return ids
 
 
+def _check_external_id(value) -> None:
+    if value is not None and (not isinstance(value, str) or len(value) > 255):
+        raise ScimError(400, "externalId is a text of at most 255 characters.", "invalidValue")
+
+
 def _parse_group(session: Session, payload: dict) -> dict:
     if not isinstance(payload, dict):
         raise ScimError(400, "The body must be a JSON object.", "invalidSyntax")
+    _check_external_id(payload.get("externalId"))
     name = payload.get("displayName")
     if not isinstance(name, str) or not name.strip():
         raise ScimError(400, "displayName is required.", "invalidValue")
