@@ -45,6 +45,22 @@ def _memberships_of(session, email: str) -> list[Membership]:
     )
 
 
+def join_with_new_account(session, app, link: str, email: str, name: str, password: str):
+    """What an invited person without an account does: name themselves on the invitation
+    link, then choose a password through the link mailed to their address (organization-less
+    mail: no outbox page shows it)."""
+    page = app.test_client().post(link + "/new-account", data={"name": name})
+    assert page.status_code == 200 and "We mailed a link" in page.data.decode(), page.data[-500:]
+    message = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.recipient == email, OutboxMessage.kind == "new_account")
+        .order_by(OutboxMessage.id)
+    ).all()[-1]
+    assert message.org_id is None
+    path = re.search(r"(/password/reset/\S+)", message.body_text).group(1)
+    return app.test_client().post(path, data={"password": password, "confirm": password})
+
+
 def _user(session, membership) -> User:
     return session.get(User, membership.user_id)
 
@@ -98,15 +114,7 @@ def test_b_chosen_password_never_signs_anyone_into_a(two_orgs, session, app):
     created = client_a.post("/api/v1/memberships", json={"email": email, "roles": ["finance"]})
     assert created.status_code == 201
     link = _link_in_outbox(session, email, "/invitations/")
-    person = app.test_client()
-    response = person.post(
-        link + "/new-account",
-        data={
-            "name": "New Hire",
-            "password": "my-own-password-42",
-            "confirm": "my-own-password-42",
-        },
-    )
+    response = join_with_new_account(session, app, link, email, "New Hire", "my-own-password-42")
     assert response.status_code == 302
     # B's chosen password opens nothing; the person's own does, in A
     assert _password_sign_in(app.test_client(), email, "chosen-by-org-b-123").status_code == 401
@@ -131,10 +139,7 @@ def test_only_the_verified_domain_owner_creates_accounts_for_it(
         == 201
     )
     link = _link_in_outbox(session, email, "/invitations/")
-    response = app.test_client().post(
-        link + "/new-account",
-        data={"name": "X", "password": "attacker-password-1", "confirm": "attacker-password-1"},
-    )
+    response = app.test_client().post(link + "/new-account", data={"name": "X"})
     assert response.status_code == 422
     assert "come from that company" in response.data.decode()
     assert session.scalar(select(User).where(User.email == email)) is None
@@ -194,10 +199,7 @@ def test_someone_else_cannot_accept_an_invitation(two_orgs, session, make_member
     assert response.status_code == 403
     assert [m.org_id for m in _memberships_of(session, intruder.email)] == [org_a.id]
     # and the new-account path refuses an address that already has an account
-    other = app.test_client().post(
-        link + "/new-account",
-        data={"name": "X", "password": "attacker-password-1", "confirm": "attacker-password-1"},
-    )
+    other = app.test_client().post(link + "/new-account", data={"name": "X"})
     assert other.status_code == 302 and "/login" in other.headers["Location"]
     session.refresh(person)
     assert (
@@ -469,3 +471,22 @@ def test_two_connections_map_the_same_group_to_different_roles(
     via_contractors = _sso(session, contractors_idp, ["fms-buyers"], subject="cal")
     assert _roles(session, org, via_buyers) == ["procurement"]
     assert _roles(session, org, via_contractors) == ["compliance"]
+
+
+def test_the_inviter_holding_the_link_cannot_choose_the_password(two_orgs, session, app):
+    """The inviter can copy the invitation link; creating the account still needs the link
+    mailed to the address itself, which no organization's outbox page shows."""
+    _, org_b, _, client_b = two_orgs
+    email = "someone@elsewhere.example"
+    link = client_b.post(
+        "/api/v1/memberships", json={"email": email, "roles": ["finance"]}
+    ).get_json()["link"]
+    path = "/invitations/" + link.rsplit("/invitations/", 1)[1]
+    inviter = app.test_client()
+    assert inviter.post(path + "/new-account", data={"name": "Chosen By B"}).status_code == 200
+    assert session.scalar(select(User).where(User.email == email)) is None
+    outbox = client_b.get("/outbox").get_data(as_text=True)
+    assert "Choose your FMS password" not in outbox  # B's outbox page does not show it
+    response = join_with_new_account(session, app, path, email, "Real Person", "mine-mine-mine-1")
+    assert response.status_code == 302
+    assert session.scalar(select(User.name).where(User.email == email)) == "Real Person"

@@ -100,8 +100,11 @@ def open_password_link(session: Session, *, token: str) -> PasswordLink:
     return link
 
 
-def set_password_with_link(session: Session, *, token: str, password: str) -> User:
-    """Use the link once: the new password applies and every session of the account ends."""
+def set_password_with_link(
+    session: Session, *, token: str, password: str, ip: str | None = None
+) -> User:
+    """Use the link once: the new password applies and every session of the account ends
+    (or, for an invitation's new account, the account and its membership begin)."""
     link = open_password_link(session, token=token)
     password_hash = hash_password(password)
     used = session.execute(
@@ -112,6 +115,12 @@ def set_password_with_link(session: Session, *, token: str, password: str) -> Us
     ).rowcount
     if used != 1:
         raise LinkRefused("This link was already used. Ask for a new one if you need it.")
+    if link.user_id is None:  # an invitation's new account: it begins now
+        from fms.identity.sso import invitations
+
+        return invitations.create_invited_account(
+            session, link=link, password_hash=password_hash, ip=ip
+        )
     user = session.get(User, link.user_id)
     user.password_hash = password_hash
     # other links of the account stop working too: the newest decision wins

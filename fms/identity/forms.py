@@ -71,7 +71,7 @@ class NewPasswordForm(FlaskForm):
     )
 
 
-class NewAccountForm(NewPasswordForm):
+class NewAccountForm(FlaskForm):
     name = StringField("Your full name", validators=[DataRequired(), Length(max=200)])
 
 

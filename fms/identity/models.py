@@ -124,13 +124,17 @@ class SignInSession(db.Model):
 
 
 class PasswordLink(db.Model):
-    """A mailed, single-use, expiring link that lets a person set their own password
-    (a reset, or the first password of an invited account)."""
+    """A mailed, single-use, expiring link that lets a person set their own password: a
+    reset (`user_id`), or the first password of an account an invitation creates (`email`,
+    `name`, `invitation_id`; the account exists only once its mailbox's owner chose it)."""
 
     __tablename__ = "password_link"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
+    email: Mapped[str | None] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(200))
+    invitation_id: Mapped[int | None] = mapped_column(ForeignKey("invitation.id"))
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

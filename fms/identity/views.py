@@ -93,8 +93,10 @@ def login():
                 sso.mail_freelancer_sign_in_link(
                     db.session,
                     email=form.email.data,
-                    start_url=lambda c: current_app.config["FMS_BASE_URL"].rstrip("/")
-                    + sso_views.start_url(c, form.next.data),
+                    start_url=lambda c: (
+                        current_app.config["FMS_BASE_URL"].rstrip("/")
+                        + sso_views.start_url(c, form.next.data)
+                    ),
                 )
                 db.session.commit()
                 # the same answer for every address: it reveals no account
@@ -233,7 +235,7 @@ def reset_password(token: str):
     done = submitted(
         form,
         lambda: accounts.set_password_with_link(
-            db.session, token=token, password=form.password.data
+            db.session, token=token, password=form.password.data, ip=web_session.client_ip()
         ),
         success="Your password is set. Sign in with it now.",
         then=url_for("identity.login"),
@@ -313,20 +315,18 @@ def accept_invitation(token: str):
 @bp.route("/invitations/<token>/new-account", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_IP"], methods=["POST"])
 def invitation_new_account(token: str):
-    """No account has the invited address yet: its owner chooses a name and password."""
+    """No account has the invited address yet: its owner gets a mailed link to choose
+    their password (the invitation link alone, which the inviter may hold, is not enough)."""
     try:
         invitation = invitations.open_invitation(db.session, token=token)
     except invitations.InvitationRefused as exc:
         return sso_views.invitation_refused_page(exc)
     form = forms.NewAccountForm(name=invitation.name or "")
+    mailed = False
     if form.validate_on_submit():
         try:
-            invitations.accept_with_new_account(
-                db.session,
-                token=token,
-                name=form.name.data,
-                password=form.password.data,
-                ip=web_session.client_ip(),
+            invitations.request_new_account(
+                db.session, token=token, name=form.name.data, ip=web_session.client_ip()
             )
         except invitations.InvitationRefused as exc:
             return sso_views.invitation_refused_page(exc)
@@ -339,12 +339,12 @@ def invitation_new_account(token: str):
             apply_errors(form, exc)
         else:
             db.session.commit()
-            flash("Your account is ready and you joined the organization. Sign in now.", "success")
-            return redirect(url_for("identity.login"))
+            mailed = True
     return render_template(
         "identity/invitation_new_account.html",
         form=form,
         invitation=invitation,
+        mailed=mailed,
         organization=invitations.organization_name(db.session, invitation),
     ), status_of(form)
 

@@ -53,7 +53,10 @@ def upgrade():
     op.create_table(
         "password_link",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
+        sa.Column("email", sa.String(length=254), nullable=True),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("invitation_id", sa.Integer(), nullable=True),
         sa.Column("secret_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
@@ -61,6 +64,11 @@ def upgrade():
         sa.Column("requested_ip", sa.String(length=45), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user_account.id"], name=op.f("fk_password_link_user_id_user_account")
+        ),
+        sa.ForeignKeyConstraint(
+            ["invitation_id"],
+            ["invitation.id"],
+            name=op.f("fk_password_link_invitation_id_invitation"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_password_link")),
         sa.UniqueConstraint("secret_hash", name=op.f("uq_password_link_secret_hash")),

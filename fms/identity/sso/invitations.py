@@ -28,7 +28,7 @@ from fms.identity import links, memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
 from fms.identity.permissions import ROLES, require
-from fms.identity.services import hash_password, normalise_email
+from fms.identity.services import normalise_email
 from fms.identity.sso import SsoSignInFailed
 from fms.identity.sso.models import ExternalIdentity, Invitation, SsoConnection, SsoDomain
 from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
@@ -524,14 +524,20 @@ def domain_owner(session: Session, email: str) -> int | None:
     )
 
 
-def accept_with_new_account(
-    session: Session, *, token: str, name: str, password: str, ip: str | None
-) -> User:
-    """Create the invited address's account with a password its owner chooses, and accept.
+NEW_ACCOUNT_LINK_VALIDITY = timedelta(days=1)
 
-    Only when no account has that address; and a verified domain's accounts are created
-    by the organization that verified it (there, through its identity provider).
-    """
+
+def request_new_account(session: Session, *, token: str, name: str, ip: str | None) -> Invitation:
+    """The invited address has no account yet: mail its owner a link to choose their
+    password. The account (and the membership) begin only when that link is used, so
+    whoever else holds the invitation link — the inviter can copy it — cannot choose the
+    password. The mail belongs to no organization: no outbox page shows it.
+
+    A verified domain's accounts are created by the organization that verified it (there,
+    through its identity provider)."""
+    from fms.identity.models import PasswordLink
+    from fms.notifications.services import queue_mail
+
     invitation = _invitation_for_acceptance(session, token)
     email = invitation.email
     if session.scalar(select(User.id).where(User.email == email)) is not None:
@@ -547,7 +553,48 @@ def accept_with_new_account(
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("Enter your name.", errors={"name": ["Required."]})
-    user = User(email=email, name=name, password_hash=hash_password(password))
+    secret, secret_hash = links.new_secret()
+    link = PasswordLink(
+        user_id=None,
+        email=email,
+        name=name,
+        invitation_id=invitation.id,
+        secret_hash=secret_hash,
+        expires_at=utcnow() + NEW_ACCOUNT_LINK_VALIDITY,
+        requested_ip=ip,
+    )
+    session.add(link)
+    session.flush()
+    org = session.get(Organization, invitation.org_id)
+    url = links.absolute_url("/password/reset/" + links.token_for("password", link.id, secret))
+    queue_mail(
+        session,
+        org_id=None,
+        kind="new_account",
+        to=email,
+        subject=f"Choose your FMS password to join {org.name}",
+        body_text=render_template(
+            "mail/new_account.txt", name=name, organization=org.name, link=url,
+            expires_at=link.expires_at,
+        ),
+    )  # fmt: skip
+    return invitation
+
+
+def create_invited_account(session: Session, *, link, password_hash: str, ip: str | None) -> User:
+    """Use a new-account link: the account with the chosen password, and the membership
+    its invitation offers (if the invitation can still be used)."""
+    if session.scalar(select(User.id).where(User.email == link.email)) is not None:
+        raise AccountExists(
+            f"{link.email} has an FMS account now: sign in with it to accept the invitation."
+        )
+    invitation = session.scalar(
+        select(Invitation)
+        .where(Invitation.id == link.invitation_id)
+        .execution_options(**{ALL_TENANTS: True})
+    )
+    _check_usable(invitation)
+    user = User(email=link.email, name=link.name or link.email, password_hash=password_hash)
     session.add(user)
     session.flush()
     actor = Actor(user_id=user.id, org_id=invitation.org_id, ip=ip, channel="web")

@@ -225,7 +225,7 @@ def parse_filter(text: str | None, allowed: set[str]) -> tuple[str, str] | None:
     if not text:
         return None
     if not isinstance(text, str) or len(text) > 1000:
-        raise ScimError(400, "The filter is a text such as: userName eq \"x\".", "invalidFilter")
+        raise ScimError(400, 'The filter is a text such as: userName eq "x".', "invalidFilter")
     match = _FILTER.match(text)
     if not match or match.group(1).lower() not in {a.lower() for a in allowed}:
         raise ScimError(400, f"Unsupported filter: {text[:100]}", "invalidFilter")
