@@ -490,3 +490,10 @@ def test_the_inviter_holding_the_link_cannot_choose_the_password(two_orgs, sessi
     response = join_with_new_account(session, app, path, email, "Real Person", "mine-mine-mine-1")
     assert response.status_code == 302
     assert session.scalar(select(User.name).where(User.email == email)) == "Real Person"
+
+
+def test_a_bad_invitation_link_does_not_sign_a_visitor_out(client, session, org_admin, sign_in):
+    user = _user(session, org_admin)
+    sign_in(client, user)
+    assert client.get("/invitations/not-a-real-link").status_code == 403
+    assert client.get("/api/v1/me").status_code == 200

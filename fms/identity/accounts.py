@@ -65,16 +65,7 @@ def request_password_reset(session: Session, *, email: str, ip: str | None) -> N
     user = session.scalar(select(User).where(User.email == email, User.is_active.is_(True)))
     if user is None:
         return
-    secret, secret_hash = links.new_secret()
-    link = PasswordLink(
-        user_id=user.id,
-        secret_hash=secret_hash,
-        expires_at=utcnow() + PASSWORD_LINK_VALIDITY,
-        requested_ip=ip,
-    )
-    session.add(link)
-    session.flush()
-    url = links.absolute_url("/password/reset/" + links.token_for("password", link.id, secret))
+    link, url = new_password_link(session, valid_for=PASSWORD_LINK_VALIDITY, ip=ip, user_id=user.id)
     queue_mail(
         session,
         org_id=None,
@@ -85,6 +76,19 @@ def request_password_reset(session: Session, *, email: str, ip: str | None) -> N
             "mail/password_reset.txt", name=user.name, link=url, expires_at=link.expires_at
         ),
     )
+
+
+def new_password_link(session: Session, *, valid_for: timedelta, ip: str | None, **owner):
+    """A fresh password link row (for `user_id`, or an invitation's new account: `email`,
+    `name`, `invitation_id`) and the URL to mail; only the secret's hash is stored."""
+    secret, secret_hash = links.new_secret()
+    link = PasswordLink(
+        secret_hash=secret_hash, expires_at=utcnow() + valid_for, requested_ip=ip, **owner
+    )
+    session.add(link)
+    session.flush()
+    url = links.absolute_url("/password/reset/" + links.token_for("password", link.id, secret))
+    return link, url
 
 
 def open_password_link(session: Session, *, token: str) -> PasswordLink:

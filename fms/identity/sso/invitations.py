@@ -535,7 +535,7 @@ def request_new_account(session: Session, *, token: str, name: str, ip: str | No
 
     A verified domain's accounts are created by the organization that verified it (there,
     through its identity provider)."""
-    from fms.identity.models import PasswordLink
+    from fms.identity import accounts
     from fms.notifications.services import queue_mail
 
     invitation = _invitation_for_acceptance(session, token)
@@ -553,20 +553,15 @@ def request_new_account(session: Session, *, token: str, name: str, ip: str | No
     name = (name or "").strip()
     if not name or len(name) > 200:
         raise InvalidInput("Enter your name.", errors={"name": ["Required."]})
-    secret, secret_hash = links.new_secret()
-    link = PasswordLink(
-        user_id=None,
+    link, url = accounts.new_password_link(
+        session,
+        valid_for=NEW_ACCOUNT_LINK_VALIDITY,
+        ip=ip,
         email=email,
         name=name,
         invitation_id=invitation.id,
-        secret_hash=secret_hash,
-        expires_at=utcnow() + NEW_ACCOUNT_LINK_VALIDITY,
-        requested_ip=ip,
     )
-    session.add(link)
-    session.flush()
     org = session.get(Organization, invitation.org_id)
-    url = links.absolute_url("/password/reset/" + links.token_for("password", link.id, secret))
     queue_mail(
         session,
         org_id=None,

@@ -82,13 +82,13 @@ def finish_sign_in(signed_in: sso.SignedIn, *, method: str):
 
 
 def invitation_refused_page(exc: invitations.InvitationRefused):
-    """Roll back, audit the refusal in the invitation's organization, show why; no session."""
+    """Roll back, audit the refusal in the invitation's organization, show why. A visitor
+    who is signed in stays signed in (a link must not be a way to sign people out)."""
     db.session.rollback()
     invitations.record_refusal(
         db.session, refusal=exc, ip=web_session.client_ip(), request_id=g.get("request_id")
     )
     db.session.commit()
-    web_session.forget()
     return (
         render_template("errors/error.html", status=exc.status, title=exc.title, detail=exc.detail),
         exc.status,
