@@ -2,6 +2,8 @@
 
 from flask import current_app, request
 
+from fms.config import is_relaxed
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; "
@@ -16,7 +18,7 @@ def add_security_headers(response):
     headers.setdefault("X-Frame-Options", "DENY")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
-    if current_app.config["FMS_ENV"] == "production":
+    if not is_relaxed(current_app.config):  # staging, production, …: served over https
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
     if request.path.startswith("/api/") or "text/html" in (response.content_type or ""):
         headers.setdefault("Cache-Control", "no-store")

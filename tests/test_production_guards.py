@@ -60,6 +60,8 @@ def test_staging_requires_encryption_keys_and_valid_ones(env):
 def test_staging_starts_with_proper_settings_and_development_with_none(env):
     app = env("staging", FMS_SECRET_KEY=GOOD_SECRET, FMS_ENCRYPTION_KEYS=KEY_NEW)
     assert app.config["SESSION_COOKIE_SECURE"] is True
+    # staging is served over https like production: HSTS too
+    assert "max-age=" in app.test_client().get("/login").headers["Strict-Transport-Security"]
     assert env("development").config["SECRET_KEY"] == DEV_SECRET_KEY
     assert env("test").config["FMS_ENV"] == "test"
 
