@@ -139,6 +139,13 @@ def update_organization(
     return org
 
 
+def today_of(session: Session, org_id: int):
+    """Today in the organization's timezone (working days are organization dates)."""
+    from fms.timekeeping import today_in
+
+    return today_in(session.get(Organization, org_id).timezone)
+
+
 def organizations_of(session: Session, user_id: int) -> list[Organization]:
     """Organizations where the user has an active membership (across tenants)."""
     stmt = (

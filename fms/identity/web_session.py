@@ -84,6 +84,11 @@ def load_sign_in() -> None:
     db.session.info[ACTOR_KEY] = actor
 
 
+def org_today():
+    """Today in the current organization's timezone (working days are organization dates)."""
+    return services.today_of(db.session, current_actor().org_id)
+
+
 def client_ip() -> str | None:
     # Behind a proxy, configure werkzeug's ProxyFix in wsgi.py; we trust remote_addr only.
     return request.remote_addr

@@ -14,7 +14,7 @@ bp = Blueprint("reports", __name__)
 @login_required
 def home():
     actor = current_actor()
-    from fms.workforce.web import org_today
+    from fms.identity.web_session import org_today
 
     summary = queries.dashboard(db.session, actor=actor, today=org_today())
     return render_template("reports/home.html", summary=summary)

@@ -8,7 +8,7 @@ from flask_smorest import Blueprint
 
 from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.extensions import db
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
 from fms.workforce import schemas, services
 
 blp = Blueprint(
@@ -230,14 +230,16 @@ class Requisitions(MethodView):
     def post(self, data):
         """Draft a requisition (and submit it at once with `"submit": true`)."""
         from fms.workforce import requisitions
-        from fms.workforce.web import org_today
 
         actor = current_actor()
         submit = data.pop("submit")
         req = requisitions.create_requisition(db.session, actor=actor, **data)
         if submit:
             requisitions.submit_requisition(
-                db.session, actor=actor, requisition_id=req.id, today=org_today()
+                db.session,
+                actor=actor,
+                requisition_id=req.id,
+                today=org_today(),
             )
         db.session.commit()
         return _requisition_body(req)
@@ -261,10 +263,12 @@ class RequisitionSubmit(MethodView):
     def post(self, requisition_id: int):
         """Submit a draft: its approval chain is fixed now."""
         from fms.workforce import requisitions
-        from fms.workforce.web import org_today
 
         req = requisitions.submit_requisition(
-            db.session, actor=current_actor(), requisition_id=requisition_id, today=org_today()
+            db.session,
+            actor=current_actor(),
+            requisition_id=requisition_id,
+            today=org_today(),
         )
         db.session.commit()
         return _requisition_body(req)
@@ -277,7 +281,6 @@ class RequisitionDecision(MethodView):
     def post(self, data, requisition_id: int):
         """Approve or reject the current step (a comment is required to reject)."""
         from fms.workforce import requisitions
-        from fms.workforce.web import org_today
 
         req = requisitions.decide_step(
             db.session,
@@ -341,7 +344,6 @@ class Engagements(MethodView):
         """Engagements with their terms over time."""
         from fms.identity.permissions import require
         from fms.workforce import queries
-        from fms.workforce.web import org_today
 
         actor = current_actor()
         require(actor, "engagements.read")
@@ -375,7 +377,6 @@ class OwnEngagements(MethodView):
         checklist (budget, PO number and other internal fields are left out)."""
         from fms.identity.permissions import require
         from fms.workforce import queries
-        from fms.workforce.web import org_today
 
         actor = current_actor()
         require(actor, "own_engagements.read")
@@ -413,8 +414,6 @@ class EngagementActions(MethodView):
         action = data["action"]
         kwargs = {"actor": actor, "engagement_id": engagement_id}
         if action == "submit":
-            from fms.workforce.web import org_today
-
             engagements.submit_engagement(db.session, today=org_today(), **kwargs)
         elif action in ("approve", "reject"):
             engagements.decide_engagement(
@@ -461,7 +460,6 @@ class EngagementNotice(MethodView):
     def post(self, data, engagement_id: int):
         """End an active engagement at will, after the organization's notice period."""
         from fms.workforce import engagements
-        from fms.workforce.web import org_today
 
         engagement = engagements.give_notice(
             db.session,
@@ -482,7 +480,6 @@ class EngagementReview(MethodView):
     def post(self, data, engagement_id: int):
         """The hiring manager's review at the end of the engagement."""
         from fms.workforce import engagements
-        from fms.workforce.web import org_today
 
         review = engagements.write_review(
             db.session,
@@ -545,7 +542,6 @@ class AmendmentDecision(MethodView):
 
 def _headcount_args(args):
     from fms.workforce import queries
-    from fms.workforce.web import org_today
 
     group_by = args.pop("group_by", None)
     if group_by is not None and group_by not in queries.GROUPS:

@@ -33,7 +33,7 @@ from fms.workforce.models import (
     Requisition,
     Supplier,
 )
-from fms.workforce.validation import _amount, _date, check_terms
+from fms.workforce.validation import amount_in, date_in, check_terms
 
 TERMS_FIELDS = (
     "rate",
@@ -157,10 +157,10 @@ def create_engagement(session: Session, *, actor: Actor, **fields) -> Engagement
     title = (fields.get("title") or "").strip()
     if not title or len(title) > 200:
         errors["title"] = ["Give the engagement a title (at most 200 characters)."]
-    budget = _amount(fields.get("budget_cap"))
+    budget = amount_in(fields.get("budget_cap"))
     if budget is None:
         errors["budget_cap"] = ["A positive amount."]
-    overtime = _amount(fields.get("overtime_rate")) if fields.get("overtime_rate") else None
+    overtime = amount_in(fields.get("overtime_rate")) if fields.get("overtime_rate") else None
     po_number = (fields.get("po_number") or "").strip() or None
     if po_number and len(po_number) > 40:
         errors["po_number"] = ["At most 40 characters."]
@@ -423,7 +423,7 @@ def give_notice(
         raise RuleViolation("Only an active engagement can be ended; cancel it instead.")
     if engagement.notice_given_at is not None:
         raise RuleViolation("Notice has already been given for this engagement.")
-    end = _date(end_date)
+    end = date_in(end_date)
     reason = (reason or "").strip()
     errors = {}
     earliest = today + timedelta(days=notice_period_days(session))
@@ -488,7 +488,7 @@ def request_amendment(
     errors: dict[str, list[str]] = {}
     if kind not in rules.AMENDMENT_KINDS:
         errors["kind"] = ["Choose the kind of change."]
-    effective = _date(effective_from)
+    effective = date_in(effective_from)
     if effective is None:
         errors["effective_from"] = ["A date such as 2027-01-01."]
     elif not engagement.start_date <= effective <= engagement.end_date:
@@ -499,17 +499,17 @@ def request_amendment(
     values = {}
     current = terms_on(session, engagement.id, effective or engagement.start_date)
     if kind == "rate_change":
-        values["new_rate"] = _amount(new_rate)
+        values["new_rate"] = amount_in(new_rate)
         if values["new_rate"] is None:
             errors["new_rate"] = ["A positive rate."]
         elif values["new_rate"] == current.rate:
             errors["new_rate"] = ["That is the current rate."]
     elif kind == "extension":
-        values["new_end_date"] = _date(new_end_date)
+        values["new_end_date"] = date_in(new_end_date)
         if values["new_end_date"] is None or values["new_end_date"] <= engagement.end_date:
             errors["new_end_date"] = [f"After the current end, {engagement.end_date.isoformat()}."]
     elif kind == "budget_increase":
-        values["new_budget_cap"] = _amount(new_budget_cap)
+        values["new_budget_cap"] = amount_in(new_budget_cap)
         if values["new_budget_cap"] is None or values["new_budget_cap"] <= current.budget_cap:
             errors["new_budget_cap"] = [f"More than the current cap, {current.budget_cap}."]
         else:

@@ -24,7 +24,7 @@ from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
 from fms.workforce import rules
 from fms.workforce.models import ApprovalRule, ApprovalStep, Requisition
-from fms.workforce.validation import _amount, check_terms, to_base_currency
+from fms.workforce.validation import amount_in, check_terms, to_base_currency
 
 EDITABLE = (
     "title",
@@ -58,7 +58,7 @@ def _clean(session: Session, fields: dict) -> dict:
     low, high = values.get("rate_min"), values.get("rate_max")
     if low is not None and high is not None and low > high:
         errors.setdefault("rate_max", []).append("Must not be below the minimum rate.")
-    budget = _amount(fields.get("budget"))
+    budget = amount_in(fields.get("budget"))
     if budget is not None and values.get("currency"):
         budget = money.round_half_up(budget, values["currency"])
     if budget is None or budget <= 0:

@@ -473,7 +473,7 @@ def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effecti
     """Finance records how much of the base currency one unit of a currency is worth."""
     require(actor, "exchange_rates.manage")
     from fms.identity.models import Organization
-    from fms.workforce.validation import _amount, _date
+    from fms.workforce.validation import amount_in, date_in
 
     org = session.get(Organization, actor.org_id)
     errors = {}
@@ -484,12 +484,12 @@ def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effecti
     else:
         if currency == org.base_currency:
             errors["currency"] = [f"{currency} is the base currency."]
-    value = _amount(rate)
+    value = amount_in(rate)
     if value is None:
         errors["rate"] = ["A positive number such as 0.92."]
     elif value != value.quantize(Decimal("0.000001")):
         errors["rate"] = ["At most six decimal places."]
-    effective = _date(effective_from)
+    effective = date_in(effective_from)
     if effective is None:
         errors["effective_from"] = ["A date such as 2026-12-01."]
     if not errors and session.scalar(

@@ -17,7 +17,8 @@ MAX_WEEKLY_MINUTES = 80 * 60
 MAX_AMOUNT = 10**12
 
 
-def _date(value):
+def date_in(value):
+    """A date from a date or ISO text; None when absent or not a date."""
     if isinstance(value, date):
         return value
     try:
@@ -26,7 +27,8 @@ def _date(value):
         return None
 
 
-def _amount(value):
+def amount_in(value):
+    """An exact positive amount below the columns' bound; None when absent or invalid."""
     if value in (None, ""):
         return None
     try:
@@ -63,7 +65,7 @@ def check_terms(session: Session, fields: dict, errors: dict, *, rate_fields=("r
         values[name] = _unit(session, model, fields.get(name))
         if values[name] is None:
             errors[name] = [f"Choose an active {label}."]
-    start, end = _date(fields.get("start_date")), _date(fields.get("end_date"))
+    start, end = date_in(fields.get("start_date")), date_in(fields.get("end_date"))
     if start is None:
         errors["start_date"] = ["A date such as 2026-12-01."]
     if end is None:
@@ -84,7 +86,7 @@ def check_terms(session: Session, fields: dict, errors: dict, *, rate_fields=("r
         errors["currency"] = ["An ISO 4217 currency code such as EUR."]
         values["currency"] = None
     for name in rate_fields:
-        values[name] = _amount(fields.get(name))
+        values[name] = amount_in(fields.get(name))
         if values[name] is None:
             errors[name] = ["A positive amount such as 95.00."]
         elif values[name] != values[name].quantize(money.Decimal("0.000001")):

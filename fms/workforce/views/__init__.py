@@ -12,16 +12,7 @@ from fms.extensions import db
 from fms.forms import id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
-from fms.workforce import (
-    forms,
-    queries,
-    rules,
-    services,
-    views_catalog,
-    views_engagements,
-    views_headcount,
-    views_requisitions,
-)
+from fms.workforce import forms, queries, rules, services
 from fms.workforce.models import FreelancerSkill, PerformanceReview
 
 bp = Blueprint("workforce", __name__)
@@ -303,5 +294,8 @@ def _edit_profile(profile, done_url: str):
     )
 
 
-for _child in (views_requisitions.bp, views_engagements.bp, views_headcount.bp, views_catalog.bp):
+# the rooms of the workforce pages, each its own blueprint nested under this one
+from fms.workforce.views import catalog, engagements, headcount, requisitions  # noqa: E402
+
+for _child in (requisitions.bp, engagements.bp, headcount.bp, catalog.bp):
     bp.register_blueprint(_child)

@@ -11,14 +11,9 @@ from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.forms import page_arg, status_of, submitted
 from fms.identity.permissions import require
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
 from fms.workforce import forms, queries, requisitions
-from fms.workforce.web import (
-    decimal_text,
-    fill_choices,
-    org_today,
-    terms_fields,
-)
+from fms.workforce.forms import decimal_text, fill_choices, terms_fields
 
 bp = Blueprint("requisitions", __name__, url_prefix="/requisitions")
 HOURS = {"weekly_minutes": "weekly_hours"}
@@ -82,7 +77,10 @@ def new():
         req = requisitions.create_requisition(db.session, actor=actor, **_form_values(form))
         if submit_now:
             requisitions.submit_requisition(
-                db.session, actor=actor, requisition_id=req.id, today=org_today()
+                db.session,
+                actor=actor,
+                requisition_id=req.id,
+                today=org_today(),
             )
         return req
 
@@ -160,7 +158,10 @@ def submit(requisition_id: int):
     return _action(
         requisition_id,
         lambda: requisitions.submit_requisition(
-            db.session, actor=actor, requisition_id=requisition_id, today=org_today()
+            db.session,
+            actor=actor,
+            requisition_id=requisition_id,
+            today=org_today(),
         ),
         "Submitted for approval.",
     )

@@ -11,7 +11,7 @@ from fms.forms import apply_errors, status_of, submitted
 from fms.identity.permissions import APPROVER_ROLES, require
 from fms.identity.web_session import current_actor
 from fms.workforce import forms, requisitions, services
-from fms.workforce.web import decimal_text
+from fms.workforce.forms import decimal_text
 
 bp = Blueprint("catalog", __name__)
 

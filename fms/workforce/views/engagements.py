@@ -9,9 +9,9 @@ from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
 from fms.forms import id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
 from fms.workforce import engagements, forms, queries
-from fms.workforce.web import decimal_text, fill_choices, org_today, terms_fields
+from fms.workforce.forms import decimal_text, fill_choices, terms_fields
 
 bp = Blueprint("engagements", __name__, url_prefix="/engagements")
 STATES = [
@@ -36,7 +36,11 @@ def index():
     search = (request.args.get("q") or "").strip()[:100] or None
     page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
     rows, total = queries.engagement_list(
-        db.session, on=org_today(), state=state, search=search, page=page
+        db.session,
+        on=org_today(),
+        state=state,
+        search=search,
+        page=page,
     )
     return render_template(
         "workforce/engagements.html",
@@ -56,7 +60,10 @@ def mine():
     """The freelancer portal: my engagements until their end date, with what is left to do."""
     actor = current_actor()
     rows, total = queries.engagement_list(
-        db.session, on=org_today(), freelancer_user_id=actor.user_id, per_page=200
+        db.session,
+        on=org_today(),
+        freelancer_user_id=actor.user_id,
+        per_page=200,
     )
     todo = queries.open_steps(db.session, [r.engagement.id for r in rows])
     return render_template("workforce/my_engagements.html", rows=rows, todo=todo)
@@ -174,7 +181,10 @@ def _invalid(engagement_id: int, exc: InvalidInput):
 @login_required
 def submit(engagement_id: int):
     engagements.submit_engagement(
-        db.session, actor=current_actor(), engagement_id=engagement_id, today=org_today()
+        db.session,
+        actor=current_actor(),
+        engagement_id=engagement_id,
+        today=org_today(),
     )
     return _done(engagement_id, "Submitted for approval.")
 

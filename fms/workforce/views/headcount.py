@@ -12,9 +12,8 @@ from flask_login import login_required
 from fms.extensions import db
 from fms.forms import id_arg
 from fms.identity.permissions import require
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
 from fms.workforce import queries
-from fms.workforce.web import org_today
 
 bp = Blueprint("headcount", __name__)
 FILTER_ARGS = {
