@@ -33,7 +33,7 @@ from fms.workforce.models import (
     Requisition,
     Supplier,
 )
-from fms.workforce.validation import amount_in, date_in, check_terms
+from fms.workforce.validation import amount_in, check_terms, date_in
 
 TERMS_FIELDS = (
     "rate",
