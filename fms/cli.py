@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
@@ -18,6 +19,8 @@ workforce_cli = AppGroup("workforce", help="Engagements and headcount.")
 sso_cli = AppGroup("sso", help="Single sign-on housekeeping.")
 outbox_cli = AppGroup("outbox", help="Outgoing mail.")
 secrets_cli = AppGroup("secrets", help="Secrets stored encrypted in the database.")
+
+log = logging.getLogger(__name__)
 
 
 def register(app) -> None:
@@ -138,7 +141,11 @@ def jobs_check(org_slug):
 
 @workforce_cli.command("sweep")
 def workforce_sweep():
-    """End active engagements whose end date has passed (run daily, e.g. from cron)."""
+    """End active engagements whose end date has passed (run daily, e.g. from cron).
+
+    Each organization in its own transaction: one that fails is reported and rolled back,
+    and does not stop the others.
+    """
     from sqlalchemy import select
 
     from fms.identity.actor import system_actor
@@ -147,14 +154,31 @@ def workforce_sweep():
     from fms.timekeeping import today_in
     from fms.workforce.engagements import end_due_engagements
 
-    total = 0
-    for org in db.session.scalars(select(Organization).order_by(Organization.id)).all():
-        scope_session(db.session, org.id)
-        total += end_due_engagements(
-            db.session, actor=system_actor(org.id), today=today_in(org.timezone)
-        )
-    db.session.commit()
+    total, failed = 0, []
+    scope_session(db.session, None)
+    orgs = db.session.execute(
+        select(Organization.id, Organization.slug, Organization.timezone).order_by(Organization.id)
+    ).all()
+    db.session.rollback()
+    for org_id, slug, timezone in orgs:
+        scope_session(db.session, org_id)
+        try:
+            total += end_due_engagements(
+                db.session, actor=system_actor(org_id), today=today_in(timezone)
+            )
+            db.session.commit()
+        except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the rest
+            db.session.rollback()
+            failed.append(slug)
+            log.exception("workforce sweep failed for organization %r: %r", org_id, exc)
+        finally:
+            scope_session(db.session, None)
     click.echo(f"{total} engagement(s) ended.")
+    if failed:
+        raise click.ClickException(
+            f"The sweep failed for {len(failed)} organization(s): {', '.join(failed)} "
+            "(see the log); the others were swept."
+        )
 
 
 @sso_cli.command("purge")

@@ -51,6 +51,30 @@ def hash_password(password: str) -> str:
     return generate_password_hash(password, method="scrypt")
 
 
+def check_timezone(value, *, field: str = "timezone") -> str:
+    """An IANA timezone name (Europe/Berlin). Anything else — Mars/Olympus_Mons, a path —
+    is refused: working days, the sweeps and every page of the organization read it."""
+    from zoneinfo import available_timezones
+
+    name = (value or "").strip() if isinstance(value, str) else ""
+    if name not in _timezones(available_timezones):
+        raise InvalidInput(
+            "Choose a timezone from the list (IANA names such as Europe/Berlin).",
+            errors={field: ["Not a known timezone."]},
+        )
+    return name
+
+
+_TIMEZONES: frozenset[str] | None = None
+
+
+def _timezones(available) -> frozenset[str]:
+    global _TIMEZONES  # noqa: PLW0603 - read once: the IANA list does not change while running
+    if _TIMEZONES is None:
+        _TIMEZONES = frozenset(available())
+    return _TIMEZONES
+
+
 def normalise_email(email: str) -> str:
     email = (email or "").strip().lower()
     if not _EMAIL.match(email) or len(email) > 254:
@@ -89,6 +113,7 @@ def create_organization(
         currency = money.check_currency(base_currency)
     except money.CurrencyError as exc:
         raise InvalidInput(str(exc), errors={"base_currency": [str(exc)]}) from None
+    timezone = check_timezone(timezone)
     org = Organization(name=name, slug=slug, base_currency=currency, timezone=timezone)
     session.add(org)
     session.flush()
@@ -130,6 +155,10 @@ def update_organization(
         base_currency = money.check_currency(base_currency)
     except money.CurrencyError as exc:
         errors["base_currency"] = [str(exc)]
+    try:
+        timezone = check_timezone(timezone)
+    except InvalidInput as exc:
+        errors.update(exc.errors)
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     before = {"name": org.name, "base_currency": org.base_currency, "timezone": org.timezone}
