@@ -38,6 +38,17 @@ class InvalidInput(DomainError):
     title = "Unprocessable content"
 
 
+class AlreadyExists(RuleViolation):
+    """A record with the same unique key exists — perhaps created a moment ago by a
+    concurrent request; the answer names it (problem+json `existing_id`)."""
+
+    title = "Already exists"
+
+    def __init__(self, detail: str, *, existing_id: int | None, errors: dict | None = None):
+        super().__init__(detail, errors=errors)
+        self.existing_id = existing_id
+
+
 # --- mapping to HTTP, once for the whole app ----------------------------------------------
 
 PROBLEM_JSON = "application/problem+json"
@@ -119,6 +130,8 @@ def register_error_handlers(app) -> None:
             extra = {}
             if exc.errors:
                 extra["errors"] = _pointer_errors(exc.errors)
+            if getattr(exc, "existing_id", None) is not None:
+                extra["existing_id"] = exc.existing_id
             return problem(exc.status, exc.title, exc.detail, **extra)
         if isinstance(exc, RuleViolation) and request.method == "POST" and request.referrer:
             flash(exc.detail, "danger")

@@ -124,7 +124,8 @@ def test_structure_units_through_the_api(admin_client, session):
     duplicate = admin_client.post(
         "/api/v1/locations", json={"code": "BER", "name": "Other", "country": "DE"}
     )
-    assert duplicate.status_code == 422
+    assert duplicate.status_code == 409
+    assert duplicate.get_json()["existing_id"] == response.get_json()["id"]
     assert duplicate.get_json()["errors"] == [{"pointer": "/code", "detail": "Already in use."}]
     bad_country = admin_client.patch(f"/api/v1/locations/{unit_id}", json={"country": "Germany"})
     assert bad_country.status_code == 422

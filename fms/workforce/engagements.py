@@ -18,6 +18,7 @@ from fms.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.models import Membership
 from fms.identity.permissions import require
+from fms.records import add_unique
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import today_in, utcnow
@@ -639,20 +640,21 @@ def write_review(
         rating = 0
     if not 1 <= rating <= 5:
         raise InvalidInput("Rate from 1 to 5.", errors={"rating": ["From 1 to 5."]})
-    if session.scalar(
-        select(PerformanceReview.id).where(PerformanceReview.engagement_id == engagement.id)
-    ):
-        raise RuleViolation("This engagement has already been reviewed.")
-    review = PerformanceReview(
-        org_id=actor.org_id,
-        engagement_id=engagement.id,
-        freelancer_id=engagement.freelancer_id,
-        rating=rating,
-        comment=(comment or "").strip()[:2000],
-        reviewer_user_id=actor.user_id,
+    review = add_unique(
+        session,
+        PerformanceReview(
+            org_id=actor.org_id,
+            engagement_id=engagement.id,
+            freelancer_id=engagement.freelancer_id,
+            rating=rating,
+            comment=(comment or "").strip()[:2000],
+            reviewer_user_id=actor.user_id,
+        ),
+        existing=lambda: session.scalar(
+            select(PerformanceReview.id).where(PerformanceReview.engagement_id == engagement.id)
+        ),
+        detail="This engagement has already been reviewed.",
     )
-    session.add(review)
-    session.flush()
     audit.record(
         session,
         actor,

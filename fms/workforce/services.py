@@ -13,6 +13,7 @@ from fms.audit import services as audit
 from fms.errors import InvalidInput
 from fms.identity.actor import Actor
 from fms.identity.permissions import may_see_field, require
+from fms.records import add_unique
 from fms.tenancy import get_in_org
 from fms.workforce.models import (
     ApprovalRule,
@@ -105,14 +106,13 @@ def create_unit(session: Session, *, actor: Actor, kind: str, **fields):
     require(actor, "structure.manage")
     model = _model(kind)
     values = _clean(kind, **fields)
-    if _code_taken(session, model, values["code"]):
-        raise InvalidInput(
-            f"A {STRUCTURE_LABELS[kind]} with code {values['code']} already exists.",
-            errors={"code": ["Already in use."]},
-        )
-    unit = model(org_id=actor.org_id, **values)
-    session.add(unit)
-    session.flush()
+    unit = add_unique(
+        session,
+        model(org_id=actor.org_id, **values),
+        existing=lambda: session.scalar(select(model.id).where(model.code == values["code"])),
+        detail=f"A {STRUCTURE_LABELS[kind]} with code {values['code']} already exists.",
+        errors={"code": ["Already in use."]},
+    )
     audit.record(session, actor, f"{kind}.created", unit, after=_snapshot(unit))
     return unit
 
@@ -313,8 +313,6 @@ def create_supplier(
     country = (country or "").strip().upper()
     if not name or len(name) > 200:
         errors["name"] = ["Required, at most 200 characters."]
-    elif session.scalar(select(Supplier.id).where(Supplier.name == name)):
-        errors["name"] = ["A supplier with this name exists."]
     if not _COUNTRY.match(country):
         errors["country"] = ["A two-letter ISO 3166 country code, such as DE."]
     tax = None
@@ -324,15 +322,19 @@ def create_supplier(
             errors["tax_id"] = [message]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
-    supplier = Supplier(
-        org_id=actor.org_id,
-        name=name,
-        country=country,
-        tax_id=tax,
-        legal_name=(legal_name or "").strip() or None,
+    supplier = add_unique(
+        session,
+        Supplier(
+            org_id=actor.org_id,
+            name=name,
+            country=country,
+            tax_id=tax,
+            legal_name=(legal_name or "").strip() or None,
+        ),
+        existing=lambda: session.scalar(select(Supplier.id).where(Supplier.name == name)),
+        detail=f"A supplier named {name} exists.",
+        errors={"name": ["A supplier with this name exists."]},
     )
-    session.add(supplier)
-    session.flush()
     audit.record(
         session,
         actor,
@@ -420,11 +422,15 @@ def create_skill(session: Session, *, actor: Actor, name, category=None) -> Skil
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise InvalidInput("Name the skill.", errors={"name": ["Required, at most 80."]})
-    if session.scalar(select(Skill.id).where(func.lower(Skill.name) == name.lower())):
-        raise InvalidInput("This skill exists.", errors={"name": ["Already in the taxonomy."]})
-    skill = Skill(org_id=actor.org_id, name=name, category=(category or "").strip()[:80] or None)
-    session.add(skill)
-    session.flush()
+    skill = add_unique(
+        session,
+        Skill(org_id=actor.org_id, name=name, category=(category or "").strip()[:80] or None),
+        existing=lambda: session.scalar(
+            select(Skill.id).where(func.lower(Skill.name) == name.lower())
+        ),
+        detail="This skill exists.",
+        errors={"name": ["Already in the taxonomy."]},
+    )
     audit.record(session, actor, "skill.created", skill, after={"name": name})
     return skill
 
@@ -492,17 +498,19 @@ def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effecti
     effective = date_in(effective_from)
     if effective is None:
         errors["effective_from"] = ["A date such as 2026-12-01."]
-    if not errors and session.scalar(
-        select(ExchangeRate.id).where(
-            ExchangeRate.currency == currency, ExchangeRate.effective_from == effective
-        )
-    ):
-        errors["effective_from"] = ["There is a rate for this currency and date already."]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
-    row = ExchangeRate(org_id=actor.org_id, currency=currency, rate=value, effective_from=effective)
-    session.add(row)
-    session.flush()
+    row = add_unique(
+        session,
+        ExchangeRate(org_id=actor.org_id, currency=currency, rate=value, effective_from=effective),
+        existing=lambda: session.scalar(
+            select(ExchangeRate.id).where(
+                ExchangeRate.currency == currency, ExchangeRate.effective_from == effective
+            )
+        ),
+        detail=f"There is a {currency} rate for {effective} already.",
+        errors={"effective_from": ["There is a rate for this currency and date already."]},
+    )
     audit.record(
         session,
         actor,
@@ -662,9 +670,15 @@ def create_freelancer(session: Session, *, actor: Actor, **values) -> Freelancer
     require(actor, "freelancers.manage")
     _require_bank_access(actor, None, {k: v for k, v in values.items() if v not in (None, "")})
     cleaned = _clean_profile(session, values, freelancer_id=None)
-    profile = Freelancer(org_id=actor.org_id, **cleaned)
-    session.add(profile)
-    session.flush()
+    profile = add_unique(
+        session,
+        Freelancer(org_id=actor.org_id, **cleaned),
+        existing=lambda: session.scalar(
+            select(Freelancer.id).where(Freelancer.email == cleaned.get("email"))
+        ),
+        detail="A freelancer with this email exists.",
+        errors={"email": ["A freelancer with this email exists."]},
+    )
     audit.record(session, actor, "freelancer.created", profile, after=cleaned)
     return profile
 
