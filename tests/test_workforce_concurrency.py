@@ -115,3 +115,64 @@ def test_two_approvers_never_double_approve(app, committed, attempt):
     assert [s.state for s in steps] == ["approved"]
     engagements = committed.scalars(select(Engagement).where(Engagement.requisition_id == req_id))
     assert len(engagements.all()) == 1
+
+
+@pytest.mark.postgres
+def test_a_reject_racing_a_cancel_never_deadlocks(app, committed, monkeypatch):
+    """The reject has decided its step (and written its audit entry) when the cancel starts;
+    only then does it move the requisition. Both take the audit chain head first (one lock
+    order), so the cancel waits and is told; before, the cancel locked the requisition, the
+    reject waited for it while holding the head, and PostgreSQL found a deadlock (500)."""
+    import time
+
+    org_id, req_id, people = _setup(committed)
+    requester, approver = people[0], people[1]
+    outcomes, crashes = {}, []
+    cancel_thread = None
+    real_transition = requisitions.transition
+
+    def run(name, work):
+        with app.app_context():
+            scope_session(db.session, org_id)
+            try:
+                work()
+                db.session.commit()
+                outcomes[name] = "done"
+            except RuleViolation:
+                db.session.rollback()
+                outcomes[name] = "refused"
+            except Exception as exc:  # noqa: BLE001 - a deadlock is what this test looks for
+                db.session.rollback()
+                crashes.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    def cancel():
+        requisitions.cancel_requisition(db.session, actor=requester, requisition_id=req_id)
+
+    def transition_after_the_cancel_started(*args, **kwargs):
+        nonlocal cancel_thread
+        if threading.current_thread().name == "reject" and cancel_thread is None:
+            cancel_thread = threading.Thread(target=run, args=("cancel", cancel), name="cancel")
+            cancel_thread.start()
+            time.sleep(1.5)  # the cancel runs as far as it can meanwhile
+        return real_transition(*args, **kwargs)
+
+    monkeypatch.setattr(requisitions, "transition", transition_after_the_cancel_started)
+
+    def reject():
+        requisitions.decide_step(
+            db.session,
+            actor=approver,
+            requisition_id=req_id,
+            approve=False,
+            comment="Budget too high",
+            today=date(2026, 12, 1),
+        )
+
+    reject_thread = threading.Thread(target=run, args=("reject", reject), name="reject")
+    reject_thread.start()
+    reject_thread.join()
+    cancel_thread.join()
+    assert crashes == []
+    assert outcomes == {"reject": "done", "cancel": "refused"}

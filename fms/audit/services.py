@@ -4,7 +4,8 @@ Every service that changes state calls `record()` in the same transaction as the
 Entries are hash-chained per organization: each entry's hash covers its own fields and
 the previous entry's hash. Writers advance the chain head with an UPDATE first, which
 locks the head row on PostgreSQL (and takes SQLite's write lock), so two concurrent
-writers queue up instead of forking the chain.
+writers queue up instead of forking the chain. The head is also the first lock of every
+writing transaction (see "one lock order" below).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import event, insert, select, update
 from sqlalchemy.orm import Session
 
 from fms.audit.models import AuditChainHead, AuditEntry
@@ -123,6 +124,58 @@ def start_chain(session: Session, org_id: int) -> None:
     session.execute(
         insert(AuditChainHead.__table__).values(org_id=org_id, last_seq=0, last_hash=GENESIS_HASH)
     )
+
+
+# --- one lock order -------------------------------------------------------------------------
+# Every writing transaction takes its organization's audit chain head FIRST, then the rows it
+# changes or locks (and then writes its audit entries, which advance the head it holds). Two
+# transactions of one organization therefore queue on the head and never wait on each other's
+# rows in a circle (a reject racing a cancel deadlocked when the head came last). The hooks
+# below take the head before the first flush, UPDATE, DELETE or SELECT ... FOR UPDATE of a
+# session scoped to an organization; re-taking it in the same transaction is a no-op.
+
+_HEAD_TAKEN = "fms_audit_head_taken"
+
+
+def take_head(session: Session, org_id: int) -> None:
+    """Lock the organization's chain head for this transaction (before anything else)."""
+    if session.info.get(_HEAD_TAKEN) == org_id:
+        return
+    session.info[_HEAD_TAKEN] = org_id
+    table = AuditChainHead.__table__
+    session.connection().execute(
+        update(table).where(table.c.org_id == org_id).values(last_seq=table.c.last_seq)
+    )
+
+
+def _scoped_org(session: Session) -> int | None:
+    from fms.tenancy import session_org_id
+
+    return session_org_id(session)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _head_before_row_locks(state):
+    writes = state.is_update or state.is_delete
+    locks = state.is_select and getattr(state.statement, "_for_update_arg", None) is not None
+    if writes or locks:
+        org_id = _scoped_org(state.session)
+        if org_id is not None:
+            take_head(state.session, org_id)
+
+
+@event.listens_for(Session, "before_flush")
+def _head_before_flush(session, flush_context, instances):
+    if session.new or session.dirty or session.deleted:
+        org_id = _scoped_org(session)
+        if org_id is not None:
+            take_head(session, org_id)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _head_released(session, transaction):
+    # a savepoint rolled back releases what it locked: take the head again next time
+    session.info.pop(_HEAD_TAKEN, None)
 
 
 def _advance_head(session: Session, org_id: int) -> tuple[int, str]:

@@ -8,7 +8,8 @@ The rules, held here and nowhere else:
 - An organization always keeps one active org admin. The check runs with the
   organization's row locked (PostgreSQL: SELECT ... FOR UPDATE; SQLite takes its single
   write lock at the first write), so two concurrent demotions of the last two admins
-  leave one. Lock order: organization row, then the audit chain head (`audit.record`).
+  leave one. Lock order, as everywhere: the audit chain head first (`fms.audit`), then
+  the organization row.
 - A lost race on the unique (organization, person) pair answers 409, never 500.
 
 Services flush and never commit.
