@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -52,6 +52,16 @@ def transition(
         before={"state": current},
         after={"state": to, **(after or {})},
     )
+    return obj
+
+
+def lock(session: Session, obj):
+    """Take the row's lock, then re-read it: for a check that reads more than the state
+    (a budget, dates) before it writes. On PostgreSQL SELECT ... FOR UPDATE; SQLite
+    serialises writing transactions anyway. Lock order: the audit head first (fms.audit)."""
+    model = type(obj)
+    session.execute(select(model.id).where(model.id == obj.id).with_for_update())
+    session.refresh(obj)
     return obj
 
 

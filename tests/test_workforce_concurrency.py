@@ -176,3 +176,146 @@ def test_a_reject_racing_a_cancel_never_deadlocks(app, committed, monkeypatch):
     cancel_thread.join()
     assert crashes == []
     assert outcomes == {"reject": "done", "cancel": "refused"}
+
+
+def _engagements_for_one_freelancer(session, org_id, *, states, attached=True):
+    from decimal import Decimal
+
+    from fms.workforce.models import EngagementTerms, Freelancer
+
+    units = {
+        "department_id": session.scalar(select(Department.id)),
+        "cost_centre_id": session.scalar(select(CostCentre.id)),
+        "location_id": session.scalar(select(Location.id)),
+    }
+    manager = session.scalar(select(Membership.user_id).where(Membership.org_id == org_id))
+    person = Freelancer(
+        org_id=org_id,
+        legal_name="Ines Costa",
+        display_name="Ines Costa",
+        email="ines@freelance.example",
+        country="PT",
+        timezone="Europe/Lisbon",
+        currency="EUR",
+    )
+    session.add(person)
+    session.flush()
+    ids = []
+    for state in states:
+        engagement = Engagement(
+            org_id=org_id,
+            title="Data work",
+            kind="hourly",
+            state=state,
+            freelancer_id=person.id if attached else None,
+            currency="EUR",
+            start_date=date(2027, 1, 1),
+            end_date=date(2027, 6, 30),
+        )
+        session.add(engagement)
+        session.flush()
+        session.add(
+            EngagementTerms(
+                org_id=org_id,
+                engagement_id=engagement.id,
+                effective_from=engagement.start_date,
+                rate=Decimal("90"),
+                budget_cap=Decimal("50000"),
+                hiring_manager_user_id=manager,
+                weekly_minutes=2400,
+                **units,
+            )
+        )
+        ids.append(engagement.id)
+    session.commit()
+    return ids if attached else (ids, person.id)
+
+
+@pytest.mark.postgres
+def test_ten_concurrent_notices_make_one_change_and_one_audit_entry(app, committed):
+    from fms.audit.models import AuditEntry
+    from fms.workforce import engagements
+
+    org_id, _, people = _setup(committed)
+    (engagement_id,) = _engagements_for_one_freelancer(committed, org_id, states=["active"])
+    procurement = people[1]
+    barrier = threading.Barrier(10)
+    outcomes = []
+
+    def notice():
+        with app.app_context():
+            scope_session(db.session, org_id)
+            try:
+                barrier.wait()
+                engagements.give_notice(
+                    db.session,
+                    actor=procurement,
+                    engagement_id=engagement_id,
+                    end_date="2027-05-31",
+                    reason="Project stopped",
+                    today=date(2027, 2, 1),
+                )
+                db.session.commit()
+                outcomes.append("done")
+            except RuleViolation:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=notice) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["done"] + ["refused"] * 9
+    scope_session(committed, org_id)
+    entries = committed.scalars(
+        select(AuditEntry).where(AuditEntry.action == "engagement.notice_given")
+    ).all()
+    assert len(entries) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_bookings_of_one_freelancer_in_the_same_dates_make_one(app, committed, attempt):
+    from fms.workforce import engagements
+
+    org_id, _, people = _setup(committed)
+    (first, second), person_id = _engagements_for_one_freelancer(
+        committed, org_id, states=["approved", "approved"], attached=False
+    )
+    procurement = people[1]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def book(engagement_id):
+        with app.app_context():
+            scope_session(db.session, org_id)
+            try:
+                barrier.wait()
+                engagements.start_onboarding(
+                    db.session,
+                    actor=procurement,
+                    engagement_id=engagement_id,
+                    freelancer_id=person_id,
+                )
+                db.session.commit()
+                outcomes.append("booked")
+            except RuleViolation:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=book, args=(i,)) for i in (first, second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["booked", "refused"]
+    scope_session(committed, org_id)
+    states = committed.scalars(
+        select(Engagement.state).where(Engagement.id.in_([first, second]))
+    ).all()
+    assert sorted(states) == ["approved", "onboarding"]

@@ -19,7 +19,7 @@ from fms.identity.actor import Actor
 from fms.identity.models import Membership
 from fms.identity.permissions import require
 from fms.records import add_unique
-from fms.statemachine import transition
+from fms.statemachine import lock, transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import today_in, utcnow
 from fms.workforce import rules
@@ -312,6 +312,8 @@ def start_onboarding(
             engagement.supplier_id = freelancer.supplier_id
     if engagement.freelancer_id is None:
         raise InvalidInput("Choose the freelancer first.", errors={"freelancer_id": ["Required."]})
+    # bookings of one freelancer queue on their profile row: two at once cannot both pass
+    lock(session, session.get(Freelancer, engagement.freelancer_id))
     if _overlaps(session, engagement):
         raise RuleViolation("This freelancer already has an engagement in these dates.")
     return _move(
@@ -412,6 +414,12 @@ def notice_period_days(session: Session) -> int:
     return workforce_settings(session).notice_period_days
 
 
+def _notice_refused(engagement: Engagement):
+    if engagement.state != "active":
+        raise RuleViolation("Only an active engagement can be ended; cancel it instead.")
+    raise RuleViolation("Notice has already been given for this engagement.")
+
+
 def give_notice(
     session: Session, *, actor: Actor, engagement_id: int, end_date, reason: str, today: date
 ) -> Engagement:
@@ -420,10 +428,8 @@ def give_notice(
     own = _is_own(session, actor, engagement)
     if not (actor.can("engagements.end") or actor.can("engagements.manage") or own):
         raise NotAllowed("Only the hiring manager, procurement or the freelancer can end it.")
-    if engagement.state != "active":
-        raise RuleViolation("Only an active engagement can be ended; cancel it instead.")
-    if engagement.notice_given_at is not None:
-        raise RuleViolation("Notice has already been given for this engagement.")
+    if engagement.state != "active" or engagement.notice_given_at is not None:
+        _notice_refused(engagement)
     end = date_in(end_date)
     reason = (reason or "").strip()
     errors = {}
@@ -439,10 +445,21 @@ def give_notice(
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     before = {"end_date": engagement.end_date}
-    engagement.end_date = end
-    engagement.end_reason = reason
-    engagement.ended_by = "freelancer" if own else "organization"
-    engagement.notice_given_at = utcnow()
+    ended_by = "freelancer" if own else "organization"
+    changed = session.execute(
+        update(Engagement)
+        .where(
+            Engagement.id == engagement.id,
+            Engagement.state == "active",
+            Engagement.notice_given_at.is_(None),
+        )
+        .values(end_date=end, end_reason=reason, ended_by=ended_by, notice_given_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:  # someone gave notice (or ended it) a moment ago: one change, one entry
+        session.refresh(engagement)
+        _notice_refused(engagement)
+    session.refresh(engagement)
     audit.record(
         session,
         actor,

@@ -19,7 +19,7 @@ from fms.audit import services as audit
 from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
-from fms.statemachine import transition
+from fms.statemachine import lock, transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
 from fms.workforce import rules
@@ -93,9 +93,11 @@ def create_requisition(session: Session, *, actor: Actor, **fields) -> Requisiti
 def update_requisition(
     session: Session, *, actor: Actor, requisition_id: int, **fields
 ) -> Requisition:
-    """Drafts can be edited by their requester until they are submitted."""
+    """Drafts can be edited by their requester until they are submitted (checked with the
+    row locked, so an edit and a submission never interleave)."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
     _require_requester(actor, req)
+    lock(session, req)
     if req.state != "draft":
         raise RuleViolation("Only a draft can be edited; reopen a rejected requisition first.")
     before = _snapshot(req)
@@ -122,9 +124,11 @@ def approval_rules(session: Session) -> list[ApprovalRule]:
 def submit_requisition(
     session: Session, *, actor: Actor, requisition_id: int, today: date
 ) -> Requisition:
-    """Submit a draft: convert its budget and fix its approval chain for this round."""
+    """Submit a draft: convert its budget and fix its approval chain for this round —
+    computed from the row locked, so a concurrent edit cannot slip in between."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
     _require_requester(actor, req)
+    lock(session, req)
     budget_base = to_base_currency(
         session, actor=actor, amount=req.budget, currency=req.currency, on=today
     )

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from fms import money
 from fms.audit import services as audit
-from fms.errors import InvalidInput
+from fms.errors import AlreadyExists, InvalidInput
 from fms.identity.actor import Actor
 from fms.identity.permissions import may_see_field, require
 from fms.records import add_unique
@@ -202,11 +202,18 @@ def workforce_settings(session: Session) -> WorkforceSettings:
     """The organization's workforce settings (defaults until an org admin changes them)."""
     settings = session.scalar(select(WorkforceSettings))
     if settings is None:
-        settings = WorkforceSettings(
-            notice_period_days=14, trial_max_days=30, trial_max_budget=Decimal(5000)
-        )
-        session.add(settings)
-        session.flush()
+        # made on first use; two first uses at once make one (the other reads it)
+        try:
+            settings = add_unique(
+                session,
+                WorkforceSettings(
+                    notice_period_days=14, trial_max_days=30, trial_max_budget=Decimal(5000)
+                ),
+                existing=lambda: session.scalar(select(WorkforceSettings.id)),
+                detail="The workforce settings exist.",
+            )
+        except AlreadyExists:
+            settings = session.scalar(select(WorkforceSettings))
     return settings
 
 
