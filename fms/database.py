@@ -11,7 +11,15 @@ def configure_engine(engine: Engine) -> None:
 
     Python's sqlite3 driver opens transactions itself and not before SELECTs, which breaks
     SAVEPOINTs and lets reads slip outside a transaction; we take that over, as the
-    SQLAlchemy documentation recommends.
+    SQLAlchemy documentation recommends (pysqlite: "Serializable isolation / Savepoints /
+    Transactional DDL"), and begin every transaction IMMEDIATE: it takes SQLite's one
+    writer lock up front, waiting for it under the busy timeout. A deferred BEGIN only
+    takes it at the first write, and a transaction that has read already cannot wait
+    then: it fails at once with "database is locked" when another writer is busy (most
+    requests read before they write: the sign-in check, then the change). In WAL mode
+    IMMEDIATE does not block readers; it queues transactions behind each other, which on
+    the embedded default (one process, the GIL) costs reads little (see
+    tests/test_sqlite_writers.py).
     """
     if engine.dialect.name != "sqlite":
         return
@@ -28,4 +36,4 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
