@@ -336,7 +336,7 @@ def test_audit_page_uses_indexes_at_50k_entries_on_postgres(
         "/admin/audit?entity_type=engagement&entity_id=4",
     ):
         page, statements = _page_statements(app, client, session, path)
-        assert "entries" in page
+        assert "entries" in page and len(statements) >= 3, path
         for statement, parameters in statements:
             [[plan]] = (
                 session.connection()
