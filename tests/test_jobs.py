@@ -330,3 +330,31 @@ def test_a_job_result_is_for_its_starter_and_org_admins_only(
     sign_in(client, session.get(User, other_admin.user_id), other)
     assert client.get(f"/api/v1/jobs/{run_id}").status_code == 404
     assert client.post(f"/api/v1/jobs/{run_id}/retry").status_code == 404
+
+
+@pytest.mark.postgres
+def test_the_worker_beats_while_a_silent_job_runs(app, committed, monkeypatch):
+    """A job that reports no progress still shows signs of life (the timer's own commits)."""
+    import time
+
+    monkeypatch.setitem(app.config, "FMS_JOB_HEARTBEAT_SECONDS", 0.05)
+    seen = {}
+
+    @jobs.job
+    def silent(actor):
+        time.sleep(0.5)
+        with db.engine.connect() as other:
+            seen["beat"] = tuple(
+                other.exec_driver_sql(
+                    "SELECT started_at, heartbeat_at FROM job_run WHERE state = 'running'"
+                ).one()
+            )
+
+    org = Organization(name="Beating", slug="beating")
+    committed.add(org)
+    committed.commit()
+    scope_session(committed, org.id)
+    jobs.enqueue_after_commit(silent)
+    committed.commit()
+    started_at, heartbeat_at = seen["beat"]
+    assert heartbeat_at > started_at
