@@ -239,3 +239,17 @@ def secrets_rotate():
     click.echo(str(report))
     if report.unreadable:
         sys.exit(1)
+
+
+@jobs_cli.command("recover")
+def jobs_recover():
+    """Mark failed the job runs whose worker died (no heartbeat for
+    FMS_JOB_STALE_AFTER_SECONDS, default 600); they can then be retried.
+    Run it every few minutes, e.g. from cron."""
+    from fms import jobs
+
+    recovered = jobs.recover_stale_runs(db.session, all_orgs=True)
+    db.session.commit()
+    for run_id in recovered:
+        click.echo(f"job {run_id}: failed (no heartbeat)")
+    click.echo(f"{len(recovered)} stale job run(s) marked failed.")

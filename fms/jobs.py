@@ -10,19 +10,33 @@ Jobs take ids, reload their objects, are safe to run twice, and never commit the
 Progress: `report_progress()` commits through its own connection on PostgreSQL so a page
 can show it while the job runs; on SQLite (one writer at a time, jobs inline) it is
 kept with the job's transaction and shows when the job ends.
+
+Crashed runs: a running job beats a heartbeat (`heartbeat_at`) when it is claimed, at
+every progress report and, on PostgreSQL, every HEARTBEAT_SECONDS from a timer thread in
+the worker. A run still "running" whose heartbeat is older than STALE_AFTER_SECONDS (the
+app setting FMS_JOB_STALE_AFTER_SECONDS, default 10 minutes) belongs to a worker that
+died: `recover_stale_runs()` marks it failed, from `flask fms jobs recover` (run it every
+few minutes, e.g. from cron) and whenever someone looks at the run. A failed run can be
+retried once per failure (`retry_run`: UPDATE ... WHERE state = 'failed'); that is safe
+because jobs are idempotent. An attempt that was swept but finishes after all records
+nothing once a newer attempt has claimed the run.
+
+Results are for the person who started the job and for org admins; to anyone else the
+run does not exist (404), like another organization's.
 """
 
 from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 import traceback
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import JSON, Integer, String, Text, event, select, update
+from sqlalchemy import JSON, Index, Integer, String, Text, and_, event, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fms.extensions import db
@@ -35,12 +49,18 @@ _REGISTRY: dict[str, Callable] = {}
 _PENDING = "fms_pending_jobs"
 ACTOR_KEY = "fms_actor"
 _current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar("fms_job", default=None)
+# A worker beats at least this often while a job runs (PostgreSQL; see the docstring) ...
+HEARTBEAT_SECONDS = 30
+# ... and a run whose heartbeat is older than this is taken for dead (FMS_JOB_STALE_AFTER_SECONDS).
+STALE_AFTER_SECONDS = 600
+STALE_ERROR = "The worker stopped: no heartbeat since {since:%Y-%m-%d %H:%M:%S}Z. Retry it."
 
 
 class JobRun(TenantMixin, db.Model):
     """One execution request of a background job, with its progress and outcome."""
 
     __tablename__ = "job_run"
+    __table_args__ = (Index("ix_job_run_state_heartbeat_at", "state", "heartbeat_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
@@ -54,6 +74,7 @@ class JobRun(TenantMixin, db.Model):
     requested_by_user_id: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
@@ -85,8 +106,12 @@ def enqueue_after_commit(func: Callable, *ids, session: Session | None = None) -
     )
     session.add(run)
     session.flush()
-    session.info.setdefault(_PENDING, []).append(run.id)
+    _schedule(session, run.id)
     return run
+
+
+def _schedule(session: Session, run_id: str) -> None:
+    session.info.setdefault(_PENDING, []).append(run_id)
 
 
 @event.listens_for(Session, "after_commit")
@@ -111,8 +136,13 @@ def _dispatch(app, run_id: str) -> None:
         run_job(run_id)
         return
     try:
+        # each delivery its own rq id: a retry must not meet rq's record of the dead attempt
         queue_for(app).enqueue(
-            "fms.jobs.run_job", run_id, job_id=run_id, job_timeout=3600, failure_ttl=86400
+            "fms.jobs.run_job",
+            run_id,
+            job_id=f"{run_id}-{uuid.uuid4().hex[:8]}",
+            job_timeout=3600,
+            failure_ttl=86400,
         )
     except Exception as exc:  # the queue is down: say so on the run, keep the request alive
         log.exception("could not enqueue job run %r", run_id)
@@ -150,18 +180,21 @@ def _job_actor(session: Session, run: JobRun):
     )
 
 
-def _finish(run_id: str, *, state: str, result=None, error: str | None = None) -> None:
+def _finish(
+    run_id: str, *, state: str, result=None, error: str | None = None, attempt: int | None = None
+) -> None:
+    """Record an outcome; an attempt's outcome only while no newer attempt has the run."""
+    stmt = update(JobRun).where(JobRun.id == run_id)
+    if attempt is not None:
+        stmt = stmt.where(JobRun.attempts == attempt, JobRun.state.in_(("running", "failed")))
     db.session.execute(
-        update(JobRun)
-        .where(JobRun.id == run_id)
-        .values(
+        stmt.values(
             state=state,
             result=result,
             error=error,
             finished_at=utcnow(),
             progress=100 if state == "finished" else JobRun.progress,
-        )
-        .execution_options(**{ALL_TENANTS: True, "synchronize_session": False})
+        ).execution_options(**{ALL_TENANTS: True, "synchronize_session": False})
     )
 
 
@@ -188,35 +221,83 @@ def _run_job(run_id: str) -> None:
         _finish(run_id, state="failed", error=f"unknown job {run.name!r}")
         session.commit()
         return
-    # Claim the run: a retried or duplicated delivery finds it running and stops here.
+    # Claim the run: a duplicated delivery finds it running (or done) and stops here; a
+    # failed run runs again only after retry_run() has queued it again.
+    now = utcnow()
     claimed = session.execute(
         update(JobRun)
-        .where(JobRun.id == run_id, JobRun.state.in_(("queued", "failed")))
-        .values(state="running", started_at=utcnow(), attempts=JobRun.attempts + 1)
+        .where(JobRun.id == run_id, JobRun.state == "queued")
+        .values(state="running", started_at=now, heartbeat_at=now, attempts=JobRun.attempts + 1)
         .execution_options(**{ALL_TENANTS: True, "synchronize_session": False})
     ).rowcount
     if claimed != 1:
         session.rollback()
-        log.info("job run %r is already running or done", run_id)
+        log.info("job run %r is not queued (running, done or failed)", run_id)
         return
+    attempt = session.scalar(
+        select(JobRun.attempts).where(JobRun.id == run_id).execution_options(**{ALL_TENANTS: True})
+    )
     args = list(run.args or [])
     actor = _job_actor(session, run)
     session.info[ACTOR_KEY] = actor
     session.commit()
     token = _current_run.set(run_id)
+    beating = _Heartbeat.for_run(db.engine, run_id)
     try:
         result = func(actor, *args)
-        _finish(run_id, state="finished", result=result)
+        _finish(run_id, state="finished", result=result, attempt=attempt)
         session.commit()
     except Exception as exc:
         session.rollback()
         log.exception("job run %r (%s) failed", run_id, run.name)
         scope_session(session, run.org_id)
         detail = "".join(traceback.format_exception_only(exc)).strip()
-        _finish(run_id, state="failed", error=detail[:2000])
+        _finish(run_id, state="failed", error=detail[:2000], attempt=attempt)
         session.commit()
     finally:
+        if beating is not None:
+            beating.stop()
         _current_run.reset(token)
+
+
+class _Heartbeat(threading.Thread):
+    """Beats a running job's heartbeat from the worker while the job's code runs.
+
+    Through its own connection, so the beat commits whatever the job's transaction does.
+    Not on SQLite (one writer at a time, jobs inline): there the beat is at the claim and
+    at every progress report.
+    """
+
+    def __init__(self, engine, run_id: str, interval: float):
+        super().__init__(name=f"fms-heartbeat-{run_id}", daemon=True)
+        self.engine, self.run_id, self.interval = engine, run_id, interval
+        self._stopped = threading.Event()
+
+    @classmethod
+    def for_run(cls, engine, run_id: str) -> _Heartbeat | None:
+        if engine.dialect.name == "sqlite":
+            return None
+        interval = current_app.config.get("FMS_JOB_HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+        beat = cls(engine, run_id, float(interval))
+        beat.start()
+        return beat
+
+    def run(self) -> None:
+        table = JobRun.__table__
+        while not self._stopped.wait(self.interval):
+            try:
+                with self.engine.begin() as connection:
+                    connection.execute(
+                        update(table)
+                        .where(table.c.id == self.run_id, table.c.state == "running")
+                        .values(heartbeat_at=utcnow())
+                    )
+            except Exception:  # a missed beat is not the job's failure; the next one may land
+                log.warning("heartbeat of job run %r failed", self.run_id, exc_info=True)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self.join(timeout=5)
 
 
 def report_progress(percent: int, message: str | None = None) -> None:
@@ -224,7 +305,11 @@ def report_progress(percent: int, message: str | None = None) -> None:
     run_id = _current_run.get()
     if run_id is None:
         return
-    values = {"progress": max(0, min(100, int(percent))), "message": (message or "")[:255]}
+    values = {
+        "progress": max(0, min(100, int(percent))),
+        "message": (message or "")[:255],
+        "heartbeat_at": utcnow(),
+    }
     stmt = update(JobRun.__table__).where(JobRun.__table__.c.id == run_id).values(**values)
     if db.engine.dialect.name == "sqlite":
         db.session.execute(stmt)
@@ -233,13 +318,93 @@ def report_progress(percent: int, message: str | None = None) -> None:
         connection.execute(stmt)
 
 
-def get_run(session: Session, run_id: str) -> JobRun:
-    """A job run of the session's organization, or NotFound."""
+def stale_after() -> timedelta:
+    seconds = current_app.config.get("FMS_JOB_STALE_AFTER_SECONDS", STALE_AFTER_SECONDS)
+    return timedelta(seconds=int(seconds))
+
+
+def _stale(cutoff: datetime):
+    return and_(
+        JobRun.state == "running",
+        or_(
+            JobRun.heartbeat_at < cutoff,
+            and_(JobRun.heartbeat_at.is_(None), JobRun.started_at < cutoff),
+        ),
+    )
+
+
+def recover_stale_runs(
+    session: Session, *, run_id: str | None = None, all_orgs: bool = False
+) -> list[str]:
+    """Mark failed the running runs whose heartbeat stopped (their worker died)."""
+    now = utcnow()
+    cutoff = now - stale_after()
+    stmt = select(JobRun.id, JobRun.heartbeat_at, JobRun.started_at).where(_stale(cutoff))
+    if run_id is not None:
+        stmt = stmt.where(JobRun.id == str(run_id))
+    options = {ALL_TENANTS: True} if all_orgs else {}
+    recovered = []
+    for rid, heartbeat_at, started_at in session.execute(stmt.execution_options(**options)):
+        since = heartbeat_at or started_at
+        changed = session.execute(
+            update(JobRun)
+            .where(JobRun.id == rid, _stale(cutoff))  # it may have beaten since we looked
+            .values(state="failed", error=STALE_ERROR.format(since=since), finished_at=now)
+            .execution_options(**options, synchronize_session=False)
+        ).rowcount
+        if changed:
+            log.warning("job run %r had no heartbeat since %s: marked failed", rid, since)
+            recovered.append(rid)
+    return recovered
+
+
+def _may_see(actor, run: JobRun) -> bool:
+    """The person who started the job, and org admins (jobs without a starter: admins)."""
+    if actor.can("organization.manage"):
+        return True
+    return run.requested_by_user_id is not None and run.requested_by_user_id == actor.user_id
+
+
+def get_run(session: Session, run_id: str, *, actor=None) -> JobRun:
+    """A job run of the session's organization that `actor` may see, or NotFound.
+
+    A run whose worker died is reported failed here, the moment someone looks at it.
+    """
     from fms.errors import NotFound
 
-    run = session.scalar(select(JobRun).where(JobRun.id == str(run_id)))
-    if run is None:
+    stmt = select(JobRun).where(JobRun.id == str(run_id))
+    run = session.scalar(stmt)
+    if run is None or (actor is not None and not _may_see(actor, run)):
         raise NotFound("No such job.")
+    if run.state == "running" and recover_stale_runs(session, run_id=run.id):
+        session.refresh(run)
+    return run
+
+
+def retry_run(session: Session, *, actor, run_id: str) -> JobRun:
+    """Queue a failed run again (once: a second retry finds it queued, not failed)."""
+    from fms.errors import RuleViolation
+
+    run = get_run(session, run_id, actor=actor)
+    changed = session.execute(
+        update(JobRun)
+        .where(JobRun.id == run.id, JobRun.state == "failed")
+        .values(
+            state="queued",
+            progress=0,
+            message=None,
+            result=None,
+            error=None,
+            finished_at=None,
+            heartbeat_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        raise RuleViolation("Only a failed job can be retried; it is queued, running or done.")
+    _schedule(session, run.id)
+    session.flush()
+    session.refresh(run)
     return run
 
 

@@ -15,6 +15,9 @@ from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 
 bp = Blueprint("audit", __name__)
+PER_PAGE = 50
+# A filtered total is counted up to here ("10000+ entries"); the unfiltered one is exact.
+COUNT_CAP = 10_000
 
 
 def _date(name: str) -> date | None:
@@ -41,15 +44,24 @@ def audit_log():
         date_to=_date("date_to"),
     )
     page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
-    rows, total = queries.list_entries(db.session, filters, page=page, per_page=50)
+    actions = queries.actions(db.session)
+    rows, total = queries.list_entries(
+        db.session,
+        filters,
+        page=page,
+        per_page=PER_PAGE,
+        count_cap=COUNT_CAP,
+        known_actions=actions,
+    )
     return render_template(
         "audit/log.html",
         rows=rows,
         total=total,
+        total_capped=total >= COUNT_CAP and not filters.is_empty,
         page=page,
-        per_page=50,
+        per_page=PER_PAGE,
         filters=filters,
-        actions=queries.actions(db.session),
+        actions=actions,
         entity_types=queries.entity_types(db.session),
         actor_names=queries.actor_names(db.session, {r.actor_user_id for r in rows}),
     )
