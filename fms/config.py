@@ -76,6 +76,9 @@ def load_settings(instance_path: str) -> dict:
         "FMS_LOGIN_LIMIT_PER_IP": os.environ.get("FMS_LOGIN_LIMIT_PER_IP", "30 per minute"),
         "FMS_API_MAX_PAGE_SIZE": 200,
         "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
+        # a running job without a heartbeat for this long is taken for dead (and retryable)
+        "FMS_JOB_STALE_AFTER_SECONDS": _int("FMS_JOB_STALE_AFTER_SECONDS", 600),
+        "FMS_JOB_HEARTBEAT_SECONDS": _int("FMS_JOB_HEARTBEAT_SECONDS", 30),
         # hosts on private or loopback addresses that IdP URLs may point at (tests, demo)
         "FMS_SSO_ALLOWED_HOSTS": os.environ.get("FMS_SSO_ALLOWED_HOSTS", ""),
         # "dns": claimed email domains need their TXT token published; "manual": trust the
