@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from fms.identity.models import Organization, User
@@ -56,6 +56,39 @@ FILTERS = {
     "skill_id": "skill",
     "kind": "kind",
 }
+
+
+# --- text search: what people type is matched literally ----------------------------------
+
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern for "contains `text`": its %, _ and the escape character are literal.
+
+    Use it with `escape=LIKE_ESCAPE` (as `contains_text` does); without the ESCAPE clause
+    PostgreSQL and SQLite disagree on what a backslash means.
+    """
+    escaped = (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return f"%{escaped}%"
+
+
+def contains_text(column, text: str):
+    """`column` contains `text`, ignoring case, with wildcards in `text` taken literally."""
+    return func.lower(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
+
+
+def freelancer_matches(text: str):
+    """The directory's name search: display name, email or headline contains `text`."""
+    return or_(
+        contains_text(Freelancer.display_name, text),
+        contains_text(Freelancer.email, text),
+        contains_text(Freelancer.headline, text),
+    )
 
 
 @dataclass
@@ -405,9 +438,8 @@ def engagement_list(
     if state:
         stmt = stmt.where(Engagement.state == state)
     if search:
-        like = f"%{search.lower()}%"
         stmt = stmt.where(
-            func.lower(Engagement.title).like(like) | func.lower(Freelancer.display_name).like(like)
+            contains_text(Engagement.title, search) | contains_text(Freelancer.display_name, search)
         )
     if freelancer_user_id is not None:
         stmt = stmt.where(Freelancer.user_id == freelancer_user_id, Engagement.end_date >= on)
