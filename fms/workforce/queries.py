@@ -489,10 +489,12 @@ def talent_search(
     available_from=None,
     available_to=None,
     min_rating=None,
+    text=None,
     page=1,
     per_page=50,
 ):
-    """Freelancers already known to the organization, by skill, country, availability, rating."""
+    """Freelancers already known to the organization, by skill, country, availability, rating
+    and name search (`text`), all of them together."""
     from fms.workforce.models import PerformanceReview
 
     rating = (
@@ -507,6 +509,8 @@ def talent_search(
     stmt = select(Freelancer, rating.c.avg, rating.c.reviews).outerjoin(
         rating, rating.c.freelancer_id == Freelancer.id
     )
+    if text:
+        stmt = stmt.where(freelancer_matches(text))
     if skill_id:
         has_skill = select(FreelancerSkill.id).where(
             FreelancerSkill.freelancer_id == Freelancer.id,
