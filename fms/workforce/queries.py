@@ -273,8 +273,10 @@ def trend(session: Session, *, org_id: int, today: date, months: int = 12, filte
     return series
 
 
-def ending_soon(session: Session, *, today: date, limit: int = 25):
-    """Engagements at work today that end within 30, 60 and 90 days, and the nearest ones."""
+def ending_soon(session: Session, *, today: date, filters=None, limit: int = 25):
+    """Engagements at work today that end within 30, 60 and 90 days, and the nearest ones;
+    `filters` narrow them exactly as they narrow the headcount (dimensions in effect today)."""
+    filters = {k: v for k, v in (filters or {}).items() if k in FILTERS and v not in (None, "")}
     horizon = today + timedelta(days=90)
     at_work = and_(
         Engagement.state == "active",
@@ -282,6 +284,9 @@ def ending_soon(session: Session, *, today: date, limit: int = 25):
         Engagement.end_date >= today,
         Engagement.end_date <= horizon,
     )
+    if filters:
+        matching = _working_on(today, filters, None).subquery()
+        at_work = and_(at_work, Engagement.id.in_(select(matching.c.engagement)))
     counts = session.execute(
         select(
             func.sum(case((Engagement.end_date <= today + timedelta(days=30), 1), else_=0)),

@@ -60,7 +60,7 @@ def index():
         db.session, org_id=actor.org_id, on=on, group_by=group_by, filters=filters
     )
     series = queries.trend(db.session, org_id=actor.org_id, today=on, months=12, filters=filters)
-    buckets, nearest = queries.ending_soon(db.session, today=today)
+    buckets, nearest = queries.ending_soon(db.session, today=today, filters=filters)
     return render_template(
         "workforce/headcount.html",
         result=result,
