@@ -182,3 +182,139 @@ def test_other_organizations_never_count(session, org, make_org, make_engagement
     other = make_org()
     make_engagement(other)
     assert count(session, org, date(2026, 6, 1)).total.people == 0
+
+
+# --- "ending soon" honours the page's filters ---------------------------------------------
+
+
+@pytest.fixture
+def two_of_everything(
+    session,
+    org,
+    make_engagement,
+    make_freelancer,
+    make_unit,
+    make_supplier,
+    make_skill,
+    make_member,
+):
+    """Two engagements ending soon that differ in every filter the headcount page offers."""
+    from fms.workforce.models import FreelancerSkill
+
+    today = date(2026, 6, 1)
+    made = {}
+    for name, country in (("near", "PL"), ("far", "DE")):
+        person = make_freelancer(org, country=country)
+        skill = make_skill(org)
+        with as_org(session, org.id):
+            session.add(
+                FreelancerSkill(org_id=org.id, freelancer_id=person.id, skill_id=skill.id, level=3)
+            )
+            session.flush()
+        values = {
+            "department_id": make_unit(org, "department").id,
+            "cost_centre_id": make_unit(org, "cost_centre").id,
+            "location_id": make_unit(org, "location").id,
+            "supplier_id": make_supplier(org).id,
+            "manager_user_id": make_member(org, roles=("hiring_manager",)).user_id,
+            "skill_id": skill.id,
+            "country": country,
+            "kind": "hourly" if name == "near" else "daily",
+        }
+        engagement = make_engagement(
+            org,
+            freelancer=person,
+            start=date(2026, 1, 1),
+            end=today + timedelta(days=10 if name == "near" else 50),
+            manager_id=values["manager_user_id"],
+            supplier_id=values["supplier_id"],
+            department_id=values["department_id"],
+            cost_centre_id=values["cost_centre_id"],
+            location_id=values["location_id"],
+        )
+        engagement.kind = values["kind"]
+        engagement.title = f"Ending {name}"
+        session.flush()
+        made[name] = (engagement, values)
+    return today, made
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "department_id",
+        "cost_centre_id",
+        "location_id",
+        "supplier_id",
+        "manager_user_id",
+        "skill_id",
+        "country",
+        "kind",
+    ],
+)
+def test_ending_soon_honours_each_filter(session, org, two_of_everything, name):
+    today, made = two_of_everything
+    with as_org(session, org.id):
+        everyone, _ = queries.ending_soon(session, today=today)
+        for which in ("near", "far"):
+            filters = {name: made[which][1][name]}
+            buckets, nearest = queries.ending_soon(session, today=today, filters=filters)
+            assert [row.title for row in nearest] == [f"Ending {which}"]
+            assert buckets["90"] == 1
+            assert buckets["30"] == (1 if which == "near" else 0)
+    assert everyone == {"30": 1, "60": 2, "90": 2}
+
+
+def test_ending_soon_uses_the_dimensions_in_effect_today(session, org, make_engagement, make_unit):
+    today = date(2026, 6, 1)
+    old, new = make_unit(org, "department"), make_unit(org, "department")
+    engagement = make_engagement(
+        org, start=date(2026, 1, 1), end=today + timedelta(days=20), department_id=old.id
+    )
+    first = session.query(EngagementTerms).filter_by(engagement_id=engagement.id).one()
+    with as_org(session, org.id):
+        session.add(
+            EngagementTerms(
+                org_id=org.id,
+                engagement_id=engagement.id,
+                effective_from=date(2026, 5, 1),
+                rate=first.rate,
+                budget_cap=first.budget_cap,
+                hiring_manager_user_id=first.hiring_manager_user_id,
+                department_id=new.id,
+                cost_centre_id=first.cost_centre_id,
+                location_id=first.location_id,
+                weekly_minutes=2400,
+            )
+        )
+        session.flush()
+        _, in_old = queries.ending_soon(session, today=today, filters={"department_id": old.id})
+        _, in_new = queries.ending_soon(session, today=today, filters={"department_id": new.id})
+    assert (in_old, [row.id for row in in_new]) == ([], [engagement.id])
+
+
+def test_headcount_page_ending_soon_panel_follows_the_department_filter(
+    client, session, org_admin, sign_in, make_engagement, make_unit
+):
+    from fms.identity.models import Organization, User
+
+    org = session.get(Organization, org_admin.org_id)
+    today = date.today()  # noqa: DTZ011 - a margin of days covers the organization's timezone
+    sales, legal = make_unit(org, "department"), make_unit(org, "department")
+    for title, unit in (("Sales wind-down", sales), ("Legal wind-down", legal)):
+        engagement = make_engagement(
+            org,
+            start=today - timedelta(days=60),
+            end=today + timedelta(days=10),
+            department_id=unit.id,
+        )
+        engagement.title = title
+    session.commit()
+    sign_in(client, session.get(User, org_admin.user_id), org)
+    everyone = client.get("/headcount").get_data(as_text=True)
+    assert "Sales wind-down" in everyone and "Legal wind-down" in everyone
+    page = client.get(f"/headcount?department_id={sales.id}").get_data(as_text=True)
+    assert "Sales wind-down" in page and "Legal wind-down" not in page
+    panel = page[page.index("<h2>Ending soon</h2>") :]
+    assert '<div class="fms-stat-value">1</div><div class="fms-muted small">within 30' in panel
+    assert "matching the filters" in panel and "matching the filters" not in everyone

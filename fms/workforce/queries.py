@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, select
+from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from fms.identity.models import Organization, User
@@ -56,6 +56,39 @@ FILTERS = {
     "skill_id": "skill",
     "kind": "kind",
 }
+
+
+# --- text search: what people type is matched literally ----------------------------------
+
+LIKE_ESCAPE = "\\"
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern for "contains `text`": its %, _ and the escape character are literal.
+
+    Use it with `escape=LIKE_ESCAPE` (as `contains_text` does); without the ESCAPE clause
+    PostgreSQL and SQLite disagree on what a backslash means.
+    """
+    escaped = (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return f"%{escaped}%"
+
+
+def contains_text(column, text: str):
+    """`column` contains `text`, ignoring case, with wildcards in `text` taken literally."""
+    return func.lower(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
+
+
+def freelancer_matches(text: str):
+    """The directory's name search: display name, email or headline contains `text`."""
+    return or_(
+        contains_text(Freelancer.display_name, text),
+        contains_text(Freelancer.email, text),
+        contains_text(Freelancer.headline, text),
+    )
 
 
 @dataclass
@@ -240,8 +273,10 @@ def trend(session: Session, *, org_id: int, today: date, months: int = 12, filte
     return series
 
 
-def ending_soon(session: Session, *, today: date, limit: int = 25):
-    """Engagements at work today that end within 30, 60 and 90 days, and the nearest ones."""
+def ending_soon(session: Session, *, today: date, filters=None, limit: int = 25):
+    """Engagements at work today that end within 30, 60 and 90 days, and the nearest ones;
+    `filters` narrow them exactly as they narrow the headcount (dimensions in effect today)."""
+    filters = {k: v for k, v in (filters or {}).items() if k in FILTERS and v not in (None, "")}
     horizon = today + timedelta(days=90)
     at_work = and_(
         Engagement.state == "active",
@@ -249,6 +284,9 @@ def ending_soon(session: Session, *, today: date, limit: int = 25):
         Engagement.end_date >= today,
         Engagement.end_date <= horizon,
     )
+    if filters:
+        matching = _working_on(today, filters, None).subquery()
+        at_work = and_(at_work, Engagement.id.in_(select(matching.c.engagement)))
     counts = session.execute(
         select(
             func.sum(case((Engagement.end_date <= today + timedelta(days=30), 1), else_=0)),
@@ -405,9 +443,8 @@ def engagement_list(
     if state:
         stmt = stmt.where(Engagement.state == state)
     if search:
-        like = f"%{search.lower()}%"
         stmt = stmt.where(
-            func.lower(Engagement.title).like(like) | func.lower(Freelancer.display_name).like(like)
+            contains_text(Engagement.title, search) | contains_text(Freelancer.display_name, search)
         )
     if freelancer_user_id is not None:
         stmt = stmt.where(Freelancer.user_id == freelancer_user_id, Engagement.end_date >= on)
@@ -457,10 +494,12 @@ def talent_search(
     available_from=None,
     available_to=None,
     min_rating=None,
+    text=None,
     page=1,
     per_page=50,
 ):
-    """Freelancers already known to the organization, by skill, country, availability, rating."""
+    """Freelancers already known to the organization, by skill, country, availability, rating
+    and name search (`text`), all of them together."""
     from fms.workforce.models import PerformanceReview
 
     rating = (
@@ -475,6 +514,8 @@ def talent_search(
     stmt = select(Freelancer, rating.c.avg, rating.c.reviews).outerjoin(
         rating, rating.c.freelancer_id == Freelancer.id
     )
+    if text:
+        stmt = stmt.where(freelancer_matches(text))
     if skill_id:
         has_skill = select(FreelancerSkill.id).where(
             FreelancerSkill.freelancer_id == Freelancer.id,

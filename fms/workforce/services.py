@@ -161,21 +161,14 @@ def list_freelancers(
     per_page: int = 50,
 ):
     """Freelancers known to the organization, filtered, one page at a time."""
-    from sqlalchemy import func, or_
+    from fms.workforce.queries import freelancer_matches
 
     require(actor, "freelancers.read")
     stmt = select(Freelancer)
     if country:
         stmt = stmt.where(Freelancer.country == country.upper())
-    if search:
-        like = f"%{search.strip().lower()}%"
-        stmt = stmt.where(
-            or_(
-                func.lower(Freelancer.display_name).like(like),
-                func.lower(Freelancer.email).like(like),
-                func.lower(Freelancer.headline).like(like),
-            )
-        )
+    if search and search.strip():
+        stmt = stmt.where(freelancer_matches(search.strip()))
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.scalars(
         stmt.order_by(Freelancer.display_name, Freelancer.id)

@@ -143,7 +143,7 @@ def freelancers():
     }
     text = (args.get("q") or "").strip()[:100] or None
     if any(v for v in search.values()):
-        rows, total = queries.talent_search(db.session, page=page, **search)
+        rows, total = queries.talent_search(db.session, page=page, text=text, **search)
     else:
         found, total = services.list_freelancers(
             db.session, actor=actor, search=text, page=page, per_page=50

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import date
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, render_template, request
 from flask_login import login_required
 
+from fms import exports
 from fms.extensions import db
 from fms.forms import id_arg
 from fms.identity.permissions import require
@@ -61,7 +60,7 @@ def index():
         db.session, org_id=actor.org_id, on=on, group_by=group_by, filters=filters
     )
     series = queries.trend(db.session, org_id=actor.org_id, today=on, months=12, filters=filters)
-    buckets, nearest = queries.ending_soon(db.session, today=today)
+    buckets, nearest = queries.ending_soon(db.session, today=today, filters=filters)
     return render_template(
         "workforce/headcount.html",
         result=result,
@@ -88,27 +87,11 @@ def download():
     result = queries.headcount(
         db.session, org_id=actor.org_id, on=on, group_by=group_by, filters=filters
     )
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([queries.GROUPS[group_by], "People", "Engagements", "FTE", "As of"])
-    for g in result.groups:
-        writer.writerow([g.label, g.people, g.engagements, f"{g.fte:.2f}", on.isoformat()])
+    header = [queries.GROUPS[group_by], "People", "Engagements", "FTE", "As of"]
+    rows = [[g.label, g.people, g.engagements, g.fte, on] for g in result.groups]
     total = result.total
-    writer.writerow(
-        [
-            "Total (each person once)",
-            total.people,
-            total.engagements,
-            f"{total.fte:.2f}",
-            on.isoformat(),
-        ]
-    )
-    name = f"headcount-{group_by}-{on.isoformat()}.csv"
-    return Response(
-        out.getvalue(),
-        mimetype="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
-    )
+    rows.append(["Total (each person once)", total.people, total.engagements, total.fte, on])
+    return exports.csv_response(f"headcount-{group_by}-{on.isoformat()}.csv", header, rows)
 
 
 def _chart(series, width=720, height=220, pad=32):
