@@ -81,7 +81,18 @@ def _default_roles():
     )
 
 
-class ConnectionForm(FlaskForm):
+class ConnectionSettings(FlaskForm):
+    """What both protocols' connection forms ask: who decides roles, and the switches."""
+
+    roles_managed_by = _roles_managed_by()
+    group_roles = _group_roles()
+    default_roles = _default_roles()
+    refuse_unmapped = _refuse_unmapped()
+    jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
+    is_active = BooleanField("Active")
+
+
+class ConnectionForm(ConnectionSettings):
     name = StringField(
         "Name",
         validators=[DataRequired(), Length(max=200)],
@@ -125,12 +136,6 @@ class ConnectionForm(FlaskForm):
         choices=[(a, a) for a in SUPPORTED_ALGORITHMS],
         validators=[DataRequired()],
     )
-    roles_managed_by = _roles_managed_by()
-    group_roles = _group_roles()
-    default_roles = _default_roles()
-    refuse_unmapped = _refuse_unmapped()
-    jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
-    is_active = BooleanField("Active")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -182,7 +187,7 @@ class ScimTokenForm(FlaskForm):
     )
 
 
-class SamlConnectionForm(FlaskForm):
+class SamlConnectionForm(ConnectionSettings):
     name = StringField(
         "Name",
         validators=[DataRequired(), Length(max=200)],
@@ -207,12 +212,6 @@ class SamlConnectionForm(FlaskForm):
         "Allow sign-ins started at the identity provider (IdP-initiated)",
         description="Off: only sign-ins started from FMS are accepted (safer).",
     )
-    roles_managed_by = _roles_managed_by()
-    group_roles = _group_roles()
-    default_roles = _default_roles()
-    refuse_unmapped = _refuse_unmapped()
-    jit_provisioning = BooleanField("Create accounts on first sign-in (just in time)")
-    is_active = BooleanField("Active")
 
 
 class InvitationForm(FlaskForm):
