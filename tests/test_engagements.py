@@ -106,7 +106,9 @@ def test_a_stale_copy_cannot_move_an_engagement_twice(session, org, people, make
         )
 
 
-def test_direct_engagement_lifecycle(session, org, people, org_structure, make_freelancer):
+def test_direct_engagement_lifecycle(
+    session, org, people, org_structure, make_freelancer, make_member, actor_of
+):
     engagement = _draft(session, org, people, org_structure)
     assert engagement.state == "draft"
     svc.submit_engagement(
@@ -120,7 +122,15 @@ def test_direct_engagement_lifecycle(session, org, people, org_structure, make_f
         session, actor=_actor(people, "procurement2"), engagement_id=engagement.id, approve=True
     )
     assert engagement.state == "approved"
-    freelancer = make_freelancer(org)
+    member = make_member(org, roles=("freelancer",))
+    freelancer = make_freelancer(org, user_id=member.user_id)
+    with pytest.raises(NotAllowed):  # finance, compliance or a manager do not book people
+        svc.start_onboarding(
+            session,
+            actor=_actor(people, "finance"),
+            engagement_id=engagement.id,
+            freelancer_id=freelancer.id,
+        )
     svc.start_onboarding(
         session,
         actor=_actor(people, "procurement"),
@@ -130,7 +140,13 @@ def test_direct_engagement_lifecycle(session, org, people, org_structure, make_f
     with pytest.raises(RuleViolation, match="not complete"):
         svc.activate(session, actor=_actor(people, "compliance"), engagement_id=engagement.id)
     for step in svc.onboarding_steps(session, engagement.id):
-        svc.complete_step(session, actor=_actor(people, "compliance"), step_id=step.id)
+        # the freelancer signs, answers and uploads; compliance reviews
+        own = step.kind in rules.FREELANCER_STEP_KINDS
+        svc.complete_step(
+            session,
+            actor=actor_of(member) if own else _actor(people, "compliance"),
+            step_id=step.id,
+        )
     svc.activate(session, actor=_actor(people, "compliance"), engagement_id=engagement.id)
     assert engagement.state == "active"
 
@@ -160,11 +176,14 @@ def test_freelancers_complete_their_own_steps_but_not_reviews(
     session.flush()
     sign, review = svc.onboarding_steps(session, engagement.id)
     me = actor_of(member)
+    # staff never tick a freelancer's own step (here: signing the NDA)
+    with pytest.raises(NotAllowed, match="Only the freelancer"):
+        svc.complete_step(session, actor=_actor(people, "compliance"), step_id=sign.id)
     svc.complete_step(session, actor=me, step_id=sign.id)
     with pytest.raises(NotAllowed):
         svc.complete_step(session, actor=me, step_id=review.id)
     with pytest.raises(RuleViolation, match="already done"):
-        svc.complete_step(session, actor=_actor(people, "compliance"), step_id=sign.id)
+        svc.complete_step(session, actor=me, step_id=sign.id)
 
 
 def test_rate_on_any_past_date_is_answerable_after_amendments(
@@ -313,7 +332,7 @@ def test_notice_respects_the_notice_period_and_ends_access(
     with pytest.raises(RuleViolation, match="already"):
         svc.give_notice(
             session,
-            actor=_actor(people, "manager"),
+            actor=_actor(people, "procurement"),
             engagement_id=engagement.id,
             end_date=TODAY + timedelta(days=30),
             reason="x",
@@ -449,3 +468,41 @@ def test_direct_engagements_cannot_bypass_finance(
         session, actor=_actor(people, "procurement"), engagement_id=small.id, today=TODAY
     )
     assert small.state == "pending_approval"
+
+
+def test_only_the_engagement_s_own_manager_or_procurement_ends_or_amends_it(
+    session, org, people, make_engagement, make_member, actor_of
+):
+    """A hiring manager acts on the engagements they manage on that day, not on others'."""
+    engagement = make_engagement(org, manager_id=people["manager"][0].user_id)
+    other = actor_of(make_member(org, roles=("hiring_manager",)))
+    for attempt in (
+        lambda actor: svc.give_notice(
+            session,
+            actor=actor,
+            engagement_id=engagement.id,
+            end_date=date(2026, 12, 31),
+            reason="Budget cut",
+            today=TODAY,
+        ),
+        lambda actor: svc.request_amendment(
+            session,
+            actor=actor,
+            engagement_id=engagement.id,
+            kind="manager_transfer",
+            effective_from=TODAY,
+            new_hiring_manager_user_id=actor.user_id,
+            reason="Mine now",
+        ),
+    ):
+        with pytest.raises(NotAllowed):
+            attempt(other)
+    svc.request_amendment(
+        session,
+        actor=_actor(people, "manager"),
+        engagement_id=engagement.id,
+        kind="rate_change",
+        effective_from=TODAY,
+        new_rate="95",
+        reason="Annual review",
+    )

@@ -72,6 +72,17 @@ def _is_own(session: Session, actor: Actor, engagement: Engagement) -> bool:
     return profile.user_id == actor.user_id and engagement.end_date >= org_today(session, actor)
 
 
+def _acts_for(session: Session, actor: Actor, engagement: Engagement, on: date) -> bool:
+    """Who acts on an engagement: procurement (engagements.manage) on any; a hiring manager
+    only on the engagements they manage on that day (the terms in effect then say who)."""
+    if actor.can("engagements.manage"):
+        return True
+    if not actor.can("engagements.end"):
+        return False
+    terms = terms_on(session, engagement.id, on)
+    return terms is not None and terms.hiring_manager_user_id == actor.user_id
+
+
 def org_today(session: Session, actor: Actor) -> date:
     from fms.identity.models import Organization
 
@@ -302,10 +313,11 @@ def decide_engagement(
 def start_onboarding(
     session: Session, *, actor: Actor, engagement_id: int, freelancer_id: int | None = None
 ) -> Engagement:
-    """The freelancer is known (invitation redeemed, or chosen by procurement): onboarding."""
+    """Procurement starts onboarding once the freelancer is known (chosen here, or an
+    invitation redeemed — that path moves the engagement itself)."""
+    require(actor, "engagements.manage")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
     if freelancer_id is not None:
-        require(actor, "engagements.manage")
         freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
         engagement.freelancer_id = freelancer.id
         if freelancer.supplier_id and engagement.supplier_id is None:
@@ -359,8 +371,11 @@ def complete_step(session: Session, *, actor: Actor, step_id: int) -> Onboarding
     if engagement.state != "onboarding":
         raise RuleViolation("Steps can be completed while the engagement is onboarding.")
     own = engagement.freelancer_id is not None and _is_own(session, actor, engagement)
-    freelancer_may = own and step.kind in rules.FREELANCER_STEP_KINDS
-    if not (actor.can("onboarding.complete") or freelancer_may):
+    if step.kind in rules.FREELANCER_STEP_KINDS:
+        # signing, answering, uploading: the freelancer's own act, nobody else's
+        if not own:
+            raise NotAllowed("Only the freelancer completes this step.")
+    elif not actor.can("onboarding.complete"):
         raise NotAllowed("This step is completed by procurement or compliance.")
     changed = session.execute(
         update(OnboardingStep)
@@ -426,8 +441,10 @@ def give_notice(
     """Either side ends an active engagement at will: reason, and an end date after notice."""
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
     own = _is_own(session, actor, engagement)
-    if not (actor.can("engagements.end") or actor.can("engagements.manage") or own):
-        raise NotAllowed("Only the hiring manager, procurement or the freelancer can end it.")
+    if not (own or _acts_for(session, actor, engagement, today)):
+        raise NotAllowed(
+            "Only the engagement's hiring manager, procurement or the freelancer can end it."
+        )
     if engagement.state != "active" or engagement.notice_given_at is not None:
         _notice_refused(engagement)
     end = date_in(end_date)
@@ -497,10 +514,13 @@ def request_amendment(
     new_budget_cap=None,
     new_hiring_manager_user_id=None,
 ) -> Amendment:
-    """Propose an effective-dated change to an approved engagement; it needs approval."""
+    """Propose an effective-dated change to an approved engagement; it needs approval.
+    Procurement, or the engagement's hiring manager today (not any hiring manager)."""
     if not (actor.can("engagements.manage") or actor.can("engagements.end")):
         raise NotAllowed("Procurement or the hiring manager proposes amendments.")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
+    if not _acts_for(session, actor, engagement, org_today(session, actor)):
+        raise NotAllowed("Only the engagement's hiring manager or procurement proposes changes.")
     if engagement.state not in ("approved", "onboarding", "active"):
         raise RuleViolation("Only approved, onboarding or active engagements can be amended.")
     errors: dict[str, list[str]] = {}
