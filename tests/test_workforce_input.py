@@ -62,3 +62,36 @@ def test_the_sweep_runs_each_organization_on_its_own(app, session, make_org, mak
     )
     assert states[healthy.id] == "ended" and states[broken.id] == "active"
     assert ended_soon.id
+
+
+def test_a_requisition_names_only_its_own_organization_s_skills(
+    app, session, org_admin, make_org, make_skill, make_member, sign_in, org_structure
+):
+    org = session.get(Organization, org_admin.org_id)
+    mine = make_skill(org, name="Python")
+    theirs = make_skill(make_org(), name="Rust")
+    manager = make_member(org, roles=("hiring_manager",))
+    units = org_structure(org)
+    session.commit()  # refused requests roll back to here
+    client = app.test_client()
+    sign_in(client, session.get(User, manager.user_id), org)
+    body = {
+        "title": "Data engineer",
+        "kind": "hourly",
+        "start_date": "2027-02-01",
+        "end_date": "2027-07-31",
+        "weekly_minutes": 2400,
+        "currency": "EUR",
+        "rate_min": "80",
+        "rate_max": "95",
+        "budget": "40000",
+        "justification": "Pipeline rebuild",
+        **units,
+    }
+    for bad in ([theirs.id], [mine.id, 2**40], [mine.id, 987654]):
+        response = client.post("/api/v1/requisitions", json={**body, "skill_ids": bad})
+        assert response.status_code == 422, (bad, response.get_json())
+        assert "/skill_ids" in str(response.get_json()["errors"])
+    ok = client.post("/api/v1/requisitions", json={**body, "skill_ids": [mine.id]})
+    assert ok.status_code == 201, ok.get_json()
+    assert ok.get_json()["skill_ids"] == [mine.id]

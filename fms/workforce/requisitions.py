@@ -20,10 +20,10 @@ from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
 from fms.statemachine import lock, transition
-from fms.tenancy import get_in_org
+from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
 from fms.workforce import rules
-from fms.workforce.models import ApprovalRule, ApprovalStep, Requisition
+from fms.workforce.models import ApprovalRule, ApprovalStep, Requisition, Skill
 from fms.workforce.validation import amount_in, check_terms, to_base_currency
 
 EDITABLE = (
@@ -49,6 +49,25 @@ def _snapshot(req: Requisition) -> dict:
     return {name: getattr(req, name) for name in EDITABLE}
 
 
+def _skill_ids(session: Session, raw, errors: dict) -> list[int]:
+    """Skills of this organization's taxonomy only; another organization's id, or one that
+    does not exist, is refused like any unknown value."""
+    if raw in (None, ""):
+        return []
+    try:
+        wanted = {int(s) for s in raw}
+    except (TypeError, ValueError):
+        errors["skill_ids"] = ["Choose skills from the list."]
+        return []
+    if any(not 0 < s < MAX_ID for s in wanted):
+        errors["skill_ids"] = ["Choose skills from the list."]
+        return []
+    known = set(session.scalars(select(Skill.id).where(Skill.id.in_(wanted))))  # scoped
+    if known != wanted:
+        errors["skill_ids"] = ["Choose skills from this organization's list."]
+    return sorted(known)
+
+
 def _clean(session: Session, fields: dict) -> dict:
     errors: dict[str, list[str]] = {}
     title = (fields.get("title") or "").strip()
@@ -66,7 +85,7 @@ def _clean(session: Session, fields: dict) -> dict:
     justification = (fields.get("justification") or "").strip()
     if not justification:
         errors["justification"] = ["Say why the organization needs this freelancer."]
-    skill_ids = fields.get("skill_ids") or []
+    skill_ids = _skill_ids(session, fields.get("skill_ids"), errors)
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     values.update(
@@ -74,7 +93,7 @@ def _clean(session: Session, fields: dict) -> dict:
         description=(fields.get("description") or "").strip(),
         budget=budget,
         justification=justification,
-        skill_ids=sorted({int(s) for s in skill_ids}),
+        skill_ids=skill_ids,
     )
     return values
 
