@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.tenancy import scope_session
+from fms.workforce import queries
 from fms.workforce import requisitions as svc
 from fms.workforce.models import ApprovalStep, Engagement, ExchangeRate, OnboardingStep
 from tests.factories import as_org
@@ -234,7 +235,7 @@ def test_only_roles_that_may_request_can_create(session, org, people, org_struct
 def test_waiting_for_counts_only_steps_the_actor_can_decide(session, org, people, org_structure):
     req = _new(session, org_structure, org, people["manager"], budget="60000")
     _submit(session, req, people["manager"])
-    assert svc.waiting_for(session, people["procurement"]) == 1
-    assert svc.waiting_for(session, people["finance"]) == 0
+    assert queries.waiting_for(session, people["procurement"]) == 1
+    assert queries.waiting_for(session, people["finance"]) == 0
     _decide(session, req, people["procurement"])
-    assert svc.waiting_for(session, people["finance"]) == 1
+    assert queries.waiting_for(session, people["finance"]) == 1

@@ -22,7 +22,7 @@ from fms.records import add_unique
 from fms.statemachine import lock, transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import today_in, utcnow
-from fms.workforce import rules
+from fms.workforce import queries, rules
 from fms.workforce.models import (
     Amendment,
     Engagement,
@@ -34,7 +34,7 @@ from fms.workforce.models import (
     Requisition,
     Supplier,
 )
-from fms.workforce.validation import amount_in, check_terms, date_in
+from fms.workforce.validation import amount_in, check_terms, date_in, to_base_currency
 
 TERMS_FIELDS = (
     "rate",
@@ -269,8 +269,6 @@ def submit_engagement(
     procurement approval under the organization's chain; larger ones go through a
     requisition, so finance (and any second approver) cannot be bypassed.
     """
-    from fms.workforce.requisitions import approval_rules
-    from fms.workforce.validation import to_base_currency
 
     require(actor, "engagements.manage")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
@@ -278,7 +276,7 @@ def submit_engagement(
     budget_base = to_base_currency(
         session, actor=actor, amount=terms.budget_cap, currency=engagement.currency, on=today
     )
-    chain = rules.chain_for(approval_rules(session), budget_base)
+    chain = rules.chain_for(queries.approval_rules(session), budget_base)
     if len(chain) > 1 or any(step.role != "procurement" for step in chain):
         raise RuleViolation(
             "A budget this size needs the full approval chain "
@@ -424,9 +422,7 @@ def cancel(session: Session, *, actor: Actor, engagement_id: int, reason: str) -
 
 
 def notice_period_days(session: Session) -> int:
-    from fms.workforce.services import workforce_settings
-
-    return workforce_settings(session).notice_period_days
+    return queries.workforce_settings(session).notice_period_days
 
 
 def _notice_refused(engagement: Engagement):

@@ -21,9 +21,12 @@ from decimal import Decimal
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session, aliased
 
+from fms.identity.actor import Actor
 from fms.identity.models import Organization, User
 from fms.workforce import rules
 from fms.workforce.models import (
+    ApprovalRule,
+    ApprovalStep,
     CostCentre,
     Department,
     Engagement,
@@ -31,8 +34,10 @@ from fms.workforce.models import (
     Freelancer,
     FreelancerSkill,
     Location,
+    Requisition,
     Skill,
     Supplier,
+    WorkforceSettings,
 )
 
 DIRECT = "Direct (no supplier)"
@@ -669,7 +674,6 @@ def requisition_extras(session: Session, requisition_ids) -> tuple[dict, dict]:
 def to_do(session: Session, *, actor, today: date) -> dict:
     """What waits on the actor: approvals, amendments to decide, reviews to write."""
     from fms.workforce.models import Amendment, PerformanceReview
-    from fms.workforce.requisitions import waiting_for
 
     result = {"requisitions": 0, "amendments": 0, "reviews": 0}
     if actor.can("requisitions.read"):
@@ -694,3 +698,55 @@ def to_do(session: Session, *, actor, today: date) -> dict:
         )
         result["reviews"] = session.scalar(ending) or 0
     return result
+
+
+# --- settings and approval chains (read by the rules of several rooms) ---------------------
+
+
+def default_workforce_settings() -> WorkforceSettings:
+    """The settings an organization has until an org admin changes them."""
+    return WorkforceSettings(
+        notice_period_days=14, trial_max_days=30, trial_max_budget=Decimal(5000)
+    )
+
+
+def workforce_settings(session: Session) -> WorkforceSettings:
+    """The organization's workforce settings (the defaults, unsaved, until changed)."""
+    return session.scalar(select(WorkforceSettings)) or default_workforce_settings()
+
+
+def approval_rules(session: Session) -> list[ApprovalRule]:
+    """The organization's approval chain rules, in order."""
+    return list(session.scalars(select(ApprovalRule).order_by(ApprovalRule.position)))
+
+
+def waiting_for(session: Session, actor: Actor) -> int:
+    """How many submitted requisitions wait on a step of one of the actor's roles."""
+    first_pending = (
+        select(ApprovalStep.requisition_id, func.min(ApprovalStep.position).label("position"))
+        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
+        .where(
+            ApprovalStep.state == "pending",
+            ApprovalStep.round == Requisition.round,
+            Requisition.state == "submitted",
+        )
+        .group_by(ApprovalStep.requisition_id)
+        .subquery()
+    )
+    stmt = (
+        select(func.count())
+        .select_from(ApprovalStep)
+        .join(
+            first_pending,
+            (first_pending.c.requisition_id == ApprovalStep.requisition_id)
+            & (first_pending.c.position == ApprovalStep.position),
+        )
+        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
+        .where(
+            ApprovalStep.state == "pending",
+            ApprovalStep.round == Requisition.round,
+            ApprovalStep.role.in_(sorted(actor.roles)),
+            Requisition.requester_user_id != (actor.user_id or -1),
+        )
+    )
+    return session.scalar(stmt) or 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fms import money
@@ -22,8 +22,9 @@ from fms.identity.permissions import require
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
-from fms.workforce import rules
-from fms.workforce.models import ApprovalRule, ApprovalStep, Requisition, Skill
+from fms.workforce import queries, rules
+from fms.workforce.engagements import engagement_from_requisition
+from fms.workforce.models import ApprovalStep, Requisition, Skill
 from fms.workforce.validation import amount_in, check_terms, to_base_currency
 
 EDITABLE = (
@@ -136,10 +137,6 @@ def _require_requester(actor: Actor, req: Requisition) -> None:
         raise NotAllowed("Only the requester can change this requisition.")
 
 
-def approval_rules(session: Session) -> list[ApprovalRule]:
-    return list(session.scalars(select(ApprovalRule).order_by(ApprovalRule.position)))
-
-
 def submit_requisition(
     session: Session, *, actor: Actor, requisition_id: int, today: date
 ) -> Requisition:
@@ -151,7 +148,7 @@ def submit_requisition(
     budget_base = to_base_currency(
         session, actor=actor, amount=req.budget, currency=req.currency, on=today
     )
-    chain = rules.chain_for(approval_rules(session), budget_base)
+    chain = rules.chain_for(queries.approval_rules(session), budget_base)
     if not chain:
         raise RuleViolation("The organization has no approval rules; ask an org admin to add them.")
     round_ = req.round + 1
@@ -280,8 +277,6 @@ def decide_step(
         actor=actor,
         values={"decided_at": utcnow()},
     )
-    from fms.workforce.engagements import engagement_from_requisition
-
     engagement_from_requisition(session, actor=actor, requisition=req)
     return req
 
@@ -306,35 +301,3 @@ def cancel_requisition(session: Session, *, actor: Actor, requisition_id: int) -
         actor=actor,
         values={"decided_at": utcnow()},
     )
-
-
-def waiting_for(session: Session, actor: Actor) -> int:
-    """How many submitted requisitions wait on a step of one of the actor's roles."""
-    first_pending = (
-        select(ApprovalStep.requisition_id, func.min(ApprovalStep.position).label("position"))
-        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
-        .where(
-            ApprovalStep.state == "pending",
-            ApprovalStep.round == Requisition.round,
-            Requisition.state == "submitted",
-        )
-        .group_by(ApprovalStep.requisition_id)
-        .subquery()
-    )
-    stmt = (
-        select(func.count())
-        .select_from(ApprovalStep)
-        .join(
-            first_pending,
-            (first_pending.c.requisition_id == ApprovalStep.requisition_id)
-            & (first_pending.c.position == ApprovalStep.position),
-        )
-        .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
-        .where(
-            ApprovalStep.state == "pending",
-            ApprovalStep.round == Requisition.round,
-            ApprovalStep.role.in_(sorted(actor.roles)),
-            Requisition.requester_user_id != (actor.user_id or -1),
-        )
-    )
-    return session.scalar(stmt) or 0

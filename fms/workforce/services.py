@@ -15,6 +15,7 @@ from fms.identity.actor import Actor
 from fms.identity.permissions import may_see_field, require
 from fms.records import add_unique
 from fms.tenancy import get_in_org
+from fms.workforce import queries
 from fms.workforce.models import (
     ApprovalRule,
     CostCentre,
@@ -29,6 +30,8 @@ from fms.workforce.models import (
     SupplierContact,
     WorkforceSettings,
 )
+from fms.workforce.queries import freelancer_matches
+from fms.workforce.validation import amount_in, date_in
 
 STRUCTURE_KINDS = {
     "department": Department,
@@ -161,7 +164,6 @@ def list_freelancers(
     per_page: int = 50,
 ):
     """Freelancers known to the organization, filtered, one page at a time."""
-    from fms.workforce.queries import freelancer_matches
 
     require(actor, "freelancers.read")
     stmt = select(Freelancer)
@@ -191,25 +193,6 @@ def freelancer_countries(session: Session, *, actor: Actor) -> list[str]:
 # --- settings --------------------------------------------------------------------------------
 
 
-def workforce_settings(session: Session) -> WorkforceSettings:
-    """The organization's workforce settings (defaults until an org admin changes them)."""
-    settings = session.scalar(select(WorkforceSettings))
-    if settings is None:
-        # made on first use; two first uses at once make one (the other reads it)
-        try:
-            settings = add_unique(
-                session,
-                WorkforceSettings(
-                    notice_period_days=14, trial_max_days=30, trial_max_budget=Decimal(5000)
-                ),
-                existing=lambda: session.scalar(select(WorkforceSettings.id)),
-                detail="The workforce settings exist.",
-            )
-        except AlreadyExists:
-            settings = session.scalar(select(WorkforceSettings))
-    return settings
-
-
 def update_settings(session: Session, *, actor: Actor, notice_period_days, trial_max_days):
     """Org admins set the notice period and the trial engagement limit."""
     require(actor, "approval_rules.manage")
@@ -227,7 +210,17 @@ def update_settings(session: Session, *, actor: Actor, notice_period_days, trial
             errors[name] = [f"A whole number of days from {low} to {high}."]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
-    settings = workforce_settings(session)
+    settings = session.scalar(select(WorkforceSettings))
+    if settings is None:  # the first change: the row begins with the defaults
+        try:
+            settings = add_unique(
+                session,
+                queries.default_workforce_settings(),
+                existing=lambda: session.scalar(select(WorkforceSettings.id)),
+                detail="The workforce settings exist.",
+            )
+        except AlreadyExists:
+            settings = session.scalar(select(WorkforceSettings))
     before = {
         "notice_period_days": settings.notice_period_days,
         "trial_max_days": settings.trial_max_days,
@@ -479,7 +472,6 @@ def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effecti
     """Finance records how much of the base currency one unit of a currency is worth."""
     require(actor, "exchange_rates.manage")
     from fms.identity.models import Organization
-    from fms.workforce.validation import amount_in, date_in
 
     org = session.get(Organization, actor.org_id)
     errors = {}

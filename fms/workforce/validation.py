@@ -12,6 +12,7 @@ from fms.errors import RuleViolation
 from fms.identity.models import Organization
 from fms.workforce import rules
 from fms.workforce.models import CostCentre, Department, ExchangeRate, Location
+from fms.workforce.queries import workforce_settings
 
 MAX_WEEKLY_MINUTES = 80 * 60
 MAX_AMOUNT = 10**12
@@ -92,8 +93,6 @@ def check_terms(session: Session, fields: dict, errors: dict, *, rate_fields=("r
         elif values[name] != values[name].quantize(money.Decimal("0.000001")):
             errors[name] = ["At most six decimal places."]
     if kind == "trial" and start and end and not errors.get("end_date"):
-        from fms.workforce.services import workforce_settings
-
         limit = workforce_settings(session).trial_max_days
         if (end - start).days + 1 > limit:
             errors["end_date"] = [f"A trial engagement lasts at most {limit} days."]

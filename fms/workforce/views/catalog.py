@@ -10,7 +10,7 @@ from fms.extensions import db
 from fms.forms import apply_errors, status_of, submitted
 from fms.identity.permissions import APPROVER_ROLES, require
 from fms.identity.web_session import current_actor
-from fms.workforce import forms, requisitions, services
+from fms.workforce import forms, queries, services
 from fms.workforce.forms import decimal_text
 
 bp = Blueprint("catalog", __name__)
@@ -102,7 +102,7 @@ def exchange_rates():
 def settings():
     actor = current_actor()
     require(actor, "structure.read")
-    current = services.workforce_settings(db.session)
+    current = queries.workforce_settings(db.session)
     settings_form = forms.SettingsForm(obj=current, prefix="settings")
     skill_form = forms.SkillForm(prefix="skill")
     step_form = forms.TemplateStepForm(prefix="step")
@@ -146,7 +146,7 @@ def settings():
         settings_form=settings_form,
         skill_form=skill_form,
         step_form=step_form,
-        chain=requisitions.approval_rules(db.session),
+        chain=queries.approval_rules(db.session),
         approver_roles=APPROVER_ROLES,
         skills=services.list_skills(db.session, actor=actor),
         template=services.onboarding_template(db.session),

@@ -25,7 +25,7 @@ VIEWS = {"waiting": "Waiting for me", "mine": "My requests", "all": "All requisi
 def index():
     actor = current_actor()
     require(actor, "requisitions.read")
-    default = "waiting" if requisitions.waiting_for(db.session, actor) else "all"
+    default = "waiting" if queries.waiting_for(db.session, actor) else "all"
     view = request.args.get("view", default)
     view = view if view in VIEWS else "all"
     state = request.args.get("state") or None
@@ -42,7 +42,7 @@ def index():
         view=view,
         views=VIEWS,
         state=state,
-        waiting=requisitions.waiting_for(db.session, actor),
+        waiting=queries.waiting_for(db.session, actor),
     )
 
 
