@@ -163,3 +163,85 @@ def test_money_is_a_string_amount_with_a_currency():
     for bad in ({"amount": 12.5, "currency": "EUR"}, {"amount": "1", "currency": "EURO"}, "12"):
         with pytest.raises(ValidationError):
             Priced().load({"price": bad})
+
+
+# --- the contract: what the OpenAPI document promises ---------------------------------------
+
+
+def _spec(client) -> dict:
+    return client.get("/api/v1/openapi.json").get_json()
+
+
+def _resolve(spec, item):
+    while "$ref" in item:
+        *_, section, name = item["$ref"].split("/")
+        item = spec["components"][section][name]
+    return item
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield path, method, operation
+
+
+def test_every_error_is_documented_as_problem_json(client):
+    spec = _spec(client)
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status"} <= set(problem["required"])
+    assert {"detail", "errors"} <= set(problem["properties"])
+    field_error = spec["components"]["schemas"]["FieldError"]["properties"]
+    assert {"pointer", "parameter", "in", "detail"} <= set(field_error)
+    seen = 0
+    for path, method, operation in _operations(spec):
+        for status, response in operation["responses"].items():
+            if status.startswith(("1", "2", "3")):
+                continue
+            content = _resolve(spec, response)["content"]
+            assert set(content) == {"application/problem+json"}, (method, path, status)
+            schema = content["application/problem+json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Problem"}
+            seen += 1
+    assert seen > 100
+
+
+def test_errors_are_answered_as_documented(admin_client):
+    response = admin_client.get("/api/v1/memberships/999999999")
+    assert response.status_code == 404 and response.content_type == "application/problem+json"
+
+
+def test_session_and_csrf_are_declared_and_applied(app, client):
+    spec = _spec(client)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["session"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": app.config["SESSION_COOKIE_NAME"],
+        "description": schemes["session"]["description"],
+    }
+    assert schemes["csrf"]["in"] == "header" and schemes["csrf"]["name"] == "X-CSRFToken"
+    for path, method, operation in _operations(spec):
+        expected = {"session": [], "csrf": []} if method != "get" else {"session": []}
+        assert operation["security"] == [expected], (method, path)
+        assert "401" in operation["responses"], (method, path)
+
+
+def test_decimals_are_documented_as_the_strings_they_are(admin_client):
+    spec = _spec(admin_client)
+    schemas = spec["components"]["schemas"]
+    for name, field in (("FiguresOut", "fte"), ("ExchangeRateOut", "rate")):
+        prop = schemas[name]["properties"][field]
+        assert prop["type"] == "string" and prop["format"] == "decimal", name
+        assert prop["pattern"]
+    import re
+
+    fte = admin_client.get("/api/v1/headcount").get_json()["total"]["fte"]
+    assert isinstance(fte, str)
+    assert re.match(schemas["FiguresOut"]["properties"]["fte"]["pattern"], fte)
+
+
+def test_saml_connections_document_their_null_fields(client):
+    props = _spec(client)["components"]["schemas"]["ConnectionOut"]["properties"]
+    for name in ("issuer", "client_id", "saml_metadata_path", "idp_entity_id"):
+        assert "null" in props[name]["type"], name

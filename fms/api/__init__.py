@@ -10,12 +10,26 @@ from __future__ import annotations
 from flask import Blueprint, render_template
 from flask_smorest import Api
 
+from fms.api import contract
 from fms.api.common import API_PREFIX
 
 
 class FMSApi(Api):
+    ERROR_SCHEMA = contract.Problem
+
+    def init_app(self, app, *, spec_kwargs=None):
+        plugin = contract.ContractPlugin(session_cookie=app.config["SESSION_COOKIE_NAME"])
+        super().init_app(app, spec_kwargs={**(spec_kwargs or {}), "extra_plugins": [plugin]})
+        self.ma_plugin.converter.add_attribute_function(contract.decimal_string)
+
     def _register_error_handlers(self):
         """fms.errors answers every error, for pages and API alike."""
+
+    def _register_responses(self):
+        """Every error is problem+json (fms.errors): document it so, with `Problem`."""
+        self.spec.components.schema("Problem", schema=contract.Problem)
+        for name, response in contract.error_responses().items():
+            self.spec.components.response(name, response, lazy=True)
 
 
 api = FMSApi(
