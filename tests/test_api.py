@@ -245,3 +245,59 @@ def test_saml_connections_document_their_null_fields(client):
     props = _spec(client)["components"]["schemas"]["ConnectionOut"]["properties"]
     for name in ("issuer", "client_id", "saml_metadata_path", "idp_entity_id"):
         assert "null" in props[name]["type"], name
+
+
+def test_an_empty_patch_is_refused_and_changes_nothing(admin_client, session, org_admin):
+    before = _counts(session)
+    for body in (b"", b"  \n"):
+        response = admin_client.patch(
+            f"/api/v1/memberships/{org_admin.id}", data=body, content_type="application/json"
+        )
+        assert response.status_code == 422, body
+        assert response.content_type == "application/problem+json"
+        assert "body is empty" in response.get_json()["detail"]
+    response = admin_client.patch(f"/api/v1/organizations/{org_admin.org_id}")
+    assert response.status_code == 422
+    assert _counts(session) == before
+    spec = _spec(admin_client)
+    patch = spec["paths"]["/api/v1/memberships/{membership_id}"]["patch"]
+    assert patch["requestBody"]["required"] is True
+
+
+@pytest.fixture
+def csrf_on(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+
+
+def test_writes_without_a_session_are_401_before_csrf(csrf_on, client, session):
+    before = _counts(session)
+    for call in (
+        lambda: client.post("/api/v1/departments", json={"code": "ENG", "name": "Eng"}),
+        lambda: client.post("/api/v1/departments", json={"code": 5}),
+        lambda: client.patch("/api/v1/memberships/1", data=b""),
+        lambda: client.delete("/api/v1/sso/domains/1"),
+    ):
+        response = call()
+        assert response.status_code == 401, response.get_json()
+        assert response.content_type == "application/problem+json"
+    assert _counts(session) == before
+
+
+def test_cookie_authenticated_writes_still_need_csrf(csrf_on, admin_client, session):
+    refused = admin_client.patch("/api/v1/organizations/1", json={"name": "x"})
+    assert refused.status_code == 400
+    assert refused.get_json()["title"] == "CSRF token missing or invalid"
+    refused = admin_client.patch("/api/v1/organizations/1", data=b"")
+    assert refused.status_code == 400  # CSRF before the body is looked at
+
+
+def test_ids_beyond_bigint_are_404_not_a_database_error(admin_client):
+    for url in (
+        "/api/v1/memberships/99999999999999999999",
+        "/api/v1/departments/9223372036854775808",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 404, url
+        assert response.content_type == "application/problem+json"
+    param = _spec(admin_client)["paths"]["/api/v1/users/{user_id}"]["parameters"][0]
+    assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
