@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import API_PREFIX
+from fms.api.common import API_PREFIX, ID_RANGE
 from fms.extensions import db
 from fms.identity.models import Organization
 from fms.identity.sso import oidc
@@ -191,7 +191,7 @@ class DomainPatchIn(Schema):
     connection_id = fields.Integer(
         allow_none=True,
         strict=True,
-        validate=validate.Range(min=1, max=2**63 - 1),
+        validate=ID_RANGE,
         metadata={"description": "A staff connection of this organization, or null."},
     )
 
