@@ -307,3 +307,38 @@ def test_ids_beyond_the_id_columns_are_404_not_a_database_error(admin_client):
     response = admin_client.get("/api/v1/headcount?location_id=2147483648")
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["parameter"] == "location_id"
+
+
+def _matches(value, documented) -> bool:
+    types = documented if isinstance(documented, list) else [documented]
+    kinds = {
+        "null": value is None,
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "array": isinstance(value, list),
+        "object": isinstance(value, dict),
+    }
+    return any(kinds.get(t, False) for t in types)
+
+
+def test_a_saml_connection_answers_as_documented(admin_client, session, org_admin):
+    from fms.identity.sso.models import SsoConnection
+    from tests.factories import as_org
+
+    with as_org(session, org_admin.org_id):
+        connection = SsoConnection(
+            org_id=org_admin.org_id,
+            name="SAML IdP",
+            protocol="saml",
+            idp_entity_id="https://idp.example.com/saml",
+            idp_metadata_xml="<EntityDescriptor/>",
+        )
+        session.add(connection)
+        session.commit()
+    body = admin_client.get(f"/api/v1/sso/connections/{connection.id}").get_json()
+    props = _spec(admin_client)["components"]["schemas"]["ConnectionOut"]["properties"]
+    assert body["issuer"] is None and body["client_id"] is None
+    for name, value in body.items():
+        if "type" in props[name]:
+            assert _matches(value, props[name]["type"]), (name, value, props[name]["type"])
