@@ -116,6 +116,21 @@ def register_error_handlers(app) -> None:
 
     log = logging.getLogger("fms.errors")
 
+    def rollback() -> None:
+        """A failed flush or statement leaves the session unusable: the error page reads
+        the database too (the layout), so it starts from a clean session."""
+        from fms.extensions import db
+
+        try:
+            db.session.rollback()
+        except Exception:  # the connection itself may be gone; the page must still answer
+            log.exception("rollback after an error failed")
+
+    def kept_headers(exc: HTTPException) -> list[tuple[str, str]]:
+        """The exception's own headers (Allow on 405, Retry-After on 429, ...), without
+        its Content-Type: the body is ours."""
+        return [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+
     def page(status: int, title: str, detail: str | None):
         return render_template("errors/error.html", status=status, title=title, detail=detail), (
             status
@@ -148,6 +163,16 @@ def register_error_handlers(app) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException):
         status = exc.code or 500
+        if status >= 500:
+            rollback()
+        response = _http_error_response(exc, status)
+        for key, value in kept_headers(exc):
+            response.headers.setdefault(key, value)
+        return response
+
+    def _http_error_response(exc: HTTPException, status: int):
+        from flask import make_response
+
         if _wants_json(request):
             extra = {}
             data = getattr(exc, "data", None)
@@ -159,14 +184,17 @@ def register_error_handlers(app) -> None:
                 response.headers[key] = value
             return response
         if status == 405:
-            return page(405, "Not allowed here", "This page does not accept that request.")
-        return page(status, exc.name, exc.description)
+            return make_response(
+                page(405, "Not allowed here", "This page does not accept that request.")
+            )
+        return make_response(page(status, exc.name, exc.description))
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if app.config.get("PROPAGATE_EXCEPTIONS"):
             raise exc
+        rollback()
         error = InternalServerError()
         detail = "Something went wrong on our side. It has been logged; please try again."
         if _wants_json(request):

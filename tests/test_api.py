@@ -164,3 +164,182 @@ def test_money_is_a_string_amount_with_a_currency():
     for bad in ({"amount": 12.5, "currency": "EUR"}, {"amount": "1", "currency": "EURO"}, "12"):
         with pytest.raises(ValidationError):
             Priced().load({"price": bad})
+
+
+# --- the contract: what the OpenAPI document promises ---------------------------------------
+
+
+def _spec(client) -> dict:
+    return client.get("/api/v1/openapi.json").get_json()
+
+
+def _resolve(spec, item):
+    while "$ref" in item:
+        *_, section, name = item["$ref"].split("/")
+        item = spec["components"][section][name]
+    return item
+
+
+def _operations(spec):
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield path, method, operation
+
+
+def test_every_error_is_documented_as_problem_json(client):
+    spec = _spec(client)
+    problem = spec["components"]["schemas"]["Problem"]
+    assert {"type", "title", "status"} <= set(problem["required"])
+    assert {"detail", "errors"} <= set(problem["properties"])
+    field_error = spec["components"]["schemas"]["FieldError"]["properties"]
+    assert {"pointer", "parameter", "in", "detail"} <= set(field_error)
+    seen = 0
+    for path, method, operation in _operations(spec):
+        for status, response in operation["responses"].items():
+            if status.startswith(("1", "2", "3")):
+                continue
+            content = _resolve(spec, response)["content"]
+            assert set(content) == {"application/problem+json"}, (method, path, status)
+            schema = content["application/problem+json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/Problem"}
+            seen += 1
+    assert seen > 100
+
+
+def test_errors_are_answered_as_documented(admin_client):
+    response = admin_client.get("/api/v1/memberships/999999999")
+    assert response.status_code == 404 and response.content_type == "application/problem+json"
+
+
+def test_session_and_csrf_are_declared_and_applied(app, client):
+    spec = _spec(client)
+    schemes = spec["components"]["securitySchemes"]
+    assert schemes["session"] == {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": app.config["SESSION_COOKIE_NAME"],
+        "description": schemes["session"]["description"],
+    }
+    assert schemes["csrf"]["in"] == "header" and schemes["csrf"]["name"] == "X-CSRFToken"
+    for path, method, operation in _operations(spec):
+        expected = {"session": [], "csrf": []} if method != "get" else {"session": []}
+        assert operation["security"] == [expected], (method, path)
+        assert "401" in operation["responses"], (method, path)
+
+
+def test_decimals_are_documented_as_the_strings_they_are(admin_client):
+    spec = _spec(admin_client)
+    schemas = spec["components"]["schemas"]
+    for name, field in (("FiguresOut", "fte"), ("ExchangeRateOut", "rate")):
+        prop = schemas[name]["properties"][field]
+        assert prop["type"] == "string" and prop["format"] == "decimal", name
+        assert prop["pattern"]
+    import re
+
+    fte = admin_client.get("/api/v1/headcount").get_json()["total"]["fte"]
+    assert isinstance(fte, str)
+    assert re.match(schemas["FiguresOut"]["properties"]["fte"]["pattern"], fte)
+
+
+def test_saml_connections_document_their_null_fields(client):
+    props = _spec(client)["components"]["schemas"]["ConnectionOut"]["properties"]
+    for name in ("issuer", "client_id", "saml_metadata_path", "idp_entity_id"):
+        assert "null" in props[name]["type"], name
+
+
+def test_an_empty_patch_is_refused_and_changes_nothing(admin_client, session, org_admin):
+    before = _counts(session)
+    for body in (b"", b"  \n"):
+        response = admin_client.patch(
+            f"/api/v1/memberships/{org_admin.id}", data=body, content_type="application/json"
+        )
+        assert response.status_code == 422, body
+        assert response.content_type == "application/problem+json"
+        assert "body is empty" in response.get_json()["detail"]
+    response = admin_client.patch(f"/api/v1/organizations/{org_admin.org_id}")
+    assert response.status_code == 422
+    assert _counts(session) == before
+    spec = _spec(admin_client)
+    patch = spec["paths"]["/api/v1/memberships/{membership_id}"]["patch"]
+    assert patch["requestBody"]["required"] is True
+
+
+@pytest.fixture
+def csrf_on(app, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+
+
+def test_writes_without_a_session_are_401_before_csrf(csrf_on, client, session):
+    before = _counts(session)
+    for call in (
+        lambda: client.post("/api/v1/departments", json={"code": "ENG", "name": "Eng"}),
+        lambda: client.post("/api/v1/departments", json={"code": 5}),
+        lambda: client.patch("/api/v1/memberships/1", data=b""),
+        lambda: client.delete("/api/v1/sso/domains/1"),
+    ):
+        response = call()
+        assert response.status_code == 401, response.get_json()
+        assert response.content_type == "application/problem+json"
+    assert _counts(session) == before
+
+
+def test_cookie_authenticated_writes_still_need_csrf(csrf_on, admin_client, session):
+    refused = admin_client.patch("/api/v1/organizations/1", json={"name": "x"})
+    assert refused.status_code == 400
+    assert refused.get_json()["title"] == "CSRF token missing or invalid"
+    refused = admin_client.patch("/api/v1/organizations/1", data=b"")
+    assert refused.status_code == 400  # CSRF before the body is looked at
+
+
+def test_ids_beyond_the_id_columns_are_404_not_a_database_error(admin_client):
+    """Ids are INTEGER columns: a larger one in a path is no row (on PostgreSQL it was a
+    500, "integer out of range"); in a body or a query it is a field error."""
+    for url in (
+        "/api/v1/memberships/99999999999999999999",
+        "/api/v1/departments/9223372036854775806",
+        "/api/v1/locations/2147483648",
+    ):
+        response = admin_client.get(url)
+        assert response.status_code == 404, url
+        assert response.content_type == "application/problem+json"
+    param = _spec(admin_client)["paths"]["/api/v1/users/{user_id}"]["parameters"][0]
+    assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
+    response = admin_client.get("/api/v1/headcount?location_id=2147483648")
+    assert response.status_code == 422
+    assert response.get_json()["errors"][0]["parameter"] == "location_id"
+
+
+def _matches(value, documented) -> bool:
+    types = documented if isinstance(documented, list) else [documented]
+    kinds = {
+        "null": value is None,
+        "string": isinstance(value, str),
+        "boolean": isinstance(value, bool),
+        "integer": isinstance(value, int) and not isinstance(value, bool),
+        "array": isinstance(value, list),
+        "object": isinstance(value, dict),
+    }
+    return any(kinds.get(t, False) for t in types)
+
+
+def test_a_saml_connection_answers_as_documented(admin_client, session, org_admin):
+    from fms.identity.sso.models import SsoConnection
+    from tests.factories import as_org
+
+    with as_org(session, org_admin.org_id):
+        connection = SsoConnection(
+            org_id=org_admin.org_id,
+            name="SAML IdP",
+            protocol="saml",
+            idp_entity_id="https://idp.example.com/saml",
+            idp_metadata_xml="<EntityDescriptor/>",
+        )
+        session.add(connection)
+        session.commit()
+    body = admin_client.get(f"/api/v1/sso/connections/{connection.id}").get_json()
+    props = _spec(admin_client)["components"]["schemas"]["ConnectionOut"]["properties"]
+    assert body["issuer"] is None and body["client_id"] is None
+    for name, value in body.items():
+        if "type" in props[name]:
+            assert _matches(value, props[name]["type"]), (name, value, props[name]["type"])

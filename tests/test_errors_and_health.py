@@ -23,7 +23,45 @@ def fragile_app(tmp_path):
     def api_boom():
         raise RuntimeError("secret internal detail")
 
+    def duplicate_slugs():
+        from fms.extensions import db
+        from fms.identity.models import Organization
+
+        db.session.add_all(
+            Organization(name=name, slug="same-slug", base_currency="EUR") for name in "AB"
+        )
+        db.session.flush()  # IntegrityError: the session now needs a rollback
+
+    application.add_url_rule("/db-boom", "db_boom", duplicate_slugs)
+    application.add_url_rule("/api/v1/db-boom", "api_db_boom", duplicate_slugs)
     return application
+
+
+def _signed_in_client(application):
+    """A client signed in to a fresh database of `application` (its own file)."""
+    from fms.extensions import db
+    from fms.identity import services as identity
+    from fms.identity.models import Membership, Organization, User
+    from fms.identity.web_session import TOKEN_KEY
+    from fms.tenancy import _ORG_KEY
+
+    with application.app_context():
+        db.create_all()
+        org = Organization(name="Fragile", slug="fragile", base_currency="EUR")
+        user = User(email="admin@fragile.example", name="Admin")
+        db.session.add_all([org, user])
+        db.session.flush()
+        db.session.info[_ORG_KEY] = org.id
+        db.session.add(Membership(org_id=org.id, user_id=user.id, roles=["org_admin"]))
+        started = identity.start_session(
+            db.session, user=user, method="password", ip="127.0.0.1", user_agent="t", org_id=org.id
+        )
+        db.session.commit()
+        token = started.token
+    web = application.test_client()
+    with web.session_transaction() as cookie:
+        cookie[TOKEN_KEY] = token
+    return web
 
 
 def test_an_unexpected_error_is_a_clean_500_page_without_internals(fragile_app):
@@ -34,6 +72,18 @@ def test_an_unexpected_error_is_a_clean_500_page_without_internals(fragile_app):
     api = web.get("/api/v1/boom")
     assert api.status_code == 500 and api.content_type == "application/problem+json"
     assert "secret" not in api.get_data(as_text=True)
+
+
+def test_a_database_error_still_gets_the_fms_error_page(fragile_app):
+    """The 500 handler rolls the failed session back before it renders (the layout reads
+    the organization), so the answer is ours, not Werkzeug's bare page."""
+    web = _signed_in_client(fragile_app)
+    page = web.get("/db-boom")
+    assert page.status_code == 500 and b"Something went wrong" in page.data
+    assert b"fms-sidebar" in page.data  # the normal layout: the session worked again
+    api = web.get("/api/v1/db-boom")
+    assert api.status_code == 500 and api.content_type == "application/problem+json"
+    assert api.get_json()["title"] == "Internal Server Error"
 
 
 def test_production_sends_hsts_and_secure_cookies(tmp_path, monkeypatch):
@@ -66,6 +116,13 @@ def test_short_production_secret_is_refused(tmp_path, monkeypatch):
 def test_method_not_allowed_is_a_page(client):
     response = client.delete("/login")
     assert response.status_code == 405 and b"Not allowed here" in response.data
+    assert set(response.headers["Allow"].split(", ")) >= {"GET", "POST"}
+
+
+def test_method_not_allowed_on_the_api_keeps_allow(client):
+    response = client.put("/api/v1/me")
+    assert response.status_code == 405 and response.content_type == "application/problem+json"
+    assert "GET" in response.headers["Allow"].split(", ")
 
 
 @pytest.mark.redis

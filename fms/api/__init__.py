@@ -7,15 +7,47 @@ flask-smorest's own error format.
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, g, render_template, request
 from flask_smorest import Api
+from werkzeug.exceptions import NotFound, Unauthorized
+from werkzeug.routing import IntegerConverter
 
-from fms.api.common import API_PREFIX
+from fms.api import contract
+from fms.api.common import API_PREFIX, ID_RANGE
 
 
 class FMSApi(Api):
+    ERROR_SCHEMA = contract.Problem
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.guarded_blueprints: set[str] = set()
+        # `<int:...>` ids in paths: the databases' BIGINT ids (larger ones answer 404)
+        id_schema = {"type": "integer", "minimum": ID_RANGE.min, "maximum": ID_RANGE.max}
+        self.register_converter(IntegerConverter, lambda _converter: dict(id_schema))
+
+    def init_app(self, app, *, spec_kwargs=None):
+        plugin = contract.ContractPlugin(session_cookie=app.config["SESSION_COOKIE_NAME"])
+        super().init_app(app, spec_kwargs={**(spec_kwargs or {}), "extra_plugins": [plugin]})
+        self.ma_plugin.converter.add_attribute_function(contract.decimal_string)
+
     def _register_error_handlers(self):
         """fms.errors answers every error, for pages and API alike."""
+
+    def _register_responses(self):
+        """Every error is problem+json (fms.errors): document it so, with `Problem`."""
+        self.spec.components.schema("Problem", schema=contract.Problem)
+        for name, response in contract.error_responses().items():
+            self.spec.components.response(name, response, lazy=True)
+
+    def register_blueprint(self, blp, **options):
+        """Routes of a domain: every one needs a signed-in session (`guard_api_request`),
+        which checks CSRF itself, after authentication."""
+        from fms.extensions import csrf
+
+        super().register_blueprint(blp, **options)
+        self.guarded_blueprints.add(blp.name)
+        csrf.exempt(blp)
 
 
 api = FMSApi(
@@ -42,6 +74,37 @@ reference_bp = Blueprint("api_reference", __name__)
 def reference():
     """A readable reference of the API, rendered from the OpenAPI document."""
     return render_template("api/reference.html")
+
+
+def guard_api_request():
+    """Before an API route runs: who, then CSRF, then an empty PATCH.
+
+    Authentication comes first, so a request without a session answers 401 whatever it
+    sends. CSRF is then checked on every request the session cookie authenticated (the
+    only way in: there are no bearer tokens on /api/v1), as flask-wtf checks pages.
+    """
+    if request.blueprint not in api.guarded_blueprints:
+        return
+    if g.get("actor") is None:
+        raise Unauthorized("Sign in first: the API uses the signed-in session.")
+    if current_app.config.get("WTF_CSRF_ENABLED", True):
+        from fms.extensions import csrf
+
+        csrf.protect()
+    for value in (request.view_args or {}).values():
+        if isinstance(value, int) and not ID_RANGE.min <= value <= ID_RANGE.max:
+            raise NotFound()  # no row has that id; the database would refuse the number
+    if request.method == "PATCH":
+        _refuse_empty_patch()
+
+
+def _refuse_empty_patch() -> None:
+    """A PATCH without a body changes nothing; saying so beats a 200 that looks like
+    success. (`{}` is a body, read as "change nothing", like any partial update.)"""
+    from fms.errors import InvalidInput
+
+    if not request.get_data(cache=True).strip():
+        raise InvalidInput("The body is empty: send the fields to change as JSON.")
 
 
 def register_api(app) -> None:

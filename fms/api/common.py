@@ -9,8 +9,11 @@ from fms import money
 
 API_PREFIX = "/api/v1"
 MAX_PER_PAGE = 200
-# ids callers send: positive and within the databases' BIGINT
-ID_RANGE = validate.Range(min=1, max=2**63 - 1)
+# ids callers send: positive and within what the id columns hold. They are INTEGER
+# (32-bit on PostgreSQL) today, so a larger id is refused here instead of failing in
+# the database as a 500; raise this with the migration that makes them BIGINT.
+MAX_ID = 2**31 - 1
+ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 
 class PageArgs(Schema):

@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import API_PREFIX
+from fms.api.common import API_PREFIX, ID_RANGE
 from fms.extensions import db
 from fms.identity.models import Organization
 from fms.identity.sso import oidc
@@ -74,9 +74,13 @@ class ConnectionOut(Schema):
     name = fields.String()
     protocol = fields.String()
     audience = fields.String()
-    issuer = fields.String()
-    client_id = fields.String()
-    has_client_secret = fields.Function(lambda c: bool(c.client_secret_encrypted))
+    issuer = fields.String(allow_none=True, metadata={"description": "OIDC only; null for SAML."})
+    client_id = fields.String(
+        allow_none=True, metadata={"description": "OIDC only; null for SAML."}
+    )
+    has_client_secret = fields.Function(
+        lambda c: bool(c.client_secret_encrypted), metadata={"type": "boolean"}
+    )
     scopes = fields.String()
     claim_email = fields.String()
     claim_name = fields.String()
@@ -94,9 +98,13 @@ class ConnectionOut(Schema):
     allow_idp_initiated = fields.Boolean()
     is_active = fields.Boolean()
     jit_provisioning = fields.Boolean()
-    sign_in_path = fields.Function(lambda c: f"/sso/{c.protocol}/{c.public_key}/start")
+    sign_in_path = fields.Function(
+        lambda c: f"/sso/{c.protocol}/{c.public_key}/start", metadata={"type": "string"}
+    )
     saml_metadata_path = fields.Function(
-        lambda c: f"/sso/saml/{c.public_key}/metadata" if c.protocol == "saml" else None
+        lambda c: f"/sso/saml/{c.public_key}/metadata" if c.protocol == "saml" else None,
+        allow_none=True,
+        metadata={"type": ["string", "null"], "description": "SAML only; null for OIDC."},
     )
     created_at = fields.DateTime()
 
@@ -183,7 +191,7 @@ class DomainPatchIn(Schema):
     connection_id = fields.Integer(
         allow_none=True,
         strict=True,
-        validate=validate.Range(min=1, max=2**63 - 1),
+        validate=ID_RANGE,
         metadata={"description": "A staff connection of this organization, or null."},
     )
 

@@ -1,0 +1,114 @@
+"""What the OpenAPI document promises beyond the routes' own schemas.
+
+- Errors: every error answer is RFC 9457 `application/problem+json` (`fms.errors`), so
+  every error response is documented with that content type and the `Problem` schema.
+- Security: the signed-in session cookie, plus the `X-CSRFToken` header on writes,
+  declared once and applied to every operation (the API has no public operation; the
+  document and the reference page are served outside the documented paths).
+- Decimals (rates, FTE) are exact strings, never JSON numbers.
+- PATCH needs a body (an empty one is refused, see `fms.api`): documented as required.
+"""
+
+from __future__ import annotations
+
+import http
+
+from apispec import BasePlugin
+from marshmallow import INCLUDE, Schema, fields
+
+# What `fms.errors` sends; the pattern documents the exact-decimal strings we answer.
+DECIMAL_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+
+
+class FieldError(Schema):
+    """One field's error: a JSON pointer into the body, or a named parameter."""
+
+    pointer = fields.String(
+        metadata={"description": "RFC 6901 JSON pointer into the request body, e.g. /roles/0."}
+    )
+    parameter = fields.String(metadata={"description": "A query or path parameter's name."})
+    # `in` is a Python keyword: declared under its JSON name
+    in_ = fields.String(data_key="in", metadata={"description": "query, path or header"})
+    detail = fields.String(required=True)
+
+
+class Problem(Schema):
+    """An RFC 9457 problem detail, as every error of this API answers."""
+
+    class Meta:
+        unknown = INCLUDE  # RFC 9457 allows extension members
+
+    type = fields.String(
+        required=True, metadata={"description": "about:blank unless a specific type applies."}
+    )
+    title = fields.String(required=True)
+    status = fields.Integer(required=True)
+    detail = fields.String(metadata={"description": "What went wrong, for a person."})
+    instance = fields.String(metadata={"description": "The request path."})
+    request_id = fields.String(metadata={"description": "Quote it when reporting a problem."})
+    errors = fields.List(
+        fields.Nested(FieldError), metadata={"description": "Field errors (400 and 422)."}
+    )
+
+
+def decimal_string(converter, field, **kwargs) -> dict:
+    """marshmallow Decimal fields dumped as strings: documented as such, with a pattern."""
+    if isinstance(field, fields.Decimal) and field.as_string:
+        return {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+    return {}
+
+
+class ContractPlugin(BasePlugin):
+    """Adds security and the documented error answers to each operation."""
+
+    def __init__(self, *, session_cookie: str):
+        self.session_cookie = session_cookie
+        self.spec = None
+
+    def init_spec(self, spec):
+        self.spec = spec
+        spec.components.security_scheme(
+            "session",
+            {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": self.session_cookie,
+                "description": "The signed-in browser session (sign in through the web pages).",
+            },
+        )
+        spec.components.security_scheme(
+            "csrf",
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-CSRFToken",
+                "description": "The `csrf_token` of `GET /api/v1/me`; required on writes "
+                "made with the session cookie.",
+            },
+        )
+
+    def operation_helper(self, path=None, operations=None, **kwargs):
+        for method, operation in (operations or {}).items():
+            write = method in WRITE_METHODS
+            operation["security"] = [{"session": [], "csrf": []} if write else {"session": []}]
+            responses = operation.setdefault("responses", {})
+            responses.setdefault("401", "UNAUTHORIZED")
+            responses.setdefault("403", "FORBIDDEN")
+            if write:
+                responses.setdefault("400", "BAD_REQUEST")  # CSRF, unreadable JSON
+            if "{" in (path or ""):
+                responses.setdefault("404", "NOT_FOUND")
+
+
+def error_responses() -> dict[str, dict]:
+    """A problem+json response component for every error status, and DEFAULT_ERROR."""
+    problem = {"$ref": "#/components/schemas/Problem"}
+    content = {"application/problem+json": {"schema": problem}}
+    out = {
+        status.name: {"description": status.phrase, "content": content}
+        for status in http.HTTPStatus
+        if status >= 400
+    }
+    out["DEFAULT_ERROR"] = {"description": "Any other error", "content": content}
+    return out
