@@ -51,9 +51,11 @@ def status_of(*forms) -> int:
 
 def id_arg(value: str) -> int:
     """For `request.args.get(name, type=id_arg)`: a positive whole number that fits the
-    database's BIGINT; anything else falls back to the default instead of failing."""
+    id columns (fms.tenancy.MAX_ID); anything else falls back to the default instead of failing."""
+    from fms.tenancy import MAX_ID
+
     number = int(value)
-    if not 0 < number < 2**63:
+    if not 0 < number <= MAX_ID:
         raise ValueError(value)
     return number
 

@@ -19,7 +19,9 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_l
 from fms.errors import NotFound
 
 ALL_TENANTS = "all_tenants"
-MAX_ID = 2**63
+# The largest id FMS accepts anywhere (paths, forms, bodies): what the id columns hold.
+# They are INTEGER today; moving them to BIGINT (issue 8) raises this one bound.
+MAX_ID = 2**31 - 1
 _ORG_KEY = "fms_org_id"
 
 

@@ -6,13 +6,12 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
 from fms import money
+from fms.tenancy import MAX_ID
 
 API_PREFIX = "/api/v1"
 MAX_PER_PAGE = 200
-# ids callers send: positive and within what the id columns hold. They are INTEGER
-# (32-bit on PostgreSQL) today, so a larger id is refused here instead of failing in
-# the database as a 500; raise this with the migration that makes them BIGINT.
-MAX_ID = 2**31 - 1
+# ids callers send: positive and within what the id columns hold (fms.tenancy.MAX_ID, the
+# one bound), so a larger id is refused here instead of failing in the database as a 500
 ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 

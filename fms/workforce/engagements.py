@@ -20,7 +20,7 @@ from fms.identity.models import Membership
 from fms.identity.permissions import require
 from fms.records import add_unique
 from fms.statemachine import lock, transition
-from fms.tenancy import get_in_org
+from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import today_in, utcnow
 from fms.workforce import queries, rules
 from fms.workforce.models import (
@@ -118,7 +118,7 @@ def _check_manager(session: Session, user_id) -> int:
         user_id = int(user_id)
     except (TypeError, ValueError):
         user_id = 0
-    if not 0 < user_id < 2**63:
+    if not 0 < user_id <= MAX_ID:
         raise InvalidInput(
             "Choose the hiring manager.", errors={"hiring_manager_user_id": ["Required."]}
         )

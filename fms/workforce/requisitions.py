@@ -60,7 +60,7 @@ def _skill_ids(session: Session, raw, errors: dict) -> list[int]:
     except (TypeError, ValueError):
         errors["skill_ids"] = ["Choose skills from the list."]
         return []
-    if any(not 0 < s < MAX_ID for s in wanted):
+    if any(not 0 < s <= MAX_ID for s in wanted):
         errors["skill_ids"] = ["Choose skills from the list."]
         return []
     known = set(session.scalars(select(Skill.id).where(Skill.id.in_(wanted))))  # scoped

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from fms import money
 from fms.errors import RuleViolation
 from fms.identity.models import Organization
+from fms.tenancy import MAX_ID
 from fms.workforce import rules
 from fms.workforce.models import CostCentre, Department, ExchangeRate, Location
 from fms.workforce.queries import workforce_settings
@@ -45,7 +46,7 @@ def _unit(session: Session, model, value):
         unit_id = int(value)
     except (TypeError, ValueError, OverflowError):
         return None
-    if not 0 < unit_id < 2**63:
+    if not 0 < unit_id <= MAX_ID:
         return None
     unit = session.scalar(select(model).where(model.id == unit_id, model.is_active.is_(True)))
     return unit.id if unit else None
