@@ -128,9 +128,11 @@ def _configure_blueprints(app: Flask) -> None:
 def _configure_request_lifecycle(app: Flask) -> None:
     from fms.api import guard_api_request
     from fms.identity import web_session
+    from fms.input import guard_page_request
     from fms.security_headers import add_security_headers
 
     web_session.init_app(app)
     # after the sign-in is loaded: the API authenticates first, then checks CSRF
     app.before_request(guard_api_request)
+    app.before_request(guard_page_request)
     app.after_request(add_security_headers)

@@ -14,6 +14,7 @@ from werkzeug.routing import IntegerConverter
 
 from fms.api import contract
 from fms.api.common import API_PREFIX, ID_RANGE
+from fms.input import check_request_text
 
 
 class FMSApi(Api):
@@ -94,6 +95,7 @@ def guard_api_request():
     for value in (request.view_args or {}).values():
         if isinstance(value, int) and not ID_RANGE.min <= value <= ID_RANGE.max:
             raise NotFound()  # no row has that id; the database would refuse the number
+    check_request_text()
     if request.method == "PATCH":
         _refuse_empty_patch()
 
