@@ -133,9 +133,12 @@ def test_invite_member_form(admin_client, session):
         "/admin/members",
         data={"name": "Ada Lovelace", "email": "ada@example.com", "roles": ["procurement"]},
     )
-    assert response.status_code == 200 and "Invitation mailed" in response.data.decode()
+    assert response.status_code == 302  # post/redirect/get: a reload creates nothing
     page = admin_client.get("/admin/members").data.decode()
+    assert "Invitation mailed" in page and 'id="invitation-link"' in page
     assert "Invited, not yet joined" in page and "ada@example.com" in page
+    # shown once: the next visit no longer holds the link
+    assert 'id="invitation-link"' not in admin_client.get("/admin/members").data.decode()
     bad = admin_client.post("/admin/members", data={"email": "not-an-email", "roles": []})
     assert bad.status_code == 422
 

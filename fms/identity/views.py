@@ -424,13 +424,15 @@ def members():
                 apply_errors(form, exc)
             else:
                 db.session.commit()
-                link = invitations.invitation_url(created["token"])
+                web_session.show_once(invitations.invitation_url(created["token"]))
                 flash(
                     f"Invitation mailed to {created['invitation'].email}. They join when they "
                     "accept it.",
                     "success",
                 )
-                form = forms.AddMemberForm(formdata=None)
+                return redirect(url_for("identity.members"))  # a reload creates nothing
+    else:
+        link = web_session.take_shown_once()
     page = request.args.get("page", 1, type=page_arg) or 1
     rows, total = memberships.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
     pending = invitations.open_staff_invitations(db.session, actor=actor)

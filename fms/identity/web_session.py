@@ -167,6 +167,18 @@ def forget() -> None:
     session.clear()
 
 
+# A link shown once after a redirect (post/redirect/get: a reload must not create twice).
+SHOW_ONCE_KEY = "show_once_link"
+
+
+def show_once(link: str) -> None:
+    session[SHOW_ONCE_KEY] = link
+
+
+def take_shown_once() -> str | None:
+    return session.pop(SHOW_ONCE_KEY, None)
+
+
 def safe_next(target: str | None) -> str:
     """Only same-site relative paths: an open redirect would help phishing."""
     from flask import url_for

@@ -532,9 +532,14 @@ def invitations_admin():
             apply_errors(form, exc)
         else:
             db.session.commit()
-            link = _base_url() + url_for("sso.invitation", token=token)
-            flash("Invitation created. Send the person this link; it works once.", "success")
-            form = sso_forms.InvitationForm(formdata=None)
+            web_session.show_once(invitations.invitation_url(token))
+            flash(
+                "Invitation mailed. You can also send the person this link; it works once.",
+                "success",
+            )
+            return redirect(url_for("sso.invitations_admin"))  # a reload creates nothing
+    if request.method == "GET":
+        link = web_session.take_shown_once()
     rows = invitations.list_invitations(db.session, actor=actor)
     has_connection = any(
         c.audience == "freelancers" and c.is_active
