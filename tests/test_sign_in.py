@@ -206,6 +206,57 @@ def test_sign_in_attempts_are_rate_limited_per_account_and_per_ip(
     assert others[-1] == 429
 
 
+def test_totp_codes_are_rate_limited_per_account_from_any_address(
+    tmp_path, session, restore_limiter
+):
+    """Six digits can be guessed: wrong codes count against the account, so changing the
+    address between guesses does not reset the limit."""
+    import pyotp
+    from werkzeug.security import generate_password_hash
+
+    from fms.encryption import encrypt
+    from fms.extensions import db
+    from fms.identity.models import Membership, Organization, User
+    from fms.timekeeping import utcnow
+    from tests.conftest import make_app
+
+    limited = make_app(
+        tmp_path,
+        RATELIMIT_ENABLED=True,
+        FMS_LOGIN_LIMIT_PER_ACCOUNT="3 per minute",
+        FMS_LOGIN_LIMIT_PER_IP="100 per minute",
+        SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/totp-limits.sqlite3",
+    )
+    with limited.app_context():
+        db.create_all()
+        org = Organization(name="Acme", slug="acme-totp")
+        user = User(
+            email="totp@example.com",
+            name="T",
+            password_hash=generate_password_hash("correct-horse-battery", method="scrypt"),
+            totp_secret_encrypted=encrypt(pyotp.random_base32()),
+            totp_enabled_at=utcnow(),
+        )
+        db.session.add_all([org, user])
+        db.session.flush()
+        db.session.add(Membership(org_id=org.id, user_id=user.id, roles=["finance"]))
+        db.session.commit()
+    web = limited.test_client()
+    held = web.post(
+        "/login", data={"email": "totp@example.com", "password": "correct-horse-battery"}
+    )
+    assert held.headers["Location"].endswith("/login/code")
+    statuses = [
+        web.post(
+            "/login/code",
+            data={"code": "000000"},
+            environ_base={"REMOTE_ADDR": f"10.0.0.{n}"},
+        ).status_code
+        for n in range(1, 5)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
 def test_production_refuses_the_development_secret_key(monkeypatch):
     from fms import create_app
     from fms.config import ConfigError

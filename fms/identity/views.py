@@ -166,8 +166,19 @@ def _finish_password_sign_in(user: User, *, method: str, next_url, org_id: int |
     return redirect(web_session.safe_next(next_url))
 
 
+def _held_account_key() -> str:
+    # codes are guessed against an account, from any number of addresses: count per account
+    held = session.get(web_session.HELD_KEY)
+    user_id = held.get("user_id") if isinstance(held, dict) else None
+    return f"totp:{user_id}"
+
+
 @bp.route("/login/code", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_ACCOUNT"], methods=["POST"])
+@limiter.limit(
+    lambda: current_app.config["FMS_LOGIN_LIMIT_PER_ACCOUNT"],
+    methods=["POST"],
+    key_func=_held_account_key,
+)
 def login_code():
     """The second step for accounts with TOTP: a code from the authenticator app."""
     held, user = web_session.held_sign_in("code")
