@@ -15,13 +15,17 @@ from fms.tenancy import scope_session
 
 
 def _org_with_admins(session, n_admins: int):
-    org = Organization(name="Race", slug="race-members")
+    return _org_with_admins_named(session, "race-members", n_admins)
+
+
+def _org_with_admins_named(session, slug: str, n_admins: int = 1):
+    org = Organization(name="Race", slug=slug)
     session.add(org)
     session.flush()
     scope_session(session, org.id)
     ids = []
     for index in range(n_admins):
-        user = User(email=f"admin{index}@race.example", name=f"Admin {index}")
+        user = User(email=f"admin{index}@{slug}.example", name=f"Admin {index}")
         session.add(user)
         session.flush()
         membership = Membership(org_id=org.id, user_id=user.id, roles=["org_admin"])
@@ -114,3 +118,65 @@ def test_ten_concurrent_adds_of_one_person_make_one_membership_and_nine_409s(app
         select(func.count(Membership.id)).where(Membership.user_id == person_id)
     )
     assert count == 1
+
+
+@pytest.mark.postgres
+def test_two_new_account_links_for_one_address_used_at_once_make_one_account(app, committed):
+    """Two organizations invited the same new address; its owner opens both mailed links
+    at once: one account, and the other link says to sign in — never a 500."""
+    from datetime import timedelta
+
+    from fms.identity import accounts, links
+    from fms.identity.models import PasswordLink
+    from fms.identity.sso import invitations
+    from fms.identity.sso.models import Invitation
+    from fms.timekeeping import utcnow
+
+    tokens = []
+    for n in range(2):
+        org_id, _ = _org_with_admins_named(committed, f"race-new-{n}")
+        invitation = Invitation(
+            org_id=org_id,
+            email="twice@new.example",
+            secret_hash=f"{n}" * 64,
+            roles=["finance"],
+            expires_at=utcnow() + timedelta(days=1),
+        )
+        committed.add(invitation)
+        committed.flush()
+        secret, secret_hash = links.new_secret()
+        link = PasswordLink(
+            email="twice@new.example",
+            name="Twice",
+            invitation_id=invitation.id,
+            secret_hash=secret_hash,
+            expires_at=utcnow() + timedelta(days=1),
+        )
+        committed.add(link)
+        committed.flush()
+        with app.test_request_context():
+            tokens.append(links.token_for("password", link.id, secret))
+    committed.commit()
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def use(token):
+        with app.app_context(), Session(db.engine) as session:
+            try:
+                barrier.wait()
+                accounts.set_password_with_link(session, token=token, password="chosen-by-me-123")
+                session.commit()
+                outcomes.append("created")
+            except invitations.AccountExists:
+                session.rollback()
+                outcomes.append("sign in")
+
+    threads = [threading.Thread(target=use, args=(t,)) for t in tokens]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["created", "sign in"]
+    assert (
+        committed.scalar(select(func.count(User.id)).where(User.email == "twice@new.example")) == 1
+    )

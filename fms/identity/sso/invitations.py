@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.errors import InvalidInput, RuleViolation
+from fms.errors import AlreadyExists, InvalidInput, RuleViolation
 from fms.identity import links, memberships
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, Organization, User
@@ -31,6 +31,7 @@ from fms.identity.permissions import ROLES, require
 from fms.identity.services import normalise_email
 from fms.identity.sso import SsoSignInFailed
 from fms.identity.sso.models import ExternalIdentity, Invitation, SsoConnection, SsoDomain
+from fms.records import add_unique
 from fms.tenancy import ALL_TENANTS, get_in_org, scope_session
 from fms.timekeeping import utcnow
 
@@ -579,19 +580,23 @@ def request_new_account(session: Session, *, token: str, name: str, ip: str | No
 def create_invited_account(session: Session, *, link, password_hash: str, ip: str | None) -> User:
     """Use a new-account link: the account with the chosen password, and the membership
     its invitation offers (if the invitation can still be used)."""
-    if session.scalar(select(User.id).where(User.email == link.email)) is not None:
-        raise AccountExists(
-            f"{link.email} has an FMS account now: sign in with it to accept the invitation."
-        )
     invitation = session.scalar(
         select(Invitation)
         .where(Invitation.id == link.invitation_id)
         .execution_options(**{ALL_TENANTS: True})
     )
     _check_usable(invitation)
-    user = User(email=link.email, name=link.name or link.email, password_hash=password_hash)
-    session.add(user)
-    session.flush()
+    try:  # two links for one address used at once: one account, the other told to sign in
+        user = add_unique(
+            session,
+            User(email=link.email, name=link.name or link.email, password_hash=password_hash),
+            existing=lambda: session.scalar(select(User.id).where(User.email == link.email)),
+            detail="exists",
+        )
+    except AlreadyExists:
+        raise AccountExists(
+            f"{link.email} has an FMS account now: sign in with it to accept the invitation."
+        ) from None
     actor = Actor(user_id=user.id, org_id=invitation.org_id, ip=ip, channel="web")
     audit.record(session, actor, "user.created", user, after={"via": "invitation"})
     accept(session, invitation=invitation, user=user, ip=ip, via="new_account")
