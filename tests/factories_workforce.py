@@ -98,10 +98,10 @@ def make_engagement(session, make_freelancer, make_member, org_structure):
             engagement = Engagement(
                 org_id=org.id,
                 title=f"Engagement {next(_seq)}",
-                kind="hourly",
+                kind=overrides.pop("kind", "hourly"),
                 state=state,
                 freelancer_id=freelancer.id,
-                currency="EUR",
+                currency=overrides.pop("currency", "EUR"),
                 start_date=start,
                 end_date=end,
                 **overrides,
@@ -203,6 +203,25 @@ def _step(f, org):
     return step.id
 
 
+def _delegation(f, org):
+    from fms.workforce.models import Delegation
+
+    manager = f.make_member(org, roles=("hiring_manager",))
+    stand_in = f.make_member(org, roles=("hiring_manager",))
+    with as_org(f.session, org.id):
+        delegation = Delegation(
+            org_id=org.id,
+            manager_user_id=manager.user_id,
+            delegate_user_id=stand_in.user_id,
+            starts_on=date(2026, 1, 1),
+            ends_on=date(2026, 12, 31),
+            created_by_user_id=manager.user_id,
+        )
+        f.session.add(delegation)
+        f.session.flush()
+    return delegation.id
+
+
 # route parameter name -> lambda f, org: id of a real object of that organization
 ID_FACTORIES: dict = {
     "supplier_id": lambda f, org: f.make_supplier(org).id,
@@ -211,4 +230,5 @@ ID_FACTORIES: dict = {
     "engagement_id": lambda f, org: f.make_engagement(org).id,
     "amendment_id": _amendment,
     "step_id": _step,
+    "delegation_id": _delegation,
 }

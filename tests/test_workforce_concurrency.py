@@ -319,3 +319,130 @@ def test_two_bookings_of_one_freelancer_in_the_same_dates_make_one(app, committe
         select(Engagement.state).where(Engagement.id.in_([first, second]))
     ).all()
     assert sorted(states) == ["approved", "onboarding"]
+
+
+def _engagement_with_two_pending(session, org_id, people, kind, first, second):
+    """An active engagement managed by people[0], who proposes two changes of one kind."""
+    from fms.workforce import engagements
+    from fms.workforce.models import EngagementTerms, Freelancer
+
+    units = {
+        name: session.scalar(select(model.id))
+        for name, model in (
+            ("department_id", Department),
+            ("cost_centre_id", CostCentre),
+            ("location_id", Location),
+        )
+    }
+    person = Freelancer(
+        org_id=org_id,
+        legal_name="Ada",
+        display_name="Ada",
+        email="ada@example.net",
+        country="DE",
+        timezone="Europe/Berlin",
+        currency="EUR",
+    )
+    session.add(person)
+    session.flush()
+    engagement = Engagement(
+        org_id=org_id,
+        title="Composed",
+        kind="hourly",
+        state="active",
+        freelancer_id=person.id,
+        currency="EUR",
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+    )
+    session.add(engagement)
+    session.flush()
+    session.add(
+        EngagementTerms(
+            org_id=org_id,
+            engagement_id=engagement.id,
+            effective_from=engagement.start_date,
+            rate=Decimal(90),
+            budget_cap=Decimal(100000),
+            hiring_manager_user_id=people[0].user_id,
+            weekly_minutes=2400,
+            **units,
+        )
+    )
+    session.flush()
+    ids = []
+    for effective_from, value in (first, second):
+        values = {"new_end_date": value} if kind == "extension" else {"new_rate": value}
+        ids.append(
+            engagements.request_amendment(
+                session,
+                actor=people[0],
+                engagement_id=engagement.id,
+                kind=kind,
+                effective_from=effective_from,
+                reason="More",
+                **values,
+            ).id
+        )
+    session.commit()
+    return engagement.id, ids
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("kind", ["extension", "rate_change"])
+def test_two_amendments_approved_at_once_compose(app, committed, kind):
+    """Two procurement people approve two changes of one engagement at the same moment: the
+    engagement's row lock puts one after the other, so both apply and neither undoes the
+    other (the end is the later extension; each rate holds from its own date)."""
+    from fms.workforce import engagements
+
+    org_id, _, people = _setup(committed)
+    if kind == "extension":
+        pair = (("2026-12-31", "2027-06-30"), ("2026-12-31", "2027-03-31"))
+    else:
+        pair = (("2026-07-01", "120"), ("2026-10-01", "150"))
+    engagement_id, amendment_ids = _engagement_with_two_pending(
+        committed, org_id, people, kind, *pair
+    )
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def approve(actor, amendment_id):
+        with app.app_context():
+            scope_session(db.session, org_id)
+            try:
+                barrier.wait()
+                engagements.decide_amendment(
+                    db.session, actor=actor, amendment_id=amendment_id, approve=True
+                )
+                db.session.commit()
+                outcomes.append("approved")
+            except Exception as exc:  # noqa: BLE001 - the test reports what went wrong
+                db.session.rollback()
+                outcomes.append(repr(exc))
+            finally:
+                db.session.remove()
+
+    threads = [
+        threading.Thread(target=approve, args=(people[1], amendment_ids[0])),
+        threading.Thread(target=approve, args=(people[2], amendment_ids[1])),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes == ["approved", "approved"]
+    scope_session(committed, org_id)
+    committed.expire_all()
+    if kind == "extension":
+        assert committed.get(Engagement, engagement_id).end_date == date(2027, 6, 30)
+    else:
+        rates = {
+            day: engagements.terms_on(committed, engagement_id, day).rate
+            for day in (date(2026, 6, 30), date(2026, 8, 1), date(2026, 11, 1))
+        }
+        assert rates == {
+            date(2026, 6, 30): Decimal(90),
+            date(2026, 8, 1): Decimal(120),
+            date(2026, 11, 1): Decimal(150),
+        }

@@ -43,6 +43,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "onboarding_template.manage",
             "engagements.manage",
             "requisitions.create",
+            "delegations.manage",
         }
     ),
     "procurement": frozenset(
@@ -56,10 +57,11 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "requisitions.create",
             "engagements.manage",
             "onboarding.complete",
+            "delegations.manage",
         }
     ),
     "hiring_manager": frozenset(
-        _STAFF_READ | {"requisitions.create", "engagements.end", "reviews.write"}
+        _STAFF_READ | {"requisitions.create", "engagements.end", "reviews.write", "delegations.own"}
     ),
     "compliance": frozenset(_STAFF_READ | {"audit.read", "onboarding.complete"}),
     "finance": frozenset(_STAFF_READ | {"exchange_rates.manage", "freelancers.financial.read"}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy import select
 
 from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.extensions import db
@@ -493,30 +494,57 @@ class EngagementReview(MethodView):
         return {"rating": review.rating, "comment": review.comment}
 
 
+def _amendment_bodies(amendments):
+    """Amendments with their chain and currencies, in a fixed number of queries."""
+    from fms.identity.models import Organization
+    from fms.workforce import engagements
+    from fms.workforce.models import Engagement
+
+    if not amendments:
+        return []
+    actor = current_actor()
+    base = db.session.get(Organization, actor.org_id).base_currency
+    steps = engagements.amendment_steps(db.session, [a.id for a in amendments])
+    currency = dict(
+        db.session.execute(
+            select(Engagement.id, Engagement.currency).where(
+                Engagement.id.in_({a.engagement_id for a in amendments})
+            )
+        ).all()
+    )
+    return [
+        {c.key: getattr(a, c.key) for c in a.__table__.columns}
+        | {"steps": steps[a.id], "currency": currency[a.engagement_id], "base_currency": base}
+        for a in amendments
+    ]
+
+
 @blp.route("/engagements/<int:engagement_id>/amendments")
 class EngagementAmendments(MethodView):
     @blp.response(200, schemas.AmendmentOut(many=True))
     def get(self, engagement_id: int):
-        """Proposed and decided changes (staff: the approval trail is internal)."""
+        """Proposed and decided changes with their approval chains (staff: internal)."""
         from fms.identity.permissions import require
         from fms.workforce import engagements
 
         actor = current_actor()
         engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
         require(actor, "engagements.read")
-        return engagements.amendments(db.session, engagement_id)
+        return _amendment_bodies(engagements.amendments(db.session, engagement_id))
 
     @blp.arguments(schemas.AmendmentIn)
     @blp.response(201, schemas.AmendmentOut)
     def post(self, data, engagement_id: int):
-        """Propose an effective-dated change; it applies once approved."""
+        """Propose an effective-dated change; its approval chain is fixed now (a budget
+        increase by its new cap in the base currency), and it applies once approved."""
         from fms.workforce import engagements
 
         amendment = engagements.request_amendment(
             db.session, actor=current_actor(), engagement_id=engagement_id, **data
         )
+        body = _amendment_bodies([amendment])[0]
         db.session.commit()
-        return amendment
+        return body
 
 
 @blp.route("/amendments/<int:amendment_id>/decision")
@@ -524,6 +552,8 @@ class AmendmentDecision(MethodView):
     @blp.arguments(schemas.DecisionIn)
     @blp.response(200, schemas.AmendmentOut)
     def post(self, data, amendment_id: int):
+        """Decide the amendment's current step (each by a different person with the step's
+        role, never the requester); the last approval applies the change."""
         from fms.workforce import engagements
 
         amendment = engagements.decide_amendment(
@@ -533,8 +563,52 @@ class AmendmentDecision(MethodView):
             approve=data["decision"] == "approve",
             comment=data["comment"],
         )
+        body = _amendment_bodies([amendment])[0]
         db.session.commit()
-        return amendment
+        return body
+
+
+# --- delegations -------------------------------------------------------------------------------
+
+
+@blp.route("/delegations")
+class Delegations(MethodView):
+    @blp.arguments(schemas.DelegationQuery, location="query")
+    @blp.response(200, schemas.DelegationOut(many=True))
+    def get(self, args):
+        """Stand-ins in force or to come (`include_past` adds ended and revoked ones):
+        procurement and org admins see all, a hiring manager those they give or hold."""
+        from fms.workforce import delegations
+
+        return delegations.list_delegations(
+            db.session, actor=current_actor(), today=org_today(), **args
+        )
+
+    @blp.arguments(schemas.DelegationIn)
+    @blp.response(201, schemas.DelegationOut)
+    def post(self, data):
+        """Name a stand-in who acts for a hiring manager on their engagements for a period."""
+        from fms.workforce import delegations
+
+        delegation = delegations.create_delegation(
+            db.session, actor=current_actor(), today=org_today(), **data
+        )
+        db.session.commit()
+        return delegation
+
+
+@blp.route("/delegations/<int:delegation_id>/revocation")
+class DelegationRevocation(MethodView):
+    @blp.response(200, schemas.DelegationOut)
+    def post(self, delegation_id: int):
+        """End a delegation at once (the manager, the stand-in, procurement or an admin)."""
+        from fms.workforce import delegations
+
+        delegation = delegations.revoke_delegation(
+            db.session, actor=current_actor(), delegation_id=delegation_id
+        )
+        db.session.commit()
+        return delegation
 
 
 # --- headcount ---------------------------------------------------------------------------------

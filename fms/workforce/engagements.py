@@ -22,7 +22,7 @@ from fms.records import add_unique
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import today_in, utcnow
-from fms.workforce import queries, rules
+from fms.workforce import approvals, queries, rules
 from fms.workforce.models import (
     Amendment,
     Engagement,
@@ -74,13 +74,18 @@ def _is_own(session: Session, actor: Actor, engagement: Engagement) -> bool:
 
 def _acts_for(session: Session, actor: Actor, engagement: Engagement, on: date) -> bool:
     """Who acts on an engagement: procurement (engagements.manage) on any; a hiring manager
-    only on the engagements they manage on that day (the terms in effect then say who)."""
+    only on the engagements they manage on that day (the terms in effect then say who), or
+    stand in for on that day under a delegation."""
     if actor.can("engagements.manage"):
         return True
     if not actor.can("engagements.end"):
         return False
     terms = terms_on(session, engagement.id, on)
-    return terms is not None and terms.hiring_manager_user_id == actor.user_id
+    if terms is None:
+        return False
+    if terms.hiring_manager_user_id == actor.user_id:
+        return True
+    return queries.stands_in_for(session, actor.user_id, terms.hiring_manager_user_id, on)
 
 
 def org_today(session: Session, actor: Actor) -> date:
@@ -276,6 +281,10 @@ def submit_engagement(
     budget_base = to_base_currency(
         session, actor=actor, amount=terms.budget_cap, currency=engagement.currency, on=today
     )
+    if engagement.kind == "trial":
+        problem = trial_budget_problem(session, actor, budget_base)
+        if problem:
+            raise RuleViolation(problem)
     chain = rules.chain_for(queries.approval_rules(session), budget_base)
     if len(chain) > 1 or any(step.role != "procurement" for step in chain):
         raise RuleViolation(
@@ -336,16 +345,20 @@ def start_onboarding(
     )
 
 
-def _overlaps(session: Session, engagement: Engagement) -> bool:
-    """Same freelancer, overlapping dates, another engagement that is booked or worked."""
+def _overlaps(
+    session: Session, engagement: Engagement, *, start: date | None = None, end: date | None = None
+) -> bool:
+    """Same freelancer, overlapping dates (the engagement's own, or the days given), another
+    engagement that is booked or worked."""
+    start, end = start or engagement.start_date, end or engagement.end_date
     return (
         session.scalar(
             select(func.count(Engagement.id)).where(
                 Engagement.freelancer_id == engagement.freelancer_id,
                 Engagement.id != engagement.id,
                 Engagement.state.in_(rules.BOOKED_STATES),
-                Engagement.start_date <= engagement.end_date,
-                Engagement.end_date >= engagement.start_date,
+                Engagement.start_date <= end,
+                Engagement.end_date >= start,
             )
         )
         > 0
@@ -510,12 +523,18 @@ def request_amendment(
     new_budget_cap=None,
     new_hiring_manager_user_id=None,
 ) -> Amendment:
-    """Propose an effective-dated change to an approved engagement; it needs approval.
-    Procurement, or the engagement's hiring manager today (not any hiring manager)."""
+    """Propose an effective-dated change to an approved engagement. Procurement, or whoever
+    acts for the engagement's hiring manager today (the manager, or their delegate), may.
+
+    Its approval chain is fixed now, like a requisition's: a budget increase goes through
+    the steps its new cap reaches in the base currency (finance above its threshold); other
+    changes through the steps that always apply.
+    """
     if not (actor.can("engagements.manage") or actor.can("engagements.end")):
         raise NotAllowed("Procurement or the hiring manager proposes amendments.")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
-    if not _acts_for(session, actor, engagement, org_today(session, actor)):
+    today = org_today(session, actor)
+    if not _acts_for(session, actor, engagement, today):
         raise NotAllowed("Only the engagement's hiring manager or procurement proposes changes.")
     if engagement.state not in ("approved", "onboarding", "active"):
         raise RuleViolation("Only approved, onboarding or active engagements can be amended.")
@@ -539,9 +558,13 @@ def request_amendment(
         elif values["new_rate"] == current.rate:
             errors["new_rate"] = ["That is the current rate."]
     elif kind == "extension":
+        if engagement.notice_given_at is not None:
+            raise RuleViolation("Notice has been given on this engagement; it cannot be extended.")
         values["new_end_date"] = date_in(new_end_date)
         if values["new_end_date"] is None or values["new_end_date"] <= engagement.end_date:
             errors["new_end_date"] = [f"After the current end, {engagement.end_date.isoformat()}."]
+        else:
+            errors.update(_extension_problems(session, engagement, values["new_end_date"]))
     elif kind == "budget_increase":
         values["new_budget_cap"] = amount_in(new_budget_cap)
         if values["new_budget_cap"] is None or values["new_budget_cap"] <= current.budget_cap:
@@ -556,8 +579,28 @@ def request_amendment(
         values["new_hiring_manager_user_id"] = _check_manager(session, new_hiring_manager_user_id)
         if values["new_hiring_manager_user_id"] == current.hiring_manager_user_id:
             errors["new_hiring_manager_user_id"] = ["That is the current manager."]
+        elif values["new_hiring_manager_user_id"] == actor.user_id and not actor.can(
+            "engagements.manage"
+        ):
+            # a delegate stands in for the manager; taking the engagement over is procurement's
+            errors["new_hiring_manager_user_id"] = ["Procurement transfers an engagement to you."]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
+    amount_base = money.Decimal(0)
+    if kind == "budget_increase":
+        amount_base = to_base_currency(
+            session,
+            actor=actor,
+            amount=values["new_budget_cap"],
+            currency=engagement.currency,
+            on=today,
+        )
+        values["budget_base"] = amount_base
+        if engagement.kind == "trial":
+            problem = trial_budget_problem(session, actor, amount_base)
+            if problem:
+                raise InvalidInput(problem, errors={"new_budget_cap": [problem]})
+    chain = approvals.chain_for(session, amount_base, unless_no_rules=approvals.PROCUREMENT_ONLY)
     amendment = Amendment(
         org_id=actor.org_id,
         engagement_id=engagement.id,
@@ -570,77 +613,193 @@ def request_amendment(
     )
     session.add(amendment)
     session.flush()
+    approvals.open_chain(session, chain, org_id=actor.org_id, amendment_id=amendment.id)
     audit.record(
         session,
         actor,
         "amendment.requested",
         amendment,
-        after={"engagement_id": engagement.id, "kind": kind, **values},
+        after={
+            "engagement_id": engagement.id,
+            "kind": kind,
+            **values,
+            "chain": [r.label for r in chain],
+        },
     )
     return amendment
+
+
+def trial_budget_problem(session: Session, actor: Actor, amount_base) -> str | None:
+    """A trial engagement's budget stays within the organization's trial limit (base
+    currency); None when it does."""
+    from fms.identity.models import Organization
+
+    limit = queries.workforce_settings(session).trial_max_budget
+    if amount_base > limit:
+        base = session.get(Organization, actor.org_id).base_currency
+        return f"A trial engagement's budget is at most {limit:,.2f} {base}."
+    return None
+
+
+def _extension_problems(session: Session, engagement: Engagement, new_end: date) -> dict:
+    """An extension keeps a trial within its day limit and must not double-book the
+    freelancer over the added days."""
+    errors = {}
+    if engagement.kind == "trial":
+        limit = queries.workforce_settings(session).trial_max_days
+        if (new_end - engagement.start_date).days + 1 > limit:
+            errors["new_end_date"] = [f"A trial engagement lasts at most {limit} days."]
+    if engagement.freelancer_id is not None and _overlaps(
+        session, engagement, start=engagement.end_date + timedelta(days=1), end=new_end
+    ):
+        errors["new_end_date"] = ["The freelancer has another engagement in the added days."]
+    return errors
+
+
+def amendment_steps(session: Session, amendment_ids) -> dict[int, list]:
+    """The approval steps of many amendments, in chain order."""
+    from fms.workforce.models import ApprovalStep
+
+    ids = list(amendment_ids)
+    steps: dict[int, list] = {i: [] for i in ids}
+    if ids:
+        for step in session.scalars(
+            select(ApprovalStep)
+            .where(ApprovalStep.amendment_id.in_(ids))
+            .order_by(ApprovalStep.amendment_id, ApprovalStep.position)
+        ):
+            steps[step.amendment_id].append(step)
+    return steps
+
+
+def amendment_decision_problem(session: Session, actor: Actor, amendment: Amendment):
+    """Why the actor may not decide the amendment's current step (None: they may)."""
+    if amendment.state != "pending":
+        return RuleViolation("This amendment has already been decided.")
+    return approvals.decision_problem(
+        actor,
+        approvals.steps_of(session, amendment_id=amendment.id),
+        requester_user_id=amendment.requested_by_user_id,
+        what="amendment",
+    )
 
 
 def decide_amendment(
     session: Session, *, actor: Actor, amendment_id: int, approve: bool, comment: str = ""
 ) -> Amendment:
-    """Procurement approves or rejects; the approved change applies from its date on."""
-    require(actor, "engagements.manage")
+    """Decide the amendment's current step: in order, each by a different person with the
+    step's role, never the requester. A rejection ends it; the last approval applies the
+    change from its date on — re-checked against the engagement as it is then."""
     amendment = get_in_org(session, Amendment, amendment_id, what="amendment")
     engagement = get_engagement(session, actor=actor, engagement_id=amendment.engagement_id)
-    if amendment.requested_by_user_id == actor.user_id:
-        raise NotAllowed("You cannot approve your own amendment.")
-    if not approve and not (comment or "").strip():
+    problem = amendment_decision_problem(session, actor, amendment)
+    if problem:
+        raise problem
+    comment = (comment or "").strip()
+    if not approve and not comment:
         raise InvalidInput("Say why you reject it.", errors={"comment": ["Required."]})
-    changed = session.execute(
-        update(Amendment)
-        .where(Amendment.id == amendment.id, Amendment.state == "pending")
-        .values(
-            state="approved" if approve else "rejected",
-            decided_by_user_id=actor.user_id,
-            decided_at=utcnow(),
-            decision_comment=(comment or "").strip() or None,
-        )
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
-    if changed != 1:
-        raise RuleViolation("This amendment has already been decided.")
-    if approve:
-        _apply(session, engagement, amendment)
-    audit.record(
+    chain = approvals.steps_of(session, amendment_id=amendment.id)
+    approvals.decide(
         session,
-        actor,
-        f"amendment.{'approved' if approve else 'rejected'}",
+        actor=actor,
+        step=approvals.first_pending(chain),
+        approve=approve,
+        comment=comment,
+        after={"amendment_id": amendment.id, "engagement_id": engagement.id},
+    )
+    if approve and approvals.first_pending(chain) is not None:
+        return amendment
+    if not approve:
+        approvals.skip_rest(session, chain)
+    else:
+        # the engagement's row lock orders approvals of its amendments one after the other,
+        # so two extensions or two rate changes approved at once compose instead of racing
+        lock(session, engagement)
+        _check_still_applies(session, engagement, amendment)
+    transition(
+        session,
         amendment,
+        to="approved" if approve else "rejected",
+        table=rules.AMENDMENT_TRANSITIONS,
+        actor=actor,
+        values={
+            "decided_by_user_id": actor.user_id,
+            "decided_at": utcnow(),
+            "decision_comment": comment or None,
+        },
         after={"engagement_id": engagement.id, "comment": comment or None},
     )
+    if approve:
+        _apply(session, engagement, amendment)
     return amendment
 
 
-def _apply(session: Session, engagement: Engagement, amendment: Amendment) -> None:
-    if amendment.kind == "extension":
-        engagement.end_date = amendment.new_end_date
+def _check_still_applies(session: Session, engagement: Engagement, amendment: Amendment):
+    """What was true when the amendment was proposed may not be by its last approval."""
+    if engagement.state not in ("approved", "onboarding", "active"):
+        raise RuleViolation("The engagement is no longer open to changes; reject the amendment.")
+    if amendment.kind != "extension":
         return
-    change = {
-        "rate_change": {"rate": amendment.new_rate},
-        "budget_increase": {"budget_cap": amendment.new_budget_cap},
-        "manager_transfer": {"hiring_manager_user_id": amendment.new_hiring_manager_user_id},
-    }[amendment.kind]
-    base = terms_on(session, engagement.id, amendment.effective_from)
-    if base.effective_from == amendment.effective_from:
-        for key, value in change.items():
-            setattr(base, key, value)
-        base.amendment_id = amendment.id
-    else:
-        values = {k: getattr(base, k) for k in TERMS_FIELDS} | change
-        session.add(
-            EngagementTerms(
-                org_id=engagement.org_id,
-                engagement_id=engagement.id,
-                effective_from=amendment.effective_from,
-                amendment_id=amendment.id,
-                **values,
+    if engagement.notice_given_at is not None:
+        raise RuleViolation("Notice has been given on this engagement; reject the extension.")
+    if engagement.freelancer_id is not None:
+        # bookings of one freelancer queue on their profile row (as in start_onboarding)
+        lock(session, session.get(Freelancer, engagement.freelancer_id))
+    if amendment.new_end_date > engagement.end_date:
+        problems = _extension_problems(session, engagement, amendment.new_end_date)
+        if problems:
+            raise RuleViolation(problems["new_end_date"][0])
+
+
+def _apply(session: Session, engagement: Engagement, amendment: Amendment) -> None:
+    """Compose the approved change with the others, whatever the order of approval.
+
+    An extension moves the end to the latest approved extension's date. A change of rate,
+    cap or manager holds from its date until the next approved change of the same kind
+    (later terms rows, created by other kinds of change, take the new value too).
+    """
+    if amendment.kind == "extension":
+        if amendment.new_end_date > engagement.end_date:
+            session.execute(
+                update(Engagement)
+                .where(Engagement.id == engagement.id)
+                .values(end_date=amendment.new_end_date)
+                .execution_options(synchronize_session="fetch")
             )
+        return
+    field, value = {
+        "rate_change": ("rate", amendment.new_rate),
+        "budget_increase": ("budget_cap", amendment.new_budget_cap),
+        "manager_transfer": ("hiring_manager_user_id", amendment.new_hiring_manager_user_id),
+    }[amendment.kind]
+    until = session.scalar(
+        select(func.min(Amendment.effective_from)).where(
+            Amendment.engagement_id == engagement.id,
+            Amendment.kind == amendment.kind,
+            Amendment.state == "approved",
+            Amendment.id != amendment.id,
+            Amendment.effective_from > amendment.effective_from,
         )
+    )
+    rows = terms_history(session, engagement.id)
+    if not any(row.effective_from == amendment.effective_from for row in rows):
+        base = terms_on(session, engagement.id, amendment.effective_from)
+        row = EngagementTerms(
+            org_id=engagement.org_id,
+            engagement_id=engagement.id,
+            effective_from=amendment.effective_from,
+            **{k: getattr(base, k) for k in TERMS_FIELDS},
+        )
+        session.add(row)
+        rows.append(row)
+    for row in rows:
+        if row.effective_from < amendment.effective_from:
+            continue
+        if until is not None and row.effective_from >= until:
+            continue
+        setattr(row, field, value)
+        if row.effective_from == amendment.effective_from:
+            row.amendment_id = amendment.id
     session.flush()
 
 

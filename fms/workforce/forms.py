@@ -158,6 +158,9 @@ class SettingsForm(FlaskForm):
     trial_max_days = IntegerField(
         "Trial engagements last at most (days)", validators=[DataRequired()]
     )
+    trial_max_budget = StringField(
+        "Trial budget at most (base currency)", validators=[DataRequired(), Length(max=20)]
+    )
 
 
 class TemplateStepForm(FlaskForm):
@@ -225,3 +228,11 @@ def terms_fields(form) -> dict:
 
 def decimal_text(value) -> str | None:
     return None if value is None else str(Decimal(value))
+
+
+class DelegationForm(FlaskForm):
+    delegate_user_id = SelectField("Stand-in", coerce=int)
+    manager_user_id = SelectField("For the engagements of", coerce=int)
+    starts_on = DateField("From", validators=[DataRequired()])
+    ends_on = DateField("Until (inclusive)", validators=[DataRequired()])
+    note = StringField("Note", validators=[Optional(), Length(max=500)])

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fms.extensions import db
@@ -196,13 +206,20 @@ class Requisition(TenantMixin, db.Model):
 
 
 class ApprovalStep(TenantMixin, db.Model):
-    """One step of a submitted requisition's chain, fixed when it was submitted."""
+    """One step of a submitted requisition's (or an amendment's) chain, fixed when it was
+    submitted."""
 
     __tablename__ = "approval_step"
-    __table_args__ = (UniqueConstraint("requisition_id", "round", "position"),)
+    __table_args__ = (
+        UniqueConstraint("requisition_id", "round", "position"),
+        UniqueConstraint("amendment_id", "round", "position"),
+        # a step belongs to exactly one requisition round or one amendment
+        CheckConstraint("(requisition_id IS NULL) <> (amendment_id IS NULL)", name="one_owner"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    requisition_id: Mapped[int] = mapped_column(ForeignKey("requisition.id"), index=True)
+    requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisition.id"), index=True)
+    amendment_id: Mapped[int | None] = mapped_column(ForeignKey("amendment.id"), index=True)
     round: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(30))
@@ -276,6 +293,8 @@ class Amendment(TenantMixin, db.Model):
     new_end_date: Mapped[date | None] = mapped_column(Date)
     new_budget_cap: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
     new_hiring_manager_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+    # a budget increase's new cap in the base currency when proposed, which chose its chain
+    budget_base: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
     reason: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
@@ -283,6 +302,23 @@ class Amendment(TenantMixin, db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decision_comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Delegation(TenantMixin, db.Model):
+    """A hiring manager's stand-in: from `starts_on` to `ends_on` (inclusive) the delegate
+    acts on the engagements the manager manages on those days. Not passed on further."""
+
+    __tablename__ = "delegation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    manager_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    delegate_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_by_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class OnboardingTemplateStep(TenantMixin, db.Model):

@@ -316,10 +316,26 @@ def ending_soon(session: Session, *, today: date, filters=None, limit: int = 25)
 # --- lists for pages and the API (a fixed number of queries whatever the rows) --------------
 
 
+def manager_choices(session: Session) -> list[tuple[int, str]]:
+    """Active members who manage engagements (hiring managers, org admins), by name."""
+    from fms.identity.models import Membership
+
+    members = session.execute(
+        select(User.id, User.name, Membership.roles)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.is_active.is_(True))
+        .order_by(User.name)
+    ).all()
+    return [
+        (uid, name)
+        for uid, name, roles in members
+        if {"hiring_manager", "org_admin"} & set(roles or [])
+    ]
+
+
 def choices(session: Session, *, freelancers: bool = True) -> dict:
     """Options for the forms: active org structure, hiring managers, suppliers, skills,
     and (only where a form offers them) the freelancers."""
-    from fms.identity.models import Membership
 
     def units(model):
         return [
@@ -329,21 +345,11 @@ def choices(session: Session, *, freelancers: bool = True) -> dict:
             )
         ]
 
-    members = session.execute(
-        select(User.id, User.name, Membership.roles)
-        .join(Membership, Membership.user_id == User.id)
-        .where(Membership.is_active.is_(True))
-        .order_by(User.name)
-    ).all()
     return {
         "department_id": units(Department),
         "cost_centre_id": units(CostCentre),
         "location_id": units(Location),
-        "hiring_manager_user_id": [
-            (uid, name)
-            for uid, name, roles in members
-            if {"hiring_manager", "org_admin"} & set(roles or [])
-        ],
+        "hiring_manager_user_id": manager_choices(session),
         "supplier_id": [
             (s.id, s.name)
             for s in session.scalars(
@@ -713,6 +719,24 @@ def default_workforce_settings() -> WorkforceSettings:
 def workforce_settings(session: Session) -> WorkforceSettings:
     """The organization's workforce settings (the defaults, unsaved, until changed)."""
     return session.scalar(select(WorkforceSettings)) or default_workforce_settings()
+
+
+def stands_in_for(session: Session, delegate_user_id: int, manager_user_id: int, on: date) -> bool:
+    """Whether a delegation in force on that day lets one person act for a manager."""
+    from fms.workforce.models import Delegation
+
+    return (
+        session.scalar(
+            select(func.count(Delegation.id)).where(
+                Delegation.delegate_user_id == delegate_user_id,
+                Delegation.manager_user_id == manager_user_id,
+                Delegation.starts_on <= on,
+                Delegation.ends_on >= on,
+                Delegation.revoked_at.is_(None),
+            )
+        )
+        > 0
+    )
 
 
 def approval_rules(session: Session) -> list[ApprovalRule]:

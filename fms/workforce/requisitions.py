@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fms import money
@@ -22,8 +22,8 @@ from fms.identity.permissions import require
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
-from fms.workforce import queries, rules
-from fms.workforce.engagements import engagement_from_requisition
+from fms.workforce import approvals, rules
+from fms.workforce.engagements import engagement_from_requisition, trial_budget_problem
 from fms.workforce.models import ApprovalStep, Requisition, Skill
 from fms.workforce.validation import amount_in, check_terms, to_base_currency
 
@@ -148,9 +148,11 @@ def submit_requisition(
     budget_base = to_base_currency(
         session, actor=actor, amount=req.budget, currency=req.currency, on=today
     )
-    chain = rules.chain_for(queries.approval_rules(session), budget_base)
-    if not chain:
-        raise RuleViolation("The organization has no approval rules; ask an org admin to add them.")
+    if req.kind == "trial":
+        problem = trial_budget_problem(session, actor, budget_base)
+        if problem:
+            raise RuleViolation(problem)
+    chain = approvals.chain_for(session, budget_base)
     round_ = req.round + 1
     transition(
         session,
@@ -161,47 +163,34 @@ def submit_requisition(
         values={"round": round_, "submitted_at": utcnow(), "budget_base": budget_base},
         after={"budget_base": budget_base, "chain": [r.label for r in chain]},
     )
-    for position, rule in enumerate(chain, start=1):
-        session.add(
-            ApprovalStep(
-                org_id=actor.org_id,
-                requisition_id=req.id,
-                round=round_,
-                position=position,
-                role=rule.role,
-                label=rule.label,
-                state="pending",
-            )
-        )
-    session.flush()
+    approvals.open_chain(session, chain, org_id=actor.org_id, requisition_id=req.id, round_=round_)
     return req
 
 
 def steps(session: Session, requisition: Requisition, *, all_rounds: bool = False):
-    stmt = select(ApprovalStep).where(ApprovalStep.requisition_id == requisition.id)
-    if not all_rounds:
-        stmt = stmt.where(ApprovalStep.round == requisition.round)
-    return list(session.scalars(stmt.order_by(ApprovalStep.round, ApprovalStep.position)))
+    return approvals.steps_of(
+        session,
+        requisition_id=requisition.id,
+        round_=None if all_rounds else requisition.round,
+    )
 
 
 def current_step(session: Session, requisition: Requisition) -> ApprovalStep | None:
     if requisition.state != "submitted":
         return None
-    return next((s for s in steps(session, requisition) if s.state == "pending"), None)
+    return approvals.first_pending(steps(session, requisition))
 
 
 def decision_problem(session: Session, actor: Actor, requisition: Requisition):
     """Why the actor may not decide the current step, as the error to raise (None: they may)."""
-    step = current_step(session, requisition)
-    if step is None:
+    if requisition.state != "submitted":
         return RuleViolation("Nothing is waiting for a decision.")
-    if step.role not in actor.roles:
-        return NotAllowed(f"This step needs someone with the {step.role.replace('_', ' ')} role.")
-    if actor.user_id == requisition.requester_user_id:
-        return NotAllowed("You cannot approve your own requisition.")
-    if any(s.decided_by_user_id == actor.user_id for s in steps(session, requisition)):
-        return RuleViolation("Each step needs a different person; you already decided one.")
-    return None
+    return approvals.decision_problem(
+        actor,
+        steps(session, requisition),
+        requester_user_id=requisition.requester_user_id,
+        what="requisition",
+    )
 
 
 def can_decide(session: Session, actor: Actor, requisition: Requisition) -> str | None:
@@ -227,38 +216,17 @@ def decide_step(
     comment = (comment or "").strip()
     if not approve and not comment:
         raise InvalidInput("Say why you reject it.", errors={"comment": ["Required."]})
-    step = current_step(session, req)
-    changed = session.execute(
-        update(ApprovalStep)
-        .where(ApprovalStep.id == step.id, ApprovalStep.state == "pending")
-        .values(
-            state="approved" if approve else "rejected",
-            decided_by_user_id=actor.user_id,
-            decided_at=utcnow(),
-            comment=comment or None,
-        )
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
-    if changed != 1:
-        raise RuleViolation("Someone else decided this step first; reload the requisition.")
-    audit.record(
+    chain = steps(session, req)
+    approvals.decide(
         session,
-        actor,
-        "approval_step.approved" if approve else "approval_step.rejected",
-        step,
-        after={"requisition_id": req.id, "label": step.label, "comment": comment or None},
+        actor=actor,
+        step=approvals.first_pending(chain),
+        approve=approve,
+        comment=comment,
+        after={"requisition_id": req.id},
     )
     if not approve:
-        session.execute(
-            update(ApprovalStep)
-            .where(
-                ApprovalStep.requisition_id == req.id,
-                ApprovalStep.round == req.round,
-                ApprovalStep.state == "pending",
-            )
-            .values(state="skipped")
-            .execution_options(synchronize_session="fetch")
-        )
+        approvals.skip_rest(session, chain)
         return transition(
             session,
             req,
@@ -267,7 +235,7 @@ def decide_step(
             actor=actor,
             values={"decided_at": utcnow()},
         )
-    if current_step(session, req) is not None:
+    if approvals.first_pending(chain) is not None:
         return req
     transition(
         session,

@@ -42,6 +42,13 @@ AMENDMENT_KINDS = {
     "manager_transfer": "Manager transfer",
 }
 
+# an amendment is decided once: by its last approval or its first rejection
+AMENDMENT_TRANSITIONS: dict[str, set[str]] = {
+    "pending": {"approved", "rejected"},
+    "approved": set(),
+    "rejected": set(),
+}
+
 DEFAULT_APPROVAL_CHAIN = [
     # position, role, label, minimum budget in the base currency
     (1, "procurement", "Procurement review", Decimal(0)),

@@ -353,6 +353,23 @@ class AmendmentOut(Schema):
     decided_by_user_id = fields.Integer(allow_none=True)
     decided_at = fields.DateTime(allow_none=True)
     decision_comment = fields.String(allow_none=True)
+    steps = fields.List(
+        fields.Nested(ApprovalStepOut),
+        metadata={"description": "The approval chain, fixed when the change was proposed."},
+    )
+
+
+_with_money(
+    AmendmentOut,
+    [
+        ("new_rate", "new_rate", True, "currency"),
+        ("new_budget_cap", "new_budget_cap", False, "currency"),
+        ("budget_base", "budget_base", False, "base_currency"),
+    ],
+)
+AmendmentOut._declared_fields["budget_base"].metadata["description"] += (
+    " A budget increase's new cap in the base currency, which chose its chain."
+)
 
 
 # --- headcount ---------------------------------------------------------------------------------
@@ -453,3 +470,34 @@ class InvitationOut(Schema):
     invitation_id = fields.Integer()
     link = fields.String(metadata={"description": "Shown once; the link works once."})
     expires_at = fields.DateTime()
+
+
+# --- delegations -------------------------------------------------------------------------------
+
+
+class DelegationIn(Schema):
+    delegate_user_id = fields.Integer(required=True, validate=ID_RANGE)
+    starts_on = fields.Date(required=True)
+    ends_on = fields.Date(required=True)
+    manager_user_id = fields.Integer(
+        load_default=None,
+        validate=ID_RANGE,
+        metadata={"description": "Procurement and org admins only; a manager delegates their own."},
+    )
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class DelegationQuery(Schema):
+    include_past = fields.Boolean(load_default=False)
+
+
+class DelegationOut(Schema):
+    id = fields.Integer()
+    manager_user_id = fields.Integer()
+    delegate_user_id = fields.Integer()
+    starts_on = fields.Date()
+    ends_on = fields.Date()
+    note = fields.String()
+    created_by_user_id = fields.Integer()
+    created_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)

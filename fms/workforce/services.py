@@ -12,6 +12,7 @@ from fms import money
 from fms.audit import services as audit
 from fms.errors import AlreadyExists, InvalidInput
 from fms.identity.actor import Actor
+from fms.identity.models import Organization
 from fms.identity.permissions import may_see_field, require
 from fms.records import add_unique
 from fms.tenancy import get_in_org
@@ -193,11 +194,24 @@ def freelancer_countries(session: Session, *, actor: Actor) -> list[str]:
 # --- settings --------------------------------------------------------------------------------
 
 
-def update_settings(session: Session, *, actor: Actor, notice_period_days, trial_max_days):
-    """Org admins set the notice period and the trial engagement limit."""
+def update_settings(
+    session: Session, *, actor: Actor, notice_period_days, trial_max_days, trial_max_budget=None
+):
+    """Org admins set the notice period and the trial engagement limits (length, and budget
+    in the base currency; an absent budget keeps the current one)."""
     require(actor, "approval_rules.manage")
     errors = {}
     values = {}
+    current_budget = queries.workforce_settings(session).trial_max_budget
+    if trial_max_budget in (None, ""):
+        values["trial_max_budget"] = current_budget
+    else:
+        values["trial_max_budget"] = amount_in(trial_max_budget)
+        if values["trial_max_budget"] is None:
+            errors["trial_max_budget"] = ["A positive amount in the base currency."]
+        else:
+            base = session.get(Organization, actor.org_id).base_currency
+            values["trial_max_budget"] = money.round_half_up(values["trial_max_budget"], base)
     for name, value, low, high in (
         ("notice_period_days", notice_period_days, 0, 365),
         ("trial_max_days", trial_max_days, 1, 180),
@@ -224,9 +238,10 @@ def update_settings(session: Session, *, actor: Actor, notice_period_days, trial
     before = {
         "notice_period_days": settings.notice_period_days,
         "trial_max_days": settings.trial_max_days,
+        "trial_max_budget": settings.trial_max_budget,
     }
-    settings.notice_period_days = values["notice_period_days"]
-    settings.trial_max_days = values["trial_max_days"]
+    for name, value in values.items():
+        setattr(settings, name, value)
     audit.record(
         session, actor, "workforce_settings.updated", settings, before=before, after=values
     )

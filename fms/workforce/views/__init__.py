@@ -295,7 +295,13 @@ def _edit_profile(profile, done_url: str):
 
 
 # the rooms of the workforce pages, each its own blueprint nested under this one
-from fms.workforce.views import catalog, engagements, headcount, requisitions  # noqa: E402
+from fms.workforce.views import (  # noqa: E402
+    catalog,
+    delegations,
+    engagements,
+    headcount,
+    requisitions,
+)
 
-for _child in (requisitions.bp, engagements.bp, headcount.bp, catalog.bp):
+for _child in (requisitions.bp, engagements.bp, headcount.bp, catalog.bp, delegations.bp):
     bp.register_blueprint(_child)

@@ -120,6 +120,13 @@ def show(engagement_id: int):
     current = engagements.terms_on(db.session, engagement.id, today)
     internal = actor.can("engagements.read")  # the freelancer sees terms, not internals
     changes = engagements.amendments(db.session, engagement.id) if internal else []
+    chains = engagements.amendment_steps(db.session, [a.id for a in changes])
+    # for each pending amendment: why this person may not decide its current step (or None)
+    blocked = {
+        a.id: engagements.amendment_decision_problem(db.session, actor, a)
+        for a in changes
+        if a.state == "pending"
+    }
     steps = engagements.onboarding_steps(db.session, engagement.id)
     people = queries.user_names(
         db.session,
@@ -127,6 +134,7 @@ def show(engagement_id: int):
         + [a.requested_by_user_id for a in changes]
         + [a.decided_by_user_id for a in changes]
         + [a.new_hiring_manager_user_id for a in changes]
+        + [step.decided_by_user_id for steps in chains.values() for step in steps]
         + [s.done_by_user_id for s in steps],
     )
     wants_people = engagement.state == "approved" and actor.can("engagements.manage")
@@ -146,6 +154,8 @@ def show(engagement_id: int):
         current=current,
         history=history,
         changes=changes,
+        chains=chains,
+        blocked={k: (v.detail if v else None) for k, v in blocked.items()},
         steps=steps,
         people=people,
         today=today,
@@ -306,7 +316,7 @@ def request_amendment(engagement_id: int):
         )
     except InvalidInput as exc:
         return _invalid(engagement_id, exc)
-    return _done(engagement_id, "Amendment proposed; procurement will decide.")
+    return _done(engagement_id, "Amendment proposed; it applies once its approval chain agrees.")
 
 
 @bp.post("/<int:engagement_id>/amendments/<int:amendment_id>/decide")
@@ -325,7 +335,11 @@ def decide_amendment(engagement_id: int, amendment_id: int):
         return _invalid(engagement_id, exc)
     if amendment.engagement_id != engagement_id:
         raise NotAllowed("That amendment belongs to another engagement.")
-    return _done(engagement_id, "Amendment approved." if approve else "Amendment rejected.")
+    if not approve:
+        return _done(engagement_id, "Amendment rejected.")
+    if amendment.state == "pending":
+        return _done(engagement_id, "Step approved; the amendment waits for the next approver.")
+    return _done(engagement_id, "Amendment approved; the change applies from its date.")
 
 
 @bp.post("/<int:engagement_id>/invite")
