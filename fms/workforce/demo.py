@@ -154,6 +154,7 @@ def load_workforce_demo(session: Session, *, actor, password: str, today: date) 
     }
     engagements = _engagements(session, actor, rng, today, freelancers, managers, units)
     _requisitions(session, actor, users, today, units)
+    _amendments_and_stand_in(session, actor, users, today)
     return (
         f"Workforce demo: {len(suppliers)} suppliers, {len(skills)} skills, "
         f"{engagements} engagements over two years, requisitions in every state."
@@ -251,21 +252,62 @@ def _engagements(session, actor, rng, today, freelancers, managers, units) -> in
     return made
 
 
-def _requisitions(session, actor, users, today, units) -> None:
+def _as_user(session, actor, users, email):
     from fms.identity.actor import Actor
     from fms.identity.models import Membership
 
-    def as_user(email):
-        membership = session.scalar(select(Membership).where(Membership.user_id == users[email]))
-        return Actor(
-            user_id=users[email],
-            org_id=actor.org_id,
-            roles=frozenset(membership.roles),
-            channel="cli",
-        )
+    membership = session.scalar(select(Membership).where(Membership.user_id == users[email]))
+    return Actor(
+        user_id=users[email], org_id=actor.org_id, roles=frozenset(membership.roles), channel="cli"
+    )
 
-    manager = as_user("manager@northbridge.example")
-    buyer = as_user("procurement@northbridge.example")
+
+def _amendments_and_stand_in(session, actor, users, today) -> None:
+    """A budget increase half-way through its chain (procurement approved, finance next) on
+    one of manager@'s active engagements, and manager2@ standing in for manager@ next week."""
+    from fms.workforce import delegations, engagements
+
+    manager = _as_user(session, actor, users, "manager@northbridge.example")
+    buyer = _as_user(session, actor, users, "procurement@northbridge.example")
+    mine = session.scalars(
+        select(Engagement)
+        .join(EngagementTerms, EngagementTerms.engagement_id == Engagement.id)
+        .where(
+            Engagement.state == "active",
+            Engagement.currency == "EUR",
+            Engagement.end_date > today + timedelta(days=60),
+            EngagementTerms.hiring_manager_user_id == manager.user_id,
+        )
+        .order_by(Engagement.id)
+    ).first()
+    if mine is not None:
+        cap = engagements.terms_on(session, mine.id, today).budget_cap
+        increase = engagements.request_amendment(
+            session,
+            actor=manager,
+            engagement_id=mine.id,
+            kind="budget_increase",
+            effective_from=today,
+            new_budget_cap=str(max(cap * 2, Decimal(60000))),
+            reason="Scope grew: two more substations in the roll-out.",
+        )
+        engagements.decide_amendment(
+            session, actor=buyer, amendment_id=increase.id, approve=True, comment="Agreed."
+        )
+    delegations.create_delegation(
+        session,
+        actor=manager,
+        delegate_user_id=users["manager2@northbridge.example"],
+        starts_on=today + timedelta(days=7),
+        ends_on=today + timedelta(days=21),
+        today=today,
+        note="Annual leave",
+    )
+
+
+def _requisitions(session, actor, users, today, units) -> None:
+    manager = _as_user(session, actor, users, "manager@northbridge.example")
+    buyer = _as_user(session, actor, users, "procurement@northbridge.example")
     base = {
         "kind": "hourly",
         "weekly_minutes": 2400,
