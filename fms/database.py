@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import event
+from typing import Annotated
+
+from sqlalchemy import BigInteger, Integer, event
 from sqlalchemy.engine import Engine
+
+# Ids: BIGINT on PostgreSQL (64-bit, as fms.tenancy.MAX_ID says). SQLite's INTEGER already
+# holds 64 bits, and only an `INTEGER PRIMARY KEY` is the rowid alias that numbers new rows,
+# so SQLite keeps INTEGER. Models say `Mapped[Id]` (fms.extensions maps it to ID_TYPE) on
+# primary keys and on id columns without a foreign key (audit_entry.entity_id, ...); a
+# foreign-key column declares no type and takes its target's.
+ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
+Id = Annotated[int, "id"]
 
 
 def configure_engine(engine: Engine) -> None:

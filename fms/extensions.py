@@ -7,7 +7,9 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, registry
+
+from fms.database import ID_TYPE, Id
 
 # Predictable constraint names, so migrations can name (and later drop) them.
 NAMING_CONVENTION = {
@@ -20,7 +22,11 @@ NAMING_CONVENTION = {
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    # on the registry: Flask-SQLAlchemy subclasses this base, which a per-base map forbids
+    registry = registry(
+        metadata=MetaData(naming_convention=NAMING_CONVENTION),
+        type_annotation_map={Id: ID_TYPE},
+    )
 
 
 db = SQLAlchemy(model_class=Base)

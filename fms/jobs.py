@@ -39,6 +39,7 @@ from flask import current_app
 from sqlalchemy import JSON, Index, Integer, String, Text, and_, event, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from fms.database import Id
 from fms.extensions import db
 from fms.tenancy import ALL_TENANTS, TenantMixin, scope_session, session_org_id
 from fms.timekeeping import UTCDateTime, utcnow
@@ -71,7 +72,7 @@ class JobRun(TenantMixin, db.Model):
     result: Mapped[dict | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    requested_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    requested_by_user_id: Mapped[Id | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -19,9 +19,10 @@ from sqlalchemy.orm import Mapped, Session, declared_attr, mapped_column, with_l
 from fms.errors import NotFound
 
 ALL_TENANTS = "all_tenants"
-# The largest id FMS accepts anywhere (paths, forms, bodies): what the id columns hold.
-# They are INTEGER today; moving them to BIGINT (issue 8) raises this one bound.
-MAX_ID = 2**31 - 1
+# The largest id FMS accepts anywhere (paths, forms, bodies): what the id columns hold
+# (BIGINT on PostgreSQL, INTEGER on SQLite: both 64-bit signed, see fms.database.ID_TYPE).
+# A larger number is no row's id, and would make the database fail instead of answer.
+MAX_ID = 2**63 - 1
 _ORG_KEY = "fms_org_id"
 
 
@@ -86,7 +87,7 @@ def get_in_org(session: Session, model, ident, *, what: str | None = None):
         key = int(ident)
     except (TypeError, ValueError):
         raise NotFound(f"No such {label}.") from None
-    if not 0 < key < MAX_ID:  # beyond BIGINT the database would fail instead of answering
+    if not 0 < key <= MAX_ID:  # beyond BIGINT the database would fail instead of answering
         raise NotFound(f"No such {label}.")
     obj = session.scalars(select(model).where(model.id == key)).one_or_none()
     if obj is None or obj.org_id != session.info.get(_ORG_KEY):

@@ -293,19 +293,24 @@ def test_cookie_authenticated_writes_still_need_csrf(csrf_on, admin_client, sess
 
 
 def test_ids_beyond_the_id_columns_are_404_not_a_database_error(admin_client):
-    """Ids are INTEGER columns: a larger one in a path is no row (on PostgreSQL it was a
-    500, "integer out of range"); in a body or a query it is a field error."""
+    """Ids are BIGINT columns: a larger one in a path is no row (the database would refuse
+    the number); in a body or a query it is a field error (tests/test_bigint_ids.py)."""
     for url in (
         "/api/v1/memberships/99999999999999999999",
-        "/api/v1/departments/9223372036854775806",
+        "/api/v1/departments/9223372036854775808",
         "/api/v1/locations/2147483648",
     ):
         response = admin_client.get(url)
         assert response.status_code == 404, url
         assert response.content_type == "application/problem+json"
     param = _spec(admin_client)["paths"]["/api/v1/users/{user_id}"]["parameters"][0]
-    assert param["schema"] == {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
-    response = admin_client.get("/api/v1/headcount?location_id=2147483648")
+    assert param["schema"] == {
+        "type": "integer",
+        "format": "int64",
+        "minimum": 1,
+        "maximum": 2**63 - 1,
+    }
+    response = admin_client.get("/api/v1/headcount?location_id=9223372036854775808")
     assert response.status_code == 422
     assert response.get_json()["errors"][0]["parameter"] == "location_id"
 

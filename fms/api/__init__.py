@@ -24,13 +24,19 @@ class FMSApi(Api):
         super().__init__(*args, **kwargs)
         self.guarded_blueprints: set[str] = set()
         # `<int:...>` ids in paths: the databases' BIGINT ids (larger ones answer 404)
-        id_schema = {"type": "integer", "minimum": ID_RANGE.min, "maximum": ID_RANGE.max}
+        id_schema = {
+            "type": "integer",
+            "format": "int64",
+            "minimum": ID_RANGE.min,
+            "maximum": ID_RANGE.max,
+        }
         self.register_converter(IntegerConverter, lambda _converter: dict(id_schema))
 
     def init_app(self, app, *, spec_kwargs=None):
         plugin = contract.ContractPlugin(session_cookie=app.config["SESSION_COOKIE_NAME"])
         super().init_app(app, spec_kwargs={**(spec_kwargs or {}), "extra_plugins": [plugin]})
         self.ma_plugin.converter.add_attribute_function(contract.decimal_string)
+        self.ma_plugin.converter.add_attribute_function(contract.id_format)
 
     def _register_error_handlers(self):
         """fms.errors answers every error, for pages and API alike."""

@@ -7,6 +7,8 @@
   document and the reference page are served outside the documented paths).
 - Decimals (rates, FTE) are exact strings, never JSON numbers.
 - PATCH needs a body (an empty one is refused, see `fms.api`): documented as required.
+- Ids are 64-bit (`format: int64`): path ids, and integer fields named `id`, `..._id` or
+  `..._ids` (a list's items), in bodies, answers and query parameters.
 """
 
 from __future__ import annotations
@@ -56,6 +58,16 @@ def decimal_string(converter, field, **kwargs) -> dict:
     """marshmallow Decimal fields dumped as strings: documented as such, with a pattern."""
     if isinstance(field, fields.Decimal) and field.as_string:
         return {"type": "string", "format": "decimal", "pattern": DECIMAL_PATTERN}
+    return {}
+
+
+def id_format(converter, field, **kwargs) -> dict:
+    """Integer ids (by the one naming rule of our schemas) documented as int64."""
+    name = field.name or ""
+    if isinstance(field, fields.Integer) and (
+        name == "id" or name.endswith("_id") or name.endswith("_ids")
+    ):
+        return {"format": "int64"}
     return {}
 
 

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint, event
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fms.database import Id
 from fms.extensions import db
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
@@ -26,14 +27,14 @@ class AuditEntry(TenantMixin, db.Model):
         Index("ix_audit_entry_org_actor_seq", "org_id", "actor_user_id", "seq"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    actor_user_id: Mapped[int | None] = mapped_column(Integer)
+    actor_user_id: Mapped[Id | None] = mapped_column()
     channel: Mapped[str] = mapped_column(String(10))
     action: Mapped[str] = mapped_column(String(80))
     entity_type: Mapped[str] = mapped_column(String(60))
-    entity_id: Mapped[int | None] = mapped_column(Integer)
+    entity_id: Mapped[Id | None] = mapped_column()
     before: Mapped[dict | None] = mapped_column(JSON)
     after: Mapped[dict | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(45))

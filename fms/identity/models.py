@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from fms.database import Id
 from fms.extensions import db
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
@@ -17,7 +18,7 @@ class Organization(db.Model):
 
     __tablename__ = "organization"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     base_currency: Mapped[str] = mapped_column(String(3), default="EUR")
@@ -34,7 +35,7 @@ class User(db.Model):
 
     __tablename__ = "user_account"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -74,7 +75,7 @@ class Membership(TenantMixin, db.Model):
     __tablename__ = "membership"
     __table_args__ = (UniqueConstraint("org_id", "user_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     roles: Mapped[list[str]] = mapped_column(JSON, default=list)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -103,7 +104,7 @@ class SignInSession(db.Model):
 
     __tablename__ = "sign_in_session"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     # The organization the user is working in; switched explicitly, checked every request.
@@ -130,7 +131,7 @@ class PasswordLink(db.Model):
 
     __tablename__ = "password_link"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     email: Mapped[str | None] = mapped_column(String(254))
     name: Mapped[str | None] = mapped_column(String(200))

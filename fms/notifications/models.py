@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fms.database import Id
 from fms.extensions import db
 from fms.timekeeping import UTCDateTime, utcnow
 
@@ -22,7 +23,7 @@ class OutboxMessage(db.Model):
 
     __tablename__ = "outbox_message"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     org_id: Mapped[int | None] = mapped_column(
         ForeignKey("organization.id", ondelete="CASCADE"), index=True
     )

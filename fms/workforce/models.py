@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from fms.database import Id
 from fms.extensions import db
 from fms.money import MONEY_SCALE, RATE_SCALE, ScaledDecimal
 from fms.tenancy import TenantMixin
@@ -27,7 +28,7 @@ from fms.timekeeping import UTCDateTime, utcnow
 class _StructureUnit(TenantMixin):
     """Shared columns of departments, cost centres and locations."""
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(30))
     name: Mapped[str] = mapped_column(String(120))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -58,7 +59,7 @@ class Freelancer(TenantMixin, db.Model):
     __tablename__ = "freelancer"
     __table_args__ = (UniqueConstraint("org_id", "email"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"), index=True)
     legal_name: Mapped[str] = mapped_column(String(200))
     display_name: Mapped[str] = mapped_column(String(200))
@@ -84,7 +85,7 @@ class WorkforceSettings(TenantMixin, db.Model):
     __tablename__ = "workforce_settings"
     __table_args__ = (UniqueConstraint("org_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     notice_period_days: Mapped[int] = mapped_column(Integer, default=14)
     trial_max_days: Mapped[int] = mapped_column(Integer, default=30)
     trial_max_budget: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE), default=5000)
@@ -96,7 +97,7 @@ class Supplier(TenantMixin, db.Model):
     __tablename__ = "supplier"
     __table_args__ = (UniqueConstraint("org_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     legal_name: Mapped[str | None] = mapped_column(String(200))
     country: Mapped[str] = mapped_column(String(2))
@@ -112,7 +113,7 @@ class Supplier(TenantMixin, db.Model):
 class SupplierContact(TenantMixin, db.Model):
     __tablename__ = "supplier_contact"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
     name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str] = mapped_column(String(254))
@@ -126,7 +127,7 @@ class Skill(TenantMixin, db.Model):
     __tablename__ = "skill"
     __table_args__ = (UniqueConstraint("org_id", "name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(80))
     category: Mapped[str | None] = mapped_column(String(80))
 
@@ -137,7 +138,7 @@ class FreelancerSkill(TenantMixin, db.Model):
     __tablename__ = "freelancer_skill"
     __table_args__ = (UniqueConstraint("freelancer_id", "skill_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     freelancer_id: Mapped[int] = mapped_column(ForeignKey("freelancer.id"), index=True)
     skill_id: Mapped[int] = mapped_column(ForeignKey("skill.id"), index=True)
     level: Mapped[int] = mapped_column(Integer)
@@ -151,7 +152,7 @@ class ExchangeRate(TenantMixin, db.Model):
     __tablename__ = "exchange_rate"
     __table_args__ = (UniqueConstraint("org_id", "currency", "effective_from"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     currency: Mapped[str] = mapped_column(String(3))
     rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
     effective_from: Mapped[date] = mapped_column(Date)
@@ -166,7 +167,7 @@ class ApprovalRule(TenantMixin, db.Model):
 
     __tablename__ = "approval_rule"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     role: Mapped[str] = mapped_column(String(30))
     label: Mapped[str] = mapped_column(String(120))
@@ -179,7 +180,7 @@ class Requisition(TenantMixin, db.Model):
 
     __tablename__ = "requisition"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     kind: Mapped[str] = mapped_column(String(20), default="hourly")
@@ -217,7 +218,7 @@ class ApprovalStep(TenantMixin, db.Model):
         CheckConstraint("(requisition_id IS NULL) <> (amendment_id IS NULL)", name="one_owner"),
     )
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     requisition_id: Mapped[int | None] = mapped_column(ForeignKey("requisition.id"), index=True)
     amendment_id: Mapped[int | None] = mapped_column(ForeignKey("amendment.id"), index=True)
     round: Mapped[int] = mapped_column(Integer)
@@ -242,7 +243,7 @@ class Engagement(TenantMixin, db.Model):
 
     __tablename__ = "engagement"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     state: Mapped[str] = mapped_column(String(20), default="draft", index=True)
@@ -266,7 +267,7 @@ class EngagementTerms(TenantMixin, db.Model):
     __tablename__ = "engagement_terms"
     __table_args__ = (UniqueConstraint("engagement_id", "effective_from"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
     effective_from: Mapped[date] = mapped_column(Date)
     rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
@@ -285,7 +286,7 @@ class Amendment(TenantMixin, db.Model):
 
     __tablename__ = "amendment"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
     kind: Mapped[str] = mapped_column(String(20))
     effective_from: Mapped[date] = mapped_column(Date)
@@ -310,7 +311,7 @@ class Delegation(TenantMixin, db.Model):
 
     __tablename__ = "delegation"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     manager_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     delegate_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     starts_on: Mapped[date] = mapped_column(Date)
@@ -326,7 +327,7 @@ class OnboardingTemplateStep(TenantMixin, db.Model):
 
     __tablename__ = "onboarding_template_step"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20), default="review")
@@ -337,7 +338,7 @@ class OnboardingStep(TenantMixin, db.Model):
 
     __tablename__ = "onboarding_step"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
@@ -352,7 +353,7 @@ class PerformanceReview(TenantMixin, db.Model):
     __tablename__ = "performance_review"
     __table_args__ = (UniqueConstraint("engagement_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"))
     freelancer_id: Mapped[int] = mapped_column(ForeignKey("freelancer.id"), index=True)
     rating: Mapped[int] = mapped_column(Integer)

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
+from fms.database import Id
 from fms.extensions import db
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
@@ -35,7 +36,7 @@ class SsoConnection(TenantMixin, db.Model):
 
     __tablename__ = "sso_connection"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     # appears in public URLs instead of the id (the sign-in start is anonymous)
     public_key: Mapped[str] = mapped_column(String(32), unique=True, default=_public_key)
     protocol: Mapped[str] = mapped_column(String(10), default="oidc")
@@ -85,7 +86,7 @@ class SsoDomain(TenantMixin, db.Model):
     __tablename__ = "sso_domain"
     __table_args__ = (UniqueConstraint("org_id", "domain"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     domain: Mapped[str] = mapped_column(String(253))
     verification_token: Mapped[str] = mapped_column(
         String(64), default=lambda: "fms-verification=" + secrets.token_hex(16)
@@ -105,7 +106,7 @@ class ExternalIdentity(TenantMixin, db.Model):
     __tablename__ = "external_identity"
     __table_args__ = (UniqueConstraint("org_id", "issuer", "subject"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("sso_connection.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     issuer: Mapped[str] = mapped_column(String(500))
@@ -124,7 +125,7 @@ class SsoLoginRequest(TenantMixin, db.Model):
 
     __tablename__ = "sso_login_request"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     state_hash: Mapped[str] = mapped_column(String(64), unique=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("sso_connection.id"), index=True)
     browser_hash: Mapped[str] = mapped_column(String(64))
@@ -142,7 +143,7 @@ class ScimToken(TenantMixin, db.Model):
 
     __tablename__ = "scim_token"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     # the first characters, so admins can tell tokens apart
@@ -163,7 +164,7 @@ class ScimGroup(TenantMixin, db.Model):
     __tablename__ = "scim_group"
     __table_args__ = (UniqueConstraint("org_id", "display_name"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     display_name: Mapped[str] = mapped_column(String(255))
     external_id: Mapped[str | None] = mapped_column(String(255))
     member_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
@@ -177,7 +178,7 @@ class SamlAssertionSeen(TenantMixin, db.Model):
     __tablename__ = "saml_assertion_seen"
     __table_args__ = (UniqueConstraint("connection_id", "assertion_id"),)
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     connection_id: Mapped[int] = mapped_column(ForeignKey("sso_connection.id"), index=True)
     assertion_id: Mapped[str] = mapped_column(String(255))
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
@@ -194,7 +195,7 @@ class Invitation(TenantMixin, db.Model):
 
     __tablename__ = "invitation"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
+    id: Mapped[Id] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(254))
     # the name the inviter typed, offered to a new account (the org sees nothing else)
     name: Mapped[str | None] = mapped_column(String(200))
@@ -203,7 +204,7 @@ class Invitation(TenantMixin, db.Model):
     # the inviter may let a different verified email redeem it (e.g. a personal address)
     allow_other_email: Mapped[bool] = mapped_column(Boolean, default=False)
     subject_type: Mapped[str | None] = mapped_column(String(40))
-    subject_id: Mapped[int | None] = mapped_column()
+    subject_id: Mapped[Id | None] = mapped_column()
     invited_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
