@@ -12,6 +12,7 @@ Rules that hold everywhere:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, ROUND_HALF_UP, Context, Decimal, InvalidOperation
@@ -73,15 +74,26 @@ def minor_units(currency: str) -> int:
     return _MINOR_UNITS_EXCEPTIONS.get(check_currency(currency), 2)
 
 
+# What an amount given as text may look like: ASCII digits, one optional sign, decimal point
+# and exponent. Decimal() alone would also read "NaN", "Infinity", "1_000" and other
+# scripts' digits ("١٢" is 12 to Python), none of which a person means as an amount.
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?", re.ASCII)
+
+
 def to_decimal(value) -> Decimal:
-    """Parse an amount without ever going through a float."""
-    if isinstance(value, float):
+    """Parse an amount without ever going through a float; text in ASCII digits only."""
+    if isinstance(value, float | bool):
         raise TypeError("money must not be a float; pass a str, int or Decimal")
     if isinstance(value, Decimal):
         result = value
+    elif isinstance(value, int):
+        result = Decimal(value)
     else:
+        text = str(value).strip()
+        if not _DECIMAL_TEXT.fullmatch(text):
+            raise ValueError(f"{value!r} is not a number in ASCII digits")
         try:
-            result = Decimal(str(value).strip())
+            result = Decimal(text)
         except InvalidOperation as exc:
             raise ValueError(f"{value!r} is not a number") from exc
     if not result.is_finite():

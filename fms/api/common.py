@@ -1,4 +1,4 @@
-"""Pieces every domain's API shares: pagination, money fields, loading the actor."""
+"""Pieces every domain's API shares: pagination, money fields, the strict input fields."""
 
 from __future__ import annotations
 
@@ -6,7 +6,49 @@ from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
 from fms import money
+from fms.input import DATE_MESSAGE, DATE_PATTERN, DATE_RANGE_TEXT, parse_date, parse_int
 from fms.tenancy import MAX_ID
+
+
+class Integer(fields.Integer):
+    """A whole number exactly as sent (fms.input.parse_int): a JSON integer, or ASCII digits
+    (as in a query string; `strict=True` refuses those too); never a float, even 1.0, which
+    marshmallow would truncate, and never another script's digits. Every input schema takes
+    integers through this field."""
+
+    default_error_messages = {"invalid": "A whole number (an integer, not 1.5 or 1.0)."}
+
+    def _validated(self, value):
+        if self.strict and isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        try:
+            return parse_int(value)
+        except ValueError:
+            raise self.make_error("invalid", input=value) from None
+
+
+class Date(fields.Date):
+    """A date within the business range (fms.input.MIN_DATE..MAX_DATE), as YYYY-MM-DD in
+    ASCII digits; documented with the range's pattern. Every input schema takes dates
+    through this field."""
+
+    default_error_messages = {"invalid": DATE_MESSAGE}
+
+    def __init__(self, **kwargs):
+        metadata = dict(kwargs.pop("metadata", None) or {})
+        described = metadata.get("description", "")
+        metadata["description"] = f"{described} A date {DATE_RANGE_TEXT}.".strip()
+        metadata.setdefault("pattern", DATE_PATTERN)
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str):
+            raise self.make_error("invalid", input=value)
+        try:
+            return parse_date(value)
+        except ValueError:
+            raise self.make_error("invalid", input=value) from None
+
 
 API_PREFIX = "/api/v1"
 MAX_PER_PAGE = 200
@@ -16,8 +58,8 @@ ID_RANGE = validate.Range(min=1, max=MAX_ID)
 
 
 class PageArgs(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = Integer(
         load_default=50,
         validate=validate.Range(min=1, max=MAX_PER_PAGE),
         metadata={"description": f"Items per page, at most {MAX_PER_PAGE}."},

@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import ID_RANGE, page_schema
+from fms.api.common import ID_RANGE, Date, Integer, page_schema
 
 
 class AuditEntryOut(Schema):
@@ -23,14 +23,14 @@ class AuditEntryOut(Schema):
 
 
 class AuditQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
     action = fields.String(validate=validate.Length(max=80))
     entity_type = fields.String(validate=validate.Length(max=60))
-    entity_id = fields.Integer(validate=ID_RANGE)
-    actor_user_id = fields.Integer(validate=ID_RANGE)
-    date_from = fields.Date()
-    date_to = fields.Date()
+    entity_id = Integer(validate=ID_RANGE)
+    actor_user_id = Integer(validate=ID_RANGE)
+    date_from = Date()
+    date_to = Date()
 
 
 AuditEntryPage = page_schema(AuditEntryOut, "AuditEntryPage")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
-
 from flask import Blueprint, render_template, request
 from flask_login import login_required
 
 from fms.audit import queries
 from fms.audit.services import redacted
 from fms.extensions import db
-from fms.forms import id_arg, page_arg
+from fms.forms import date_filter, id_arg, page_arg
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 
@@ -18,14 +16,6 @@ bp = Blueprint("audit", __name__)
 PER_PAGE = 50
 # A filtered total is counted up to here ("10000+ entries"); the unfiltered one is exact.
 COUNT_CAP = 10_000
-
-
-def _date(name: str) -> date | None:
-    raw = (request.args.get(name) or "").strip()
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
-        return None
 
 
 @bp.get("/admin/audit")
@@ -40,8 +30,8 @@ def audit_log():
         entity_type=(request.args.get("entity_type") or "").strip()[:60] or None,
         entity_id=entity_id,
         actor_user_id=actor_user_id,
-        date_from=_date("date_from"),
-        date_to=_date("date_to"),
+        date_from=date_filter("date_from", "From"),
+        date_to=date_filter("date_to", "To"),
     )
     page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
     actions = queries.actions(db.session)

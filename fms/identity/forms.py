@@ -12,6 +12,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from fms.forms import whole_number
 from fms.identity.permissions import ROLES
 
 
@@ -50,7 +51,7 @@ class CodeForm(FlaskForm):
 
 
 class ChooseOrganizationForm(FlaskForm):
-    org_id = SelectField("Organization", coerce=int)
+    org_id = SelectField("Organization", coerce=whole_number)
 
 
 class ForgotPasswordForm(FlaskForm):
@@ -84,7 +85,7 @@ class EmptyForm(FlaskForm):
 
 
 class SwitchOrganizationForm(FlaskForm):
-    org_id = SelectField("Organization", coerce=int)
+    org_id = SelectField("Organization", coerce=whole_number)
 
 
 class OrganizationForm(FlaskForm):

@@ -19,7 +19,7 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db, limiter
-from fms.forms import apply_errors, page_arg, status_of, submitted
+from fms.forms import apply_errors, page_arg, status_of, submitted, whole_number
 from fms.identity import accounts, forms, memberships, services, web_session
 from fms.identity.models import Organization, User
 from fms.identity.permissions import require
@@ -204,7 +204,7 @@ def login_organization():
         flash("Please sign in again.", "info")
         return redirect(url_for("identity.login"))
     try:
-        org_id = int(request.form.get("org_id", ""))
+        org_id = whole_number(request.form.get("org_id", ""))
     except ValueError:
         org_id = -1
     return _finish_password_sign_in(
@@ -386,7 +386,7 @@ def logout():
 def switch_organization():
     actor = current_actor()
     try:
-        org_id = int(request.form.get("org_id", ""))
+        org_id = whole_number(request.form.get("org_id", ""))
     except ValueError:
         org_id = -1
     form = forms.EmptyForm()

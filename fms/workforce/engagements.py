@@ -34,7 +34,13 @@ from fms.workforce.models import (
     Requisition,
     Supplier,
 )
-from fms.workforce.validation import amount_in, check_terms, date_in, to_base_currency
+from fms.workforce.validation import (
+    amount_in,
+    check_terms,
+    date_in,
+    optional_rate_in,
+    to_base_currency,
+)
 
 TERMS_FIELDS = (
     "rate",
@@ -177,7 +183,7 @@ def create_engagement(session: Session, *, actor: Actor, **fields) -> Engagement
     budget = amount_in(fields.get("budget_cap"))
     if budget is None:
         errors["budget_cap"] = ["A positive amount."]
-    overtime = amount_in(fields.get("overtime_rate")) if fields.get("overtime_rate") else None
+    overtime = optional_rate_in(fields.get("overtime_rate"), errors, "overtime_rate")
     po_number = (fields.get("po_number") or "").strip() or None
     if po_number and len(po_number) > 40:
         errors["po_number"] = ["At most 40 characters."]

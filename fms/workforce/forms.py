@@ -5,9 +5,6 @@ from decimal import Decimal
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
-    DateField,
-    DecimalField,
-    IntegerField,
     SelectField,
     SelectMultipleField,
     StringField,
@@ -15,6 +12,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
+from fms.forms import DateField, DecimalField, IntegerField, whole_number
 from fms.timekeeping import minutes_from_hours
 from fms.workforce import rules
 
@@ -42,9 +40,9 @@ KIND_CHOICES = list(rules.ENGAGEMENT_KINDS.items())
 class _TermsForm(FlaskForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=KIND_CHOICES)
-    department_id = SelectField("Department", coerce=int)
-    cost_centre_id = SelectField("Cost centre", coerce=int)
-    location_id = SelectField("Location", coerce=int)
+    department_id = SelectField("Department", coerce=whole_number)
+    cost_centre_id = SelectField("Cost centre", coerce=whole_number)
+    location_id = SelectField("Location", coerce=whole_number)
     start_date = DateField("Start", validators=[DataRequired()])
     end_date = DateField("End", validators=[DataRequired()])
     weekly_hours = DecimalField(
@@ -60,7 +58,7 @@ class RequisitionForm(_TermsForm):
     budget = DecimalField("Budget", places=2, validators=[DataRequired()])
     skill_ids = SelectMultipleField(
         "Skills",
-        coerce=int,
+        coerce=whole_number,
         validators=[Optional()],
         description="Hold Ctrl (⌘ on a Mac) to pick several.",
     )
@@ -72,9 +70,9 @@ class EngagementForm(_TermsForm):
     overtime_rate = DecimalField("Overtime rate", places=2, validators=[Optional()])
     budget_cap = DecimalField("Budget cap", places=2, validators=[DataRequired()])
     po_number = StringField("PO number", validators=[Optional(), Length(max=40)])
-    hiring_manager_user_id = SelectField("Hiring manager", coerce=int)
-    freelancer_id = SelectField("Freelancer (if known)", coerce=int)
-    supplier_id = SelectField("Supplier", coerce=int)
+    hiring_manager_user_id = SelectField("Hiring manager", coerce=whole_number)
+    freelancer_id = SelectField("Freelancer (if known)", coerce=whole_number)
+    supplier_id = SelectField("Supplier", coerce=whole_number)
 
 
 class DecisionForm(FlaskForm):
@@ -93,7 +91,7 @@ class NoticeForm(FlaskForm):
 class ReviewForm(FlaskForm):
     rating = SelectField(
         "Rating",
-        coerce=int,
+        coerce=whole_number,
         choices=[
             (5, "5 – outstanding"),
             (4, "4 – strong"),
@@ -106,7 +104,7 @@ class ReviewForm(FlaskForm):
 
 
 class OnboardForm(FlaskForm):
-    freelancer_id = SelectField("Freelancer", coerce=int)
+    freelancer_id = SelectField("Freelancer", coerce=whole_number)
 
 
 class AmendmentForm(FlaskForm):
@@ -115,7 +113,7 @@ class AmendmentForm(FlaskForm):
     new_rate = DecimalField("New rate", places=2, validators=[Optional()])
     new_end_date = DateField("New end date", validators=[Optional()])
     new_budget_cap = DecimalField("New budget cap", places=2, validators=[Optional()])
-    new_hiring_manager_user_id = SelectField("New hiring manager", coerce=int)
+    new_hiring_manager_user_id = SelectField("New hiring manager", coerce=whole_number)
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
 
 
@@ -143,8 +141,8 @@ class SkillForm(FlaskForm):
 
 
 class FreelancerSkillForm(FlaskForm):
-    skill_id = SelectField("Skill", coerce=int)
-    level = SelectField("Level", coerce=int, choices=[(i, str(i)) for i in range(1, 6)])
+    skill_id = SelectField("Skill", coerce=whole_number)
+    level = SelectField("Level", coerce=whole_number, choices=[(i, str(i)) for i in range(1, 6)])
 
 
 class ExchangeRateForm(FlaskForm):
@@ -190,7 +188,7 @@ class FreelancerProfileForm(FlaskForm):
         description="VAT or tax number, checked with the country's validator where one exists.",
     )
     iban = StringField("IBAN", validators=[Optional(), Length(max=42)])
-    supplier_id = SelectField("Supplier", coerce=int)
+    supplier_id = SelectField("Supplier", coerce=whole_number)
 
 
 # --- helpers the workforce pages share ----------------------------------------------------

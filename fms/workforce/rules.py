@@ -10,6 +10,8 @@ ENGAGEMENT_KINDS = {
     "fixed": "Fixed fee with milestones",
     "trial": "Trial (boot camp)",
 }
+# Expected time per week: from 1 minute to 80 hours.
+MAX_WEEKLY_MINUTES = 80 * 60
 RATE_UNITS = {"hourly": "per hour", "daily": "per day", "fixed": "fixed fee", "trial": "per hour"}
 
 REQUISITION_TRANSITIONS: dict[str, set[str]] = {

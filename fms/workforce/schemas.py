@@ -2,7 +2,8 @@
 
 from marshmallow import Schema, fields, missing, validate
 
-from fms.api.common import ID_RANGE, page_schema
+from fms.api.common import ID_RANGE, Date, Integer, page_schema
+from fms.workforce.rules import MAX_WEEKLY_MINUTES
 
 
 class UnitOut(Schema):
@@ -72,7 +73,7 @@ class FreelancerIn(Schema):
     headline = fields.String(load_default=None, validate=validate.Length(max=200))
     tax_id = fields.String(load_default=None, validate=validate.Length(max=40))
     iban = fields.String(load_default=None, validate=validate.Length(max=42))
-    supplier_id = fields.Integer(load_default=None, validate=ID_RANGE)
+    supplier_id = Integer(load_default=None, validate=ID_RANGE)
 
 
 class FreelancerPatchIn(Schema):
@@ -85,7 +86,7 @@ class FreelancerPatchIn(Schema):
     headline = fields.String(allow_none=True, validate=validate.Length(max=200))
     tax_id = fields.String(allow_none=True, validate=validate.Length(max=40))
     iban = fields.String(allow_none=True, validate=validate.Length(max=42))
-    supplier_id = fields.Integer(allow_none=True, validate=ID_RANGE)
+    supplier_id = Integer(allow_none=True, validate=ID_RANGE)
 
 
 class OwnProfilePatchIn(FreelancerPatchIn):
@@ -96,8 +97,8 @@ class OwnProfilePatchIn(FreelancerPatchIn):
 
 
 class FreelancerQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
     country = fields.String(validate=validate.Length(equal=2))
     q = fields.String(validate=validate.Length(max=100))
 
@@ -160,12 +161,20 @@ class _TermsIn(Schema):
 
     title = fields.String(required=True, validate=validate.Length(min=1, max=200))
     kind = fields.String(required=True)
-    department_id = fields.Integer(required=True, validate=ID_RANGE)
-    cost_centre_id = fields.Integer(required=True, validate=ID_RANGE)
-    location_id = fields.Integer(required=True, validate=ID_RANGE)
-    start_date = fields.Date(required=True)
-    end_date = fields.Date(required=True)
-    weekly_minutes = fields.Integer(required=True, metadata={"description": "Integer minutes."})
+    department_id = Integer(required=True, validate=ID_RANGE)
+    cost_centre_id = Integer(required=True, validate=ID_RANGE)
+    location_id = Integer(required=True, validate=ID_RANGE)
+    start_date = Date(required=True)
+    end_date = Date(required=True)
+    weekly_minutes = Integer(
+        required=True,
+        validate=validate.Range(
+            min=1,
+            max=MAX_WEEKLY_MINUTES,
+            error="Expected time per week, between 1 minute and 80 hours.",
+        ),
+        metadata={"description": "Integer minutes."},
+    )
     currency = fields.String(required=True, validate=validate.Length(equal=3))
 
 
@@ -175,7 +184,7 @@ class RequisitionIn(_TermsIn):
     rate_max = _Decimal(required=True)
     budget = _Decimal(required=True)
     justification = fields.String(required=True, validate=validate.Length(min=1, max=5000))
-    skill_ids = fields.List(fields.Integer(validate=ID_RANGE), load_default=list)
+    skill_ids = fields.List(Integer(validate=ID_RANGE), load_default=list)
     submit = fields.Boolean(load_default=False, metadata={"description": "Submit at once."})
 
 
@@ -229,8 +238,8 @@ class DecisionIn(Schema):
 
 
 class RequisitionQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
     view = fields.String(load_default="all", validate=validate.OneOf(["waiting", "mine", "all"]))
     state = fields.String()
 
@@ -299,14 +308,14 @@ class EngagementIn(_TermsIn):
     overtime_rate = _Decimal(load_default=None)
     budget_cap = _Decimal(required=True)
     po_number = fields.String(load_default=None, validate=validate.Length(max=40))
-    hiring_manager_user_id = fields.Integer(required=True, validate=ID_RANGE)
-    freelancer_id = fields.Integer(load_default=None, validate=ID_RANGE)
-    supplier_id = fields.Integer(load_default=None, validate=ID_RANGE)
+    hiring_manager_user_id = Integer(required=True, validate=ID_RANGE)
+    freelancer_id = Integer(load_default=None, validate=ID_RANGE)
+    supplier_id = Integer(load_default=None, validate=ID_RANGE)
 
 
 class EngagementQuery(Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
+    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
     state = fields.String()
     q = fields.String(validate=validate.Length(max=100))
 
@@ -317,27 +326,27 @@ class EngagementActionIn(Schema):
         validate=validate.OneOf(["submit", "approve", "reject", "onboard", "activate", "cancel"]),
     )
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
-    freelancer_id = fields.Integer(load_default=None, validate=ID_RANGE)
+    freelancer_id = Integer(load_default=None, validate=ID_RANGE)
 
 
 class NoticeIn(Schema):
-    end_date = fields.Date(required=True)
+    end_date = Date(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
 class ReviewIn(Schema):
-    rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
+    rating = Integer(required=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
 class AmendmentIn(Schema):
     kind = fields.String(required=True)
-    effective_from = fields.Date(required=True)
+    effective_from = Date(required=True)
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     new_rate = _Decimal(load_default=None)
-    new_end_date = fields.Date(load_default=None)
+    new_end_date = Date(load_default=None)
     new_budget_cap = _Decimal(load_default=None)
-    new_hiring_manager_user_id = fields.Integer(load_default=None, validate=ID_RANGE)
+    new_hiring_manager_user_id = Integer(load_default=None, validate=ID_RANGE)
 
 
 class AmendmentOut(Schema):
@@ -376,14 +385,14 @@ AmendmentOut._declared_fields["budget_base"].metadata["description"] += (
 
 
 class HeadcountQuery(Schema):
-    on = fields.Date(metadata={"description": "Default: today in the organization's timezone."})
+    on = Date(metadata={"description": "Default: today in the organization's timezone."})
     group_by = fields.String(load_default=None)
-    cost_centre_id = fields.Integer(validate=ID_RANGE)
-    department_id = fields.Integer(validate=ID_RANGE)
-    location_id = fields.Integer(validate=ID_RANGE)
-    supplier_id = fields.Integer(validate=ID_RANGE)
-    manager_user_id = fields.Integer(validate=ID_RANGE)
-    skill_id = fields.Integer(validate=ID_RANGE)
+    cost_centre_id = Integer(validate=ID_RANGE)
+    department_id = Integer(validate=ID_RANGE)
+    location_id = Integer(validate=ID_RANGE)
+    supplier_id = Integer(validate=ID_RANGE)
+    manager_user_id = Integer(validate=ID_RANGE)
+    skill_id = Integer(validate=ID_RANGE)
     country = fields.String(validate=validate.Length(equal=2))
     kind = fields.String()
 
@@ -407,7 +416,7 @@ class HeadcountOut(Schema):
 
 
 class TrendQuery(HeadcountQuery):
-    months = fields.Integer(load_default=12, validate=validate.Range(min=1, max=60))
+    months = Integer(load_default=12, validate=validate.Range(min=1, max=60))
 
 
 class TrendPointOut(FiguresOut):
@@ -447,7 +456,7 @@ class SkillOut(Schema):
 class ExchangeRateIn(Schema):
     currency = fields.String(required=True, validate=validate.Length(equal=3))
     rate = _Decimal(required=True, metadata={"description": "Base currency per unit."})
-    effective_from = fields.Date(required=True)
+    effective_from = Date(required=True)
 
 
 class ExchangeRateOut(Schema):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
@@ -14,6 +13,7 @@ from fms.errors import AlreadyExists, InvalidInput
 from fms.identity.actor import Actor
 from fms.identity.models import Organization
 from fms.identity.permissions import may_see_field, require
+from fms.input import DATE_MESSAGE, parse_int
 from fms.records import add_unique
 from fms.tenancy import get_in_org
 from fms.workforce import queries
@@ -32,7 +32,7 @@ from fms.workforce.models import (
     WorkforceSettings,
 )
 from fms.workforce.queries import freelancer_matches
-from fms.workforce.validation import amount_in, date_in
+from fms.workforce.validation import MAX_AMOUNT, RATE_PLACES, amount_in, date_in, has_places
 
 STRUCTURE_KINDS = {
     "department": Department,
@@ -217,8 +217,8 @@ def update_settings(
         ("trial_max_days", trial_max_days, 1, 180),
     ):
         try:
-            values[name] = int(value)
-        except (TypeError, ValueError):
+            values[name] = parse_int(value)
+        except ValueError:
             values[name] = None
         if values[name] is None or not low <= values[name] <= high:
             errors[name] = [f"A whole number of days from {low} to {high}."]
@@ -262,12 +262,19 @@ def set_approval_chain(session: Session, *, actor: Actor, steps: list[dict]) -> 
             minimum = money.to_decimal(step.get("min_budget") or "0")
         except (TypeError, ValueError):
             minimum = None
+        # bounded like every amount, and no finer than the column (four places)
+        if minimum is not None and not (
+            0 <= minimum < MAX_AMOUNT and has_places(minimum, money.MONEY_SCALE)
+        ):
+            minimum = None
         if role not in APPROVER_ROLES:
             errors[f"steps/{index}/role"] = [f"One of {', '.join(APPROVER_ROLES)}."]
         if not label or len(label) > 120:
             errors[f"steps/{index}/label"] = ["Required, at most 120 characters."]
-        if minimum is None or minimum < 0:
-            errors[f"steps/{index}/min_budget"] = ["Zero or a positive amount."]
+        if minimum is None:
+            errors[f"steps/{index}/min_budget"] = [
+                "Zero or a positive amount below 1,000,000,000,000, in ASCII digits."
+            ]
         cleaned.append((role, label, minimum))
     if not steps:
         errors["steps"] = ["At least one step."]
@@ -451,8 +458,8 @@ def set_freelancer_skill(
     freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
     skill = get_in_org(session, Skill, skill_id, what="skill")
     try:
-        level = int(level)
-    except (TypeError, ValueError):
+        level = parse_int(level)
+    except ValueError:
         level = 0
     if not 1 <= level <= 5:
         raise InvalidInput("Level from 1 to 5.", errors={"level": ["From 1 (basic) to 5."]})
@@ -500,11 +507,11 @@ def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effecti
     value = amount_in(rate)
     if value is None:
         errors["rate"] = ["A positive number such as 0.92."]
-    elif value != value.quantize(Decimal("0.000001")):
+    elif not has_places(value, RATE_PLACES):
         errors["rate"] = ["At most six decimal places."]
     effective = date_in(effective_from)
     if effective is None:
-        errors["effective_from"] = ["A date such as 2026-12-01."]
+        errors["effective_from"] = [DATE_MESSAGE]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     row = add_unique(

@@ -10,21 +10,26 @@ from sqlalchemy.orm import Session
 from fms import money
 from fms.errors import RuleViolation
 from fms.identity.models import Organization
+from fms.input import DATE_MESSAGE, parse_date, parse_int
 from fms.tenancy import MAX_ID
 from fms.workforce import rules
 from fms.workforce.models import CostCentre, Department, ExchangeRate, Location
 from fms.workforce.queries import workforce_settings
 
-MAX_WEEKLY_MINUTES = 80 * 60
+MAX_WEEKLY_MINUTES = rules.MAX_WEEKLY_MINUTES
 MAX_AMOUNT = 10**12
+# rates (hourly rates, exchange rates) are stored with six decimal places (money.RATE_SCALE)
+RATE_PLACES = money.RATE_SCALE
+AMOUNT_MESSAGE = "A positive amount below 1,000,000,000,000 in ASCII digits, such as 95.00."
 
 
 def date_in(value):
-    """A date from a date or ISO text; None when absent or not a date."""
-    if isinstance(value, date):
-        return value
+    """A date within the business range (fms.input) from a date or ISO text; None when
+    absent or not such a date."""
+    if value in (None, ""):
+        return None
     try:
-        return date.fromisoformat(str(value)) if value else None
+        return parse_date(value)
     except ValueError:
         return None
 
@@ -41,10 +46,28 @@ def amount_in(value):
     return number if 0 < number < MAX_AMOUNT else None
 
 
+def has_places(number, places: int) -> bool:
+    """Whether a (bounded) Decimal has at most `places` decimal places."""
+    return number == number.quantize(money.Decimal(1).scaleb(-places))
+
+
+def optional_rate_in(value, errors: dict, name: str):
+    """An optional rate: None when absent; given but not a positive amount with at most six
+    decimals, a field error (never silently stored as null)."""
+    if value in (None, ""):
+        return None
+    number = amount_in(value)
+    if number is None:
+        errors[name] = [AMOUNT_MESSAGE]
+    elif not has_places(number, RATE_PLACES):
+        errors[name] = ["At most six decimal places."]
+    return number
+
+
 def _unit(session: Session, model, value):
     try:
-        unit_id = int(value)
-    except (TypeError, ValueError, OverflowError):
+        unit_id = parse_int(value)
+    except ValueError:
         return None
     if not 0 < unit_id <= MAX_ID:
         return None
@@ -69,15 +92,15 @@ def check_terms(session: Session, fields: dict, errors: dict, *, rate_fields=("r
             errors[name] = [f"Choose an active {label}."]
     start, end = date_in(fields.get("start_date")), date_in(fields.get("end_date"))
     if start is None:
-        errors["start_date"] = ["A date such as 2026-12-01."]
+        errors["start_date"] = [DATE_MESSAGE]
     if end is None:
-        errors["end_date"] = ["A date such as 2027-05-31."]
+        errors["end_date"] = [DATE_MESSAGE]
     elif start is not None and end < start:
         errors["end_date"] = ["Must not be before the start date."]
     values.update(start_date=start, end_date=end)
     try:
-        minutes = int(fields.get("weekly_minutes"))
-    except (TypeError, ValueError):
+        minutes = parse_int(fields.get("weekly_minutes"))
+    except ValueError:
         minutes = None
     if minutes is None or not 0 < minutes <= MAX_WEEKLY_MINUTES:
         errors["weekly_minutes"] = ["Expected time per week, between 1 minute and 80 hours."]
@@ -90,8 +113,8 @@ def check_terms(session: Session, fields: dict, errors: dict, *, rate_fields=("r
     for name in rate_fields:
         values[name] = amount_in(fields.get(name))
         if values[name] is None:
-            errors[name] = ["A positive amount such as 95.00."]
-        elif values[name] != values[name].quantize(money.Decimal("0.000001")):
+            errors[name] = [AMOUNT_MESSAGE]
+        elif not has_places(values[name], RATE_PLACES):
             errors[name] = ["At most six decimal places."]
     if kind == "trial" and start and end and not errors.get("end_date"):
         limit = workforce_settings(session).trial_max_days

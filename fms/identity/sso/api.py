@@ -6,7 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import API_PREFIX, ID_RANGE
+from fms.api.common import API_PREFIX, ID_RANGE, Integer
 from fms.extensions import db
 from fms.identity.models import Organization
 from fms.identity.sso import oidc
@@ -188,7 +188,7 @@ class DomainIn(Schema):
 
 
 class DomainPatchIn(Schema):
-    connection_id = fields.Integer(
+    connection_id = Integer(
         allow_none=True,
         strict=True,
         validate=ID_RANGE,

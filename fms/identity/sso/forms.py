@@ -4,6 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from fms.forms import whole_number
 from fms.identity.forms import ROLE_CHOICES, EmptyForm, MultiCheckboxField  # noqa: F401
 from fms.identity.permissions import ROLES
 from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
@@ -180,7 +181,7 @@ class ScimTokenForm(FlaskForm):
     )
     connection_id = SelectField(
         "Its sign-in connection",
-        coerce=int,
+        coerce=whole_number,
         validate_choice=False,
         description="Whose role settings apply: when that connection's IdP manages roles, "
         "SCIM groups set them too.",

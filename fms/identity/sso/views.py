@@ -456,7 +456,7 @@ def _chosen_connection(raw: str | None) -> int | None:
     raw = (raw or "").strip()
     if not raw:
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise NotFound("No such connection.")
     return int(raw)
 

@@ -9,7 +9,7 @@ from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import id_arg, page_arg, status_of, submitted
+from fms.forms import date_filter, id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor
 from fms.workforce import forms, queries, rules, services
@@ -137,8 +137,8 @@ def freelancers():
         "skill_id": args.get("skill_id", type=id_arg),
         "min_level": args.get("min_level", type=id_arg),
         "country": (args.get("country") or "").strip()[:2] or None,
-        "available_from": _date_arg("available_from"),
-        "available_to": _date_arg("available_to"),
+        "available_from": date_filter("available_from", "Available from"),
+        "available_to": date_filter("available_to", "Available to"),
         "min_rating": args.get("min_rating", type=id_arg),
     }
     text = (args.get("q") or "").strip()[:100] or None
@@ -160,15 +160,6 @@ def freelancers():
         search=search,
         q=text,
     )
-
-
-def _date_arg(name: str):
-    from datetime import date
-
-    try:
-        return date.fromisoformat(request.args.get(name) or "")
-    except ValueError:
-        return None
 
 
 @bp.route("/freelancers/<int:freelancer_id>", methods=["GET", "POST"])

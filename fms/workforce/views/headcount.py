@@ -9,7 +9,7 @@ from flask_login import login_required
 
 from fms import exports
 from fms.extensions import db
-from fms.forms import id_arg
+from fms.forms import date_filter, id_arg
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
 from fms.workforce import queries
@@ -28,11 +28,10 @@ FILTER_ARGS = {
 
 
 def parse_args(args, today: date):
-    """Date, grouping and filters from query parameters; bad values fall back to defaults."""
-    try:
-        on = date.fromisoformat(args.get("on", "")) if args.get("on") else today
-    except ValueError:
-        on = today
+    """Date, grouping and filters from query parameters. A date that is not one, or lies
+    outside the business range, answers a 422 page naming the range (`date_filter`);
+    other bad values fall back to defaults."""
+    on = date_filter("on", "As of") or today
     group_by = args.get("group_by") or "cost_centre"
     if group_by not in queries.GROUPS:
         group_by = "cost_centre"
