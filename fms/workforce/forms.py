@@ -156,8 +156,8 @@ class SettingsForm(FlaskForm):
     trial_max_days = IntegerField(
         "Trial engagements last at most (days)", validators=[DataRequired()]
     )
-    trial_max_budget = StringField(
-        "Trial budget at most (base currency)", validators=[DataRequired(), Length(max=20)]
+    trial_max_budget = DecimalField(
+        "Trial budget at most (base currency)", places=2, validators=[Optional()]
     )
 
 
@@ -229,8 +229,8 @@ def decimal_text(value) -> str | None:
 
 
 class DelegationForm(FlaskForm):
-    delegate_user_id = SelectField("Stand-in", coerce=int)
-    manager_user_id = SelectField("For the engagements of", coerce=int)
+    delegate_user_id = SelectField("Stand-in", coerce=whole_number)
+    manager_user_id = SelectField("For the engagements of", coerce=whole_number)
     starts_on = DateField("From", validators=[DataRequired()])
     ends_on = DateField("Until (inclusive)", validators=[DataRequired()])
     note = StringField("Note", validators=[Optional(), Length(max=500)])

@@ -485,10 +485,10 @@ class InvitationOut(Schema):
 
 
 class DelegationIn(Schema):
-    delegate_user_id = fields.Integer(required=True, validate=ID_RANGE)
-    starts_on = fields.Date(required=True)
-    ends_on = fields.Date(required=True)
-    manager_user_id = fields.Integer(
+    delegate_user_id = Integer(required=True, validate=ID_RANGE)
+    starts_on = Date(required=True)
+    ends_on = Date(required=True)
+    manager_user_id = Integer(
         load_default=None,
         validate=ID_RANGE,
         metadata={"description": "Procurement and org admins only; a manager delegates their own."},

@@ -115,7 +115,7 @@ def settings():
                     actor=actor,
                     notice_period_days=settings_form.notice_period_days.data,
                     trial_max_days=settings_form.trial_max_days.data,
-                    trial_max_budget=settings_form.trial_max_budget.data,
+                    trial_max_budget=decimal_text(settings_form.trial_max_budget.data),
                 )
             elif section == "skill" and skill_form.validate_on_submit():
                 services.create_skill(
