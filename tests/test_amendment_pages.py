@@ -188,3 +188,40 @@ def test_delegations_and_amendment_chains_through_the_api(
     )
     revoked = manager.post(f"/api/v1/delegations/{created.json['id']}/revocation")
     assert revoked.status_code == 200 and revoked.json["revoked_at"]
+
+
+def test_org_admins_set_the_trial_budget_on_the_settings_page(admin_web, session):
+    from fms.workforce.models import WorkforceSettings
+
+    page = admin_web.get("/admin/workforce").get_data(as_text=True)
+    assert "Trial budget at most (base currency)" in page
+    saved = admin_web.post(
+        "/admin/workforce",
+        data={
+            "section": "settings",
+            "settings-notice_period_days": "21",
+            "settings-trial_max_days": "45",
+            "settings-trial_max_budget": "7500",
+        },
+    )
+    assert saved.status_code == 302
+    settings = session.scalar(select(WorkforceSettings))
+    assert (settings.notice_period_days, settings.trial_max_days) == (21, 45)
+    assert str(settings.trial_max_budget) == "7500.0000"
+    refused = admin_web.post(
+        "/admin/workforce",
+        data={
+            "section": "settings",
+            "settings-notice_period_days": "21",
+            "settings-trial_max_days": "45",
+            "settings-trial_max_budget": "-1",
+        },
+    )
+    assert refused.status_code == 422
+    session.expire_all()
+    assert str(session.scalar(select(WorkforceSettings)).trial_max_budget) == "7500.0000"
+
+
+@pytest.fixture
+def admin_web(app, session, org, org_admin, sign_in):
+    return _as(app, session, sign_in, org, org_admin)
