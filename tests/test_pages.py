@@ -63,7 +63,7 @@ def test_empty_states_say_what_to_do_next(admin_client):
 
 
 def test_adding_a_department_shows_it_and_audits_it(admin_client, session):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/structure",
         data={"kind": "department", "department-code": "ENG", "department-name": "Engineering"},
     )
@@ -86,7 +86,7 @@ def test_bad_department_input_is_explained_inline_and_stores_nothing(
     admin_client, session, data, message
 ):
     entries = _count(session, AuditEntry)
-    response = admin_client.post("/admin/structure", data={"kind": "department", **data})
+    response = admin_client.post_form("/admin/structure", data={"kind": "department", **data})
     assert response.status_code == 422
     assert message in response.data.decode()
     assert "is-invalid" in response.data.decode()
@@ -97,7 +97,7 @@ def test_bad_department_input_is_explained_inline_and_stores_nothing(
 def test_duplicate_codes_are_refused_inline(admin_client, session, org, make_unit):
     make_unit(org, "location", code="BER")
     session.commit()  # the failed request rolls back; the existing unit must survive that
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/structure",
         data={
             "kind": "location",
@@ -111,8 +111,8 @@ def test_duplicate_codes_are_refused_inline(admin_client, session, org, make_uni
 
 
 def test_malformed_posts_get_a_clear_answer(admin_client):
-    assert admin_client.post("/admin/structure", data={"kind": "planet"}).status_code == 422
-    response = admin_client.post("/admin/members", data={"roles": ["pope"], "email": "x"})
+    assert admin_client.post_form("/admin/structure", data={"kind": "planet"}).status_code == 422
+    response = admin_client.post_form("/admin/members", data={"roles": ["pope"], "email": "x"})
     assert response.status_code == 422
     text = response.data.decode()
     assert "Not a valid choice" in text or "not a valid choice" in text
@@ -129,7 +129,7 @@ def test_archiving_a_unit_keeps_it_listed_as_archived(admin_client, session, org
 
 
 def test_invite_member_form(admin_client, session):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/members",
         data={"name": "Ada Lovelace", "email": "ada@example.com", "roles": ["procurement"]},
     )
@@ -139,7 +139,7 @@ def test_invite_member_form(admin_client, session):
     assert "Invited, not yet joined" in page and "ada@example.com" in page
     # shown once: the next visit no longer holds the link
     assert 'id="invitation-link"' not in admin_client.get("/admin/members").data.decode()
-    bad = admin_client.post("/admin/members", data={"email": "not-an-email", "roles": []})
+    bad = admin_client.post_form("/admin/members", data={"email": "not-an-email", "roles": []})
     assert bad.status_code == 422
 
 

@@ -93,7 +93,7 @@ def test_request_approve_and_onboard_in_the_browser(
         "justification": "Regulatory deadline",
         "submit_now": "1",
     }
-    response = web.post("/requisitions/new", data=form)
+    response = web.post_form("/requisitions/new", data=form)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     req = session.scalar(select(Requisition).where(Requisition.title == "Grid analyst"))
     assert req.state == "submitted" and req.weekly_minutes == 32 * 60
@@ -112,7 +112,7 @@ def test_request_approve_and_onboard_in_the_browser(
 
 
 def test_bad_requisition_form_shows_errors_and_stores_nothing(admin_client, session, org):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/requisitions/new", data={"title": "x" * 300, "kind": "hourly", "weekly_hours": "200"}
     )
     assert response.status_code == 422
@@ -122,11 +122,11 @@ def test_bad_requisition_form_shows_errors_and_stores_nothing(admin_client, sess
 
 
 def test_supplier_tax_ids_are_validated_by_country(admin_client, session):
-    bad = admin_client.post(
+    bad = admin_client.post_form(
         "/suppliers", data={"name": "Hays GmbH", "country": "DE", "tax_id": "DE123456789"}
     )
     assert bad.status_code == 422 and "Not a valid" in bad.get_data(as_text=True)
-    good = admin_client.post(
+    good = admin_client.post_form(
         "/suppliers", data={"name": "Hays GmbH", "country": "DE", "tax_id": "DE 136 695 976"}
     )
     assert good.status_code == 302

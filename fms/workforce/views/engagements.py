@@ -7,7 +7,7 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
-from fms.forms import id_arg, page_arg, status_of, submitted
+from fms.forms import creates_once, id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
 from fms.workforce import engagements, forms, queries
@@ -163,6 +163,12 @@ def show(engagement_id: int):
     )
 
 
+def _page(engagement_id: int, **_) -> str:
+    """The engagement's page; 404 for an engagement this person may not see."""
+    engagements.get_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+    return url_for(".show", engagement_id=engagement_id)
+
+
 def _done(engagement_id: int, message: str):
     db.session.commit()
     flash(message, "success")
@@ -272,6 +278,7 @@ def notice(engagement_id: int):
 
 @bp.post("/<int:engagement_id>/review")
 @login_required
+@creates_once(_page)
 def review(engagement_id: int):
     try:
         engagements.write_review(
@@ -289,6 +296,7 @@ def review(engagement_id: int):
 
 @bp.post("/<int:engagement_id>/amendments")
 @login_required
+@creates_once(_page)
 def request_amendment(engagement_id: int):
     form = request.form
     try:
@@ -330,6 +338,7 @@ def decide_amendment(engagement_id: int, amendment_id: int):
 
 @bp.post("/<int:engagement_id>/invite")
 @login_required
+@creates_once(_page)
 def invite(engagement_id: int):
     """Procurement sends the freelancer a single-use link; the link is shown once."""
     from flask import current_app
