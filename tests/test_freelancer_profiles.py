@@ -92,11 +92,14 @@ def test_profile_pages(app, client, session, org_admin, sign_in, make_member, ma
     )
     assert bad.status_code == 422 and "Not a valid IBAN" in bad.get_data(as_text=True)
     member = make_member(org, roles=("freelancer",))
-    make_freelancer(org, user_id=member.user_id)
+    own = make_freelancer(org, user_id=member.user_id, display_name="Ines Costa")
     session.commit()
     web = app.test_client()
     sign_in(web, session.get(User, member.user_id), org)
-    assert web.get("/my/profile").status_code == 200
+    profile = web.get("/my/profile")
+    assert profile.status_code == 200
+    page = profile.get_data(as_text=True)
+    assert "Profile: Ines Costa" in page and f'value="{own.email}"' in page
     saved = web.post(
         "/my/profile",
         data={

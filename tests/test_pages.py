@@ -7,14 +7,21 @@ from fms.audit.models import AuditEntry
 from fms.identity.models import Organization, User
 from fms.workforce.models import Department, Location
 
+# (page, what a new organization's admin sees there)
 ADMIN_PAGES = [
-    "/",
-    "/admin/members",
-    "/admin/structure",
-    "/admin/audit",
-    "/freelancers",
-    "/admin/organization",
-    "/api/v1/docs",
+    ("/", ['<div class="fms-page-title">Overview</div>', "No freelancers yet"]),
+    (
+        "/admin/members",
+        ['<div class="fms-page-title">Members &amp; roles</div>', "1 member", "Invite a member"],
+    ),
+    (
+        "/admin/structure",
+        ['<div class="fms-page-title">Org structure</div>', "No departments yet"],
+    ),
+    ("/admin/audit", ['<div class="fms-page-title">Audit log</div>', "1 entry"]),
+    ("/freelancers", ['<div class="fms-page-title">Freelancers</div>', "No freelancers yet"]),
+    ("/admin/organization", ['<div class="fms-page-title">Organization settings</div>']),
+    ("/api/v1/docs", ["<title>API reference · FMS</title>", 'id="swagger-ui"']),
 ]
 
 
@@ -33,10 +40,15 @@ def _count(session, model):
     return session.scalar(select(func.count(model.id)).execution_options(all_tenants=True))
 
 
-@pytest.mark.parametrize("path", ADMIN_PAGES)
-def test_admin_pages_render(admin_client, path):
+@pytest.mark.parametrize("path, shown", ADMIN_PAGES)
+def test_admin_pages_render(admin_client, org, path, shown):
     response = admin_client.get(path)
     assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    for text in shown:
+        assert text in page, (path, text)
+    if path == "/admin/organization":
+        assert f'value="{org.name}"' in page  # the form shows the organization's settings
 
 
 def test_navigation_follows_roles(app, session, org, make_member, sign_in):
@@ -52,7 +64,8 @@ def test_navigation_follows_roles(app, session, org, make_member, sign_in):
     sign_in(web, session.get(User, manager.user_id), org)
     home = web.get("/").data.decode()
     assert "Freelancers" in home and "Audit log" not in home
-    assert web.get("/admin/structure").status_code == 200  # may read, not change
+    structure = web.get("/admin/structure")  # may read, not change
+    assert structure.status_code == 200 and "No departments yet" in structure.data.decode()
     assert web.post("/admin/structure", data={"kind": "department"}).status_code == 403
 
 
