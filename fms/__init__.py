@@ -33,6 +33,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["money"] = _money
     app.jinja_env.filters["hours"] = _hours
+    from fms.forms import issue_token
+
+    app.jinja_env.globals["issue_form_token"] = issue_token  # hand-written create forms
     _ensure_instance_dirs(app)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -183,12 +183,16 @@ def workforce_sweep():
 
 @sso_cli.command("purge")
 def sso_purge():
-    """Delete expired sign-in requests and SAML assertion ids (run daily, e.g. from cron)."""
+    """Delete expired sign-in requests, SAML assertion ids and used one-time form tokens
+    (run daily, e.g. from cron)."""
+    from fms.forms import purge_used_tokens
     from fms.identity.sso.services import purge_stale_sign_in_state
 
     removed = purge_stale_sign_in_state(db.session)
+    tokens = purge_used_tokens(db.session)
     db.session.commit()
     click.echo(f"{removed} stale sign-in record(s) removed.")
+    click.echo(f"{tokens} expired form token(s) removed.")
 
 
 @outbox_cli.command("send")

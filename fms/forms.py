@@ -1,4 +1,181 @@
-"""Turning service errors into inline form errors."""
+"""Form helpers: service errors as inline form errors, post/redirect/get, one-time tokens.
+
+One-time tokens (issue 8): a form that creates a record carries a hidden token, issued
+when the form is rendered, so a double click, a reload that re-posts or a second tab
+creates one record, not two. The token is signed (who it was issued to, in which
+organization, a random nonce, when), so issuing it writes nothing. The first successful
+POST consumes it by inserting its nonce into `form_token` (primary key: two simultaneous
+posts cannot both insert it, on SQLite or PostgreSQL) in the transaction that creates the
+record, together with the created record's URL; a second POST with the same token creates
+nothing and is sent to that URL. A form re-rendered with errors keeps its token (the insert
+is rolled back with the failed change); a missing, forged or expired token re-renders the
+form with a message and a fresh token. Used tokens are kept as long as tokens live, then
+purged by the daily `flask fms sso purge`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timedelta
+from functools import wraps
+
+from flask_wtf import FlaskForm
+from sqlalchemy import String, delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
+from wtforms import HiddenField
+
+from fms.database import Id
+from fms.extensions import db
+from fms.timekeeping import UTCDateTime, utcnow
+
+TOKEN_FIELD = "form_token"  # noqa: S105 - a field name, not a secret
+TOKEN_MAX_AGE = timedelta(days=7)
+EXPIRED = "This form has expired; check and submit again."
+ALREADY = "This form was already submitted: nothing new was created."
+_SALT = "fms.form-token"
+
+
+class UsedFormToken(db.Model):
+    """A one-time form token that was used, and what its form created."""
+
+    __tablename__ = "form_token"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[Id | None] = mapped_column()
+    org_id: Mapped[Id | None] = mapped_column()
+    result_url: Mapped[str | None] = mapped_column(String(2000))
+    used_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+
+def _serializer():
+    from flask import current_app
+    from itsdangerous import URLSafeTimedSerializer
+
+    config = current_app.config
+    keys = [*(config.get("SECRET_KEY_FALLBACKS") or []), config["SECRET_KEY"]]
+    return URLSafeTimedSerializer(keys, salt=_SALT)
+
+
+def _holder() -> list:
+    """Who a token is for: the signed-in person and their current organization."""
+    from flask import g
+
+    actor = g.get("actor")
+    return [actor.user_id, actor.org_id] if actor is not None else [None, None]
+
+
+def issue_token() -> str:
+    """A fresh one-time token for a form about to be rendered (writes nothing)."""
+    return _serializer().dumps([*_holder(), secrets.token_hex(16)])
+
+
+def _nonce(raw) -> str | None:
+    """The nonce of a genuine, unexpired token issued to this person here; else None."""
+    from itsdangerous import BadData
+
+    if not isinstance(raw, str) or not raw or len(raw) > 500:
+        return None
+    try:
+        user_id, org_id, nonce = _serializer().loads(
+            raw, max_age=int(TOKEN_MAX_AGE.total_seconds())
+        )
+    except (BadData, TypeError, ValueError):
+        return None
+    if [user_id, org_id] != _holder() or not isinstance(nonce, str) or len(nonce) != 32:
+        return None
+    return nonce
+
+
+def _used_url(nonce: str) -> str | None:
+    return db.session.scalar(select(UsedFormToken.result_url).where(UsedFormToken.nonce == nonce))
+
+
+def _was_used(nonce: str) -> bool:
+    found = select(UsedFormToken.nonce).where(UsedFormToken.nonce == nonce)
+    return db.session.scalar(found) is not None
+
+
+def _claim(nonce: str, result_url: str | None = None) -> UsedFormToken | None:
+    """Consume the token in the current transaction; None when another request has
+    consumed it (a unique insert in a savepoint: the loser waits for the winner's commit,
+    then fails on the primary key)."""
+    user_id, org_id = _holder()
+    row = UsedFormToken(nonce=nonce, user_id=user_id, org_id=org_id, result_url=result_url)
+    try:
+        with db.session.begin_nested():
+            db.session.add(row)
+            db.session.flush()
+    except IntegrityError:
+        return None
+    return row
+
+
+def _already(nonce: str, fallback: str):
+    from flask import flash, redirect
+
+    flash(ALREADY, "info")
+    return redirect(_used_url(nonce) or fallback)
+
+
+def purge_used_tokens(session) -> int:
+    """Housekeeping: forget used tokens older than any token still accepted."""
+    table = UsedFormToken.__table__
+    cutoff = utcnow() - TOKEN_MAX_AGE - timedelta(hours=1)
+    return session.execute(delete(table).where(table.c.used_at < cutoff)).rowcount
+
+
+class OneTimeTokenField(HiddenField):
+    """The hidden one-time token: a fresh one whenever the form renders without one."""
+
+    def _value(self):
+        if not self.data:
+            self.data = issue_token()
+        return self.data
+
+
+class OneTimeForm(FlaskForm):
+    """A form that creates a record: it carries a one-time token, which `submitted` checks.
+
+    `one_time=False` drops the token, for the same fields used to edit a record (an edit
+    posted twice changes nothing the second time).
+    """
+
+    form_token = OneTimeTokenField()
+
+    def __init__(self, *args, one_time: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not one_time:
+            del self[TOKEN_FIELD]
+
+
+def _token_field(form):
+    return getattr(form, TOKEN_FIELD, None) if isinstance(form, OneTimeForm) else None
+
+
+def creates_once(then):
+    """For a POST view whose hand-written form creates a record: the one-time token of the
+    request is consumed before the view runs (in its transaction), and `then(**view_args)`
+    is where the record shows; a second POST with the token goes there and changes nothing,
+    a missing or expired token goes there with a message."""
+
+    def decorate(view):
+        @wraps(view)
+        def guarded(**kwargs):
+            from flask import flash, redirect, request
+
+            target = then(**kwargs)
+            nonce = _nonce(request.form.get(TOKEN_FIELD))
+            if nonce is None:
+                flash(EXPIRED, "warning")
+                return redirect(target)
+            if _was_used(nonce) or _claim(nonce, target) is None:
+                return _already(nonce, target)
+            return view(**kwargs)
+
+        return guarded
+
+    return decorate
 
 
 def apply_errors(form, exc) -> None:
@@ -15,32 +192,55 @@ def apply_errors(form, exc) -> None:
         form.form_errors.append(exc.detail)
 
 
-def submitted(form, action, *, success: str, then, rename: dict | None = None):
+def submitted(form, action, *, success, then, rename: dict | None = None):
     """For a valid form: run the service, commit, flash, redirect. Otherwise None (re-render).
 
     Bad input from the service lands on the form as inline errors and changes nothing (the
     transaction is rolled back). `then` is a URL, or a function of the service's result that
-    gives one (called before the commit, while the result is still loaded). `rename` maps
-    a service's field names to the form's (weekly_minutes -> weekly_hours).
+    gives one (called before the commit, while the result is still loaded); `success` is a
+    message, or a function of the result that gives one. `rename` maps a service's field
+    names to the form's (weekly_minutes -> weekly_hours). A `OneTimeForm`'s token is
+    consumed with the change: a second POST with it changes nothing and goes to what the
+    first one created.
     """
-    from flask import flash, redirect
+    from flask import flash, redirect, request
 
     from fms.errors import InvalidInput, RuleViolation
-    from fms.extensions import db
 
-    if not form.validate_on_submit():
+    if not form.is_submitted():
         return None
+    valid = form.validate()
+    token = _token_field(form)
+    nonce = None
+    if token is not None:
+        nonce = _nonce(token.data)
+        if nonce is None:
+            form.form_errors.append(EXPIRED)
+            token.data = None  # renders with a fresh token
+            return None
+        if _was_used(nonce):
+            return _already(nonce, then if isinstance(then, str) else request.path)
+    if not valid:
+        return None
+    claim = None
+    if nonce is not None:
+        claim = _claim(nonce)
+        if claim is None:  # a simultaneous POST with the same token won
+            return _already(nonce, then if isinstance(then, str) else request.path)
     try:
         result = action()
     except (InvalidInput, RuleViolation) as exc:
-        db.session.rollback()
+        db.session.rollback()  # the token's claim too: the form keeps its token
         if rename:
             exc.errors = {rename.get(k, k): v for k, v in (exc.errors or {}).items()}
         apply_errors(form, exc)
         return None
     target = then(result) if callable(then) else then
+    message = success(result) if callable(success) else success
+    if claim is not None:
+        claim.result_url = target
     db.session.commit()
-    flash(success, "success")
+    flash(message, "success")
     return redirect(target)
 
 

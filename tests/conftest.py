@@ -7,11 +7,14 @@ FMS_REQUIRE_SERVICES=1 a test that would be skipped for a missing service fails 
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import socket
 from contextlib import contextmanager
 
 import pytest
+from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event, text
 
@@ -84,6 +87,24 @@ def _no_outbound_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect", guarded)
 
 
+_TOKEN_INPUT = re.compile(r'<input[^>]*name="([\w-]*form_token)"[^>]*value="([^"]*)"')
+
+
+class FormClient(FlaskClient):
+    """The test client, with `post_form`: a POST as a browser sends it from the page."""
+
+    def post_form(self, url: str, data=None, *, page: str | None = None, **kwargs):
+        """GET the page that shows the form (`page`, by default `url`) and POST `data` with
+        the page's one-time form tokens added, as a browser would; a token given in `data`
+        wins. Forms that create records refuse a POST without its token."""
+        shown = self.get(page or url)
+        assert shown.status_code == 200, f"GET {page or url}: {shown.status_code}"
+        values = dict(data.lists()) if hasattr(data, "lists") else dict(data or {})
+        for name, value in _TOKEN_INPUT.findall(shown.get_data(as_text=True)):
+            values.setdefault(name, html.unescape(value))
+        return self.post(url, data=values, **kwargs)
+
+
 def make_app(tmp_dir, **overrides):
     config = {
         "TESTING": True,
@@ -97,7 +118,9 @@ def make_app(tmp_dir, **overrides):
         "FMS_DOMAIN_VERIFICATION": "manual",
     }
     config.update(overrides)
-    return create_app(config)
+    application = create_app(config)
+    application.test_client_class = FormClient
+    return application
 
 
 @pytest.fixture(scope="session")

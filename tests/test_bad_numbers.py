@@ -79,14 +79,16 @@ def test_huge_query_numbers_are_422(web, path):
 
 
 @pytest.mark.parametrize(
-    "path",
+    "path, heading",
     [
-        f"/headcount?cost_centre_id={BIG}",
-        f"/requisitions?page={BIG}",
-        f"/engagements?page={BIG}",
-        f"/freelancers?skill_id={BIG}&min_level={BIG}",
-        f"/admin/audit?entity_id={BIG}",
+        (f"/headcount?cost_centre_id={BIG}", "Contingent headcount"),
+        (f"/requisitions?page={BIG}", "Requisitions"),
+        (f"/engagements?page={BIG}", "Engagements"),
+        (f"/freelancers?skill_id={BIG}&min_level={BIG}", "Freelancers"),
+        (f"/admin/audit?entity_id={BIG}", "Audit log"),
     ],
 )
-def test_huge_numbers_in_pages_fall_back_to_defaults(web, path):
-    assert web.get(path).status_code == 200
+def test_huge_numbers_in_pages_fall_back_to_defaults(web, path, heading):
+    response = web.get(path)
+    assert response.status_code == 200
+    assert f'<div class="fms-page-title">{heading}</div>' in response.get_data(as_text=True)

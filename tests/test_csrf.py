@@ -26,7 +26,7 @@ def test_form_post_without_token_is_refused(csrf_on, client, session, org_admin,
     assert response.status_code == 400 and b"Please try again" in response.data
     assert session.scalar(select(func.count(Department.id))) == 0
     token = _token(client.get("/admin/structure").data.decode())
-    response = client.post("/admin/structure", data={**data, "csrf_token": token})
+    response = client.post_form("/admin/structure", data={**data, "csrf_token": token})
     assert response.status_code == 302
 
 

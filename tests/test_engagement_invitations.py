@@ -88,9 +88,10 @@ def test_invite_from_the_engagement_page_and_api(
     engagement = make_engagement(org, state="approved")
     session.commit()
     sign_in(client, session.get(User, org_admin.user_id), org)
-    response = client.post(
+    response = client.post_form(
         f"/engagements/{engagement.id}/invite",
         data={"email": "new@example.com"},
+        page=f"/engagements/{engagement.id}",
         follow_redirects=True,
     )
     assert "/invitations/" in response.get_data(as_text=True)

@@ -85,18 +85,21 @@ def test_freelancers_edit_their_own_profile_only(
 def test_profile_pages(app, client, session, org_admin, sign_in, make_member, make_freelancer):
     org = session.get(Organization, org_admin.org_id)
     sign_in(client, session.get(User, org_admin.user_id), org)
-    response = client.post("/freelancers/new", data={**GOOD, "supplier_id": 0})
+    response = client.post_form("/freelancers/new", data={**GOOD, "supplier_id": 0})
     assert response.status_code == 302
-    bad = client.post(
+    bad = client.post_form(
         "/freelancers/new", data={**GOOD, "email": "x@example.pt", "iban": "XX00", "supplier_id": 0}
     )
     assert bad.status_code == 422 and "Not a valid IBAN" in bad.get_data(as_text=True)
     member = make_member(org, roles=("freelancer",))
-    make_freelancer(org, user_id=member.user_id)
+    own = make_freelancer(org, user_id=member.user_id, display_name="Ines Costa")
     session.commit()
     web = app.test_client()
     sign_in(web, session.get(User, member.user_id), org)
-    assert web.get("/my/profile").status_code == 200
+    profile = web.get("/my/profile")
+    assert profile.status_code == 200
+    page = profile.get_data(as_text=True)
+    assert "Profile: Ines Costa" in page and f'value="{own.email}"' in page
     saved = web.post(
         "/my/profile",
         data={

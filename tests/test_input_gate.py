@@ -52,7 +52,7 @@ def test_deeply_nested_json_is_refused_not_a_recursion_error(admin_client):
 
 
 def test_pages_refuse_unreadable_form_text(admin_client):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/structure", data={"kind": "department", "code": "X\x00", "name": "Y"}
     )
     assert response.status_code == 422

@@ -82,7 +82,7 @@ def test_procurement_invites_and_the_freelancer_signs_in(
     buyer = make_member(org, roles=("procurement",))
     staff = app.test_client()
     sign_in(staff, session.get(User, buyer.user_id), org)
-    response = staff.post("/admin/invitations", data={"email": "Frank@Freelance.example"})
+    response = staff.post_form("/admin/invitations", data={"email": "Frank@Freelance.example"})
     assert response.status_code == 302  # post/redirect/get: a reload creates nothing
     response = staff.get(response.headers["Location"])
     link = re.search(r'id="invitation-link">([^<]+)<', response.get_data(as_text=True)).group(1)

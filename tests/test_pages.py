@@ -7,14 +7,21 @@ from fms.audit.models import AuditEntry
 from fms.identity.models import Organization, User
 from fms.workforce.models import Department, Location
 
+# (page, what a new organization's admin sees there)
 ADMIN_PAGES = [
-    "/",
-    "/admin/members",
-    "/admin/structure",
-    "/admin/audit",
-    "/freelancers",
-    "/admin/organization",
-    "/api/v1/docs",
+    ("/", ['<div class="fms-page-title">Overview</div>', "No freelancers yet"]),
+    (
+        "/admin/members",
+        ['<div class="fms-page-title">Members &amp; roles</div>', "1 member", "Invite a member"],
+    ),
+    (
+        "/admin/structure",
+        ['<div class="fms-page-title">Org structure</div>', "No departments yet"],
+    ),
+    ("/admin/audit", ['<div class="fms-page-title">Audit log</div>', "1 entry"]),
+    ("/freelancers", ['<div class="fms-page-title">Freelancers</div>', "No freelancers yet"]),
+    ("/admin/organization", ['<div class="fms-page-title">Organization settings</div>']),
+    ("/api/v1/docs", ["<title>API reference · FMS</title>", 'id="swagger-ui"']),
 ]
 
 
@@ -33,10 +40,15 @@ def _count(session, model):
     return session.scalar(select(func.count(model.id)).execution_options(all_tenants=True))
 
 
-@pytest.mark.parametrize("path", ADMIN_PAGES)
-def test_admin_pages_render(admin_client, path):
+@pytest.mark.parametrize("path, shown", ADMIN_PAGES)
+def test_admin_pages_render(admin_client, org, path, shown):
     response = admin_client.get(path)
     assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    for text in shown:
+        assert text in page, (path, text)
+    if path == "/admin/organization":
+        assert f'value="{org.name}"' in page  # the form shows the organization's settings
 
 
 def test_navigation_follows_roles(app, session, org, make_member, sign_in):
@@ -52,7 +64,8 @@ def test_navigation_follows_roles(app, session, org, make_member, sign_in):
     sign_in(web, session.get(User, manager.user_id), org)
     home = web.get("/").data.decode()
     assert "Freelancers" in home and "Audit log" not in home
-    assert web.get("/admin/structure").status_code == 200  # may read, not change
+    structure = web.get("/admin/structure")  # may read, not change
+    assert structure.status_code == 200 and "No departments yet" in structure.data.decode()
     assert web.post("/admin/structure", data={"kind": "department"}).status_code == 403
 
 
@@ -63,7 +76,7 @@ def test_empty_states_say_what_to_do_next(admin_client):
 
 
 def test_adding_a_department_shows_it_and_audits_it(admin_client, session):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/structure",
         data={"kind": "department", "department-code": "ENG", "department-name": "Engineering"},
     )
@@ -86,7 +99,7 @@ def test_bad_department_input_is_explained_inline_and_stores_nothing(
     admin_client, session, data, message
 ):
     entries = _count(session, AuditEntry)
-    response = admin_client.post("/admin/structure", data={"kind": "department", **data})
+    response = admin_client.post_form("/admin/structure", data={"kind": "department", **data})
     assert response.status_code == 422
     assert message in response.data.decode()
     assert "is-invalid" in response.data.decode()
@@ -97,7 +110,7 @@ def test_bad_department_input_is_explained_inline_and_stores_nothing(
 def test_duplicate_codes_are_refused_inline(admin_client, session, org, make_unit):
     make_unit(org, "location", code="BER")
     session.commit()  # the failed request rolls back; the existing unit must survive that
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/structure",
         data={
             "kind": "location",
@@ -111,8 +124,8 @@ def test_duplicate_codes_are_refused_inline(admin_client, session, org, make_uni
 
 
 def test_malformed_posts_get_a_clear_answer(admin_client):
-    assert admin_client.post("/admin/structure", data={"kind": "planet"}).status_code == 422
-    response = admin_client.post("/admin/members", data={"roles": ["pope"], "email": "x"})
+    assert admin_client.post_form("/admin/structure", data={"kind": "planet"}).status_code == 422
+    response = admin_client.post_form("/admin/members", data={"roles": ["pope"], "email": "x"})
     assert response.status_code == 422
     text = response.data.decode()
     assert "Not a valid choice" in text or "not a valid choice" in text
@@ -129,7 +142,7 @@ def test_archiving_a_unit_keeps_it_listed_as_archived(admin_client, session, org
 
 
 def test_invite_member_form(admin_client, session):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/admin/members",
         data={"name": "Ada Lovelace", "email": "ada@example.com", "roles": ["procurement"]},
     )
@@ -139,7 +152,7 @@ def test_invite_member_form(admin_client, session):
     assert "Invited, not yet joined" in page and "ada@example.com" in page
     # shown once: the next visit no longer holds the link
     assert 'id="invitation-link"' not in admin_client.get("/admin/members").data.decode()
-    bad = admin_client.post("/admin/members", data={"email": "not-an-email", "roles": []})
+    bad = admin_client.post_form("/admin/members", data={"email": "not-an-email", "roles": []})
     assert bad.status_code == 422
 
 

@@ -167,6 +167,48 @@ def test_rejection_needs_a_comment_and_resubmission_starts_a_new_chain(
     assert len(history.all()) == 3  # the first round is kept
 
 
+# The requisition's life, written out here rather than read from
+# rules.REQUISITION_TRANSITIONS, so a wrong entry in the code's table fails this test.
+REQUISITION_STATES = ["draft", "submitted", "approved", "rejected", "cancelled"]
+REQUISITION_ALLOWED = {
+    ("draft", "submitted"),
+    ("draft", "cancelled"),
+    ("submitted", "approved"),
+    ("submitted", "rejected"),
+    ("submitted", "cancelled"),
+    ("rejected", "draft"),
+    ("rejected", "cancelled"),
+}
+
+
+def test_the_code_knows_exactly_these_requisition_states():
+    from fms.workforce import rules
+
+    assert set(rules.REQUISITION_TRANSITIONS) == set(REQUISITION_STATES)
+
+
+@pytest.mark.parametrize("start", REQUISITION_STATES)
+@pytest.mark.parametrize("end", REQUISITION_STATES)
+def test_requisition_transition_table_is_enforced(
+    session, org, people, make_requisition, start, end
+):
+    from fms.statemachine import transition
+    from fms.workforce import rules
+    from fms.workforce.models import Requisition
+
+    req = make_requisition(org, state=start)
+    actor = people["procurement"]
+    if (start, end) in REQUISITION_ALLOWED:
+        transition(session, req, to=end, table=rules.REQUISITION_TRANSITIONS, actor=actor)
+        session.expire_all()
+        assert session.get(Requisition, req.id).state == end
+    else:
+        with pytest.raises(RuleViolation, match="cannot become"):
+            transition(session, req, to=end, table=rules.REQUISITION_TRANSITIONS, actor=actor)
+        session.expire_all()
+        assert session.get(Requisition, req.id).state == start
+
+
 @pytest.mark.parametrize(
     "action, state",
     [

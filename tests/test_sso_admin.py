@@ -44,7 +44,7 @@ def _form(issuer="http://127.0.0.1:9999", **overrides):
 def test_admin_adds_a_connection_and_the_secret_is_never_shown(
     client, session, admin, fake_discovery
 ):
-    response = client.post("/admin/sso/connections/new", data=_form(fake_discovery.issuer))
+    response = client.post_form("/admin/sso/connections/new", data=_form(fake_discovery.issuer))
     assert response.status_code == 302
     with as_org(session, admin.id):
         connection = session.scalar(select(SsoConnection))
@@ -71,7 +71,7 @@ def test_admin_adds_a_connection_and_the_secret_is_never_shown(
 
 
 def test_bad_connection_input_shows_inline_errors(client, session, admin):
-    response = client.post(
+    response = client.post_form(
         "/admin/sso/connections/new", data=_form(issuer="ftp://nope", scopes="email")
     )
     assert response.status_code == 422
@@ -101,13 +101,13 @@ def test_a_verified_domain_belongs_to_one_organization(
     make_sso_domain(other, "taken.example")
     session.commit()
     assert (
-        client.post(
+        client.post_form(
             "/admin/sso", data={"action": "domain", "domain-domain": "taken.example"}
         ).status_code
         == 302
     )
     assert (
-        client.post(
+        client.post_form(
             "/admin/sso", data={"action": "domain", "domain-domain": "mine.example"}
         ).status_code
         == 302
@@ -201,9 +201,10 @@ def test_staff_without_sso_manage_cannot_touch_sso(
 
 
 def test_admin_creates_a_scim_token_shown_once_and_revokes_it(client, session, admin):
-    response = client.post("/admin/sso", data={"action": "scim_token", "scim-name": "Entra"})
-    assert response.status_code == 200
-    token = response.get_data(as_text=True).split('id="new-scim-token">', 1)[1].split("<", 1)[0]
+    response = client.post_form("/admin/sso", data={"action": "scim_token", "scim-name": "Entra"})
+    assert response.status_code == 302  # post/redirect/get: a reload creates nothing
+    shown = client.get(response.headers["Location"]).get_data(as_text=True)
+    token = shown.split('id="new-scim-token">', 1)[1].split("<", 1)[0]
     assert token.startswith("fms_scim_")
     api = client.get("/scim/v2/Users", headers={"Authorization": f"Bearer {token}"})
     assert api.status_code == 200
@@ -228,7 +229,7 @@ def test_admin_adds_a_saml_connection_from_the_metadata_url(client, session, adm
         "jit_provisioning": "y",
         "is_active": "y",
     }
-    response = client.post("/admin/sso/saml/new", data=data)
+    response = client.post_form("/admin/sso/saml/new", data=data)
     assert response.status_code == 302, response.data[:500]
     with as_org(session, admin.id):
         connection = session.scalar(select(SsoConnection))
@@ -236,7 +237,7 @@ def test_admin_adds_a_saml_connection_from_the_metadata_url(client, session, adm
     page = client.get(f"/admin/sso/connections/{connection.id}")
     assert page.status_code == 200
     assert f"/sso/saml/{connection.public_key}/acs".encode() in page.data
-    bad = client.post(
+    bad = client.post_form(
         "/admin/sso/saml/new",
         data={**data, "idp_metadata_url": "", "idp_metadata_xml": "<!DOCTYPE x><x/>"},
     )

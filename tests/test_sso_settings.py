@@ -65,7 +65,9 @@ def test_form_sets_client_authentication_and_role_ownership_with_an_audit_entry(
     assert "client_secret_post" in page and "Who decides people" in page
     assert 'value="openid email profile groups"' in page  # groups asked for by default
     assert (
-        client.post("/admin/sso/connections/new", data=_form(fake_discovery.issuer)).status_code
+        client.post_form(
+            "/admin/sso/connections/new", data=_form(fake_discovery.issuer)
+        ).status_code
         == 302
     )
     connection = _connection(session, admin)
@@ -128,7 +130,7 @@ def test_api_validates_the_new_settings_and_changes_nothing_on_bad_input(
 
 def test_saving_checks_the_issuer_against_discovery(client, session, admin, fake_discovery):
     fake_discovery.doc["issuer"] = fake_discovery.issuer + "/"  # the IdP names another
-    response = client.post("/admin/sso/connections/new", data=_form(fake_discovery.issuer))
+    response = client.post_form("/admin/sso/connections/new", data=_form(fake_discovery.issuer))
     assert response.status_code == 422
     assert b"names another issuer" in response.data
     api = client.post(
@@ -138,7 +140,7 @@ def test_saving_checks_the_issuer_against_discovery(client, session, admin, fake
     assert api.status_code == 422
     assert "issuer" in str(api.json)
     unreachable = "http://127.0.0.1:9"  # nothing listens there
-    response = client.post("/admin/sso/connections/new", data=_form(unreachable))
+    response = client.post_form("/admin/sso/connections/new", data=_form(unreachable))
     assert response.status_code == 422
     assert b"No discovery document could be read" in response.data
     with as_org(session, admin.id):
@@ -320,7 +322,7 @@ def test_each_connection_maps_groups_with_role_names_as_the_ui_shows_them(
     client, session, admin, fake_discovery
 ):
     mapping = "fms-buyers = Procurement, hiring manager\n# a comment\nFMS Admins = org_admin"
-    response = client.post(
+    response = client.post_form(
         "/admin/sso/connections/new",
         data=_form(fake_discovery.issuer, group_roles=mapping, default_roles=["compliance"]),
     )

@@ -1,12 +1,13 @@
 """Workforce pages as procurement, hiring managers, finance and freelancers use them."""
 
+import re
 from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
 from fms.identity.models import Organization, User
-from fms.workforce.models import Engagement, Requisition, Supplier
+from fms.workforce.models import Engagement, Freelancer, Requisition, Supplier
 
 
 @pytest.fixture
@@ -24,46 +25,69 @@ def _user(session, membership):
     return session.get(User, membership.user_id)
 
 
+def _title(text: str) -> str:
+    return f'<div class="fms-page-title">{text}</div>'
+
+
+# (page, what an admin of a new organization sees there: the heading, the empty state)
 PAGES = [
-    "/requisitions",
-    "/requisitions?view=mine",
-    "/requisitions/new",
-    "/engagements",
-    "/engagements/new",
-    "/headcount",
-    "/headcount?group_by=skill",
-    "/headcount.csv",
-    "/suppliers",
-    "/exchange-rates",
-    "/admin/workforce",
-    "/freelancers",
-    "/freelancers?skill_id=1&available_from=2026-01-01&available_to=2026-02-01",
+    ("/requisitions", [_title("Requisitions"), "No requisitions yet"]),
+    ("/requisitions?view=mine", [_title("Requisitions"), "No requisitions yet"]),
+    ("/requisitions/new", [_title("Request a freelancer"), "Justification"]),
+    ("/engagements", [_title("Engagements"), "No engagements match"]),
+    ("/engagements/new", [_title("Draft an engagement"), "Budget cap"]),
+    ("/headcount", [_title("Contingent headcount"), "Nobody at work on"]),
+    ("/headcount?group_by=skill", [_title("Contingent headcount"), "Nobody at work on"]),
+    ("/headcount.csv", ["Cost centre,People,Engagements,FTE", "Total (each person once),0,0,0.00"]),
+    ("/suppliers", [_title("Suppliers"), "No suppliers yet"]),
+    ("/exchange-rates", [_title("Exchange rates"), "No exchange rates yet"]),
+    ("/admin/workforce", [_title("Workforce settings"), "Approval chain", "Skill taxonomy"]),
+    ("/freelancers", [_title("Freelancers"), "No freelancers yet"]),
+    (
+        "/freelancers?skill_id=1&available_from=2026-01-01&available_to=2026-02-01",
+        [_title("Freelancers"), "No freelancer matches"],
+    ),
 ]
 
 
-@pytest.mark.parametrize("path", PAGES)
-def test_pages_render_empty(admin_client, path):
-    assert admin_client.get(path).status_code == 200
+@pytest.mark.parametrize("path, shown", PAGES)
+def test_pages_render_empty(admin_client, path, shown):
+    response = admin_client.get(path)
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    for text in shown:
+        assert text in page, (path, text)
+
+
+def _text(page: str) -> str:
+    """What a reader sees: the page without its tags, spaces collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", page))
 
 
 def test_pages_render_with_data(
     admin_client, session, org, make_engagement, make_requisition, make_supplier, approval_chain
 ):
     approval_chain(org)
-    engagement = make_engagement(org, supplier_id=make_supplier(org).id)
-    req = make_requisition(org)
+    engagement = make_engagement(org, supplier_id=make_supplier(org, name="Hays Agency").id)
+    req = make_requisition(org, title="Grid analyst")
+    freelancer = session.get(Freelancer, engagement.freelancer_id)
     session.commit()
-    for path in (
-        f"/engagements/{engagement.id}",
-        f"/requisitions/{req.id}",
-        f"/freelancers/{engagement.freelancer_id}",
-        "/engagements",
-        "/headcount?on=2026-06-01",
-        "/requisitions?view=all",
-    ):
+    expected = {
+        f"/engagements/{engagement.id}": [_title(engagement.title), "Hays Agency"],
+        f"/requisitions/{req.id}": [_title("Requisition: Grid analyst")],
+        f"/freelancers/{freelancer.id}": [_title(freelancer.display_name), engagement.title],
+        "/engagements": [engagement.title, "Hays Agency"],
+        "/requisitions?view=all": ["Grid analyst"],
+    }
+    for path, shown in expected.items():
         response = admin_client.get(path)
         assert response.status_code == 200, path
-    assert engagement.title in admin_client.get("/engagements").get_data(as_text=True)
+        page = response.get_data(as_text=True)
+        for text in shown:
+            assert text in page, (path, text)
+    headcount = _text(admin_client.get("/headcount?on=2026-06-01").get_data(as_text=True))
+    assert "People at work 1 on 2026-06-01" in headcount
+    assert "Engagements 1" in headcount and "FTE 1.00" in headcount
 
 
 def test_request_approve_and_onboard_in_the_browser(
@@ -93,7 +117,7 @@ def test_request_approve_and_onboard_in_the_browser(
         "justification": "Regulatory deadline",
         "submit_now": "1",
     }
-    response = web.post("/requisitions/new", data=form)
+    response = web.post_form("/requisitions/new", data=form)
     assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     req = session.scalar(select(Requisition).where(Requisition.title == "Grid analyst"))
     assert req.state == "submitted" and req.weekly_minutes == 32 * 60
@@ -112,7 +136,7 @@ def test_request_approve_and_onboard_in_the_browser(
 
 
 def test_bad_requisition_form_shows_errors_and_stores_nothing(admin_client, session, org):
-    response = admin_client.post(
+    response = admin_client.post_form(
         "/requisitions/new", data={"title": "x" * 300, "kind": "hourly", "weekly_hours": "200"}
     )
     assert response.status_code == 422
@@ -122,11 +146,11 @@ def test_bad_requisition_form_shows_errors_and_stores_nothing(admin_client, sess
 
 
 def test_supplier_tax_ids_are_validated_by_country(admin_client, session):
-    bad = admin_client.post(
+    bad = admin_client.post_form(
         "/suppliers", data={"name": "Hays GmbH", "country": "DE", "tax_id": "DE123456789"}
     )
     assert bad.status_code == 422 and "Not a valid" in bad.get_data(as_text=True)
-    good = admin_client.post(
+    good = admin_client.post_form(
         "/suppliers", data={"name": "Hays GmbH", "country": "DE", "tax_id": "DE 136 695 976"}
     )
     assert good.status_code == 302
@@ -154,7 +178,8 @@ def test_freelancer_sees_own_engagements_until_they_end(
     sign_in(web, _user(session, member), org)
     page = web.get("/engagements/mine").get_data(as_text=True)
     assert current.title in page and past.title not in page
-    assert web.get(f"/engagements/{current.id}").status_code == 200
+    own = web.get(f"/engagements/{current.id}")
+    assert own.status_code == 200 and _title(current.title) in own.get_data(as_text=True)
     assert web.get(f"/engagements/{past.id}").status_code == 404
     assert web.get("/engagements").status_code == 403
     assert web.get("/headcount").status_code == 403

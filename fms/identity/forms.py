@@ -12,7 +12,7 @@ from wtforms import (
 from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from fms.forms import whole_number
+from fms.forms import OneTimeForm, whole_number
 from fms.identity.permissions import ROLES
 
 
@@ -31,7 +31,7 @@ class SignInForm(FlaskForm):
     next = HiddenField()
 
 
-class AddMemberForm(FlaskForm):
+class AddMemberForm(OneTimeForm):
     name = StringField(
         "Name (optional)",
         validators=[Optional(), Length(max=200)],

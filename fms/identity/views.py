@@ -323,6 +323,9 @@ def accept_invitation(token: str):
     return redirect(url_for("reports.home"))
 
 
+_MAILED_KEY = "show_once_new_account_mailed"
+
+
 @bp.route("/invitations/<token>/new-account", methods=["GET", "POST"])
 @limiter.limit(lambda: current_app.config["FMS_LOGIN_LIMIT_PER_IP"], methods=["POST"])
 def invitation_new_account(token: str):
@@ -334,6 +337,8 @@ def invitation_new_account(token: str):
         return sso_views.invitation_refused_page(exc)
     form = forms.NewAccountForm(name=invitation.name or "")
     mailed = False
+    if request.method == "GET":  # after the redirect: say the link is on its way
+        mailed = web_session.take_shown_once(key=_MAILED_KEY) == str(invitation.id)
     if form.validate_on_submit():
         try:
             invitations.request_new_account(
@@ -350,7 +355,8 @@ def invitation_new_account(token: str):
             apply_errors(form, exc)
         else:
             db.session.commit()
-            mailed = True
+            web_session.show_once(str(invitation.id), key=_MAILED_KEY)
+            return redirect(request.path)  # a reload mails nothing
     return render_template(
         "identity/invitation_new_account.html",
         form=form,
@@ -416,32 +422,24 @@ def members():
     link = None
     if request.method == "POST":
         require(actor, "members.manage")
-        created = {}
-
-        def invite():
-            created["invitation"], created["token"] = invitations.create_invitation(
+        done = submitted(
+            form,
+            lambda: invitations.create_invitation(
                 db.session,
                 actor=actor,
                 email=form.email.data,
                 name=form.name.data,
                 roles=form.roles.data,
-            )
-
-        if form.validate_on_submit():
-            try:
-                invite()
-            except (InvalidInput, RuleViolation) as exc:
-                db.session.rollback()
-                apply_errors(form, exc)
-            else:
-                db.session.commit()
-                web_session.show_once(invitations.invitation_url(created["token"]))
-                flash(
-                    f"Invitation mailed to {created['invitation'].email}. They join when they "
-                    "accept it.",
-                    "success",
-                )
-                return redirect(url_for("identity.members"))  # a reload creates nothing
+            ),
+            success=lambda created: (
+                f"Invitation mailed to {created[0].email}. They join when they accept it."
+            ),
+            then=web_session.then_show_once(
+                url_for("identity.members"), lambda created: invitations.invitation_url(created[1])
+            ),
+        )
+        if done:
+            return done
     else:
         link = web_session.take_shown_once()
     page = request.args.get("page", 1, type=page_arg) or 1

@@ -167,16 +167,28 @@ def forget() -> None:
     session.clear()
 
 
-# A link shown once after a redirect (post/redirect/get: a reload must not create twice).
+# A link or secret shown once after a redirect (post/redirect/get: a reload must not create
+# twice). It waits in the signed cookie until the page after the redirect takes it.
 SHOW_ONCE_KEY = "show_once_link"
 
 
-def show_once(link: str) -> None:
-    session[SHOW_ONCE_KEY] = link
+def show_once(value: str, *, key: str = SHOW_ONCE_KEY) -> None:
+    session[key] = value
 
 
-def take_shown_once() -> str | None:
-    return session.pop(SHOW_ONCE_KEY, None)
+def take_shown_once(*, key: str = SHOW_ONCE_KEY) -> str | None:
+    return session.pop(key, None)
+
+
+def then_show_once(url: str, secret, *, key: str = SHOW_ONCE_KEY):
+    """For `fms.forms.submitted(then=...)`: keep `secret(result)` to show once on `url`,
+    the page the redirect goes to (a reload of it creates nothing)."""
+
+    def then(result) -> str:
+        show_once(secret(result), key=key)
+        return url
+
+    return then
 
 
 def safe_next(target: str | None) -> str:

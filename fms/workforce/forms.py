@@ -12,12 +12,12 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from fms.forms import DateField, DecimalField, IntegerField, whole_number
+from fms.forms import DateField, DecimalField, IntegerField, OneTimeForm, whole_number
 from fms.timekeeping import minutes_from_hours
 from fms.workforce import rules
 
 
-class UnitForm(FlaskForm):
+class UnitForm(OneTimeForm):
     code = StringField("Code", validators=[DataRequired(), Length(max=30)])
     name = StringField("Name", validators=[DataRequired(), Length(max=120)])
     is_active = BooleanField("Active", default=True)
@@ -37,7 +37,7 @@ def unit_form(kind: str, **kwargs):
 KIND_CHOICES = list(rules.ENGAGEMENT_KINDS.items())
 
 
-class _TermsForm(FlaskForm):
+class _TermsForm(OneTimeForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=KIND_CHOICES)
     department_id = SelectField("Department", coerce=whole_number)
@@ -117,7 +117,7 @@ class AmendmentForm(FlaskForm):
     reason = TextAreaField("Reason", validators=[DataRequired(), Length(max=2000)])
 
 
-class SupplierForm(FlaskForm):
+class SupplierForm(OneTimeForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     legal_name = StringField("Legal name", validators=[Optional(), Length(max=200)])
     country = StringField("Country", validators=[DataRequired(), Length(2, 2)])
@@ -128,14 +128,14 @@ class SupplierForm(FlaskForm):
     )
 
 
-class ContactForm(FlaskForm):
+class ContactForm(OneTimeForm):
     name = StringField("Name", validators=[DataRequired(), Length(max=200)])
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])
     phone = StringField("Phone", validators=[Optional(), Length(max=40)])
     role = StringField("Role", validators=[Optional(), Length(max=80)])
 
 
-class SkillForm(FlaskForm):
+class SkillForm(OneTimeForm):
     name = StringField("Skill", validators=[DataRequired(), Length(max=80)])
     category = StringField("Category", validators=[Optional(), Length(max=80)])
 
@@ -145,7 +145,7 @@ class FreelancerSkillForm(FlaskForm):
     level = SelectField("Level", coerce=whole_number, choices=[(i, str(i)) for i in range(1, 6)])
 
 
-class ExchangeRateForm(FlaskForm):
+class ExchangeRateForm(OneTimeForm):
     currency = StringField("Currency", validators=[DataRequired(), Length(3, 3)])
     rate = DecimalField("Base currency per unit", places=6, validators=[DataRequired()])
     effective_from = DateField("Effective from", validators=[DataRequired()])
@@ -161,7 +161,7 @@ class SettingsForm(FlaskForm):
     )
 
 
-class TemplateStepForm(FlaskForm):
+class TemplateStepForm(OneTimeForm):
     title = StringField("Step", validators=[DataRequired(), Length(max=200)])
     kind = SelectField(
         "Done by",
@@ -174,7 +174,7 @@ class TemplateStepForm(FlaskForm):
     )
 
 
-class FreelancerProfileForm(FlaskForm):
+class FreelancerProfileForm(OneTimeForm):
     legal_name = StringField("Legal name", validators=[DataRequired(), Length(max=200)])
     display_name = StringField("Display name", validators=[DataRequired(), Length(max=200)])
     email = StringField("Email", validators=[DataRequired(), Length(max=254)])

@@ -1,7 +1,7 @@
 """amendment_chain_delegations: amendments get an approval chain; managers name stand-ins
 
 Revision ID: 0420
-Revises: 0400
+Revises: 0410
 Create Date: 2026-12-02 09:12:11
 
 - approval_step.amendment_id: a step belongs to one requisition round or to one amendment
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0420"
-down_revision = "0400"
+down_revision = "0410"
 branch_labels = None
 depends_on = None
 

@@ -4,7 +4,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
-from fms.forms import whole_number
+from fms.forms import OneTimeForm, whole_number
 from fms.identity.forms import ROLE_CHOICES, EmptyForm, MultiCheckboxField  # noqa: F401
 from fms.identity.permissions import ROLES
 from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
@@ -82,7 +82,7 @@ def _default_roles():
     )
 
 
-class ConnectionSettings(FlaskForm):
+class ConnectionSettings(OneTimeForm):
     """What both protocols' connection forms ask: who decides roles, and the switches."""
 
     roles_managed_by = _roles_managed_by()
@@ -158,7 +158,7 @@ class PolicyForm(FlaskForm):
     )
 
 
-class DomainForm(FlaskForm):
+class DomainForm(OneTimeForm):
     domain = StringField("Email domain", validators=[DataRequired(), Length(max=253)])
 
 
@@ -173,7 +173,7 @@ class DomainConnectionForm(FlaskForm):
     )
 
 
-class ScimTokenForm(FlaskForm):
+class ScimTokenForm(OneTimeForm):
     name = StringField(
         "Token name",
         validators=[DataRequired(), Length(max=200)],
@@ -215,7 +215,7 @@ class SamlConnectionForm(ConnectionSettings):
     )
 
 
-class InvitationForm(FlaskForm):
+class InvitationForm(OneTimeForm):
     email = StringField(
         "Freelancer's email",
         validators=[DataRequired(), Length(max=254)],

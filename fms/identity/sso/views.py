@@ -19,7 +19,7 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db
-from fms.forms import apply_errors
+from fms.forms import apply_errors, submitted
 from fms.identity import services, web_session
 from fms.identity.models import Organization
 from fms.identity.permissions import require
@@ -160,6 +160,8 @@ def oidc_callback():
 
 # --- org admins: SSO settings --------------------------------------------------------------
 
+NEW_SCIM_TOKEN_KEY = "show_once_scim_token"  # noqa: S105 - a session key, not a secret
+
 
 @bp.route("/admin/sso", methods=["GET", "POST"])
 @login_required
@@ -186,32 +188,36 @@ def settings():
             db.session.commit()
             flash("Single sign-on policy saved.", "success")
             return redirect(url_for("sso.settings"))
-    elif action == "domain" and domain_form.validate_on_submit():
-        try:
-            sso.add_domain(db.session, actor=actor, domain=domain_form.domain.data)
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(domain_form, exc)
-        else:
-            db.session.commit()
-            flash("Domain added. Publish its TXT record, then confirm it.", "success")
-            return redirect(url_for("sso.settings"))
-    new_token = None
+    elif action == "domain":
+        done = submitted(
+            domain_form,
+            lambda: sso.add_domain(db.session, actor=actor, domain=domain_form.domain.data),
+            success="Domain added. Publish its TXT record, then confirm it.",
+            then=url_for("sso.settings"),
+        )
+        if done:
+            return done
     token_form = sso_forms.ScimTokenForm(prefix="scim")
-    if action == "scim_token" and token_form.validate_on_submit():
-        try:
-            _, new_token = scim.create_token(
+    if action == "scim_token":
+        done = submitted(
+            token_form,
+            lambda: scim.create_token(
                 db.session,
                 actor=actor,
                 name=token_form.name.data,
                 connection_id=token_form.connection_id.data or None,
-            )
-        except InvalidInput as exc:
-            db.session.rollback()
-            flash(exc.detail, "danger")
-        else:
-            db.session.commit()
-            flash("Token created. Copy it now: it will not be shown again.", "success")
+            ),
+            success="Token created. Copy it now: it will not be shown again.",
+            then=web_session.then_show_once(
+                url_for("sso.settings"), lambda created: created[1], key=NEW_SCIM_TOKEN_KEY
+            ),
+        )
+        if done:
+            return done
+        for messages in token_form.errors.values():  # the card shows a fresh form: say why here
+            for message in messages:
+                flash(message, "danger")
+    new_token = web_session.take_shown_once(key=NEW_SCIM_TOKEN_KEY)
     connections = sso.list_connections(db.session, actor=actor)
     domains = sso.list_domains(db.session, actor=actor)
     tokens = scim.list_tokens(db.session, actor=actor)
@@ -292,19 +298,14 @@ def new_saml_connection():
     form = sso_forms.SamlConnectionForm()
     if request.method == "GET":
         form.is_active.data = form.jit_provisioning.data = True
-    if form.validate_on_submit():
-        try:
-            connection = sso.create_connection(
-                db.session, actor=actor, protocol="saml", **_saml_data(form)
-            )
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            connection_id = connection.id
-            db.session.commit()
-            flash("Connection added. Give the IdP the SP metadata shown here.", "success")
-            return redirect(url_for("sso.connection", connection_id=connection_id))
+    done = submitted(
+        form,
+        lambda: sso.create_connection(db.session, actor=actor, protocol="saml", **_saml_data(form)),
+        success="Connection added. Give the IdP the SP metadata shown here.",
+        then=lambda connection: url_for("sso.connection", connection_id=connection.id),
+    )
+    if done:
+        return done
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
         "identity/sso_saml_connection.html", form=form, connection=None, saml_urls=None
@@ -320,17 +321,14 @@ def new_connection():
     if request.method == "GET":
         form.is_active.data = form.jit_provisioning.data = True
         form.algorithms.data = ["RS256", "PS256", "ES256"]
-    if form.validate_on_submit():
-        try:
-            connection = sso.create_connection(db.session, actor=actor, **_connection_data(form))
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            connection_id = connection.id
-            db.session.commit()
-            flash("Connection added. Try it from the sign-in page.", "success")
-            return redirect(url_for("sso.connection", connection_id=connection_id))
+    done = submitted(
+        form,
+        lambda: sso.create_connection(db.session, actor=actor, **_connection_data(form)),
+        success="Connection added. Try it from the sign-in page.",
+        then=lambda connection: url_for("sso.connection", connection_id=connection.id),
+    )
+    if done:
+        return done
     status = 422 if form.errors or form.form_errors else 200
     return render_template(
         "identity/sso_connection.html", form=form, connection=None, callback_url=callback_url()
@@ -344,11 +342,11 @@ def connection(connection_id: int):
     record = sso.get_connection(db.session, actor=actor, connection_id=connection_id)
     saml_protocol = record.protocol == "saml"
     if saml_protocol:
-        form = sso_forms.SamlConnectionForm(obj=record)
+        form = sso_forms.SamlConnectionForm(obj=record, one_time=False)
         if request.method == "GET":
             form.idp_metadata_xml.data = ""  # kept; pasted again only to replace it
     else:
-        form = sso_forms.ConnectionForm(obj=record)
+        form = sso_forms.ConnectionForm(obj=record, one_time=False)
     if request.method == "POST" and request.form.get("action") == "delete":
         if sso_forms.EmptyForm().validate_on_submit():
             sso.delete_connection(db.session, actor=actor, connection_id=connection_id)
@@ -360,7 +358,7 @@ def connection(connection_id: int):
         if sso_forms.EmptyForm().validate_on_submit():
             report = sso.test_connection(db.session, actor=actor, connection_id=connection_id)
         form = (sso_forms.SamlConnectionForm if saml_protocol else sso_forms.ConnectionForm)(
-            obj=record, formdata=None
+            obj=record, formdata=None, one_time=False
         )
         if saml_protocol:
             form.idp_metadata_xml.data = ""
@@ -519,25 +517,21 @@ def invitations_admin():
     require(actor, "invitations.manage")
     form = sso_forms.InvitationForm()
     link = None
-    if form.validate_on_submit():
-        try:
-            _, token = invitations.create_invitation(
-                db.session,
-                actor=actor,
-                email=form.email.data,
-                allow_other_email=form.allow_other_email.data,
-            )
-        except (InvalidInput, RuleViolation) as exc:
-            db.session.rollback()
-            apply_errors(form, exc)
-        else:
-            db.session.commit()
-            web_session.show_once(invitations.invitation_url(token))
-            flash(
-                "Invitation mailed. You can also send the person this link; it works once.",
-                "success",
-            )
-            return redirect(url_for("sso.invitations_admin"))  # a reload creates nothing
+    done = submitted(
+        form,
+        lambda: invitations.create_invitation(
+            db.session,
+            actor=actor,
+            email=form.email.data,
+            allow_other_email=form.allow_other_email.data,
+        ),
+        success="Invitation mailed. You can also send the person this link; it works once.",
+        then=web_session.then_show_once(
+            url_for("sso.invitations_admin"), lambda created: invitations.invitation_url(created[1])
+        ),
+    )
+    if done:
+        return done
     if request.method == "GET":
         link = web_session.take_shown_once()
     rows = invitations.list_invitations(db.session, actor=actor)

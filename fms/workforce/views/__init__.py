@@ -83,7 +83,7 @@ def structure():
 def _edit_unit(kind: str, unit_id: int):
     actor = current_actor()
     unit = services.get_unit(db.session, actor=actor, kind=kind, unit_id=unit_id)
-    form = forms.unit_form(kind, obj=unit)
+    form = forms.unit_form(kind, obj=unit, one_time=False)
     if request.method == "POST":
         require(actor, "structure.manage")
         done = submitted(
@@ -267,7 +267,7 @@ def my_profile():
 
 def _edit_profile(profile, done_url: str):
     actor = current_actor()
-    form = _profile_form(profile)
+    form = _profile_form(profile, one_time=False)
     if request.method == "GET" and form.supplier_id is not None:
         form.supplier_id.data = profile.supplier_id or 0
     done = submitted(

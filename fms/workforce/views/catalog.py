@@ -107,7 +107,29 @@ def settings():
     skill_form = forms.SkillForm(prefix="skill")
     step_form = forms.TemplateStepForm(prefix="step")
     section = request.form.get("section")
-    if request.method == "POST":
+    if request.method == "POST" and section in ("skill", "step"):
+        # these two create records: through `submitted`, which consumes their one-time token
+        if section == "skill":
+            form, action = (
+                skill_form,
+                lambda: services.create_skill(
+                    db.session,
+                    actor=actor,
+                    name=skill_form.name.data,
+                    category=skill_form.category.data,
+                ),
+            )
+        else:
+            form, action = (
+                step_form,
+                lambda: services.add_onboarding_template_step(
+                    db.session, actor=actor, title=step_form.title.data, kind=step_form.kind.data
+                ),
+            )
+        done = submitted(form, action, success="Saved.", then=url_for(".settings") + f"#{section}")
+        if done:
+            return done
+    elif request.method == "POST":
         try:
             if section == "settings" and settings_form.validate_on_submit():
                 services.update_settings(
@@ -117,27 +139,13 @@ def settings():
                     trial_max_days=settings_form.trial_max_days.data,
                     trial_max_budget=decimal_text(settings_form.trial_max_budget.data),
                 )
-            elif section == "skill" and skill_form.validate_on_submit():
-                services.create_skill(
-                    db.session,
-                    actor=actor,
-                    name=skill_form.name.data,
-                    category=skill_form.category.data,
-                )
-            elif section == "step" and step_form.validate_on_submit():
-                services.add_onboarding_template_step(
-                    db.session, actor=actor, title=step_form.title.data, kind=step_form.kind.data
-                )
             elif section == "chain":
                 services.set_approval_chain(db.session, actor=actor, steps=_chain_rows())
             else:
                 raise InvalidInput("Check the highlighted fields.")
         except (InvalidInput, RuleViolation) as exc:
             db.session.rollback()
-            target = {"settings": settings_form, "skill": skill_form, "step": step_form}.get(
-                section, settings_form
-            )
-            apply_errors(target, exc)
+            apply_errors(settings_form, exc)
         else:
             db.session.commit()
             flash("Saved.", "success")

@@ -7,7 +7,7 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
-from fms.forms import id_arg, page_arg, status_of, submitted
+from fms.forms import creates_once, id_arg, page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
 from fms.workforce import engagements, forms, queries
@@ -173,6 +173,12 @@ def show(engagement_id: int):
     )
 
 
+def _page(engagement_id: int, **_) -> str:
+    """The engagement's page; 404 for an engagement this person may not see."""
+    engagements.get_engagement(db.session, actor=current_actor(), engagement_id=engagement_id)
+    return url_for(".show", engagement_id=engagement_id)
+
+
 def _done(engagement_id: int, message: str):
     db.session.commit()
     flash(message, "success")
@@ -282,6 +288,7 @@ def notice(engagement_id: int):
 
 @bp.post("/<int:engagement_id>/review")
 @login_required
+@creates_once(_page)
 def review(engagement_id: int):
     try:
         engagements.write_review(
@@ -299,6 +306,7 @@ def review(engagement_id: int):
 
 @bp.post("/<int:engagement_id>/amendments")
 @login_required
+@creates_once(_page)
 def request_amendment(engagement_id: int):
     form = request.form
     try:
@@ -344,6 +352,7 @@ def decide_amendment(engagement_id: int, amendment_id: int):
 
 @bp.post("/<int:engagement_id>/invite")
 @login_required
+@creates_once(_page)
 def invite(engagement_id: int):
     """Procurement sends the freelancer a single-use link; the link is shown once."""
     from flask import current_app

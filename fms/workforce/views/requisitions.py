@@ -103,7 +103,7 @@ def new():
 def edit(requisition_id: int):
     actor = current_actor()
     req = requisitions.get_requisition(db.session, actor=actor, requisition_id=requisition_id)
-    form = _form(obj=req, weekly_hours=Decimal(req.weekly_minutes) / 60)
+    form = _form(obj=req, one_time=False, weekly_hours=Decimal(req.weekly_minutes) / 60)
     done = submitted(
         form,
         lambda: requisitions.update_requisition(
