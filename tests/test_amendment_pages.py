@@ -44,8 +44,9 @@ def test_a_budget_increase_walks_its_chain_on_the_engagement_page(
     engagement = make_engagement(org, manager_id=team["manager"].user_id)
     session.commit()
     manager = _as(app, session, sign_in, org, team["manager"])
-    response = manager.post(
+    response = manager.post_form(
         f"/engagements/{engagement.id}/amendments",
+        page=f"/engagements/{engagement.id}",
         data={
             "kind": "budget_increase",
             "effective_from": "2026-06-01",
@@ -93,7 +94,7 @@ def test_the_delegations_page(app, session, org, team, sign_in, make_engagement)
     manager = _as(app, session, sign_in, org, team["manager"])
     page = manager.get("/delegations").get_data(as_text=True)
     assert "No stand-ins" in page and "Name a stand-in" in page
-    bad = manager.post(
+    bad = manager.post_form(
         "/delegations",
         data={
             "delegate_user_id": team["stand_in"].user_id,
@@ -104,7 +105,7 @@ def test_the_delegations_page(app, session, org, team, sign_in, make_engagement)
     assert bad.status_code == 422
     assert "Today or later." in bad.get_data(as_text=True)
     assert session.scalar(select(Delegation.id)) is None
-    good = manager.post(
+    good = manager.post_form(
         "/delegations",
         data={
             "delegate_user_id": team["stand_in"].user_id,
@@ -225,3 +226,19 @@ def test_org_admins_set_the_trial_budget_on_the_settings_page(admin_web, session
 @pytest.fixture
 def admin_web(app, session, org, org_admin, sign_in):
     return _as(app, session, sign_in, org, org_admin)
+
+
+def test_naming_a_stand_in_twice_with_one_form_creates_one(app, session, org, team, sign_in):
+    from tests.conftest import _TOKEN_INPUT
+
+    manager = _as(app, session, sign_in, org, team["manager"])
+    page = manager.get("/delegations").get_data(as_text=True)
+    data = dict(_TOKEN_INPUT.findall(page))
+    data.update(
+        delegate_user_id=team["stand_in"].user_id,
+        starts_on=TODAY.isoformat(),
+        ends_on=(TODAY + timedelta(days=3)).isoformat(),
+    )
+    first, second = manager.post("/delegations", data=data), manager.post("/delegations", data=data)
+    assert (first.status_code, second.status_code) == (302, 302)
+    assert len(session.scalars(select(Delegation)).all()) == 1

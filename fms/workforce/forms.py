@@ -228,7 +228,7 @@ def decimal_text(value) -> str | None:
     return None if value is None else str(Decimal(value))
 
 
-class DelegationForm(FlaskForm):
+class DelegationForm(OneTimeForm):
     delegate_user_id = SelectField("Stand-in", coerce=whole_number)
     manager_user_id = SelectField("For the engagements of", coerce=whole_number)
     starts_on = DateField("From", validators=[DataRequired()])
