@@ -4,6 +4,7 @@ clear message and nothing stored."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from datetime import date
 from decimal import Decimal
@@ -253,7 +254,7 @@ def _page_terms(org_structure, org, **extra) -> dict:
 def test_requisition_form_refuses_inexact_input(web, session, org, org_structure, extra, message):
     money = {"rate_min": "70", "rate_max": "85", "budget": "45000", "justification": "Deadline"}
     form = _page_terms(org_structure, org, **(money | extra))
-    response = web.post("/requisitions/new", data=form)
+    response = web.post_form("/requisitions/new", data=form)
     assert response.status_code == 422
     assert message in response.get_data(as_text=True)
     assert _count(session, Requisition) == 0
@@ -273,14 +274,16 @@ def test_engagement_form_refuses_a_malformed_overtime_rate(
         freelancer_id=0,
         supplier_id=0,
     )
-    response = web.post("/engagements/new", data=form)
+    response = web.post_form("/engagements/new", data=form)
     assert response.status_code == 422, response.status_code
+    field = re.search(r'<input[^>]*name="overtime_rate"[^>]*>', response.get_data(as_text=True))
+    assert field and "is-invalid" in field.group(0)  # refused for the overtime rate itself
     assert _count(session, Engagement) == 0
 
 
 def test_exchange_rate_form_refuses_year_one(web, session):
     data = {"currency": "USD", "rate": "0.92", "effective_from": "0001-01-01"}
-    response = web.post("/exchange-rates", data=data)
+    response = web.post_form("/exchange-rates", data=data)
     assert response.status_code == 422
     assert "1900-01-01" in response.get_data(as_text=True)
     assert _count(session, ExchangeRate) == 0
@@ -328,9 +331,9 @@ def test_a_skill_typed_decomposed_and_precomposed_is_one_skill_api(web, session)
 
 
 def test_a_skill_typed_decomposed_and_precomposed_is_one_skill_page(web, session):
-    first = web.post("/admin/workforce", data={"section": "skill", "skill-name": PRECOMPOSED})
+    first = web.post_form("/admin/workforce", data={"section": "skill", "skill-name": PRECOMPOSED})
     assert first.status_code == 302
-    second = web.post("/admin/workforce", data={"section": "skill", "skill-name": DECOMPOSED})
+    second = web.post_form("/admin/workforce", data={"section": "skill", "skill-name": DECOMPOSED})
     assert second.status_code == 422
     assert "Already in the taxonomy" in second.get_data(as_text=True)
     names = list(session.scalars(select(Skill.name)))
