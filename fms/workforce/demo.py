@@ -104,8 +104,8 @@ def load_workforce_demo(session: Session, *, actor, password: str, today: date) 
             session,
             actor=actor,
             steps=[
-                {"role": role, "label": label, "min_budget": str(minimum)}
-                for _, role, label, minimum in rules.DEFAULT_APPROVAL_CHAIN
+                {"role": role, "min_budget": str(minimum)}
+                for _, role, minimum in rules.DEFAULT_APPROVAL_CHAIN
             ],
         )
     for currency, rate in RATES:
