@@ -40,6 +40,7 @@ def create_app(config: dict | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _configure_extensions(app)
     _configure_blueprints(app)
+    _configure_hooks(app)
     _configure_request_lifecycle(app)
     return app
 
@@ -145,6 +146,17 @@ def _configure_blueprints(app: Flask) -> None:
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)
     cli.register(app)
+
+
+def _configure_hooks(app: Flask) -> None:
+    """Higher areas register with the hooks lower ones offer (DESIGN.md); Reports' overview
+    providers are registered here so no area imports Reports."""
+    from fms.identity import overview as identity_overview
+    from fms.reports.overview import register_provider
+    from fms.workforce import overview as workforce_overview
+
+    register_provider(app, "workforce", workforce_overview.items)
+    register_provider(app, "identity", identity_overview.items)
 
 
 def _configure_request_lifecycle(app: Flask) -> None:

@@ -210,9 +210,12 @@ def test_overview_lists_what_waits_for_me(
     session.commit()
     web = app.test_client()
     sign_in(web, _user(session, buyer), org)
-    assert "1 requisition to decide" in web.get("/").get_data(as_text=True)
+    counted = '<span class="ov-count">1</span><span class="ov-text"><span class="ov-title">'
+    page = web.get("/").get_data(as_text=True)
+    assert 'data-item="workforce.requisitions_to_decide"' in page
+    assert counted + "Requisitions to decide" in page
     sign_in(web, _user(session, manager), org)
-    assert "1 freelancer review to write" in web.get("/").get_data(as_text=True)
+    assert counted + "Freelancer reviews to write" in web.get("/").get_data(as_text=True)
 
 
 def test_approval_step_labels_are_made_from_the_rule(admin_client, session, org):
