@@ -32,6 +32,8 @@ def create_app(config: dict | None = None) -> Flask:
     app.jinja_env.filters["role_label"] = lambda role: ROLES.get(role, role)
     app.jinja_env.filters["localtime"] = _localtime
     app.jinja_env.filters["money"] = _money
+    app.jinja_env.filters["number"] = _number
+    app.jinja_env.filters["day"] = _day
     app.jinja_env.filters["hours"] = _hours
     from fms.forms import issue_token
 
@@ -41,6 +43,7 @@ def create_app(config: dict | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _configure_extensions(app)
     _configure_blueprints(app)
+    _configure_hooks(app)
     _configure_request_lifecycle(app)
     return app
 
@@ -56,15 +59,35 @@ def _localtime(value, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(ZoneInfo(g.get("display_tz") or "UTC")).strftime(fmt)
 
 
+def _display_locale() -> str | None:
+    """The viewer's locale: their own choice, else the organization's (set by the layout)."""
+    from flask import g
+
+    return g.get("display_locale")
+
+
 def _money(amount, currency: str | None = None) -> str:
-    """12345.5, 'EUR' -> '12,345.50 EUR' (at the currency's minor unit)."""
-    from fms.money import minor_units
+    """12345.5, 'EUR' -> '€12,345.50' (en) or '12.345,50 €' (de): rounded half-up to the
+    currency's ISO 4217 minor unit first, then laid out by Babel (fms.formatting)."""
+    from fms import formatting
 
     if amount is None:
         return "—"
     if currency is None:
-        return f"{amount:,}"
-    return f"{amount:,.{minor_units(currency)}f} {currency}"
+        return formatting.format_number(amount, _display_locale())
+    return formatting.format_money(amount, currency, _display_locale())
+
+
+def _number(value) -> str:
+    from fms import formatting
+
+    return "—" if value is None else formatting.format_number(value, _display_locale())
+
+
+def _day(value, style: str = "medium") -> str:
+    from fms import formatting
+
+    return formatting.format_day(value, _display_locale(), style)
 
 
 def _hours(minutes) -> str:
@@ -126,6 +149,17 @@ def _configure_blueprints(app: Flask) -> None:
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)
     cli.register(app)
+
+
+def _configure_hooks(app: Flask) -> None:
+    """Higher areas register with the hooks lower ones offer (DESIGN.md); Reports' overview
+    providers are registered here so no area imports Reports."""
+    from fms.identity import overview as identity_overview
+    from fms.reports.overview import register_provider
+    from fms.workforce import overview as workforce_overview
+
+    register_provider(app, "workforce", workforce_overview.items)
+    register_provider(app, "identity", identity_overview.items)
 
 
 def _configure_request_lifecycle(app: Flask) -> None:

@@ -161,10 +161,11 @@ def approval_chain(session):
     """The default chain: procurement; finance from 50,000; procurement again from 200,000."""
 
     def make(org):
-        from fms.workforce.rules import DEFAULT_APPROVAL_CHAIN
+        from fms.workforce.rules import DEFAULT_APPROVAL_CHAIN, step_label
 
         with as_org(session, org.id):
-            for position, role, label, minimum in DEFAULT_APPROVAL_CHAIN:
+            for position, role, minimum in DEFAULT_APPROVAL_CHAIN:
+                label = step_label(role, minimum, org.base_currency)
                 session.add(
                     ApprovalRule(
                         org_id=org.id, position=position, role=role, label=label, min_budget=minimum

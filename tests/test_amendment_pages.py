@@ -58,8 +58,8 @@ def test_a_budget_increase_walks_its_chain_on_the_engagement_page(
     page = manager.get(f"/engagements/{engagement.id}").get_data(as_text=True)
     for label in (
         "Procurement review",
-        "Finance approval above 50,000",
-        "Second procurement approval above 200,000",
+        "Finance approval from 50,000.00 EUR",
+        "Procurement approval from 200,000.00 EUR",
     ):
         assert label in page
     assert "This step needs someone with the procurement role." in page
@@ -170,7 +170,7 @@ def test_delegations_and_amendment_chains_through_the_api(
     body = proposed.json
     assert [s["label"] for s in body["steps"]] == [
         "Procurement review",
-        "Finance approval above 50,000",
+        "Finance approval from 50,000.00 EUR",
     ]
     assert body["new_budget_cap"] == {"amount": "120000.00", "currency": "EUR"}
     assert body["budget_base"] == {"amount": "120000.00", "currency": org.base_currency}

@@ -57,7 +57,7 @@ def test_navigation_follows_roles(app, session, org, make_member, sign_in):
     sign_in(web, session.get(User, freelancer.user_id), org)
     home = web.get("/").data.decode()
     assert "Administration" not in home and "Audit log" not in home
-    assert "Your engagements" in home
+    assert "My engagements" in home and "To do" in home
     for path in ("/admin/members", "/admin/structure", "/admin/audit", "/freelancers"):
         assert web.get(path).status_code == 403, path
     manager = make_member(org, roles=("hiring_manager",))

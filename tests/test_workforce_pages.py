@@ -235,6 +235,40 @@ def test_overview_lists_what_waits_for_me(
     session.commit()
     web = app.test_client()
     sign_in(web, _user(session, buyer), org)
-    assert "1 requisition to decide" in web.get("/").get_data(as_text=True)
+    counted = '<span class="ov-count">1</span><span class="ov-text"><span class="ov-title">'
+    page = web.get("/").get_data(as_text=True)
+    assert 'data-item="workforce.requisitions_to_decide"' in page
+    assert counted + "Requisitions to decide" in page
     sign_in(web, _user(session, manager), org)
-    assert "1 freelancer review to write" in web.get("/").get_data(as_text=True)
+    assert counted + "Freelancer reviews to write" in web.get("/").get_data(as_text=True)
+
+
+def test_approval_step_labels_are_made_from_the_rule(admin_client, session, org):
+    """A typed label is not taken: the label follows the role and threshold, so changing a
+    threshold can never leave a step saying 'above 50,000'."""
+    from fms.workforce.models import ApprovalRule
+
+    chain = {"section": "chain", "role": ["procurement", "finance"], "min_budget": ["0", "75000"]}
+    posted = admin_client.post("/admin/workforce", data={**chain, "label": ["Anything", "Typo"]})
+    assert posted.status_code == 302
+    labels = list(session.scalars(select(ApprovalRule.label).order_by(ApprovalRule.position)))
+    assert labels == ["Procurement review", "Finance approval from 75,000.00 EUR"]
+    chain["min_budget"] = ["0", "50000.5"]
+    assert admin_client.post("/admin/workforce", data=chain).status_code == 302
+    session.expire_all()
+    labels = list(session.scalars(select(ApprovalRule.label).order_by(ApprovalRule.position)))
+    assert labels[1] == "Finance approval from 50,000.50 EUR"
+    page = admin_client.get("/admin/workforce").data.decode()
+    assert "Finance approval from 50,000.50 EUR" in page and 'name="label"' not in page
+
+
+def test_step_labels_use_the_currency_digits():
+    from decimal import Decimal
+
+    from fms.workforce.rules import step_label
+
+    assert step_label("procurement", Decimal(0), "EUR") == "Procurement review"
+    assert (
+        step_label("org_admin", Decimal(1000000), "JPY") == "Org admin approval from 1,000,000 JPY"
+    )
+    assert step_label("finance", Decimal("0.0005"), "KWD") == "Finance approval from 0.001 KWD"

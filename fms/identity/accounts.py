@@ -242,3 +242,26 @@ def disable_totp(session: Session, *, user: User, code: str) -> User:
     session.flush()
     _record(session, user, "user.totp_disabled")
     return user
+
+
+# --- preferences ---------------------------------------------------------------------------
+
+
+def set_locale(session: Session, *, user: User, locale: str | None) -> User:
+    """The person's own locale for numbers, dates and money; empty follows the organization."""
+    from fms import formatting
+
+    if locale in (None, ""):
+        chosen = None
+    else:
+        try:
+            chosen = formatting.check_locale(locale)
+        except formatting.LocaleError as exc:
+            raise InvalidInput(
+                "Check the highlighted fields.", errors={"locale": [str(exc)]}
+            ) from exc
+    if user.locale != chosen:
+        user.locale = chosen
+        _record(session, user, "user.locale_changed")
+    session.flush()
+    return user

@@ -10,7 +10,7 @@ from flask_wtf.csrf import generate_csrf
 from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.identity import memberships, schemas, services
+from fms.identity import accounts, memberships, schemas, services
 from fms.identity.models import Organization
 from fms.identity.permissions import permissions_for
 from fms.identity.sso import invitations
@@ -26,16 +26,29 @@ class Me(MethodView):
     @blp.response(200, schemas.MeOut)
     def get(self):
         """Who is signed in, where, with which roles; and the CSRF token for writes."""
-        actor = current_actor()
-        orgs = services.organizations_of(db.session, actor.user_id)
-        return {
-            "user": g.user,
-            "organization": next(o for o in orgs if o.id == actor.org_id),
-            "roles": sorted(actor.roles),
-            "permissions": sorted(permissions_for(actor.roles)),
-            "organizations": orgs,
-            "csrf_token": generate_csrf(),
-        }
+        return _me()
+
+    @blp.arguments(schemas.MePatchIn)
+    @blp.response(200, schemas.MeOut)
+    def patch(self, data: dict):
+        """Set the signed-in person's own locale (null: follow the organization's)."""
+        accounts.set_locale(db.session, user=g.user, locale=data["locale"])
+        db.session.commit()
+        return _me()
+
+
+def _me() -> dict:
+    actor = current_actor()
+    orgs = services.organizations_of(db.session, actor.user_id)
+    return {
+        "user": g.user,
+        "organization": next(o for o in orgs if o.id == actor.org_id),
+        "roles": sorted(actor.roles),
+        "permissions": sorted(permissions_for(actor.roles)),
+        "organizations": orgs,
+        "csrf_token": generate_csrf(),
+        "locale": g.user.locale,
+    }
 
 
 @blp.route("/organizations")
@@ -57,7 +70,8 @@ class OrganizationById(MethodView):
     @blp.arguments(schemas.OrganizationPatchIn)
     @blp.response(200, schemas.OrganizationOut)
     def patch(self, data: dict, org_id: int):
-        """Change the current organization's name, base currency or timezone (org admins)."""
+        """Change the current organization's name, base currency, timezone or locale (org
+        admins)."""
         actor = current_actor()
         services.get_organization(db.session, actor=actor, org_id=org_id)
         if org_id != actor.org_id:
@@ -69,6 +83,7 @@ class OrganizationById(MethodView):
             name=data.get("name", org.name),
             base_currency=data.get("base_currency", org.base_currency),
             timezone=data.get("timezone", org.timezone),
+            locale=data.get("locale"),
         )
         db.session.commit()
         return org

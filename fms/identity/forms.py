@@ -96,3 +96,33 @@ class OrganizationForm(FlaskForm):
         description="ISO 4217 code; approval thresholds and reports use it.",
     )
     timezone = SelectField("Timezone")
+    locale = SelectField(
+        "Locale",
+        description="How numbers, dates and money are shown; people may choose their own.",
+    )
+
+
+class LocaleForm(FlaskForm):
+    locale = SelectField(
+        "Locale",
+        description="How numbers, dates and money are shown to you. The text stays English.",
+    )
+
+
+def locale_choices(*, follow: str | None = None) -> list[tuple[str, str]]:
+    """The offered locales with an example each; `follow` adds 'the organization's' first."""
+    from datetime import date
+    from decimal import Decimal
+
+    from fms import formatting
+
+    def example(code: str) -> str:
+        amount = formatting.format_money(Decimal("1234.5"), "EUR", code)
+        day = formatting.format_day(date(2026, 12, 31), code)
+        return f"{formatting.SUPPORTED_LOCALES[code]} — {amount}, {day}"
+
+    choices = [(code, example(code)) for code in formatting.SUPPORTED_LOCALES]
+    if follow is not None:
+        name = formatting.SUPPORTED_LOCALES.get(follow, follow)
+        choices.insert(0, ("", f"As the organization ({name})"))
+    return choices

@@ -28,6 +28,8 @@ class Organization(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # single sign-on policy: when required, local passwords work for break-glass admins only
     sso_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # how numbers, dates and money are shown (a Babel locale from fms.formatting)
+    locale: Mapped[str] = mapped_column(String(20), default="en", server_default="en")
 
 
 class User(db.Model):
@@ -51,6 +53,8 @@ class User(db.Model):
     totp_enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # the last accepted TOTP time step: a code is accepted once
     totp_last_step: Mapped[int | None] = mapped_column(Integer)
+    # the person's own choice of locale; None follows each organization's
+    locale: Mapped[str | None] = mapped_column(String(20))
 
     memberships: Mapped[list[Membership]] = relationship(
         back_populates="user", lazy="raise", viewonly=True

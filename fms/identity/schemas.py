@@ -15,6 +15,7 @@ class OrganizationOut(Schema):
     base_currency = fields.String()
     timezone = fields.String()
     standard_week_minutes = fields.Integer()
+    locale = fields.String(metadata={"description": "How numbers, dates and money are shown."})
     created_at = fields.DateTime()
 
 
@@ -22,6 +23,10 @@ class OrganizationPatchIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     base_currency = fields.String(validate=validate.Length(equal=3))
     timezone = fields.String(validate=validate.Length(min=1, max=64))
+    locale = fields.String(
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "One of the offered locales (en, en_GB, de, fr, nl, ...)."},
+    )
 
 
 class UserOut(Schema):
@@ -79,6 +84,19 @@ class MeOut(Schema):
     permissions = fields.List(fields.String())
     organizations = fields.List(fields.Nested(OrganizationOut))
     csrf_token = fields.String(metadata={"description": "Send as X-CSRFToken on writes."})
+    locale = fields.String(
+        allow_none=True,
+        metadata={"description": "The person's own locale; null follows the organization's."},
+    )
+
+
+class MePatchIn(Schema):
+    locale = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(max=20),
+        metadata={"description": "One of the offered locales, or null to follow the organization."},
+    )
 
 
 MembershipPage = page_schema(MembershipOut, "MembershipPage")

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from fms import money
+from fms import formatting, money
 from fms.audit import services as audit
 from fms.errors import InvalidInput, NotFound, RuleViolation
 from fms.identity import memberships
@@ -143,9 +143,15 @@ def create_organization(
 
 
 def update_organization(
-    session: Session, *, actor: Actor, name: str, base_currency: str, timezone: str
+    session: Session,
+    *,
+    actor: Actor,
+    name: str,
+    base_currency: str,
+    timezone: str,
+    locale: str | None = None,
 ) -> Organization:
-    """Org admins rename the organization and set its base currency and timezone."""
+    """Org admins rename the organization and set its base currency, timezone and locale."""
     require(actor, "organization.manage")
     org = session.get(Organization, actor.org_id)
     errors = {}
@@ -159,11 +165,20 @@ def update_organization(
         timezone = check_timezone(timezone)
     except InvalidInput as exc:
         errors.update(exc.errors)
+    if locale is None:
+        locale = org.locale
+    else:
+        try:
+            locale = formatting.check_locale(locale)
+        except formatting.LocaleError as exc:
+            errors["locale"] = [str(exc)]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
-    before = {"name": org.name, "base_currency": org.base_currency, "timezone": org.timezone}
+    fields_ = ("name", "base_currency", "timezone", "locale")
+    before = {f: getattr(org, f) for f in fields_}
     org.name, org.base_currency, org.timezone = name.strip(), base_currency, timezone
-    after = {"name": org.name, "base_currency": org.base_currency, "timezone": org.timezone}
+    org.locale = locale
+    after = {f: getattr(org, f) for f in fields_}
     audit.record(session, actor, "organization.updated", org, before=before, after=after)
     return org
 

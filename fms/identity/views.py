@@ -40,6 +40,10 @@ def layout_context():
     orgs = services.organizations_of(db.session, actor.user_id)
     current = next((o for o in orgs if o.id == actor.org_id), None)
     g.display_tz = current.timezone if current else "UTC"
+    user = g.get("user")
+    g.display_locale = (user.locale if user is not None else None) or (
+        current.locale if current else None
+    )
     return {
         "actor": actor,
         "current_user_record": g.get("user"),
@@ -260,15 +264,27 @@ def reset_password(token: str):
 @bp.route("/account/security", methods=["GET", "POST"])
 @login_required
 def security():
-    """The person's own two-step verification (TOTP)."""
+    """The person's own account: two-step verification (TOTP) and display locale."""
     user = g.user
     form = forms.CodeForm()
+    org = db.session.get(Organization, current_actor().org_id) if current_actor().org_id else None
+    locale_form = forms.LocaleForm(prefix="display", data={"locale": user.locale or ""})
+    locale_form.locale.choices = forms.locale_choices(follow=org.locale if org else "en")
     secret = None
     if not accounts.totp_enabled(user):
         # the secret waits in the signed cookie until a correct code confirms it
         secret = session.get("totp_pending") or accounts.new_totp_secret()
         session["totp_pending"] = secret
-    if request.method == "POST":
+    if request.method == "POST" and request.form.get("action") == "locale":
+        done = submitted(
+            locale_form,
+            lambda: accounts.set_locale(db.session, user=user, locale=locale_form.locale.data),
+            success="Display settings saved.",
+            then=url_for("identity.security"),
+        )
+        if done:
+            return done
+    elif request.method == "POST":
         action = request.form.get("action", "enable")
         if action == "enable":
 
@@ -295,11 +311,12 @@ def security():
     return render_template(
         "identity/security.html",
         form=form,
+        locale_form=locale_form,
         enabled=accounts.totp_enabled(user),
         secret=secret,
         uri=accounts.totp_uri(user, secret) if secret else None,
         qr=accounts.totp_qr_svg(accounts.totp_uri(user, secret)) if secret else None,
-    ), status_of(form)
+    ), status_of(form, locale_form)
 
 
 # --- accepting an invitation ---------------------------------------------------------------
@@ -523,6 +540,7 @@ def organization():
     org = db.session.get(Organization, actor.org_id)
     form = forms.OrganizationForm(obj=org)
     form.timezone.choices = sorted(available_timezones())
+    form.locale.choices = forms.locale_choices()
     done = submitted(
         form,
         lambda: services.update_organization(
@@ -531,6 +549,7 @@ def organization():
             name=form.name.data,
             base_currency=form.base_currency.data,
             timezone=form.timezone.data,
+            locale=form.locale.data,
         ),
         success="Organization settings saved.",
         then=url_for("identity.organization"),

@@ -22,16 +22,11 @@ class Dashboard:
     locations: int = 0
     freelancers_by_country: list[tuple[str, int]] = field(default_factory=list)
     recent_activity: list[AuditEntry] = field(default_factory=list)
-    to_do: dict = field(default_factory=dict)
 
 
 def dashboard(session: Session, *, actor: Actor, today=None) -> Dashboard:
     """The organization at a glance; each figure only for roles that may read it."""
-    from fms.workforce.queries import to_do
-
     result = Dashboard()
-    if today is not None:
-        result.to_do = to_do(session, actor=actor, today=today)
     if actor.can("members.read"):
         result.members = session.scalar(
             select(func.count(Membership.id)).where(Membership.is_active.is_(True))

@@ -5,7 +5,7 @@ from flask_login import login_required
 
 from fms.extensions import db
 from fms.identity.web_session import current_actor
-from fms.reports import queries
+from fms.reports import overview, queries
 
 bp = Blueprint("reports", __name__)
 
@@ -16,5 +16,7 @@ def home():
     actor = current_actor()
     from fms.identity.web_session import org_today
 
-    summary = queries.dashboard(db.session, actor=actor, today=org_today())
-    return render_template("reports/home.html", summary=summary)
+    today = org_today()
+    summary = queries.dashboard(db.session, actor=actor, today=today)
+    work = overview.assemble(db.session, actor=actor, today=today)
+    return render_template("reports/home.html", summary=summary, work=work, today=today)

@@ -22,7 +22,9 @@ from fms.workforce import queries, rules
 from fms.workforce.models import ApprovalStep
 
 # what decides when an organization has set no rules at all (as for direct engagements)
-PROCUREMENT_ONLY = [SimpleNamespace(role="procurement", label="Procurement review")]
+PROCUREMENT_ONLY = [
+    SimpleNamespace(role="procurement", label=rules.step_label("procurement", Decimal(0), "EUR"))
+]
 
 
 def chain_for(session: Session, amount_base: Decimal, *, unless_no_rules=None) -> list:

@@ -104,8 +104,8 @@ def load_workforce_demo(session: Session, *, actor, password: str, today: date) 
             session,
             actor=actor,
             steps=[
-                {"role": role, "label": label, "min_budget": str(minimum)}
-                for _, role, label, minimum in rules.DEFAULT_APPROVAL_CHAIN
+                {"role": role, "min_budget": str(minimum)}
+                for _, role, minimum in rules.DEFAULT_APPROVAL_CHAIN
             ],
         )
     for currency, rate in RATES:
@@ -153,6 +153,7 @@ def load_workforce_demo(session: Session, *, actor, password: str, today: date) 
         for model in (Department, CostCentre, Location)
     }
     engagements = _engagements(session, actor, rng, today, freelancers, managers, units)
+    _onboarding_checklists(session, actor, today, managers, units)
     _requisitions(session, actor, users, today, units)
     _amendments_and_stand_in(session, actor, users, today)
     return (
@@ -250,6 +251,79 @@ def _engagements(session, actor, rng, today, freelancers, managers, units) -> in
         made += 1
     session.flush()
     return made
+
+
+def _onboarding_checklists(session, actor, today, managers, units) -> None:
+    """Every engagement in onboarding gets its checklist, at different stages (so
+    compliance has reviews waiting and procurement engagements to activate), and the demo
+    freelancer has one with open steps, so each persona's Overview shows real work."""
+    from fms.demo import DEMO_FREELANCER_LOGIN
+    from fms.workforce.models import OnboardingStep
+
+    lena = session.scalar(select(Freelancer).where(Freelancer.email == DEMO_FREELANCER_LOGIN))
+    has_onboarding = lena is not None and session.scalar(
+        select(func.count(Engagement.id)).where(
+            Engagement.freelancer_id == lena.id, Engagement.state == "onboarding"
+        )
+    )
+    if lena is not None and not has_onboarding:
+        start = today + timedelta(days=12)
+        engagement = Engagement(
+            org_id=actor.org_id,
+            title="Grid forecasting data pipeline",
+            kind="hourly",
+            state="onboarding",
+            freelancer_id=lena.id,
+            supplier_id=lena.supplier_id,
+            currency=lena.currency,
+            po_number="PO-4500999",
+            start_date=start,
+            end_date=start + timedelta(days=180),
+        )
+        session.add(engagement)
+        session.flush()
+        session.add(
+            EngagementTerms(
+                org_id=actor.org_id,
+                engagement_id=engagement.id,
+                effective_from=start,
+                rate=Decimal(95),
+                budget_cap=Decimal(95 * 40 * 26),
+                hiring_manager_user_id=managers[0],
+                department_id=units[Department][0],
+                cost_centre_id=units[CostCentre][0],
+                location_id=units[Location][0],
+                weekly_minutes=2400,
+            )
+        )
+        audit.record(
+            session, actor, "engagement.created", engagement, after={"state": "onboarding"}
+        )
+    with_steps = select(OnboardingStep.engagement_id)
+    bare = session.scalars(
+        select(Engagement)
+        .where(Engagement.state == "onboarding", Engagement.id.not_in(with_steps))
+        .order_by(Engagement.id)
+    ).all()
+    template = [(s.position, s.title, s.kind) for s in services.onboarding_template(session)]
+    for number, engagement in enumerate(bare):
+        is_lena = lena is not None and engagement.freelancer_id == lena.id
+        # Lena has done her profile; others: nothing, everything of theirs, or all of it
+        done_upto = 1 if is_lena else (0, 3, 4)[number % 3]
+        for position, title, kind in template or rules.DEFAULT_ONBOARDING:
+            done = position <= done_upto
+            session.add(
+                OnboardingStep(
+                    org_id=actor.org_id,
+                    engagement_id=engagement.id,
+                    position=position,
+                    title=title,
+                    kind=kind,
+                    done_at=utcnow() if done else None,
+                    done_by_user_id=managers[0] if done else None,
+                )
+            )
+    session.flush()
 
 
 def _as_user(session, actor, users, email):

@@ -130,6 +130,10 @@ def _terms_in_effect(on: date):
     )
 
 
+# the terms row in force on a day, for joins outside this module (the Overview)
+terms_in_effect = _terms_in_effect
+
+
 def _dimension(name: str):
     return {
         "cost_centre": EngagementTerms.cost_centre_id,
@@ -432,6 +436,7 @@ def engagement_list(
     state: str | None = None,
     search: str | None = None,
     freelancer_user_id: int | None = None,
+    manager_user_id: int | None = None,
     page: int = 1,
     per_page: int = 50,
 ):
@@ -459,6 +464,8 @@ def engagement_list(
         )
     if freelancer_user_id is not None:
         stmt = stmt.where(Freelancer.user_id == freelancer_user_id, Engagement.end_date >= on)
+    if manager_user_id is not None:
+        stmt = stmt.where(EngagementTerms.hiring_manager_user_id == manager_user_id)
     total = session.scalar(select(func.count()).select_from(stmt.subquery()))
     rows = session.execute(
         stmt.order_by(Engagement.start_date.desc(), Engagement.id.desc())
@@ -675,35 +682,6 @@ def requisition_extras(session: Session, requisition_ids) -> tuple[dict, dict]:
             ).all()
         )
     return steps, engagement_ids
-
-
-def to_do(session: Session, *, actor, today: date) -> dict:
-    """What waits on the actor: approvals, amendments to decide, reviews to write."""
-    from fms.workforce.models import Amendment, PerformanceReview
-
-    result = {"requisitions": 0, "amendments": 0, "reviews": 0}
-    if actor.can("requisitions.read"):
-        result["requisitions"] = waiting_for(session, actor)
-    if actor.can("engagements.manage"):
-        result["amendments"] = session.scalar(
-            select(func.count(Amendment.id)).where(
-                Amendment.state == "pending", Amendment.requested_by_user_id != actor.user_id
-            )
-        )
-    if actor.is_staff and actor.user_id is not None:
-        reviewed = select(PerformanceReview.engagement_id)
-        ending = (
-            select(func.count(Engagement.id))
-            .join(EngagementTerms, _terms_in_effect(today))
-            .where(
-                (Engagement.state == "ended") | Engagement.notice_given_at.is_not(None),
-                Engagement.id.not_in(reviewed),
-                EngagementTerms.hiring_manager_user_id == actor.user_id,
-                Engagement.end_date >= today - timedelta(days=90),
-            )
-        )
-        result["reviews"] = session.scalar(ending) or 0
-    return result
 
 
 # --- settings and approval chains (read by the rules of several rooms) ---------------------

@@ -52,11 +52,12 @@ AMENDMENT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 DEFAULT_APPROVAL_CHAIN = [
-    # position, role, label, minimum budget in the base currency
-    (1, "procurement", "Procurement review", Decimal(0)),
-    (2, "finance", "Finance approval above 50,000", Decimal(50000)),
-    (3, "procurement", "Second procurement approval above 200,000", Decimal(200000)),
+    # position, role, minimum budget in the base currency (labels come from step_label)
+    (1, "procurement", Decimal(0)),
+    (2, "finance", Decimal(50000)),
+    (3, "procurement", Decimal(200000)),
 ]
+_ROLE_NAMES = {"procurement": "Procurement", "finance": "Finance", "org_admin": "Org admin"}
 DEFAULT_ONBOARDING = [
     (1, "Profile and tax details complete", "answer"),
     (2, "NDA signed", "sign"),
@@ -65,6 +66,18 @@ DEFAULT_ONBOARDING = [
 ]
 # onboarding steps the freelancer completes; the others are staff reviews
 FREELANCER_STEP_KINDS = ("answer", "sign", "upload")
+
+
+def step_label(role: str, min_budget: Decimal, currency: str) -> str:
+    """What an approval step is called, from its rule: 'Procurement review' for a step that
+    always applies, 'Finance approval from 50,000.00 EUR' for one with a threshold."""
+    from fms.money import minor_units, round_half_up
+
+    name = _ROLE_NAMES.get(role, role.replace("_", " ").capitalize())
+    if not min_budget:
+        return f"{name} review"
+    amount = round_half_up(Decimal(min_budget), currency)
+    return f"{name} approval from {amount:,.{minor_units(currency)}f} {currency}"
 
 
 def chain_for(rules, budget_base: Decimal) -> list:

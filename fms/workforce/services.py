@@ -16,7 +16,7 @@ from fms.identity.permissions import may_see_field, require
 from fms.input import DATE_MESSAGE, parse_int
 from fms.records import add_unique
 from fms.tenancy import get_in_org
-from fms.workforce import queries
+from fms.workforce import queries, rules
 from fms.workforce.models import (
     ApprovalRule,
     CostCentre,
@@ -249,15 +249,18 @@ def update_settings(
 
 
 def set_approval_chain(session: Session, *, actor: Actor, steps: list[dict]) -> list:
-    """Replace the approval rules; chains already submitted keep the steps they were given."""
+    """Replace the approval rules; chains already submitted keep the steps they were given.
+    Each step's label is made from its role and threshold (`rules.step_label`); a label sent
+    in is ignored, so it can never disagree with the rule."""
     require(actor, "approval_rules.manage")
     from fms.identity.permissions import APPROVER_ROLES
+
+    currency = session.get(Organization, actor.org_id).base_currency
 
     errors: dict[str, list[str]] = {}
     cleaned = []
     for index, step in enumerate(steps):
         role = step.get("role")
-        label = (step.get("label") or "").strip()
         try:
             minimum = money.to_decimal(step.get("min_budget") or "0")
         except (TypeError, ValueError):
@@ -269,13 +272,12 @@ def set_approval_chain(session: Session, *, actor: Actor, steps: list[dict]) -> 
             minimum = None
         if role not in APPROVER_ROLES:
             errors[f"steps/{index}/role"] = [f"One of {', '.join(APPROVER_ROLES)}."]
-        if not label or len(label) > 120:
-            errors[f"steps/{index}/label"] = ["Required, at most 120 characters."]
         if minimum is None:
             errors[f"steps/{index}/min_budget"] = [
                 "Zero or a positive amount below 1,000,000,000,000, in ASCII digits."
             ]
-        cleaned.append((role, label, minimum))
+        if role in APPROVER_ROLES and minimum is not None:
+            cleaned.append((role, rules.step_label(role, minimum, currency), minimum))
     if not steps:
         errors["steps"] = ["At least one step."]
     if errors:

@@ -164,10 +164,9 @@ def settings():
 
 def _chain_rows() -> list[dict]:
     roles = request.form.getlist("role")
-    labels = request.form.getlist("label")
     minimums = request.form.getlist("min_budget")
     rows = []
-    for role, label, minimum in zip(roles, labels, minimums, strict=False):
-        if role or label or minimum:
-            rows.append({"role": role, "label": label, "min_budget": minimum})
+    for role, minimum in zip(roles, minimums, strict=False):
+        if role or minimum:
+            rows.append({"role": role, "min_budget": minimum})
     return rows

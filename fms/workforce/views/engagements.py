@@ -34,12 +34,15 @@ def index():
     state = request.args.get("state") or None
     state = state if state in STATES else None
     search = (request.args.get("q") or "").strip()[:100] or None
+    # manager=me: the engagements the viewer manages today (the Overview links here)
+    mine = request.args.get("manager") == "me"
     page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
     rows, total = queries.engagement_list(
         db.session,
         on=org_today(),
         state=state,
         search=search,
+        manager_user_id=actor.user_id if mine else None,
         page=page,
     )
     return render_template(
@@ -51,6 +54,7 @@ def index():
         state=state,
         states=STATES,
         q=search,
+        manager="me" if mine else None,
     )
 
 
