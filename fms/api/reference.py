@@ -6,7 +6,10 @@ and keyboards handle like any other page, with no client-side renderer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+
+from markupsafe import Markup, escape
 
 METHODS = ("get", "post", "put", "patch", "delete")
 PROBLEM_JSON = "application/problem+json"
@@ -69,6 +72,12 @@ class Reference:
     sections: list[Section]
     schemas: list[Schema]
     security: dict[str, str]
+
+
+def inline_code(text: str) -> Markup:
+    """Descriptions mark code with backticks (as Markdown does): show it as <code>."""
+    escaped = str(escape(text))  # escaped first: the only markup is the <code> added here
+    return Markup(re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped))  # noqa: S704
 
 
 def ref_name(ref: str | None) -> str | None:
