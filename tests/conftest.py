@@ -11,12 +11,14 @@ import html
 import os
 import re
 import socket
+import threading
 from contextlib import contextmanager
 
 import pytest
 from flask.testing import FlaskClient
 from flask_sqlalchemy.session import Session as FlaskSession
 from sqlalchemy import event, text
+from werkzeug.serving import make_server
 
 from fms import create_app
 from fms.extensions import db
@@ -218,3 +220,45 @@ def query_counter(app, session):
             event.remove(db.engine, "before_cursor_execute", before)
 
     return counting
+
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def live_fms(app, committed, monkeypatch):
+    """The app served on 127.0.0.1 from a thread, over the committed database; its base URL."""
+    from tests.factories_identity_sso import free_port
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    monkeypatch.setitem(app.config, "FMS_BASE_URL", base)
+    monkeypatch.setitem(app.config, "FMS_SSO_ALLOWED_HOSTS", "127.0.0.1 127.0.0.2")
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+    thread.join(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Debian Chromium through Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

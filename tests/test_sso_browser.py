@@ -7,42 +7,15 @@ without FMS's SameSite=Lax cookie, as with a real IdP.
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from werkzeug.serving import make_server
 
 from fms.identity.models import Membership, Organization, User
 from fms.identity.sso.models import SsoConnection, SsoDomain
 from fms.tenancy import scope_session
 from fms.timekeeping import utcnow
 from tests.factories import PASSWORD_HASH
-from tests.factories_identity_sso import free_port
 
 pytestmark = [pytest.mark.idp, pytest.mark.browser]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
-
-
-@pytest.fixture
-def live_fms(app, committed, monkeypatch):
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    monkeypatch.setitem(app.config, "FMS_BASE_URL", base)
-    monkeypatch.setitem(app.config, "FMS_SSO_ALLOWED_HOSTS", "127.0.0.1 127.0.0.2")
-    server = make_server("127.0.0.1", port, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield base
-    server.shutdown()
-    thread.join(timeout=5)
 
 
 @pytest.fixture
@@ -80,27 +53,21 @@ def acme_saml(committed, saml_idp):
     return org
 
 
-def test_saml_sign_in_in_chromium(live_fms, acme_saml, saml_idp):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS
-        )
-        try:
-            page = browser.new_page()
-            page.goto(f"{live_fms}/login")
-            page.fill("input[name=email]", "alice@acme.example")
-            page.click("button[value=sso]")
-            page.wait_for_url(f"{saml_idp.base}/**")
-            page.fill("#login", "alice")
-            page.fill("#password", "any")
-            page.click("#sign-in")
-            # the IdP's page posts the answer to FMS's ACS (cross-site) and FMS signs in
-            page.wait_for_url(f"{live_fms}/", timeout=15000)
-            assert "Alice Admin" in page.content()
-            cookies = {c["name"]: c for c in page.context.cookies(live_fms)}
-            assert cookies["fms_session"]["httpOnly"] is True
-            assert cookies["fms_session"]["sameSite"] == "Lax"
-        finally:
-            browser.close()
+def test_saml_sign_in_in_chromium(live_fms, acme_saml, saml_idp, chromium):
+    page = chromium.new_page()
+    try:
+        page.goto(f"{live_fms}/login")
+        page.fill("input[name=email]", "alice@acme.example")
+        page.click("button[value=sso]")
+        page.wait_for_url(f"{saml_idp.base}/**")
+        page.fill("#login", "alice")
+        page.fill("#password", "any")
+        page.click("#sign-in")
+        # the IdP's page posts the answer to FMS's ACS (cross-site) and FMS signs in
+        page.wait_for_url(f"{live_fms}/", timeout=15000)
+        assert "Alice Admin" in page.content()
+        cookies = {c["name"]: c for c in page.context.cookies(live_fms)}
+        assert cookies["fms_session"]["httpOnly"] is True
+        assert cookies["fms_session"]["sameSite"] == "Lax"
+    finally:
+        page.close()

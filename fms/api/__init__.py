@@ -80,7 +80,11 @@ reference_bp = Blueprint("api_reference", __name__)
 @reference_bp.get(f"{API_PREFIX}/docs")
 def reference():
     """A readable reference of the API, rendered from the OpenAPI document."""
-    return render_template("api/reference.html")
+    from fms.api.reference import build_reference, inline_code
+
+    return render_template(
+        "api/reference.html", ref=build_reference(api.spec.to_dict()), code=inline_code
+    )
 
 
 def guard_api_request():
