@@ -338,7 +338,8 @@ def _as_user(session, actor, users, email):
 
 def _amendments_and_stand_in(session, actor, users, today) -> None:
     """A budget increase half-way through its chain (procurement approved, finance next) on
-    one of manager@'s active engagements, and manager2@ standing in for manager@ next week."""
+    one of manager@'s active engagements, another of hers ending in three weeks, and
+    manager2@ standing in for manager@ next week."""
     from fms.workforce import delegations, engagements
 
     manager = _as_user(session, actor, users, "manager@northbridge.example")
@@ -354,6 +355,19 @@ def _amendments_and_stand_in(session, actor, users, today) -> None:
         )
         .order_by(Engagement.id)
     ).first()
+    ending = session.scalars(
+        select(Engagement)
+        .join(EngagementTerms, EngagementTerms.engagement_id == Engagement.id)
+        .where(
+            Engagement.state == "active",
+            Engagement.end_date > today + timedelta(days=21),
+            EngagementTerms.hiring_manager_user_id == manager.user_id,
+            Engagement.id != (mine.id if mine is not None else 0),
+        )
+        .order_by(Engagement.end_date)
+    ).first()
+    if ending is not None:  # one of her people finishes in three weeks: decide, extend or let go
+        ending.end_date = today + timedelta(days=21)
     if mine is not None:
         cap = engagements.terms_on(session, mine.id, today).budget_cap
         increase = engagements.request_amendment(
