@@ -158,6 +158,7 @@ def test_overview_statements_do_not_grow_with_rows(
     for n in (10, 490):  # 10 rows of each kind, then 500
         add(n)
         sign_in(client, session.get(User, people[role].user_id), org)
+        client.get("/")  # warm: a first request after sign-in does its one-off bookkeeping
         with query_counter() as statements:
             assert client.get("/").status_code == 200
         counts.append(len(statements))
