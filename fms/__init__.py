@@ -126,6 +126,16 @@ def _configure_blueprints(app: Flask) -> None:
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)
     cli.register(app)
+    _register_hooks(app)
+
+
+def _register_hooks(app: Flask) -> None:
+    """Areas register with lower areas' hooks (DESIGN.md, "Hooks between areas")."""
+    from fms.identity import hooks as identity_hooks
+    from fms.workforce import hooks as workforce_hooks
+
+    identity_hooks.register(app)
+    workforce_hooks.register(app)
 
 
 def _configure_request_lifecycle(app: Flask) -> None:

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_
+from sqlalchemy import String, or_
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import GenericFunction
 
 LIKE_ESCAPE = "\\"
 MAX_PER_PAGE = 20
@@ -32,9 +34,33 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+class fold(GenericFunction):  # noqa: N801 - an SQL function, named as SQL names them
+    """Lower case for matching, the same on both databases: PostgreSQL's lower() (what the
+    trigram indexes hold); on SQLite, whose lower() folds ASCII only, Python's str.lower
+    registered as fms_lower (fms.database.configure_engine)."""
+
+    type = String()
+    inherit_cache = True
+
+
+@compiles(fold)
+def _fold(element, compiler, **kw):
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(fold, "sqlite")
+def _fold_sqlite(element, compiler, **kw):
+    return f"fms_lower({compiler.process(element.clauses, **kw)})"
+
+
+def sqlite_lower(value):
+    """fms_lower on SQLite: Unicode lower case, as PostgreSQL's lower() gives it."""
+    return value.lower() if isinstance(value, str) else value
+
+
 def contains_text(column, text: str):
     """`column` contains `text`, ignoring case, with wildcards in `text` taken literally."""
-    return func.lower(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
+    return fold(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
 
 
 def any_contains(columns, text: str):
@@ -85,3 +111,19 @@ def run_lookup(session: Session, stmt, *, columns, q, order_by, page, per_page, 
         stmt = stmt.where(any_contains(columns, q))
     stmt = stmt.order_by(*order_by)
     return page_of(session, stmt, page=page, per_page=per_page, to_match=to_match)
+
+
+# --- trigram indexes (PostgreSQL only; migrations 0510) ------------------------------------
+
+# Columns searched with `lower(column) LIKE '%text%'` have, on PostgreSQL, a GIN index on
+# lower(column) with pg_trgm's operator class, named TRIGRAM_PREFIX + table_column (the list
+# is in the migration that made them, 0510, and those after it).
+TRIGRAM_PREFIX = "ix_trgm_"
+
+
+def include_object(obj, name, type_, reflected, compare_to) -> bool:
+    """Autogenerate's filter: the trigram indexes exist only in the database (the models
+    cannot express an expression index with an operator class on both databases)."""
+    return not (
+        type_ == "index" and reflected and compare_to is None and name.startswith(TRIGRAM_PREFIX)
+    )
