@@ -131,8 +131,12 @@ def _configure_blueprints(app: Flask) -> None:
 
 def _register_hooks(app: Flask) -> None:
     """Areas register with lower areas' hooks (DESIGN.md, "Hooks between areas")."""
+    from fms.audit import hooks as audit_hooks
     from fms.identity import hooks as identity_hooks
     from fms.workforce import hooks as workforce_hooks
+
+    app.jinja_env.globals["audit_words"] = audit_hooks.action_words
+    app.jinja_env.globals["audit_entity_words"] = audit_hooks.entity_words
 
     identity_hooks.register(app)
     workforce_hooks.register(app)

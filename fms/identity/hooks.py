@@ -58,13 +58,15 @@ ENTITY_WORDS = {
 }
 
 
-def _member_page_of_user(user_id: int) -> str | None:
-    """A person's membership page in the current organization (an account is shared)."""
+def _member_pages_of_users(user_ids: list[int]) -> dict[int, str]:
+    """People's membership pages in the current organization (an account is shared)."""
     from fms.extensions import db
     from fms.identity.models import Membership
 
-    membership_id = db.session.scalar(select(Membership.id).where(Membership.user_id == user_id))
-    return url_for("identity.member", membership_id=membership_id) if membership_id else None
+    rows = db.session.execute(
+        select(Membership.user_id, Membership.id).where(Membership.user_id.in_(user_ids))
+    )
+    return {uid: url_for("identity.member", membership_id=mid) for uid, mid in rows}
 
 
 def register(app) -> None:
@@ -74,5 +76,5 @@ def register(app) -> None:
     audit_hooks.register_entity_link(
         "membership", lambda i: url_for("identity.member", membership_id=i)
     )
-    audit_hooks.register_entity_link("user_account", _member_page_of_user)
+    audit_hooks.register_entity_links("user_account", _member_pages_of_users)
     audit_hooks.register_entity_link("organization", lambda i: url_for("identity.organization"))

@@ -82,8 +82,8 @@ ENTITY_WORDS = {
 }
 
 
-def engagement_children(session, engagement_id: int) -> list[tuple[str, int]]:
-    """An engagement's own records: checklist steps, amendments, terms, its review."""
+def engagement_children(session, engagement_ids: list[int]) -> list[tuple[str, int]]:
+    """Engagements' own records: checklist steps, amendments, terms, their reviews."""
     from fms.workforce.models import (
         Amendment,
         EngagementTerms,
@@ -98,41 +98,58 @@ def engagement_children(session, engagement_id: int) -> list[tuple[str, int]]:
         (EngagementTerms, "engagement_terms"),
         (PerformanceReview, "performance_review"),
     ):
-        ids = session.scalars(select(model.id).where(model.engagement_id == engagement_id))
+        ids = session.scalars(select(model.id).where(model.engagement_id.in_(engagement_ids)))
         out.extend((kind, i) for i in ids)
     return out
 
 
-def amendment_children(session, amendment_id: int) -> list[tuple[str, int]]:
-    """An amendment's approval steps."""
-    from fms.workforce.models import ApprovalStep
+def approval_steps_of(column_name: str):
+    """Children of requisitions or amendments: their approval steps."""
 
-    ids = session.scalars(select(ApprovalStep.id).where(ApprovalStep.amendment_id == amendment_id))
-    return [("approval_step", i) for i in ids]
+    def children(session, owner_ids: list[int]) -> list[tuple[str, int]]:
+        from fms.workforce.models import ApprovalStep
 
+        column = getattr(ApprovalStep, column_name)
+        ids = session.scalars(select(ApprovalStep.id).where(column.in_(owner_ids)))
+        return [("approval_step", i) for i in ids]
 
-def requisition_children(session, requisition_id: int) -> list[tuple[str, int]]:
-    """A requisition's approval steps."""
-    from fms.workforce.models import ApprovalStep
-
-    ids = session.scalars(
-        select(ApprovalStep.id).where(ApprovalStep.requisition_id == requisition_id)
-    )
-    return [("approval_step", i) for i in ids]
+    return children
 
 
-def _engagement_of(model_name: str):
-    def link(record_id: int) -> str | None:
+def _on_engagement_page(model_name: str):
+    """Links of records shown on their engagement's page (checklist steps, amendments...)."""
+
+    def links(ids: list[int]) -> dict[int, str]:
         from fms.extensions import db
         from fms.workforce import models
 
         model = getattr(models, model_name)
-        engagement_id = db.session.scalar(select(model.engagement_id).where(model.id == record_id))
-        if engagement_id is None:
-            return None
-        return url_for("workforce.engagements.show", engagement_id=engagement_id)
+        rows = db.session.execute(select(model.id, model.engagement_id).where(model.id.in_(ids)))
+        return {
+            record_id: url_for("workforce.engagements.show", engagement_id=engagement_id)
+            for record_id, engagement_id in rows
+        }
 
-    return link
+    return links
+
+
+def _approval_step_pages(ids: list[int]) -> dict[int, str]:
+    """An approval step lives on its requisition's page, or its amendment's engagement's."""
+    from fms.extensions import db
+    from fms.workforce.models import Amendment, ApprovalStep
+
+    rows = db.session.execute(
+        select(ApprovalStep.id, ApprovalStep.requisition_id, Amendment.engagement_id)
+        .outerjoin(Amendment, Amendment.id == ApprovalStep.amendment_id)
+        .where(ApprovalStep.id.in_(ids))
+    )
+    out = {}
+    for step_id, requisition_id, engagement_id in rows:
+        if requisition_id is not None:
+            out[step_id] = url_for("workforce.requisitions.show", requisition_id=requisition_id)
+        elif engagement_id is not None:
+            out[step_id] = url_for("workforce.engagements.show", engagement_id=engagement_id)
+    return out
 
 
 def register(app) -> None:
@@ -145,16 +162,20 @@ def register(app) -> None:
         "requisition": lambda i: url_for("workforce.requisitions.show", requisition_id=i),
         "freelancer": lambda i: url_for("workforce.freelancer", freelancer_id=i),
         "supplier": lambda i: url_for("workforce.catalog.supplier", supplier_id=i),
-        "onboarding_step": _engagement_of("OnboardingStep"),
-        "amendment": _engagement_of("Amendment"),
-        "engagement_terms": _engagement_of("EngagementTerms"),
-        "performance_review": _engagement_of("PerformanceReview"),
         "delegation": lambda i: url_for("workforce.delegations.index"),
     }
     for kind in ("department", "cost_centre", "location"):
         links[kind] = lambda i: url_for("workforce.structure")
     for entity_type, link in links.items():
         audit_hooks.register_entity_link(entity_type, link)
+    for entity_type, model_name in (
+        ("onboarding_step", "OnboardingStep"),
+        ("amendment", "Amendment"),
+        ("engagement_terms", "EngagementTerms"),
+        ("performance_review", "PerformanceReview"),
+    ):
+        audit_hooks.register_entity_links(entity_type, _on_engagement_page(model_name))
+    audit_hooks.register_entity_links("approval_step", _approval_step_pages)
     audit_hooks.register_children("engagement", engagement_children)
-    audit_hooks.register_children("amendment", amendment_children)
-    audit_hooks.register_children("requisition", requisition_children)
+    audit_hooks.register_children("amendment", approval_steps_of("amendment_id"))
+    audit_hooks.register_children("requisition", approval_steps_of("requisition_id"))

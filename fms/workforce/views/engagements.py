@@ -155,8 +155,16 @@ def show(engagement_id: int):
             {"new_hiring_manager_user_id": options["hiring_manager_user_id"]},
             blank={"new_hiring_manager_user_id": "—"},
         )
+    trail = trail_names = None
+    if actor.can("audit.read"):  # the engagement's history, its checklist and amendments too
+        from fms.audit import queries as audit_queries
+
+        trail = audit_queries.history(db.session, "engagement", engagement.id)
+        trail_names = audit_queries.actor_names(db.session, {t.actor_user_id for t in trail})
     return render_template(
         "workforce/engagement.html",
+        trail=trail,
+        trail_names=trail_names,
         engagement=engagement,
         current=current,
         history=history,
