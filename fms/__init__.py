@@ -43,7 +43,6 @@ def create_app(config: dict | None = None) -> Flask:
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     _configure_extensions(app)
     _configure_blueprints(app)
-    _configure_hooks(app)
     _configure_request_lifecycle(app)
     return app
 
@@ -149,15 +148,24 @@ def _configure_blueprints(app: Flask) -> None:
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)
     cli.register(app)
+    _register_hooks(app)
 
 
-def _configure_hooks(app: Flask) -> None:
-    """Higher areas register with the hooks lower ones offer (DESIGN.md); Reports' overview
-    providers are registered here so no area imports Reports."""
+def _register_hooks(app: Flask) -> None:
+    """Areas register with lower areas' hooks (DESIGN.md, "Hooks between areas")."""
+    from fms.audit import hooks as audit_hooks
+    from fms.identity import hooks as identity_hooks
     from fms.identity import overview as identity_overview
     from fms.reports.overview import register_provider
+    from fms.workforce import hooks as workforce_hooks
     from fms.workforce import overview as workforce_overview
 
+    app.jinja_env.globals["audit_words"] = audit_hooks.action_words
+    app.jinja_env.globals["audit_entity_words"] = audit_hooks.entity_words
+
+    identity_hooks.register(app)
+    workforce_hooks.register(app)
+    # Reports' overview providers are registered here, so no area imports Reports
     register_provider(app, "workforce", workforce_overview.items)
     register_provider(app, "identity", identity_overview.items)
 

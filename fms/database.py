@@ -40,6 +40,10 @@ def configure_engine(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=10000")
+        # matching folds case beyond ASCII, as PostgreSQL's lower() does (fms.lookups.fold)
+        from fms.lookups import sqlite_lower
+
+        dbapi_connection.create_function("fms_lower", 1, sqlite_lower, deterministic=True)
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()

@@ -371,3 +371,101 @@ class IntegerField(_Strict, wtforms.IntegerField):
 def whole_number(value) -> int:
     """`coerce=` for select fields of ids and levels: ASCII digits only (int() reads "١")."""
     return parse_int(value)
+
+
+class LookupField(wtforms.Field):
+    """A type-ahead picker: an id in a hidden input, and the text typed to find it.
+
+    Rendered by `combobox()` in templates/_combobox.html; fms/static/js/combobox.js asks
+    the lookup endpoint for a page of matches as the person types. Without JavaScript the
+    person types a name (or code, or email) and the server resolves it here: one match is
+    taken, several or none are a validation message — never a select of thousands.
+    `search(text)` returns a `fms.lookups.LookupPage`, `describe(id)` the chosen option's
+    `Match` (or None); both run at request time. `endpoint` and `params` name the lookup
+    route the browser calls.
+    """
+
+    def __init__(
+        self,
+        label=None,
+        validators=None,
+        *,
+        search,
+        describe,
+        endpoint: str,
+        params: dict | None = None,
+        noun: str = "entry",
+        required: bool = False,
+        **kwargs,
+    ):
+        super().__init__(label, validators, **kwargs)
+        self.search, self.describe = search, describe
+        self.endpoint, self.params = endpoint, params or {}
+        self.noun, self.required = noun, required
+        self.text = ""
+        self.chosen = None  # the Match shown for the current id
+
+    @property
+    def text_name(self) -> str:
+        return f"{self.name}_text"
+
+    def process(self, formdata, data=wtforms.utils.unset_value, extra_filters=None):
+        super().process(formdata, data, extra_filters)
+        if formdata is not None and self.text_name in formdata:
+            self.text = " ".join(formdata.get(self.text_name, "").split())[:100]
+        elif self.data:
+            self.text = None  # the label of the id, looked up when shown
+
+    def process_data(self, value):
+        self.data = value or None
+
+    def process_formdata(self, valuelist):
+        self.data = None
+        if valuelist and valuelist[0].strip():
+            try:
+                self.data = parse_int(valuelist[0].strip())
+            except ValueError:
+                raise ValueError(f"Choose the {self.noun} from the list.") from None
+
+    def _value(self):
+        return "" if self.data is None else str(self.data)
+
+    def label_text(self) -> str:
+        """What the visible text input shows."""
+        if self.text is not None:
+            return self.text
+        self.chosen = self.describe(self.data) if self.data else None
+        return self.chosen.label if self.chosen else ""
+
+    def pre_validate(self, form):
+        if self.process_errors:
+            raise wtforms.validators.StopValidation()
+        if self.text == "":  # the text was cleared: nothing is chosen
+            self.data = None
+        chosen = self.describe(self.data) if self.data else None
+        if self.data and chosen is None:
+            self.data = None
+            raise wtforms.validators.StopValidation(f"Choose the {self.noun} from the list.")
+        if self.text and (chosen is None or chosen.label != self.text):
+            # typed, not picked (no JavaScript, or edited after picking): resolve the text
+            found = self.search(self.text)
+            exact = [m for m in found.items if self.text.casefold() in _exact_keys(m)]
+            if len(found.items) == 1 or len(exact) == 1:
+                chosen = (exact or found.items)[0]
+                self.data, self.text = chosen.id, chosen.label
+            else:
+                self.data = None
+                many = "more than one" if found.items else "none"
+                raise wtforms.validators.StopValidation(
+                    f"“{self.text}” matches {many}: type the full name, code or email "
+                    f"of the {self.noun}."
+                )
+        self.chosen = chosen
+        if self.required and not self.data:
+            raise wtforms.validators.StopValidation(f"Choose the {self.noun}.")
+
+
+def _exact_keys(match) -> set[str]:
+    keys = {match.label.casefold()}
+    keys.update(part.strip().casefold() for part in (match.detail or "").split("·"))
+    return keys

@@ -10,6 +10,8 @@ config = context.config
 if config.config_file_name and not logging.getLogger().handlers:
     fileConfig(config.config_file_name)
 
+from fms.lookups import include_object  # noqa: E402 - the trigram indexes are the database's
+
 db = current_app.extensions["migrate"].db
 target_metadata = db.metadata
 
@@ -53,6 +55,7 @@ def run_migrations_online():
             render_as_batch=True,
             compare_type=True,
             render_item=render_item,
+            include_object=include_object,
         )
         with context.begin_transaction():
             context.run_migrations()

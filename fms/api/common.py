@@ -105,3 +105,48 @@ class MoneyField(fields.Field):
 
 def max_per_page() -> int:
     return current_app.config.get("FMS_API_MAX_PAGE_SIZE", MAX_PER_PAGE)
+
+
+# --- type-ahead lookups (fms.lookups): small pages for pickers ---------------------------
+
+
+class LookupQuery(Schema):
+    q = fields.String(
+        load_default="",
+        validate=validate.Length(max=100),
+        metadata={"description": "Text the name (or code, or email) contains; any case."},
+    )
+    page = Integer(load_default=1, validate=validate.Range(min=1, max=10_000))
+    per_page = Integer(
+        load_default=20,
+        validate=validate.Range(min=1, max=20),
+        metadata={"description": "Matches per page, at most 20."},
+    )
+
+
+class LookupItem(Schema):
+    id = fields.Integer(required=True)
+    label = fields.String(required=True)
+    detail = fields.String()
+    supplier_id = fields.Integer(allow_none=True, metadata={"description": "Freelancers only."})
+    supplier = fields.String(metadata={"description": "Freelancers only."})
+
+
+class LookupPageOut(Schema):
+    items = fields.List(fields.Nested(LookupItem))
+    page = fields.Integer()
+    per_page = fields.Integer()
+    has_more = fields.Boolean()
+
+
+def lookup_body(result) -> dict:
+    """A `fms.lookups.LookupPage` as the API answers it."""
+    items = [
+        {"id": m.id, "label": m.label, "detail": m.detail, **(m.extra or {})} for m in result.items
+    ]
+    return {
+        "items": items,
+        "page": result.page,
+        "per_page": result.per_page,
+        "has_more": result.has_more,
+    }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from fms.audit.models import AuditChainHead, AuditEntry
@@ -29,12 +29,15 @@ class AuditFilter:
     actor_user_id: int | None = None
     date_from: date | None = None
     date_to: date | None = None
+    # the record and the records that belong to it, ((type, (id, ...)), ...): its history
+    # (fms.audit.hooks.family); when set it replaces entity_type and entity_id
+    family: tuple = ()
 
     @property
     def is_empty(self) -> bool:
         texts_and_dates = (self.action, self.entity_type, self.date_from, self.date_to)
         ids = (self.entity_id, self.actor_user_id)
-        return not any(texts_and_dates) and all(i is None for i in ids)
+        return not any(texts_and_dates) and all(i is None for i in ids) and not self.family
 
 
 def _filtered(stmt, f: AuditFilter, known_actions: list[str] | None):
@@ -45,10 +48,20 @@ def _filtered(stmt, f: AuditFilter, known_actions: list[str] | None):
             stmt = stmt.where(AuditEntry.action.in_(matching))
         else:
             stmt = stmt.where(AuditEntry.action.startswith(f.action, autoescape=True))
-    if f.entity_type:
-        stmt = stmt.where(AuditEntry.entity_type == f.entity_type)
-    if f.entity_id is not None:
-        stmt = stmt.where(AuditEntry.entity_id == f.entity_id)
+    if f.family:
+        stmt = stmt.where(
+            or_(
+                *(
+                    and_(AuditEntry.entity_type == kind, AuditEntry.entity_id.in_(ids))
+                    for kind, ids in f.family
+                )
+            )
+        )
+    else:
+        if f.entity_type:
+            stmt = stmt.where(AuditEntry.entity_type == f.entity_type)
+        if f.entity_id is not None:
+            stmt = stmt.where(AuditEntry.entity_id == f.entity_id)
     if f.actor_user_id is not None:
         stmt = stmt.where(AuditEntry.actor_user_id == f.actor_user_id)
     if f.date_from:
@@ -91,6 +104,18 @@ def list_entries(
         .offset((page - 1) * per_page)
     ).all()
     return rows, total
+
+
+def iter_entries(session: Session, f: AuditFilter, *, limit: int):
+    """The entries the filters match, newest first, at most `limit`, read in batches (an
+    export streams them instead of holding them all)."""
+    stmt = (
+        _filtered(select(AuditEntry), f, actions(session) if f.action else None)
+        .order_by(AuditEntry.seq.desc())
+        .limit(limit)
+        .execution_options(yield_per=500)
+    )
+    yield from session.scalars(stmt)
 
 
 def _skip_scan(session: Session, column_name: str) -> list[str]:
@@ -144,3 +169,23 @@ def actor_names(session: Session, user_ids) -> dict[int, str]:
     users = table("user_account", column("id"), column("name"))
     rows = session.execute(select(users.c.id, users.c.name).where(users.c.id.in_(ids)))
     return {row.id: row.name for row in rows}
+
+
+def history(session: Session, entity_type: str, entity_id: int, *, limit: int = 10):
+    """The latest entries of a record and of the records that belong to it (registered
+    children: an engagement's checklist steps, amendments and their approval steps, ...)."""
+    f = AuditFilter(
+        entity_type=entity_type,
+        entity_id=entity_id,
+        family=family_of(session, entity_type, entity_id),
+    )
+    rows, _ = list_entries(session, f, page=1, per_page=limit, count_cap=limit)
+    return rows
+
+
+def family_of(session: Session, entity_type: str, entity_id: int) -> tuple:
+    """AuditFilter.family for a record: it and what belongs to it, by type."""
+    from fms.audit.hooks import family
+
+    found = family(session, entity_type, entity_id)
+    return tuple((kind, tuple(sorted(ids))) for kind, ids in sorted(found.items()))

@@ -7,7 +7,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_wtf.csrf import generate_csrf
 
-from fms.api.common import API_PREFIX, PageArgs, page_body
+from fms.api.common import API_PREFIX, LookupPageOut, PageArgs, lookup_body, page_body
 from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.identity import accounts, memberships, schemas, services
@@ -176,3 +176,20 @@ class UserById(MethodView):
     def get(self, user_id: int):
         """A user, as a member of the current organization; other users answer 404."""
         return memberships.get_member_by_user(db.session, actor=current_actor(), user_id=user_id)
+
+
+@blp.route("/lookups/people")
+class PeopleLookup(MethodView):
+    @blp.arguments(schemas.PeopleLookupQuery, location="query")
+    @blp.response(200, LookupPageOut)
+    def get(self, args):
+        """Active members by name or email, 20 at most per page, optionally by role."""
+        result = memberships.lookup_people(
+            db.session,
+            actor=current_actor(),
+            q=args["q"],
+            roles=args["role"],
+            page=args["page"],
+            per_page=args["per_page"],
+        )
+        return lookup_body(result)

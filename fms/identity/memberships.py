@@ -17,7 +17,7 @@ Services flush and never commit.
 
 from __future__ import annotations
 
-from sqlalchemy import String, cast, func, select, update
+from sqlalchemy import String, cast, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -328,3 +328,51 @@ def set_member_break_glass(
     require(actor, "members.manage")
     membership = get_membership(session, actor=actor, membership_id=membership_id)
     return set_break_glass(session, actor=actor, membership=membership, break_glass=break_glass)
+
+
+def lookup_people(
+    session: Session,
+    *,
+    actor: Actor,
+    q: str = "",
+    roles=(),
+    page: int = 1,
+    per_page: int = 20,
+):
+    """Active members whose name or email contains `q` (holding one of `roles`, if given):
+    the people pickers of staff forms (hiring managers, stand-ins)."""
+    from fms.lookups import Match, run_lookup
+
+    require(actor, "people.lookup")
+    stmt = (
+        select(User.id, User.name, User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(Membership.is_active.is_(True), User.is_active.is_(True))
+    )
+    wanted = [r for r in roles or () if r in ROLES]
+    if wanted:
+        # roles is a JSON list: its text form holds each role in quotes on both databases
+        text = cast(Membership.roles, String)
+        stmt = stmt.where(or_(*(text.like(f'%"{role}"%') for role in wanted)))
+    return run_lookup(
+        session,
+        stmt,
+        columns=[User.name, User.email],
+        q=q,
+        order_by=[User.name, User.id],
+        page=page,
+        per_page=per_page,
+        to_match=lambda r: Match(id=r[0], label=r[1], detail=r[2]),
+    )
+
+
+def describe_person(session: Session, user_id) -> object | None:
+    """The picker's text for an already chosen member (a re-shown form)."""
+    from fms.lookups import Match
+
+    row = session.execute(
+        select(User.id, User.name, User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(User.id == user_id)
+    ).first()
+    return Match(id=row[0], label=row[1], detail=row[2]) if row else None

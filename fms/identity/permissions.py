@@ -24,6 +24,7 @@ _STAFF_READ = {
     "engagements.read",
     "headcount.read",
     "exchange_rates.read",
+    "people.lookup",  # pick colleagues in forms (hiring manager, stand-in): name and email
 }
 
 PERMISSIONS: dict[str, frozenset[str]] = {

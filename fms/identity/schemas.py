@@ -2,7 +2,7 @@
 
 from marshmallow import Schema, fields, validate
 
-from fms.api.common import page_schema
+from fms.api.common import LookupQuery, page_schema
 from fms.identity.permissions import ROLES
 
 _role = fields.String(validate=validate.OneOf(sorted(ROLES)))
@@ -101,3 +101,11 @@ class MePatchIn(Schema):
 
 MembershipPage = page_schema(MembershipOut, "MembershipPage")
 InvitationPage = page_schema(MemberInvitationOut, "MemberInvitationPage")
+
+
+class PeopleLookupQuery(LookupQuery):
+    role = fields.List(
+        fields.String(validate=validate.OneOf(sorted(ROLES))),
+        load_default=list,
+        metadata={"description": "Only people holding one of these roles (repeat the parameter)."},
+    )

@@ -20,3 +20,18 @@ def home():
     summary = queries.dashboard(db.session, actor=actor, today=today)
     work = overview.assemble(db.session, actor=actor, today=today)
     return render_template("reports/home.html", summary=summary, work=work, today=today)
+
+
+@bp.get("/search")
+@login_required
+def search():
+    """Global search: what the person may read, grouped by kind (fms/reports/search.py)."""
+    from flask import request
+
+    from fms.identity.web_session import org_today
+    from fms.reports import search as global_search
+
+    results = global_search.search(
+        db.session, actor=current_actor(), text=request.args.get("q", ""), today=org_today()
+    )
+    return render_template("reports/search.html", results=results, kinds=global_search.KINDS)

@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from fms.api.common import API_PREFIX, PageArgs, page_body
+from fms.api.common import (
+    API_PREFIX,
+    LookupPageOut,
+    LookupQuery,
+    PageArgs,
+    lookup_body,
+    page_body,
+)
 from fms.extensions import db
 from fms.identity.web_session import current_actor, org_today
-from fms.workforce import schemas, services
+from fms.workforce import lookups, schemas, services
 
 blp = Blueprint(
     "workforce_api", __name__, url_prefix=API_PREFIX, description="Org structure and freelancers"
@@ -421,7 +430,12 @@ class EngagementActions(MethodView):
                 db.session, approve=action == "approve", comment=data["comment"], **kwargs
             )
         elif action == "onboard":
-            engagements.start_onboarding(db.session, freelancer_id=data["freelancer_id"], **kwargs)
+            engagements.start_onboarding(
+                db.session,
+                freelancer_id=data["freelancer_id"],
+                confirm_supplier=data["confirm_supplier"],
+                **kwargs,
+            )
         elif action == "activate":
             engagements.activate(db.session, **kwargs)
         else:
@@ -723,3 +737,50 @@ class ExchangeRates(MethodView):
         row = services.add_exchange_rate(db.session, actor=current_actor(), **data)
         db.session.commit()
         return row
+
+
+# --- lookups: type-ahead pickers (fms/static/js/combobox.js) -----------------------------------
+
+
+def _lookup_route(path: str, name: str, call, doc: str):
+    class Lookup(MethodView):
+        @blp.arguments(LookupQuery, location="query")
+        @blp.response(200, LookupPageOut)
+        def get(self, args):
+            result = call(
+                db.session,
+                actor=current_actor(),
+                q=args["q"],
+                page=args["page"],
+                per_page=args["per_page"],
+            )
+            return lookup_body(result)
+
+    Lookup.get.__doc__ = doc
+    Lookup.__name__ = name
+    blp.route(f"/lookups/{path}", endpoint=f"lookup_{path.replace('-', '_')}")(Lookup)
+
+
+_lookup_route(
+    "freelancers",
+    "FreelancerLookup",
+    lookups.lookup_freelancers,
+    "Freelancers by name or email, 20 at most per page; country and supplier as detail.",
+)
+_lookup_route(
+    "suppliers",
+    "SupplierLookup",
+    lookups.lookup_suppliers,
+    "Active suppliers by name or legal name, 20 at most per page.",
+)
+for _kind, _path in (
+    ("department", "departments"),
+    ("cost_centre", "cost-centres"),
+    ("location", "locations"),
+):
+    _lookup_route(
+        _path,
+        f"{_kind.title().replace('_', '')}Lookup",
+        partial(lookups.lookup_units, kind=_kind),
+        f"Active {_path.replace('-', ' ')} by code or name, 20 at most per page.",
+    )

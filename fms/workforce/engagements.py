@@ -144,14 +144,41 @@ def _check_manager(session: Session, user_id) -> int:
     return user_id
 
 
-def _check_party(session: Session, freelancer_id, supplier_id) -> tuple:
+def _supplier_name(session: Session, supplier_id) -> str:
+    if supplier_id is None:
+        return "no supplier (direct)"
+    return session.scalar(select(Supplier.name).where(Supplier.id == supplier_id)) or "—"
+
+
+def supplier_mismatch(session: Session, freelancer: Freelancer, supplier_id) -> str:
+    """Why `supplier_id` is not the freelancer's own supplier, in words ("" if it is)."""
+    if supplier_id == freelancer.supplier_id:
+        return ""
+    return (
+        f"{freelancer.display_name} comes through "
+        f"{_supplier_name(session, freelancer.supplier_id)}, not "
+        f"{_supplier_name(session, supplier_id)}."
+    )
+
+
+def _check_party(session: Session, freelancer_id, supplier_id, confirm_supplier: bool) -> tuple:
+    """The engagement's freelancer and supplier. Choosing a freelancer never changes the
+    supplier silently: none given takes the freelancer's own (the page names it); another
+    one than theirs needs `confirm_supplier`."""
     freelancer = supplier = None
     if freelancer_id not in (None, ""):
         freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
     if supplier_id not in (None, ""):
         supplier = get_in_org(session, Supplier, supplier_id, what="supplier")
-    if freelancer and freelancer.supplier_id and supplier is None:
-        supplier = session.scalar(select(Supplier).where(Supplier.id == freelancer.supplier_id))
+    if freelancer and supplier is None:
+        return freelancer.id, freelancer.supplier_id
+    if freelancer and not confirm_supplier:
+        problem = supplier_mismatch(session, freelancer, supplier.id)
+        if problem:
+            raise InvalidInput(
+                "Check the supplier.",
+                errors={"supplier_id": [f"{problem} Confirm, or leave it empty to use theirs."]},
+            )
     return (freelancer.id if freelancer else None), (supplier.id if supplier else None)
 
 
@@ -191,7 +218,10 @@ def create_engagement(session: Session, *, actor: Actor, **fields) -> Engagement
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     manager = _check_manager(session, fields.get("hiring_manager_user_id"))
     freelancer_id, supplier_id = _check_party(
-        session, fields.get("freelancer_id"), fields.get("supplier_id")
+        session,
+        fields.get("freelancer_id"),
+        fields.get("supplier_id"),
+        bool(fields.get("confirm_supplier")),
     )
     engagement = Engagement(
         org_id=actor.org_id,
@@ -324,17 +354,38 @@ def decide_engagement(
 
 
 def start_onboarding(
-    session: Session, *, actor: Actor, engagement_id: int, freelancer_id: int | None = None
+    session: Session,
+    *,
+    actor: Actor,
+    engagement_id: int,
+    freelancer_id: int | None = None,
+    confirm_supplier: bool = False,
 ) -> Engagement:
     """Procurement starts onboarding once the freelancer is known (chosen here, or an
-    invitation redeemed — that path moves the engagement itself)."""
+    invitation redeemed — that path moves the engagement itself).
+
+    An engagement without a supplier takes the chosen freelancer's (the page says so);
+    one whose supplier differs from theirs keeps it only with `confirm_supplier`.
+    """
     require(actor, "engagements.manage")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
     if freelancer_id is not None:
         freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
-        engagement.freelancer_id = freelancer.id
-        if freelancer.supplier_id and engagement.supplier_id is None:
+        if engagement.supplier_id is None:
             engagement.supplier_id = freelancer.supplier_id
+        elif not confirm_supplier:
+            problem = supplier_mismatch(session, freelancer, engagement.supplier_id)
+            if problem:
+                raise InvalidInput(
+                    "Check the supplier.",
+                    errors={
+                        "freelancer_id": [
+                            f"{problem} Confirm to keep the engagement's supplier, "
+                            "or choose another freelancer."
+                        ]
+                    },
+                )
+        engagement.freelancer_id = freelancer.id
     if engagement.freelancer_id is None:
         raise InvalidInput("Choose the freelancer first.", errors={"freelancer_id": ["Required."]})
     # bookings of one freelancer queue on their profile row: two at once cannot both pass

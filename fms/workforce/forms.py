@@ -1,6 +1,7 @@
 """HTML forms of workforce pages (services do the real validation; forms parse and show)."""
 
 from decimal import Decimal
+from functools import partial
 
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -12,9 +13,73 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
-from fms.forms import DateField, DecimalField, IntegerField, OneTimeForm, whole_number
+from fms.forms import (
+    DateField,
+    DecimalField,
+    IntegerField,
+    LookupField,
+    OneTimeForm,
+    whole_number,
+)
 from fms.timekeeping import minutes_from_hours
 from fms.workforce import rules
+
+# --- pickers: type-ahead on the server (fms.forms.LookupField, js/combobox.js) -------------
+
+_ENDPOINTS = {
+    "freelancer": "workforce_api.lookup_freelancers",
+    "supplier": "workforce_api.lookup_suppliers",
+    "department": "workforce_api.lookup_departments",
+    "cost_centre": "workforce_api.lookup_cost_centres",
+    "location": "workforce_api.lookup_locations",
+}
+
+
+def picker(label: str, kind: str, **kwargs) -> LookupField:
+    """A type-ahead field for one workforce record kind (freelancer, supplier, unit)."""
+    from fms.extensions import db
+    from fms.identity.web_session import current_actor
+    from fms.workforce import lookups
+
+    def search(text):
+        if kind == "freelancer":
+            call = lookups.lookup_freelancers
+        elif kind == "supplier":
+            call = lookups.lookup_suppliers
+        else:
+            call = partial(lookups.lookup_units, kind=kind)
+        return call(db.session, actor=current_actor(), q=text, per_page=5)
+
+    return LookupField(
+        label,
+        search=search,
+        describe=lambda record_id: lookups.describe(db.session, kind, record_id),
+        endpoint=_ENDPOINTS[kind],
+        noun=label.lower().split(" (")[0],
+        **kwargs,
+    )
+
+
+def person_picker(label: str, *, roles=(), **kwargs) -> LookupField:
+    """A type-ahead field for an active member of the organization (optionally by role)."""
+    from fms.extensions import db
+    from fms.identity import memberships
+    from fms.identity.web_session import current_actor
+
+    return LookupField(
+        label,
+        search=lambda text: memberships.lookup_people(
+            db.session, actor=current_actor(), q=text, roles=roles, per_page=5
+        ),
+        describe=lambda user_id: memberships.describe_person(db.session, user_id),
+        endpoint="identity_api.PeopleLookup",
+        params={"role": list(roles)} if roles else {},
+        noun=label.lower(),
+        **kwargs,
+    )
+
+
+MANAGER_ROLES = ("hiring_manager", "org_admin")
 
 
 class UnitForm(OneTimeForm):
@@ -40,9 +105,9 @@ KIND_CHOICES = list(rules.ENGAGEMENT_KINDS.items())
 class _TermsForm(OneTimeForm):
     title = StringField("Title", validators=[DataRequired(), Length(max=200)])
     kind = SelectField("Kind", choices=KIND_CHOICES)
-    department_id = SelectField("Department", coerce=whole_number)
-    cost_centre_id = SelectField("Cost centre", coerce=whole_number)
-    location_id = SelectField("Location", coerce=whole_number)
+    department_id = picker("Department", "department")
+    cost_centre_id = picker("Cost centre", "cost_centre")
+    location_id = picker("Location", "location")
     start_date = DateField("Start", validators=[DataRequired()])
     end_date = DateField("End", validators=[DataRequired()])
     weekly_hours = DecimalField(
@@ -70,9 +135,24 @@ class EngagementForm(_TermsForm):
     overtime_rate = DecimalField("Overtime rate", places=2, validators=[Optional()])
     budget_cap = DecimalField("Budget cap", places=2, validators=[DataRequired()])
     po_number = StringField("PO number", validators=[Optional(), Length(max=40)])
-    hiring_manager_user_id = SelectField("Hiring manager", coerce=whole_number)
-    freelancer_id = SelectField("Freelancer (if known)", coerce=whole_number)
-    supplier_id = SelectField("Supplier", coerce=whole_number)
+    hiring_manager_user_id = person_picker("Hiring manager", roles=MANAGER_ROLES)
+    freelancer_id = picker(
+        "Freelancer (if known)",
+        "freelancer",
+        description="Optional: leave empty and invite the freelancer once approved.",
+    )
+    supplier_id = picker(
+        "Supplier",
+        "supplier",
+        description=(
+            "Leave empty to use the freelancer's own supplier (or direct); "
+            "it is named on the engagement page."
+        ),
+    )
+    confirm_supplier = BooleanField(
+        "Yes, this engagement goes through this supplier although the freelancer's "
+        "profile names another"
+    )
 
 
 class DecisionForm(FlaskForm):
@@ -104,7 +184,10 @@ class ReviewForm(FlaskForm):
 
 
 class OnboardForm(FlaskForm):
-    freelancer_id = SelectField("Freelancer", coerce=whole_number)
+    freelancer_id = picker("Or start onboarding with a freelancer already known here", "freelancer")
+    confirm_supplier = BooleanField(
+        "Keep the engagement's supplier although the freelancer's profile names another"
+    )
 
 
 class AmendmentForm(FlaskForm):
@@ -229,8 +312,8 @@ def decimal_text(value) -> str | None:
 
 
 class DelegationForm(OneTimeForm):
-    delegate_user_id = SelectField("Stand-in", coerce=whole_number)
-    manager_user_id = SelectField("For the engagements of", coerce=whole_number)
+    delegate_user_id = person_picker("Stand-in", roles=MANAGER_ROLES)
+    manager_user_id = person_picker("For the engagements of", roles=MANAGER_ROLES)
     starts_on = DateField("From", validators=[DataRequired()])
     ends_on = DateField("Until (inclusive)", validators=[DataRequired()])
     note = StringField("Note", validators=[Optional(), Length(max=500)])

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fms.identity.actor import Actor
 from fms.identity.models import Organization, User
+from fms.lookups import LIKE_ESCAPE, contains_text, like_pattern  # noqa: F401 - re-exported
 from fms.workforce import rules
 from fms.workforce.models import (
     ApprovalRule,
@@ -63,28 +64,7 @@ FILTERS = {
 }
 
 
-# --- text search: what people type is matched literally ----------------------------------
-
-LIKE_ESCAPE = "\\"
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern for "contains `text`": its %, _ and the escape character are literal.
-
-    Use it with `escape=LIKE_ESCAPE` (as `contains_text` does); without the ESCAPE clause
-    PostgreSQL and SQLite disagree on what a backslash means.
-    """
-    escaped = (
-        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
-    return f"%{escaped}%"
-
-
-def contains_text(column, text: str):
-    """`column` contains `text`, ignoring case, with wildcards in `text` taken literally."""
-    return func.lower(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
+# --- text search: what people type is matched literally (fms.lookups) -------------------
 
 
 def freelancer_matches(text: str):
@@ -337,9 +317,9 @@ def manager_choices(session: Session) -> list[tuple[int, str]]:
     ]
 
 
-def choices(session: Session, *, freelancers: bool = True) -> dict:
-    """Options for the forms: active org structure, hiring managers, suppliers, skills,
-    and (only where a form offers them) the freelancers."""
+def choices(session: Session, *, freelancers: bool = False) -> dict:
+    """Options for the small selects: active org structure, hiring managers, suppliers,
+    skills; the freelancers only when asked (pickers use `fms.workforce.lookups`)."""
 
     def units(model):
         return [
@@ -349,7 +329,7 @@ def choices(session: Session, *, freelancers: bool = True) -> dict:
             )
         ]
 
-    return {
+    out = {
         "department_id": units(Department),
         "cost_centre_id": units(CostCentre),
         "location_id": units(Location),
@@ -361,11 +341,13 @@ def choices(session: Session, *, freelancers: bool = True) -> dict:
             )
         ],
         "skill_ids": [(s.id, s.name) for s in session.scalars(select(Skill).order_by(Skill.name))],
-        "freelancer_id": [
+    }
+    if freelancers:
+        out["freelancer_id"] = [
             (f.id, f"{f.display_name} ({f.country})")
             for f in session.scalars(select(Freelancer).order_by(Freelancer.display_name))
-        ],
-    }
+        ]
+    return out
 
 
 @dataclass

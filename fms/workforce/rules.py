@@ -90,3 +90,37 @@ def fte(weekly_minutes: int, standard_week_minutes: int) -> Decimal:
     if standard_week_minutes <= 0:
         raise ValueError("the standard week must be positive")
     return min(Decimal(weekly_minutes) / Decimal(standard_week_minutes), Decimal(1))
+
+
+STANDARD_DAY_MINUTES = 8 * 60
+
+
+def expected_cost(kind, rate_max, weekly_minutes, start, end) -> Decimal | None:
+    """The most a requisition's terms could cost: top rate × weekly hours × weeks between
+    start and end (both days included); daily rates count 8-hour days. None when it does
+    not apply (a fixed fee) or the terms are incomplete."""
+    if kind == "fixed" or None in (rate_max, weekly_minutes, start, end) or end < start:
+        return None
+    weeks = Decimal((end - start).days + 1) / 7
+    per_week = Decimal(weekly_minutes) / (STANDARD_DAY_MINUTES if kind == "daily" else 60)
+    return (Decimal(rate_max) * per_week * weeks).quantize(Decimal("0.01"))
+
+
+def budget_notice(kind, budget, rate_max, weekly_minutes, start, end) -> str | None:
+    """A warning (not an error) when the budget is below what the terms could cost."""
+    most = expected_cost(kind, rate_max, weekly_minutes, start, end)
+    if most is None or budget is None or Decimal(budget) >= most:
+        return None
+    return (
+        f"The budget ({Decimal(budget):,.2f}) is below the top rate × weekly hours × weeks "
+        f"({most:,.2f}): approvers will see it may not last. It was saved as entered."
+    )
+
+
+NUMBER_PREFIXES = {"requisition": "REQ", "engagement": "ENG"}
+
+
+def display_number(kind: str, record_id: int) -> str:
+    """The readable number of a requisition or engagement ("REQ-0042"), as pages show it
+    and global search matches it."""
+    return f"{NUMBER_PREFIXES[kind]}-{record_id:04d}"

@@ -310,7 +310,15 @@ class EngagementIn(_TermsIn):
     po_number = fields.String(load_default=None, validate=validate.Length(max=40))
     hiring_manager_user_id = Integer(required=True, validate=ID_RANGE)
     freelancer_id = Integer(load_default=None, validate=ID_RANGE)
-    supplier_id = Integer(load_default=None, validate=ID_RANGE)
+    supplier_id = Integer(
+        load_default=None,
+        validate=ID_RANGE,
+        metadata={"description": "Omitted: the freelancer's own supplier (or none)."},
+    )
+    confirm_supplier = fields.Boolean(
+        load_default=False,
+        metadata={"description": "Required to name a supplier other than the freelancer's."},
+    )
 
 
 class EngagementQuery(Schema):
@@ -327,6 +335,10 @@ class EngagementActionIn(Schema):
     )
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
     freelancer_id = Integer(load_default=None, validate=ID_RANGE)
+    confirm_supplier = fields.Boolean(
+        load_default=False,
+        metadata={"description": "onboard: keep an engagement supplier other than theirs."},
+    )
 
 
 class NoticeIn(Schema):

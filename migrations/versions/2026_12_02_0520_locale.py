@@ -1,7 +1,7 @@
 """locale: organizations choose how numbers, dates and money are shown; people may override
 
 Revision ID: 0520
-Revises: 0420
+Revises: 0510
 Create Date: 2026-12-02 10:00:00
 
 - organization.locale: a Babel locale identifier, "en" for every existing organization.
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0520"
-down_revision = "0420"
+down_revision = "0510"
 branch_labels = None
 depends_on = None
 

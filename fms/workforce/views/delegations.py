@@ -23,13 +23,9 @@ def index():
     rows = delegations.list_delegations(
         db.session, actor=actor, today=today, include_past=include_past
     )
-    managers = queries.manager_choices(db.session)
     form = forms.DelegationForm()
-    form.delegate_user_id.choices = [(uid, name) for uid, name in managers if uid != actor.user_id]
     may_choose_manager = actor.can("delegations.manage")
-    if may_choose_manager:
-        form.manager_user_id.choices = managers
-    else:
+    if not may_choose_manager:
         del form.manager_user_id  # a manager delegates their own engagements
     if request.method == "GET":
         form.starts_on.data = form.starts_on.data or today

@@ -75,12 +75,17 @@ def mine():
 
 def _engagement_form(**kwargs):
     form = forms.EngagementForm(**kwargs)
-    fill_choices(
-        form,
-        queries.choices(db.session),
-        blank={"freelancer_id": "Not known yet", "supplier_id": "Direct (no supplier)"},
-    )
+    fill_choices(form, queries.choices(db.session))  # the kind; pickers look up the rest
     return form
+
+
+def _drafted(engagement) -> str:
+    """The success message, naming the supplier when it came from the freelancer."""
+    message = "Engagement drafted. Submit it for approval when it is complete."
+    party = queries.engagement_party(db.session, engagement)
+    if engagement.freelancer_id and party.get("supplier") is not None:
+        return f"{message} Supplier: {party['supplier'].name}."
+    return message
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -99,6 +104,7 @@ def new():
             "hiring_manager_user_id": form.hiring_manager_user_id.data,
             "freelancer_id": form.freelancer_id.data or None,
             "supplier_id": form.supplier_id.data or None,
+            "confirm_supplier": form.confirm_supplier.data,
         }
         return engagements.create_engagement(db.session, actor=actor, **values)
 
@@ -106,12 +112,15 @@ def new():
         form,
         create,
         rename={"weekly_minutes": "weekly_hours"},
-        success="Engagement drafted. Submit it for approval when it is complete.",
+        success=_drafted,
         then=lambda engagement: url_for(".show", engagement_id=engagement.id),
     )
     if done:
         return done
-    return render_template("workforce/engagement_form.html", form=form), status_of(form)
+    ask_confirm = bool(form.supplier_id.errors) or form.confirm_supplier.data
+    return render_template(
+        "workforce/engagement_form.html", form=form, ask_confirm=ask_confirm
+    ), status_of(form)
 
 
 @bp.get("/<int:engagement_id>")
@@ -141,19 +150,25 @@ def show(engagement_id: int):
         + [step.decided_by_user_id for steps in chains.values() for step in steps]
         + [s.done_by_user_id for s in steps],
     )
-    wants_people = engagement.state == "approved" and actor.can("engagements.manage")
-    options = queries.choices(db.session, freelancers=wants_people) if actor.is_staff else {}
+    options = queries.choices(db.session) if actor.is_staff else {}
     amendment_form = forms.AmendmentForm()
-    onboard_form = forms.OnboardForm()
+    onboard_form = forms.OnboardForm(freelancer_id=engagement.freelancer_id)
     if options:
         fill_choices(
             amendment_form,
             {"new_hiring_manager_user_id": options["hiring_manager_user_id"]},
             blank={"new_hiring_manager_user_id": "—"},
         )
-        fill_choices(onboard_form, {"freelancer_id": options["freelancer_id"]})
+    trail = trail_names = None
+    if actor.can("audit.read"):  # the engagement's history, its checklist and amendments too
+        from fms.audit import queries as audit_queries
+
+        trail = audit_queries.history(db.session, "engagement", engagement.id)
+        trail_names = audit_queries.actor_names(db.session, {t.actor_user_id for t in trail})
     return render_template(
         "workforce/engagement.html",
+        trail=trail,
+        trail_names=trail_names,
         engagement=engagement,
         current=current,
         history=history,
@@ -229,17 +244,27 @@ def decide(engagement_id: int):
 @bp.post("/<int:engagement_id>/onboard")
 @login_required
 def onboard(engagement_id: int):
-    freelancer_id = request.form.get("freelancer_id", type=id_arg)
+    actor = current_actor()
+    form = forms.OnboardForm()
+    if not form.validate():
+        return _invalid(engagement_id, InvalidInput("Check the freelancer.", errors=form.errors))
+    before = engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
+    had_supplier = before.supplier_id
     try:
-        engagements.start_onboarding(
+        engagement = engagements.start_onboarding(
             db.session,
-            actor=current_actor(),
+            actor=actor,
             engagement_id=engagement_id,
-            freelancer_id=freelancer_id,
+            freelancer_id=form.freelancer_id.data,
+            confirm_supplier=form.confirm_supplier.data,
         )
     except InvalidInput as exc:
         return _invalid(engagement_id, exc)
-    return _done(engagement_id, "Onboarding started.")
+    message = "Onboarding started."
+    if had_supplier is None and engagement.supplier_id is not None:
+        supplier = queries.engagement_party(db.session, engagement)["supplier"]
+        message += f" Supplier set to {supplier.name}, the freelancer's supplier."
+    return _done(engagement_id, message)
 
 
 @bp.post("/<int:engagement_id>/steps/<int:step_id>/complete")

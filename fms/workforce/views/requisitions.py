@@ -12,7 +12,7 @@ from fms.extensions import db
 from fms.forms import page_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
-from fms.workforce import forms, queries, requisitions
+from fms.workforce import forms, queries, requisitions, rules
 from fms.workforce.forms import decimal_text, fill_choices, terms_fields
 
 bp = Blueprint("requisitions", __name__, url_prefix="/requisitions")
@@ -59,6 +59,21 @@ def _form_values(form) -> dict:
     return values
 
 
+def _budget_notice(form) -> None:
+    """Warn (never refuse) when the budget is below rate × hours × weeks."""
+    values = terms_fields(form)
+    notice = rules.budget_notice(
+        values["kind"],
+        form.budget.data,
+        form.rate_max.data,
+        values["weekly_minutes"],
+        values["start_date"],
+        values["end_date"],
+    )
+    if notice:
+        flash(notice, "warning")
+
+
 def _form(**kwargs):
     form = forms.RequisitionForm(**kwargs)
     fill_choices(form, queries.choices(db.session, freelancers=False))
@@ -92,6 +107,7 @@ def new():
         then=lambda req: url_for(".show", requisition_id=req.id),
     )
     if done:
+        _budget_notice(form)
         return done
     return render_template(
         "workforce/requisition_form.html", form=form, requisition=None
@@ -114,6 +130,7 @@ def edit(requisition_id: int):
         then=url_for(".show", requisition_id=requisition_id),
     )
     if done:
+        _budget_notice(form)
         return done
     return render_template(
         "workforce/requisition_form.html", form=form, requisition=req
