@@ -326,9 +326,13 @@ def test_a_requisition_with_the_keyboard_alone(app, live_fms, workspace, chromiu
         keys.press("Tab")
         keys.type("Build the data platform.")
         for name in ("department_id", "cost_centre_id", "location_id"):
-            keys.press("Tab")
-            assert focused(page) == name
-            keys.press("ArrowDown")  # the first real unit after the placeholder, if any
+            # each unit is a type-ahead combobox: ArrowDown asks the server, again picks the
+            # first match, Enter takes it (without submitting the form)
+            tab_to(page, f"{name}_text", limit=3)
+            keys.press("ArrowDown")
+            page.wait_for_selector(f"#{name}_listbox [role=option]")
+            keys.press("ArrowDown")
+            keys.press("Enter")
         for name, typed in (("start_date", "12012026"), ("end_date", "05312027")):
             tab_to(page, name, limit=4)  # Tab also walks the date's month, day and year
             keys.type(typed)
