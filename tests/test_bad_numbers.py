@@ -91,4 +91,4 @@ def test_huge_query_numbers_are_422(web, path):
 def test_huge_numbers_in_pages_fall_back_to_defaults(web, path, heading):
     response = web.get(path)
     assert response.status_code == 200
-    assert f'<div class="fms-page-title">{heading}</div>' in response.get_data(as_text=True)
+    assert f'<h1 class="fms-page-title">{heading}</h1>' in response.get_data(as_text=True)

@@ -9,19 +9,19 @@ from fms.workforce.models import Department, Location
 
 # (page, what a new organization's admin sees there)
 ADMIN_PAGES = [
-    ("/", ['<div class="fms-page-title">Overview</div>', "No freelancers yet"]),
+    ("/", ['<h1 class="fms-page-title">Overview</h1>', "No freelancers yet"]),
     (
         "/admin/members",
-        ['<div class="fms-page-title">Members &amp; roles</div>', "1 member", "Invite a member"],
+        ['<h1 class="fms-page-title">Members &amp; roles</h1>', "1 member", "Invite a member"],
     ),
     (
         "/admin/structure",
-        ['<div class="fms-page-title">Org structure</div>', "No departments yet"],
+        ['<h1 class="fms-page-title">Org structure</h1>', "No departments yet"],
     ),
-    ("/admin/audit", ['<div class="fms-page-title">Audit log</div>', "1 entry"]),
-    ("/freelancers", ['<div class="fms-page-title">Freelancers</div>', "No freelancers yet"]),
-    ("/admin/organization", ['<div class="fms-page-title">Organization settings</div>']),
-    ("/api/v1/docs", ["<title>API reference · FMS</title>", 'id="swagger-ui"']),
+    ("/admin/audit", ['<h1 class="fms-page-title">Audit log</h1>', "1 entry"]),
+    ("/freelancers", ['<h1 class="fms-page-title">Freelancers</h1>', "No freelancers yet"]),
+    ("/admin/organization", ['<h1 class="fms-page-title">Organization settings</h1>']),
+    ("/api/v1/docs", ["<title>API reference · FMS</title>", "openapi.json", "Schemas"]),
 ]
 
 

@@ -26,7 +26,7 @@ def _user(session, membership):
 
 
 def _title(text: str) -> str:
-    return f'<div class="fms-page-title">{text}</div>'
+    return f'<h1 class="fms-page-title">{text}</h1>'
 
 
 # (page, what an admin of a new organization sees there: the heading, the empty state)
