@@ -67,6 +67,21 @@ def _money(amount, currency: str | None = None) -> str:
     return f"{amount:,.{minor_units(currency)}f} {currency}"
 
 
+RATE_SHORT = {"hourly": "h", "trial": "h", "daily": "day"}
+
+
+def _rate(amount, currency: str | None, kind: str | None = None) -> str:
+    """A rate with its unit: the amount through the `money` filter, then "/ h" or "/ day"
+    (rules.RATE_UNITS names the units; a fixed fee has none)."""
+    if amount is None:
+        return "—"
+    from flask import current_app
+
+    unit = RATE_SHORT.get(kind or "")
+    text = current_app.jinja_env.filters["money"](amount, currency)
+    return f"{text} / {unit}" if unit else text
+
+
 def _hours(minutes) -> str:
     from fms.timekeeping import format_minutes
 
@@ -108,10 +123,15 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.identity.sso.views import bp as sso_bp
     from fms.identity.sso.views import saml_acs
     from fms.identity.views import bp as identity_bp
+    from fms.jobs_views import bp as jobs_pages_bp
+    from fms.lists import PAGE_SIZES
     from fms.notifications.views import bp as notifications_bp
     from fms.reports.views import bp as reports_bp
+    from fms.saved_views import bp as saved_views_bp
     from fms.workforce.views import bp as workforce_bp
 
+    app.jinja_env.globals["page_sizes"] = PAGE_SIZES
+    app.jinja_env.filters["rate"] = _rate
     app.register_blueprint(health.bp)
     app.register_blueprint(identity_bp)
     app.register_blueprint(sso_bp)
@@ -122,6 +142,8 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(jobs_pages_bp)
+    app.register_blueprint(saved_views_bp)
     register_api(app)
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)

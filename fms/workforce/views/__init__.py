@@ -9,10 +9,13 @@ from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import date_filter, id_arg, page_arg, status_of, submitted
+from fms.forms import status_of, submitted
 from fms.identity.permissions import require
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
+from fms.lists import export_response, list_page
+from fms.saved_views import views_for
 from fms.workforce import forms, queries, rules, services
+from fms.workforce.lists import FREELANCERS
 from fms.workforce.models import FreelancerSkill, PerformanceReview
 
 bp = Blueprint("workforce", __name__)
@@ -128,38 +131,28 @@ def location(location_id: int):
 @bp.get("/freelancers")
 @login_required
 def freelancers():
-    """The directory of freelancers known to the organization, and talent search."""
+    """The directory of freelancers known to the organization, and talent search, with each
+    one's average rating and number of reviews (aggregated in SQL)."""
     actor = current_actor()
     require(actor, "freelancers.read")
-    args = request.args
-    page = max(args.get("page", 1, type=page_arg) or 1, 1)
-    search = {
-        "skill_id": args.get("skill_id", type=id_arg),
-        "min_level": args.get("min_level", type=id_arg),
-        "country": (args.get("country") or "").strip()[:2] or None,
-        "available_from": date_filter("available_from", "Available from"),
-        "available_to": date_filter("available_to", "Available to"),
-        "min_rating": args.get("min_rating", type=id_arg),
-    }
-    text = (args.get("q") or "").strip()[:100] or None
-    if any(v for v in search.values()):
-        rows, total = queries.talent_search(db.session, page=page, text=text, **search)
-    else:
-        found, total = services.list_freelancers(
-            db.session, actor=actor, search=text, page=page, per_page=50
-        )
-        rows = [(f, None, None) for f in found]
+    page = list_page(FREELANCERS, actor)
     return render_template(
         "workforce/freelancers.html",
-        rows=rows,
-        total=total,
-        page=page,
-        per_page=50,
-        countries=services.freelancer_countries(db.session, actor=actor),
-        skills=services.list_skills(db.session, actor=actor),
-        search=search,
-        q=text,
+        lp=page,
+        views=views_for(db.session, actor=actor, list_key=FREELANCERS.key),
+        choices={
+            "country": [(c, c) for c in services.freelancer_countries(db.session, actor=actor)],
+            "skill_id": [
+                (str(s.id), s.name) for s in services.list_skills(db.session, actor=actor)
+            ],
+        },
     )
+
+
+@bp.get("/freelancers/export.<fmt>")
+@login_required
+def freelancers_export(fmt: str):
+    return export_response(FREELANCERS, fmt, actor=current_actor(), context={"today": org_today()})
 
 
 @bp.route("/freelancers/<int:freelancer_id>", methods=["GET", "POST"])
