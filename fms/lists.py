@@ -47,6 +47,7 @@ class Column:
     unit: str | None = None
     value: Callable[[Any], Any] | None = None
     export: bool = True
+    page: bool = True  # False: in exports and the API's sort keys, not a column on the page
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -96,11 +97,79 @@ class ListSpec:
         return next((c for c in self.columns if c.key == key), None)
 
     @property
+    def page_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.page]
+
+    @property
     def sort_keys(self) -> list[str]:
         return [c.key for c in self.columns if c.sort is not None]
 
     def filter(self, key: str) -> Filter | None:
         return next((f for f in self.filters if f.key == key), None)
+
+
+# --- shared filter parts -------------------------------------------------------------------
+
+LIKE_ESCAPE = "\\"
+TEXT_MESSAGE = "At most 100 characters."
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern for "contains `text`": its %, _ and the escape character are literal.
+
+    Use it with `escape=LIKE_ESCAPE` (as `contains_text` does); without the ESCAPE clause
+    PostgreSQL and SQLite disagree on what a backslash means.
+    """
+    escaped = (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+    return f"%{escaped}%"
+
+
+def contains_text(column, text: str):
+    """`column` contains `text`, ignoring case, with wildcards in `text` taken literally."""
+    return func.lower(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
+
+
+def search_text(text: str) -> str:
+    """A search filter's value: at most 100 characters."""
+    if len(text) > 100:
+        raise ValueError(text)
+    return text
+
+
+def flag(text: str) -> bool:
+    """A yes/no filter's value: 1 or 0."""
+    if text not in ("0", "1"):
+        raise ValueError(text)
+    return text == "1"
+
+
+def search_filter(label: str, *columns) -> Filter:
+    """`?q=`: any of `columns` contains the text."""
+
+    def apply(stmt, value, ctx):
+        condition = contains_text(columns[0], value)
+        for column in columns[1:]:
+            condition = condition | contains_text(column, value)
+        return stmt.where(condition)
+
+    return Filter("q", label, search_text, apply, message=TEXT_MESSAGE)
+
+
+def active_filter(column, *, no: str = "Archived") -> Filter:
+    """`?active=1|0` on an is_active column."""
+    return Filter(
+        "active",
+        "Status",
+        flag,
+        lambda s, v, c: s.where(column.is_(v)),
+        choices=[("1", "Active"), ("0", no)],
+        kind="select",
+        message=f"1 (active) or 0 ({no.lower()}).",
+    )
 
 
 def spec_for(key: str) -> ListSpec:

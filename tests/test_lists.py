@@ -269,3 +269,65 @@ def test_the_api_directory_sorts_by_rating(web, org, make_freelancer):
         f["display_name"] for f in web.get("/api/v1/freelancers?sort=-name").get_json()["items"]
     ]
     assert names == sorted(names, reverse=True)
+
+
+LIST_PAGES = {
+    "engagements": ("/engagements", "/engagements/export.csv"),
+    "requisitions": ("/requisitions?view=all", "/requisitions/export.csv?view=all"),
+    "freelancers": ("/freelancers", "/freelancers/export.csv"),
+    "suppliers": ("/suppliers", "/suppliers/export.csv"),
+    "skills": ("/admin/workforce", "/admin/workforce/skills/export.csv"),
+    "exchange_rates": ("/exchange-rates", "/exchange-rates/export.csv"),
+    "members": ("/admin/members", "/admin/members/export.csv"),
+    "invitations": ("/admin/invitations", "/admin/invitations/export.csv"),
+}
+
+
+@pytest.fixture
+def every_list(
+    session, org, engagements, make_supplier, make_skill, make_requisition, make_invitation
+):
+    from fms.workforce.models import ExchangeRate
+
+    for i in range(3):
+        make_supplier(org, name=f"Agency {i}")
+        make_skill(org, name=f"Skill {i}")
+        make_requisition(org)
+        make_invitation(org, email=f"person{i}@freelance.example")
+        with as_org(session, org.id):
+            session.add(
+                ExchangeRate(
+                    org_id=org.id,
+                    currency=("USD", "GBP", "CHF")[i],
+                    rate=Decimal("0.9"),
+                    effective_from=date(2026, 1, 1),
+                )
+            )
+    session.flush()
+
+
+@pytest.mark.parametrize("key", sorted(LIST_PAGES))
+def test_every_list_sorts_pages_and_exports_what_it_shows(web, every_list, key):
+    from fms.lists import spec_for
+
+    spec = spec_for(key)
+    page_url, export_url = LIST_PAGES[key]
+    joiner = "&" if "?" in page_url else "?"
+    for sort in spec.sort_keys:
+        for direction in ("", "-"):
+            response = web.get(f"{page_url}{joiner}sort={direction}{sort}&per_page=25")
+            assert response.status_code == 200, (key, sort, response.status_code)
+            assert (
+                f'aria-sort="{"descending" if direction else "ascending"}"'
+                in (response.get_data(as_text=True))
+                or not spec.column(sort).page
+            )
+    rows = _csv(
+        web.get(f"{export_url}{'&' if '?' in export_url else '?'}sort=-{spec.sort_keys[0]}")
+    )
+    html = web.get(f"{page_url}{joiner}per_page=25").get_data(as_text=True)
+    assert rows[0] == [c.label + (f" ({c.unit})" if c.unit else "") for c in spec.columns]
+    assert f"Export {len(rows) - 1} row" in html  # the export has every row the page counts
+    assert web.get(f"{page_url}{joiner}sort=nope").status_code == 422
+    xlsx = web.get(export_url.replace(".csv", ".xlsx"))
+    assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")

@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 from fms.forms import id_arg
 from fms.identity.models import User
 from fms.input import parse_date, parse_int
-from fms.lists import Column, Filter, ListSpec
+from fms.lists import (
+    TEXT_MESSAGE,
+    Column,
+    Filter,
+    ListSpec,
+    active_filter,
+    search_filter,
+    search_text,
+)
 from fms.money import minor_units
 from fms.workforce import queries, rules
 from fms.workforce.models import (
@@ -27,7 +35,6 @@ from fms.workforce.models import (
     Skill,
     Supplier,
 )
-from fms.workforce.queries import contains_text
 
 ENGAGEMENT_STATES = [
     "draft",
@@ -64,12 +71,6 @@ def _one_of(options):
         return text
 
     return parse
-
-
-def _text(text: str) -> str:
-    if len(text) > 100:
-        raise ValueError(text)
-    return text
 
 
 def _country(text: str) -> str:
@@ -109,7 +110,6 @@ def _choice(key: str, label: str, values, column) -> Filter:
     )
 
 
-TEXT_MESSAGE = "At most 100 characters."
 DATE_FILTER = {"parse": parse_date, "kind": "date", "api_type": "date"}
 
 
@@ -129,7 +129,7 @@ ENGAGEMENTS = ListSpec(
     tiebreak=Engagement.id.desc(),
     default_sort="-start_date",
     columns=[
-        Column("id", "ID", Engagement.id, "number", value=lambda r: r.Engagement.id),
+        Column("id", "ID", Engagement.id, "number", value=lambda r: r.Engagement.id, page=False),
         Column("title", "Engagement", Engagement.title, value=lambda r: r.Engagement.title),
         Column("kind", "Kind", Engagement.kind, "state", value=lambda r: r.Engagement.kind),
         Column("freelancer", "Freelancer", Freelancer.display_name, value=lambda r: r.freelancer),
@@ -153,19 +153,17 @@ ENGAGEMENTS = ListSpec(
             "rate",
             value=lambda r: amount(r.rate, r.Engagement.currency),
         ),
-        Column("currency", "Currency", Engagement.currency, value=lambda r: r.Engagement.currency),
+        Column(
+            "currency",
+            "Currency",
+            Engagement.currency,
+            value=lambda r: r.Engagement.currency,
+            page=False,
+        ),
         Column("state", "Status", Engagement.state, "state", value=lambda r: r.Engagement.state),
     ],
     filters=[
-        Filter(
-            "q",
-            "Search",
-            _text,
-            lambda s, v, c: s.where(
-                contains_text(Engagement.title, v) | contains_text(Freelancer.display_name, v)
-            ),
-            message=TEXT_MESSAGE,
-        ),
+        search_filter("Search", Engagement.title, Freelancer.display_name),
         _choice("state", "Status", ENGAGEMENT_STATES, Engagement.state),
         _choice("kind", "Kind", rules.RATE_UNITS, Engagement.kind),
         Filter(
@@ -212,7 +210,7 @@ REQUISITIONS = ListSpec(
     tiebreak=Requisition.id.desc(),
     default_sort="-created",
     columns=[
-        Column("id", "ID", Requisition.id, "number", value=lambda r: r.Requisition.id),
+        Column("id", "ID", Requisition.id, "number", value=lambda r: r.Requisition.id, page=False),
         Column("title", "Role", Requisition.title, value=lambda r: r.Requisition.title),
         Column("requester", "Requested by", User.name, value=lambda r: r.requester),
         Column(
@@ -233,7 +231,11 @@ REQUISITIONS = ListSpec(
             value=lambda r: amount(r.Requisition.budget, r.Requisition.currency),
         ),
         Column(
-            "currency", "Currency", Requisition.currency, value=lambda r: r.Requisition.currency
+            "currency",
+            "Currency",
+            Requisition.currency,
+            value=lambda r: r.Requisition.currency,
+            page=False,
         ),
         Column("state", "Status", Requisition.state, "state", value=lambda r: r.Requisition.state),
         Column("waiting_on", "Waiting on", None, value=lambda r: r.waiting_on),
@@ -255,13 +257,7 @@ REQUISITIONS = ListSpec(
             kind="select",
             message="One of: waiting, mine, all.",
         ),
-        Filter(
-            "q",
-            "Search",
-            _text,
-            lambda s, v, c: s.where(contains_text(Requisition.title, v)),
-            message=TEXT_MESSAGE,
-        ),
+        search_filter("Search", Requisition.title),
         _choice("state", "Status", REQUISITION_STATES, Requisition.state),
     ],
     bulk={"endpoint": "workforce.requisitions.bulk_approve", "label": "Approve"},
@@ -316,7 +312,7 @@ FREELANCERS = ListSpec(
     tiebreak=Freelancer.id,
     default_sort="name",
     columns=[
-        Column("id", "ID", Freelancer.id, "number", value=lambda r: r.Freelancer.id),
+        Column("id", "ID", Freelancer.id, "number", value=lambda r: r.Freelancer.id, page=False),
         Column("name", "Name", Freelancer.display_name, value=lambda r: r.Freelancer.display_name),
         Column("email", "Email", Freelancer.email, value=lambda r: r.Freelancer.email),
         Column("headline", "Headline", Freelancer.headline, value=lambda r: r.Freelancer.headline),
@@ -335,7 +331,7 @@ FREELANCERS = ListSpec(
         Filter(
             "q",
             "Name or email",
-            _text,
+            search_text,
             lambda s, v, c: s.where(queries.freelancer_matches(v)),
             message=TEXT_MESSAGE,
         ),
@@ -399,15 +395,6 @@ FREELANCERS = ListSpec(
 
 # --- suppliers, skills, exchange rates, structure -------------------------------------
 
-_ACTIVE = [("1", "Active"), ("0", "Archived")]
-
-
-def _flag(text: str) -> bool:
-    if text not in ("0", "1"):
-        raise ValueError(text)
-    return text == "1"
-
-
 SUPPLIERS = ListSpec(
     key="suppliers",
     title="Suppliers",
@@ -417,7 +404,7 @@ SUPPLIERS = ListSpec(
     tiebreak=Supplier.id,
     default_sort="name",
     columns=[
-        Column("id", "ID", Supplier.id, "number", value=lambda r: r.Supplier.id),
+        Column("id", "ID", Supplier.id, "number", value=lambda r: r.Supplier.id, page=False),
         Column("name", "Supplier", Supplier.name, value=lambda r: r.Supplier.name),
         Column(
             "legal_name", "Legal name", Supplier.legal_name, value=lambda r: r.Supplier.legal_name
@@ -433,13 +420,7 @@ SUPPLIERS = ListSpec(
         ),
     ],
     filters=[
-        Filter(
-            "q",
-            "Name",
-            _text,
-            lambda s, v, c: s.where(contains_text(Supplier.name, v)),
-            message=TEXT_MESSAGE,
-        ),
+        search_filter("Name", Supplier.name),
         Filter(
             "country",
             "Country",
@@ -447,15 +428,7 @@ SUPPLIERS = ListSpec(
             lambda s, v, c: s.where(Supplier.country == v),
             message="A two-letter country code.",
         ),
-        Filter(
-            "active",
-            "Status",
-            _flag,
-            lambda s, v, c: s.where(Supplier.is_active.is_(v)),
-            choices=_ACTIVE,
-            kind="select",
-            message="1 (active) or 0 (archived).",
-        ),
+        active_filter(Supplier.is_active),
     ],
 )
 
@@ -468,20 +441,12 @@ SKILLS = ListSpec(
     tiebreak=Skill.id,
     default_sort="category",
     columns=[
-        Column("id", "ID", Skill.id, "number", value=lambda r: r.Skill.id),
+        Column("id", "ID", Skill.id, "number", value=lambda r: r.Skill.id, page=False),
         Column("category", "Category", Skill.category, value=lambda r: r.Skill.category),
         Column("name", "Skill", Skill.name, value=lambda r: r.Skill.name),
     ],
     filters=[
-        Filter(
-            "q",
-            "Name",
-            _text,
-            lambda s, v, c: s.where(
-                contains_text(Skill.name, v) | contains_text(Skill.category, v)
-            ),
-            message=TEXT_MESSAGE,
-        ),
+        search_filter("Name", Skill.name, Skill.category),
     ],
 )
 
@@ -560,24 +525,8 @@ def _unit_spec(kind: str, model, title: str) -> ListSpec:
         default_sort="code",
         columns=columns,
         filters=[
-            Filter(
-                "q",
-                "Code or name",
-                _text,
-                lambda s, v, c: s.where(
-                    contains_text(model.code, v) | contains_text(model.name, v)
-                ),
-                message=TEXT_MESSAGE,
-            ),
-            Filter(
-                "active",
-                "Status",
-                _flag,
-                lambda s, v, c: s.where(model.is_active.is_(v)),
-                choices=_ACTIVE,
-                kind="select",
-                message="1 (active) or 0 (archived).",
-            ),
+            search_filter("Code or name", model.code, model.name),
+            active_filter(model.is_active),
         ],
     )
 

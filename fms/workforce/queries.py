@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fms.identity.actor import Actor
 from fms.identity.models import Organization, User
+from fms.lists import LIKE_ESCAPE, contains_text, like_pattern  # noqa: F401 - re-exported
 from fms.workforce import rules
 from fms.workforce.models import (
     ApprovalRule,
@@ -65,26 +66,7 @@ FILTERS = {
 
 # --- text search: what people type is matched literally ----------------------------------
 
-LIKE_ESCAPE = "\\"
-
-
-def like_pattern(text: str) -> str:
-    """A LIKE pattern for "contains `text`": its %, _ and the escape character are literal.
-
-    Use it with `escape=LIKE_ESCAPE` (as `contains_text` does); without the ESCAPE clause
-    PostgreSQL and SQLite disagree on what a backslash means.
-    """
-    escaped = (
-        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
-        .replace("%", LIKE_ESCAPE + "%")
-        .replace("_", LIKE_ESCAPE + "_")
-    )
-    return f"%{escaped}%"
-
-
-def contains_text(column, text: str):
-    """`column` contains `text`, ignoring case, with wildcards in `text` taken literally."""
-    return func.lower(column).like(like_pattern(text.lower()), escape=LIKE_ESCAPE)
+# (contains_text and like_pattern live in fms/lists.py, shared by every area's lists)
 
 
 def freelancer_matches(text: str):
