@@ -68,6 +68,7 @@ class Filter:
     kind: str = "text"  # text, select, date, number
     message: str = "Not a value this list knows."
     api_type: str = "string"
+    default: str | None = None  # a hidden filter's value when absent (which list on a page)
     # pages drop a bad value of a lenient filter (ids and levels, like `id_arg` does as a
     # `type=`) instead of answering 422; the API is always strict
     lenient: bool = False
@@ -159,6 +160,18 @@ def search_filter(label: str, *columns) -> Filter:
     return Filter("q", label, search_text, apply, message=TEXT_MESSAGE)
 
 
+def which_list(key: str) -> Filter:
+    """`?unit=<key>` for one of several lists on a page: the page sorts, filters and pages
+    the list it names; every link of that list carries it."""
+
+    def parse(text: str) -> str:
+        if text != key:
+            raise ValueError(text)
+        return text
+
+    return Filter("unit", "", parse, lambda s, v, c: s, kind="hidden", default=key)
+
+
 def active_filter(column, *, no: str = "Archived") -> Filter:
     """`?active=1|0` on an is_active column."""
     return Filter(
@@ -230,7 +243,7 @@ class ListQuery:
 
     @property
     def filtered(self) -> bool:
-        return bool(self.raw)
+        return any(self.spec.filter(k).kind != "hidden" for k in self.raw)
 
 
 def _bad(name: str, message: str):
@@ -246,7 +259,7 @@ def parse_query(spec: ListSpec, args, *, api: bool = False) -> ListQuery:
 
     filters, raw = {}, {}
     for f in spec.filters:
-        text = (args.get(f.key) or "").strip()
+        text = (args.get(f.key) or "").strip() or (f.default or "")
         if not text:
             continue
         try:

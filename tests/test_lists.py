@@ -112,7 +112,7 @@ def test_page_size_and_page_jump(web, org, make_engagement):
         make_engagement(org, title=f"E{i:02d}")
     first = web.get("/engagements?sort=title&per_page=25").get_data(as_text=True)
     assert len(_page_titles(first)) == 25 and "page 1 of 2" in first
-    assert 'id="page-jump"' in first
+    assert 'id="page-jump-engagements"' in first
     second = web.get("/engagements?sort=title&per_page=25&page=2").get_data(as_text=True)
     assert _page_titles(second) == [f"E{i:02d}" for i in range(25, 30)]
     beyond = web.get("/engagements?sort=title&per_page=25&page=99").get_data(as_text=True)
@@ -280,6 +280,8 @@ LIST_PAGES = {
     "exchange_rates": ("/exchange-rates", "/exchange-rates/export.csv"),
     "members": ("/admin/members", "/admin/members/export.csv"),
     "invitations": ("/admin/invitations", "/admin/invitations/export.csv"),
+    "departments": ("/admin/structure?unit=departments", "/admin/structure/export.csv"),
+    "locations": ("/admin/structure?unit=locations", "/admin/structure/export.csv?unit=locations"),
 }
 
 
@@ -331,3 +333,14 @@ def test_every_list_sorts_pages_and_exports_what_it_shows(web, every_list, key):
     assert web.get(f"{page_url}{joiner}sort=nope").status_code == 422
     xlsx = web.get(export_url.replace(".csv", ".xlsx"))
     assert xlsx.status_code == 200 and xlsx.mimetype.endswith("spreadsheetml.sheet")
+
+
+def test_the_structure_page_sorts_the_list_it_names(web, org, make_unit):
+    for code in ("B-LOC", "A-LOC", "C-LOC"):
+        make_unit(org, "location", code=code)
+    html = web.get("/admin/structure?unit=locations&sort=-code").get_data(as_text=True)
+    locations = html[html.index('id="location"') :]
+    codes = re.findall(r">([A-C]-LOC)</a>", locations)
+    assert codes == ["C-LOC", "B-LOC", "A-LOC"]
+    assert "unit=locations" in locations  # its links keep naming it
+    assert web.get("/admin/structure?unit=locations&sort=nope").status_code == 422

@@ -20,6 +20,7 @@ from fms.lists import (
     active_filter,
     search_filter,
     search_text,
+    which_list,
 )
 from fms.money import minor_units
 from fms.workforce import queries, rules
@@ -131,7 +132,9 @@ ENGAGEMENTS = ListSpec(
     columns=[
         Column("id", "ID", Engagement.id, "number", value=lambda r: r.Engagement.id, page=False),
         Column("title", "Engagement", Engagement.title, value=lambda r: r.Engagement.title),
-        Column("kind", "Kind", Engagement.kind, "state", value=lambda r: r.Engagement.kind),
+        Column(
+            "kind", "Kind", Engagement.kind, "state", value=lambda r: r.Engagement.kind, page=False
+        ),
         Column("freelancer", "Freelancer", Freelancer.display_name, value=lambda r: r.freelancer),
         Column("supplier", "Supplier", Supplier.name, value=lambda r: r.supplier),
         Column("manager", "Manager", User.name, value=lambda r: r.manager),
@@ -503,6 +506,7 @@ def _unit_spec(kind: str, model, title: str) -> ListSpec:
         Column("name", "Name", model.name, value=lambda r: getattr(r, model.__name__).name),
     ]
     if model is Location:
+        columns.append(Column("city", "City", model.city, value=lambda r: r.Location.city))
         columns.append(
             Column("country", "Country", model.country, value=lambda r: r.Location.country)
         )
@@ -525,6 +529,7 @@ def _unit_spec(kind: str, model, title: str) -> ListSpec:
         default_sort="code",
         columns=columns,
         filters=[
+            which_list(kind),
             search_filter("Code or name", model.code, model.name),
             active_filter(model.is_active),
         ],

@@ -12,10 +12,10 @@ from fms.extensions import db
 from fms.forms import status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
-from fms.lists import export_response, list_page
+from fms.lists import export_response, list_page, parse_query, run_list
 from fms.saved_views import views_for
 from fms.workforce import forms, queries, rules, services
-from fms.workforce.lists import FREELANCERS
+from fms.workforce.lists import COST_CENTRES, DEPARTMENTS, FREELANCERS, LOCATIONS
 from fms.workforce.models import FreelancerSkill, PerformanceReview
 
 bp = Blueprint("workforce", __name__)
@@ -36,6 +36,7 @@ _SECTIONS = [
     ("location", "Locations", "Offices and sites freelancers work for."),
 ]
 _SINGULAR = {"department": "department", "cost_centre": "cost centre", "location": "location"}
+UNIT_LISTS = {"department": DEPARTMENTS, "cost_centre": COST_CENTRES, "location": LOCATIONS}
 
 
 def _form_fields(kind: str, form) -> dict:
@@ -75,12 +76,30 @@ def structure():
             "title": title,
             "hint": hint,
             "singular": _SINGULAR[kind],
-            "units": services.list_units(db.session, actor=actor, kind=kind),
+            "lp": _unit_list(actor, kind),
+            "views": views_for(db.session, actor=actor, list_key=UNIT_LISTS[kind].key),
             "form": forms_by_kind[kind],
         }
         for kind, title, hint in _SECTIONS
     ]
     return render_template("workforce/structure.html", sections=sections), status
+
+
+def _unit_list(actor, kind: str):
+    """One of the page's three lists: the one `?unit=` names takes the URL's sort, filters
+    and page; the others show their first page."""
+    spec = UNIT_LISTS[kind]
+    if request.args.get("unit") == spec.key:
+        return list_page(spec, actor, context={})
+    return run_list(db.session, parse_query(spec, {}), actor=actor, context={})
+
+
+@bp.get("/admin/structure/export.<fmt>")
+@login_required
+def structure_export(fmt: str):
+    by_key = {spec.key: spec for spec in UNIT_LISTS.values()}
+    spec = by_key.get(request.args.get("unit") or "", UNIT_LISTS["department"])
+    return export_response(spec, fmt, actor=current_actor(), context={})
 
 
 def _edit_unit(kind: str, unit_id: int):
