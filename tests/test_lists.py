@@ -344,3 +344,12 @@ def test_the_structure_page_sorts_the_list_it_names(web, org, make_unit):
     assert codes == ["C-LOC", "B-LOC", "A-LOC"]
     assert "unit=locations" in locations  # its links keep naming it
     assert web.get("/admin/structure?unit=locations&sort=nope").status_code == 422
+
+
+def test_the_members_api_sorts_and_filters_like_the_page(web, org, make_member, make_user):
+    for name in ("Zoe Adams", "Anna Berg"):
+        make_member(org, roles=("finance",), user=make_user(name=name))
+    body = web.get("/api/v1/memberships?sort=-name&q=a").get_json()
+    names = [m["user"]["name"] for m in body["items"]]
+    assert names == sorted(names, reverse=True) and "Zoe Adams" in names
+    assert web.get("/api/v1/memberships?active=maybe").status_code == 422

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import contains_eager
 
 from fms.identity.models import Membership, User
 from fms.identity.sso.models import Invitation
@@ -18,8 +19,10 @@ MEMBERS = ListSpec(
     title="Members",
     permission="members.read",
     endpoint="identity.members",
-    statement=lambda session, actor, ctx: select(Membership, User).join(
-        User, User.id == Membership.user_id
+    statement=lambda session, actor, ctx: (
+        select(Membership, User)
+        .join(User, User.id == Membership.user_id)
+        .options(contains_eager(Membership.user))
     ),
     tiebreak=Membership.id,
     default_sort="name",
