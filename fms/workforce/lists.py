@@ -255,9 +255,8 @@ REQUISITIONS = ListSpec(
             "view",
             "Show",
             _one_of(list(REQUISITION_VIEWS)),
-            lambda s, v, c: s,  # the statement reads it
-            choices=list(REQUISITION_VIEWS.items()),
-            kind="select",
+            lambda s, v, c: s,  # the statement reads it; the page's tabs choose it
+            kind="hidden",
             message="One of: waiting, mine, all.",
         ),
         search_filter("Search", Requisition.title),
