@@ -89,6 +89,21 @@ def _day(value, style: str = "medium") -> str:
     return formatting.format_day(value, _display_locale(), style)
 
 
+RATE_SHORT = {"hourly": "h", "trial": "h", "daily": "day"}
+
+
+def _rate(amount, currency: str | None, kind: str | None = None) -> str:
+    """A rate with its unit: the amount through the `money` filter, then "/ h" or "/ day"
+    (rules.RATE_UNITS names the units; a fixed fee has none)."""
+    if amount is None:
+        return "—"
+    from flask import current_app
+
+    unit = RATE_SHORT.get(kind or "")
+    text = current_app.jinja_env.filters["money"](amount, currency)
+    return f"{text} / {unit}" if unit else text
+
+
 def _hours(minutes) -> str:
     from fms.timekeeping import format_minutes
 
@@ -130,10 +145,15 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.identity.sso.views import bp as sso_bp
     from fms.identity.sso.views import saml_acs
     from fms.identity.views import bp as identity_bp
+    from fms.jobs_views import bp as jobs_pages_bp
+    from fms.lists import PAGE_SIZES
     from fms.notifications.views import bp as notifications_bp
     from fms.reports.views import bp as reports_bp
+    from fms.saved_views import bp as saved_views_bp
     from fms.workforce.views import bp as workforce_bp
 
+    app.jinja_env.globals["page_sizes"] = PAGE_SIZES
+    app.jinja_env.filters["rate"] = _rate
     app.register_blueprint(health.bp)
     app.register_blueprint(identity_bp)
     app.register_blueprint(sso_bp)
@@ -144,6 +164,8 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(audit_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(notifications_bp)
+    app.register_blueprint(jobs_pages_bp)
+    app.register_blueprint(saved_views_bp)
     register_api(app)
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)

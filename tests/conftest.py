@@ -28,7 +28,12 @@ REDIS_URL = os.environ.get("FMS_TEST_REDIS_URL") or None
 REQUIRE_SERVICES = os.environ.get("FMS_REQUIRE_SERVICES") == "1"
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
 
-pytest_plugins = ["tests.factories", "tests.factories_workforce", "tests.factories_identity_sso"]
+pytest_plugins = [
+    "tests.factories",
+    "tests.factories_workforce",
+    "tests.factories_identity_sso",
+    "tests.factories_lists",
+]
 
 
 def _missing(marker: str) -> str | None:
@@ -36,6 +41,10 @@ def _missing(marker: str) -> str | None:
         return "needs PostgreSQL: set FMS_TEST_DATABASE_URL"
     if marker == "redis" and not REDIS_URL:
         return "needs Redis: set FMS_TEST_REDIS_URL"
+    if marker == "office":
+        import shutil
+
+        return None if shutil.which("soffice") else "needs LibreOffice (soffice)"
     if marker in ("idp", "browser"):
         from tests.factories_identity_sso import missing_component
 
@@ -45,7 +54,7 @@ def _missing(marker: str) -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     for item in items:
-        for marker in ("postgres", "redis", "idp", "browser"):
+        for marker in ("postgres", "redis", "idp", "browser", "office"):
             if marker in item.keywords:
                 reason = _missing(marker)
                 if reason and REQUIRE_SERVICES:
@@ -62,6 +71,11 @@ def _service_required_postgres():
 @pytest.fixture
 def _service_required_redis():
     pytest.fail("FMS_REQUIRE_SERVICES=1 but " + _missing("redis"))
+
+
+@pytest.fixture
+def _service_required_office():
+    pytest.fail("FMS_REQUIRE_SERVICES=1 but " + _missing("office"))
 
 
 @pytest.fixture

@@ -97,7 +97,7 @@ def make_engagement(session, make_freelancer, make_member, org_structure):
         with as_org(session, org.id):
             engagement = Engagement(
                 org_id=org.id,
-                title=f"Engagement {next(_seq)}",
+                title=overrides.pop("title", None) or f"Engagement {next(_seq)}",
                 kind=overrides.pop("kind", "hourly"),
                 state=state,
                 freelancer_id=freelancer.id,

@@ -331,9 +331,9 @@ def test_a_skill_typed_decomposed_and_precomposed_is_one_skill_api(web, session)
 
 
 def test_a_skill_typed_decomposed_and_precomposed_is_one_skill_page(web, session):
-    first = web.post_form("/admin/workforce", data={"section": "skill", "skill-name": PRECOMPOSED})
+    first = web.post_form("/admin/workforce", {"section": "skill", "skill-name": PRECOMPOSED})
     assert first.status_code == 302
-    second = web.post_form("/admin/workforce", data={"section": "skill", "skill-name": DECOMPOSED})
+    second = web.post_form("/admin/workforce", {"section": "skill", "skill-name": DECOMPOSED})
     assert second.status_code == 422
     assert "Already in the taxonomy" in second.get_data(as_text=True)
     names = list(session.scalars(select(Skill.name)))

@@ -24,6 +24,7 @@ for _module in (
     "tests.factories_workforce",
     "tests.factories_identity_sso",
     "tests.factories_notifications",
+    "tests.factories_lists",
 ):
     ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

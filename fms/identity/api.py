@@ -7,14 +7,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_wtf.csrf import generate_csrf
 
-from fms.api.common import API_PREFIX, LookupPageOut, PageArgs, lookup_body, page_body
+from fms.api.common import API_PREFIX, LookupPageOut, lookup_body, page_body
 from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.identity import accounts, memberships, schemas, services
+from fms.identity.lists import MEMBERS
 from fms.identity.models import Organization
 from fms.identity.permissions import permissions_for
 from fms.identity.sso import invitations
 from fms.identity.web_session import current_actor
+from fms.lists import api_page, api_schema
 
 blp = Blueprint(
     "identity_api", __name__, url_prefix=API_PREFIX, description="Organizations and members"
@@ -89,16 +91,23 @@ class OrganizationById(MethodView):
         return org
 
 
+# the members list route takes the members page's sort keys and filters (fms/lists.py)
+MEMBERSHIP_QUERY = api_schema(MEMBERS, "MembershipQuery")
+
+
 @blp.route("/memberships")
 class Memberships(MethodView):
-    @blp.arguments(PageArgs, location="query")
+    @blp.arguments(MEMBERSHIP_QUERY, location="query")
     @blp.response(200, schemas.MembershipPage)
     def get(self, args: dict):
-        """Members of the current organization (org admins)."""
-        rows, total = memberships.list_members(
-            db.session, actor=current_actor(), page=args["page"], per_page=args["per_page"]
-        )
-        return page_body(rows, total, args)
+        """Members of the current organization (org admins); sorted and filtered like the
+        members page."""
+        from fms.identity.permissions import require
+
+        actor = current_actor()
+        require(actor, "members.read")
+        page = api_page(db.session, MEMBERS, args, actor=actor, context={})
+        return page_body([r.Membership for r in page.rows], page.total, args)
 
     @blp.arguments(schemas.MembershipIn)
     @blp.response(201, schemas.MemberInvitationOut)

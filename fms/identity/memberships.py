@@ -268,21 +268,6 @@ def end_sessions_in(session: Session, *, user_id: int, org_id: int) -> int:
 # --- what org admins do on the members page and through the API ---------------------------
 
 
-def list_members(session: Session, *, actor: Actor, page: int = 1, per_page: int = 50):
-    """Members of the actor's organization (org admins: names, emails, roles, status)."""
-    require(actor, "members.read")
-    total = session.scalar(select(func.count(Membership.id)))
-    rows = session.scalars(
-        select(Membership)
-        .join(Membership.user)
-        .options(joinedload(Membership.user))
-        .order_by(User.name, Membership.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return rows, total
-
-
 def get_membership(session: Session, *, actor: Actor, membership_id: int) -> Membership:
     require(actor, "members.read")
     membership = get_in_org(session, Membership, membership_id, what="membership")

@@ -19,14 +19,17 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db, limiter
-from fms.forms import apply_errors, page_arg, status_of, submitted, whole_number
+from fms.forms import apply_errors, status_of, submitted, whole_number
 from fms.identity import accounts, forms, memberships, services, web_session
+from fms.identity.lists import MEMBERS
 from fms.identity.models import Organization, User
 from fms.identity.permissions import require
 from fms.identity.sso import invitations, provisioning
 from fms.identity.sso import services as sso
 from fms.identity.sso import views as sso_views
 from fms.identity.web_session import current_actor
+from fms.lists import export_response, list_page
+from fms.saved_views import views_for
 
 bp = Blueprint("identity", __name__)
 
@@ -459,19 +462,21 @@ def members():
             return done
     else:
         link = web_session.take_shown_once()
-    page = request.args.get("page", 1, type=page_arg) or 1
-    rows, total = memberships.list_members(db.session, actor=actor, page=max(page, 1), per_page=50)
     pending = invitations.open_staff_invitations(db.session, actor=actor)
     return render_template(
         "identity/members.html",
-        rows=rows,
-        total=total,
-        page=page,
-        per_page=50,
+        lp=list_page(MEMBERS, actor),
+        views=views_for(db.session, actor=actor, list_key=MEMBERS.key),
         form=form,
         pending=pending,
         link=link,
     ), status_of(form)
+
+
+@bp.get("/admin/members/export.<fmt>")
+@login_required
+def members_export(fmt: str):
+    return export_response(MEMBERS, fmt, actor=current_actor(), context={})
 
 
 @bp.route("/admin/members/<int:membership_id>", methods=["GET", "POST"])

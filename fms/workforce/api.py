@@ -19,11 +19,17 @@ from fms.api.common import (
 )
 from fms.extensions import db
 from fms.identity.web_session import current_actor, org_today
+from fms.lists import api_page, api_schema
 from fms.workforce import lookups, schemas, services
+from fms.workforce.lists import ENGAGEMENTS, FREELANCERS, REQUISITIONS
 
 blp = Blueprint(
     "workforce_api", __name__, url_prefix=API_PREFIX, description="Org structure and freelancers"
 )
+# the list routes take the list pages' sort keys and filters (fms/lists.py)
+ENGAGEMENT_QUERY = api_schema(ENGAGEMENTS, "EngagementQuery")
+FREELANCER_QUERY = api_schema(FREELANCERS, "FreelancerQuery")
+REQUISITION_QUERY = api_schema(REQUISITIONS, "RequisitionQuery")
 
 
 def _structure_routes(kind: str, path: str, id_name: str, out, create_in, patch_in):
@@ -102,20 +108,18 @@ def _freelancer_body(profile, actor) -> dict:
 
 @blp.route("/freelancers")
 class Freelancers(MethodView):
-    @blp.arguments(schemas.FreelancerQuery, location="query")
+    @blp.arguments(FREELANCER_QUERY, location="query")
     @blp.response(200, schemas.FreelancerPage)
     def get(self, args):
-        """Freelancers known to the organization; filter by country or a search text."""
+        """Freelancers known to the organization; sorted and filtered like the directory."""
+        from fms.identity.permissions import require
+
         actor = current_actor()
-        rows, total = services.list_freelancers(
-            db.session,
-            actor=actor,
-            country=args.get("country"),
-            search=args.get("q"),
-            page=args["page"],
-            per_page=args["per_page"],
+        require(actor, "freelancers.read")
+        page = api_page(db.session, FREELANCERS, args, actor=actor, context={"today": org_today()})
+        return page_body(
+            [_freelancer_body(r.Freelancer, actor) for r in page.rows], page.total, args
         )
-        return page_body([_freelancer_body(r, actor) for r in rows], total, args)
 
     @blp.arguments(schemas.FreelancerIn)
     @blp.response(201, schemas.FreelancerOut)
@@ -216,24 +220,18 @@ def _requisition_body(req):
 
 @blp.route("/requisitions")
 class Requisitions(MethodView):
-    @blp.arguments(schemas.RequisitionQuery, location="query")
+    @blp.arguments(REQUISITION_QUERY, location="query")
     @blp.response(200, schemas.RequisitionPage)
     def get(self, args):
-        """Requisitions: all, mine, or waiting for a decision of mine."""
+        """Requisitions: all, mine, or waiting for a decision of mine; sorted and filtered
+        like the list page."""
         from fms.identity.permissions import require
-        from fms.workforce import queries
 
         actor = current_actor()
         require(actor, "requisitions.read")
-        rows, total = queries.requisition_queue(
-            db.session,
-            actor=actor,
-            view=args["view"],
-            state=args.get("state"),
-            page=args["page"],
-            per_page=args["per_page"],
-        )
-        return page_body(_requisition_bodies([r.requisition for r in rows]), total, args)
+        page = api_page(db.session, REQUISITIONS, args, actor=actor, context={"today": org_today()})
+        bodies = _requisition_bodies([r.Requisition for r in page.rows])
+        return page_body(bodies, page.total, args)
 
     @blp.arguments(schemas.RequisitionIn)
     @blp.response(201, schemas.RequisitionOut)
@@ -348,24 +346,17 @@ def _engagement_body(engagement, actor=None):
 
 @blp.route("/engagements")
 class Engagements(MethodView):
-    @blp.arguments(schemas.EngagementQuery, location="query")
+    @blp.arguments(ENGAGEMENT_QUERY, location="query")
     @blp.response(200, schemas.EngagementPage)
     def get(self, args):
-        """Engagements with their terms over time."""
+        """Engagements with their terms over time; sorted and filtered like the list page."""
         from fms.identity.permissions import require
-        from fms.workforce import queries
 
         actor = current_actor()
         require(actor, "engagements.read")
-        rows, total = queries.engagement_list(
-            db.session,
-            on=org_today(),
-            state=args.get("state"),
-            search=args.get("q"),
-            page=args["page"],
-            per_page=args["per_page"],
-        )
-        return page_body(_engagement_bodies([r.engagement for r in rows], actor), total, args)
+        page = api_page(db.session, ENGAGEMENTS, args, actor=actor, context={"today": org_today()})
+        bodies = _engagement_bodies([r.Engagement for r in page.rows], actor)
+        return page_body(bodies, page.total, args)
 
     @blp.arguments(schemas.EngagementIn)
     @blp.response(201, schemas.EngagementOut)

@@ -317,6 +317,14 @@ def manager_choices(session: Session) -> list[tuple[int, str]]:
     ]
 
 
+def supplier_choices(session: Session) -> list[tuple[str, str]]:
+    """(id, name) of every supplier, for a list's filter."""
+    return [
+        (str(i), name)
+        for i, name in session.execute(select(Supplier.id, Supplier.name).order_by(Supplier.name))
+    ]
+
+
 def choices(session: Session, *, freelancers: bool = False) -> dict:
     """Options for the small selects: active org structure, hiring managers, suppliers,
     skills; the freelancers only when asked (pickers use `fms.workforce.lookups`)."""
@@ -361,8 +369,21 @@ def requisition_queue(
     session: Session, *, actor, view: str, state: str | None, page: int, per_page: int = 50
 ):
     """Requisitions for the queue page: waiting on the actor, the actor's own, or all."""
-    from fms.workforce.models import ApprovalStep, Requisition
+    stmt = requisition_queue_statement(actor, view)
+    if state:
+        stmt = stmt.where(Requisition.state == state)
+    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
+    rows = session.execute(
+        stmt.order_by(Requisition.created_at.desc(), Requisition.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return [RequisitionRow(r, name, label) for r, name, label in rows], total
 
+
+def requisition_queue_statement(actor, view: str):
+    """(requisition, requester name, current step label): waiting on the actor, the
+    actor's own requests, or all."""
     current = (
         select(ApprovalStep.requisition_id, func.min(ApprovalStep.position).label("position"))
         .join(Requisition, Requisition.id == ApprovalStep.requisition_id)
@@ -372,7 +393,7 @@ def requisition_queue(
     )
     step = aliased(ApprovalStep)
     stmt = (
-        select(Requisition, User.name, step.label)
+        select(Requisition, User.name.label("requester"), step.label.label("waiting_on"))
         .join(User, User.id == Requisition.requester_user_id)
         .outerjoin(current, current.c.requisition_id == Requisition.id)
         .outerjoin(
@@ -390,15 +411,7 @@ def requisition_queue(
         )
     elif view == "mine":
         stmt = stmt.where(Requisition.requester_user_id == actor.user_id)
-    if state:
-        stmt = stmt.where(Requisition.state == state)
-    total = session.scalar(select(func.count()).select_from(stmt.subquery()))
-    rows = session.execute(
-        stmt.order_by(Requisition.created_at.desc(), Requisition.id.desc())
-        .limit(per_page)
-        .offset((page - 1) * per_page)
-    ).all()
-    return [RequisitionRow(r, name, label) for r, name, label in rows], total
+    return stmt
 
 
 @dataclass
@@ -423,21 +436,7 @@ def engagement_list(
     per_page: int = 50,
 ):
     """Engagements with today's terms, freelancer, supplier and manager, one page at a time."""
-    stmt = (
-        select(
-            Engagement,
-            Freelancer.display_name,
-            Supplier.name,
-            User.name,
-            EngagementTerms.rate,
-            CostCentre.code,
-        )
-        .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
-        .outerjoin(Supplier, Supplier.id == Engagement.supplier_id)
-        .outerjoin(EngagementTerms, _terms_for_list(on))
-        .outerjoin(User, User.id == EngagementTerms.hiring_manager_user_id)
-        .outerjoin(CostCentre, CostCentre.id == EngagementTerms.cost_centre_id)
-    )
+    stmt = engagement_list_statement(on)
     if state:
         stmt = stmt.where(Engagement.state == state)
     if search:
@@ -455,6 +454,40 @@ def engagement_list(
         .offset((page - 1) * per_page)
     ).all()
     return [EngagementRow(*row) for row in rows], total
+
+
+def engagement_list_statement(on: date):
+    """(engagement, freelancer, supplier, manager, rate, cost centre code), terms of `on`."""
+    return (
+        select(
+            Engagement,
+            Freelancer.display_name.label("freelancer"),
+            Supplier.name.label("supplier"),
+            User.name.label("manager"),
+            EngagementTerms.rate.label("rate"),
+            CostCentre.code.label("cost_centre"),
+        )
+        .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
+        .outerjoin(Supplier, Supplier.id == Engagement.supplier_id)
+        .outerjoin(EngagementTerms, _terms_for_list(on))
+        .outerjoin(User, User.id == EngagementTerms.hiring_manager_user_id)
+        .outerjoin(CostCentre, CostCentre.id == EngagementTerms.cost_centre_id)
+    )
+
+
+def freelancer_ratings():
+    """Average rating and review count per freelancer, aggregated in SQL (a subquery)."""
+    from fms.workforce.models import PerformanceReview
+
+    return (
+        select(
+            PerformanceReview.freelancer_id,
+            func.avg(PerformanceReview.rating).label("avg"),
+            func.count(PerformanceReview.id).label("reviews"),
+        )
+        .group_by(PerformanceReview.freelancer_id)
+        .subquery()
+    )
 
 
 def _terms_for_list(on: date):
@@ -500,17 +533,7 @@ def talent_search(
 ):
     """Freelancers already known to the organization, by skill, country, availability, rating
     and name search (`text`), all of them together."""
-    from fms.workforce.models import PerformanceReview
-
-    rating = (
-        select(
-            PerformanceReview.freelancer_id,
-            func.avg(PerformanceReview.rating).label("avg"),
-            func.count(PerformanceReview.id).label("reviews"),
-        )
-        .group_by(PerformanceReview.freelancer_id)
-        .subquery()
-    )
+    rating = freelancer_ratings()
     stmt = select(Freelancer, rating.c.avg, rating.c.reviews).outerjoin(
         rating, rating.c.freelancer_id == Freelancer.id
     )

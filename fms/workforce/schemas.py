@@ -96,13 +96,6 @@ class OwnProfilePatchIn(FreelancerPatchIn):
         exclude = ("supplier_id",)
 
 
-class FreelancerQuery(Schema):
-    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    country = fields.String(validate=validate.Length(equal=2))
-    q = fields.String(validate=validate.Length(max=100))
-
-
 FreelancerPage = page_schema(FreelancerOut, "FreelancerPage")
 
 
@@ -237,13 +230,6 @@ class DecisionIn(Schema):
     comment = fields.String(load_default="", validate=validate.Length(max=2000))
 
 
-class RequisitionQuery(Schema):
-    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    view = fields.String(load_default="all", validate=validate.OneOf(["waiting", "mine", "all"]))
-    state = fields.String()
-
-
 # --- engagements -------------------------------------------------------------------------------
 
 
@@ -319,13 +305,6 @@ class EngagementIn(_TermsIn):
         load_default=False,
         metadata={"description": "Required to name a supplier other than the freelancer's."},
     )
-
-
-class EngagementQuery(Schema):
-    page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
-    per_page = Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    state = fields.String()
-    q = fields.String(validate=validate.Length(max=100))
 
 
 class EngagementActionIn(Schema):

@@ -1,7 +1,7 @@
 """search_indexes: trigram indexes for substring search on PostgreSQL
 
 Revision ID: 0510
-Revises: 0420
+Revises: 0500
 Create Date: 2026-12-02 10:00:00
 
 Global search and the pickers match `lower(column) LIKE '%text%'` (fms/lookups.py). On
@@ -17,7 +17,7 @@ import logging
 from alembic import op
 
 revision = "0510"
-down_revision = "0420"
+down_revision = "0500"
 branch_labels = None
 depends_on = None
 

@@ -21,6 +21,7 @@ from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db
 from fms.forms import apply_errors, submitted
 from fms.identity import services, web_session
+from fms.identity.lists import INVITATIONS
 from fms.identity.models import Organization
 from fms.identity.permissions import require
 from fms.identity.sso import forms as sso_forms
@@ -29,6 +30,8 @@ from fms.identity.sso import services as sso
 from fms.identity.sso.models import Invitation, ScimToken, SsoConnection, SsoDomain
 from fms.identity.sso.scim import services as scim
 from fms.identity.web_session import current_actor
+from fms.lists import export_response, list_page
+from fms.saved_views import views_for
 from fms.tenancy import get_in_org
 
 bp = Blueprint("sso", __name__)
@@ -534,7 +537,7 @@ def invitations_admin():
         return done
     if request.method == "GET":
         link = web_session.take_shown_once()
-    rows = invitations.list_invitations(db.session, actor=actor)
+    page = list_page(INVITATIONS, actor, context={})
     has_connection = any(
         c.audience == "freelancers" and c.is_active
         for c in db.session.scalars(db.select(SsoConnection))
@@ -543,11 +546,18 @@ def invitations_admin():
     return render_template(
         "identity/invitations.html",
         form=form,
-        rows=rows,
+        lp=page,
+        views=views_for(db.session, actor=actor, list_key=INVITATIONS.key),
         link=link,
         status_of=invitations.status,
         has_connection=has_connection,
     ), status
+
+
+@bp.get("/admin/invitations/export.<fmt>")
+@login_required
+def invitations_admin_export(fmt: str):
+    return export_response(INVITATIONS, fmt, actor=current_actor(), context={})
 
 
 @bp.post("/admin/invitations/<int:invitation_id>/revoke")

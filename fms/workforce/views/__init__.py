@@ -9,10 +9,13 @@ from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
-from fms.forms import date_filter, id_arg, page_arg, status_of, submitted
+from fms.forms import status_of, submitted
 from fms.identity.permissions import require
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
+from fms.lists import export_response, list_page, parse_query, run_list
+from fms.saved_views import views_for
 from fms.workforce import forms, queries, rules, services
+from fms.workforce.lists import COST_CENTRES, DEPARTMENTS, FREELANCERS, LOCATIONS
 from fms.workforce.models import FreelancerSkill, PerformanceReview
 
 bp = Blueprint("workforce", __name__)
@@ -33,6 +36,7 @@ _SECTIONS = [
     ("location", "Locations", "Offices and sites freelancers work for."),
 ]
 _SINGULAR = {"department": "department", "cost_centre": "cost centre", "location": "location"}
+UNIT_LISTS = {"department": DEPARTMENTS, "cost_centre": COST_CENTRES, "location": LOCATIONS}
 
 
 def _form_fields(kind: str, form) -> dict:
@@ -72,12 +76,30 @@ def structure():
             "title": title,
             "hint": hint,
             "singular": _SINGULAR[kind],
-            "units": services.list_units(db.session, actor=actor, kind=kind),
+            "lp": _unit_list(actor, kind),
+            "views": views_for(db.session, actor=actor, list_key=UNIT_LISTS[kind].key),
             "form": forms_by_kind[kind],
         }
         for kind, title, hint in _SECTIONS
     ]
     return render_template("workforce/structure.html", sections=sections), status
+
+
+def _unit_list(actor, kind: str):
+    """One of the page's three lists: the one `?unit=` names takes the URL's sort, filters
+    and page; the others show their first page."""
+    spec = UNIT_LISTS[kind]
+    if request.args.get("unit") == spec.key:
+        return list_page(spec, actor, context={})
+    return run_list(db.session, parse_query(spec, {}), actor=actor, context={})
+
+
+@bp.get("/admin/structure/export.<fmt>")
+@login_required
+def structure_export(fmt: str):
+    by_key = {spec.key: spec for spec in UNIT_LISTS.values()}
+    spec = by_key.get(request.args.get("unit") or "", UNIT_LISTS["department"])
+    return export_response(spec, fmt, actor=current_actor(), context={})
 
 
 def _edit_unit(kind: str, unit_id: int):
@@ -128,38 +150,28 @@ def location(location_id: int):
 @bp.get("/freelancers")
 @login_required
 def freelancers():
-    """The directory of freelancers known to the organization, and talent search."""
+    """The directory of freelancers known to the organization, and talent search, with each
+    one's average rating and number of reviews (aggregated in SQL)."""
     actor = current_actor()
     require(actor, "freelancers.read")
-    args = request.args
-    page = max(args.get("page", 1, type=page_arg) or 1, 1)
-    search = {
-        "skill_id": args.get("skill_id", type=id_arg),
-        "min_level": args.get("min_level", type=id_arg),
-        "country": (args.get("country") or "").strip()[:2] or None,
-        "available_from": date_filter("available_from", "Available from"),
-        "available_to": date_filter("available_to", "Available to"),
-        "min_rating": args.get("min_rating", type=id_arg),
-    }
-    text = (args.get("q") or "").strip()[:100] or None
-    if any(v for v in search.values()):
-        rows, total = queries.talent_search(db.session, page=page, text=text, **search)
-    else:
-        found, total = services.list_freelancers(
-            db.session, actor=actor, search=text, page=page, per_page=50
-        )
-        rows = [(f, None, None) for f in found]
+    page = list_page(FREELANCERS, actor)
     return render_template(
         "workforce/freelancers.html",
-        rows=rows,
-        total=total,
-        page=page,
-        per_page=50,
-        countries=services.freelancer_countries(db.session, actor=actor),
-        skills=services.list_skills(db.session, actor=actor),
-        search=search,
-        q=text,
+        lp=page,
+        views=views_for(db.session, actor=actor, list_key=FREELANCERS.key),
+        choices={
+            "country": [(c, c) for c in services.freelancer_countries(db.session, actor=actor)],
+            "skill_id": [
+                (str(s.id), s.name) for s in services.list_skills(db.session, actor=actor)
+            ],
+        },
     )
+
+
+@bp.get("/freelancers/export.<fmt>")
+@login_required
+def freelancers_export(fmt: str):
+    return export_response(FREELANCERS, fmt, actor=current_actor(), context={"today": org_today()})
 
 
 @bp.route("/freelancers/<int:freelancer_id>", methods=["GET", "POST"])

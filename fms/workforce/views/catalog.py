@@ -9,9 +9,12 @@ from fms.errors import InvalidInput, RuleViolation
 from fms.extensions import db
 from fms.forms import apply_errors, status_of, submitted
 from fms.identity.permissions import APPROVER_ROLES, require
-from fms.identity.web_session import current_actor
+from fms.identity.web_session import current_actor, org_today
+from fms.lists import export_response, list_page
+from fms.saved_views import views_for
 from fms.workforce import forms, queries, services
 from fms.workforce.forms import decimal_text
+from fms.workforce.lists import EXCHANGE_RATES, SKILLS, SUPPLIERS
 
 bp = Blueprint("catalog", __name__)
 
@@ -38,8 +41,19 @@ def suppliers():
         )
         if done:
             return done
-    rows = services.list_suppliers(db.session, actor=actor)
-    return render_template("workforce/suppliers.html", rows=rows, form=form), status_of(form)
+    require(actor, "suppliers.read")
+    return render_template(
+        "workforce/suppliers.html",
+        lp=list_page(SUPPLIERS, actor),
+        views=views_for(db.session, actor=actor, list_key=SUPPLIERS.key),
+        form=form,
+    ), status_of(form)
+
+
+@bp.get("/suppliers/export.<fmt>")
+@login_required
+def suppliers_export(fmt: str):
+    return export_response(SUPPLIERS, fmt, actor=current_actor(), context={"today": org_today()})
 
 
 @bp.route("/suppliers/<int:supplier_id>", methods=["GET", "POST"])
@@ -93,8 +107,21 @@ def exchange_rates():
         )
         if done:
             return done
-    rows = services.list_exchange_rates(db.session, actor=actor)
-    return render_template("workforce/exchange_rates.html", rows=rows, form=form), status_of(form)
+    require(actor, "exchange_rates.read")
+    return render_template(
+        "workforce/exchange_rates.html",
+        lp=list_page(EXCHANGE_RATES, actor),
+        views=views_for(db.session, actor=actor, list_key=EXCHANGE_RATES.key),
+        form=form,
+    ), status_of(form)
+
+
+@bp.get("/exchange-rates/export.<fmt>")
+@login_required
+def exchange_rates_export(fmt: str):
+    return export_response(
+        EXCHANGE_RATES, fmt, actor=current_actor(), context={"today": org_today()}
+    )
 
 
 @bp.route("/admin/workforce", methods=["GET", "POST"])
@@ -157,9 +184,16 @@ def settings():
         step_form=step_form,
         chain=queries.approval_rules(db.session),
         approver_roles=APPROVER_ROLES,
-        skills=services.list_skills(db.session, actor=actor),
+        lp=list_page(SKILLS, actor),
+        views=views_for(db.session, actor=actor, list_key=SKILLS.key),
         template=services.onboarding_template(db.session),
     ), status_of(settings_form, skill_form, step_form)
+
+
+@bp.get("/admin/workforce/skills/export.<fmt>")
+@login_required
+def settings_export(fmt: str):
+    return export_response(SKILLS, fmt, actor=current_actor(), context={"today": org_today()})
 
 
 def _chain_rows() -> list[dict]:

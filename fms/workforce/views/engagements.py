@@ -7,23 +7,16 @@ from flask_login import login_required
 
 from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
-from fms.forms import creates_once, id_arg, page_arg, status_of, submitted
+from fms.forms import creates_once, id_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
+from fms.lists import export_response, list_page
+from fms.saved_views import views_for
 from fms.workforce import engagements, forms, queries
 from fms.workforce.forms import decimal_text, fill_choices, terms_fields
+from fms.workforce.lists import ENGAGEMENTS
 
 bp = Blueprint("engagements", __name__, url_prefix="/engagements")
-STATES = [
-    "draft",
-    "pending_approval",
-    "approved",
-    "onboarding",
-    "active",
-    "ended",
-    "rejected",
-    "cancelled",
-]
 
 
 @bp.get("")
@@ -31,31 +24,19 @@ STATES = [
 def index():
     actor = current_actor()
     require(actor, "engagements.read")
-    state = request.args.get("state") or None
-    state = state if state in STATES else None
-    search = (request.args.get("q") or "").strip()[:100] or None
-    # manager=me: the engagements the viewer manages today (the Overview links here)
-    mine = request.args.get("manager") == "me"
-    page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
-    rows, total = queries.engagement_list(
-        db.session,
-        on=org_today(),
-        state=state,
-        search=search,
-        manager_user_id=actor.user_id if mine else None,
-        page=page,
-    )
+    page = list_page(ENGAGEMENTS, actor)
     return render_template(
         "workforce/engagements.html",
-        rows=rows,
-        total=total,
-        page=page,
-        per_page=50,
-        state=state,
-        states=STATES,
-        q=search,
-        manager="me" if mine else None,
+        lp=page,
+        views=views_for(db.session, actor=actor, list_key=ENGAGEMENTS.key),
+        choices={"supplier_id": queries.supplier_choices(db.session)},
     )
+
+
+@bp.get("/export.<fmt>")
+@login_required
+def index_export(fmt: str):
+    return export_response(ENGAGEMENTS, fmt, actor=current_actor(), context={"today": org_today()})
 
 
 @bp.get("/mine")

@@ -7,13 +7,16 @@ from decimal import Decimal
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 
-from fms.errors import InvalidInput
+from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.extensions import db
-from fms.forms import page_arg, status_of, submitted
+from fms.forms import id_arg, status_of, submitted
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
+from fms.lists import export_response, list_page
+from fms.saved_views import views_for
 from fms.workforce import forms, queries, requisitions, rules
 from fms.workforce.forms import decimal_text, fill_choices, terms_fields
+from fms.workforce.lists import REQUISITIONS
 
 bp = Blueprint("requisitions", __name__, url_prefix="/requisitions")
 HOURS = {"weekly_minutes": "weekly_hours"}
@@ -25,25 +28,78 @@ VIEWS = {"waiting": "Waiting for me", "mine": "My requests", "all": "All requisi
 def index():
     actor = current_actor()
     require(actor, "requisitions.read")
-    default = "waiting" if queries.waiting_for(db.session, actor) else "all"
-    view = request.args.get("view", default)
-    view = view if view in VIEWS else "all"
-    state = request.args.get("state") or None
-    page = max(request.args.get("page", 1, type=page_arg) or 1, 1)
-    rows, total = queries.requisition_queue(
-        db.session, actor=actor, view=view, state=state, page=page
-    )
+    waiting = queries.waiting_for(db.session, actor)
+    page = list_page(REQUISITIONS, actor, defaults={"view": "waiting" if waiting else "all"})
+    view = page.query.filters["view"]
     return render_template(
         "workforce/requisitions.html",
-        rows=rows,
-        total=total,
-        page=page,
-        per_page=50,
+        lp=page,
         view=view,
-        views=VIEWS,
-        state=state,
-        waiting=queries.waiting_for(db.session, actor),
+        views_tabs=VIEWS,
+        views=views_for(db.session, actor=actor, list_key=REQUISITIONS.key),
+        waiting=waiting,
+        bulk=view == "waiting" and bool(page.rows),
     )
+
+
+@bp.get("/export.<fmt>")
+@login_required
+def index_export(fmt: str):
+    actor = current_actor()
+    return export_response(
+        REQUISITIONS,
+        fmt,
+        actor=actor,
+        context={"today": org_today()},
+        defaults={"view": "all"},
+    )
+
+
+def _selected_ids(values) -> list[int]:
+    ids = []
+    for raw in values:
+        try:
+            ids.append(id_arg(raw))
+        except ValueError:
+            raise InvalidInput("Select requisitions from the list.") from None
+    if not ids:
+        raise InvalidInput("Select at least one requisition.")
+    if len(ids) > 200:
+        raise InvalidInput("Approve at most 200 requisitions at once.")
+    return sorted(set(ids))
+
+
+@bp.route("/bulk-approve", methods=["GET", "POST"])
+@login_required
+def bulk_approve():
+    """Approve the current step of several requisitions: a confirmation page lists them
+    and says what will happen; the POST approves all of them or none."""
+    actor = current_actor()
+    source = request.form if request.method == "POST" else request.args
+    ids = _selected_ids(source.getlist("ids"))
+    rows = [requisitions.get_requisition(db.session, actor=actor, requisition_id=i) for i in ids]
+    if request.method == "POST":
+        comment = (request.form.get("comment") or "").strip()[:2000]
+        today = org_today()
+        try:
+            for req in rows:
+                requisitions.decide_step(
+                    db.session,
+                    actor=actor,
+                    requisition_id=req.id,
+                    approve=True,
+                    comment=comment,
+                    today=today,
+                )
+        except (InvalidInput, RuleViolation, NotAllowed) as exc:
+            db.session.rollback()  # all or nothing
+            flash(f"Nothing was approved: {exc}", "danger")
+            return redirect(url_for(".index", view="waiting"))
+        db.session.commit()
+        flash(f"Approved the current step of {len(rows)} requisitions.", "success")
+        return redirect(url_for(".index", view="waiting"))
+    problems = {req.id: requisitions.can_decide(db.session, actor, req) for req in rows}
+    return render_template("workforce/requisitions_bulk_approve.html", rows=rows, problems=problems)
 
 
 def _form_values(form) -> dict:

@@ -1,0 +1,198 @@
+"""Saved views of lists: a name for a list's filters and sort (its query string), kept for
+one person or shared with the organization. Created, renamed and deleted from the list's
+toolbar (templates/_lists.html); only their owner renames or deletes them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from urllib.parse import urlencode
+
+from flask import Blueprint, flash, redirect, request, url_for
+from flask_login import login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import Boolean, Index, String, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+from wtforms import BooleanField, HiddenField, StringField
+from wtforms.validators import DataRequired, Length
+
+from fms.database import Id
+from fms.errors import InvalidInput, NotFound
+from fms.extensions import db
+from fms.forms import OneTimeForm, submitted
+from fms.tenancy import TenantMixin
+from fms.timekeeping import UTCDateTime, utcnow
+
+
+class SavedView(TenantMixin, db.Model):
+    """A list's filters and sort under a name: one person's, or shared with the organization."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (Index("ix_saved_view_org_id_list_key", "org_id", "list_key"),)
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    list_key: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(80))
+    query: Mapped[str] = mapped_column(String(2000), default="")
+    owner_user_id: Mapped[Id] = mapped_column()
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+def views_for(session: Session, *, actor, list_key: str) -> list[dict]:
+    """The actor's own views of a list and those shared with the organization, by name."""
+    rows = session.scalars(
+        select(SavedView)
+        .where(
+            SavedView.list_key == list_key,
+            or_(SavedView.owner_user_id == actor.user_id, SavedView.shared.is_(True)),
+        )
+        .order_by(SavedView.name, SavedView.id)
+    )
+    return [
+        {
+            "id": v.id,
+            "name": v.name,
+            "query": v.query,
+            "shared": v.shared,
+            "mine": v.owner_user_id == actor.user_id,
+        }
+        for v in rows
+    ]
+
+
+def _clean_query(list_key: str, query: str) -> str:
+    """The query string as the list reads it (a view never stores what the list refuses)."""
+    from fms.lists import _REGISTRY, query_from_string
+
+    spec = _REGISTRY.get(list_key)
+    if spec is None:
+        raise InvalidInput("No such list.", errors={"list_key": ["Unknown list."]})
+    if len(query) > 2000:
+        raise InvalidInput("The view's filters are too long.")
+    q = query_from_string(spec, query)  # a 422 for a bad filter
+    return urlencode(q.args(page=None, per_page=None))
+
+
+def create_view(session: Session, *, actor, list_key: str, name: str, query: str, shared: bool):
+    """Save a list's filters and sort under a name (shared: for the whole organization)."""
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise InvalidInput("Name the view.", errors={"name": ["Required, at most 80 characters."]})
+    view = SavedView(
+        org_id=actor.org_id,
+        list_key=list_key,
+        name=name,
+        query=_clean_query(list_key, query or ""),
+        owner_user_id=actor.user_id,
+        shared=bool(shared),
+    )
+    session.add(view)
+    session.flush()
+    return view
+
+
+def _own_view(session: Session, *, actor, view_id: int) -> SavedView:
+    view = session.scalar(
+        select(SavedView).where(SavedView.id == view_id, SavedView.owner_user_id == actor.user_id)
+    )
+    if view is None:
+        raise NotFound("No such saved view.")
+    return view
+
+
+def rename_view(session: Session, *, actor, view_id: int, name: str) -> SavedView:
+    """The owner renames a view."""
+    view = _own_view(session, actor=actor, view_id=view_id)
+    name = (name or "").strip()
+    if not name or len(name) > 80:
+        raise InvalidInput("Name the view.", errors={"name": ["Required, at most 80 characters."]})
+    view.name = name
+    session.flush()
+    return view
+
+
+def delete_view(session: Session, *, actor, view_id: int) -> str:
+    """The owner deletes a view; returns its list key."""
+    view = _own_view(session, actor=actor, view_id=view_id)
+    key = view.list_key
+    session.delete(view)
+    session.flush()
+    return key
+
+
+# --- routes -------------------------------------------------------------------------------
+
+bp = Blueprint("saved_views", __name__, url_prefix="/saved-views")
+
+
+class SavedViewForm(OneTimeForm):
+    list_key = HiddenField(validators=[DataRequired(), Length(max=40)])
+    query = HiddenField(validators=[Length(max=2000)])
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+    shared = BooleanField("Share with the organization")
+
+
+class RenameForm(FlaskForm):
+    name = StringField("Name", validators=[DataRequired(), Length(max=80)])
+
+
+def _list_url(list_key: str, query: str = "") -> str:
+    from fms.lists import _REGISTRY
+
+    spec = _REGISTRY.get(list_key)
+    base = url_for(spec.endpoint) if spec and spec.endpoint else url_for("reports.home")
+    return base + (f"?{query}" if query else "")
+
+
+@bp.post("")
+@login_required
+def create():
+    from fms.identity.web_session import current_actor
+
+    actor = current_actor()
+    form = SavedViewForm()
+    done = submitted(
+        form,
+        lambda: create_view(
+            db.session,
+            actor=actor,
+            list_key=form.list_key.data,
+            name=form.name.data,
+            query=form.query.data or "",
+            shared=form.shared.data,
+        ),
+        success=lambda view: f"View “{view.name}” saved.",
+        then=lambda view: _list_url(view.list_key, view.query),
+    )
+    if done:
+        return done
+    flash(" ".join(sum(form.errors.values(), [])) or "The view was not saved.", "danger")
+    return redirect(_list_url(request.form.get("list_key", "")))
+
+
+@bp.post("/<int:view_id>/rename")
+@login_required
+def rename(view_id: int):
+    from fms.identity.web_session import current_actor
+
+    actor = current_actor()
+    _own_view(db.session, actor=actor, view_id=view_id)  # another's view: 404 before all else
+    form = RenameForm()
+    if not form.validate():
+        raise InvalidInput("Name the view.", errors={"name": ["Required, at most 80 characters."]})
+    view = rename_view(db.session, actor=actor, view_id=view_id, name=form.name.data)
+    target = _list_url(view.list_key, view.query)
+    db.session.commit()
+    flash("View renamed.", "success")
+    return redirect(target)
+
+
+@bp.post("/<int:view_id>/delete")
+@login_required
+def delete(view_id: int):
+    from fms.identity.web_session import current_actor
+
+    key = delete_view(db.session, actor=current_actor(), view_id=view_id)
+    db.session.commit()
+    flash("View deleted.", "success")
+    return redirect(_list_url(key))
