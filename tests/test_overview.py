@@ -149,6 +149,9 @@ def test_items_link_where_the_work_is_done(client, session, world, sign_in):
     assert "1 engagement" in mine
 
 
+BOOKKEEPING = ("SELECT user_account.", "SELECT organization.")
+
+
 @pytest.mark.parametrize("role", ROLES)
 def test_overview_statements_do_not_grow_with_rows(
     client, session, world, sign_in, query_counter, role
@@ -158,10 +161,12 @@ def test_overview_statements_do_not_grow_with_rows(
     for n in (10, 490):  # 10 rows of each kind, then 500
         add(n)
         sign_in(client, session.get(User, people[role].user_id), org)
-        client.get("/")  # warm: a first request after sign-in does its one-off bookkeeping
+        client.get("/")  # warm
         with query_counter() as statements:
             assert client.get("/").status_code == 200
-        counts.append(len(statements))
+        # loading the signed-in user and organization depends on what the test's session (the
+        # app's, in tests) already holds, not on rows: count the Overview's own statements
+        counts.append(len([s for s in statements if not s.startswith(BOOKKEEPING)]))
     print(role, counts)
     assert counts[0] == counts[1], counts
 
