@@ -6,6 +6,9 @@ Create Date: 2026-12-02 10:20:00
 
 - stored_file: one uploaded file of an organization (generated storage key, SHA-256, size,
   media type decided by content, sanitised original name).
+- notification: one event for one person in one organization, once per dedupe key (unique
+  per organization, person and key); indexed for the bell's unread count.
+- notification_preference: a person's channel per kind ("mail" or "inbox").
 """
 
 import sqlalchemy as sa
@@ -48,6 +51,67 @@ def upgrade():
         batch.create_index(batch.f("ix_stored_file_org_id"), ["org_id"], unique=False)
         batch.create_index(batch.f("ix_stored_file_sha256"), ["sha256"], unique=False)
 
+    op.create_table(
+        "notification",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("kind", sa.String(length=60), nullable=False),
+        sa.Column("title", sa.String(length=300), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("url", sa.String(length=500), nullable=True),
+        sa.Column("dedupe_key", sa.String(length=200), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("read_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("org_id", ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"], ["organization.id"], name=op.f("fk_notification_org_id_organization")
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+            name=op.f("fk_notification_user_id_user_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification")),
+        sa.UniqueConstraint(
+            "org_id",
+            "user_id",
+            "dedupe_key",
+            name=op.f("uq_notification_org_id_user_id_dedupe_key"),
+        ),
+    )
+    with op.batch_alter_table("notification") as batch:
+        batch.create_index("ix_notification_inbox", ["user_id", "org_id", "read_at"], unique=False)
+        batch.create_index(batch.f("ix_notification_org_id"), ["org_id"], unique=False)
+    op.create_table(
+        "notification_preference",
+        sa.Column("id", ID, nullable=False),
+        sa.Column("user_id", ID, nullable=False),
+        sa.Column("kind", sa.String(length=60), nullable=False),
+        sa.Column("channel", sa.String(length=10), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("org_id", ID, nullable=False),
+        sa.ForeignKeyConstraint(
+            ["org_id"],
+            ["organization.id"],
+            name=op.f("fk_notification_preference_org_id_organization"),
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+            name=op.f("fk_notification_preference_user_id_user_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_notification_preference")),
+        sa.UniqueConstraint(
+            "org_id", "user_id", "kind", name=op.f("uq_notification_preference_org_id_user_id_kind")
+        ),
+    )
+    with op.batch_alter_table("notification_preference") as batch:
+        batch.create_index(batch.f("ix_notification_preference_org_id"), ["org_id"], unique=False)
+
 
 def downgrade():
+    op.drop_table("notification_preference")
+    op.drop_table("notification")
     op.drop_table("stored_file")
