@@ -339,7 +339,36 @@ def test_a_requisition_reaching_finance_notifies_the_finance_members(
         session, actor=finance[0], requisition_id=req.id, approve=True, today=TODAY
     )
     assert len(waiting()) == 3  # the chain is done: nobody else is asked
-    assert session.get(Organization, org.id) is not None
+    session.expire_all()
+    # a decided step waits for nobody: its notifications are read, for the other finance
+    # member too, so nobody is asked for what is done
+    assert [n.read_at is not None for n in _rows(session, org)] == [True, True, True]
+
+
+def test_a_rejection_settles_the_skipped_steps_too(
+    session, make_org, approval_chain, make_member, actor_of, make_requisition
+):
+    org = make_org(base_currency="EUR")
+    approval_chain(org)
+    scope_session(session, org.id)
+    manager = make_member(org, roles=("hiring_manager",))
+    procurement = actor_of(make_member(org, roles=("procurement",)))
+    req = make_requisition(org, requester=manager, budget=60000)
+    requisitions.submit_requisition(
+        session, actor=actor_of(manager), requisition_id=req.id, today=TODAY
+    )
+    (waiting,) = _rows(session, org)
+    assert waiting.read_at is None
+    requisitions.decide_step(
+        session,
+        actor=procurement,
+        requisition_id=req.id,
+        approve=False,
+        comment="Not this year",
+        today=TODAY,
+    )
+    session.expire_all()
+    assert [n.read_at is not None for n in _rows(session, org)] == [True]
 
 
 def test_an_amendment_waiting_reaches_procurement_but_not_its_requester(

@@ -301,6 +301,24 @@ def mark_all_read(session: Session, *, actor: Actor) -> int:
     ).rowcount
 
 
+def settle(session: Session, *, org_id: int, dedupe_keys) -> int:
+    """The events are dealt with (someone decided the step): their unread notifications,
+    whoever has them, are marked read so nobody is asked for what is done. How many."""
+    keys = [key for key in dedupe_keys if key]
+    if not keys:
+        return 0
+    return session.execute(
+        update(Notification)
+        .where(
+            Notification.org_id == org_id,
+            Notification.dedupe_key.in_(keys),
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+
+
 def set_preferences(session: Session, *, actor: Actor, choices: dict[str, str]) -> None:
     """Set the actor's channel per kind ("mail": inbox and mail; "inbox": inbox only)."""
     if actor.user_id is None or actor.org_id is None:

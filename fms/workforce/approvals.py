@@ -135,6 +135,7 @@ def decide(
         step,
         after={**after, "label": step.label, "comment": comment or None},
     )
+    notices.steps_closed(session, org_id=step.org_id, step_ids=[step.id])
     if approve:
         following = session.scalars(
             select(ApprovalStep)
@@ -163,3 +164,4 @@ def skip_rest(session: Session, steps: list[ApprovalStep]) -> None:
             .values(state="skipped")
             .execution_options(synchronize_session="fetch")
         )
+        notices.steps_closed(session, org_id=steps[0].org_id, step_ids=pending)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from fms.identity.models import Membership
 from fms.identity.permissions import ROLES
 from fms.notifications.kinds import register_kind, register_reminder
-from fms.notifications.services import notify, path_for
+from fms.notifications.services import notify, path_for, settle
 from fms.workforce.models import (
     Amendment,
     ApprovalStep,
@@ -90,8 +90,13 @@ def step_pending(session: Session, step: ApprovalStep) -> None:
         title=title,
         body=body,
         url=url,
-        dedupe_key=f"approval_step:{step.id}",
+        dedupe_key=f"approval_step:{step.id}",  # steps_closed() settles the same key
     )
+
+
+def steps_closed(session: Session, *, org_id: int, step_ids) -> None:
+    """Decided or skipped steps wait for nobody any more: their notifications are read."""
+    settle(session, org_id=org_id, dedupe_keys=[f"approval_step:{i}" for i in step_ids])
 
 
 def remind_ending(session: Session, *, org_id: int, today: date) -> int:
