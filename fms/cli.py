@@ -31,6 +31,9 @@ def register(app) -> None:
     fms_cli.add_command(sso_cli)
     fms_cli.add_command(outbox_cli)
     fms_cli.add_command(secrets_cli)
+    from fms.notifications.cli import notifications_cli
+
+    fms_cli.add_command(notifications_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -139,20 +142,15 @@ def jobs_check(org_slug):
     click.echo(f"job {run_id}: {state}")
 
 
-@workforce_cli.command("sweep")
-def workforce_sweep():
-    """End active engagements whose end date has passed (run daily, e.g. from cron).
-
-    Each organization in its own transaction: one that fails is reported and rolled back,
-    and does not stop the others.
-    """
+def per_organization(work, *, what: str, done) -> None:
+    """Run `work(org_id, timezone) -> int` for every organization, each in its own
+    transaction with the session scoped to it, and echo `done(total)`. One that fails is
+    reported and rolled back, and does not stop the others; the command then fails, naming
+    them."""
     from sqlalchemy import select
 
-    from fms.identity.actor import system_actor
     from fms.identity.models import Organization
     from fms.tenancy import scope_session
-    from fms.timekeeping import today_in
-    from fms.workforce.engagements import end_due_engagements
 
     total, failed = 0, []
     scope_session(db.session, None)
@@ -163,22 +161,37 @@ def workforce_sweep():
     for org_id, slug, timezone in orgs:
         scope_session(db.session, org_id)
         try:
-            total += end_due_engagements(
-                db.session, actor=system_actor(org_id), today=today_in(timezone)
-            )
+            total += work(org_id, timezone)
             db.session.commit()
         except Exception as exc:  # noqa: BLE001 - one tenant's failure must not stop the rest
             db.session.rollback()
             failed.append(slug)
-            log.exception("workforce sweep failed for organization %r: %r", org_id, exc)
+            log.exception("%s failed for organization %r: %r", what, org_id, exc)
         finally:
             scope_session(db.session, None)
-    click.echo(f"{total} engagement(s) ended.")
+    click.echo(done(total))
     if failed:
         raise click.ClickException(
-            f"The sweep failed for {len(failed)} organization(s): {', '.join(failed)} "
-            "(see the log); the others were swept."
+            f"The {what} failed for {len(failed)} organization(s): {', '.join(failed)} "
+            "(see the log); the others were done."
         )
+
+
+@workforce_cli.command("sweep")
+def workforce_sweep():
+    """End active engagements whose end date has passed (run daily, e.g. from cron).
+
+    Each organization in its own transaction: one that fails is reported and rolled back,
+    and does not stop the others.
+    """
+    from fms.identity.actor import system_actor
+    from fms.timekeeping import today_in
+    from fms.workforce.engagements import end_due_engagements
+
+    def sweep(org_id, timezone):
+        return end_due_engagements(db.session, actor=system_actor(org_id), today=today_in(timezone))
+
+    per_organization(sweep, what="sweep", done=lambda total: f"{total} engagement(s) ended.")
 
 
 @sso_cli.command("purge")

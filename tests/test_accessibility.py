@@ -31,13 +31,15 @@ SERIOUS = ("serious", "critical")
 
 # Pages that are not in the sidebar but belong to a persona's everyday work.
 EXTRA_PAGES = {
-    "org_admin": ["/account/security"],
+    "org_admin": ["/account/security", "/inbox", "/inbox/preferences"],
     "hiring_manager": [
+        "/inbox",
         "/requisitions/new",
         "/requisitions/{requisition}",
         "/engagements/{engagement}",
     ],
-    "procurement": ["/requisitions/{requisition}"],
+    "procurement": ["/requisitions/{requisition}", "/inbox"],
+    "freelancer": ["/inbox"],
 }
 
 

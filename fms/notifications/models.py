@@ -1,14 +1,17 @@
-"""The outbox: every message FMS sends is first a row, written in the business transaction."""
+"""The outbox (every message FMS sends is first a row, written in the business
+transaction) and the in-app inbox (one row per person and event, with their choice of mail
+per kind)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fms.database import Id
 from fms.extensions import db
+from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
 
 STATES = {"pending": "Waiting", "sent": "Sent", "failed": "Failed"}
@@ -43,3 +46,44 @@ class OutboxMessage(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     failed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+CHANNELS = {"mail": "Inbox and mail", "inbox": "Inbox only"}
+
+
+class Notification(TenantMixin, db.Model):
+    """One event for one person in one organization, delivered once: the same
+    `dedupe_key` for the same person is a no-op (the unique constraint decides races)."""
+
+    __tablename__ = "notification"
+    __table_args__ = (
+        UniqueConstraint("org_id", "user_id", "dedupe_key"),
+        # the bell's unread count and the inbox page: one person's rows in one organization
+        Index("ix_notification_inbox", "user_id", "org_id", "read_at"),
+    )
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    # a registered kind ("requisition.waiting"): fms.notifications.kinds
+    kind: Mapped[str] = mapped_column(String(60))
+    title: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text, default="")
+    # a path inside FMS ("/requisitions/12"), never an outside address
+    url: Mapped[str | None] = mapped_column(String(500))
+    dedupe_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class NotificationPreference(TenantMixin, db.Model):
+    """A person's choice for one kind in one organization: "mail" (inbox and mail) or
+    "inbox" (inbox only). No row: the kind's default."""
+
+    __tablename__ = "notification_preference"
+    __table_args__ = (UniqueConstraint("org_id", "user_id", "kind"),)
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(60))
+    channel: Mapped[str] = mapped_column(String(10))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -14,11 +14,21 @@ from email.utils import make_msgid
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import event
+from sqlalchemy import event, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fms.errors import InvalidInput
-from fms.notifications.models import OutboxMessage
+from fms.errors import InvalidInput, NotAllowed, NotFound
+from fms.identity.actor import Actor
+from fms.identity.models import Membership, User
+from fms.notifications.kinds import get_kind
+from fms.notifications.models import (
+    CHANNELS,
+    Notification,
+    NotificationPreference,
+    OutboxMessage,
+)
+from fms.tenancy import MAX_ID
 from fms.timekeeping import utcnow
 
 log = logging.getLogger(__name__)
@@ -126,3 +136,224 @@ def _drain_after_commit(session: Session) -> None:
 def _forget_drain(session: Session, previous_transaction) -> None:
     if previous_transaction.parent is None:
         session.info.pop(_DRAIN_KEY, None)
+
+
+# --- the in-app inbox ----------------------------------------------------------------------
+
+
+def notify(
+    session: Session,
+    *,
+    org_id: int,
+    user_ids,
+    kind: str,
+    title: str,
+    body: str = "",
+    url: str | None = None,
+    dedupe_key: str,
+) -> list[Notification]:
+    """Deliver one event to each person (an active member of the organization) once per
+    `dedupe_key`: to the inbox, and by mail to those whose choice for the kind is mail.
+
+    Already delivered (now, or by a concurrent transaction that won the race) is not an
+    error: that person is skipped. Returns the notifications written now.
+    """
+    registered = get_kind(kind)
+    if registered is None:
+        raise ValueError(f"unregistered notification kind {kind!r}")
+    if url is not None and not url.startswith("/"):
+        raise ValueError("a notification links to a path inside FMS")
+    title, body = _clip(title, 300), body or ""
+    wanted = sorted({int(u) for u in user_ids if u is not None})
+    if not wanted:
+        return []
+    people = session.execute(
+        select(User.id, User.email)
+        .join(Membership, Membership.user_id == User.id)
+        .where(
+            User.id.in_(wanted),
+            User.is_active.is_(True),
+            Membership.org_id == org_id,
+            Membership.is_active.is_(True),
+        )
+        .execution_options(all_tenants=True)
+    ).all()
+    if not people:
+        return []
+    ids = [person.id for person in people]
+    done = _delivered(session, org_id=org_id, user_ids=ids, dedupe_key=dedupe_key)
+    channels = _channels(session, org_id=org_id, user_ids=ids, kind=kind)
+    delivered = []
+    for person in people:
+        if person.id in done:
+            continue
+        note = Notification(
+            org_id=org_id,
+            user_id=person.id,
+            kind=kind,
+            title=title,
+            body=body,
+            url=url,
+            dedupe_key=dedupe_key,
+        )
+        try:
+            with session.begin_nested():
+                session.add(note)
+        except IntegrityError:  # a concurrent transaction delivered it first
+            log.info("notification %r for user %r already delivered", dedupe_key, person.id)
+            continue
+        delivered.append(note)
+        if channels.get(person.id, registered.default) == "mail" and person.email:
+            queue_mail(
+                session,
+                org_id=org_id,
+                kind=_clip(f"notice:{kind}", 40),
+                to=person.email,
+                subject=title,
+                body_text=_mail_text(body, url),
+            )
+    log.info("notification %r (%s) delivered to %d person(s)", dedupe_key, kind, len(delivered))
+    return delivered
+
+
+def _delivered(session: Session, *, org_id: int, user_ids, dedupe_key: str) -> set[int]:
+    """Who already has this event (the unique constraint still decides a race)."""
+    return set(
+        session.scalars(
+            select(Notification.user_id).where(
+                Notification.org_id == org_id,
+                Notification.user_id.in_(user_ids),
+                Notification.dedupe_key == dedupe_key,
+            )
+        )
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _mail_text(body: str, url: str | None) -> str:
+    parts = [body.strip()] if body and body.strip() else []
+    if url:
+        base = (current_app.config.get("FMS_BASE_URL") or "").rstrip("/")
+        parts.append(f"Open it in FMS: {base}{url}")
+    parts.append(
+        "You get this by mail because of your notification preferences in FMS "
+        f"({(current_app.config.get('FMS_BASE_URL') or '').rstrip('/')}/inbox/preferences)."
+    )
+    return "\n\n".join(parts) + "\n"
+
+
+def _channels(session: Session, *, org_id: int, user_ids, kind: str) -> dict[int, str]:
+    return dict(
+        session.execute(
+            select(NotificationPreference.user_id, NotificationPreference.channel).where(
+                NotificationPreference.org_id == org_id,
+                NotificationPreference.user_id.in_(user_ids),
+                NotificationPreference.kind == kind,
+            )
+        ).all()
+    )
+
+
+def _own(actor: Actor):
+    if actor.user_id is None or actor.org_id is None:
+        raise NotFound("No such notification.")
+    return (Notification.org_id == actor.org_id, Notification.user_id == actor.user_id)
+
+
+def get_notification(session: Session, *, actor: Actor, notification_id) -> Notification:
+    """One of the actor's own notifications; anyone else's (or another organization's) is
+    NotFound."""
+    try:
+        key = int(notification_id)
+    except (TypeError, ValueError):
+        raise NotFound("No such notification.") from None
+    if not 0 < key <= MAX_ID:
+        raise NotFound("No such notification.")
+    note = session.scalar(select(Notification).where(Notification.id == key, *_own(actor)))
+    if note is None:
+        raise NotFound("No such notification.")
+    return note
+
+
+def mark_read(session: Session, *, actor: Actor, notification_id) -> Notification:
+    """Mark one of the actor's notifications read (already read: unchanged)."""
+    note = get_notification(session, actor=actor, notification_id=notification_id)
+    session.execute(
+        update(Notification)
+        .where(Notification.id == note.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    )
+    return note
+
+
+def mark_all_read(session: Session, *, actor: Actor) -> int:
+    """Mark every unread notification of the actor read; how many changed."""
+    return session.execute(
+        update(Notification)
+        .where(*_own(actor), Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+
+
+def settle(session: Session, *, org_id: int, dedupe_keys) -> int:
+    """The events are dealt with (someone decided the step): their unread notifications,
+    whoever has them, are marked read so nobody is asked for what is done. How many."""
+    keys = [key for key in dedupe_keys if key]
+    if not keys:
+        return 0
+    return session.execute(
+        update(Notification)
+        .where(
+            Notification.org_id == org_id,
+            Notification.dedupe_key.in_(keys),
+            Notification.read_at.is_(None),
+        )
+        .values(read_at=utcnow())
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+
+
+def set_preferences(session: Session, *, actor: Actor, choices: dict[str, str]) -> None:
+    """Set the actor's channel per kind ("mail": inbox and mail; "inbox": inbox only)."""
+    if actor.user_id is None or actor.org_id is None:
+        raise NotAllowed("Choose an organization first.")
+    errors = {}
+    for kind, channel in choices.items():
+        if get_kind(kind) is None:
+            errors[kind] = ["Not a kind of notification."]
+        elif channel not in CHANNELS:
+            errors[kind] = [f"Choose one of: {', '.join(CHANNELS)}."]
+    if errors:
+        raise InvalidInput("Some choices are not valid.", errors=errors)
+    existing = {
+        pref.kind: pref
+        for pref in session.scalars(
+            select(NotificationPreference).where(
+                NotificationPreference.org_id == actor.org_id,
+                NotificationPreference.user_id == actor.user_id,
+            )
+        )
+    }
+    for kind, channel in choices.items():
+        pref = existing.get(kind)
+        if pref is None:
+            session.add(
+                NotificationPreference(
+                    org_id=actor.org_id, user_id=actor.user_id, kind=kind, channel=channel
+                )
+            )
+        elif pref.channel != channel:
+            pref.channel, pref.updated_at = channel, utcnow()
+    session.flush()
+
+
+def path_for(endpoint: str, **values) -> str:
+    """The path of a page, for a notification's link: works in requests, jobs and the CLI
+    alike (no request context, no SERVER_NAME needed)."""
+    return current_app.url_map.bind("localhost").build(endpoint, values)

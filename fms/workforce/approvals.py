@@ -18,7 +18,7 @@ from fms.audit import services as audit
 from fms.errors import NotAllowed, RuleViolation
 from fms.identity.actor import Actor
 from fms.timekeeping import utcnow
-from fms.workforce import queries, rules
+from fms.workforce import notices, queries, rules
 from fms.workforce.models import ApprovalStep
 
 # what decides when an organization has set no rules at all (as for direct engagements)
@@ -64,6 +64,8 @@ def open_chain(
     ]
     session.add_all(steps)
     session.flush()
+    if steps:
+        notices.step_pending(session, steps[0])
     return steps
 
 
@@ -133,6 +135,23 @@ def decide(
         step,
         after={**after, "label": step.label, "comment": comment or None},
     )
+    notices.steps_closed(session, org_id=step.org_id, step_ids=[step.id])
+    if approve:
+        following = session.scalars(
+            select(ApprovalStep)
+            .where(
+                ApprovalStep.requisition_id == step.requisition_id
+                if step.requisition_id is not None
+                else ApprovalStep.amendment_id == step.amendment_id,
+                ApprovalStep.round == step.round,
+                ApprovalStep.position > step.position,
+                ApprovalStep.state == "pending",
+            )
+            .order_by(ApprovalStep.position)
+            .limit(1)
+        ).first()
+        if following is not None:
+            notices.step_pending(session, following)
 
 
 def skip_rest(session: Session, steps: list[ApprovalStep]) -> None:
@@ -145,3 +164,4 @@ def skip_rest(session: Session, steps: list[ApprovalStep]) -> None:
             .values(state="skipped")
             .execution_options(synchronize_session="fetch")
         )
+        notices.steps_closed(session, org_id=steps[0].org_id, step_ids=pending)
