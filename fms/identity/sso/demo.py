@@ -46,6 +46,9 @@ def _fetch_saml_metadata() -> str | None:
         return None
 
 
+SUBSIDIARY_DOMAIN = "northbridge-grid.example"
+
+
 def load_sso_demo(session: Session, *, org: Organization, actor: Actor) -> list[str]:
     """Give the demo organization working OIDC and SAML connections (idempotent); returns
     lines to print."""
@@ -61,6 +64,9 @@ def load_sso_demo(session: Session, *, org: Organization, actor: Actor) -> list[
         session.add(claim)
         session.flush()
         audit.record(session, actor, "sso_domain.verified", claim, after={"domain": DEMO_DOMAIN})
+        # the subsidiary's domain is claimed but not verified yet: the org admin's first to-do
+        session.add(SsoDomain(org_id=org.id, domain=SUBSIDIARY_DOMAIN))
+        session.flush()
 
     def add(name: str, **values) -> SsoConnection:
         connection = existing.get(name)
