@@ -475,7 +475,9 @@ export_list = _register_export_job()
 def api_schema(spec: ListSpec, name: str, *, extra: dict | None = None):
     """The query-string schema of a list's API route: page, per_page (1-200), `sort` (a
     column key, `-key` for descending) and the list's filters, each validated by the same
-    parser as the page (a bad value is a 422 naming it), documented in the OpenAPI document."""
+    parser as the page (a bad value is a 422 naming it), documented in the OpenAPI document.
+    A hidden filter (`which_list`: the list of a page that shows several) is not taken from
+    the caller: the route is that one list, and `api_page` fixes the filter's value."""
     from marshmallow import Schema, ValidationError, fields, validate
 
     from fms.api.common import Date, Integer
@@ -503,6 +505,8 @@ def api_schema(spec: ListSpec, name: str, *, extra: dict | None = None):
         ),
     }
     for f in spec.filters:
+        if f.kind == "hidden":
+            continue
         described = {"description": f"{f.label}: {f.message}"}
         if f.api_type == "integer":
             attrs[f.key] = Integer(validate=check(f), metadata=described)
@@ -518,7 +522,7 @@ def api_page(session, spec: ListSpec, args: dict, *, actor, context: dict) -> Li
     """One page of a list for an API route, from the arguments `api_schema` loaded."""
     filters, raw = {}, {}
     for f in spec.filters:
-        value = args.get(f.key)
+        value = f.default if f.kind == "hidden" else args.get(f.key)
         if value is None or value == "":
             continue
         filters[f.key] = value if f.api_type == "date" else f.parse(str(value))

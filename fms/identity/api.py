@@ -11,7 +11,7 @@ from fms.api.common import API_PREFIX, LookupPageOut, lookup_body, page_body
 from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.identity import accounts, memberships, schemas, services
-from fms.identity.lists import MEMBERS
+from fms.identity.lists import INVITATIONS, MEMBERS
 from fms.identity.models import Organization
 from fms.identity.permissions import permissions_for
 from fms.identity.sso import invitations
@@ -93,6 +93,7 @@ class OrganizationById(MethodView):
 
 # the members list route takes the members page's sort keys and filters (fms/lists.py)
 MEMBERSHIP_QUERY = api_schema(MEMBERS, "MembershipQuery")
+INVITATION_QUERY = api_schema(INVITATIONS, "InvitationQuery")
 
 
 @blp.route("/memberships")
@@ -147,6 +148,22 @@ class MemberInvitations(MethodView):
         """Open invitations to staff roles (not yet accepted)."""
         rows = invitations.open_staff_invitations(db.session, actor=current_actor())
         return [_invitation_body(i) for i in rows]
+
+
+@blp.route("/invitations")
+class Invitations(MethodView):
+    @blp.arguments(INVITATION_QUERY, location="query")
+    @blp.response(200, schemas.InvitationPage)
+    def get(self, args: dict):
+        """Every invitation of the organization, open or not (those who manage invitations);
+        sorted and filtered like the invitations page."""
+        from fms.identity.permissions import require
+
+        actor = current_actor()
+        require(actor, "invitations.manage")
+        page = api_page(db.session, INVITATIONS, args, actor=actor, context={})
+        bodies = [_invitation_body(r.Invitation) | {"name": r.Invitation.name} for r in page.rows]
+        return page_body(bodies, page.total, args)
 
 
 @blp.route("/memberships/<int:membership_id>")

@@ -63,6 +63,10 @@ class MembershipIn(Schema):
 class MemberInvitationOut(Schema):
     id = fields.Integer()
     email = fields.String()
+    name = fields.String(
+        allow_none=True,
+        metadata={"description": "The greeting name the inviter typed (the invitations list)."},
+    )
     roles = fields.List(fields.String())
     status = fields.String(metadata={"description": "open, accepted, revoked or expired"})
     created_at = fields.DateTime()

@@ -21,7 +21,17 @@ from fms.extensions import db
 from fms.identity.web_session import current_actor, org_today
 from fms.lists import api_page, api_schema
 from fms.workforce import lookups, schemas, services
-from fms.workforce.lists import ENGAGEMENTS, FREELANCERS, REQUISITIONS
+from fms.workforce.lists import (
+    COST_CENTRES,
+    DEPARTMENTS,
+    ENGAGEMENTS,
+    EXCHANGE_RATES,
+    FREELANCERS,
+    LOCATIONS,
+    REQUISITIONS,
+    SKILLS,
+    SUPPLIERS,
+)
 
 blp = Blueprint(
     "workforce_api", __name__, url_prefix=API_PREFIX, description="Org structure and freelancers"
@@ -30,15 +40,32 @@ blp = Blueprint(
 ENGAGEMENT_QUERY = api_schema(ENGAGEMENTS, "EngagementQuery")
 FREELANCER_QUERY = api_schema(FREELANCERS, "FreelancerQuery")
 REQUISITION_QUERY = api_schema(REQUISITIONS, "RequisitionQuery")
+SUPPLIER_QUERY = api_schema(SUPPLIERS, "SupplierQuery")
+SKILL_QUERY = api_schema(SKILLS, "SkillQuery")
+EXCHANGE_RATE_QUERY = api_schema(EXCHANGE_RATES, "ExchangeRateQuery")
 
 
-def _structure_routes(kind: str, path: str, id_name: str, out, create_in, patch_in):
-    """Register list/create and get/patch routes for one kind of org structure unit."""
+def _list_body(spec, args: dict) -> dict:
+    """One page of a catalogue or structure list, as `{items, page, per_page, total}`, for
+    those with the spec's permission (the page's check)."""
+    from fms.identity.permissions import require
+
+    actor = current_actor()
+    require(actor, spec.permission)
+    page = api_page(db.session, spec, args, actor=actor, context={"today": org_today()})
+    return page_body([r[0] for r in page.rows], page.total, args)
+
+
+def _structure_routes(kind: str, path: str, id_name: str, spec, out, page_out, create_in, patch_in):
+    """Register list/create and get/patch routes for one kind of org structure unit; the list
+    is the structure page's list of that kind (its hidden `unit` filter fixed by the route)."""
+    query = api_schema(spec, f"{kind.title().replace('_', '')}Query")
 
     class Collection(MethodView):
-        @blp.response(200, out(many=True))
-        def get(self):
-            return services.list_units(db.session, actor=current_actor(), kind=kind)
+        @blp.arguments(query, location="query")
+        @blp.response(200, page_out)
+        def get(self, args):
+            return _list_body(spec, args)
 
         @blp.arguments(create_in)
         @blp.response(201, out)
@@ -73,7 +100,9 @@ _structure_routes(
     "department",
     "/departments",
     "department_id",
+    DEPARTMENTS,
     schemas.UnitOut,
+    schemas.UnitPage,
     schemas.UnitIn,
     schemas.UnitPatchIn,
 )
@@ -81,7 +110,9 @@ _structure_routes(
     "cost_centre",
     "/cost-centres",
     "cost_centre_id",
+    COST_CENTRES,
     schemas.UnitOut,
+    schemas.UnitPage,
     schemas.UnitIn,
     schemas.UnitPatchIn,
 )
@@ -89,7 +120,9 @@ _structure_routes(
     "location",
     "/locations",
     "location_id",
+    LOCATIONS,
     schemas.LocationOut,
+    schemas.LocationPage,
     schemas.LocationIn,
     schemas.LocationPatchIn,
 )
@@ -681,9 +714,11 @@ class HeadcountTrend(MethodView):
 
 @blp.route("/suppliers")
 class Suppliers(MethodView):
-    @blp.response(200, schemas.SupplierOut(many=True))
-    def get(self):
-        return services.list_suppliers(db.session, actor=current_actor())
+    @blp.arguments(SUPPLIER_QUERY, location="query")
+    @blp.response(200, schemas.SupplierPage)
+    def get(self, args):
+        """Suppliers; sorted and filtered like the suppliers page."""
+        return _list_body(SUPPLIERS, args)
 
     @blp.arguments(schemas.SupplierIn)
     @blp.response(201, schemas.SupplierOut)
@@ -703,9 +738,11 @@ class SupplierById(MethodView):
 
 @blp.route("/skills")
 class Skills(MethodView):
-    @blp.response(200, schemas.SkillOut(many=True))
-    def get(self):
-        return services.list_skills(db.session, actor=current_actor())
+    @blp.arguments(SKILL_QUERY, location="query")
+    @blp.response(200, schemas.SkillPage)
+    def get(self, args):
+        """The skill taxonomy; sorted and filtered like the skills list."""
+        return _list_body(SKILLS, args)
 
     @blp.arguments(schemas.SkillIn)
     @blp.response(201, schemas.SkillOut)
@@ -717,9 +754,11 @@ class Skills(MethodView):
 
 @blp.route("/exchange-rates")
 class ExchangeRates(MethodView):
-    @blp.response(200, schemas.ExchangeRateOut(many=True))
-    def get(self):
-        return services.list_exchange_rates(db.session, actor=current_actor())
+    @blp.arguments(EXCHANGE_RATE_QUERY, location="query")
+    @blp.response(200, schemas.ExchangeRatePage)
+    def get(self, args):
+        """Effective-dated rates; sorted and filtered like the exchange-rates page."""
+        return _list_body(EXCHANGE_RATES, args)
 
     @blp.arguments(schemas.ExchangeRateIn)
     @blp.response(201, schemas.ExchangeRateOut)

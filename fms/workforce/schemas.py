@@ -459,6 +459,11 @@ class ExchangeRateOut(Schema):
 
 RequisitionPage = page_schema(RequisitionOut, "RequisitionPage")
 EngagementPage = page_schema(EngagementOut, "EngagementPage")
+UnitPage = page_schema(UnitOut, "UnitPage")
+LocationPage = page_schema(LocationOut, "LocationPage")
+SupplierPage = page_schema(SupplierOut, "SupplierPage")
+SkillPage = page_schema(SkillOut, "SkillPage")
+ExchangeRatePage = page_schema(ExchangeRateOut, "ExchangeRatePage")
 
 
 class InvitationIn(Schema):

@@ -537,15 +537,6 @@ def add_exchange_rate(session: Session, *, actor: Actor, currency, rate, effecti
     return row
 
 
-def list_exchange_rates(session: Session, *, actor: Actor) -> list[ExchangeRate]:
-    require(actor, "exchange_rates.read")
-    return list(
-        session.scalars(
-            select(ExchangeRate).order_by(ExchangeRate.currency, ExchangeRate.effective_from.desc())
-        )
-    )
-
-
 # --- onboarding template -----------------------------------------------------------------
 
 
