@@ -8,4 +8,5 @@ import fms.forms  # noqa: F401  - UsedFormToken
 import fms.identity.models  # noqa: F401
 import fms.jobs  # noqa: F401  - JobRun
 import fms.notifications.models  # noqa: F401
+import fms.timesheets.models  # noqa: F401
 import fms.workforce.models  # noqa: F401

@@ -28,7 +28,12 @@ REDIS_URL = os.environ.get("FMS_TEST_REDIS_URL") or None
 REQUIRE_SERVICES = os.environ.get("FMS_REQUIRE_SERVICES") == "1"
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
 
-pytest_plugins = ["tests.factories", "tests.factories_workforce", "tests.factories_identity_sso"]
+pytest_plugins = [
+    "tests.factories",
+    "tests.factories_workforce",
+    "tests.factories_identity_sso",
+    "tests.factories_timesheets",
+]
 
 
 def _missing(marker: str) -> str | None:
