@@ -776,3 +776,58 @@ def test_an_expense_is_checked_then_decided_once(session, world):
             session, actor=world.procurement, expense_id=expense.id, approve=True
         )
     assert expense.state == "approved"
+
+
+def test_adjustments_milestones_and_expenses_are_invoiced_once(session, world):
+    sheet = world.submit(world.fill()).sheet
+    ts.approve_timesheet(session, actor=world.manager, timesheet_id=sheet.id)
+    adjustment = ts.create_adjustment(
+        session,
+        actor=world.me,
+        timesheet_id=sheet.id,
+        work_date="2026-03-02",
+        minutes=30,
+        reason="Call",
+    )
+    with pytest.raises(RuleViolation, match="not approved"):
+        ts.mark_items_invoiced(
+            session,
+            actor=world.procurement,
+            model=Adjustment,
+            item_ids=[adjustment.id],
+            invoice_id=7,
+        )
+    ts.submit_adjustment(session, actor=world.me, adjustment_id=adjustment.id)
+    ts.decide_adjustment(session, actor=world.manager, adjustment_id=adjustment.id, approve=True)
+    assert ts.mark_items_invoiced(
+        session,
+        actor=world.procurement,
+        model=Adjustment,
+        item_ids=[adjustment.id],
+        invoice_id=7,
+    ) == [adjustment.id]
+    with pytest.raises(RuleViolation, match="invoiced already"):
+        ts.mark_items_invoiced(
+            session,
+            actor=world.procurement,
+            model=Adjustment,
+            item_ids=[adjustment.id],
+            invoice_id=8,
+        )
+    session.expire_all()
+    row = session.get(Adjustment, adjustment.id)
+    assert (row.state, row.invoice_id) == ("invoiced", 7)
+    assert audit.verify_chain(session, world.org.id).ok
+
+
+def test_nobody_decides_their_own_time(session, world):
+    # the freelancer's own account also holds procurement in this organization
+    me_as_procurement = world.me.__class__(
+        user_id=world.me.user_id,
+        org_id=world.org.id,
+        roles=frozenset({"freelancer", "procurement"}),
+    )
+    sheet = world.submit(world.fill()).sheet
+    with pytest.raises(NotAllowed, match="your own"):
+        ts.approve_timesheet(session, actor=me_as_procurement, timesheet_id=sheet.id)
+    assert sheet.state == "submitted"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from fms import money
 from fms.audit import services as audit
-from fms.errors import InvalidInput, NotAllowed, RuleViolation
+from fms.errors import InvalidInput, RuleViolation
 from fms.identity.actor import Actor
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
@@ -23,11 +23,10 @@ from fms.timesheets.services import (
     decide,
     engagement_of,
     own_engagement,
-    reviewer_day,
+    require_reviewer,
     text_in,
     week_schedule,
 )
-from fms.workforce.engagements import acts_for
 
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 
@@ -117,12 +116,7 @@ def decide_expense(
     row = get_in_org(session, Expense, expense_id, what="expense")
     engagement = engagement_of(session, row.engagement_id)
     first, last = week_bounds(row.spent_on, week_schedule(session))
-    day = reviewer_day(engagement, first, last)
-    if not acts_for(session, actor, engagement, day):
-        raise NotAllowed(
-            f"Only the engagement's hiring manager on {day.isoformat()} (or their delegate "
-            "that day), or procurement, decides this."
-        )
+    require_reviewer(session, actor, engagement, first, last)
     return decide(
         session,
         row,

@@ -141,10 +141,15 @@ def reviewer_day(engagement: Engagement, week_start: date, week_end: date) -> da
     return rules.review_day(week_start, week_end, engagement.start_date, engagement.end_date)
 
 
-def _require_reviewer(session: Session, actor: Actor, engagement: Engagement, sheet) -> None:
+def require_reviewer(
+    session: Session, actor: Actor, engagement: Engagement, week_start: date, week_end: date
+) -> None:
     """The engagement's manager on the week's last working day, a delegate covering that
-    day, or procurement decides."""
-    day = reviewer_day(engagement, sheet.week_start, sheet.week_end)
+    day, or procurement decides; never the freelancer whose work it is."""
+    profile = _profile_of(session, actor)
+    if profile is not None and profile.id == engagement.freelancer_id:
+        raise NotAllowed("You cannot decide your own time or costs.")
+    day = reviewer_day(engagement, week_start, week_end)
     if not acts_for(session, actor, engagement, day):
         raise NotAllowed(
             f"Only the engagement's hiring manager on {day.isoformat()} (or their delegate "
@@ -633,7 +638,7 @@ def approve_timesheet(session: Session, *, actor: Actor, timesheet_id) -> Timesh
     procurement) approves a submitted sheet; approved sheets never change."""
     sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
     engagement = engagement_of(session, sheet.engagement_id)
-    _require_reviewer(session, actor, engagement, sheet)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
     return decide(
         session,
         sheet,
@@ -650,7 +655,7 @@ def reject_timesheet(session: Session, *, actor: Actor, timesheet_id, comment) -
     edits it (rejected -> draft) and submits again."""
     sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
     engagement = engagement_of(session, sheet.engagement_id)
-    _require_reviewer(session, actor, engagement, sheet)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
     return decide(
         session,
         sheet,
@@ -866,7 +871,7 @@ def create_adjustment(
     engagement = engagement_of(session, sheet.engagement_id)
     profile = _profile_of(session, actor)
     if profile is None or profile.id != sheet.freelancer_id:
-        _require_reviewer(session, actor, engagement, sheet)
+        require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
     if sheet.state not in ("approved", "invoiced"):
         raise RuleViolation("Adjustments correct approved time; edit the sheet itself instead.")
     day = date_in(work_date, "work_date")
@@ -963,7 +968,7 @@ def decide_adjustment(
     row = _adjustment(session, actor, adjustment_id)
     sheet = session.scalar(select(Timesheet).where(Timesheet.id == row.timesheet_id))
     engagement = engagement_of(session, row.engagement_id)
-    _require_reviewer(session, actor, engagement, sheet)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
     if row.created_by_user_id == actor.user_id:
         raise NotAllowed("Someone other than its author decides an adjustment.")
     return decide(
@@ -1018,6 +1023,50 @@ def mark_invoiced(session: Session, *, actor: Actor, entry_ids, invoice_id: int)
         after={"invoice_id": invoice_id},
     )
     return done
+
+
+# what invoicing bills besides day entries, and the state each is billed from
+BILLED_FROM = {"timesheet_adjustment": "approved", "milestone": "accepted", "expense": "approved"}
+
+
+def mark_items_invoiced(
+    session: Session, *, actor: Actor, model, item_ids, invoice_id: int
+) -> list[int]:
+    """Invoicing marks approved adjustments, accepted milestones or approved expenses
+    billed on an invoice, each at most once (a conditional update: all or a
+    RuleViolation, nothing marked); they become invoiced, each with its audit entry."""
+    source = BILLED_FROM[model.__tablename__]
+    ids = sorted(set(item_ids))
+    if not ids:
+        return []
+    audit.take_head(session, actor.org_id)  # the first lock, outside the savepoint
+    savepoint = session.begin_nested()
+    marked = session.scalars(
+        update(model)
+        .where(model.id.in_(ids), model.state == source, model.invoiced_at.is_(None))
+        .values(state="invoiced", invoiced_at=utcnow(), invoice_id=invoice_id)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if len(marked) != len(ids):
+        savepoint.rollback()
+        raise RuleViolation(f"Some of these are not {source} or are invoiced already.")
+    savepoint.commit()
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Change(
+                f"{model.__tablename__}.invoiced",
+                model.__tablename__,
+                item_id,
+                before={"state": source},
+                after={"state": "invoiced", "invoice_id": invoice_id},
+            )
+            for item_id in sorted(marked)
+        ],
+    )
+    return sorted(marked)
 
 
 def lock_period(session: Session, *, actor: Actor, period_start, period_end) -> PeriodLock:
