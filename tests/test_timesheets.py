@@ -831,3 +831,52 @@ def test_nobody_decides_their_own_time(session, world):
     with pytest.raises(NotAllowed, match="your own"):
         ts.approve_timesheet(session, actor=me_as_procurement, timesheet_id=sheet.id)
     assert sheet.state == "submitted"
+
+
+def test_bulk_approval_skips_the_actors_own_sheets(session, world):
+    me_as_procurement = world.me.__class__(
+        user_id=world.me.user_id,
+        org_id=world.org.id,
+        roles=frozenset({"freelancer", "procurement"}),
+    )
+    sheets = add_submitted_sheets(session, world, 2)
+    result = ts.bulk_approve(session, actor=me_as_procurement, timesheet_ids=[s.id for s in sheets])
+    assert result.approved == [] and result.not_allowed == sorted(s.id for s in sheets)
+
+
+def test_an_adjustment_stays_within_the_budget_cap(session, world):
+    world.set_terms(budget_cap=Decimal(1000))
+    sheet = world.submit(world.fill(minutes=(600,))).sheet  # 900.00
+    ts.approve_timesheet(session, actor=world.manager, timesheet_id=sheet.id)
+    # +60 minutes = 90.00 -> 990.00: within; +120 more = 180.00 -> 1,170.00: past the cap
+    within = ts.create_adjustment(
+        session,
+        actor=world.me,
+        timesheet_id=sheet.id,
+        work_date="2026-03-03",
+        minutes=60,
+        reason="Review call",
+    )
+    ts.submit_adjustment(session, actor=world.me, adjustment_id=within.id)
+    past = ts.create_adjustment(
+        session,
+        actor=world.me,
+        timesheet_id=sheet.id,
+        work_date="2026-03-04",
+        minutes=120,
+        reason="More",
+    )
+    with pytest.raises(RuleViolation, match="Budget cap: .*1,170.00 of the 1,000.00 EUR cap"):
+        ts.submit_adjustment(session, actor=world.me, adjustment_id=past.id)
+    assert past.state == "draft"
+    # a negative correction always goes through
+    back = ts.create_adjustment(
+        session,
+        actor=world.me,
+        timesheet_id=sheet.id,
+        work_date="2026-03-02",
+        minutes=-600,
+        reason="Wrong engagement",
+    )
+    ts.submit_adjustment(session, actor=world.me, adjustment_id=back.id)
+    assert back.state == "submitted"

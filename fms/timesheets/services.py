@@ -733,6 +733,11 @@ class Reviewers:
         self.history: dict[int, list] = {i: [] for i in ids}
         self.delegations: list = []
         self.everyone = actor.can("engagements.manage")
+        # nobody decides their own time: the actor's own profile, if they are a freelancer
+        self.own_profile_id = None
+        if actor.can("own_engagements.read") and ids:
+            profile = _profile_of(session, actor)
+            self.own_profile_id = profile.id if profile else None
         if not ids or not (full_history or (actor.can("engagements.end") and not self.everyone)):
             return
         for terms in session.scalars(
@@ -768,6 +773,8 @@ class Reviewers:
         ]
 
     def may_decide(self, sheet) -> bool:
+        if self.own_profile_id is not None and sheet.freelancer_id == self.own_profile_id:
+            return False
         if self.everyone:
             return True
         if not self.actor.can("engagements.end"):
@@ -945,10 +952,23 @@ def _adjustment(session, actor, adjustment_id):
 
 
 def submit_adjustment(session: Session, *, actor: Actor, adjustment_id) -> Adjustment:
-    """Its author submits a draft adjustment for approval."""
+    """Its author submits a draft adjustment for approval; one that adds to the spend
+    stays within the budget cap in effect (the engagement row locked, as for sheets)."""
     row = _adjustment(session, actor, adjustment_id)
     if row.created_by_user_id != actor.user_id:
         raise NotAllowed("The adjustment's author submits it.")
+    engagement = engagement_of(session, row.engagement_id)
+    lock(session, engagement)
+    items = engagement_spend(session, engagement)
+    added = pricing.adjustment_items(session, [row])
+    if added[0].amount > 0:
+        used = pricing.totals_by_currency(items + added).get(engagement.currency, Decimal(0))
+        cap = terms_on(session, engagement.id, row.work_date).budget_cap
+        if rules.budget_level(used, cap) == "over":
+            raise RuleViolation(
+                f"Budget cap: this adjustment would bring the engagement to {used:,.2f} of "
+                f"the {cap:,.2f} {engagement.currency} cap."
+            )
     return transition(
         session,
         row,
