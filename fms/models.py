@@ -10,4 +10,5 @@ import fms.jobs  # noqa: F401  - JobRun
 import fms.notifications.models  # noqa: F401
 import fms.saved_views  # noqa: F401  - SavedView
 import fms.storage  # noqa: F401  - StoredFile
+import fms.timesheets.models  # noqa: F401
 import fms.workforce.models  # noqa: F401

@@ -33,6 +33,7 @@ pytest_plugins = [
     "tests.factories_workforce",
     "tests.factories_identity_sso",
     "tests.factories_lists",
+    "tests.factories_timesheets",
 ]
 
 

@@ -94,6 +94,9 @@ def _acts_for(session: Session, actor: Actor, engagement: Engagement, on: date) 
     return queries.stands_in_for(session, actor.user_id, terms.hiring_manager_user_id, on)
 
 
+acts_for = _acts_for  # public: timesheets asks who reviews an engagement's time on a day
+
+
 def org_today(session: Session, actor: Actor) -> date:
     from fms.identity.models import Organization
 

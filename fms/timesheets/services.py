@@ -1,0 +1,1114 @@
+"""Timesheet writes and their rules. Services flush, never commit; each docstring says the
+rule it enforces; every refusal names the rule and why, and changes nothing.
+
+Lock order (after the audit chain head, which fms.audit takes first): the freelancer's
+profile, then the engagement, then the sheet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import and_, delete, exists, func, select, update
+from sqlalchemy.orm import Session
+
+from fms import money
+from fms.audit import services as audit
+from fms.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from fms.identity.actor import Actor
+from fms.identity.permissions import require
+from fms.input import DATE_MESSAGE, WHOLE_MESSAGE, nfc, parse_date, parse_int
+from fms.records import add_unique
+from fms.statemachine import lock, transition
+from fms.tenancy import MAX_ID, get_in_org
+from fms.timekeeping import utcnow
+from fms.timesheets import pricing, rules
+from fms.timesheets.models import (
+    Adjustment,
+    PeriodLock,
+    TaskCode,
+    TimeRounding,
+    Timesheet,
+    TimesheetEntry,
+    WeekStart,
+)
+from fms.workforce import queries as workforce_queries
+from fms.workforce.engagements import acts_for, terms_on
+from fms.workforce.models import Delegation, Engagement, EngagementTerms, Freelancer
+
+MAX_NOTE = 500
+MAX_COMMENT = 2000
+MAX_BULK = 1000
+
+# --- submission guards (a hook: higher areas register, timesheets never imports them) --------
+
+SubmissionGuard = Callable[..., str | None]
+_submission_guards: list[SubmissionGuard] = []
+
+
+def register_submission_guard(guard: SubmissionGuard) -> SubmissionGuard:
+    """Register `guard(session, *, engagement, sheet) -> reason | None`; a reason refuses
+    the submission (Compliance blocks non-compliant engagements through it)."""
+    if guard not in _submission_guards:
+        _submission_guards.append(guard)
+    return guard
+
+
+def unregister_submission_guard(guard: SubmissionGuard) -> None:
+    if guard in _submission_guards:
+        _submission_guards.remove(guard)
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def text_in(value, *, limit: int, name: str, required: bool = False) -> str:
+    text = nfc(str(value or "")).strip()
+    if required and not text:
+        raise InvalidInput("This is required.", errors={name: ["Required."]})
+    if len(text) > limit:
+        raise InvalidInput(f"At most {limit} characters.", errors={name: [f"At most {limit}."]})
+    return text
+
+
+def date_in(value, name: str) -> date:
+    try:
+        return parse_date(value)
+    except ValueError:
+        raise InvalidInput(DATE_MESSAGE, errors={name: [DATE_MESSAGE]}) from None
+
+
+def amount_in(value, currency: str, *, name: str = "amount", positive: bool = True):
+    """An exact amount in the currency's minor unit, non-zero, below a trillion (and
+    positive unless corrections may be negative); InvalidInput otherwise."""
+    try:
+        number = money.to_decimal(value)
+    except (TypeError, ValueError):
+        number = None
+    if (
+        number is None
+        or number == 0
+        or (positive and number < 0)
+        or abs(number) >= 10**12
+        or money.round_half_up(number, currency) != number
+    ):
+        kind = "positive" if positive else "non-zero"
+        message = f"A {kind} amount in {currency}, to its minor unit."
+        raise InvalidInput(message, errors={name: [message]})
+    return number
+
+
+def _profile_of(session: Session, actor: Actor) -> Freelancer | None:
+    if actor.user_id is None or not actor.can("own_engagements.read"):
+        return None
+    return session.scalar(select(Freelancer).where(Freelancer.user_id == actor.user_id))
+
+
+def own_engagement(session: Session, actor: Actor, engagement_id) -> Engagement:
+    """The actor's own engagement (as its freelancer); any other id is simply not found."""
+    engagement = get_in_org(session, Engagement, engagement_id, what="engagement")
+    profile = _profile_of(session, actor)
+    if profile is None or engagement.freelancer_id != profile.id:
+        raise NotFound("No such engagement.")
+    return engagement
+
+
+def get_timesheet(session: Session, *, actor: Actor, timesheet_id) -> Timesheet:
+    """Staff who read engagements see every sheet; a freelancer only their own."""
+    sheet = get_in_org(session, Timesheet, timesheet_id, what="timesheet")
+    if actor.can("engagements.read"):
+        return sheet
+    profile = _profile_of(session, actor)
+    if profile is not None and sheet.freelancer_id == profile.id:
+        return sheet
+    raise NotFound("No such timesheet.")
+
+
+def _require_owner(session: Session, actor: Actor, sheet: Timesheet) -> None:
+    profile = _profile_of(session, actor)
+    if profile is None or profile.id != sheet.freelancer_id:
+        raise NotAllowed("Only the freelancer fills in and submits their timesheet.")
+
+
+def engagement_of(session: Session, engagement_id: int) -> Engagement:
+    return session.scalar(select(Engagement).where(Engagement.id == engagement_id))
+
+
+def reviewer_day(engagement: Engagement, week_start: date, week_end: date) -> date:
+    return rules.review_day(week_start, week_end, engagement.start_date, engagement.end_date)
+
+
+def require_reviewer(
+    session: Session, actor: Actor, engagement: Engagement, week_start: date, week_end: date
+) -> None:
+    """The engagement's manager on the week's last working day, a delegate covering that
+    day, or procurement decides; never the freelancer whose work it is."""
+    profile = _profile_of(session, actor)
+    if profile is not None and profile.id == engagement.freelancer_id:
+        raise NotAllowed("You cannot decide your own time or costs.")
+    day = reviewer_day(engagement, week_start, week_end)
+    if not acts_for(session, actor, engagement, day):
+        raise NotAllowed(
+            f"Only the engagement's hiring manager on {day.isoformat()} (or their delegate "
+            "that day), or procurement, decides this."
+        )
+
+
+def week_schedule(session: Session) -> list[tuple[date, int]]:
+    """The organization's week starts, oldest first (Monday before the first)."""
+    return [
+        (row.effective_from, row.weekday)
+        for row in session.scalars(select(WeekStart).order_by(WeekStart.effective_from))
+    ]
+
+
+# --- settings: week start, task codes, rounding ---------------------------------------------
+
+
+def set_week_start(session: Session, *, actor: Actor, weekday, today: date) -> WeekStart:
+    """Change the weekday weeks start on; it applies to weeks that begin after the current
+    one ends (rules.change_takes_effect), one pending change at a time."""
+    require(actor, "organization.manage")
+    try:
+        weekday = parse_int(weekday)
+    except ValueError:
+        weekday = -1
+    if not 0 <= weekday <= 6:
+        raise InvalidInput(
+            "Choose a weekday from 0 (Monday) to 6 (Sunday).", errors={"week_start": ["0-6."]}
+        )
+    schedule = week_schedule(session)
+    pending = [d for d, _ in schedule if d > today]
+    if pending:
+        raise RuleViolation(
+            f"A change of week start already takes effect on {pending[0].isoformat()}."
+        )
+    current = schedule[-1][1] if schedule else rules.DEFAULT_WEEK_START
+    if weekday == current:
+        raise RuleViolation(f"Weeks already start on {rules.WEEKDAYS[weekday]}.")
+    row = WeekStart(
+        org_id=actor.org_id,
+        effective_from=rules.change_takes_effect(today, schedule, weekday),
+        weekday=weekday,
+        created_by_user_id=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "timesheet_week_start.changed",
+        row,
+        before={"weekday": current},
+        after={"weekday": weekday, "effective_from": row.effective_from},
+    )
+    return row
+
+
+def add_task_code(session: Session, *, actor: Actor, code, name) -> TaskCode:
+    """Procurement keeps the organization's task/project codes; a code is unique (409)."""
+    require(actor, "engagements.manage")
+    code = text_in(code, limit=30, name="code", required=True)
+    name = text_in(name, limit=120, name="name", required=True)
+    row = add_unique(
+        session,
+        TaskCode(org_id=actor.org_id, code=code, name=name, is_active=True),
+        existing=lambda: session.scalar(select(TaskCode.id).where(TaskCode.code == code)),
+        detail=f"The task code {code!r} exists already.",
+        errors={"code": ["Exists already."]},
+    )
+    audit.record(session, actor, "timesheet_task_code.created", row, after={"code": code})
+    return row
+
+
+def set_task_code_active(session: Session, *, actor: Actor, task_code_id, active: bool):
+    """Retired codes stay on the entries that used them; new entries cannot choose them."""
+    require(actor, "engagements.manage")
+    row = get_in_org(session, TaskCode, task_code_id, what="task code")
+    row.is_active = bool(active)
+    session.flush()
+    audit.record(
+        session, actor, "timesheet_task_code.changed", row, after={"is_active": row.is_active}
+    )
+    return row
+
+
+def set_time_rounding(session: Session, *, actor: Actor, engagement_id, mode) -> TimeRounding:
+    """Procurement sets how an engagement's billable minutes are rounded per day; stored
+    minutes never change."""
+    require(actor, "engagements.manage")
+    engagement = get_in_org(session, Engagement, engagement_id, what="engagement")
+    if mode not in rules.ROUNDING_MODES:
+        raise InvalidInput(
+            "Choose none, up_6, nearest_6, up_15 or nearest_15.",
+            errors={"mode": [", ".join(rules.ROUNDING_MODES)]},
+        )
+    row = session.scalar(select(TimeRounding).where(TimeRounding.engagement_id == engagement.id))
+    before = row.mode if row else "none"
+    if row is None:
+        row = TimeRounding(org_id=actor.org_id, engagement_id=engagement.id, mode=mode)
+        session.add(row)
+    row.mode = mode
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "engagement.time_rounding_set",
+        engagement,
+        before={"time_rounding": before},
+        after={"time_rounding": mode},
+    )
+    return row
+
+
+# --- sheets and entries --------------------------------------------------------------------
+
+
+def open_timesheet(session: Session, *, actor: Actor, engagement_id, week_start) -> Timesheet:
+    """The freelancer opens the sheet of one of their engagements for a week: the date is
+    the first day of a week (the organization's week start), the week overlaps the
+    engagement's dates, one sheet per engagement and week (409)."""
+    engagement = own_engagement(session, actor, engagement_id)
+    if engagement.kind not in rules.TIME_KINDS:
+        raise RuleViolation("A fixed-fee engagement bills milestones, not time.")
+    start = date_in(week_start, "week_start")
+    first, last = rules.week_bounds(start, week_schedule(session))
+    if first != start:
+        raise InvalidInput(
+            f"{start.isoformat()} is not the first day of a week; that week starts on "
+            f"{first.isoformat()}.",
+            errors={"week_start": ["Not the first day of a week."]},
+        )
+    if last < engagement.start_date or first > engagement.end_date:
+        raise RuleViolation(
+            "Engagement dates: this week is outside the engagement "
+            f"({engagement.start_date.isoformat()} to {engagement.end_date.isoformat()})."
+        )
+    sheet = add_unique(
+        session,
+        Timesheet(
+            org_id=actor.org_id,
+            engagement_id=engagement.id,
+            freelancer_id=engagement.freelancer_id,
+            week_start=first,
+            week_end=last,
+            state="draft",
+        ),
+        existing=lambda: session.scalar(
+            select(Timesheet.id).where(
+                Timesheet.engagement_id == engagement.id, Timesheet.week_start == first
+            )
+        ),
+        detail="There is already a timesheet for this engagement and week.",
+    )
+    audit.record(
+        session,
+        actor,
+        "timesheet.created",
+        sheet,
+        after={"engagement_id": engagement.id, "week_start": first, "week_end": last},
+    )
+    return sheet
+
+
+def _half_days(value, errors: dict, key: str) -> int | None:
+    try:
+        number = money.to_decimal(value)
+    except (TypeError, ValueError):
+        number = None
+    if number not in (Decimal(0), Decimal("0.5"), Decimal(1)):
+        errors[key] = ["Days are 0, 0.5 or 1."]
+        return None
+    return int(number * 2)
+
+
+def _parse_entries(session, sheet, engagement, entries) -> list[dict]:
+    """Every entry checked before anything is written; errors keyed entries.<i>.<field>."""
+    if not isinstance(entries, list | tuple) or len(entries) > 7:
+        raise InvalidInput("Give at most one entry per day of the week.")
+    errors: dict[str, list[str]] = {}
+    codes = {
+        row.code: row.id for row in session.scalars(select(TaskCode).where(TaskCode.is_active))
+    }
+    daily = engagement.kind == "daily"
+    parsed, seen = [], set()
+    for index, raw in enumerate(entries):
+        key = f"entries.{index}"
+        if not isinstance(raw, dict):
+            errors[key] = ["An entry is an object with a date and time."]
+            continue
+        try:
+            day = parse_date(raw.get("work_date"))
+        except ValueError:
+            errors[f"{key}.work_date"] = [DATE_MESSAGE]
+            continue
+        if not sheet.week_start <= day <= sheet.week_end:
+            errors[f"{key}.work_date"] = [
+                f"Outside this week ({sheet.week_start.isoformat()} to "
+                f"{sheet.week_end.isoformat()})."
+            ]
+        elif not engagement.start_date <= day <= engagement.end_date:
+            errors[f"{key}.work_date"] = ["Outside the engagement's dates."]
+        elif day in seen:
+            errors[f"{key}.work_date"] = ["One entry per day."]
+        seen.add(day)
+        minutes, half_days = 0, None
+        if daily:
+            half_days = _half_days(raw.get("days"), errors, f"{key}.days")
+        else:
+            try:
+                minutes = parse_int(raw.get("minutes"))
+            except ValueError:
+                errors[f"{key}.minutes"] = [WHOLE_MESSAGE]
+            else:
+                if not 0 <= minutes <= rules.DAY_MINUTES:
+                    errors[f"{key}.minutes"] = ["From 0 to 1440 minutes (24 hours) a day."]
+        code_id = None
+        code = raw.get("task_code")
+        if code not in (None, ""):
+            code_id = codes.get(nfc(str(code)).strip())
+            if code_id is None:
+                errors[f"{key}.task_code"] = ["Not one of the organization's active codes."]
+        note = nfc(str(raw.get("note") or "")).strip()
+        if len(note) > MAX_NOTE:
+            errors[f"{key}.note"] = [f"At most {MAX_NOTE} characters."]
+        parsed.append(
+            {
+                "work_date": day,
+                "minutes": minutes,
+                "half_days": half_days,
+                "task_code_id": code_id,
+                "note": note,
+            }
+        )
+    if errors:
+        raise InvalidInput("Check the highlighted entries.", errors=errors)
+    return parsed
+
+
+def save_entries(session: Session, *, actor: Actor, timesheet_id, entries) -> Timesheet:
+    """The freelancer replaces the week's entries while the sheet is a draft (a rejected
+    sheet becomes a draft again). The state is read under the sheet's row lock, so an
+    edit never lands on a sheet submitted or approved meanwhile."""
+    sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
+    _require_owner(session, actor, sheet)
+    engagement = engagement_of(session, sheet.engagement_id)
+    parsed = _parse_entries(session, sheet, engagement, entries)
+    lock(session, sheet)
+    if sheet.state not in ("draft", "rejected"):
+        raise RuleViolation(
+            f"This timesheet is {sheet.state}: it can no longer be edited"
+            + (" (a correction is an adjustment)." if sheet.state != "submitted" else ".")
+        )
+    if sheet.state == "rejected":
+        transition(session, sheet, to="draft", table=rules.SHEET_TRANSITIONS, actor=actor)
+    session.execute(
+        delete(TimesheetEntry)
+        .where(TimesheetEntry.timesheet_id == sheet.id)
+        .execution_options(synchronize_session=False)
+    )
+    kept = [p for p in parsed if p["minutes"] or p["half_days"] or p["note"] or p["task_code_id"]]
+    for values in kept:
+        session.add(
+            TimesheetEntry(
+                org_id=sheet.org_id, timesheet_id=sheet.id, engagement_id=engagement.id, **values
+            )
+        )
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "timesheet.entries_saved",
+        sheet,
+        after={
+            "days": len(kept),
+            "minutes": sum(p["minutes"] for p in kept),
+            "half_days": sum(p["half_days"] or 0 for p in kept),
+        },
+    )
+    return sheet
+
+
+def entries_of(session: Session, timesheet_id: int) -> list[TimesheetEntry]:
+    return list(
+        session.scalars(
+            select(TimesheetEntry)
+            .where(TimesheetEntry.timesheet_id == timesheet_id)
+            .order_by(TimesheetEntry.work_date)
+        )
+    )
+
+
+# --- submission ----------------------------------------------------------------------------
+
+
+@dataclass
+class Submission:
+    sheet: Timesheet
+    warnings: list[str] = field(default_factory=list)
+
+
+def _check_day_limit(session: Session, sheet: Timesheet, entries) -> None:
+    """At most 24 hours a day per person across all their engagements (submitted,
+    approved or invoiced sheets, and this one)."""
+    counted = (
+        func.sum(TimesheetEntry.minutes)
+        + func.coalesce(func.sum(TimesheetEntry.half_days), 0) * rules.HALF_DAY_MINUTES
+    )
+    others = dict(
+        session.execute(
+            select(TimesheetEntry.work_date, counted)
+            .join(Timesheet, Timesheet.id == TimesheetEntry.timesheet_id)
+            .where(
+                Timesheet.freelancer_id == sheet.freelancer_id,
+                Timesheet.id != sheet.id,
+                Timesheet.state.in_(rules.COUNTED_STATES),
+                TimesheetEntry.work_date.between(sheet.week_start, sheet.week_end),
+            )
+            .group_by(TimesheetEntry.work_date)
+        ).all()
+    )
+    for entry in entries:
+        day_total = others.get(entry.work_date, 0) + rules.counted_minutes(
+            entry.minutes, entry.half_days
+        )
+        if day_total > rules.DAY_MINUTES:
+            raise RuleViolation(
+                f"24-hour day: with your other engagements, {entry.work_date.isoformat()} "
+                f"would have {day_total // 60}:{day_total % 60:02d} hours; a day has 24."
+            )
+
+
+def engagement_spend(session: Session, engagement: Engagement, *, besides: int | None = None):
+    """The engagement's submitted, approved and invoiced time and adjustments, priced and
+    rounded as invoice lines would be (Decimal in its currency)."""
+    sheet_ids = session.scalars(
+        select(Timesheet.id).where(
+            Timesheet.engagement_id == engagement.id,
+            Timesheet.state.in_(rules.COUNTED_STATES),
+            Timesheet.id != (besides or 0),
+        )
+    ).all()
+    items = [i for group in pricing.sheet_items(session, sheet_ids).values() for i in group]
+    adjustments = session.scalars(
+        select(Adjustment).where(
+            Adjustment.engagement_id == engagement.id,
+            Adjustment.state.in_(rules.COUNTED_STATES),
+        )
+    ).all()
+    items += pricing.adjustment_items(session, list(adjustments))
+    return items
+
+
+def _check_budget(session, actor, engagement, sheet, today) -> list[str]:
+    """The budget cap in effect (an approved budget increase raises it) counting submitted
+    and approved amounts: a warning from 80 %, a refusal past 100 %."""
+    items = engagement_spend(session, engagement, besides=sheet.id)
+    items += pricing.sheet_items(session, [sheet.id])[sheet.id]
+    used = pricing.totals_by_currency(items).get(engagement.currency, Decimal(0))
+    terms = terms_on(session, engagement.id, max(today, sheet.week_end))
+    cap = terms.budget_cap
+    level = rules.budget_level(used, cap)
+    shown = f"{used:,.2f} of the {cap:,.2f} {engagement.currency} cap"
+    if level == "over":
+        raise RuleViolation(
+            f"Budget cap: this week would bring the engagement to {shown}; "
+            "an approved budget increase must raise the cap first."
+        )
+    warnings = [f"Budget: the engagement is at {shown} (80 % or more)."] * (level == "warning")
+    if engagement.kind == "trial":
+        from fms.workforce.validation import to_base_currency
+
+        settings = workforce_queries.workforce_settings(session)
+        base = to_base_currency(
+            session, actor=actor, amount=used, currency=engagement.currency, on=today
+        )
+        if base > settings.trial_max_budget:
+            raise RuleViolation(
+                f"Trial limit: a trial engagement bills at most {settings.trial_max_budget:,.2f} "
+                "in the organization's base currency."
+            )
+    return warnings
+
+
+def _check_trial_days(session: Session, engagement: Engagement, entries) -> None:
+    """A trial engagement's time falls within its first trial_max_days days."""
+    if engagement.kind != "trial":
+        return
+    limit = workforce_queries.workforce_settings(session).trial_max_days
+    for entry in entries:
+        if (entry.work_date - engagement.start_date).days + 1 > limit:
+            raise RuleViolation(
+                f"Trial limit: a trial engagement records time in its first {limit} days "
+                f"only; {entry.work_date.isoformat()} is later."
+            )
+
+
+def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: date) -> Submission:
+    """The freelancer submits a draft week: inside the engagement's dates while it is
+    active; submission guards; at most 24 h a day across engagements (profile row
+    locked); the trial limits; the budget cap (engagement row locked). A week in a period
+    invoicing has closed may still be submitted: it bills in the next close."""
+    sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
+    _require_owner(session, actor, sheet)
+    engagement = engagement_of(session, sheet.engagement_id)
+    # the documented order: profile, engagement, sheet; everything below reads them locked
+    lock(session, session.get(Freelancer, sheet.freelancer_id))
+    lock(session, engagement)
+    lock(session, sheet)
+    if sheet.state != "draft":
+        raise RuleViolation(f"Only a draft can be submitted; this timesheet is {sheet.state}.")
+    if engagement.state != "active":
+        raise RuleViolation(
+            f"Active engagement: time is submitted while the engagement is active; it is "
+            f"{engagement.state.replace('_', ' ')}."
+        )
+    entries = entries_of(session, sheet.id)
+    if not any(e.minutes or e.half_days for e in entries):
+        raise RuleViolation("Nothing to submit: the week has no time.")
+    for entry in entries:
+        if not engagement.start_date <= entry.work_date <= engagement.end_date:
+            raise RuleViolation(
+                f"Engagement dates: {entry.work_date.isoformat()} is outside the engagement "
+                f"({engagement.start_date.isoformat()} to {engagement.end_date.isoformat()})."
+            )
+    for guard in list(_submission_guards):
+        reason = guard(session, engagement=engagement, sheet=sheet)
+        if reason:
+            raise RuleViolation(reason)
+    _check_trial_days(session, engagement, entries)
+    _check_day_limit(session, sheet, entries)
+    warnings = _check_budget(session, actor, engagement, sheet, today)
+    if locked_period(session, sheet.week_start) is not None:
+        warnings.append("This week is in a closed billing period: it bills in the next close.")
+    transition(
+        session,
+        sheet,
+        to="submitted",
+        table=rules.SHEET_TRANSITIONS,
+        actor=actor,
+        values={"submitted_at": utcnow()},
+        after={"minutes": sum(e.minutes for e in entries)},
+    )
+    return Submission(sheet, warnings)
+
+
+# --- review --------------------------------------------------------------------------------
+
+
+def comment_in(comment, required: bool) -> str | None:
+    text = nfc(str(comment or "")).strip()
+    if required and not text:
+        raise InvalidInput("Say why you send it back.", errors={"comment": ["Required."]})
+    if len(text) > MAX_COMMENT:
+        raise InvalidInput(
+            f"At most {MAX_COMMENT} characters.", errors={"comment": [f"At most {MAX_COMMENT}."]}
+        )
+    return text or None
+
+
+def decide(session, obj, *, to, table, actor, comment, label, source="submitted"):
+    """A conditional update from `source`: of two decisions at once exactly one wins; the
+    other is told it was already decided."""
+    if obj.state != source:
+        raise RuleViolation(f"This {label} has already been decided (it is {obj.state}).")
+    try:
+        return transition(
+            session,
+            obj,
+            to=to,
+            table=table,
+            actor=actor,
+            values={
+                "decided_at": utcnow(),
+                "decided_by_user_id": actor.user_id,
+                "decision_comment": comment,
+            },
+            after={"comment": comment},
+        )
+    except RuleViolation:
+        raise RuleViolation(f"This {label} has already been decided.") from None
+
+
+def approve_timesheet(session: Session, *, actor: Actor, timesheet_id) -> Timesheet:
+    """The reviewer (manager on the week's last working day, their delegate that day, or
+    procurement) approves a submitted sheet; approved sheets never change."""
+    sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
+    engagement = engagement_of(session, sheet.engagement_id)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
+    return decide(
+        session,
+        sheet,
+        to="approved",
+        table=rules.SHEET_TRANSITIONS,
+        actor=actor,
+        comment=None,
+        label="timesheet",
+    )
+
+
+def reject_timesheet(session: Session, *, actor: Actor, timesheet_id, comment) -> Timesheet:
+    """The reviewer sends a submitted sheet back with a comment (required); the freelancer
+    edits it (rejected -> draft) and submits again."""
+    sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
+    engagement = engagement_of(session, sheet.engagement_id)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
+    return decide(
+        session,
+        sheet,
+        to="rejected",
+        table=rules.SHEET_TRANSITIONS,
+        actor=actor,
+        comment=comment_in(comment, True),
+        label="timesheet",
+    )
+
+
+def _move_all(session, actor, *where, source, to, values=None, after=None) -> list[int]:
+    """A set-based transition of sheets: one conditional UPDATE ... RETURNING of those still
+    in `source`, then one audit entry each through the batch writer."""
+    if to not in rules.SHEET_TRANSITIONS[source]:
+        raise RuntimeError(f"no transition from {source} to {to}")
+    moved = sorted(
+        session.scalars(
+            update(Timesheet)
+            .where(*where, Timesheet.state == source)
+            .values(state=to, **(values or {}))
+            .returning(Timesheet.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Change(
+                f"timesheet.{to}",
+                "timesheet",
+                sheet_id,
+                before={"state": source},
+                after={"state": to, **(after or {})},
+            )
+            for sheet_id in moved
+        ],
+    )
+    return moved
+
+
+# --- bulk approval -------------------------------------------------------------------------
+
+
+def _ids(values) -> list[int]:
+    if not isinstance(values, list | tuple) or not values:
+        raise InvalidInput("Choose the timesheets.", errors={"timesheet_ids": ["Required."]})
+    if len(values) > MAX_BULK:
+        raise InvalidInput(f"At most {MAX_BULK} timesheets at once.")
+    ids = []
+    for value in values:
+        try:
+            number = parse_int(value)
+        except ValueError:
+            number = 0
+        if not 0 < number <= MAX_ID:
+            raise InvalidInput(
+                "Timesheet ids are whole numbers.", errors={"timesheet_ids": [WHOLE_MESSAGE]}
+            )
+        ids.append(number)
+    return sorted(set(ids))
+
+
+class Reviewers:
+    """Who may decide sheets of many engagements: three statements whatever their number
+    (engagements, their terms, the actor's delegations)."""
+
+    def __init__(self, session: Session, actor: Actor, engagement_ids, full_history=False):
+        ids = sorted(set(engagement_ids))
+        self.actor = actor
+        self.engagements = {
+            e.id: e for e in session.scalars(select(Engagement).where(Engagement.id.in_(ids)))
+        }
+        self.history: dict[int, list] = {i: [] for i in ids}
+        self.delegations: list = []
+        self.everyone = actor.can("engagements.manage")
+        # nobody decides their own time: the actor's own profile, if they are a freelancer
+        self.own_profile_id = None
+        if actor.can("own_engagements.read") and ids:
+            profile = _profile_of(session, actor)
+            self.own_profile_id = profile.id if profile else None
+        if not ids or not (full_history or (actor.can("engagements.end") and not self.everyone)):
+            return
+        for terms in session.scalars(
+            select(EngagementTerms)
+            .where(EngagementTerms.engagement_id.in_(ids))
+            .order_by(EngagementTerms.engagement_id, EngagementTerms.effective_from)
+        ):
+            self.history[terms.engagement_id].append(terms)
+        self.delegations = list(
+            session.scalars(
+                select(Delegation).where(
+                    Delegation.delegate_user_id == actor.user_id, Delegation.revoked_at.is_(None)
+                )
+            )
+        )
+
+    def manager_of(self, sheet) -> tuple[int | None, date]:
+        engagement = self.engagements[sheet.engagement_id]
+        day = reviewer_day(engagement, sheet.week_start, sheet.week_end)
+        terms = pricing.terms_for_day(self.history.get(engagement.id, []), day)
+        return (terms.hiring_manager_user_id if terms else None), day
+
+    def other_manager_days(self, sheet) -> list[date]:
+        """Days of the week that fell under another manager than the reviewing day's
+        (manager transfers are effective-dated)."""
+        manager, _ = self.manager_of(sheet)
+        history = self.history.get(sheet.engagement_id, [])
+        return [
+            day
+            for day in rules.days_of(sheet.week_start, sheet.week_end)
+            if (terms := pricing.terms_for_day(history, day)) is not None
+            and terms.hiring_manager_user_id != manager
+        ]
+
+    def may_decide(self, sheet) -> bool:
+        if self.own_profile_id is not None and sheet.freelancer_id == self.own_profile_id:
+            return False
+        if self.everyone:
+            return True
+        if not self.actor.can("engagements.end"):
+            return False
+        manager, day = self.manager_of(sheet)
+        if manager is None:
+            return False
+        if manager == self.actor.user_id:
+            return True
+        return any(
+            d.manager_user_id == manager and d.starts_on <= day <= d.ends_on
+            for d in self.delegations
+        )
+
+
+@dataclass
+class BulkPreview:
+    timesheet_ids: list[int]
+    count: int
+    minutes: int
+    half_days: int
+    amounts: dict[str, Decimal]
+    skipped: dict[int, str]
+
+
+def preview_bulk_approval(session: Session, *, actor: Actor, timesheet_ids) -> BulkPreview:
+    """What approving these sheets would do: count, time and amount per currency (priced
+    as invoice lines), and which are skipped and why. Statements: fixed."""
+    ids = _ids(timesheet_ids)
+    sheets = session.scalars(select(Timesheet).where(Timesheet.id.in_(ids))).all()
+    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets})
+    found = {s.id: s for s in sheets}
+    skipped, chosen = {}, []
+    for sheet_id in ids:
+        sheet = found.get(sheet_id)
+        if sheet is None:
+            skipped[sheet_id] = "not found"
+        elif sheet.state != "submitted":
+            skipped[sheet_id] = f"already {sheet.state}"
+        elif not reviewers.may_decide(sheet):
+            skipped[sheet_id] = "not yours to decide"
+        else:
+            chosen.append(sheet_id)
+    items = [i for group in pricing.sheet_items(session, chosen).values() for i in group]
+    return BulkPreview(
+        timesheet_ids=chosen,
+        count=len(chosen),
+        minutes=sum(i.minutes for i in items),
+        half_days=sum(i.quantity for i in items if i.kind == "day"),
+        amounts=pricing.totals_by_currency(items),
+        skipped=skipped,
+    )
+
+
+@dataclass
+class BulkResult:
+    approved: list[int]
+    changed_meanwhile: list[int]
+    not_allowed: list[int]
+
+
+def bulk_approve(session: Session, *, actor: Actor, timesheet_ids) -> BulkResult:
+    """Approve many sheets in one set-based conditional update: only those still
+    submitted that the actor may decide; what changed meanwhile is reported, not
+    approved. One audit entry per sheet through the audit batch writer. A fixed number of
+    statements whatever the number of sheets."""
+    ids = _ids(timesheet_ids)
+    sheets = session.scalars(select(Timesheet).where(Timesheet.id.in_(ids))).all()
+    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets})
+    by_id = {s.id: s for s in sheets}
+    allowed = [s.id for s in sheets if reviewers.may_decide(s)]
+    not_allowed = sorted(set(by_id) - set(allowed))
+    approved = []
+    if allowed:
+        approved = _move_all(
+            session,
+            actor,
+            Timesheet.id.in_(allowed),
+            source="submitted",
+            to="approved",
+            values={"decided_at": utcnow(), "decided_by_user_id": actor.user_id},
+            after={"bulk": True},
+        )
+    for sheet_id in approved:
+        session.expire(by_id[sheet_id])  # the row changed under the identity map
+    missing = sorted(set(ids) - set(by_id))
+    changed = sorted(set(allowed) - set(approved))
+    return BulkResult(approved, changed + missing, not_allowed)
+
+
+# --- adjustments ---------------------------------------------------------------------------
+
+
+def create_adjustment(
+    session: Session, *, actor: Actor, timesheet_id, work_date, reason, minutes=None, amount=None
+) -> Adjustment:
+    """A correction to an approved (or invoiced) sheet: signed minutes or a signed amount
+    for one of its days, with a reason, by its freelancer or its reviewer; it is approved
+    like a sheet. The day's corrected time stays within 0-24 h."""
+    sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
+    engagement = engagement_of(session, sheet.engagement_id)
+    profile = _profile_of(session, actor)
+    if profile is None or profile.id != sheet.freelancer_id:
+        require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
+    if sheet.state not in ("approved", "invoiced"):
+        raise RuleViolation("Adjustments correct approved time; edit the sheet itself instead.")
+    day = date_in(work_date, "work_date")
+    if not sheet.week_start <= day <= sheet.week_end:
+        raise InvalidInput(
+            "The corrected day is one of the sheet's week.",
+            errors={"work_date": ["Outside the sheet's week."]},
+        )
+    reason = text_in(reason, limit=MAX_COMMENT, name="reason", required=True)
+    if (minutes in (None, "")) == (amount in (None, "")):
+        raise InvalidInput("Correct either minutes or an amount.", errors={"minutes": ["One."]})
+    value_minutes = value_amount = None
+    if minutes not in (None, ""):
+        try:
+            value_minutes = parse_int(minutes)
+        except ValueError:
+            raise InvalidInput(WHOLE_MESSAGE, errors={"minutes": [WHOLE_MESSAGE]}) from None
+        if value_minutes == 0:
+            raise InvalidInput("A correction changes something.", errors={"minutes": ["Not 0."]})
+        recorded = session.scalar(
+            select(func.coalesce(func.sum(TimesheetEntry.minutes), 0)).where(
+                TimesheetEntry.timesheet_id == sheet.id, TimesheetEntry.work_date == day
+            )
+        ) + session.scalar(
+            select(func.coalesce(func.sum(Adjustment.minutes), 0)).where(
+                Adjustment.timesheet_id == sheet.id,
+                Adjustment.work_date == day,
+                Adjustment.state.in_(rules.COUNTED_STATES),
+            )
+        )
+        if not 0 <= recorded + value_minutes <= rules.DAY_MINUTES:
+            raise InvalidInput(
+                "The corrected day must stay between 0 and 24 hours.",
+                errors={"minutes": ["Out of range for this day."]},
+            )
+    else:
+        value_amount = amount_in(amount, engagement.currency, positive=False)
+    row = Adjustment(
+        org_id=sheet.org_id,
+        timesheet_id=sheet.id,
+        engagement_id=engagement.id,
+        work_date=day,
+        minutes=value_minutes,
+        amount=value_amount,
+        currency=engagement.currency,
+        reason=reason,
+        state="draft",
+        created_by_user_id=actor.user_id,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "timesheet_adjustment.created",
+        row,
+        after={
+            "timesheet_id": sheet.id,
+            "work_date": day,
+            "minutes": value_minutes,
+            "amount": value_amount,
+        },
+    )
+    return row
+
+
+def _adjustment(session, actor, adjustment_id):
+    row = get_in_org(session, Adjustment, adjustment_id, what="adjustment")
+    get_timesheet(session, actor=actor, timesheet_id=row.timesheet_id)  # visibility
+    return row
+
+
+def submit_adjustment(session: Session, *, actor: Actor, adjustment_id) -> Adjustment:
+    """Its author submits a draft adjustment for approval; one that adds to the spend
+    stays within the budget cap in effect (the engagement row locked, as for sheets)."""
+    row = _adjustment(session, actor, adjustment_id)
+    if row.created_by_user_id != actor.user_id:
+        raise NotAllowed("The adjustment's author submits it.")
+    engagement = engagement_of(session, row.engagement_id)
+    lock(session, engagement)
+    items = engagement_spend(session, engagement)
+    added = pricing.adjustment_items(session, [row])
+    if added[0].amount > 0:
+        used = pricing.totals_by_currency(items + added).get(engagement.currency, Decimal(0))
+        cap = terms_on(session, engagement.id, row.work_date).budget_cap
+        if rules.budget_level(used, cap) == "over":
+            raise RuleViolation(
+                f"Budget cap: this adjustment would bring the engagement to {used:,.2f} of "
+                f"the {cap:,.2f} {engagement.currency} cap."
+            )
+    return transition(
+        session,
+        row,
+        to="submitted",
+        table=rules.ADJUSTMENT_TRANSITIONS,
+        actor=actor,
+        values={"submitted_at": utcnow()},
+        label="adjustment",
+    )
+
+
+def decide_adjustment(
+    session: Session, *, actor: Actor, adjustment_id, approve: bool, comment=None
+) -> Adjustment:
+    """The original sheet's reviewer approves or rejects (comment required) an adjustment;
+    never its own author."""
+    row = _adjustment(session, actor, adjustment_id)
+    sheet = session.scalar(select(Timesheet).where(Timesheet.id == row.timesheet_id))
+    engagement = engagement_of(session, row.engagement_id)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
+    if row.created_by_user_id == actor.user_id:
+        raise NotAllowed("Someone other than its author decides an adjustment.")
+    return decide(
+        session,
+        row,
+        to="approved" if approve else "rejected",
+        table=rules.ADJUSTMENT_TRANSITIONS,
+        actor=actor,
+        comment=comment_in(comment, not approve),
+        label="adjustment",
+    )
+
+
+# --- invoicing's side: billed days and closed periods ----------------------------------------
+
+
+def mark_invoiced(session: Session, *, actor: Actor, entry_ids, invoice_id: int) -> list[int]:
+    """Invoicing marks approved day entries billed on an invoice, each at most once (a
+    conditional update: all or a RuleViolation); a sheet becomes invoiced when all its
+    days are. Returns the sheets that became invoiced."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        return []
+    approved_sheets = select(Timesheet.id).where(Timesheet.state == "approved")
+    audit.take_head(session, actor.org_id)  # the first lock, outside the savepoint
+    savepoint = session.begin_nested()  # a refusal leaves no day marked
+    changed = session.execute(
+        update(TimesheetEntry)
+        .where(
+            TimesheetEntry.id.in_(ids),
+            TimesheetEntry.invoiced_at.is_(None),
+            TimesheetEntry.timesheet_id.in_(approved_sheets),
+        )
+        .values(invoiced_at=utcnow(), invoice_id=invoice_id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != len(ids):
+        savepoint.rollback()
+        raise RuleViolation("Some of these days are not approved or are invoiced already.")
+    savepoint.commit()
+    sheet_ids = select(TimesheetEntry.timesheet_id).where(TimesheetEntry.id.in_(ids))
+    unbilled = exists().where(
+        and_(TimesheetEntry.timesheet_id == Timesheet.id, TimesheetEntry.invoiced_at.is_(None))
+    )
+    done = _move_all(
+        session,
+        actor,
+        Timesheet.id.in_(sheet_ids),
+        ~unbilled,
+        source="approved",
+        to="invoiced",
+        after={"invoice_id": invoice_id},
+    )
+    return done
+
+
+# what invoicing bills besides day entries, and the state each is billed from
+BILLED_FROM = {"timesheet_adjustment": "approved", "milestone": "accepted", "expense": "approved"}
+
+
+def mark_items_invoiced(
+    session: Session, *, actor: Actor, model, item_ids, invoice_id: int
+) -> list[int]:
+    """Invoicing marks approved adjustments, accepted milestones or approved expenses
+    billed on an invoice, each at most once (a conditional update: all or a
+    RuleViolation, nothing marked); they become invoiced, each with its audit entry."""
+    source = BILLED_FROM[model.__tablename__]
+    ids = sorted(set(item_ids))
+    if not ids:
+        return []
+    audit.take_head(session, actor.org_id)  # the first lock, outside the savepoint
+    savepoint = session.begin_nested()
+    marked = session.scalars(
+        update(model)
+        .where(model.id.in_(ids), model.state == source, model.invoiced_at.is_(None))
+        .values(state="invoiced", invoiced_at=utcnow(), invoice_id=invoice_id)
+        .returning(model.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    if len(marked) != len(ids):
+        savepoint.rollback()
+        raise RuleViolation(f"Some of these are not {source} or are invoiced already.")
+    savepoint.commit()
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Change(
+                f"{model.__tablename__}.invoiced",
+                model.__tablename__,
+                item_id,
+                before={"state": source},
+                after={"state": "invoiced", "invoice_id": invoice_id},
+            )
+            for item_id in sorted(marked)
+        ],
+    )
+    return sorted(marked)
+
+
+def lock_period(session: Session, *, actor: Actor, period_start, period_end) -> PeriodLock:
+    """Invoicing records a closed billing period (once: 409 for a second close)."""
+    start, end = date_in(period_start, "period_start"), date_in(period_end, "period_end")
+    if end < start:
+        raise InvalidInput("The period ends after it starts.", errors={"period_end": ["Order."]})
+    row = add_unique(
+        session,
+        PeriodLock(
+            org_id=actor.org_id, period_start=start, period_end=end, locked_by_user_id=actor.user_id
+        ),
+        existing=lambda: session.scalar(
+            select(PeriodLock.id).where(PeriodLock.period_start == start)
+        ),
+        detail="This period is closed already.",
+    )
+    audit.record(session, actor, "timesheet_period.locked", row, after={"start": start, "end": end})
+    return row
+
+
+def locked_period(session: Session, day: date) -> PeriodLock | None:
+    return session.scalar(
+        select(PeriodLock).where(PeriodLock.period_start <= day, PeriodLock.period_end >= day)
+    )
