@@ -185,6 +185,10 @@ NOT_IDS = {
     ("onboarding_template_step", "position"),
     ("onboarding_step", "position"),
     ("performance_review", "rating"),
+    ("timesheet_entry", "minutes"),
+    ("timesheet_entry", "half_days"),
+    ("timesheet_adjustment", "minutes"),
+    ("timesheet_week_start", "weekday"),
 }
 # a few that must be among the bigint id columns, whatever the naming rule finds
 MUST_BE_BIGINT = {
