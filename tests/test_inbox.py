@@ -371,6 +371,32 @@ def test_a_rejection_settles_the_skipped_steps_too(
     assert [n.read_at is not None for n in _rows(session, org)] == [True]
 
 
+def test_a_withdrawn_requisition_waits_for_nobody(
+    session, make_org, approval_chain, make_member, actor_of, make_requisition
+):
+    """Cancelled while waiting: its steps are skipped and the approvers' notice is read."""
+    from fms.workforce.models import ApprovalStep
+
+    org = make_org(base_currency="EUR")
+    approval_chain(org)
+    scope_session(session, org.id)
+    manager = make_member(org, roles=("hiring_manager",))
+    make_member(org, roles=("procurement",))
+    req = make_requisition(org, requester=manager, budget=60000)
+    requisitions.submit_requisition(
+        session, actor=actor_of(manager), requisition_id=req.id, today=TODAY
+    )
+    (waiting,) = _rows(session, org)
+    assert waiting.read_at is None
+    requisitions.cancel_requisition(session, actor=actor_of(manager), requisition_id=req.id)
+    session.expire_all()
+    assert [n.read_at is not None for n in _rows(session, org)] == [True]
+    states = session.scalars(
+        select(ApprovalStep.state).where(ApprovalStep.requisition_id == req.id)
+    ).all()
+    assert states == ["skipped", "skipped"]
+
+
 def test_an_amendment_waiting_reaches_procurement_but_not_its_requester(
     session, org, make_member, actor_of, make_engagement
 ):

@@ -155,7 +155,7 @@ def decide(
 
 
 def skip_rest(session: Session, steps: list[ApprovalStep]) -> None:
-    """After a rejection the remaining steps of the chain are not asked any more."""
+    """After a rejection (or a withdrawal) the remaining steps are not asked any more."""
     pending = [s.id for s in steps if s.state == "pending"]
     if pending:
         session.execute(

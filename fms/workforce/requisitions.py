@@ -257,11 +257,12 @@ def reopen_requisition(session: Session, *, actor: Actor, requisition_id: int) -
 
 
 def cancel_requisition(session: Session, *, actor: Actor, requisition_id: int) -> Requisition:
-    """The requester (or procurement) withdraws a requisition that is not yet approved."""
+    """The requester (or procurement) withdraws a requisition that is not yet approved; the
+    steps still waiting are skipped, so nobody is asked to approve it any more."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
     if actor.user_id != req.requester_user_id and not actor.can("engagements.manage"):
         raise NotAllowed("Only the requester or procurement can cancel this requisition.")
-    return transition(
+    transition(
         session,
         req,
         to="cancelled",
@@ -269,3 +270,5 @@ def cancel_requisition(session: Session, *, actor: Actor, requisition_id: int) -
         actor=actor,
         values={"decided_at": utcnow()},
     )
+    approvals.skip_rest(session, steps(session, req))
+    return req
