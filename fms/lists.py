@@ -410,7 +410,9 @@ def export_response(spec: ListSpec, fmt: str, *, actor, context: dict, defaults=
         db.session.commit()
         return redirect(url_for("jobs_pages.show", run_id=run_id))
     header = export_header(spec)
-    rows = export_rows(db.session, q, actor=actor, context=context)
+    # the rows stream after the view returns: read them through this request's own session
+    # (scoped to its organization), not whatever `db.session` resolves to while streaming
+    rows = export_rows(db.session(), q, actor=actor, context=context)
     filename = export_filename(spec, fmt)
     if fmt == "csv":
         return csv_response(filename, header, rows)

@@ -533,3 +533,29 @@ def test_whose_delegations(session, org, people):
     delegations.revoke_delegation(session, actor=stand_in, delegation_id=own.id)  # gives it back
     with pytest.raises(RuleViolation, match="already been revoked"):
         delegations.revoke_delegation(session, actor=manager, delegation_id=own.id)
+
+
+def test_same_day_changes_do_not_depend_on_the_order_of_approval(
+    session, org, people, make_engagement
+):
+    """Two rate changes from one day: the one asked for later holds, whichever is approved
+    last. A budget increase overtaken by a bigger one is no longer an increase: refused."""
+    engagement = make_engagement(org, start=date(2026, 1, 1), end=date(2026, 12, 31), rate="90")
+    proc, proc2 = people["procurement"], people["procurement2"]
+    first = _propose(session, proc, engagement, "rate_change", "2026-06-01", new_rate="100")
+    second = _propose(session, proc, engagement, "rate_change", "2026-06-01", new_rate="110")
+    _approve_all(session, second, proc2)
+    _approve_all(session, first, proc2)
+    assert svc.terms_on(session, engagement.id, date(2026, 7, 1)).rate == Decimal(110)
+
+    small = _propose(
+        session, proc, engagement, "budget_increase", "2026-06-01", new_budget_cap="120000"
+    )
+    big = _propose(
+        session, proc, engagement, "budget_increase", "2026-06-01", new_budget_cap="600000"
+    )
+    _approve_all(session, big, proc2)
+    with pytest.raises(RuleViolation, match="no longer an increase"), session.begin_nested():
+        _approve_all(session, small, proc2)
+    session.expire_all()
+    assert svc.terms_on(session, engagement.id, date(2026, 7, 1)).budget_cap == Decimal(600000)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from fms import money
@@ -798,6 +798,14 @@ def _check_still_applies(session: Session, engagement: Engagement, amendment: Am
     """What was true when the amendment was proposed may not be by its last approval."""
     if engagement.state not in ("approved", "onboarding", "active"):
         raise RuleViolation("The engagement is no longer open to changes; reject the amendment.")
+    if amendment.kind == "budget_increase":
+        # another increase approved since may already have raised the cap past this one
+        cap = terms_on(session, engagement.id, amendment.effective_from).budget_cap
+        if amendment.new_budget_cap <= cap:
+            raise RuleViolation(
+                f"The cap from {amendment.effective_from.isoformat()} is already {cap}: "
+                "this is no longer an increase; reject it."
+            )
     if amendment.kind != "extension":
         return
     if engagement.notice_given_at is not None:
@@ -838,7 +846,15 @@ def _apply(session: Session, engagement: Engagement, amendment: Amendment) -> No
             Amendment.kind == amendment.kind,
             Amendment.state == "approved",
             Amendment.id != amendment.id,
-            Amendment.effective_from > amendment.effective_from,
+            # a later date, or the same date asked for later: that one holds from there,
+            # whichever was approved first
+            or_(
+                Amendment.effective_from > amendment.effective_from,
+                and_(
+                    Amendment.effective_from == amendment.effective_from,
+                    Amendment.id > amendment.id,
+                ),
+            ),
         )
     )
     rows = terms_history(session, engagement.id)
