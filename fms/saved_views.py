@@ -60,13 +60,17 @@ def views_for(session: Session, *, actor, list_key: str) -> list[dict]:
     ]
 
 
-def _clean_query(list_key: str, query: str) -> str:
-    """The query string as the list reads it (a view never stores what the list refuses)."""
+def _clean_query(list_key: str, query: str, *, actor) -> str:
+    """The query string as the list reads it (a view never stores what the list refuses);
+    only someone who may read the list saves a view of it."""
+    from fms.identity.permissions import require
     from fms.lists import _REGISTRY, query_from_string
 
     spec = _REGISTRY.get(list_key)
     if spec is None:
         raise InvalidInput("No such list.", errors={"list_key": ["Unknown list."]})
+    if spec.permission:
+        require(actor, spec.permission)
     if len(query) > 2000:
         raise InvalidInput("The view's filters are too long.")
     q = query_from_string(spec, query)  # a 422 for a bad filter
@@ -74,20 +78,29 @@ def _clean_query(list_key: str, query: str) -> str:
 
 
 def create_view(session: Session, *, actor, list_key: str, name: str, query: str, shared: bool):
-    """Save a list's filters and sort under a name (shared: for the whole organization)."""
+    """Save a list's filters and sort under a name. Anyone who may read the list keeps views
+    for themselves; sharing with the whole organization is for staff."""
+    from fms.audit import services as audit
+    from fms.errors import NotAllowed
+
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise InvalidInput("Name the view.", errors={"name": ["Required, at most 80 characters."]})
+    if shared and not actor.is_staff:
+        raise NotAllowed("Only staff share views with the organization.")
     view = SavedView(
         org_id=actor.org_id,
         list_key=list_key,
         name=name,
-        query=_clean_query(list_key, query or ""),
+        query=_clean_query(list_key, query or "", actor=actor),
         owner_user_id=actor.user_id,
         shared=bool(shared),
     )
     session.add(view)
     session.flush()
+    audit.record(
+        session, actor, "saved_view.created", view, after={"list": list_key, "shared": view.shared}
+    )
     return view
 
 

@@ -497,7 +497,7 @@ def test_whose_delegations(session, org, people):
     own = delegations.create_delegation(
         session,
         actor=manager,
-        manager_user_id=other.user_id,  # ignored: a manager delegates their own engagements
+        manager_user_id=manager.user_id,  # a manager delegates their own engagements
         delegate_user_id=stand_in.user_id,
         starts_on=TODAY,
         ends_on=TODAY + timedelta(days=7),
@@ -559,3 +559,16 @@ def test_same_day_changes_do_not_depend_on_the_order_of_approval(
         _approve_all(session, small, proc2)
     session.expire_all()
     assert svc.terms_on(session, engagement.id, date(2026, 7, 1)).budget_cap == Decimal(600000)
+
+
+def test_a_manager_cannot_name_a_stand_in_for_another_manager(session, org, people):
+    with pytest.raises(NotAllowed):
+        delegations.create_delegation(
+            session,
+            actor=people["manager"],
+            manager_user_id=people["manager2"].user_id,
+            delegate_user_id=people["stand_in"].user_id,
+            starts_on=TODAY,
+            ends_on=TODAY + timedelta(days=7),
+            today=TODAY,
+        )

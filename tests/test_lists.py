@@ -353,3 +353,29 @@ def test_the_members_api_sorts_and_filters_like_the_page(web, org, make_member, 
     names = [m["user"]["name"] for m in body["items"]]
     assert names == sorted(names, reverse=True) and "Zoe Adams" in names
     assert web.get("/api/v1/memberships?active=maybe").status_code == 422
+
+
+def test_saved_views_need_the_list_and_only_staff_share(session, org, make_member, actor_of):
+    """A freelancer cannot save (or publish) a view of a list they may not read."""
+    from fms.errors import NotAllowed
+    from fms.saved_views import create_view
+
+    freelancer = actor_of(make_member(org, roles=("freelancer",)))
+    with pytest.raises(NotAllowed):
+        create_view(
+            session, actor=freelancer, list_key="engagements", name="All", query="", shared=True
+        )
+    with pytest.raises(NotAllowed):
+        create_view(
+            session, actor=freelancer, list_key="engagements", name="Mine", query="", shared=False
+        )
+    manager = actor_of(make_member(org, roles=("hiring_manager",)))
+    view = create_view(
+        session,
+        actor=manager,
+        list_key="engagements",
+        name="Active",
+        query="state=active",
+        shared=True,
+    )
+    assert view.shared and view.query == "state=active"

@@ -99,7 +99,9 @@ def _engagements(session, actor, text, today) -> list[Hit]:
         stmt = stmt.where(Freelancer.user_id == actor.user_id, Engagement.end_date >= today)
     number = _number(text, "ENG")
     stmt = stmt.where(_matches(columns, text, Engagement.id, number))
-    rows = session.execute(stmt.order_by(Engagement.start_date.desc(), Engagement.id.desc()))
+    rows = session.execute(
+        stmt.order_by(Engagement.start_date.desc(), Engagement.id.desc()).limit(PER_KIND)
+    )
     return [
         Hit(
             "engagements",
@@ -110,7 +112,7 @@ def _engagements(session, actor, text, today) -> list[Hit]:
             "workforce.engagements.show",
             {"engagement_id": e.id},
         )
-        for e, name in rows.all()[:PER_KIND]
+        for e, name in rows.all()
     ]
 
 

@@ -70,8 +70,11 @@ def create_delegation(
     from fms.workforce.validation import date_in
 
     _require_some(actor)
-    if manager_user_id in (None, "") or not _may_manage_any(actor):
+    if manager_user_id in (None, ""):
         manager_user_id = actor.user_id
+    elif not _may_manage_any(actor) and str(manager_user_id) != str(actor.user_id):
+        # a hiring manager delegates their own engagements, never another manager's
+        raise NotAllowed("You name stand-ins for your own engagements only.")
     manager = _member_id(session, manager_user_id, "manager_user_id", "manager")
     errors: dict[str, list[str]] = {}
     start, end = date_in(starts_on), date_in(ends_on)

@@ -40,6 +40,7 @@ ACTION_WORDS = {
     "amendment.rejected": "Amendment rejected",
     "performance_review.written": "Review written",
     "delegation.created": "Stand-in named",
+    "saved_view.created": "List view saved",
     "delegation.revoked": "Stand-in ended",
     # freelancers, suppliers, skills, settings
     "freelancer.created": "Freelancer recorded",
