@@ -150,6 +150,7 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.notifications.views import bp as notifications_bp
     from fms.reports.views import bp as reports_bp
     from fms.saved_views import bp as saved_views_bp
+    from fms.timesheets.views import bp as timesheets_bp
     from fms.workforce.views import bp as workforce_bp
 
     app.jinja_env.globals["page_sizes"] = PAGE_SIZES
@@ -166,6 +167,7 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(notifications_bp)
     app.register_blueprint(jobs_pages_bp)
     app.register_blueprint(saved_views_bp)
+    app.register_blueprint(timesheets_bp)
     register_api(app)
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)

@@ -34,6 +34,9 @@ def register(app) -> None:
     from fms.notifications.cli import notifications_cli
 
     fms_cli.add_command(notifications_cli)
+    from fms.timesheets.cli import timesheets_cli
+
+    fms_cli.add_command(timesheets_cli)
     app.cli.add_command(fms_cli)
 
 

@@ -124,9 +124,17 @@ def register_api(app) -> None:
     from fms.identity.api import blp as identity_blp
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
+    from fms.timesheets.api import blp as timesheets_blp
     from fms.workforce.api import blp as workforce_blp
 
     api.init_app(app)
-    for blueprint in (identity_blp, workforce_blp, audit_blp, jobs_blp, notifications_blp):
+    for blueprint in (
+        identity_blp,
+        workforce_blp,
+        timesheets_blp,
+        audit_blp,
+        jobs_blp,
+        notifications_blp,
+    ):
         api.register_blueprint(blueprint)
     app.register_blueprint(reference_bp)
