@@ -72,7 +72,9 @@ def review_queue(session: Session, *, actor: Actor, today: date) -> list[SheetRo
         )
         stmt = stmt.where(Timesheet.engagement_id.in_(managed))
     sheets = session.scalars(stmt.order_by(Timesheet.week_start, Timesheet.id)).all()
-    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets}, full_history=True)
+    reviewers = Reviewers(
+        session, actor, {s.engagement_id for s in sheets}, full_history=True, today=today
+    )
     mine = [s for s in sheets if reviewers.may_decide(s)]
     names = dict(
         session.execute(
