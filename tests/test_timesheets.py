@@ -14,8 +14,7 @@ from fms.tenancy import scope_session
 from fms.timesheets import milestones
 from fms.timesheets import services as ts
 from fms.timesheets.models import Adjustment, Milestone, Timesheet, TimesheetEntry
-from fms.workforce.models import Delegation
-from tests.factories_timesheets import MONDAY, add_submitted_sheets
+from tests.factories_timesheets import MONDAY, add_submitted_sheets, delegate
 
 
 def _count(session, model, **where):
@@ -354,20 +353,6 @@ def test_who_decides_a_sheet(session, world):
     assert sheet.state == "approved"
 
 
-def _delegate(session, world, starts, ends):
-    session.add(
-        Delegation(
-            org_id=world.org.id,
-            manager_user_id=world.manager.user_id,
-            delegate_user_id=world.stand_in.user_id,
-            starts_on=starts,
-            ends_on=ends,
-            created_by_user_id=world.manager.user_id,
-        )
-    )
-    session.flush()
-
-
 def test_after_a_manager_transfer_the_new_manager_reviews_the_week(session, world):
     # transfer from Wednesday 2026-03-04: Friday's manager (manager2) decides the week
     world.amend("manager_transfer", "2026-03-04", new_hiring_manager_user_id=world.manager2.user_id)
@@ -477,8 +462,10 @@ def test_bulk_approval_runs_a_fixed_number_of_statements(session, world, query_c
     # preview: sheets, engagements, terms, delegations, entries, then pricing's engagements,
     # terms and rounding; approval: sheets, engagements, terms, delegations, the audit head
     # taken, the UPDATE ... RETURNING, the head advanced by N, one executemany INSERT of the
-    # entries, the head's last hash
-    assert counts[10] == counts[500] == (8, 9)
+    # entries, the head's last hash; then the notifications: reviewers' settled, the
+    # freelancers, the people and their choices, one INSERT ... RETURNING of the inbox rows
+    # (approvals go to the inbox by default: no mail)
+    assert counts[10] == counts[500] == (8, 14)
     assert audit.verify_chain(session, world.org.id).ok
 
 
@@ -873,15 +860,7 @@ def test_an_adjustment_stays_within_the_budget_cap(session, world):
 
 
 def _fixed(world, cap):
-    fixed = world.make_engagement(
-        world.org,
-        freelancer=world.freelancer,
-        kind="fixed",
-        rate="1",
-        manager_id=world.manager.user_id,
-    )
-    world.set_terms(engagement=fixed, budget_cap=Decimal(cap))
-    return fixed
+    return world.fixed_engagement(budget_cap=Decimal(cap))
 
 
 def _milestone(session, world, engagement, amount, **kw):
@@ -1022,7 +1001,7 @@ def test_milestone_rights_follow_the_manager_of_today(session, world):
 def test_a_delegate_acts_on_the_days_of_the_delegation_whatever_the_week(session, world):
     from fms.timesheets import queries
 
-    _delegate(session, world, date(2026, 3, 1), date(2026, 3, 10))
+    delegate(session, world, date(2026, 3, 1), date(2026, 3, 10))
     early = world.submit(world.fill(MONDAY - timedelta(weeks=2))).sheet  # 16-22 February
     late = world.submit(world.fill(MONDAY + timedelta(weeks=2))).sheet  # 16-22 March
     during, after = date(2026, 3, 5), date(2026, 3, 11)
@@ -1078,3 +1057,12 @@ def test_an_expense_receipt_is_the_stored_file_with_its_hash(session, world):
     assert expense.receipt_file_id == stored.id
     assert expense.receipt_sha256 == stored.sha256
     assert expense.receipt_name == "train.pdf"
+    assert expenses.receipt_of(session, expense) is stored
+    # attached later: the same, and only the freelancer's own upload
+    later = expenses.create_expense(session, actor=world.me, **good)
+    with pytest.raises(NotFound):
+        expenses.attach_receipt(
+            session, actor=world.me, expense_id=later.id, receipt_file_id=theirs.id
+        )
+    expenses.attach_receipt(session, actor=world.me, expense_id=later.id, receipt_file_id=stored.id)
+    assert (later.receipt_file_id, later.receipt_sha256) == (stored.id, stored.sha256)

@@ -18,7 +18,7 @@ from fms.identity.actor import Actor
 from fms.statemachine import transition
 from fms.storage import StoredFile
 from fms.tenancy import MAX_ID, get_in_org
-from fms.timesheets import pricing, rules
+from fms.timesheets import notices, pricing, rules
 from fms.timesheets.models import Expense
 from fms.timesheets.services import (
     acting_day,
@@ -124,6 +124,40 @@ def create_expense(
     return row
 
 
+def attach_receipt(session: Session, *, actor: Actor, expense_id, receipt_file_id) -> Expense:
+    """The freelancer attaches a receipt they uploaded (fms.storage) to their draft or
+    rejected expense: the expense references the stored file and takes its SHA-256 and
+    name from it."""
+    row = get_in_org(session, Expense, expense_id, what="expense")
+    own_engagement(session, actor, row.engagement_id)
+    if row.state not in ("draft", "rejected"):
+        raise RuleViolation(f"This expense is {row.state}: its receipt can no longer change.")
+    stored = _receipt(session, actor, receipt_file_id)
+    if stored is None:
+        raise InvalidInput("Upload the receipt first.", errors={"receipt_file_id": ["Required."]})
+    before = {"receipt_file_id": row.receipt_file_id, "receipt_sha256": row.receipt_sha256}
+    row.receipt_file_id, row.receipt_sha256 = stored.id, stored.sha256
+    row.receipt_name = stored.original_name
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "expense.receipt_attached",
+        row,
+        before=before,
+        after={"receipt_file_id": stored.id, "receipt_sha256": stored.sha256},
+    )
+    return row
+
+
+def receipt_of(session: Session, expense: Expense) -> StoredFile | None:
+    """The stored file of an expense's receipt (the caller checked the viewer may see the
+    expense), or None."""
+    if expense.receipt_file_id is None:
+        return None
+    return session.scalar(select(StoredFile).where(StoredFile.id == expense.receipt_file_id))
+
+
 def _check_cap(session, actor, engagement, row, today) -> list[str]:
     """An expense in another currency than the engagement's bills on another invoice and
     is not counted against its cap."""
@@ -176,7 +210,7 @@ def decide_expense(
     comment = comment_in(comment, not approve)
     if approve and row.state == "submitted":
         _check_cap(session, actor, engagement, row, acting_day(session, actor, today))
-    return decide(
+    decide(
         session,
         row,
         to="approved" if approve else "rejected",
@@ -185,3 +219,11 @@ def decide_expense(
         comment=comment,
         label="expense",
     )
+    notices.item_decided(
+        session,
+        row=row,
+        what=f"expense of {row.spent_on.isoformat()} ({row.amount:,.2f} {row.currency})",
+        freelancer_id=engagement.freelancer_id,
+        state=row.state,
+    )
+    return row

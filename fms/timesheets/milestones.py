@@ -17,7 +17,7 @@ from fms.identity.actor import Actor
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
-from fms.timesheets import pricing, rules
+from fms.timesheets import notices, pricing, rules
 from fms.timesheets.models import Milestone
 from fms.timesheets.services import (
     acting_day,
@@ -128,7 +128,7 @@ def decide_milestone(
     comment = comment_in(comment, not accept)
     if accept and row.state == "delivered":
         _check_cap(session, actor, engagement, row, day)
-    return decide(
+    decide(
         session,
         row,
         to="accepted" if accept else "sent_back",
@@ -138,3 +138,11 @@ def decide_milestone(
         label="milestone",
         source="delivered",
     )
+    notices.item_decided(
+        session,
+        row=row,
+        what=f"milestone “{row.title}”",
+        freelancer_id=engagement.freelancer_id,
+        state=row.state,
+    )
+    return row

@@ -26,7 +26,7 @@ from fms.records import add_unique
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
-from fms.timesheets import pricing, rules
+from fms.timesheets import notices, pricing, rules
 from fms.timesheets.models import (
     Adjustment,
     PeriodLock,
@@ -720,6 +720,7 @@ def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: dat
         values={"submitted_at": utcnow()},
         after={"minutes": sum(e.minutes for e in entries)},
     )
+    notices.sheet_submitted(session, sheet=sheet, engagement=engagement, today=today)
     return Submission(sheet, warnings)
 
 
@@ -768,7 +769,7 @@ def approve_timesheet(
     sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
     engagement = engagement_of(session, sheet.engagement_id)
     require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end, today=today)
-    return decide(
+    decide(
         session,
         sheet,
         to="approved",
@@ -777,6 +778,8 @@ def approve_timesheet(
         comment=None,
         label="timesheet",
     )
+    notices.sheets_decided(session, org_id=sheet.org_id, sheets=[sheet], state="approved")
+    return sheet
 
 
 def reject_timesheet(
@@ -787,15 +790,20 @@ def reject_timesheet(
     sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
     engagement = engagement_of(session, sheet.engagement_id)
     require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end, today=today)
-    return decide(
+    comment = comment_in(comment, True)
+    decide(
         session,
         sheet,
         to="rejected",
         table=rules.SHEET_TRANSITIONS,
         actor=actor,
-        comment=comment_in(comment, True),
+        comment=comment,
         label="timesheet",
     )
+    notices.sheets_decided(
+        session, org_id=sheet.org_id, sheets=[sheet], state="rejected", comment=comment
+    )
+    return sheet
 
 
 def _move_all(session, actor, *where, source, to, values=None, after=None) -> list[int]:
@@ -1006,6 +1014,9 @@ def bulk_approve(
             values={"decided_at": utcnow(), "decided_by_user_id": actor.user_id},
             after={"bulk": True},
         )
+    notices.sheets_decided(
+        session, org_id=actor.org_id, sheets=[by_id[i] for i in approved], state="approved"
+    )
     for sheet_id in approved:
         session.expire(by_id[sheet_id])  # the row changed under the identity map
     missing = sorted(set(ids) - set(by_id))
@@ -1189,7 +1200,7 @@ def decide_adjustment(
     require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end, today=today)
     if row.created_by_user_id == actor.user_id:
         raise NotAllowed("Someone other than its author decides an adjustment.")
-    return decide(
+    decide(
         session,
         row,
         to="approved" if approve else "rejected",
@@ -1198,6 +1209,14 @@ def decide_adjustment(
         comment=comment_in(comment, not approve),
         label="adjustment",
     )
+    notices.item_decided(
+        session,
+        row=row,
+        what=f"adjustment of {row.work_date.isoformat()}",
+        freelancer_id=sheet.freelancer_id,
+        state=row.state,
+    )
+    return row
 
 
 # --- invoicing's side: billed days and closed periods ----------------------------------------
