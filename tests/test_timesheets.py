@@ -1066,3 +1066,25 @@ def test_an_expense_receipt_is_the_stored_file_with_its_hash(session, world):
         )
     expenses.attach_receipt(session, actor=world.me, expense_id=later.id, receipt_file_id=stored.id)
     assert (later.receipt_file_id, later.receipt_sha256) == (stored.id, stored.sha256)
+
+
+def test_every_action_timesheets_write_has_words(app):
+    import re
+    from pathlib import Path
+
+    from fms.audit import hooks
+    from fms.timesheets import rules
+
+    written = set()
+    for path in (Path(ts.__file__).parent).glob("*.py"):
+        for call in re.finditer(r"audit\.record\((.{0,200}?)\)", path.read_text(), re.S):
+            written.update(re.findall(r'"([a-z_]+\.[a-z_]+)"', call.group(1)))
+    for table, entity in (
+        (rules.SHEET_TRANSITIONS, "timesheet"),
+        (rules.ADJUSTMENT_TRANSITIONS, "timesheet_adjustment"),
+        (rules.MILESTONE_TRANSITIONS, "milestone"),
+        (rules.EXPENSE_TRANSITIONS, "expense"),
+    ):
+        written |= {f"{entity}.{state}" for state in set().union(*table.values())}
+    assert "timesheet.created" in written and "expense.receipt_attached" in written
+    assert not {a for a in written if a not in hooks.known_actions()}
