@@ -1028,7 +1028,7 @@ def test_an_expense_receipt_is_the_stored_file_with_its_hash(session, world):
             session,
             org_id=world.org.id,
             filename=name,
-            data=b"%PDF-1.7\n receipt \n%%EOF\n",
+            data=b"%PDF-1.7\n" + name.encode() + b"\n%%EOF\n",
             allowed_kinds=storage.RECEIPT_KINDS,
             max_bytes=10_000,
             created_by=by.user_id,
@@ -1058,6 +1058,11 @@ def test_an_expense_receipt_is_the_stored_file_with_its_hash(session, world):
     assert expense.receipt_sha256 == stored.sha256
     assert expense.receipt_name == "train.pdf"
     assert expenses.receipt_of(session, expense) is stored
+    # named by the hash of the freelancer's own upload: the same stored row
+    by_hash = expenses.create_expense(session, actor=world.me, **good, receipt_sha256=stored.sha256)
+    assert by_hash.receipt_file_id == stored.id
+    with pytest.raises(InvalidInput):  # the hash of someone else's upload
+        expenses.create_expense(session, actor=world.me, **good, receipt_sha256=theirs.sha256)
     # attached later: the same, and only the freelancer's own upload
     later = expenses.create_expense(session, actor=world.me, **good)
     with pytest.raises(NotFound):

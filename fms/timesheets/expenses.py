@@ -70,7 +70,8 @@ def create_expense(
     dates, one of the categories, a positive amount in an ISO 4217 currency (its own,
     billed on that currency's invoice), optionally a receipt they uploaded (fms.storage),
     referenced by its stored file: its SHA-256 is the stored file's. A `receipt_sha256`
-    given alongside must be that hash; on its own it is refused."""
+    given alongside must be that hash; on its own it names a file the actor uploaded (the
+    expense references that row), anything else is refused."""
     engagement = own_engagement(session, actor, engagement_id)
     if engagement.state != "active":
         raise RuleViolation("Active engagement: expenses are recorded while it is active.")
@@ -92,11 +93,24 @@ def create_expense(
         ) from None
     value = amount_in(amount, currency)
     stored = _receipt(session, actor, receipt_file_id)
-    if receipt_sha256 not in (None, "") and (stored is None or receipt_sha256 != stored.sha256):
-        raise InvalidInput(
-            "A receipt is an uploaded file; its SHA-256 is the stored file's.",
-            errors={"receipt_sha256": ["Not the stored receipt's SHA-256."]},
-        )
+    if receipt_sha256 not in (None, ""):
+        if stored is None:
+            # callers that stored the upload just before may name it by its hash: it must
+            # be one the actor uploaded, and the expense then references that row
+            stored = session.scalar(
+                select(StoredFile)
+                .where(
+                    StoredFile.sha256 == str(receipt_sha256),
+                    StoredFile.created_by_user_id == actor.user_id,
+                )
+                .order_by(StoredFile.id.desc())
+                .limit(1)
+            )
+        if stored is None or receipt_sha256 != stored.sha256:
+            raise InvalidInput(
+                "A receipt is an uploaded file; its SHA-256 is the stored file's.",
+                errors={"receipt_sha256": ["Not a receipt you uploaded."]},
+            )
     name = text_in(receipt_name, limit=200, name="receipt_name") or None
     row = Expense(
         org_id=engagement.org_id,
