@@ -61,6 +61,7 @@ def test_a_week_reaches_its_reviewers_and_the_decision_its_freelancer(session, w
         entries=[{"work_date": "2026-03-02", "minutes": 240}],
     )
     world.submit(sheet, today=today)  # edited and submitted again: a new event
+    assert rejected.read_at is not None  # the rejection is dealt with
     assert len(_notes(session, world.manager, "timesheet.submitted")) == 2
     ts.approve_timesheet(session, actor=world.stand_in, timesheet_id=sheet.id, today=today)
     (approved,) = _notes(session, world.me, "timesheet.approved")
@@ -160,6 +161,8 @@ def test_the_overview_shows_waiting_and_missing_sheets(session, world):
     (waiting,) = overview.items(session, actor=world.manager, today=today)
     assert (waiting.title, waiting.url) == ("1 timesheet waiting for you", "/timesheets/review")
     assert overview.items(session, actor=world.manager2, today=today) == []
+    (everyone,) = overview.items(session, actor=world.procurement, today=today)
+    assert everyone.count == 1 and everyone.detail == "Oldest: the week of 2026-03-02"
     (missing,) = overview.items(session, actor=world.me, today=today)
     assert (missing.title, missing.url, missing.count) == (
         "Last week's sheet is missing",

@@ -140,15 +140,20 @@ def _names(session: Session, freelancer_ids) -> dict[int, tuple[int | None, str]
     }
 
 
-def sheet_submitted(session: Session, *, sheet, engagement, today: date) -> int:
-    """Tell the sheet's reviewers it waits for them; last week's "missing" reminder to the
-    freelancer is settled."""
+def sheet_submitted(
+    session: Session, *, sheet, engagement, today: date, previous: datetime | None = None
+) -> int:
+    """Tell the sheet's reviewers it waits for them; the freelancer's "missing" reminder for
+    the week, and the rejection of its `previous` submission, are settled."""
     (user_id, name) = _names(session, [sheet.freelancer_id]).get(sheet.freelancer_id, (None, ""))
     recipients = reviewers_of(session, [sheet], today).get(sheet.id, [])
     settle(
         session,
         org_id=sheet.org_id,
-        dedupe_keys=[_missing_key(sheet.engagement_id, sheet.week_start)],
+        dedupe_keys=[
+            _missing_key(sheet.engagement_id, sheet.week_start),
+            f"timesheet:{sheet.id}:rejected:{_stamp(previous)}" if previous else None,
+        ],
     )
     return notify_many(
         session,

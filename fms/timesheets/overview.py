@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fms.overview import OverviewItem, plural
 from fms.timesheets import notices, queries
+from fms.timesheets.models import Timesheet
+from fms.workforce.models import Freelancer
 
 REVIEW_PATH = notices.REVIEW_PATH
 OWN_PATH = notices.OWN_PATH
@@ -21,15 +24,15 @@ def items(session: Session, *, actor, today: date) -> list[OverviewItem]:
     if actor.user_id is None:
         return out
     if actor.can("engagements.manage") or actor.can("engagements.end"):
-        waiting, _ = queries.sheets_to_review(session, actor=actor, today=today)
-        if waiting:
+        count, oldest = _waiting(session, actor, today)
+        if count:
             out.append(
                 OverviewItem(
                     key="timesheets.to_review",
-                    title=f"{plural(len(waiting), 'timesheet')} waiting for you",
-                    count=len(waiting),
+                    title=f"{plural(count, 'timesheet')} waiting for you",
+                    count=count,
                     url=REVIEW_PATH,
-                    detail=f"Oldest: the week of {waiting[0].week_start.isoformat()}",
+                    detail=f"Oldest: the week of {oldest.isoformat()}",
                 )
             )
     if actor.can("own_engagements.read"):
@@ -49,3 +52,17 @@ def items(session: Session, *, actor, today: date) -> list[OverviewItem]:
                 )
             )
     return out
+
+
+def _waiting(session: Session, actor, today: date) -> tuple[int, date | None]:
+    """How many submitted sheets the actor may decide today, and the oldest week: counted in
+    SQL for procurement (every sheet but their own), through the queue's rule otherwise."""
+    if not actor.can("engagements.manage"):
+        sheets, _ = queries.sheets_to_review(session, actor=actor, today=today)
+        return len(sheets), (sheets[0].week_start if sheets else None)
+    stmt = select(func.count(Timesheet.id), func.min(Timesheet.week_start)).where(
+        Timesheet.state == "submitted"
+    )
+    own = select(Freelancer.id).where(Freelancer.user_id == actor.user_id)
+    count, oldest = session.execute(stmt.where(Timesheet.freelancer_id.not_in(own))).one()
+    return int(count or 0), oldest

@@ -711,6 +711,7 @@ def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: dat
     warnings = _check_budget(session, actor, engagement, sheet, today)
     if locked_period(session, sheet.week_start) is not None:
         warnings.append("This week is in a closed billing period: it bills in the next close.")
+    previous = sheet.submitted_at  # of a submission sent back, if any
     transition(
         session,
         sheet,
@@ -720,7 +721,9 @@ def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: dat
         values={"submitted_at": utcnow()},
         after={"minutes": sum(e.minutes for e in entries)},
     )
-    notices.sheet_submitted(session, sheet=sheet, engagement=engagement, today=today)
+    notices.sheet_submitted(
+        session, sheet=sheet, engagement=engagement, today=today, previous=previous
+    )
     return Submission(sheet, warnings)
 
 
