@@ -60,7 +60,9 @@ def register(app) -> None:
     """Called once from create_app."""
     audit_hooks.register_action_words(ACTION_WORDS)
     audit_hooks.register_entity_words(ENTITY_WORDS)
-    from fms.timesheets import notices  # noqa: F401 - registers its kinds and reminders
-    from fms.timesheets import guards
+    from fms.timesheets import (
+        guards,
+        notices,  # noqa: F401 - registers its kinds and reminders
+    )
 
     guards.register()  # a rate change never reaches back over recorded time
