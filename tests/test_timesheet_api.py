@@ -291,7 +291,18 @@ def test_bad_ids_and_other_engagements_are_4xx_never_500(api, session, world):
     _problem(listing, 422)
     _problem(api.get("/api/v1/timesheets?week_from=2026-13-01"), 422)
     _problem(api.get("/api/v1/timesheets?state=draft,bogus"), 422)
+    expense = {
+        "engagement_id": world.engagement.id,
+        "spent_on": "2026-03-03",
+        "category": "travel",
+        "currency": "EUR",
+    }
+    me = api.as_(world.me)
+    for amount in ("abc", "NaN", "-5", "0.001", "1_000", 12):
+        _problem(me.post("/api/v1/expenses", json=expense | {"amount": amount}), 422)
+    _problem(me.post("/api/v1/expenses", json=expense | {"amount": "5", "category": "x"}), 422)
     assert _count(session, Timesheet) == 0 and _count(session, Adjustment) == 0
+    assert _count(session, Expense) == 0
 
 
 def test_another_organizations_ids_are_not_found(
@@ -378,4 +389,95 @@ def _more(session, world, n):
     engagement = world.make_engagement(
         world.org, freelancer=world.freelancer, manager_id=world.manager.user_id
     )
-    add_submitted_sheets(session, world, n, engagement=engagement)
+    return add_submitted_sheets(session, world, n, engagement=engagement)
+
+
+def test_bulk_approval_runs_a_fixed_number_of_statements(api, session, world, query_counter):
+    counts = []
+    for n in (10, 40):
+        sheets = add_submitted_sheets(session, world, n) if n == 10 else _more(session, world, n)
+        session.commit()
+        ids = [s.id for s in sheets]
+        client = api.as_(world.manager)
+        with query_counter() as statements:
+            response = client.post("/api/v1/timesheets/bulk-approval", json={"timesheet_ids": ids})
+        assert response.get_json()["approved"] == ids
+        counts.append(len(statements))
+    assert counts[0] == counts[1]
+
+
+# --- submission answers, daily rates, receipts -----------------------------------------------
+
+
+def test_submission_warns_at_80_percent_of_the_budget(api, session, world):
+    from decimal import Decimal
+
+    world.set_terms(budget_cap=Decimal("2500"))  # the week is 2160 EUR: 86 %
+    session.commit()
+    sheet_id, _ = _week(api, world)
+    answer = api.post(f"/api/v1/timesheets/{sheet_id}/submit").get_json()
+    assert answer["timesheet"]["state"] == "submitted"
+    assert any("80 %" in warning for warning in answer["warnings"]), answer["warnings"]
+
+
+def test_a_daily_rate_week_records_half_days(api, session, world):
+    daily = world.make_engagement(
+        world.org,
+        freelancer=world.freelancer,
+        manager_id=world.manager.user_id,
+        kind="daily",
+        rate="600",
+    )
+    session.commit()
+    me = api.as_(world.me)
+    opened = me.post(
+        "/api/v1/timesheets", json={"engagement_id": daily.id, "week_start": MONDAY.isoformat()}
+    )
+    sheet_id = opened.get_json()["id"]
+    entries = [
+        {"work_date": "2026-03-02", "days": "1"},
+        {"work_date": "2026-03-03", "days": "0.5"},
+    ]
+    saved = me.put(f"/api/v1/timesheets/{sheet_id}/entries", json={"entries": entries})
+    assert saved.status_code == 200, saved.get_json()
+    body = saved.get_json()
+    assert body["days"] == "1.5" and body["amounts"] == [{"amount": "900.00", "currency": "EUR"}]
+    assert [d["days"] for d in body["day_totals"][:3]] == ["1", "0.5", None]
+    bad = [{"work_date": "2026-03-02", "days": "0.25"}]
+    _problem(me.put(f"/api/v1/timesheets/{sheet_id}/entries", json={"entries": bad}), 422)
+
+
+def test_a_receipt_over_the_size_limit_is_refused(app, api, session, world, monkeypatch):
+    import io
+
+    monkeypatch.setitem(app.config, "FMS_RECEIPT_MAX_BYTES", 64)
+    me = api.as_(world.me)
+    expense_id = _expense(me, world)
+    before_rows, before_files = _count(session, StoredFile), _files(app)
+    big = me.post(
+        f"/api/v1/expenses/{expense_id}/receipt",
+        data={"file": (io.BytesIO(PNG + b"\x00" * 100), "big.png")},
+        content_type="multipart/form-data",
+    )
+    assert "larger" in _problem(big, 422)["detail"]
+    assert _count(session, StoredFile) == before_rows and _files(app) == before_files
+
+
+def test_a_receipt_is_hidden_from_another_freelancer_of_the_organization(
+    api, session, world, make_user, make_member, sign_in
+):
+    import io
+
+    me = api.as_(world.me)
+    expense_id = _expense(me, world)
+    uploaded = me.post(
+        f"/api/v1/expenses/{expense_id}/receipt",
+        data={"file": (io.BytesIO(PDF), "r.pdf")},
+        content_type="multipart/form-data",
+    )
+    assert uploaded.status_code == 200
+    assert me.get(f"/api/v1/expenses/{expense_id}/receipt").data == PDF
+    colleague = make_member(world.org, roles=("freelancer",), user=make_user())
+    sign_in(api, session.get(User, colleague.user_id), world.org)
+    _problem(api.get(f"/api/v1/expenses/{expense_id}/receipt"), 404)
+    assert api.get("/api/v1/expenses").get_json()["total"] == 0
