@@ -44,6 +44,8 @@ TIMESHEET_QUERY = api_schema(TIMESHEETS, "TimesheetQuery")
 MILESTONE_QUERY = api_schema(MILESTONES, "MilestoneQuery")
 EXPENSE_QUERY = api_schema(EXPENSES, "ExpenseQuery")
 RECEIPT_MAX_BYTES = 10 * 1024 * 1024
+# a refused rule or a lost race (already decided, one sheet per week): problem+json 409
+conflict = blp.alt_response(409, response="CONFLICT")
 RECEIPT_TYPES = {
     storage.KINDS[kind].media_type: {"schema": {"type": "string", "format": "binary"}}
     for kind in storage.RECEIPT_KINDS
@@ -228,6 +230,7 @@ class Timesheets(MethodView):
 
     @blp.arguments(schemas.TimesheetOpenIn)
     @blp.response(201, schemas.TimesheetDetailOut)
+    @conflict
     def post(self, data):
         """The freelancer opens the week of one of their engagements (409 if it exists)."""
         sheet = services.open_timesheet(db.session, actor=current_actor(), **data)
@@ -248,6 +251,7 @@ class TimesheetById(MethodView):
 class TimesheetEntries(MethodView):
     @blp.arguments(schemas.EntriesIn)
     @blp.response(200, schemas.TimesheetDetailOut)
+    @conflict
     def put(self, data, timesheet_id: int):
         """The freelancer replaces the week's entries while it is a draft (or rejected):
         integer minutes a day (0-1440), or "0.5"/"1" days on daily-rate engagements."""
@@ -261,6 +265,7 @@ class TimesheetEntries(MethodView):
 @blp.route("/timesheets/<int:timesheet_id>/submit")
 class TimesheetSubmit(MethodView):
     @blp.response(200, schemas.SubmissionOut)
+    @conflict
     def post(self, timesheet_id: int):
         """Submit a draft week for review; each refusal names its rule. The answer carries
         warnings such as the budget at 80 % or more."""
@@ -274,6 +279,7 @@ class TimesheetSubmit(MethodView):
 @blp.route("/timesheets/<int:timesheet_id>/approve")
 class TimesheetApprove(MethodView):
     @blp.response(200, schemas.TimesheetDetailOut)
+    @conflict
     def post(self, timesheet_id: int):
         """The reviewer approves a submitted sheet (409 when already decided)."""
         sheet = services.approve_timesheet(
@@ -287,6 +293,7 @@ class TimesheetApprove(MethodView):
 class TimesheetReject(MethodView):
     @blp.arguments(schemas.RejectIn)
     @blp.response(200, schemas.TimesheetDetailOut)
+    @conflict
     def post(self, data, timesheet_id: int):
         """The reviewer sends a submitted sheet back with a comment (required)."""
         sheet = services.reject_timesheet(
@@ -368,6 +375,7 @@ class ReviewQueue(MethodView):
 class TimesheetAdjustments(MethodView):
     @blp.arguments(schemas.AdjustmentIn)
     @blp.response(201, schemas.AdjustmentOut)
+    @conflict
     def post(self, data, timesheet_id: int):
         """Correct an approved sheet's day by signed minutes or a signed amount, with a
         reason (a draft, submitted and approved like a sheet)."""
@@ -381,6 +389,7 @@ class TimesheetAdjustments(MethodView):
 @blp.route("/adjustments/<int:adjustment_id>/submit")
 class AdjustmentSubmit(MethodView):
     @blp.response(200, schemas.AdjustmentOut)
+    @conflict
     def post(self, adjustment_id: int):
         """Its author submits a draft adjustment (within the budget cap)."""
         row = services.submit_adjustment(
@@ -406,6 +415,7 @@ class Milestones(MethodView):
 
     @blp.arguments(schemas.MilestoneIn)
     @blp.response(201, schemas.MilestoneOut)
+    @conflict
     def post(self, data):
         """Procurement or the manager sets a fixed-fee engagement's deliverable and amount."""
         row = milestones.create_milestone(db.session, actor=current_actor(), **data)
@@ -416,6 +426,7 @@ class Milestones(MethodView):
 @blp.route("/milestones/<int:milestone_id>/deliver")
 class MilestoneDeliver(MethodView):
     @blp.response(200, schemas.MilestoneOut)
+    @conflict
     def post(self, milestone_id: int):
         """The freelancer marks their milestone delivered (again, after it was sent back)."""
         actor = current_actor()
@@ -440,6 +451,7 @@ class Expenses(MethodView):
 
     @blp.arguments(schemas.ExpenseIn)
     @blp.response(201, schemas.ExpenseOut)
+    @conflict
     def post(self, data):
         """The freelancer records an expense of their active engagement, in its own
         currency (a draft; upload the receipt, then submit)."""
@@ -462,6 +474,7 @@ class ExpenseReceipt(MethodView):
 
     @blp.arguments(schemas.ReceiptIn, location="files")
     @blp.response(200, schemas.ExpenseOut)
+    @conflict
     def post(self, files, expense_id: int):
         """The freelancer uploads the receipt of a draft (or rejected) expense, as
         multipart/form-data `file`. Its type is decided by its content (PDF, PNG, JPEG,
@@ -513,6 +526,7 @@ def _receipt_file(row: Expense):
 @blp.route("/expenses/<int:expense_id>/submit")
 class ExpenseSubmit(MethodView):
     @blp.response(200, schemas.ExpenseOut)
+    @conflict
     def post(self, expense_id: int):
         """The freelancer submits their draft (or rejected) expense."""
         actor = current_actor()
@@ -529,6 +543,7 @@ def _decision_routes(path: str, id_name: str, decide, flag: str, out, render, wo
 
     class Yes(MethodView):
         @blp.response(200, out)
+        @conflict
         def post(self, **ids):
             row = decide(db.session, actor=current_actor(), **{id_name: ids[id_name], flag: True})
             db.session.commit()
@@ -537,6 +552,7 @@ def _decision_routes(path: str, id_name: str, decide, flag: str, out, render, wo
     class No(MethodView):
         @blp.arguments(schemas.RejectIn)
         @blp.response(200, out)
+        @conflict
         def post(self, data, **ids):
             row = decide(
                 db.session,
@@ -610,6 +626,7 @@ class TaskCodes(MethodView):
 
     @blp.arguments(schemas.TaskCodeIn)
     @blp.response(201, schemas.TaskCodeOut)
+    @conflict
     def post(self, data):
         """Add a code (procurement, org admin); codes are unique (409)."""
         row = services.add_task_code(db.session, actor=current_actor(), **data)
@@ -650,6 +667,7 @@ class WeekStart(MethodView):
 
     @blp.arguments(schemas.WeekStartIn)
     @blp.response(200, schemas.WeekStartOut)
+    @conflict
     def put(self, data):
         """The org admin changes the week start; it applies to weeks that begin after the
         current one (one pending change at a time, 409 otherwise)."""
