@@ -175,6 +175,7 @@ def test_a_milestone_is_set_delivered_and_accepted(api, session, world):
     assert api.as_(world.me).post(f"/api/v1/milestones/{milestone_id}/deliver").status_code == 200
     accepted = api.as_(world.manager).post(f"/api/v1/milestones/{milestone_id}/accept")
     assert accepted.get_json()["state"] == "accepted"
+    assert api.get(f"/api/v1/milestones/{milestone_id}").get_json()["state"] == "accepted"
 
 
 def _files(app):
@@ -211,6 +212,7 @@ def test_an_expense_with_a_receipt_is_submitted_approved_and_downloadable(
         assert uploaded.status_code == 200, uploaded.get_json()
         assert uploaded.get_json()["receipt_name"] == name
     assert me.post(f"/api/v1/expenses/{expense_id}/submit").get_json()["state"] == "submitted"
+    assert me.get(f"/api/v1/expenses/{expense_id}").get_json()["receipt_name"] == "hotel.pdf"
     manager = api.as_(world.manager)
     receipt = manager.get(f"/api/v1/expenses/{expense_id}/receipt")
     assert receipt.status_code == 200 and receipt.data == PDF

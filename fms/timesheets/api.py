@@ -423,6 +423,14 @@ class Milestones(MethodView):
         return _priced_body(row, Milestone)
 
 
+@blp.route("/milestones/<int:milestone_id>")
+class MilestoneById(MethodView):
+    @blp.response(200, schemas.MilestoneOut)
+    def get(self, milestone_id: int):
+        """A milestone of an engagement the signed-in person may see."""
+        return _priced_body(_milestone(current_actor(), milestone_id), Milestone)
+
+
 @blp.route("/milestones/<int:milestone_id>/deliver")
 class MilestoneDeliver(MethodView):
     @blp.response(200, schemas.MilestoneOut)
@@ -458,6 +466,14 @@ class Expenses(MethodView):
         row = expenses.create_expense(db.session, actor=current_actor(), **data)
         db.session.commit()
         return _priced_body(row, Expense)
+
+
+@blp.route("/expenses/<int:expense_id>")
+class ExpenseById(MethodView):
+    @blp.response(200, schemas.ExpenseOut)
+    def get(self, expense_id: int):
+        """An expense of an engagement the signed-in person may see."""
+        return _priced_body(_expense(current_actor(), expense_id), Expense)
 
 
 @blp.route("/expenses/<int:expense_id>/receipt")
