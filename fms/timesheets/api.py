@@ -156,9 +156,9 @@ def _sheet_detail(sheet: Timesheet) -> dict:
     """One sheet with its entries, every day's totals, its priced amounts and adjustments."""
     session = db.session
     names = session.execute(
-        select(Freelancer.display_name, Engagement.title)
-        .join(Engagement, Engagement.freelancer_id == Freelancer.id)
-        .where(Engagement.id == sheet.engagement_id)
+        select(Freelancer.display_name, Engagement.title).where(
+            Freelancer.id == sheet.freelancer_id, Engagement.id == sheet.engagement_id
+        )
     ).one()
     items = pricing.sheet_items(session, [sheet.id])[sheet.id]
     body = _sheet_fields(sheet) | {"freelancer": names[0], "engagement": names[1]}
@@ -220,9 +220,10 @@ class Timesheets(MethodView):
     @blp.arguments(TIMESHEET_QUERY, location="query")
     @blp.response(200, schemas.TimesheetPage)
     def get(self, args):
-        """Timesheets the signed-in person may see (a freelancer their own, a manager their
-        engagements', procurement all), with time and amounts; sorted and filtered like
-        the list page (`state` takes several, comma-separated)."""
+        """Timesheets you may see, with their time and amounts.
+
+        A freelancer sees their own, a manager their engagements', procurement all; sorted
+        and filtered like the list page (`state` takes several, comma-separated)."""
         actor = current_actor()
         page = api_page(db.session, TIMESHEETS, args, actor=actor, context={"today": org_today()})
         rows = [(r.Timesheet, r.freelancer, r.engagement) for r in page.rows]
@@ -253,8 +254,10 @@ class TimesheetEntries(MethodView):
     @blp.response(200, schemas.TimesheetDetailOut)
     @conflict
     def put(self, data, timesheet_id: int):
-        """The freelancer replaces the week's entries while it is a draft (or rejected):
-        integer minutes a day (0-1440), or "0.5"/"1" days on daily-rate engagements."""
+        """The freelancer replaces the week's entries.
+
+        While the sheet is a draft (or rejected): integer minutes a day (0-1440), or
+        "0.5"/"1" days on daily-rate engagements; days left out are removed."""
         sheet = services.save_entries(
             db.session, actor=current_actor(), timesheet_id=timesheet_id, entries=data["entries"]
         )
@@ -267,8 +270,10 @@ class TimesheetSubmit(MethodView):
     @blp.response(200, schemas.SubmissionOut)
     @conflict
     def post(self, timesheet_id: int):
-        """Submit a draft week for review; each refusal names its rule. The answer carries
-        warnings such as the budget at 80 % or more."""
+        """Submit a draft week for review.
+
+        Each refusal (409) names its rule; the answer carries warnings such as the budget
+        at 80 % or more."""
         result = services.submit_timesheet(
             db.session, actor=current_actor(), timesheet_id=timesheet_id, today=org_today()
         )
@@ -308,8 +313,10 @@ class BulkPreview(MethodView):
     @blp.arguments(schemas.BulkIn)
     @blp.response(200, schemas.BulkPreviewOut)
     def post(self, data):
-        """What approving these sheets would do: count, time, amount per currency, and
-        which are skipped and why. Changes nothing."""
+        """Preview a bulk approval.
+
+        Count, time and amount per currency of what it would approve, and which sheets
+        are skipped and why. Changes nothing."""
         preview = services.preview_bulk_approval(
             db.session, actor=current_actor(), timesheet_ids=data["timesheet_ids"]
         )
@@ -330,8 +337,10 @@ class BulkApprove(MethodView):
     @blp.arguments(schemas.BulkIn)
     @blp.response(200, schemas.BulkResultOut)
     def post(self, data):
-        """Approve many sheets at once: those still submitted that are yours to decide;
-        what changed meanwhile and what is not yours are reported, not approved."""
+        """Approve many sheets at once.
+
+        Those still submitted that are yours to decide; what changed meanwhile and what is
+        not yours are reported, not approved."""
         result = services.bulk_approve(
             db.session, actor=current_actor(), timesheet_ids=data["timesheet_ids"]
         )
@@ -347,8 +356,10 @@ class BulkApprove(MethodView):
 class ReviewQueue(MethodView):
     @blp.response(200, schemas.QueueRowOut(many=True))
     def get(self):
-        """Submitted sheets waiting for your decision, oldest week first: freelancer, age,
-        time, overtime, amounts, and days that fell under another manager."""
+        """Submitted sheets waiting for your decision, oldest week first.
+
+        With the freelancer, age, time, overtime, amounts, and the days that fell under
+        another manager."""
         rows = queries.review_queue(db.session, actor=current_actor(), today=org_today())
         return [
             {
@@ -377,8 +388,10 @@ class TimesheetAdjustments(MethodView):
     @blp.response(201, schemas.AdjustmentOut)
     @conflict
     def post(self, data, timesheet_id: int):
-        """Correct an approved sheet's day by signed minutes or a signed amount, with a
-        reason (a draft, submitted and approved like a sheet)."""
+        """Correct an approved sheet's day.
+
+        By signed minutes or a signed amount, with a reason: a draft, then submitted and
+        approved like a sheet."""
         row = services.create_adjustment(
             db.session, actor=current_actor(), timesheet_id=timesheet_id, **data
         )
@@ -461,8 +474,10 @@ class Expenses(MethodView):
     @blp.response(201, schemas.ExpenseOut)
     @conflict
     def post(self, data):
-        """The freelancer records an expense of their active engagement, in its own
-        currency (a draft; upload the receipt, then submit)."""
+        """The freelancer records an expense.
+
+        Of their active engagement, in its own currency: a draft; upload the receipt, then
+        submit."""
         row = expenses.create_expense(db.session, actor=current_actor(), **data)
         db.session.commit()
         return _priced_body(row, Expense)
@@ -480,8 +495,10 @@ class ExpenseById(MethodView):
 class ExpenseReceipt(MethodView):
     @blp.doc(responses={"200": {"description": "The receipt's bytes.", "content": RECEIPT_TYPES}})
     def get(self, expense_id: int):
-        """Download the receipt (inside the organization, for those who may see the
-        expense; 404 otherwise or when there is none)."""
+        """Download the expense's receipt.
+
+        Inside the organization, for those who may see the expense; 404 otherwise or when
+        there is none."""
         row = _expense(current_actor(), expense_id)
         stored = _receipt_file(row)
         if stored is None:
@@ -492,8 +509,9 @@ class ExpenseReceipt(MethodView):
     @blp.response(200, schemas.ExpenseOut)
     @conflict
     def post(self, files, expense_id: int):
-        """The freelancer uploads the receipt of a draft (or rejected) expense, as
-        multipart/form-data `file`. Its type is decided by its content (PDF, PNG, JPEG,
+        """The freelancer uploads the receipt of a draft (or rejected) expense.
+
+        As multipart/form-data `file`. Its type is decided by its content (PDF, PNG, JPEG,
         WebP, HEIC) and its size is limited; a refusal stores nothing (422)."""
         actor = current_actor()
         row = _expense(actor, expense_id)
@@ -685,8 +703,10 @@ class WeekStart(MethodView):
     @blp.response(200, schemas.WeekStartOut)
     @conflict
     def put(self, data):
-        """The org admin changes the week start; it applies to weeks that begin after the
-        current one (one pending change at a time, 409 otherwise)."""
+        """The org admin changes the weekday weeks start on.
+
+        It applies to weeks that begin after the current one; one pending change at a time
+        (409 otherwise)."""
         services.set_week_start(
             db.session, actor=current_actor(), weekday=data["weekday"], today=org_today()
         )
@@ -707,8 +727,10 @@ class EngagementTimeRounding(MethodView):
     @blp.arguments(schemas.TimeRoundingIn)
     @blp.response(200, schemas.TimeRoundingOut)
     def put(self, data, engagement_id: int):
-        """Procurement sets the rounding (none, up_6, nearest_6, up_15, nearest_15);
-        stored minutes never change, only what is billed."""
+        """Procurement sets the engagement's time rounding.
+
+        none, up_6, nearest_6, up_15 or nearest_15, per day; stored minutes never change,
+        only what is billed."""
         row = services.set_time_rounding(
             db.session, actor=current_actor(), engagement_id=engagement_id, mode=data["mode"]
         )
