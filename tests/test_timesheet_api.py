@@ -483,3 +483,17 @@ def test_a_receipt_is_hidden_from_another_freelancer_of_the_organization(
     sign_in(api, session.get(User, colleague.user_id), world.org)
     _problem(api.get(f"/api/v1/expenses/{expense_id}/receipt"), 404)
     assert api.get("/api/v1/expenses").get_json()["total"] == 0
+
+
+@pytest.mark.parametrize("path", ["timesheets", "milestones", "expenses"])
+def test_every_sort_key_of_the_lists_answers(api, session, world, path):
+    from fms.lists import spec_for
+
+    add_submitted_sheets(session, world, 2)
+    session.commit()
+    client = api.as_(world.procurement)
+    for key in spec_for(path).sort_keys:
+        for sort in (key, f"-{key}"):
+            response = client.get(f"/api/v1/{path}?sort={sort}&q=a")
+            assert response.status_code == 200, (sort, response.get_data()[:200])
+    _problem(client.get(f"/api/v1/{path}?sort=nothing"), 422)
