@@ -96,6 +96,10 @@ def test_a_week_is_opened_filled_submitted_and_approved(api, session, world):
     )
     assert made.status_code == 201, made.get_json()
     adjustment_id = made.get_json()["id"]
+    both = {"work_date": MONDAY.isoformat(), "minutes": 5, "amount": "5.00", "reason": "x"}
+    _problem(me.post(f"/api/v1/timesheets/{sheet_id}/adjustments", json=both), 422)
+    outside = {"work_date": "2026-03-09", "minutes": 5, "reason": "x"}
+    _problem(me.post(f"/api/v1/timesheets/{sheet_id}/adjustments", json=outside), 422)
     assert me.post(f"/api/v1/adjustments/{adjustment_id}/submit").status_code == 200
     _problem(me.post(f"/api/v1/adjustments/{adjustment_id}/approve"), 403)
     decided = api.as_(world.manager).post(f"/api/v1/adjustments/{adjustment_id}/approve")
@@ -338,7 +342,7 @@ def test_each_person_lists_the_sheets_they_may_see(api, session, world, make_mem
     assert empty["total"] == 0
 
 
-def test_settings_task_codes_week_start_and_rounding(api, session, world):
+def test_settings_task_codes_week_start_and_rounding(api, session, world, make_member, actor_of):
     procurement = api.as_(world.procurement)
     made = procurement.post("/api/v1/task-codes", json={"code": "DEV", "name": "Development"})
     assert made.status_code == 201, made.get_json()
@@ -360,6 +364,18 @@ def test_settings_task_codes_week_start_and_rounding(api, session, world):
     }
     assert me.get(rounding).get_json()["mode"] == "up_15"
     assert me.get("/api/v1/timesheet-settings/week-start").get_json()["weekday"] == 0
+    entries = f"/api/v1/timesheets/{sheet_id}/entries"
+    coded = [{"work_date": MONDAY.isoformat(), "minutes": 50, "task_code": "DEV", "note": "API"}]
+    _problem(me.put(entries, json={"entries": coded}), 422)  # the code is retired
+    api.as_(world.procurement).patch(f"/api/v1/task-codes/{code_id}", json={"is_active": True})
+    saved = api.as_(world.me).put(entries, json={"entries": coded}).get_json()
+    assert saved["entries"][0]["task_code"] == "DEV" and saved["entries"][0]["note"] == "API"
+    admin = actor_of(make_member(world.org, roles=("org_admin",)))
+    changed = api.as_(admin).put("/api/v1/timesheet-settings/week-start", json={"weekday": 1})
+    assert changed.status_code == 200, changed.get_json()
+    assert [c["weekday"] for c in changed.get_json()["schedule"]] == [1]
+    _problem(api.put("/api/v1/timesheet-settings/week-start", json={"weekday": 2}), 409)
+    _problem(api.put("/api/v1/timesheet-settings/week-start", json={"weekday": 7}), 422)
 
 
 # --- statements ------------------------------------------------------------------------------
