@@ -12,6 +12,7 @@ from fms.input import parse_date
 from fms.lists import Column, Filter, ListSpec, search_filter
 from fms.timesheets import rules
 from fms.timesheets.models import Expense, Milestone, Timesheet
+from fms.workforce.lists import amount
 from fms.workforce.models import Delegation, Engagement, EngagementTerms, Freelancer
 
 SHEET_STATES = list(rules.SHEET_TRANSITIONS)
@@ -187,7 +188,13 @@ MILESTONES = ListSpec(
         Column("engagement", "Engagement", Engagement.title, value=lambda r: r.engagement),
         Column("freelancer", "Freelancer", Freelancer.display_name, value=lambda r: r.freelancer),
         Column("due_date", "Due", Milestone.due_date, "date", value=lambda r: r.Milestone.due_date),
-        Column("amount", "Amount", Milestone.amount, "money", value=lambda r: r.Milestone.amount),
+        Column(
+            "amount",
+            "Amount",
+            Milestone.amount,
+            "money",
+            value=lambda r: amount(r.Milestone.amount, r.Milestone.currency),
+        ),
         Column(
             "currency",
             "Currency",
@@ -230,7 +237,13 @@ EXPENSES = ListSpec(
         Column("category", "Category", Expense.category, value=lambda r: r.Expense.category),
         Column("engagement", "Engagement", Engagement.title, value=lambda r: r.engagement),
         Column("freelancer", "Freelancer", Freelancer.display_name, value=lambda r: r.freelancer),
-        Column("amount", "Amount", Expense.amount, "money", value=lambda r: r.Expense.amount),
+        Column(
+            "amount",
+            "Amount",
+            Expense.amount,
+            "money",
+            value=lambda r: amount(r.Expense.amount, r.Expense.currency),
+        ),
         Column(
             "currency", "Currency", Expense.currency, value=lambda r: r.Expense.currency, page=False
         ),
