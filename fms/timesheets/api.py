@@ -19,7 +19,7 @@ from sqlalchemy import select
 from fms import money, storage
 from fms.api.common import API_PREFIX, page_body
 from fms.audit import services as audit
-from fms.errors import NotAllowed, NotFound
+from fms.errors import NotAllowed, NotFound, RuleViolation
 from fms.extensions import db
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
@@ -517,8 +517,6 @@ class ExpenseReceipt(MethodView):
         row = _expense(actor, expense_id)
         _own(actor, row.engagement_id, "The freelancer uploads their receipt.")
         if row.state not in ("draft", "rejected"):
-            from fms.errors import RuleViolation
-
             raise RuleViolation(f"This expense is {row.state}: its receipt can no longer change.")
         upload = files["file"]
         stored = storage.store(
