@@ -217,6 +217,12 @@ def test_an_expense_with_a_receipt_is_submitted_approved_and_downloadable(
         assert uploaded.get_json()["receipt_name"] == name
     assert me.post(f"/api/v1/expenses/{expense_id}/submit").get_json()["state"] == "submitted"
     assert me.get(f"/api/v1/expenses/{expense_id}").get_json()["receipt_name"] == "hotel.pdf"
+    late = me.post(
+        f"/api/v1/expenses/{expense_id}/receipt",
+        data={"file": (__import__("io").BytesIO(PNG), "swap.png")},
+        content_type="multipart/form-data",
+    )
+    _problem(late, 409)  # a submitted expense keeps its receipt
     manager = api.as_(world.manager)
     receipt = manager.get(f"/api/v1/expenses/{expense_id}/receipt")
     assert receipt.status_code == 200 and receipt.data == PDF
