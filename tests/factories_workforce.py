@@ -223,8 +223,122 @@ def _delegation(f, org):
     return delegation.id
 
 
+def _timesheet(f, org, state="draft"):
+    from datetime import timedelta
+
+    from fms.timesheets.models import Timesheet, TimesheetEntry
+
+    engagement = f.make_engagement(org)
+    start = date(2026, 3, 2)
+    with as_org(f.session, org.id):
+        sheet = Timesheet(
+            org_id=org.id,
+            engagement_id=engagement.id,
+            freelancer_id=engagement.freelancer_id,
+            week_start=start,
+            week_end=start + timedelta(days=6),
+            state=state,
+        )
+        f.session.add(sheet)
+        f.session.flush()
+        f.session.add(
+            TimesheetEntry(
+                org_id=org.id,
+                timesheet_id=sheet.id,
+                engagement_id=engagement.id,
+                work_date=start,
+                minutes=480,
+            )
+        )
+        f.session.flush()
+    return sheet
+
+
+def _adjustment(f, org):
+    from fms.timesheets.models import Adjustment
+
+    sheet = _timesheet(f, org, state="approved")
+    with as_org(f.session, org.id):
+        row = Adjustment(
+            org_id=org.id,
+            timesheet_id=sheet.id,
+            engagement_id=sheet.engagement_id,
+            work_date=sheet.week_start,
+            minutes=30,
+            currency="EUR",
+            reason="Forgotten",
+            state="draft",
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _milestone(f, org):
+    from fms.timesheets.models import Milestone
+
+    engagement = f.make_engagement(org, kind="fixed")
+    with as_org(f.session, org.id):
+        row = Milestone(
+            org_id=org.id,
+            engagement_id=engagement.id,
+            title="Design",
+            amount=Decimal("1000"),
+            currency="EUR",
+            due_date=date(2026, 6, 30),
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _expense(f, org):
+    """An expense with a stored receipt, so its download route answers for its own org."""
+    from fms import storage
+    from fms.timesheets.models import Expense
+
+    engagement = f.make_engagement(org)
+    with as_org(f.session, org.id):
+        receipt = storage.store(
+            f.session,
+            org_id=org.id,
+            filename="receipt.png",
+            allowed_kinds=storage.RECEIPT_KINDS,
+            max_bytes=1024,
+            data=b"\x89PNG\r\n\x1a\n" + b"\x00" * 32,
+        )
+        row = Expense(
+            org_id=org.id,
+            engagement_id=engagement.id,
+            spent_on=date(2026, 3, 3),
+            category="travel",
+            amount=Decimal("12.50"),
+            currency="EUR",
+            receipt_sha256=receipt.sha256,
+            receipt_name=receipt.original_name,
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _task_code(f, org):
+    from fms.timesheets.models import TaskCode
+
+    with as_org(f.session, org.id):
+        row = TaskCode(org_id=org.id, code=f"T{next(_seq)}", name="Task")
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
 # route parameter name -> lambda f, org: id of a real object of that organization
 ID_FACTORIES: dict = {
+    "timesheet_id": lambda f, org: _timesheet(f, org).id,
+    "adjustment_id": _adjustment,
+    "milestone_id": _milestone,
+    "expense_id": _expense,
+    "task_code_id": _task_code,
     "supplier_id": lambda f, org: f.make_supplier(org).id,
     "skill_id": lambda f, org: f.make_skill(org).id,
     "requisition_id": lambda f, org: f.make_requisition(org).id,
