@@ -314,6 +314,7 @@ def _expense(f, org):
             category="travel",
             amount=Decimal("12.50"),
             currency="EUR",
+            receipt_file_id=receipt.id,
             receipt_sha256=receipt.sha256,
             receipt_name=receipt.original_name,
         )

@@ -18,7 +18,6 @@ from sqlalchemy import select
 
 from fms import money, storage
 from fms.api.common import API_PREFIX, page_body
-from fms.audit import services as audit
 from fms.errors import NotAllowed, NotFound, RuleViolation
 from fms.extensions import db
 from fms.identity.permissions import require
@@ -156,9 +155,9 @@ def _sheet_detail(sheet: Timesheet) -> dict:
     """One sheet with its entries, every day's totals, its priced amounts and adjustments."""
     session = db.session
     names = session.execute(
-        select(Freelancer.display_name, Engagement.title).where(
-            Freelancer.id == sheet.freelancer_id, Engagement.id == sheet.engagement_id
-        )
+        select(Freelancer.display_name, Engagement.title)
+        .join(Engagement, Engagement.id == sheet.engagement_id)
+        .where(Freelancer.id == sheet.freelancer_id)
     ).one()
     items = pricing.sheet_items(session, [sheet.id])[sheet.id]
     body = _sheet_fields(sheet) | {"freelancer": names[0], "engagement": names[1]}
@@ -500,7 +499,7 @@ class ExpenseReceipt(MethodView):
         Inside the organization, for those who may see the expense; 404 otherwise or when
         there is none."""
         row = _expense(current_actor(), expense_id)
-        stored = _receipt_file(row)
+        stored = expenses.receipt_of(db.session, row)
         if stored is None:
             raise NotFound("This expense has no receipt.")
         return storage.send_stored(stored)
@@ -529,30 +528,11 @@ class ExpenseReceipt(MethodView):
             created_by=actor.user_id,
             field="file",
         )
-        before = row.receipt_sha256
-        row.receipt_sha256, row.receipt_name = stored.sha256, stored.original_name
-        db.session.flush()
-        audit.record(
-            db.session,
-            actor,
-            "expense.receipt_attached",
-            row,
-            before={"receipt_sha256": before},
-            after={"receipt_sha256": stored.sha256, "file_id": stored.id},
+        row = expenses.attach_receipt(
+            db.session, actor=actor, expense_id=row.id, receipt_file_id=stored.id
         )
         db.session.commit()
         return _priced_body(row, Expense)
-
-
-def _receipt_file(row: Expense):
-    if not row.receipt_sha256:
-        return None
-    return db.session.scalar(
-        select(storage.StoredFile)
-        .where(storage.StoredFile.sha256 == row.receipt_sha256)
-        .order_by(storage.StoredFile.id.desc())
-        .limit(1)
-    )
 
 
 @blp.route("/expenses/<int:expense_id>/submit")
