@@ -330,6 +330,15 @@ def test_a_skill_typed_decomposed_and_precomposed_is_one_skill_api(web, session)
     assert _count(session, Skill) == 1
 
 
+@pytest.mark.parametrize("name,again", [("Þ¥", "Þ¥"), ("Þórr", "þÓRR"), ("Ölçü", "ölçü")])
+def test_a_skill_named_again_in_other_letters_case_is_one_skill(web, session, name, again):
+    """Case is folded beyond ASCII on both databases: the second is a 409, never a 500."""
+    assert web.post("/api/v1/skills", json={"name": name}).status_code == 201
+    second = web.post("/api/v1/skills", json={"name": again})
+    assert second.status_code == 409, second.get_json()
+    assert _count(session, Skill) == 1
+
+
 def test_a_skill_typed_decomposed_and_precomposed_is_one_skill_page(web, session):
     first = web.post_form("/admin/workforce", {"section": "skill", "skill-name": PRECOMPOSED})
     assert first.status_code == 302

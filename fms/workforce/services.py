@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from fms import money
@@ -14,6 +14,7 @@ from fms.identity.actor import Actor
 from fms.identity.models import Organization
 from fms.identity.permissions import may_see_field, require
 from fms.input import DATE_MESSAGE, parse_int
+from fms.lookups import fold
 from fms.records import add_unique
 from fms.tenancy import get_in_org
 from fms.workforce import queries, rules
@@ -458,8 +459,10 @@ def create_skill(session: Session, *, actor: Actor, name, category=None) -> Skil
     skill = add_unique(
         session,
         Skill(org_id=actor.org_id, name=name, category=(category or "").strip()[:80] or None),
+        # Unicode case folding on both databases (SQLite's lower() folds ASCII only), and
+        # the exact name, which the unique constraint itself compares
         existing=lambda: session.scalar(
-            select(Skill.id).where(func.lower(Skill.name) == name.lower())
+            select(Skill.id).where(or_(fold(Skill.name) == name.lower(), Skill.name == name))
         ),
         detail="This skill exists.",
         errors={"name": ["Already in the taxonomy."]},
