@@ -1,7 +1,7 @@
 """Timesheets' lists (fms.lists specs): sheets, milestones and expenses, each narrowed to
-what the actor may see — a freelancer their own, a hiring manager (or their stand-in) those
-of engagements they manage or managed, staff with `engagements.manage` all. Pages, exports
-and the API read them the same way."""
+what the actor may see — a freelancer their own, staff who read engagements all (as
+`services.get_timesheet` decides for one sheet); a reviewer's own work is the review queue.
+Pages, exports and the API read them the same way."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from fms.lists import Column, Filter, ListSpec, search_filter
 from fms.timesheets import rules
 from fms.timesheets.models import Expense, Milestone, Timesheet
 from fms.workforce.lists import amount
-from fms.workforce.models import Delegation, Engagement, EngagementTerms, Freelancer
+from fms.workforce.models import Engagement, Freelancer
 
 SHEET_STATES = list(rules.SHEET_TRANSITIONS)
 MILESTONE_STATES = list(rules.MILESTONE_TRANSITIONS)
@@ -24,7 +24,9 @@ DATE_FILTER = {"parse": parse_date, "kind": "date", "api_type": "date"}
 def visible_engagements(actor, engagement_id):
     """A condition on an engagement id column: the engagements whose time and costs the
     actor may list (None: all of them)."""
-    if actor.can("engagements.manage"):
+    if actor.can("engagements.read"):
+        # staff who read engagements read their time and costs (get_timesheet's rule):
+        # finance and compliance too, not only procurement
         return None
     conditions = []
     if actor.can("own_engagements.read") and actor.user_id is not None:
@@ -34,19 +36,6 @@ def visible_engagements(actor, engagement_id):
             )
         )
         conditions.append(engagement_id.in_(own))
-    if actor.can("engagements.end") and actor.user_id is not None:
-        # engagements the actor (or someone they stand in for) manages or managed: the
-        # reviewers' superset, as the review queue reads it
-        stood_in_for = select(Delegation.manager_user_id).where(
-            Delegation.delegate_user_id == actor.user_id, Delegation.revoked_at.is_(None)
-        )
-        managed = select(EngagementTerms.engagement_id).where(
-            or_(
-                EngagementTerms.hiring_manager_user_id == actor.user_id,
-                EngagementTerms.hiring_manager_user_id.in_(stood_in_for),
-            )
-        )
-        conditions.append(engagement_id.in_(managed))
     return or_(*conditions) if conditions else false()
 
 
