@@ -1,0 +1,157 @@
+"""The reviewer's pages: the queue (sheets and corrections waiting), bulk approval with its
+confirmation, approve or reject one sheet, decide a correction."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import select
+
+from fms.errors import InvalidInput, NotAllowed
+from fms.extensions import db
+from fms.identity.web_session import current_actor, org_today
+from fms.timesheets import queries, services
+from fms.timesheets.forms import CommentForm
+from fms.timesheets.models import Adjustment, Timesheet
+from fms.timesheets.views import bp, decide_then
+from fms.timesheets.views.sheets import _cells, _render_sheet, engagement_titles
+from fms.workforce.models import Freelancer
+
+
+def _require_reviewer_role(actor) -> None:
+    if not (actor.can("engagements.end") or actor.can("engagements.manage")):
+        raise NotAllowed(
+            "The review queue is for hiring managers, their stand-ins and procurement."
+        )
+
+
+def _pending_adjustments(actor):
+    """Submitted corrections the actor may decide (not their own), with their sheets."""
+    rows = db.session.scalars(
+        select(Adjustment).where(Adjustment.state == "submitted").order_by(Adjustment.id)
+    ).all()
+    if not rows:
+        return []
+    sheets = {
+        s.id: s
+        for s in db.session.scalars(
+            select(Timesheet).where(Timesheet.id.in_({r.timesheet_id for r in rows}))
+        )
+    }
+    reviewers = services.Reviewers(
+        db.session, actor, {s.engagement_id for s in sheets.values()}, full_history=True
+    )
+    names = dict(
+        db.session.execute(
+            select(Freelancer.id, Freelancer.display_name).where(
+                Freelancer.id.in_({s.freelancer_id for s in sheets.values()})
+            )
+        ).all()
+    )
+    return [
+        (row, sheets[row.timesheet_id], names.get(sheets[row.timesheet_id].freelancer_id, ""))
+        for row in rows
+        if row.created_by_user_id != actor.user_id
+        and reviewers.may_decide(sheets[row.timesheet_id])
+    ]
+
+
+@bp.get("/review")
+@login_required
+def review():
+    actor = current_actor()
+    _require_reviewer_role(actor)
+    rows = queries.review_queue(db.session, actor=actor, today=org_today())
+    return render_template(
+        "timesheets/review.html",
+        rows=rows,
+        titles=engagement_titles({r.sheet.engagement_id for r in rows}),
+        adjustments=_pending_adjustments(actor),
+    )
+
+
+def _selected(values) -> list[str]:
+    return [v for v in values if v][:1000]
+
+
+@bp.route("/review/approve", methods=["GET", "POST"])
+@login_required
+def bulk_approve():
+    """GET: what approving the selected sheets would do; POST: approve them."""
+    actor = current_actor()
+    _require_reviewer_role(actor)
+    source = request.form if request.method == "POST" else request.args
+    ids = _selected(source.getlist("ids"))
+    if not ids:
+        flash("Select the timesheets to approve first.", "warning")
+        return redirect(url_for(".review"))
+    try:
+        if request.method == "GET":
+            preview = services.preview_bulk_approval(db.session, actor=actor, timesheet_ids=ids)
+        else:
+            result = services.bulk_approve(db.session, actor=actor, timesheet_ids=ids)
+    except InvalidInput as exc:
+        db.session.rollback()
+        flash(exc.detail, "danger")
+        return redirect(url_for(".review"))
+    if request.method == "GET":
+        return render_template("timesheets/bulk_approve.html", preview=preview)
+    db.session.commit()
+    message = (
+        f"Approved {len(result.approved)} timesheet{'s' if len(result.approved) != 1 else ''}."
+    )
+    flash(message, "success")
+    if result.changed_meanwhile:
+        flash(
+            f"{len(result.changed_meanwhile)} had changed meanwhile (decided by someone else "
+            "or withdrawn) and were left as they are.",
+            "warning",
+        )
+    if result.not_allowed:
+        flash(f"{len(result.not_allowed)} are not yours to decide and were left out.", "warning")
+    return redirect(url_for(".review"))
+
+
+@bp.post("/<int:timesheet_id>/approve")
+@login_required
+def approve(timesheet_id: int):
+    services.approve_timesheet(db.session, actor=current_actor(), timesheet_id=timesheet_id)
+    db.session.commit()
+    flash("Timesheet approved.", "success")
+    return redirect(url_for(".review"))
+
+
+@bp.post("/<int:timesheet_id>/reject")
+@login_required
+def reject(timesheet_id: int):
+    actor = current_actor()
+    form = CommentForm()
+    if form.validate():
+        try:
+            services.reject_timesheet(
+                db.session, actor=actor, timesheet_id=timesheet_id, comment=form.comment.data
+            )
+        except InvalidInput as exc:
+            db.session.rollback()
+            form.comment.errors = [exc.detail]
+        else:
+            db.session.commit()
+            flash("Timesheet sent back to the freelancer with your comment.", "success")
+            return redirect(url_for(".review"))
+    sheet = services.get_timesheet(db.session, actor=actor, timesheet_id=timesheet_id)
+    engagement = services.engagement_of(db.session, sheet.engagement_id)
+    return _render_sheet(actor, sheet, engagement, _cells(sheet, engagement), comment_form=form)
+
+
+@bp.post("/adjustments/<int:adjustment_id>/decide")
+@login_required
+def decide_adjustment(adjustment_id: int):
+    actor = current_actor()
+    approve = request.form.get("decision") == "approve"
+    return decide_then(
+        lambda comment: services.decide_adjustment(
+            db.session, actor=actor, adjustment_id=adjustment_id, approve=approve, comment=comment
+        ),
+        target=url_for(".review") + "#adjustments",
+        message="Correction approved." if approve else "Correction rejected.",
+    )
