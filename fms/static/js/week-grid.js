@@ -45,7 +45,10 @@
         if (out) out.textContent = "?";
       } else {
         sum += m;
-        if (out) out.textContent = hm(m);
+        if (out) {
+          out.textContent = hm(m);
+          out.classList.toggle("ts-zero", m === 0);
+        }
       }
     });
     if (!weekTotal) return;

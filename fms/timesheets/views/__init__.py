@@ -38,6 +38,17 @@ def hours_minutes(minutes) -> str:
     return "0:00" if not minutes else format_minutes(int(minutes))
 
 
+@bp.app_template_filter("week_span")
+def week_span(start, end) -> str:
+    """A week as one short interval in the viewer's locale: 'Nov 23 – 29, 2026'."""
+    from babel.dates import format_interval
+    from flask import g
+
+    from fms.formatting import _locale
+
+    return format_interval(start, end, "yMMMd", locale=_locale(g.get("display_locale")))
+
+
 @bp.app_template_filter("half_days")
 def half_days_text(half_days) -> str:
     """3 -> '1.5 days'."""

@@ -344,6 +344,7 @@ def _render_sheet(
         adj_form=adj_form if may_correct else None,
         previous=previous,
         decided_by=decided_by,
+        today=org_today(),
     ), status
 
 
