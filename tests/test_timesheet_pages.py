@@ -289,9 +289,14 @@ def test_an_expense_is_submitted_then_approved(web, world, session):
         follow_redirects=True,
     )
     assert "Nothing changed" in refused.get_data(as_text=True)
-    manager.post(f"/timesheets/expenses/{expense.id}/decide", data={"decision": "approve"})
+    assert "Expense · Travel" in manager.get("/timesheets/review").get_data(as_text=True)
+    done = manager.post(
+        f"/timesheets/expenses/{expense.id}/decide", data={"decision": "approve", "back": "review"}
+    )
+    assert done.headers["Location"].endswith("/timesheets/review#items")
     session.expire_all()
     assert session.get(Expense, expense.id).state == "approved"
+    assert "Expense · Travel" not in manager.get("/timesheets/review").get_data(as_text=True)
 
 
 def test_milestones_are_set_delivered_and_accepted(web, world, session):

@@ -56,6 +56,13 @@ def _hub_url(engagement_id: int, anchor: str = "") -> str:
     return url_for(".engagement", engagement_id=engagement_id) + (f"#{anchor}" if anchor else "")
 
 
+def _back(engagement_id: int, anchor: str) -> str:
+    """Where a decision returns: the review queue when it was taken there."""
+    if request.form.get("back") == "review":
+        return url_for(".review") + "#items"
+    return _hub_url(engagement_id, anchor)
+
+
 @bp.get("/engagements/<int:engagement_id>")
 @login_required
 def engagement(engagement_id: int):
@@ -159,7 +166,7 @@ def decide_milestone(milestone_id: int):
         lambda comment: milestones.decide_milestone(
             db.session, actor=actor, milestone_id=milestone_id, accept=accept, comment=comment
         ),
-        target=_hub_url(row.engagement_id, "milestones"),
+        target=_back(row.engagement_id, "milestones"),
         message="Milestone accepted." if accept else "Milestone sent back with your comment.",
     )
 
@@ -233,7 +240,7 @@ def decide_expense(expense_id: int):
         lambda comment: expenses.decide_expense(
             db.session, actor=actor, expense_id=expense_id, approve=approve, comment=comment
         ),
-        target=_hub_url(row.engagement_id, "expenses"),
+        target=_back(row.engagement_id, "expenses"),
         message="Expense approved." if approve else "Expense rejected with your comment.",
     )
 

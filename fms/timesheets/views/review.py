@@ -56,6 +56,57 @@ def _pending_adjustments(actor):
     ]
 
 
+def _pending_items(actor):
+    """Submitted expenses and delivered milestones the actor may decide: the reviewer of the
+    expense's week, of the milestone's due date (the services' own rules, asked per item
+    through the same Reviewers table the queue uses)."""
+    from types import SimpleNamespace
+
+    from fms.timesheets.models import Expense, Milestone
+    from fms.timesheets.rules import week_bounds
+
+    expense_rows = db.session.scalars(
+        select(Expense).where(Expense.state == "submitted").order_by(Expense.spent_on)
+    ).all()
+    milestone_rows = db.session.scalars(
+        select(Milestone).where(Milestone.state == "delivered").order_by(Milestone.due_date)
+    ).all()
+    if not expense_rows and not milestone_rows:
+        return [], [], {}
+    ids = {r.engagement_id for r in [*expense_rows, *milestone_rows]}
+    reviewers = services.Reviewers(db.session, actor, ids, full_history=True)
+    schedule = services.week_schedule(db.session)
+
+    def may(engagement_id, first, last):
+        engagement = reviewers.engagements[engagement_id]
+        item = SimpleNamespace(
+            engagement_id=engagement_id,
+            freelancer_id=engagement.freelancer_id,
+            week_start=first,
+            week_end=last,
+        )
+        return reviewers.may_decide(item)
+
+    expenses_mine = [
+        e for e in expense_rows if may(e.engagement_id, *week_bounds(e.spent_on, schedule))
+    ]
+    milestones_mine = []
+    for m in milestone_rows:
+        engagement = reviewers.engagements[m.engagement_id]
+        day = min(max(m.due_date, engagement.start_date), engagement.end_date)
+        if may(m.engagement_id, day, day):
+            milestones_mine.append(m)
+    names = dict(
+        db.session.execute(
+            select(Freelancer.id, Freelancer.display_name).where(
+                Freelancer.id.in_({e.freelancer_id for e in reviewers.engagements.values()})
+            )
+        ).all()
+    )
+    who = {eid: names.get(e.freelancer_id, "") for eid, e in reviewers.engagements.items()}
+    return expenses_mine, milestones_mine, who
+
+
 @bp.get("/review")
 @login_required
 def review():
@@ -67,6 +118,7 @@ def review():
         rows=rows,
         titles=engagement_titles({r.sheet.engagement_id for r in rows}),
         adjustments=_pending_adjustments(actor),
+        items=_pending_items(actor),
     )
 
 
