@@ -399,3 +399,31 @@ def test_daily_rate_engagements_record_full_or_half_days(web, world, session):
     me.post(f"/timesheets/{sheet_id}", data={"action": "save", "days-0": "1", "days-1": "0.5"})
     assert [e.half_days for e in _entries(session, sheet_id)] == [2, 1]
     assert me.post(f"/timesheets/{sheet_id}", data={"days-0": "3"}).status_code == 422
+
+
+def test_a_week_opens_on_its_first_day_only(web, world):
+    me = web("me")
+    response = me.post_form(
+        "/timesheets/open",
+        page="/timesheets/",
+        data={"engagement_id": world.engagement.id, "week_start": "2026-03-03"},
+    )
+    assert response.status_code == 422
+    assert "that week starts on 2026-03-02" in response.get_data(as_text=True)
+    first = _open(me, world=world)
+    assert _open(me, world=world) == first  # the same week again: to the sheet that exists
+
+
+def test_submitting_near_the_budget_cap_warns(web, world, session):
+    from decimal import Decimal
+
+    with as_org(session, world.org.id):
+        world.set_terms(budget_cap=Decimal("1000"))
+    session.commit()
+    me = web("me")
+    sheet_id = _open(me, world=world)
+    data = _grid(time_0="8:00", time_1="1:00")
+    data["action"] = "submit"
+    page = me.post(f"/timesheets/{sheet_id}", data=data, follow_redirects=True)
+    text = page.get_data(as_text=True)
+    assert "Submitted for approval" in text and "80 % or more" in text

@@ -142,6 +142,8 @@ def open_week():
             return services.get_timesheet(
                 db.session, actor=actor, timesheet_id=exc.existing_id
             ), False
+        except InvalidInput as exc:  # the whole sentence says which day the week starts
+            raise InvalidInput(exc.detail, errors={k: [exc.detail] for k in exc.errors}) from None
 
     done = submitted(
         form,
