@@ -94,10 +94,12 @@ def test_a_freelancer_fills_a_week_and_submits_it(web, world, session):
 def test_text_in_a_time_cell_is_an_inline_error_and_nothing_is_stored(web, world, session):
     me = web("me")
     sheet_id = _open(me, world=world)
-    response = me.post(f"/timesheets/{sheet_id}", data=_grid(time_0="8:00", time_1="eight"))
+    data = _grid(time_0="8:00", time_1="eight", time_2="25:00")
+    response = me.post(f"/timesheets/{sheet_id}", data=data)
     assert response.status_code == 422
     page = response.get_data(as_text=True)
     assert "Hours as h:mm (7:30) or decimal hours (7.5)." in page
+    assert "From 0 to 1440 minutes (24 hours) a day." in page  # both errors at once
     assert 'id="time-1"' in page and 'aria-invalid="true"' in page
     assert 'value="eight"' in page  # what was typed stays to be corrected
     assert _entries(session, sheet_id) == []

@@ -210,7 +210,7 @@ def _read_cells(cells: list[Cell], daily: bool) -> bool:
             cell.minutes = parse_duration(cell.time)
         except ValueError as exc:
             cell.errors["time"] = str(exc)
-            ok = False
+            cell.minutes, ok = 0, False
     return ok
 
 
@@ -237,7 +237,7 @@ def _save(actor, sheet: Timesheet, cells: list[Cell], daily: bool) -> None:
                 cell = shown[int(parts[1])] if int(parts[1]) < len(shown) else None
                 if cell is not None:
                     name = _CELL_FIELD.get(parts[2] if len(parts) > 2 else "", parts[-1])
-                    cell.errors[name] = " ".join(messages)
+                    cell.errors.setdefault(name, " ".join(messages))
         raise
 
 
@@ -252,15 +252,18 @@ def sheet(timesheet_id: int):
     problem = None
     if request.method == "POST":
         action = request.form.get("action", "save")
-        if _read_cells(cells, daily):
-            try:
-                _save(actor, sheet, cells, daily)
-            except InvalidInput as exc:
-                db.session.rollback()
-                problem = exc.detail
-            else:
-                return _after_save(actor, sheet, action)
+        parsed = _read_cells(cells, daily)
+        # the service checks the cells that did parse too, so every error shows at once
+        try:
+            _save(actor, sheet, cells, daily)
+        except InvalidInput as exc:
+            db.session.rollback()
+            problem = exc.detail
         else:
+            if parsed:
+                return _after_save(actor, sheet, action)
+            db.session.rollback()
+        if not parsed:
             problem = "Check the highlighted days: nothing was saved."
     return _render_sheet(actor, sheet, engagement, cells, problem=problem)
 
