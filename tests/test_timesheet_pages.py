@@ -204,7 +204,9 @@ def test_rejecting_needs_a_comment_which_the_freelancer_then_sees(web, world, se
     assert session.get(Timesheet, sheet.id).state == "submitted"
     sent = manager.post(f"/timesheets/{sheet.id}/reject", data={"comment": "Tuesday is a holiday"})
     assert sent.status_code == 302
-    page = web("me").get(f"/timesheets/{sheet.id}").get_data(as_text=True)
+    mine = web("me")
+    assert "Tuesday is a holiday" in mine.get("/timesheets/").get_data(as_text=True)
+    page = mine.get(f"/timesheets/{sheet.id}").get_data(as_text=True)
     assert "Sent back" in page and "Tuesday is a holiday" in page
     assert 'name="time-0"' in page  # editable again
 

@@ -122,6 +122,18 @@ def review():
     )
 
 
+def _sheet_labels(ids) -> dict[int, tuple[str, object, object]]:
+    """Sheet id -> (freelancer, week start, week end), for the confirmation page."""
+    if not ids:
+        return {}
+    rows = db.session.execute(
+        select(Timesheet.id, Freelancer.display_name, Timesheet.week_start, Timesheet.week_end)
+        .join(Freelancer, Freelancer.id == Timesheet.freelancer_id)
+        .where(Timesheet.id.in_(set(ids)))
+    ).all()
+    return {row[0]: tuple(row[1:]) for row in rows}
+
+
 def _selected(values) -> list[str]:
     return [v for v in values if v][:1000]
 
@@ -147,7 +159,11 @@ def bulk_approve():
         flash(exc.detail, "danger")
         return redirect(url_for(".review"))
     if request.method == "GET":
-        return render_template("timesheets/bulk_approve.html", preview=preview)
+        return render_template(
+            "timesheets/bulk_approve.html",
+            preview=preview,
+            labels=_sheet_labels([*preview.timesheet_ids, *preview.skipped]),
+        )
     db.session.commit()
     message = (
         f"Approved {len(result.approved)} timesheet{'s' if len(result.approved) != 1 else ''}."

@@ -114,6 +114,7 @@ def _index(actor, open_form: OpenWeekForm):
         ],
         engagements=engagements,
         history=[r for r in history if r.sheet.week_start != week_start],
+        sent_back=[r for r in history if r.sheet.state == "rejected"],
         titles=titles,
         open_form=open_form,
         today=today,
@@ -320,6 +321,11 @@ def _render_sheet(
             .limit(1)
         )
     freelancer = db.session.get(Freelancer, sheet.freelancer_id)
+    budget = _budget(sheet, engagement) if reviewer else None
+    weeks = {
+        "previous": _neighbour(sheet, Timesheet.week_start < sheet.week_start, descending=True),
+        "next": _neighbour(sheet, Timesheet.week_start > sheet.week_start, descending=False),
+    }
     decided_by = None
     if sheet.decided_by_user_id:
         from fms.identity.models import User
@@ -350,7 +356,42 @@ def _render_sheet(
         previous=previous,
         decided_by=decided_by,
         today=org_today(),
+        budget=budget,
+        weeks=weeks,
     ), status
+
+
+def _neighbour(sheet: Timesheet, condition, *, descending: bool) -> int | None:
+    """The engagement's sheet just before or after this one, if any."""
+    order = Timesheet.week_start.desc() if descending else Timesheet.week_start
+    return db.session.scalar(
+        select(Timesheet.id)
+        .where(Timesheet.engagement_id == sheet.engagement_id, condition)
+        .order_by(order)
+        .limit(1)
+    )
+
+
+def _budget(sheet: Timesheet, engagement: Engagement) -> dict | None:
+    """For the reviewer: the engagement's submitted and approved spend (this week included,
+    as the submission counted it) against the cap in effect at the week's end."""
+    from decimal import Decimal
+
+    from fms.timesheets import pricing
+    from fms.workforce.engagements import terms_on
+
+    terms = terms_on(db.session, engagement.id, sheet.week_end)
+    if terms is None or not terms.budget_cap:
+        return None
+    items = services.engagement_spend(db.session, engagement)
+    used = pricing.totals_by_currency(items).get(engagement.currency, Decimal(0))
+    return {
+        "used": used,
+        "cap": terms.budget_cap,
+        "currency": engagement.currency,
+        "percent": int(used * 100 / terms.budget_cap),
+        "level": rules.budget_level(used, terms.budget_cap),
+    }
 
 
 @bp.post("/<int:timesheet_id>/copy-last-week")
