@@ -181,6 +181,8 @@ def _register_hooks(app: Flask) -> None:
     from fms.identity import hooks as identity_hooks
     from fms.identity import overview as identity_overview
     from fms.reports.overview import register_provider
+    from fms.timesheets import hooks as timesheets_hooks
+    from fms.timesheets import overview as timesheets_overview
     from fms.workforce import hooks as workforce_hooks
     from fms.workforce import overview as workforce_overview
 
@@ -189,9 +191,11 @@ def _register_hooks(app: Flask) -> None:
 
     identity_hooks.register(app)
     workforce_hooks.register(app)
+    timesheets_hooks.register(app)
     # Reports' overview providers are registered here, so no area imports Reports
     register_provider(app, "workforce", workforce_overview.items)
     register_provider(app, "identity", identity_overview.items)
+    register_provider(app, "timesheets", timesheets_overview.items)
 
 
 def _configure_request_lifecycle(app: Flask) -> None:

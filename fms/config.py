@@ -79,6 +79,10 @@ def load_settings(instance_path: str) -> dict:
         # a running job without a heartbeat for this long is taken for dead (and retryable)
         "FMS_JOB_STALE_AFTER_SECONDS": _int("FMS_JOB_STALE_AFTER_SECONDS", 600),
         "FMS_JOB_HEARTBEAT_SECONDS": _int("FMS_JOB_HEARTBEAT_SECONDS", 30),
+        # list exports above this many rows run as a job; one person has at most this many
+        # such jobs waiting or running
+        "FMS_EXPORT_INLINE_ROWS": _int("FMS_EXPORT_INLINE_ROWS", 10_000),
+        "FMS_EXPORT_JOBS_PER_USER": _int("FMS_EXPORT_JOBS_PER_USER", 3),
         # hosts on private or loopback addresses that IdP URLs may point at (tests, demo)
         "FMS_SSO_ALLOWED_HOSTS": os.environ.get("FMS_SSO_ALLOWED_HOSTS", ""),
         # "dns": claimed email domains need their TXT token published; "manual": trust the

@@ -38,8 +38,10 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import JSON, Index, Integer, String, Text, and_, event, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.sql.functions import count as func_count
 
 from fms.database import Id
+from fms.errors import RuleViolation
 from fms.extensions import db
 from fms.tenancy import ALL_TENANTS, TenantMixin, scope_session, session_org_id
 from fms.timekeeping import UTCDateTime, utcnow
@@ -109,6 +111,35 @@ def enqueue_after_commit(func: Callable, *ids, session: Session | None = None) -
     session.flush()
     _schedule(session, run.id)
     return run
+
+
+class TooManyRuns(RuleViolation):
+    status = 429
+    title = "Too many requests"
+
+
+def require_room(session: Session, func: Callable, *, actor, limit: int) -> None:
+    """At most `limit` unfinished runs of one job per person in the organization: a heavy
+    job asked for again and again (a large export) would otherwise fill the queue for
+    everyone. The person's row is locked while counting, so two requests at once cannot
+    both take the last place (SQLite serialises writing transactions anyway)."""
+    from fms.identity.models import User
+
+    session.execute(select(User.id).where(User.id == actor.user_id).with_for_update())
+    waiting = session.scalar(
+        select(func_count())
+        .select_from(JobRun)
+        .where(
+            JobRun.name == func.job_name,
+            JobRun.requested_by_user_id == actor.user_id,
+            JobRun.state.in_(("queued", "running")),
+        )
+    )
+    if waiting >= limit:
+        raise TooManyRuns(
+            f"You have {waiting} of these being prepared already (at most {limit} at a "
+            "time). Wait for one to finish on the Jobs page, then ask again."
+        )
 
 
 def _schedule(session: Session, run_id: str) -> None:
@@ -384,7 +415,6 @@ def get_run(session: Session, run_id: str, *, actor=None) -> JobRun:
 
 def retry_run(session: Session, *, actor, run_id: str) -> JobRun:
     """Queue a failed run again (once: a second retry finds it queued, not failed)."""
-    from fms.errors import RuleViolation
 
     run = get_run(session, run_id, actor=actor)
     changed = session.execute(

@@ -18,6 +18,7 @@ checkbox column and the bar, and the endpoint shows a confirmation before it act
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ PAGE_SIZES = (25, 50, 100, 200)
 DEFAULT_PAGE_SIZE = 50
 # Above this many rows an export runs as a background job (FMS_EXPORT_INLINE_ROWS).
 EXPORT_INLINE_ROWS = 10_000
+EXPORT_JOBS_PER_USER = 3  # large exports one person may have waiting or running at once
 KINDS = ("text", "number", "money", "rate", "date", "state")
 _REGISTRY: dict[str, ListSpec] = {}
 
@@ -51,6 +53,9 @@ class Column:
     value: Callable[[Any], Any] | None = None
     export: bool = True
     page: bool = True  # False: in exports and the API's sort keys, not a column on the page
+    # a field with a permission of its own (FIELD_PERMISSIONS): only those who may read it
+    # see the column, sort by it or export it (sorting would reveal the values' order)
+    field: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -96,6 +101,18 @@ class ListSpec:
 
     def __post_init__(self):
         _REGISTRY[self.key] = self
+
+    def seen_by(self, actor) -> ListSpec:
+        """The list as this actor may see it: without the columns of fields they may not
+        read. A copy, not registered: the registry keeps the whole list."""
+        from fms.identity.permissions import may_see_field
+
+        hidden = [c for c in self.columns if c.field and not may_see_field(actor, c.field)]
+        if not hidden:
+            return self
+        narrowed = copy.copy(self)
+        narrowed.columns = [c for c in self.columns if c not in hidden]
+        return narrowed
 
     def column(self, key: str) -> Column | None:
         return next((c for c in self.columns if c.key == key), None)
@@ -385,6 +402,7 @@ def list_page(spec: ListSpec, actor, *, defaults: dict | None = None, context=No
     from fms.identity.web_session import org_today
 
     context = {"today": org_today()} if context is None else context
+    spec = spec.seen_by(actor)
     return run_list(db.session, page_query(spec, defaults=defaults), actor=actor, context=context)
 
 
@@ -396,15 +414,18 @@ def export_response(spec: ListSpec, fmt: str, *, actor, context: dict, defaults=
     from fms.exports import csv_response, xlsx_response
     from fms.extensions import db
     from fms.identity.permissions import require
-    from fms.jobs import enqueue_after_commit
+    from fms.jobs import enqueue_after_commit, require_room
 
     if fmt not in ("csv", "xlsx"):
         abort(404)
     if spec.permission:
         require(actor, spec.permission)
+    spec = spec.seen_by(actor)
     q = page_query(spec, defaults=defaults)
     total = count(db.session, filtered_statement(db.session, q, actor=actor, context=context))
     if total > int(current_app.config.get("FMS_EXPORT_INLINE_ROWS", EXPORT_INLINE_ROWS)):
+        limit = int(current_app.config.get("FMS_EXPORT_JOBS_PER_USER", EXPORT_JOBS_PER_USER))
+        require_room(db.session, export_list, actor=actor, limit=limit)
         run = enqueue_after_commit(export_list, spec.key, q.filter_string(), fmt)
         run_id = run.id
         db.session.commit()
@@ -442,6 +463,7 @@ def _register_export_job():
         spec = spec_for(list_key)
         if spec.permission:
             require(actor, spec.permission)
+        spec = spec.seen_by(actor)  # the roles the actor holds when the job runs
         q = query_from_string(spec, query_string)
         context = {"today": today_of(db.session, actor.org_id)}
         total = count(db.session, filtered_statement(db.session, q, actor=actor, context=context))
@@ -522,6 +544,10 @@ def api_schema(spec: ListSpec, name: str, *, extra: dict | None = None):
 
 def api_page(session, spec: ListSpec, args: dict, *, actor, context: dict) -> ListPage:
     """One page of a list for an API route, from the arguments `api_schema` loaded."""
+    spec = spec.seen_by(actor)
+    if args["sort"].lstrip("-") not in spec.sort_keys:
+        message = "Sort by one of: " + ", ".join(spec.sort_keys) + " (-key: descending)."
+        raise InvalidInput(message, errors={"sort": [message]})
     filters, raw = {}, {}
     for f in spec.filters:
         value = f.default if f.kind == "hidden" else args.get(f.key)

@@ -52,6 +52,19 @@ class World:
             self.session, actor=actor or self.me, timesheet_id=sheet.id, today=today
         )
 
+    def fixed_engagement(self, budget_cap=None):
+        """A fixed-fee engagement of the freelancer, managed by the manager, in 2026."""
+        fixed = self.make_engagement(
+            self.org,
+            freelancer=self.freelancer,
+            kind="fixed",
+            rate="1",
+            manager_id=self.manager.user_id,
+        )
+        if budget_cap is not None:
+            self.set_terms(engagement=fixed, budget_cap=budget_cap)
+        return fixed
+
     def set_terms(self, engagement=None, **values):
         engagement = engagement or self.engagement
         for terms in workforce.terms_history(self.session, engagement.id):
@@ -104,6 +117,23 @@ def world(session, make_org, make_member, make_user, make_freelancer, make_engag
         make_engagement=make_engagement,
         **people,
     )
+
+
+def delegate(session, world, starts, ends):
+    """The world's manager names the stand-in for `starts`..`ends` (inclusive)."""
+    from fms.workforce.models import Delegation
+
+    session.add(
+        Delegation(
+            org_id=world.org.id,
+            manager_user_id=world.manager.user_id,
+            delegate_user_id=world.stand_in.user_id,
+            starts_on=starts,
+            ends_on=ends,
+            created_by_user_id=world.manager.user_id,
+        )
+    )
+    session.flush()
 
 
 def add_submitted_sheets(session, world, count, *, engagement=None, minutes=480):

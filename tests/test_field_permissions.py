@@ -392,3 +392,52 @@ def test_entries_from_before_redaction_are_shown_redacted(
     api = reader.get(f"/api/v1/audit-entries/{old.id}").get_json()
     assert not _shows_secret(page) and "changed" in page
     assert api["before"] == {"iban": "on file"} and api["after"] == {"iban": "changed"}
+
+
+# --- a supplier's tax id ----------------------------------------------------------------------
+
+SUPPLIER_TAX_ID = "DE811569869"
+# role -> may read a staffing agency's tax id (those who register suppliers and pay them)
+SUPPLIER_TAX_READERS = {
+    "org_admin": False,
+    "procurement": True,
+    "hiring_manager": False,
+    "compliance": False,
+    "finance": True,
+}
+
+
+@pytest.mark.parametrize("role", list(SUPPLIER_TAX_READERS))
+def test_a_suppliers_tax_id_is_read_by_procurement_and_finance_only(
+    app, session, sign_in, world, make_supplier, role
+):
+    supplier = make_supplier(world["org"], tax_id=SUPPLIER_TAX_ID)
+    session.commit()
+    web = _client(app, session, sign_in, world["members"][role], world["org"])
+    sees = SUPPLIER_TAX_READERS[role]
+    digits = SUPPLIER_TAX_ID[2:]
+
+    page = _text(web.get(f"/suppliers/{supplier.id}"))
+    assert (digits in page) is sees
+    if not sees:
+        assert "On file" in page
+    listing = web.get("/suppliers")
+    assert listing.status_code == 200 and (digits in _text(listing)) is sees
+    export = web.get("/suppliers/export.csv")
+    assert export.status_code == 200 and (digits in _text(export)) is sees
+
+    one = web.get(f"/api/v1/suppliers/{supplier.id}").get_json()
+    [listed] = [
+        s
+        for s in web.get("/api/v1/suppliers?per_page=200").get_json()["items"]
+        if s["id"] == supplier.id
+    ]
+    for body in (one, listed):
+        assert body["tax_id_on_file"] is True
+        assert (body.get("tax_id") == SUPPLIER_TAX_ID) is sees
+        if not sees:
+            assert "tax_id" not in body
+    # sorting by the hidden column would reveal the values' order
+    by_tax = web.get("/api/v1/suppliers?sort=tax_id")
+    assert by_tax.status_code == (200 if sees else 422)
+    assert web.get("/suppliers?sort=tax_id").status_code in ((200,) if sees else (200, 400, 422))

@@ -123,6 +123,33 @@ def test_mail_reaches_a_real_smtp_server_once(app, session, org, person, smtp_se
     assert "https://fms.example.com/requisitions/1" in mail.get_body(("plain",)).get_content()
 
 
+def test_many_events_are_delivered_once_in_a_fixed_number_of_statements(
+    session, org, make_member, actor_of, query_counter
+):
+    people = [make_member(org, roles=("finance",)) for _ in range(3)]
+    with as_org(session, org.id):
+        services.set_preferences(
+            session, actor=actor_of(people[0]), choices={"requisition.waiting": "inbox"}
+        )
+    counts = []
+    for size in (10, 500):
+        notices = [
+            services.Notice(p.user_id, "requisition.waiting", f"Event {i}", f"many:{size}:{i}")
+            for i in range(size)
+            for p in people
+        ]
+        with as_org(session, org.id), query_counter() as statements:
+            assert services.notify_many(session, org_id=org.id, notices=notices) == 3 * size
+        counts.append(len(statements))
+        with as_org(session, org.id):  # the same events again: nothing
+            assert services.notify_many(session, org_id=org.id, notices=notices[:5]) == 0
+    # people, their choices, one INSERT ... RETURNING, one executemany of the mail
+    assert counts == [4, 4]
+    assert len(_rows(session, org, people[0].user_id)) == 510
+    assert _mails(session, session.get(User, people[0].user_id).email) == []  # inbox only
+    assert len(_mails(session, session.get(User, people[1].user_id).email)) == 510
+
+
 # --- pages, bell and API -------------------------------------------------------------------
 
 

@@ -208,6 +208,39 @@ def test_large_exports_run_as_a_job_with_a_download_link(web, app, engagements, 
     assert sheet.max_row == 4  # header + 3 active engagements
 
 
+def test_one_person_has_at_most_three_large_exports_waiting(
+    web, app, session, org, org_admin, engagements, monkeypatch
+):
+    """A large export is a job; asked for again and again it would fill the queue for
+    everyone, so a fourth one while three are waiting is refused and nothing is queued."""
+    from fms.jobs import JobRun
+    from fms.lists import export_list
+
+    monkeypatch.setitem(app.config, "FMS_EXPORT_INLINE_ROWS", 2)
+    with as_org(session, org.id):
+        for n in range(3):
+            session.add(
+                JobRun(
+                    id=f"busy{n}",
+                    org_id=org.id,
+                    name=export_list.job_name,
+                    args=["engagements", "", "csv"],
+                    state="queued" if n else "running",
+                    requested_by_user_id=org_admin.user_id,
+                )
+            )
+        session.commit()
+    refused = web.get("/engagements/export.csv?state=active")
+    assert refused.status_code == 429
+    assert "at most 3" in refused.get_data(as_text=True)
+    with as_org(session, org.id):
+        assert session.scalar(select(func.count()).select_from(JobRun)) == 3
+        session.get(JobRun, "busy1").state = "finished"
+        session.commit()
+    # one finished: there is room again
+    assert web.get("/engagements/export.csv?state=active").status_code == 302
+
+
 def test_bulk_approve_confirms_then_approves_all_or_nothing(
     web, session, org, org_admin, approval_chain, make_requisition, make_member
 ):

@@ -136,6 +136,7 @@ def test_each_role_sees_its_own_work(client, session, world, sign_in):
         "workforce.my_onboarding_steps",
         "workforce.my_engagements.active",
         "workforce.my_engagements.onboarding",
+        "timesheets.missing_last_week",  # their active engagements' last week
     }
 
 
@@ -177,7 +178,7 @@ def test_providers_register_on_the_app_and_import_no_reports(app):
     import fms
     from fms.reports.overview import providers
 
-    assert set(providers(app)) == {"workforce", "identity"}
-    for area in ("workforce", "identity"):
+    assert set(providers(app)) == {"workforce", "identity", "timesheets"}
+    for area in ("workforce", "identity", "timesheets"):
         source = (Path(fms.__file__).parent / area / "overview.py").read_text()
         assert "fms.reports" not in source

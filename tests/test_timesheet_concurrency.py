@@ -255,3 +255,44 @@ def test_bulk_approval_racing_a_rejection_reports_the_change(app, committed):
         assert "already been decided" in outcomes["reject"]
         assert first == "approved" and results["bulk"].approved == sheet_ids
     assert audit.verify_chain(committed, org_id).ok
+
+
+def test_an_expense_and_a_week_cannot_pass_the_budget_cap_together(app, committed):
+    from fms.timesheets import expenses
+
+    # the week is 900.00, the expense 700.00; the cap is 1,500.00: one fits, not both
+    org_id, (sheet_id, _), people = _setup(committed, budget_cap="1500", submit=False)
+    scope_session(committed, org_id)
+    engagement_id = committed.scalar(
+        select(Timesheet.engagement_id).where(Timesheet.id == sheet_id)
+    )
+    expense_id = expenses.create_expense(
+        committed,
+        actor=people["freelancer"],
+        engagement_id=engagement_id,
+        spent_on="2026-03-03",
+        category="travel",
+        amount="700.00",
+        currency="EUR",
+    ).id
+    committed.commit()
+
+    outcomes = _race(
+        app,
+        org_id,
+        (
+            "week",
+            lambda s: ts.submit_timesheet(
+                s, actor=people["freelancer"], timesheet_id=sheet_id, today=date(2026, 3, 20)
+            ),
+        ),
+        (
+            "expense",
+            lambda s: expenses.submit_expense(
+                s, actor=people["freelancer"], expense_id=expense_id, today=date(2026, 3, 20)
+            ),
+        ),
+    )
+    assert list(outcomes.values()).count("done") == 1, outcomes
+    (refusal,) = [outcome for outcome in outcomes.values() if outcome != "done"]
+    assert refusal.startswith("Budget cap: ")

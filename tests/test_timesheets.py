@@ -14,8 +14,7 @@ from fms.tenancy import scope_session
 from fms.timesheets import milestones
 from fms.timesheets import services as ts
 from fms.timesheets.models import Adjustment, Milestone, Timesheet, TimesheetEntry
-from fms.workforce.models import Delegation
-from tests.factories_timesheets import MONDAY, add_submitted_sheets
+from tests.factories_timesheets import MONDAY, add_submitted_sheets, delegate
 
 
 def _count(session, model, **where):
@@ -354,31 +353,6 @@ def test_who_decides_a_sheet(session, world):
     assert sheet.state == "approved"
 
 
-def _delegate(session, world, starts, ends):
-    session.add(
-        Delegation(
-            org_id=world.org.id,
-            manager_user_id=world.manager.user_id,
-            delegate_user_id=world.stand_in.user_id,
-            starts_on=starts,
-            ends_on=ends,
-            created_by_user_id=world.manager.user_id,
-        )
-    )
-    session.flush()
-
-
-def test_a_delegate_decides_for_the_days_their_delegation_covers(session, world):
-    # the week of 2026-03-02: its last working day is Friday 2026-03-06
-    _delegate(session, world, date(2026, 2, 20), date(2026, 3, 5))  # ends the day before
-    sheet = world.submit(world.fill()).sheet
-    with pytest.raises(NotAllowed, match="2026-03-06"):
-        ts.approve_timesheet(session, actor=world.stand_in, timesheet_id=sheet.id)
-    _delegate(session, world, date(2026, 3, 6), date(2026, 3, 6))
-    ts.approve_timesheet(session, actor=world.stand_in, timesheet_id=sheet.id)
-    assert sheet.state == "approved"
-
-
 def test_after_a_manager_transfer_the_new_manager_reviews_the_week(session, world):
     # transfer from Wednesday 2026-03-04: Friday's manager (manager2) decides the week
     world.amend("manager_transfer", "2026-03-04", new_hiring_manager_user_id=world.manager2.user_id)
@@ -488,8 +462,10 @@ def test_bulk_approval_runs_a_fixed_number_of_statements(session, world, query_c
     # preview: sheets, engagements, terms, delegations, entries, then pricing's engagements,
     # terms and rounding; approval: sheets, engagements, terms, delegations, the audit head
     # taken, the UPDATE ... RETURNING, the head advanced by N, one executemany INSERT of the
-    # entries, the head's last hash
-    assert counts[10] == counts[500] == (8, 9)
+    # entries, the head's last hash; then the notifications: reviewers' settled, the
+    # freelancers, the people and their choices, one INSERT ... RETURNING of the inbox rows
+    # (approvals go to the inbox by default: no mail)
+    assert counts[10] == counts[500] == (8, 14)
     assert audit.verify_chain(session, world.org.id).ok
 
 
@@ -746,8 +722,6 @@ def test_an_expense_is_checked_then_decided_once(session, world):
         "category": "travel",
         "amount": "49.90",
         "currency": "CHF",
-        "receipt_sha256": "ab" * 32,
-        "receipt_name": "train.pdf",
     }
     for bad in (
         {"spent_on": "2027-01-05"},  # after the engagement
@@ -880,3 +854,242 @@ def test_an_adjustment_stays_within_the_budget_cap(session, world):
     )
     ts.submit_adjustment(session, actor=world.me, adjustment_id=back.id)
     assert back.state == "submitted"
+
+
+# --- rules found in the last review -----------------------------------------------------------
+
+
+def _fixed(world, cap):
+    return world.fixed_engagement(budget_cap=Decimal(cap))
+
+
+def _milestone(session, world, engagement, amount, **kw):
+    return milestones.create_milestone(
+        session,
+        actor=world.procurement,
+        engagement_id=engagement.id,
+        title="Deliverable",
+        amount=amount,
+        due_date="2026-06-30",
+        **kw,
+    )
+
+
+def test_milestones_count_against_the_budget_cap_at_delivery_and_acceptance(session, world):
+    fixed = _fixed(world, 1000)
+    first = _milestone(session, world, fixed, "900.00")
+    milestones.deliver_milestone(session, actor=world.me, milestone_id=first.id)  # 90 %
+    second = _milestone(session, world, fixed, "200.00")
+    with pytest.raises(RuleViolation, match="Budget cap: .*1,100.00 of the 1,000.00 EUR cap"):
+        milestones.deliver_milestone(session, actor=world.me, milestone_id=second.id)
+    assert second.state == "draft"
+    # acceptance checks the cap in effect too (here lowered behind its back)
+    world.set_terms(engagement=fixed, budget_cap=Decimal(800))
+    with pytest.raises(RuleViolation, match="Budget cap: .*900.00 of the 800.00 EUR cap"):
+        milestones.decide_milestone(
+            session, actor=world.manager, milestone_id=first.id, accept=True
+        )
+    assert first.state == "delivered"
+
+
+def test_expenses_in_the_engagements_currency_count_against_the_budget_cap(session, world):
+    from fms.timesheets import expenses
+
+    world.set_terms(budget_cap=Decimal(1000))
+
+    def expense(amount, currency="EUR"):
+        row = expenses.create_expense(
+            session,
+            actor=world.me,
+            engagement_id=world.engagement.id,
+            spent_on="2026-03-03",
+            category="travel",
+            amount=amount,
+            currency=currency,
+        )
+        expenses.submit_expense(session, actor=world.me, expense_id=row.id)
+        return row
+
+    expense("5000.00", "CHF")  # another currency: another invoice, not this cap
+    expense("400.00")
+    # 480 minutes at 90/h = 720.00 + 400.00 = 1,120.00
+    sheet = world.fill(minutes=(480,))
+    with pytest.raises(RuleViolation, match="Budget cap: .*1,120.00 of the 1,000.00 EUR cap"):
+        world.submit(sheet)
+    world.submit(world.fill(MONDAY + timedelta(weeks=1), (240,)))  # 360.00 -> 760.00
+    with pytest.raises(RuleViolation, match="Budget cap: .*1,060.00 of the 1,000.00 EUR cap"):
+        expense("300.00")
+
+
+def test_minute_adjustments_count_toward_the_24_hour_day(session, world):
+    other = world.make_engagement(
+        world.org, freelancer=world.freelancer, manager_id=world.manager.user_id
+    )
+    sheet = world.submit(world.fill(minutes=(900,))).sheet
+    ts.approve_timesheet(session, actor=world.manager, timesheet_id=sheet.id)
+
+    def adjust(minutes):
+        return ts.create_adjustment(
+            session,
+            actor=world.me,
+            timesheet_id=sheet.id,
+            work_date="2026-03-02",
+            minutes=minutes,
+            reason="Forgot the evening",
+        )
+
+    more, draft = adjust(300), adjust(200)  # the draft: 23:20 when drafted
+    ts.submit_adjustment(session, actor=world.me, adjustment_id=more.id)
+    ts.decide_adjustment(session, actor=world.manager, adjustment_id=more.id, approve=True)
+    # an approved adjustment counts: 900 + 300 + 300 = 25:00
+    second = world.fill(minutes=(300,), engagement=other)
+    with pytest.raises(RuleViolation, match="24-hour day: .*2026-03-02 would have 25:00"):
+        world.submit(second)
+    ts.save_entries(
+        session,
+        actor=world.me,
+        timesheet_id=second.id,
+        entries=[{"work_date": "2026-03-02", "minutes": 180}],
+    )
+    world.submit(second)  # 900 + 300 + 180 = 23:00
+    # a draft adjustment is checked again at its submission: 23:00 + 200 = 26:20
+    with pytest.raises(RuleViolation, match="24-hour day: .*2026-03-02 would have 26:20"):
+        ts.submit_adjustment(session, actor=world.me, adjustment_id=draft.id)
+    assert draft.state == "draft"
+
+
+def test_milestone_rights_follow_the_manager_of_today(session, world):
+    fixed = _fixed(world, 100000)
+    world.amend(
+        "manager_transfer",
+        "2026-05-01",
+        engagement=fixed,
+        new_hiring_manager_user_id=world.manager2.user_id,
+    )
+    today = date(2026, 5, 15)
+    with pytest.raises(NotAllowed):
+        milestones.create_milestone(
+            session,
+            actor=world.manager,
+            engagement_id=fixed.id,
+            title="X",
+            amount="10.00",
+            due_date="2026-06-30",
+            today=today,
+        )
+    row = milestones.create_milestone(
+        session,
+        actor=world.manager2,
+        engagement_id=fixed.id,
+        title="X",
+        amount="10.00",
+        due_date="2026-03-31",
+        today=today,
+    )
+    milestones.deliver_milestone(session, actor=world.me, milestone_id=row.id)
+    # due under the first manager, decided today: today's manager decides
+    with pytest.raises(NotAllowed):
+        milestones.decide_milestone(
+            session, actor=world.manager, milestone_id=row.id, accept=True, today=today
+        )
+    milestones.decide_milestone(
+        session, actor=world.manager2, milestone_id=row.id, accept=True, today=today
+    )
+    assert row.state == "accepted"
+
+
+def test_a_delegate_acts_on_the_days_of_the_delegation_whatever_the_week(session, world):
+    from fms.timesheets import queries
+
+    delegate(session, world, date(2026, 3, 1), date(2026, 3, 10))
+    early = world.submit(world.fill(MONDAY - timedelta(weeks=2))).sheet  # 16-22 February
+    late = world.submit(world.fill(MONDAY + timedelta(weeks=2))).sheet  # 16-22 March
+    during, after = date(2026, 3, 5), date(2026, 3, 11)
+    queue = queries.review_queue(session, actor=world.stand_in, today=during)
+    assert [r.sheet.id for r in queue] == [early.id, late.id]
+    assert queries.review_queue(session, actor=world.stand_in, today=after) == []
+    with pytest.raises(NotAllowed):
+        ts.approve_timesheet(session, actor=world.stand_in, timesheet_id=early.id, today=after)
+    ts.approve_timesheet(session, actor=world.stand_in, timesheet_id=early.id, today=during)
+    result = ts.bulk_approve(session, actor=world.stand_in, timesheet_ids=[late.id], today=after)
+    assert result.not_allowed == [late.id]
+    ts.reject_timesheet(
+        session, actor=world.stand_in, timesheet_id=late.id, comment="No", today=during
+    )
+    assert (early.state, late.state) == ("approved", "rejected")
+
+
+def test_an_expense_receipt_is_the_stored_file_with_its_hash(session, world):
+    from fms import storage
+    from fms.timesheets import expenses
+
+    def upload(name, by):
+        return storage.store(
+            session,
+            org_id=world.org.id,
+            filename=name,
+            data=b"%PDF-1.7\n" + name.encode() + b"\n%%EOF\n",
+            allowed_kinds=storage.RECEIPT_KINDS,
+            max_bytes=10_000,
+            created_by=by.user_id,
+        )
+
+    stored = upload("train.pdf", world.me)
+    good = {
+        "engagement_id": world.engagement.id,
+        "spent_on": "2026-03-03",
+        "category": "travel",
+        "amount": "49.90",
+        "currency": "EUR",
+    }
+    # a hash the client makes up is no receipt
+    with pytest.raises(InvalidInput):
+        expenses.create_expense(session, actor=world.me, **good, receipt_sha256="ab" * 32)
+    with pytest.raises(InvalidInput):
+        expenses.create_expense(
+            session, actor=world.me, **good, receipt_file_id=stored.id, receipt_sha256="ab" * 32
+        )
+    # someone else's upload is not the freelancer's receipt
+    theirs = upload("contract.pdf", world.manager)
+    with pytest.raises(NotFound):
+        expenses.create_expense(session, actor=world.me, **good, receipt_file_id=theirs.id)
+    expense = expenses.create_expense(session, actor=world.me, **good, receipt_file_id=stored.id)
+    assert expense.receipt_file_id == stored.id
+    assert expense.receipt_sha256 == stored.sha256
+    assert expense.receipt_name == "train.pdf"
+    assert expenses.receipt_of(session, expense) is stored
+    # named by the hash of the freelancer's own upload: the same stored row
+    by_hash = expenses.create_expense(session, actor=world.me, **good, receipt_sha256=stored.sha256)
+    assert by_hash.receipt_file_id == stored.id
+    with pytest.raises(InvalidInput):  # the hash of someone else's upload
+        expenses.create_expense(session, actor=world.me, **good, receipt_sha256=theirs.sha256)
+    # attached later: the same, and only the freelancer's own upload
+    later = expenses.create_expense(session, actor=world.me, **good)
+    with pytest.raises(NotFound):
+        expenses.attach_receipt(
+            session, actor=world.me, expense_id=later.id, receipt_file_id=theirs.id
+        )
+    expenses.attach_receipt(session, actor=world.me, expense_id=later.id, receipt_file_id=stored.id)
+    assert (later.receipt_file_id, later.receipt_sha256) == (stored.id, stored.sha256)
+
+
+def test_every_action_timesheets_write_has_words(app):
+    import re
+    from pathlib import Path
+
+    from fms.audit import hooks
+    from fms.timesheets import rules
+
+    written = set()
+    for path in (Path(ts.__file__).parent).glob("*.py"):
+        for call in re.finditer(r"audit\.record\((.{0,200}?)\)", path.read_text(), re.S):
+            written.update(re.findall(r'"([a-z_]+\.[a-z_]+)"', call.group(1)))
+    for table, entity in (
+        (rules.SHEET_TRANSITIONS, "timesheet"),
+        (rules.ADJUSTMENT_TRANSITIONS, "timesheet_adjustment"),
+        (rules.MILESTONE_TRANSITIONS, "milestone"),
+        (rules.EXPENSE_TRANSITIONS, "expense"),
+    ):
+        written |= {f"{entity}.{state}" for state in set().union(*table.values())}
+    assert "timesheet.created" in written and "expense.receipt_attached" in written
+    assert not {a for a in written if a not in hooks.known_actions()}

@@ -446,3 +446,54 @@ def test_two_amendments_approved_at_once_compose(app, committed, kind):
             date(2026, 8, 1): Decimal(120),
             date(2026, 11, 1): Decimal(150),
         }
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("attempt", range(2))
+def test_the_same_stand_in_named_twice_at_once_is_made_once(app, committed, attempt):
+    """Two requests naming the same stand-in for the same days at the same moment: one
+    delegation, the other told the days are covered (a read-then-insert would make two)."""
+    from fms.workforce import delegations
+    from fms.workforce.models import Delegation
+
+    org_id, _, people = _setup(committed)
+    scope_session(committed, org_id)
+    user = User(email="standin@example.com", name="Stand-in")
+    committed.add(user)
+    committed.flush()
+    committed.add(Membership(org_id=org_id, user_id=user.id, roles=["hiring_manager"]))
+    committed.commit()
+    manager = people[0]
+    stand_in = Actor(user_id=user.id, org_id=org_id, roles=frozenset(["hiring_manager"]))
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def name_stand_in():
+        with app.app_context():
+            scope_session(db.session, org_id)
+            try:
+                barrier.wait()
+                delegations.create_delegation(
+                    db.session,
+                    actor=manager,
+                    delegate_user_id=stand_in.user_id,
+                    starts_on="2027-03-01",
+                    ends_on="2027-03-10",
+                    today=date(2027, 2, 1),
+                )
+                db.session.commit()
+                outcomes.append("made")
+            except RuleViolation:
+                db.session.rollback()
+                outcomes.append("refused")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=name_stand_in) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["made", "refused"]
+    scope_session(committed, org_id)
+    assert len(committed.scalars(select(Delegation)).all()) == 1

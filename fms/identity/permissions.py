@@ -51,6 +51,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         _STAFF_READ
         | {
             "freelancers.financial.read",
+            "suppliers.tax_id.read",
             "freelancers.manage",
             "invitations.manage",
             "suppliers.manage",
@@ -65,7 +66,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         _STAFF_READ | {"requisitions.create", "engagements.end", "reviews.write", "delegations.own"}
     ),
     "compliance": frozenset(_STAFF_READ | {"audit.read", "onboarding.complete"}),
-    "finance": frozenset(_STAFF_READ | {"exchange_rates.manage", "freelancers.financial.read"}),
+    "finance": frozenset(
+        _STAFF_READ
+        | {"exchange_rates.manage", "freelancers.financial.read", "suppliers.tax_id.read"}
+    ),
     "freelancer": frozenset(
         {"organization.read", "jobs.read", "own_profile.read", "own_engagements.read"}
     ),
@@ -79,6 +83,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 FIELD_PERMISSIONS: dict[str, str] = {
     "freelancer.iban": "freelancers.financial.read",
     "freelancer.tax_id": "freelancers.financial.read",
+    # a staffing agency's tax id is for those who register suppliers and pay their invoices
+    "supplier.tax_id": "suppliers.tax_id.read",
 }
 # Values audit entries never hold: that they changed is recorded, not what they are.
 REDACTED_IN_AUDIT = frozenset({"iban", "tax_id", "password", "password_hash"})

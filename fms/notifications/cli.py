@@ -10,13 +10,17 @@ from fms.extensions import db
 notifications_cli = AppGroup("notifications", help="The in-app inbox and reminders.")
 
 
-@notifications_cli.command("remind")
-@click.option(
+# the reminder commands' --today (this one, and areas' own, such as `timesheets remind`)
+today_option = click.option(
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
     help="Run as on this date (default: today in each organization's timezone).",
 )
+
+
+@notifications_cli.command("remind")
+@today_option
 def remind(today):
     """Send the reminders every area registered (run daily from cron). Each reminder is sent
     once: a second run, or a retried job, sends nothing again. Each organization in its own

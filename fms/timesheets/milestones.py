@@ -1,7 +1,13 @@
 """Milestones of fixed-fee engagements: a deliverable with its agreed amount, delivered by
-the freelancer, accepted or sent back (with a comment) by the reviewer, exactly once."""
+the freelancer, accepted or sent back (with a comment) by the reviewer, exactly once.
+
+Who sets and decides them is the engagement's manager on the day they act (the terms in
+effect on the organization's today), a delegate that manager named for that day, or
+procurement. A delivered or accepted milestone counts against the budget cap."""
 
 from __future__ import annotations
+
+from datetime import date
 
 from sqlalchemy.orm import Session
 
@@ -11,10 +17,12 @@ from fms.identity.actor import Actor
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
-from fms.timesheets import rules
+from fms.timesheets import notices, pricing, rules
 from fms.timesheets.models import Milestone
 from fms.timesheets.services import (
+    acting_day,
     amount_in,
+    check_added_item,
     comment_in,
     date_in,
     decide,
@@ -27,12 +35,20 @@ from fms.workforce.models import Engagement
 
 
 def create_milestone(
-    session: Session, *, actor: Actor, engagement_id, title, amount, due_date
+    session: Session,
+    *,
+    actor: Actor,
+    engagement_id,
+    title,
+    amount,
+    due_date,
+    today: date | None = None,
 ) -> Milestone:
-    """Procurement (or the engagement's manager) sets a fixed-fee engagement's deliverable
-    with its amount in the engagement's currency, due within the engagement's dates."""
+    """Procurement (or the engagement's manager today, or their delegate today) sets a
+    fixed-fee engagement's deliverable with its amount in the engagement's currency, due
+    within the engagement's dates."""
     engagement = get_in_org(session, Engagement, engagement_id, what="engagement")
-    if not acts_for(session, actor, engagement, engagement.start_date):
+    if not acts_for(session, actor, engagement, acting_day(session, actor, today)):
         raise NotAllowed("Procurement or the engagement's manager sets milestones.")
     if engagement.kind != "fixed":
         raise RuleViolation("Milestones belong to fixed-fee engagements.")
@@ -56,12 +72,30 @@ def create_milestone(
     return row
 
 
-def deliver_milestone(session: Session, *, actor: Actor, milestone_id) -> Milestone:
-    """The freelancer marks their milestone delivered (again, after it was sent back)."""
+def _check_cap(session, actor, engagement, row, today) -> list[str]:
+    return check_added_item(
+        session,
+        actor,
+        engagement,
+        item=pricing.milestone_item(row),
+        today=today,
+        what="this milestone",
+        besides_milestone=row.id,
+    )
+
+
+def deliver_milestone(
+    session: Session, *, actor: Actor, milestone_id, today: date | None = None
+) -> Milestone:
+    """The freelancer marks their milestone delivered (again, after it was sent back); its
+    amount stays within the budget cap (engagement row locked)."""
     row = get_in_org(session, Milestone, milestone_id, what="milestone")
     engagement = own_engagement(session, actor, row.engagement_id)
     if engagement.state != "active":
         raise RuleViolation("Active engagement: deliver while the engagement is active.")
+    if row.state not in ("draft", "sent_back"):
+        raise RuleViolation(f"This milestone is {row.state.replace('_', ' ')} already.")
+    _check_cap(session, actor, engagement, row, acting_day(session, actor, today))
     if row.state == "sent_back":
         transition(session, row, to="draft", table=rules.MILESTONE_TRANSITIONS, actor=actor)
     return transition(
@@ -75,17 +109,26 @@ def deliver_milestone(session: Session, *, actor: Actor, milestone_id) -> Milest
 
 
 def decide_milestone(
-    session: Session, *, actor: Actor, milestone_id, accept: bool, comment=None
+    session: Session,
+    *,
+    actor: Actor,
+    milestone_id,
+    accept: bool,
+    comment=None,
+    today: date | None = None,
 ) -> Milestone:
-    """The reviewer (manager on the due date, their delegate, or procurement) accepts a
-    delivered milestone or sends it back with a comment (required); exactly once."""
+    """The reviewer (the engagement's manager today, their delegate today, or procurement)
+    accepts a delivered milestone — within the budget cap in effect — or sends it back with
+    a comment (required); exactly once."""
     row = get_in_org(session, Milestone, milestone_id, what="milestone")
     engagement = engagement_of(session, row.engagement_id)
-    day = min(max(row.due_date, engagement.start_date), engagement.end_date)
+    day = acting_day(session, actor, today)
     if not acts_for(session, actor, engagement, day):
         raise NotAllowed("The engagement's manager, their delegate or procurement decides.")
     comment = comment_in(comment, not accept)
-    return decide(
+    if accept and row.state == "delivered":
+        _check_cap(session, actor, engagement, row, day)
+    decide(
         session,
         row,
         to="accepted" if accept else "sent_back",
@@ -95,3 +138,11 @@ def decide_milestone(
         label="milestone",
         source="delivered",
     )
+    notices.item_decided(
+        session,
+        row=row,
+        what=f"milestone “{row.title}”",
+        freelancer_id=engagement.freelancer_id,
+        state=row.state,
+    )
+    return row

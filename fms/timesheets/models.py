@@ -185,8 +185,8 @@ class Milestone(TenantMixin, db.Model):
 
 
 class Expense(TenantMixin, db.Model):
-    """A reimbursable cost in its own currency, with a receipt kept by fms.storage (only its
-    SHA-256 and file name here)."""
+    """A reimbursable cost in its own currency, with a receipt kept by fms.storage: the
+    stored file's row, and its SHA-256 and name copied from it (never from the client)."""
 
     __tablename__ = "expense"
 
@@ -197,6 +197,7 @@ class Expense(TenantMixin, db.Model):
     amount: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE))
     currency: Mapped[str] = mapped_column(String(3))
     description: Mapped[str] = mapped_column(Text, default="")
+    receipt_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"), index=True)
     receipt_sha256: Mapped[str | None] = mapped_column(String(64))
     receipt_name: Mapped[str | None] = mapped_column(String(200))
     state: Mapped[str] = mapped_column(String(20), default="draft", index=True)

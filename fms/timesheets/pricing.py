@@ -31,8 +31,9 @@ from fms.workforce.models import Engagement, EngagementTerms
 class BillableItem:
     """One priced piece of an approved (or to-be-approved) day, adjustment or milestone.
 
-    kind: time | overtime | day | adjustment. `quantity` is minutes for time, overtime and
-    minute adjustments, half days for "day", 0 for amount adjustments."""
+    kind: time | overtime | day | adjustment | milestone | expense. `quantity` is minutes for
+    time, overtime and minute adjustments, half days for "day", 0 for amount adjustments, 1
+    for a milestone or an expense."""
 
     engagement_id: int
     work_date: date
@@ -43,6 +44,8 @@ class BillableItem:
     currency: str
     entry_id: int | None = None
     adjustment_id: int | None = None
+    milestone_id: int | None = None
+    expense_id: int | None = None
 
     @property
     def minutes(self) -> int:
@@ -150,6 +153,23 @@ def price_adjustment(*, adjustment, kind: str, terms) -> BillableItem:
         adjustment.currency,
         adjustment_id=adjustment.id,
     )
+
+
+def _amount_item(row, kind: str, day: date, **ids) -> BillableItem:
+    amount = Decimal(row.amount)
+    return BillableItem(
+        row.engagement_id, day, kind, 1, amount, Fraction(amount), row.currency, **ids
+    )
+
+
+def milestone_item(milestone) -> BillableItem:
+    """A milestone bills its agreed amount, once, dated on its due date."""
+    return _amount_item(milestone, "milestone", milestone.due_date, milestone_id=milestone.id)
+
+
+def expense_item(expense) -> BillableItem:
+    """An expense bills its amount in its own currency, dated on the day it was spent."""
+    return _amount_item(expense, "expense", expense.spent_on, expense_id=expense.id)
 
 
 def invoice_lines(items: Iterable[BillableItem]) -> list[Line]:

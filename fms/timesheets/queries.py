@@ -54,15 +54,18 @@ def _rows(session: Session, sheets, names: dict, today: date, reviewers=None) ->
     return rows
 
 
-def review_queue(session: Session, *, actor: Actor, today: date) -> list[SheetRow]:
-    """Submitted sheets the actor may decide, oldest week first: freelancer, week, age,
-    time, overtime and amount per currency. Eight statements whatever the number."""
+def sheets_to_review(session: Session, *, actor: Actor, today: date):
+    """Submitted sheets the actor may decide today, oldest week first, with the Reviewers
+    that decided it. Four or five statements whatever the number."""
     stmt = select(Timesheet).where(Timesheet.state == "submitted")
     if not actor.can("engagements.manage"):
         # a superset in SQL (engagements the actor, or someone they stand in for, ever
-        # managed), narrowed exactly to the reviewing day below
+        # managed), narrowed exactly to the reviewing day and the acting day below
         stood_in_for = select(Delegation.manager_user_id).where(
-            Delegation.delegate_user_id == actor.user_id, Delegation.revoked_at.is_(None)
+            Delegation.delegate_user_id == actor.user_id,
+            Delegation.revoked_at.is_(None),
+            Delegation.starts_on <= today,
+            Delegation.ends_on >= today,
         )
         managed = select(EngagementTerms.engagement_id).where(
             or_(
@@ -72,8 +75,16 @@ def review_queue(session: Session, *, actor: Actor, today: date) -> list[SheetRo
         )
         stmt = stmt.where(Timesheet.engagement_id.in_(managed))
     sheets = session.scalars(stmt.order_by(Timesheet.week_start, Timesheet.id)).all()
-    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets}, full_history=True)
-    mine = [s for s in sheets if reviewers.may_decide(s)]
+    reviewers = Reviewers(
+        session, actor, {s.engagement_id for s in sheets}, full_history=True, today=today
+    )
+    return [s for s in sheets if reviewers.may_decide(s)], reviewers
+
+
+def review_queue(session: Session, *, actor: Actor, today: date) -> list[SheetRow]:
+    """Submitted sheets the actor may decide today, oldest week first: freelancer, week,
+    age, time, overtime and amount per currency. Eight statements whatever the number."""
+    mine, reviewers = sheets_to_review(session, actor=actor, today=today)
     names = dict(
         session.execute(
             select(Freelancer.id, Freelancer.display_name).where(

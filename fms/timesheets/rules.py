@@ -28,6 +28,8 @@ MILESTONE_TRANSITIONS: dict[str, set[str]] = {
 }
 # states whose time counts against the budget and the 24-hour day
 COUNTED_STATES = ("submitted", "approved", "invoiced")
+# milestone states whose amount counts against the budget cap
+MILESTONE_COUNTED_STATES = ("delivered", "accepted", "invoiced")
 # engagement kinds that record time on sheets (fixed-fee engagements bill milestones)
 TIME_KINDS = ("hourly", "daily", "trial")
 

@@ -7,6 +7,7 @@ profile, then the engagement, then the sheet.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
@@ -25,7 +26,7 @@ from fms.records import add_unique
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
-from fms.timesheets import pricing, rules
+from fms.timesheets import notices, pricing, rules
 from fms.timesheets.models import (
     Adjustment,
     PeriodLock,
@@ -36,7 +37,7 @@ from fms.timesheets.models import (
     WeekStart,
 )
 from fms.workforce import queries as workforce_queries
-from fms.workforce.engagements import acts_for, terms_on
+from fms.workforce.engagements import org_today, terms_on
 from fms.workforce.models import Delegation, Engagement, EngagementTerms, Freelancer
 
 MAX_NOTE = 500
@@ -141,20 +142,45 @@ def reviewer_day(engagement: Engagement, week_start: date, week_end: date) -> da
     return rules.review_day(week_start, week_end, engagement.start_date, engagement.end_date)
 
 
+def acting_day(session: Session, actor: Actor, today: date | None = None) -> date:
+    """The day the actor acts on: the given one, or today in the organization's timezone."""
+    return today if today is not None else org_today(session, actor)
+
+
 def require_reviewer(
-    session: Session, actor: Actor, engagement: Engagement, week_start: date, week_end: date
+    session: Session,
+    actor: Actor,
+    engagement: Engagement,
+    week_start: date,
+    week_end: date,
+    *,
+    today: date | None = None,
 ) -> None:
-    """The engagement's manager on the week's last working day, a delegate covering that
-    day, or procurement decides; never the freelancer whose work it is."""
+    """The engagement's manager on the week's last working day decides, or a delegate that
+    manager named for the day the decision is taken (whatever week the sheet covers), or
+    procurement; never the freelancer whose work it is."""
     profile = _profile_of(session, actor)
     if profile is not None and profile.id == engagement.freelancer_id:
         raise NotAllowed("You cannot decide your own time or costs.")
+    if actor.can("engagements.manage"):
+        return
     day = reviewer_day(engagement, week_start, week_end)
-    if not acts_for(session, actor, engagement, day):
-        raise NotAllowed(
-            f"Only the engagement's hiring manager on {day.isoformat()} (or their delegate "
-            "that day), or procurement, decides this."
+    terms = terms_on(session, engagement.id, day)
+    manager = terms.hiring_manager_user_id if terms else None
+    on = acting_day(session, actor, today)
+    if (
+        actor.can("engagements.end")
+        and manager is not None
+        and (
+            manager == actor.user_id
+            or workforce_queries.stands_in_for(session, actor.user_id, manager, on)
         )
+    ):
+        return
+    raise NotAllowed(
+        f"Only the engagement's hiring manager on {day.isoformat()} (or a delegate they named "
+        f"for {on.isoformat()}), or procurement, decides this."
+    )
 
 
 def week_schedule(session: Session) -> list[tuple[date, int]]:
@@ -451,40 +477,84 @@ class Submission:
     warnings: list[str] = field(default_factory=list)
 
 
-def _check_day_limit(session: Session, sheet: Timesheet, entries) -> None:
-    """At most 24 hours a day per person across all their engagements (submitted,
-    approved or invoiced sheets, and this one)."""
+def _person_day_totals(
+    session: Session,
+    freelancer_id: int,
+    first: date,
+    last: date,
+    *,
+    besides_sheet: int | None = None,
+    besides_adjustment: int | None = None,
+) -> dict[date, int]:
+    """A person's counted time per day across all their engagements: entries of submitted,
+    approved or invoiced sheets, plus minute adjustments in those states (two statements)."""
     counted = (
         func.sum(TimesheetEntry.minutes)
         + func.coalesce(func.sum(TimesheetEntry.half_days), 0) * rules.HALF_DAY_MINUTES
     )
-    others = dict(
-        session.execute(
-            select(TimesheetEntry.work_date, counted)
-            .join(Timesheet, Timesheet.id == TimesheetEntry.timesheet_id)
-            .where(
-                Timesheet.freelancer_id == sheet.freelancer_id,
-                Timesheet.id != sheet.id,
-                Timesheet.state.in_(rules.COUNTED_STATES),
-                TimesheetEntry.work_date.between(sheet.week_start, sheet.week_end),
-            )
-            .group_by(TimesheetEntry.work_date)
-        ).all()
+    totals: dict[date, int] = defaultdict(int)
+    for day, minutes in session.execute(
+        select(TimesheetEntry.work_date, counted)
+        .join(Timesheet, Timesheet.id == TimesheetEntry.timesheet_id)
+        .where(
+            Timesheet.freelancer_id == freelancer_id,
+            Timesheet.id != (besides_sheet or 0),
+            Timesheet.state.in_(rules.COUNTED_STATES),
+            TimesheetEntry.work_date.between(first, last),
+        )
+        .group_by(TimesheetEntry.work_date)
+    ):
+        totals[day] += minutes or 0
+    for day, minutes in session.execute(
+        select(Adjustment.work_date, func.sum(Adjustment.minutes))
+        .join(Timesheet, Timesheet.id == Adjustment.timesheet_id)
+        .where(
+            Timesheet.freelancer_id == freelancer_id,
+            Adjustment.id != (besides_adjustment or 0),
+            Adjustment.minutes.is_not(None),
+            Adjustment.state.in_(rules.COUNTED_STATES),
+            Adjustment.work_date.between(first, last),
+        )
+        .group_by(Adjustment.work_date)
+    ):
+        totals[day] += minutes or 0
+    return totals
+
+
+def _refuse_long_day(day: date, total: int) -> None:
+    if total > rules.DAY_MINUTES:
+        raise RuleViolation(
+            f"24-hour day: with your other engagements, {day.isoformat()} "
+            f"would have {total // 60}:{total % 60:02d} hours; a day has 24."
+        )
+
+
+def _check_day_limit(session: Session, sheet: Timesheet, entries) -> None:
+    """At most 24 hours a day per person across all their engagements (submitted,
+    approved or invoiced sheets and minute adjustments, and this one)."""
+    others = _person_day_totals(
+        session, sheet.freelancer_id, sheet.week_start, sheet.week_end, besides_sheet=sheet.id
     )
     for entry in entries:
-        day_total = others.get(entry.work_date, 0) + rules.counted_minutes(
+        total = others.get(entry.work_date, 0) + rules.counted_minutes(
             entry.minutes, entry.half_days
         )
-        if day_total > rules.DAY_MINUTES:
-            raise RuleViolation(
-                f"24-hour day: with your other engagements, {entry.work_date.isoformat()} "
-                f"would have {day_total // 60}:{day_total % 60:02d} hours; a day has 24."
-            )
+        _refuse_long_day(entry.work_date, total)
 
 
-def engagement_spend(session: Session, engagement: Engagement, *, besides: int | None = None):
-    """The engagement's submitted, approved and invoiced time and adjustments, priced and
-    rounded as invoice lines would be (Decimal in its currency)."""
+def engagement_spend(
+    session: Session,
+    engagement: Engagement,
+    *,
+    besides: int | None = None,
+    besides_milestone: int | None = None,
+    besides_expense: int | None = None,
+):
+    """The engagement's submitted, approved and invoiced time and adjustments, its delivered
+    and accepted milestones and its submitted and approved expenses in its currency,
+    priced and rounded as invoice lines would be (Decimal in its currency)."""
+    from fms.timesheets.models import Expense, Milestone
+
     sheet_ids = session.scalars(
         select(Timesheet.id).where(
             Timesheet.engagement_id == engagement.id,
@@ -500,22 +570,52 @@ def engagement_spend(session: Session, engagement: Engagement, *, besides: int |
         )
     ).all()
     items += pricing.adjustment_items(session, list(adjustments))
+    items += [
+        pricing.milestone_item(m)
+        for m in session.scalars(
+            select(Milestone).where(
+                Milestone.engagement_id == engagement.id,
+                Milestone.state.in_(rules.MILESTONE_COUNTED_STATES),
+                Milestone.id != (besides_milestone or 0),
+            )
+        )
+    ]
+    items += [
+        pricing.expense_item(e)
+        for e in session.scalars(
+            select(Expense).where(
+                Expense.engagement_id == engagement.id,
+                Expense.currency == engagement.currency,
+                Expense.state.in_(rules.COUNTED_STATES),
+                Expense.id != (besides_expense or 0),
+            )
+        )
+    ]
     return items
 
 
-def _check_budget(session, actor, engagement, sheet, today) -> list[str]:
-    """The budget cap in effect (an approved budget increase raises it) counting submitted
-    and approved amounts: a warning from 80 %, a refusal past 100 %."""
-    items = engagement_spend(session, engagement, besides=sheet.id)
-    items += pricing.sheet_items(session, [sheet.id])[sheet.id]
+def check_budget_cap(
+    session: Session,
+    actor: Actor,
+    engagement: Engagement,
+    *,
+    items,
+    on: date,
+    today: date,
+    what: str = "this week",
+) -> list[str]:
+    """The budget cap in effect (an approved budget increase raises it) over `items` (the
+    engagement's counted spend with what is being added): a warning from 80 %, a refusal
+    past 100 %; a trial engagement's limit in the base currency. The caller holds the
+    engagement's row lock."""
     used = pricing.totals_by_currency(items).get(engagement.currency, Decimal(0))
-    terms = terms_on(session, engagement.id, max(today, sheet.week_end))
+    terms = terms_on(session, engagement.id, max(today, on))
     cap = terms.budget_cap
     level = rules.budget_level(used, cap)
     shown = f"{used:,.2f} of the {cap:,.2f} {engagement.currency} cap"
     if level == "over":
         raise RuleViolation(
-            f"Budget cap: this week would bring the engagement to {shown}; "
+            f"Budget cap: {what} would bring the engagement to {shown}; "
             "an approved budget increase must raise the cap first."
         )
     warnings = [f"Budget: the engagement is at {shown} (80 % or more)."] * (level == "warning")
@@ -532,6 +632,33 @@ def _check_budget(session, actor, engagement, sheet, today) -> list[str]:
                 "in the organization's base currency."
             )
     return warnings
+
+
+def check_added_item(
+    session: Session,
+    actor: Actor,
+    engagement: Engagement,
+    *,
+    item,
+    today: date,
+    what: str,
+    **besides,
+) -> list[str]:
+    """The budget cap over the engagement's counted spend (without the item's own row,
+    `besides_milestone=` / `besides_expense=`) plus one priced item; the engagement row is
+    locked first."""
+    lock(session, engagement)
+    items = engagement_spend(session, engagement, **besides)
+    return check_budget_cap(
+        session, actor, engagement, items=[*items, item], on=item.work_date, today=today, what=what
+    )
+
+
+def _check_budget(session, actor, engagement, sheet, today) -> list[str]:
+    """The budget cap over the engagement's counted spend and this sheet."""
+    items = engagement_spend(session, engagement, besides=sheet.id)
+    items += pricing.sheet_items(session, [sheet.id])[sheet.id]
+    return check_budget_cap(session, actor, engagement, items=items, on=sheet.week_end, today=today)
 
 
 def _check_trial_days(session: Session, engagement: Engagement, entries) -> None:
@@ -584,6 +711,7 @@ def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: dat
     warnings = _check_budget(session, actor, engagement, sheet, today)
     if locked_period(session, sheet.week_start) is not None:
         warnings.append("This week is in a closed billing period: it bills in the next close.")
+    previous = sheet.submitted_at  # of a submission sent back, if any
     transition(
         session,
         sheet,
@@ -592,6 +720,9 @@ def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: dat
         actor=actor,
         values={"submitted_at": utcnow()},
         after={"minutes": sum(e.minutes for e in entries)},
+    )
+    notices.sheet_submitted(
+        session, sheet=sheet, engagement=engagement, today=today, previous=previous
     )
     return Submission(sheet, warnings)
 
@@ -633,13 +764,15 @@ def decide(session, obj, *, to, table, actor, comment, label, source="submitted"
         raise RuleViolation(f"This {label} has already been decided.") from None
 
 
-def approve_timesheet(session: Session, *, actor: Actor, timesheet_id) -> Timesheet:
-    """The reviewer (manager on the week's last working day, their delegate that day, or
-    procurement) approves a submitted sheet; approved sheets never change."""
+def approve_timesheet(
+    session: Session, *, actor: Actor, timesheet_id, today: date | None = None
+) -> Timesheet:
+    """The reviewer (manager on the week's last working day, a delegate they named for
+    today, or procurement) approves a submitted sheet; approved sheets never change."""
     sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
     engagement = engagement_of(session, sheet.engagement_id)
-    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
-    return decide(
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end, today=today)
+    decide(
         session,
         sheet,
         to="approved",
@@ -648,23 +781,32 @@ def approve_timesheet(session: Session, *, actor: Actor, timesheet_id) -> Timesh
         comment=None,
         label="timesheet",
     )
+    notices.sheets_decided(session, org_id=sheet.org_id, sheets=[sheet], state="approved")
+    return sheet
 
 
-def reject_timesheet(session: Session, *, actor: Actor, timesheet_id, comment) -> Timesheet:
+def reject_timesheet(
+    session: Session, *, actor: Actor, timesheet_id, comment, today: date | None = None
+) -> Timesheet:
     """The reviewer sends a submitted sheet back with a comment (required); the freelancer
     edits it (rejected -> draft) and submits again."""
     sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
     engagement = engagement_of(session, sheet.engagement_id)
-    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
-    return decide(
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end, today=today)
+    comment = comment_in(comment, True)
+    decide(
         session,
         sheet,
         to="rejected",
         table=rules.SHEET_TRANSITIONS,
         actor=actor,
-        comment=comment_in(comment, True),
+        comment=comment,
         label="timesheet",
     )
+    notices.sheets_decided(
+        session, org_id=sheet.org_id, sheets=[sheet], state="rejected", comment=comment
+    )
+    return sheet
 
 
 def _move_all(session, actor, *where, source, to, values=None, after=None) -> list[int]:
@@ -722,11 +864,22 @@ def _ids(values) -> list[int]:
 
 class Reviewers:
     """Who may decide sheets of many engagements: three statements whatever their number
-    (engagements, their terms, the actor's delegations)."""
+    (engagements, their terms, the actor's delegations). A delegate decides on the days
+    their delegation covers (`today`, the acting day), the sheets whose reviewer is the
+    manager who named them."""
 
-    def __init__(self, session: Session, actor: Actor, engagement_ids, full_history=False):
+    def __init__(
+        self,
+        session: Session,
+        actor: Actor,
+        engagement_ids,
+        full_history=False,
+        *,
+        today: date | None = None,
+    ):
         ids = sorted(set(engagement_ids))
         self.actor = actor
+        self.today = today
         self.engagements = {
             e.id: e for e in session.scalars(select(Engagement).where(Engagement.id.in_(ids)))
         }
@@ -753,6 +906,8 @@ class Reviewers:
                 )
             )
         )
+        if self.delegations and self.today is None:
+            self.today = org_today(session, actor)
 
     def manager_of(self, sheet) -> tuple[int | None, date]:
         engagement = self.engagements[sheet.engagement_id]
@@ -785,7 +940,7 @@ class Reviewers:
         if manager == self.actor.user_id:
             return True
         return any(
-            d.manager_user_id == manager and d.starts_on <= day <= d.ends_on
+            d.manager_user_id == manager and d.starts_on <= self.today <= d.ends_on
             for d in self.delegations
         )
 
@@ -800,12 +955,14 @@ class BulkPreview:
     skipped: dict[int, str]
 
 
-def preview_bulk_approval(session: Session, *, actor: Actor, timesheet_ids) -> BulkPreview:
+def preview_bulk_approval(
+    session: Session, *, actor: Actor, timesheet_ids, today: date | None = None
+) -> BulkPreview:
     """What approving these sheets would do: count, time and amount per currency (priced
     as invoice lines), and which are skipped and why. Statements: fixed."""
     ids = _ids(timesheet_ids)
     sheets = session.scalars(select(Timesheet).where(Timesheet.id.in_(ids))).all()
-    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets})
+    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets}, today=today)
     found = {s.id: s for s in sheets}
     skipped, chosen = {}, []
     for sheet_id in ids:
@@ -836,14 +993,16 @@ class BulkResult:
     not_allowed: list[int]
 
 
-def bulk_approve(session: Session, *, actor: Actor, timesheet_ids) -> BulkResult:
+def bulk_approve(
+    session: Session, *, actor: Actor, timesheet_ids, today: date | None = None
+) -> BulkResult:
     """Approve many sheets in one set-based conditional update: only those still
     submitted that the actor may decide; what changed meanwhile is reported, not
     approved. One audit entry per sheet through the audit batch writer. A fixed number of
     statements whatever the number of sheets."""
     ids = _ids(timesheet_ids)
     sheets = session.scalars(select(Timesheet).where(Timesheet.id.in_(ids))).all()
-    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets})
+    reviewers = Reviewers(session, actor, {s.engagement_id for s in sheets}, today=today)
     by_id = {s.id: s for s in sheets}
     allowed = [s.id for s in sheets if reviewers.may_decide(s)]
     not_allowed = sorted(set(by_id) - set(allowed))
@@ -858,6 +1017,9 @@ def bulk_approve(session: Session, *, actor: Actor, timesheet_ids) -> BulkResult
             values={"decided_at": utcnow(), "decided_by_user_id": actor.user_id},
             after={"bulk": True},
         )
+    notices.sheets_decided(
+        session, org_id=actor.org_id, sheets=[by_id[i] for i in approved], state="approved"
+    )
     for sheet_id in approved:
         session.expire(by_id[sheet_id])  # the row changed under the identity map
     missing = sorted(set(ids) - set(by_id))
@@ -951,24 +1113,37 @@ def _adjustment(session, actor, adjustment_id):
     return row
 
 
-def submit_adjustment(session: Session, *, actor: Actor, adjustment_id) -> Adjustment:
-    """Its author submits a draft adjustment for approval; one that adds to the spend
-    stays within the budget cap in effect (the engagement row locked, as for sheets)."""
+def submit_adjustment(
+    session: Session, *, actor: Actor, adjustment_id, today: date | None = None
+) -> Adjustment:
+    """Its author submits a draft adjustment for approval, checked again now: a minute
+    correction keeps the person's day within 0-24 h across all their engagements (profile
+    row locked), and one that adds to the spend stays within the budget cap in effect
+    (engagement row locked), as for sheets."""
     row = _adjustment(session, actor, adjustment_id)
     if row.created_by_user_id != actor.user_id:
         raise NotAllowed("The adjustment's author submits it.")
+    sheet = session.scalar(select(Timesheet).where(Timesheet.id == row.timesheet_id))
     engagement = engagement_of(session, row.engagement_id)
+    # the documented order: profile, engagement, then the adjustment's conditional update
+    lock(session, session.get(Freelancer, sheet.freelancer_id))
     lock(session, engagement)
+    if row.state != "draft":
+        raise RuleViolation(f"Only a draft can be submitted; this adjustment is {row.state}.")
+    if row.minutes:
+        _check_adjusted_day(session, sheet, row)
     items = engagement_spend(session, engagement)
     added = pricing.adjustment_items(session, [row])
     if added[0].amount > 0:
-        used = pricing.totals_by_currency(items + added).get(engagement.currency, Decimal(0))
-        cap = terms_on(session, engagement.id, row.work_date).budget_cap
-        if rules.budget_level(used, cap) == "over":
-            raise RuleViolation(
-                f"Budget cap: this adjustment would bring the engagement to {used:,.2f} of "
-                f"the {cap:,.2f} {engagement.currency} cap."
-            )
+        check_budget_cap(
+            session,
+            actor,
+            engagement,
+            items=items + added,
+            on=row.work_date,
+            today=acting_day(session, actor, today),
+            what="this adjustment",
+        )
     return transition(
         session,
         row,
@@ -980,18 +1155,55 @@ def submit_adjustment(session: Session, *, actor: Actor, adjustment_id) -> Adjus
     )
 
 
+def _check_adjusted_day(session: Session, sheet: Timesheet, row: Adjustment) -> None:
+    """A minute correction keeps its sheet's day at 0 h or more and the person's day, across
+    all their engagements, at 24 h or less."""
+    totals = _person_day_totals(
+        session, sheet.freelancer_id, row.work_date, row.work_date, besides_adjustment=row.id
+    )
+    total = totals.get(row.work_date, 0) + row.minutes
+    _refuse_long_day(row.work_date, total)
+    if row.minutes < 0:
+        own = sum(
+            rules.counted_minutes(e.minutes, e.half_days)
+            for e in entries_of(session, sheet.id)
+            if e.work_date == row.work_date
+        ) + (
+            session.scalar(
+                select(func.coalesce(func.sum(Adjustment.minutes), 0)).where(
+                    Adjustment.timesheet_id == sheet.id,
+                    Adjustment.work_date == row.work_date,
+                    Adjustment.id != row.id,
+                    Adjustment.state.in_(rules.COUNTED_STATES),
+                )
+            )
+            or 0
+        )
+        if own + row.minutes < 0:
+            raise RuleViolation(
+                f"A correction leaves a day at 0 hours or more; {row.work_date.isoformat()} "
+                f"has {own // 60}:{own % 60:02d} on this sheet."
+            )
+
+
 def decide_adjustment(
-    session: Session, *, actor: Actor, adjustment_id, approve: bool, comment=None
+    session: Session,
+    *,
+    actor: Actor,
+    adjustment_id,
+    approve: bool,
+    comment=None,
+    today: date | None = None,
 ) -> Adjustment:
     """The original sheet's reviewer approves or rejects (comment required) an adjustment;
     never its own author."""
     row = _adjustment(session, actor, adjustment_id)
     sheet = session.scalar(select(Timesheet).where(Timesheet.id == row.timesheet_id))
     engagement = engagement_of(session, row.engagement_id)
-    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end)
+    require_reviewer(session, actor, engagement, sheet.week_start, sheet.week_end, today=today)
     if row.created_by_user_id == actor.user_id:
         raise NotAllowed("Someone other than its author decides an adjustment.")
-    return decide(
+    decide(
         session,
         row,
         to="approved" if approve else "rejected",
@@ -1000,6 +1212,14 @@ def decide_adjustment(
         comment=comment_in(comment, not approve),
         label="adjustment",
     )
+    notices.item_decided(
+        session,
+        row=row,
+        what=f"adjustment of {row.work_date.isoformat()}",
+        freelancer_id=sheet.freelancer_id,
+        state=row.state,
+    )
+    return row
 
 
 # --- invoicing's side: billed days and closed periods ----------------------------------------

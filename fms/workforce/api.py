@@ -717,23 +717,30 @@ class Suppliers(MethodView):
     @blp.arguments(SUPPLIER_QUERY, location="query")
     @blp.response(200, schemas.SupplierPage)
     def get(self, args):
-        """Suppliers; sorted and filtered like the suppliers page."""
-        return _list_body(SUPPLIERS, args)
+        """Suppliers; sorted and filtered like the suppliers page (the tax id only for
+        procurement and finance, who alone may sort by it)."""
+        body = _list_body(SUPPLIERS, args)
+        actor = current_actor()
+        body["items"] = [services.supplier_fields(actor, s) for s in body["items"]]
+        return body
 
     @blp.arguments(schemas.SupplierIn)
     @blp.response(201, schemas.SupplierOut)
     def post(self, data):
         """Register a staffing agency (tax id checked per country)."""
-        supplier = services.create_supplier(db.session, actor=current_actor(), **data)
+        actor = current_actor()
+        supplier = services.create_supplier(db.session, actor=actor, **data)
         db.session.commit()
-        return supplier
+        return services.supplier_fields(actor, supplier)
 
 
 @blp.route("/suppliers/<int:supplier_id>")
 class SupplierById(MethodView):
     @blp.response(200, schemas.SupplierOut)
     def get(self, supplier_id: int):
-        return services.get_supplier(db.session, actor=current_actor(), supplier_id=supplier_id)
+        actor = current_actor()
+        supplier = services.get_supplier(db.session, actor=actor, supplier_id=supplier_id)
+        return services.supplier_fields(actor, supplier)
 
 
 @blp.route("/skills")

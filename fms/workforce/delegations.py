@@ -99,6 +99,13 @@ def create_delegation(
             "A manager does not stand in for themselves.",
             errors={"delegate_user_id": ["Choose someone else."]},
         )
+    # the manager's membership row is locked while looking for overlaps, so two requests
+    # naming the same stand-in at once cannot both find none
+    session.execute(
+        select(Membership.id)
+        .where(Membership.user_id == manager, Membership.org_id == actor.org_id)
+        .with_for_update()
+    )
     overlapping = session.scalar(
         select(Delegation.id).where(
             Delegation.manager_user_id == manager,

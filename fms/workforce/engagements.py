@@ -7,6 +7,7 @@ the rate, budget, manager and cost centre on any past date stay answerable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
@@ -569,6 +570,27 @@ def end_due_engagements(session: Session, *, actor: Actor, today: date) -> int:
 
 # --- amendments ----------------------------------------------------------------------------
 
+# Amendment guards (DESIGN.md, "Hooks between areas"): a higher area says whether a change
+# may take effect from a date, as `guard(session, engagement, kind, effective_from)` -> a
+# message or None. Timesheets refuses a rate change over time already submitted or approved
+# (that time keeps the rate it was recorded under; a correction is an adjustment).
+AmendmentGuard = Callable[[Session, Engagement, str, date], "str | None"]
+_AMENDMENT_GUARDS: list[AmendmentGuard] = []
+
+
+def register_amendment_guard(guard: AmendmentGuard) -> AmendmentGuard:
+    if guard not in _AMENDMENT_GUARDS:
+        _AMENDMENT_GUARDS.append(guard)
+    return guard
+
+
+def _guard_problem(session: Session, engagement: Engagement, kind: str, effective) -> str | None:
+    for guard in _AMENDMENT_GUARDS:
+        problem = guard(session, engagement, kind, effective)
+        if problem:
+            return problem
+    return None
+
 
 def request_amendment(
     session: Session,
@@ -606,6 +628,10 @@ def request_amendment(
         errors["effective_from"] = ["A date such as 2027-01-01."]
     elif not engagement.start_date <= effective <= engagement.end_date:
         errors["effective_from"] = ["Within the engagement's dates."]
+    elif kind in rules.AMENDMENT_KINDS and (
+        problem := _guard_problem(session, engagement, kind, effective)
+    ):
+        errors["effective_from"] = [problem]
     reason = (reason or "").strip()
     if not reason:
         errors["reason"] = ["Say why."]
@@ -798,6 +824,10 @@ def _check_still_applies(session: Session, engagement: Engagement, amendment: Am
     """What was true when the amendment was proposed may not be by its last approval."""
     if engagement.state not in ("approved", "onboarding", "active"):
         raise RuleViolation("The engagement is no longer open to changes; reject the amendment.")
+    # time may have been submitted or approved since it was proposed
+    problem = _guard_problem(session, engagement, amendment.kind, amendment.effective_from)
+    if problem:
+        raise RuleViolation(f"{problem} Reject this amendment.")
     if amendment.kind == "budget_increase":
         # another increase approved since may already have raised the cap past this one
         cap = terms_on(session, engagement.id, amendment.effective_from).budget_cap

@@ -424,7 +424,13 @@ SUPPLIERS = ListSpec(
             "legal_name", "Legal name", Supplier.legal_name, value=lambda r: r.Supplier.legal_name
         ),
         Column("country", "Country", Supplier.country, value=lambda r: r.Supplier.country),
-        Column("tax_id", "Tax id", Supplier.tax_id, value=lambda r: r.Supplier.tax_id),
+        Column(
+            "tax_id",
+            "Tax id",
+            Supplier.tax_id,
+            value=lambda r: r.Supplier.tax_id,
+            field="supplier.tax_id",
+        ),
         Column(
             "active",
             "Status",

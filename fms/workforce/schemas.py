@@ -429,7 +429,11 @@ class SupplierOut(Schema):
     name = fields.String()
     legal_name = fields.String(allow_none=True)
     country = fields.String()
-    tax_id = fields.String(allow_none=True)
+    tax_id = fields.String(
+        allow_none=True,
+        metadata={"description": "Only for procurement and finance; absent for the others."},
+    )
+    tax_id_on_file = fields.Boolean(metadata={"description": "Whether a tax id is recorded."})
     is_active = fields.Boolean()
 
 

@@ -320,6 +320,22 @@ def get_supplier(session: Session, *, actor: Actor, supplier_id: int) -> Supplie
     return get_in_org(session, Supplier, supplier_id, what="supplier")
 
 
+def supplier_fields(actor: Actor, supplier: Supplier) -> dict:
+    """A supplier as the actor may read it: the tax id only for those granted the field
+    (procurement, finance); the others learn whether one is on file."""
+    fields = {
+        "id": supplier.id,
+        "name": supplier.name,
+        "legal_name": supplier.legal_name,
+        "country": supplier.country,
+        "tax_id_on_file": supplier.tax_id is not None,
+        "is_active": supplier.is_active,
+    }
+    if may_see_field(actor, "supplier.tax_id"):
+        fields["tax_id"] = supplier.tax_id
+    return fields
+
+
 def create_supplier(
     session: Session, *, actor: Actor, name, country, legal_name=None, tax_id=None
 ) -> Supplier:

@@ -82,7 +82,10 @@ def supplier(supplier_id: int):
             return done
     contacts = services.supplier_contacts(db.session, supplier_id)
     return render_template(
-        "workforce/supplier.html", supplier=row, contacts=contacts, form=form
+        "workforce/supplier.html",
+        supplier=services.supplier_fields(actor, row),
+        contacts=contacts,
+        form=form,
     ), status_of(form)
 
 
