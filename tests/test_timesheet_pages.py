@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import io
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -431,3 +431,20 @@ def test_submitting_near_the_budget_cap_warns(web, world, session):
     page = me.post(f"/timesheets/{sheet_id}", data=data, follow_redirects=True)
     text = page.get_data(as_text=True)
     assert "Submitted for approval" in text and "80 % or more" in text
+
+
+def test_a_stand_in_reviews_while_the_delegation_covers_today(web, world, session):
+    from tests.factories_timesheets import add_submitted_sheets, delegate
+
+    today = date.today()  # noqa: DTZ011 - the pages act on the organization's today
+    with as_org(session, world.org.id):
+        sheets = add_submitted_sheets(session, world, 1)
+        delegate(session, world, today - timedelta(days=1), today + timedelta(days=1))
+    session.commit()
+    stand_in = web("stand_in")
+    assert stand_in.get("/timesheets/review").get_data(as_text=True).count('name="ids"') == 1
+    page = stand_in.get(f"/timesheets/{sheets[0].id}").get_data(as_text=True)
+    assert "Approve this week" in page and "Budget used" in page
+    assert "Nothing waiting for you" in web("manager2").get("/timesheets/review").get_data(
+        as_text=True
+    )

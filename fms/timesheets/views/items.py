@@ -182,7 +182,7 @@ def create_expense(engagement_id: int):
     form = ExpenseForm()
 
     def create():
-        sha256 = name = None
+        receipt_file_id = None
         upload = form.receipt.data
         if upload is not None and getattr(upload, "filename", ""):
             stored = storage.store(
@@ -195,7 +195,7 @@ def create_expense(engagement_id: int):
                 created_by=actor.user_id,
                 field="receipt",
             )
-            sha256, name = stored.sha256, stored.original_name
+            receipt_file_id = stored.id
         return expenses.create_expense(
             db.session,
             actor=actor,
@@ -205,8 +205,7 @@ def create_expense(engagement_id: int):
             amount=form.amount.data,
             currency=(form.currency.data or "").strip().upper(),
             description=form.description.data or "",
-            receipt_sha256=sha256,
-            receipt_name=name,
+            receipt_file_id=receipt_file_id,
         )
 
     done = submitted(
@@ -250,14 +249,7 @@ def decide_expense(expense_id: int):
 def receipt(expense_id: int):
     """The expense's receipt, for those who may see the expense (anyone else: 404)."""
     row = expense_for(current_actor(), expense_id)
-    stored = None
-    if row.receipt_sha256:
-        stored = db.session.scalar(
-            select(storage.StoredFile)
-            .where(storage.StoredFile.sha256 == row.receipt_sha256)
-            .order_by(storage.StoredFile.id)
-            .limit(1)
-        )
+    stored = expenses.receipt_of(db.session, row)
     if stored is None:
         flash("This expense has no receipt on file.", "info")
         return redirect(_hub_url(row.engagement_id, "expenses"))

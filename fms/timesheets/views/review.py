@@ -39,7 +39,11 @@ def _pending_adjustments(actor):
         )
     }
     reviewers = services.Reviewers(
-        db.session, actor, {s.engagement_id for s in sheets.values()}, full_history=True
+        db.session,
+        actor,
+        {s.engagement_id for s in sheets.values()},
+        full_history=True,
+        today=org_today(),
     )
     names = dict(
         db.session.execute(
@@ -58,8 +62,8 @@ def _pending_adjustments(actor):
 
 def _pending_items(actor):
     """Submitted expenses and delivered milestones the actor may decide: the reviewer of the
-    expense's week, of the milestone's due date (the services' own rules, asked per item
-    through the same Reviewers table the queue uses)."""
+    expense's week, the engagement's manager today for a milestone (the services' own
+    rules, asked per item through the same Reviewers table the queue uses)."""
     from types import SimpleNamespace
 
     from fms.timesheets.models import Expense, Milestone
@@ -74,7 +78,7 @@ def _pending_items(actor):
     if not expense_rows and not milestone_rows:
         return [], [], {}
     ids = {r.engagement_id for r in [*expense_rows, *milestone_rows]}
-    reviewers = services.Reviewers(db.session, actor, ids, full_history=True)
+    reviewers = services.Reviewers(db.session, actor, ids, full_history=True, today=org_today())
     schedule = services.week_schedule(db.session)
 
     def may(engagement_id, first, last):
@@ -90,12 +94,8 @@ def _pending_items(actor):
     expenses_mine = [
         e for e in expense_rows if may(e.engagement_id, *week_bounds(e.spent_on, schedule))
     ]
-    milestones_mine = []
-    for m in milestone_rows:
-        engagement = reviewers.engagements[m.engagement_id]
-        day = min(max(m.due_date, engagement.start_date), engagement.end_date)
-        if may(m.engagement_id, day, day):
-            milestones_mine.append(m)
+    today = org_today()  # milestones are decided by the engagement's manager today
+    milestones_mine = [m for m in milestone_rows if may(m.engagement_id, today, today)]
     names = dict(
         db.session.execute(
             select(Freelancer.id, Freelancer.display_name).where(

@@ -74,7 +74,7 @@ def is_owner(actor, sheet: Timesheet) -> bool:
 
 def may_review(actor, sheet: Timesheet) -> bool:
     return services.Reviewers(
-        db.session, actor, {sheet.engagement_id}, full_history=True
+        db.session, actor, {sheet.engagement_id}, full_history=True, today=org_today()
     ).may_decide(sheet)
 
 
