@@ -448,3 +448,26 @@ def test_a_stand_in_reviews_while_the_delegation_covers_today(web, world, sessio
     assert "Nothing waiting for you" in web("manager2").get("/timesheets/review").get_data(
         as_text=True
     )
+
+
+def test_the_queue_page_runs_a_fixed_number_of_statements(web, world, session, query_counter):
+    from tests.factories_timesheets import add_submitted_sheets
+
+    manager = web("manager")
+    # the tests' one session keeps the signed-in user loaded after a first request: warm up
+    manager.get("/timesheets/review")
+    counts = []
+    for batch in (3, 30):
+        with as_org(session, world.org.id):
+            add_submitted_sheets(session, world, batch)
+        session.commit()
+        with query_counter() as statements:
+            page = manager.get("/timesheets/review")
+        assert page.get_data(as_text=True).count('name="ids"') == batch
+        # the sign-in's "last seen" is written at most once a minute, whenever that falls
+        counts.append(len([s for s in statements if "UPDATE sign_in_session" not in s]))
+        with as_org(session, world.org.id):  # the next batch starts afresh
+            session.execute(Entry.__table__.delete())
+            session.execute(Timesheet.__table__.delete())
+        session.commit()
+    assert counts[0] == counts[1], counts
