@@ -475,3 +475,75 @@ def test_the_queue_page_runs_a_fixed_number_of_statements(web, world, session, q
             session.execute(Timesheet.__table__.delete())
         session.commit()
     assert counts[0] == counts[1], counts
+
+
+def test_another_freelancer_of_the_organization_cannot_fetch_a_receipt(
+    app, web, world, session, make_user, make_member, make_freelancer, sign_in
+):
+    me = web("me")
+    hub = f"/timesheets/engagements/{world.engagement.id}"
+    me.post_form(
+        f"{hub}/expenses",
+        page=hub,
+        data={
+            "spent_on": "2026-03-03",
+            "category": "meals",
+            "amount": "18.40",
+            "currency": "EUR",
+            "receipt": (io.BytesIO(PDF), "lunch.pdf"),
+        },
+        content_type="multipart/form-data",
+    )
+    expense = session.scalar(select(Expense))
+    assert expense.receipt_file_id is not None
+    other = make_user()
+    make_member(world.org, roles=("freelancer",), user=other)
+    with as_org(session, world.org.id):
+        make_freelancer(world.org, user_id=other.id)
+    session.commit()
+    colleague = app.test_client()
+    sign_in(colleague, other, world.org)
+    assert colleague.get(f"/timesheets/expenses/{expense.id}/receipt").status_code == 404
+    assert colleague.get(hub).status_code == 404
+    assert web("manager").get(f"/timesheets/expenses/{expense.id}/receipt").status_code == 200
+
+
+def test_an_amount_correction_and_a_milestone_sent_back_without_a_comment(web, world, session):
+    with as_org(session, world.org.id):
+        sheet = world.fill(minutes=(480,))
+        world.submit(sheet)
+        ts.approve_timesheet(session, actor=world.manager, timesheet_id=sheet.id)
+        fixed = world.fixed_engagement()
+        milestone = Milestone(
+            org_id=world.org.id,
+            engagement_id=fixed.id,
+            title="Audit report",
+            amount=100,
+            currency="EUR",
+            due_date=MONDAY,
+            state="delivered",
+        )
+        session.add(milestone)
+    session.commit()
+    manager = web("manager")
+    page = f"/timesheets/{sheet.id}"
+    made = manager.post_form(
+        f"{page}/adjustments",
+        page=page,
+        data={
+            "work_date": MONDAY.isoformat(),
+            "kind": "amount",
+            "value": "-45.00",
+            "reason": "Rate",
+        },
+    )
+    assert made.status_code == 302
+    assert session.scalar(select(Adjustment.amount)) == -45
+    refused = manager.post(
+        f"/timesheets/milestones/{milestone.id}/decide",
+        data={"decision": "send_back"},
+        follow_redirects=True,
+    )
+    assert "Nothing changed" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Milestone, milestone.id).state == "delivered"
