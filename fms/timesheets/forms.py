@@ -107,7 +107,7 @@ class ExpenseForm(OneTimeForm):
 
 class WeekStartForm(FlaskForm):
     week_start = SelectField(
-        "Weeks start on",
+        "New week start",
         coerce=whole_number,
         choices=list(enumerate(rules.WEEKDAYS)),
         validators=[Optional()],
