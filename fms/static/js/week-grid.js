@@ -83,8 +83,22 @@
     return false;
   }
 
-  grid.addEventListener("input", update);
-  grid.addEventListener("change", update);
+  // "Copy last week" reloads the week from the server: say so before typed time is lost
+  var dirty = false;
+  function changed() {
+    dirty = true;
+    update();
+  }
+  var copy = document.querySelector("form[data-copy-week]");
+  if (copy) {
+    copy.addEventListener("submit", function (event) {
+      var lose = "Your unsaved changes to this week will be lost. Copy last week anyway?";
+      if (dirty && !window.confirm(lose)) event.preventDefault();
+    });
+  }
+
+  grid.addEventListener("input", changed);
+  grid.addEventListener("change", changed);
   grid.addEventListener("keydown", function (event) {
     var target = event.target;
     if (!target.hasAttribute("data-day") || event.altKey || event.ctrlKey || event.metaKey) return;
