@@ -37,9 +37,20 @@ EXTRA_PAGES = {
         "/requisitions/new",
         "/requisitions/{requisition}",
         "/engagements/{engagement}",
+        "/timesheets/{submitted_sheet}",
+        "/timesheets/review/approve?ids={submitted_sheet}",
     ],
-    "procurement": ["/requisitions/{requisition}", "/inbox"],
-    "freelancer": ["/inbox"],
+    "procurement": [
+        "/requisitions/{requisition}",
+        "/inbox",
+        "/timesheets/engagements/{engagement}",
+    ],
+    "freelancer": [
+        "/inbox",
+        "/timesheets/{draft_sheet}",
+        "/timesheets/{submitted_sheet}",
+        "/timesheets/engagements/{engagement}",
+    ],
 }
 
 
@@ -96,12 +107,50 @@ def workspace(
             today=date(2026, 11, 2),
         )
     make_requisition(org, requester=members["hiring_manager"], title="UX researcher")
+    sheets = _timesheets(session, org, engagement)
     session.commit()
     return {
         "org": org,
         "members": members,
-        "ids": {"requisition": requisition.id, "engagement": engagement.id},
+        "ids": {"requisition": requisition.id, "engagement": engagement.id, **sheets},
     }
+
+
+def _timesheets(session, org, engagement) -> dict:
+    """A draft week (the grid) and a submitted one (the review queue and its decision)."""
+    from datetime import timedelta
+
+    from fms.timesheets.models import Timesheet, TimesheetEntry
+
+    ids = {}
+    with as_org(session, org.id):
+        for key, start, state in (
+            ("draft_sheet", date(2026, 3, 9), "draft"),
+            ("submitted_sheet", date(2026, 3, 2), "submitted"),
+        ):
+            sheet = Timesheet(
+                org_id=org.id,
+                engagement_id=engagement.id,
+                freelancer_id=engagement.freelancer_id,
+                week_start=start,
+                week_end=start + timedelta(days=6),
+                state=state,
+            )
+            session.add(sheet)
+            session.flush()
+            session.add_all(
+                TimesheetEntry(
+                    org_id=org.id,
+                    timesheet_id=sheet.id,
+                    engagement_id=engagement.id,
+                    work_date=start + timedelta(days=i),
+                    minutes=450,
+                    note="Sprint work",
+                )
+                for i in range(5)
+            )
+            ids[key] = sheet.id
+    return ids
 
 
 def session_cookie(app, session, base, membership, org):
