@@ -27,13 +27,13 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, send_file
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, event
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fms.database import Id
-from fms.errors import InvalidInput
+from fms.errors import InvalidInput, NotFound
 from fms.extensions import db
-from fms.tenancy import TenantMixin, get_in_org
+from fms.tenancy import MAX_ID, TenantMixin, get_in_org
 from fms.timekeeping import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
@@ -213,6 +213,40 @@ def _format_size(n: int) -> str:
 def get_file(session: Session, file_id) -> StoredFile:
     """A stored file of the session's organization; another organization's id is NotFound."""
     return get_in_org(session, StoredFile, file_id, what="file")
+
+
+def store_upload(session: Session, upload, *, actor, field: str, allowed_kinds=RECEIPT_KINDS):
+    """A person's upload (a werkzeug FileStorage from a form or a multipart API request),
+    stored for them in their organization under the installation's size limit for such
+    files (FMS_RECEIPT_MAX_BYTES)."""
+    return store(
+        session,
+        org_id=actor.org_id,
+        filename=upload.filename,
+        allowed_kinds=allowed_kinds,
+        max_bytes=current_app.config["FMS_RECEIPT_MAX_BYTES"],
+        stream=upload.stream,
+        created_by=actor.user_id,
+        field=field,
+    )
+
+
+def uploaded_by(session: Session, file_id, *, user_id: int | None, field: str) -> StoredFile:
+    """A file this person uploaded in the session's organization, to attach to a record
+    of theirs; another person's file, or another organization's, is not found (a file id
+    is no capability to claim someone else's upload)."""
+    from fms.input import parse_int
+
+    try:
+        key = parse_int(file_id)
+    except (TypeError, ValueError):
+        key = 0
+    if not 0 < key <= MAX_ID:
+        raise InvalidInput("Upload the file first.", errors={field: ["A file id."]})
+    stored = session.scalar(select(StoredFile).where(StoredFile.id == key))  # org-scoped
+    if stored is None or user_id is None or stored.created_by_user_id != user_id:
+        raise NotFound("No such file.")
+    return stored
 
 
 def open_stored(file: StoredFile) -> BinaryIO:

@@ -275,10 +275,20 @@ def _adjustment(f, org):
 
 
 def _milestone(f, org):
+    """A milestone with its deliverable stored, so its download route answers for its org."""
+    from fms import storage
     from fms.timesheets.models import Milestone
 
     engagement = f.make_engagement(org, kind="fixed")
     with as_org(f.session, org.id):
+        deliverable = storage.store(
+            f.session,
+            org_id=org.id,
+            filename="design.pdf",
+            allowed_kinds=storage.RECEIPT_KINDS,
+            max_bytes=1024,
+            data=b"%PDF-1.4\n%%EOF\n",
+        )
         row = Milestone(
             org_id=org.id,
             engagement_id=engagement.id,
@@ -286,6 +296,7 @@ def _milestone(f, org):
             amount=Decimal("1000"),
             currency="EUR",
             due_date=date(2026, 6, 30),
+            attachment_file_id=deliverable.id,
         )
         f.session.add(row)
         f.session.flush()

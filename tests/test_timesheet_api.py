@@ -4,6 +4,8 @@ stores nothing; another organization's ids are 404; lists in a fixed number of s
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from sqlalchemy import func, select
 
@@ -176,7 +178,17 @@ def test_a_milestone_is_set_delivered_and_accepted(api, session, world):
     _problem(manager.post(f"/api/v1/milestones/{milestone_id}/send-back", json={}), 422)
     sent = manager.post(f"/api/v1/milestones/{milestone_id}/send-back", json={"comment": "v2"})
     assert sent.get_json()["state"] == "sent_back"
+    # version 2 goes with its deliverable; a program renamed .pdf is refused, nothing kept
+    deliverable = f"/api/v1/milestones/{milestone_id}/deliverable"
+    me = api.as_(world.me)
+    _problem(me.get(deliverable), 404)
+    _problem(me.post(deliverable, data={"file": (io.BytesIO(EXE), "v2.pdf")}), 422)
+    attached = me.post(deliverable, data={"file": (io.BytesIO(PDF), "v2.pdf")})
+    assert attached.status_code == 200 and attached.get_json()["attachment_file_id"]
+    assert api.as_(world.manager).get(deliverable).get_data() == PDF
     assert api.as_(world.me).post(f"/api/v1/milestones/{milestone_id}/deliver").status_code == 200
+    # delivered: what is under review stays as it is
+    _problem(api.as_(world.me).post(deliverable, data={"file": (io.BytesIO(PDF), "v3.pdf")}), 409)
     accepted = api.as_(world.manager).post(f"/api/v1/milestones/{milestone_id}/accept")
     assert accepted.get_json()["state"] == "accepted"
     assert api.get(f"/api/v1/milestones/{milestone_id}").get_json()["state"] == "accepted"

@@ -320,7 +320,29 @@ def test_milestones_are_set_delivered_and_accepted(web, world, session):
     milestone = session.scalar(select(Milestone))
     me = web("me")
     assert "Mark delivered" in me.get(hub).get_data(as_text=True)
-    me.post(f"/timesheets/milestones/{milestone.id}/deliver")
+    deliver = f"/timesheets/milestones/{milestone.id}/deliver"
+    # a program renamed .pdf is refused: nothing stored, nothing delivered
+    refused = me.post(
+        deliver,
+        data={"deliverable": (io.BytesIO(EXE), "design.pdf")},
+        content_type="multipart/form-data",
+        follow_redirects=True,
+    )
+    assert "Not delivered" in refused.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Milestone, milestone.id).state == "draft"
+    assert session.scalar(select(func.count()).select_from(StoredFile)) == 0
+    me.post(
+        deliver,
+        data={"deliverable": (io.BytesIO(PDF), "design.pdf")},
+        content_type="multipart/form-data",
+    )
+    session.expire_all()
+    delivered = session.get(Milestone, milestone.id)
+    assert delivered.state == "delivered" and delivered.attachment_file_id is not None
+    download = f"/timesheets/milestones/{milestone.id}/deliverable"
+    manager = web("manager")
+    assert manager.get(download).get_data() == PDF
     web("manager").post(
         f"/timesheets/milestones/{milestone.id}/decide", data={"decision": "accept"}
     )

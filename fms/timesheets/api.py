@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from decimal import Decimal
 
-from flask import current_app, request
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
@@ -42,7 +42,6 @@ blp = Blueprint(
 TIMESHEET_QUERY = api_schema(TIMESHEETS, "TimesheetQuery")
 MILESTONE_QUERY = api_schema(MILESTONES, "MilestoneQuery")
 EXPENSE_QUERY = api_schema(EXPENSES, "ExpenseQuery")
-RECEIPT_MAX_BYTES = 10 * 1024 * 1024
 # a refused rule or a lost race (already decided, one sheet per week): problem+json 409
 conflict = blp.alt_response(409, response="CONFLICT")
 RECEIPT_TYPES = {
@@ -456,6 +455,41 @@ class MilestoneDeliver(MethodView):
         return _priced_body(row, Milestone)
 
 
+@blp.route("/milestones/<int:milestone_id>/deliverable")
+class MilestoneDeliverable(MethodView):
+    @blp.doc(
+        responses={"200": {"description": "The deliverable's bytes.", "content": RECEIPT_TYPES}}
+    )
+    def get(self, milestone_id: int):
+        """Download the milestone's deliverable.
+
+        Inside the organization, for those who may see the milestone; 404 otherwise or
+        when there is none."""
+        row = _milestone(current_actor(), milestone_id)
+        stored = milestones.deliverable_of(db.session, row)
+        if stored is None:
+            raise NotFound("This milestone has no deliverable.")
+        return storage.send_stored(stored)
+
+    @blp.arguments(schemas.ReceiptIn, location="files")
+    @blp.response(200, schemas.MilestoneOut)
+    @conflict
+    def post(self, files, milestone_id: int):
+        """The freelancer attaches the deliverable to a draft (or sent-back) milestone.
+
+        As multipart/form-data `file`. Its type is decided by its content (PDF, PNG, JPEG,
+        WebP, HEIC) and its size is limited; a refusal stores nothing (422)."""
+        actor = current_actor()
+        _own(actor, _milestone(actor, milestone_id).engagement_id, "The freelancer delivers.")
+        upload = files["file"]
+        stored = storage.store_upload(db.session, upload, actor=actor, field="file")
+        row = milestones.attach_deliverable(
+            db.session, actor=actor, milestone_id=milestone_id, file_id=stored.id
+        )
+        db.session.commit()
+        return _priced_body(row, Milestone)
+
+
 # --- expenses ------------------------------------------------------------------------------
 
 
@@ -518,16 +552,7 @@ class ExpenseReceipt(MethodView):
         if row.state not in ("draft", "rejected"):
             raise RuleViolation(f"This expense is {row.state}: its receipt can no longer change.")
         upload = files["file"]
-        stored = storage.store(
-            db.session,
-            org_id=actor.org_id,
-            filename=upload.filename,
-            allowed_kinds=storage.RECEIPT_KINDS,
-            max_bytes=int(current_app.config.get("FMS_RECEIPT_MAX_BYTES", RECEIPT_MAX_BYTES)),
-            stream=upload.stream,
-            created_by=actor.user_id,
-            field="file",
-        )
+        stored = storage.store_upload(db.session, upload, actor=actor, field="file")
         row = expenses.attach_receipt(
             db.session, actor=actor, expense_id=row.id, receipt_file_id=stored.id
         )

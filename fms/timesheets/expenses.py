@@ -13,11 +13,11 @@ from sqlalchemy.orm import Session
 
 from fms import money
 from fms.audit import services as audit
-from fms.errors import InvalidInput, NotFound, RuleViolation
+from fms.errors import InvalidInput, RuleViolation
 from fms.identity.actor import Actor
 from fms.statemachine import transition
-from fms.storage import StoredFile
-from fms.tenancy import MAX_ID, get_in_org
+from fms.storage import StoredFile, uploaded_by
+from fms.tenancy import get_in_org
 from fms.timesheets import notices, pricing, rules
 from fms.timesheets.models import Expense
 from fms.timesheets.services import (
@@ -40,16 +40,7 @@ def _receipt(session: Session, actor: Actor, receipt_file_id) -> StoredFile | No
     person's file, or another organization's, is not found."""
     if receipt_file_id in (None, ""):
         return None
-    try:
-        key = int(receipt_file_id)
-    except (TypeError, ValueError):
-        key = 0
-    if not 0 < key <= MAX_ID:
-        raise InvalidInput("Upload the receipt first.", errors={"receipt_file_id": ["An id."]})
-    stored = session.scalar(select(StoredFile).where(StoredFile.id == key))  # org-scoped
-    if stored is None or stored.created_by_user_id != actor.user_id:
-        raise NotFound("No such file.")
-    return stored
+    return uploaded_by(session, receipt_file_id, user_id=actor.user_id, field="receipt_file_id")
 
 
 def create_expense(

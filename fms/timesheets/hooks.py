@@ -31,6 +31,7 @@ ACTION_WORDS = {
     "milestone.created": "Milestone set",
     "milestone.draft": "Milestone reopened",
     "milestone.delivered": "Milestone delivered",
+    "milestone.deliverable_attached": "Milestone deliverable attached",
     "milestone.accepted": "Milestone accepted",
     "milestone.sent_back": "Milestone sent back",
     "milestone.invoiced": "Milestone invoiced",

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
 from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.identity.actor import Actor
 from fms.statemachine import transition
+from fms.storage import StoredFile, uploaded_by
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
 from fms.timesheets import notices, pricing, rules
@@ -82,6 +84,38 @@ def _check_cap(session, actor, engagement, row, today) -> list[str]:
         what="this milestone",
         besides_milestone=row.id,
     )
+
+
+def attach_deliverable(session: Session, *, actor: Actor, milestone_id, file_id) -> Milestone:
+    """The freelancer attaches the deliverable (a file they uploaded through fms.storage) to
+    their milestone before delivering it — while it is a draft or was sent back; once
+    delivered or accepted, what was delivered stays as it was reviewed."""
+    row = get_in_org(session, Milestone, milestone_id, what="milestone")
+    own_engagement(session, actor, row.engagement_id)
+    if row.state not in ("draft", "sent_back"):
+        state = row.state.replace("_", " ")
+        raise RuleViolation(f"This milestone is {state}: its deliverable can no longer change.")
+    stored = uploaded_by(session, file_id, user_id=actor.user_id, field="file")
+    before = row.attachment_file_id
+    row.attachment_file_id = stored.id
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "milestone.deliverable_attached",
+        row,
+        before={"attachment_file_id": before},
+        after={"attachment_file_id": stored.id, "sha256": stored.sha256},
+    )
+    return row
+
+
+def deliverable_of(session: Session, milestone: Milestone) -> StoredFile | None:
+    """The stored file of a milestone's deliverable (the caller checked the viewer may see
+    the milestone), or None."""
+    if milestone.attachment_file_id is None:
+        return None
+    return session.scalar(select(StoredFile).where(StoredFile.id == milestone.attachment_file_id))
 
 
 def deliver_milestone(

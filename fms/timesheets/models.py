@@ -179,6 +179,8 @@ class Milestone(TenantMixin, db.Model):
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decision_comment: Mapped[str | None] = mapped_column(Text)
+    # the deliverable the freelancer attached (optional): a stored file they uploaded
+    attachment_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"), index=True)
     invoiced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     invoice_id: Mapped[Id | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

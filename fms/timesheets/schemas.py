@@ -222,6 +222,10 @@ class MilestoneOut(Schema):
     decided_at = fields.DateTime(allow_none=True)
     decided_by_user_id = fields.Integer(allow_none=True)
     decision_comment = fields.String(allow_none=True)
+    attachment_file_id = fields.Integer(
+        allow_none=True,
+        metadata={"description": "The deliverable's stored file; download at …/deliverable."},
+    )
 
 
 MilestonePage = page_schema(MilestoneOut, "MilestonePage")

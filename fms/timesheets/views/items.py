@@ -8,7 +8,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from fms import storage
-from fms.errors import NotAllowed
+from fms.errors import InvalidInput, NotAllowed
 from fms.extensions import db
 from fms.forms import submitted
 from fms.identity.web_session import current_actor
@@ -24,8 +24,6 @@ from fms.timesheets.forms import (
 from fms.timesheets.models import Expense, Milestone, TimeRounding, Timesheet
 from fms.timesheets.views import bp, decide_then
 from fms.workforce.models import Engagement
-
-RECEIPT_MAX_BYTES = 10 * 1024 * 1024
 
 
 def engagement_for(actor, engagement_id) -> Engagement:
@@ -146,13 +144,42 @@ def create_milestone(engagement_id: int):
 @bp.post("/milestones/<int:milestone_id>/deliver")
 @login_required
 def deliver_milestone(milestone_id: int):
+    """Mark delivered, with the deliverable attached if one is uploaded: a refused file
+    (type by content, size) stores nothing and delivers nothing."""
     actor = current_actor()
-    own_only(actor, get_in_org(db.session, Milestone, milestone_id, what="milestone").engagement_id)
-    row = milestones.deliver_milestone(db.session, actor=actor, milestone_id=milestone_id)
-    target = _hub_url(row.engagement_id, "milestones")
+    engagement_id = get_in_org(db.session, Milestone, milestone_id, what="milestone").engagement_id
+    own_only(actor, engagement_id)
+    target = _hub_url(engagement_id, "milestones")
+    upload = request.files.get("deliverable")
+    try:
+        if upload is not None and upload.filename:
+            stored = storage.store_upload(db.session, upload, actor=actor, field="deliverable")
+            milestones.attach_deliverable(
+                db.session, actor=actor, milestone_id=milestone_id, file_id=stored.id
+            )
+        milestones.deliver_milestone(db.session, actor=actor, milestone_id=milestone_id)
+    except InvalidInput as refused:
+        db.session.rollback()
+        messages = [m for ms in refused.errors.values() for m in ms] or [refused.detail]
+        flash(f"Not delivered: {messages[0]}", "danger")
+        return redirect(target)
     db.session.commit()
     flash("Marked delivered; your manager reviews it next.", "success")
     return redirect(target)
+
+
+@bp.get("/milestones/<int:milestone_id>/deliverable")
+@login_required
+def deliverable(milestone_id: int):
+    """The milestone's deliverable, for those who may see the milestone (anyone else: 404)."""
+    actor = current_actor()
+    row = get_in_org(db.session, Milestone, milestone_id, what="milestone")
+    engagement_for(actor, row.engagement_id)
+    stored = milestones.deliverable_of(db.session, row)
+    if stored is None:
+        flash("This milestone has no deliverable on file.", "info")
+        return redirect(_hub_url(row.engagement_id, "milestones"))
+    return storage.send_stored(stored)
 
 
 @bp.post("/milestones/<int:milestone_id>/decide")
@@ -185,16 +212,7 @@ def create_expense(engagement_id: int):
         receipt_file_id = None
         upload = form.receipt.data
         if upload is not None and getattr(upload, "filename", ""):
-            stored = storage.store(
-                db.session,
-                org_id=actor.org_id,
-                filename=upload.filename,
-                allowed_kinds=storage.RECEIPT_KINDS,
-                max_bytes=RECEIPT_MAX_BYTES,
-                stream=upload.stream,
-                created_by=actor.user_id,
-                field="receipt",
-            )
+            stored = storage.store_upload(db.session, upload, actor=actor, field="receipt")
             receipt_file_id = stored.id
         return expenses.create_expense(
             db.session,
