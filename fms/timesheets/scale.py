@@ -15,15 +15,15 @@ and week, at most 24 h a day per person; each sheet's state reached by the trans
 decider; effective-dated terms rows for rate changes and manager transfers, each pointing
 at its approved amendment. One audit entry records the load itself.
 
-Deterministic for a given seed and date. The load refuses an organization that already
-holds engagements, so it never doubles a tenant. Invoicing and reports extend it by adding
-their own `build_*` step that takes the `ScaleData` this returns.
+Deterministic: the rows are a function of the arguments, the date and the ids handed out.
+The load refuses an organization that already holds engagements, so it never doubles a
+tenant. Invoicing and reports extend it by adding their own `build_*` step that takes the
+`ScaleData` this returns.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -267,7 +267,9 @@ class BulkWriter:
         return written
 
     def _copy(self, table: Table, columns, rows) -> int:
-        processors = [table.c[c].type._cached_bind_processor(self.dialect) for c in columns]
+        processors = [
+            table.c[c].type.dialect_impl(self.dialect).bind_processor(self.dialect) for c in columns
+        ]
         converting = [(i, p) for i, p in enumerate(processors) if p is not None]
         raw = self.session.connection().connection.driver_connection
         names = ", ".join(f'"{c}"' for c in columns)
@@ -348,7 +350,6 @@ def seed_scale(
     slug: str = DEFAULT_SLUG,
     today: date | None = None,
     queue_sheets: int = QUEUE_SHEETS,
-    seed: int = 7,
     progress: Progress = _quiet,
 ) -> ScaleData:
     """Build the tenant `slug` with `freelancers` freelancers and `weeks` weekly sheets each,
@@ -359,7 +360,6 @@ def seed_scale(
     started = time.perf_counter()
     org, actor = create_tenant(session, slug=slug)
     today = today or _org_today(org)
-    rng = random.Random(seed)
     data = ScaleData(
         org_id=org.id,
         slug=org.slug,
@@ -390,7 +390,7 @@ def seed_scale(
         data,
         freelancers,
     )
-    people = step("freelancers", build_freelancers, writer, data, structure, freelancers, rng)
+    people = step("freelancers", build_freelancers, writer, data, structure, freelancers)
     step(
         "engagements, amendments, terms",
         build_engagements,
@@ -398,7 +398,6 @@ def seed_scale(
         data,
         structure,
         people,
-        rng,
         queue_sheets,
     )
     step("timesheets", build_timesheets, writer, data)
@@ -540,7 +539,7 @@ def build_structure(session, actor, org, data: ScaleData, freelancers: int) -> S
     return Structure(departments, cost_centres, locations, suppliers, codes)
 
 
-def build_freelancers(writer: BulkWriter, data, structure: Structure, n: int, rng) -> list[tuple]:
+def build_freelancers(writer: BulkWriter, data, structure: Structure, n: int) -> list[tuple]:
     """N freelancer profiles spread over the countries; 60 % supplied by an agency of
     their country where there is one. Returns (id, country, currency, supplier) each."""
     table = Freelancer.__table__
@@ -597,7 +596,7 @@ def _hourly_rate(currency: str, i: int) -> Decimal:
     return value
 
 
-def build_engagements(writer, data: ScaleData, structure: Structure, people, rng, queue_sheets):
+def build_engagements(writer, data: ScaleData, structure: Structure, people, queue_sheets):
     """One time engagement per freelancer (hourly or daily-rate) covering every week, and
     a fixed-fee one for every 25th; 15 % with a mid-week rate change and 5 % with a manager
     transfer, each an approved amendment with its terms row. The queue manager manages
@@ -685,7 +684,7 @@ def build_engagements(writer, data: ScaleData, structure: Structure, people, rng
                 p.start,
                 p.end,
                 data.procurement_id,
-                decided,
+                datetime.combine(p.start - timedelta(days=14), datetime.min.time(), UTC),
             )
             for p, people_supplier in _with_supplier(plans, people)
         ),
