@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import func, select
 
+from fms.audit import services as audit
 from fms.identity.actor import Actor
 from fms.identity.models import Organization, User
 from fms.tenancy import scope_session
@@ -83,6 +84,9 @@ def test_seed_scale_builds_a_tenant_the_app_reads_and_refuses_a_second_run(app, 
     session.add(later)
     session.flush()
     assert later.id > biggest
+
+    # the load itself is one entry of an intact audit chain
+    assert audit.verify_chain(session, manager.org_id).ok
 
     again = _seed(app)
     assert again.exit_code != 0 and "already holds" in again.output

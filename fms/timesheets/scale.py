@@ -53,7 +53,8 @@ from fms.workforce.models import (
 DEFAULT_SLUG = "scale"
 QUEUE_SHEETS = 500  # the sheets waiting for one manager (the bench's queue)
 FREELANCERS_PER_MANAGER = 40
-BATCH = 10_000
+BATCH = 10_000  # rows per executemany on SQLite (a multiple divides PROGRESS_EVERY)
+PROGRESS_EVERY = 500_000
 
 Progress = Callable[[str], None]
 
@@ -234,11 +235,16 @@ class BulkWriter:
     after its largest rowid (SQLite): `reserve_ids` hands out a block and moves the
     sequence past it, so rows the app inserts later never collide."""
 
-    def __init__(self, session: Session):
+    def __init__(self, session: Session, progress: Progress | None = None):
         self.session = session
         self.dialect = session.get_bind().dialect
         self.copy = self.dialect.name == "postgresql"
         self.counts: dict[str, int] = {}
+        self.progress = progress or _quiet
+
+    def _tick(self, table: Table, written: int) -> None:
+        if written % PROGRESS_EVERY == 0:
+            self.progress(f"    {table.name}: {written:,} rows")
 
     def reserve_ids(self, table: Table, n: int) -> int:
         """The first of `n` consecutive free ids of `table` (the block is taken now)."""
@@ -282,6 +288,7 @@ class BulkWriter:
                         row[i] = processor(row[i])
                 cp.write_row(row)
                 written += 1
+                self._tick(table, written)
         return written
 
     def _many(self, table: Table, columns, rows) -> int:
@@ -292,6 +299,7 @@ class BulkWriter:
                 self.session.execute(insert(table), batch)
                 written += len(batch)
                 batch = []
+                self._tick(table, written)
         if batch:
             self.session.execute(insert(table), batch)
             written += len(batch)
@@ -370,7 +378,7 @@ def seed_scale(
         queue_manager_email="",
         procurement_id=0,
     )
-    writer = BulkWriter(session)
+    writer = BulkWriter(session, progress)
 
     def step(label: str, fn, *args):
         begin = time.perf_counter()
