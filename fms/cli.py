@@ -111,6 +111,41 @@ def demo():
     click.echo(summary)
 
 
+@fms_cli.command("seed-scale")
+@click.option("--freelancers", type=click.IntRange(1, 200_000), default=10_000, show_default=True)
+@click.option("--weeks", type=click.IntRange(1, 260), default=52, show_default=True)
+@click.option("--org", "org_slug", default="scale", show_default=True, help="Tenant (slug).")
+@click.option("--queue-sheets", type=click.IntRange(1, 5_000), default=500, show_default=True,
+              help="Sheets waiting for the queue manager.")  # fmt: skip
+def seed_scale(freelancers, weeks, org_slug, queue_sheets):
+    """Build an enterprise tenant with scale data: N freelancers, W weeks of timesheets in
+    every state (COPY on PostgreSQL). Refuses a tenant that already holds engagements."""
+    import time
+
+    from fms.errors import DomainError
+    from fms.timesheets import scale
+
+    started = time.perf_counter()
+    try:
+        data = scale.seed_scale(
+            db.session,
+            freelancers=freelancers,
+            weeks=weeks,
+            slug=org_slug,
+            queue_sheets=queue_sheets,
+            progress=click.echo,
+        )
+    except (scale.ScaleRefused, DomainError) as exc:
+        db.session.rollback()
+        raise click.ClickException(getattr(exc, "detail", None) or str(exc)) from None
+    db.session.commit()
+    scale.analyze(db.session)
+    click.echo(
+        f"Scale data for {data.slug!r} committed in {time.perf_counter() - started:.1f} s; "
+        f"the queue manager is {data.queue_manager_email} (user {data.queue_manager_id})."
+    )
+
+
 @fms_cli.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
 def worker(burst):

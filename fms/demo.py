@@ -197,21 +197,27 @@ def load_demo(session: Session) -> str:
     session.flush()
     from fms.identity.sso.demo import load_sso_demo
     from fms.timekeeping import today_in
+    from fms.timesheets.demo import freelancer_logins, load_timesheets_demo
     from fms.workforce.demo import EXTRA_STAFF, load_workforce_demo
 
     workforce_summary = load_workforce_demo(
         session, actor=actor, password=DEMO_PASSWORD, today=today_in(org.timezone)
     )
+    timesheets_summary = load_timesheets_demo(
+        session, actor=actor, password=DEMO_PASSWORD, today=today_in(org.timezone)
+    )
     sso_lines = load_sso_demo(session, org=org, actor=actor)
-    mail_line = _queue_welcome_mail(session, org=org, people=staff + EXTRA_STAFF)
+    people = staff + EXTRA_STAFF + freelancer_logins(session, besides=DEMO_FREELANCER_LOGIN)
+    mail_line = _queue_welcome_mail(session, org=org, people=people)
     lines = [
         f"Demo organization: {org.name} ({org.slug}).",
         workforce_summary,
+        timesheets_summary,
         *sso_lines,
         mail_line,
         f"Sign in at /login with any of these (password: {DEMO_PASSWORD}):",
     ]
-    lines += [f"  {email:<34} {', '.join(roles)}" for email, _, roles in staff + EXTRA_STAFF]
+    lines += [f"  {email:<34} {', '.join(roles)}" for email, _, roles in people]
     return "\n".join(lines)
 
 

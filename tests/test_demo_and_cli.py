@@ -6,6 +6,9 @@ from fms.audit.models import AuditEntry
 from fms.demo import DEMO_PASSWORD, DEMO_SLUG, DEMO_STAFF, demo_freelancers
 from fms.identity.models import Membership, Organization, User
 from fms.notifications.models import OutboxMessage
+from fms.storage import StoredFile
+from fms.tenancy import scope_session
+from fms.timesheets.models import Adjustment, Expense, Milestone, Timesheet
 from fms.workforce.demo import EXTRA_STAFF
 from fms.workforce.models import CostCentre, Department, Freelancer, Location
 
@@ -26,6 +29,11 @@ def _counts(session):
             Freelancer,
             AuditEntry,
             OutboxMessage,
+            Timesheet,
+            Adjustment,
+            Milestone,
+            Expense,
+            StoredFile,
         )
     }
 
@@ -38,11 +46,18 @@ def test_demo_loads_once_and_again_without_duplicates(app, session):
     counts = _counts(session)
     assert counts["Organization"] == 1
     assert counts["Freelancer"] == len(demo_freelancers()) >= 45
-    assert counts["Membership"] == len(DEMO_STAFF) + 1 + len(EXTRA_STAFF)
-    notices = session.scalar(
-        select(func.count(OutboxMessage.id)).where(OutboxMessage.kind.startswith("notice:"))
-    )  # approvals waiting, mailed to the inbox's recipients (fms.notifications)
-    assert counts["OutboxMessage"] - notices == counts["Membership"]  # a welcome mail each, once
+    # the staff, Lena, and the freelancers whose sheets the timesheets demo fills in
+    logins = session.scalar(
+        select(func.count(Freelancer.id))
+        .where(Freelancer.user_id.is_not(None))
+        .execution_options(all_tenants=True)
+    )
+    assert logins >= 4
+    assert counts["Membership"] == len(DEMO_STAFF) + len(EXTRA_STAFF) + logins
+    welcome = session.scalar(
+        select(func.count(OutboxMessage.id)).where(OutboxMessage.kind == "welcome")
+    )
+    assert welcome == counts["Membership"]  # a welcome mail each, once
     second = runner.invoke(args=["fms", "demo"])
     assert second.exit_code == 0, second.output
     assert _counts(session) == counts
@@ -50,6 +65,43 @@ def test_demo_loads_once_and_again_without_duplicates(app, session):
     currencies = {p["currency"] for p in demo_freelancers()}
     assert len(countries) >= 8 and len(currencies) >= 5
     assert len({p["email"] for p in demo_freelancers()}) == len(demo_freelancers())
+
+
+def test_demo_timesheets_in_every_state_through_the_services(app, session):
+    """About twelve weeks of sheets for the demo manager: waiting, approved, rejected with
+    its comment, a draft; an adjustment; milestones; expenses with stored receipts. All of
+    it written by the services, so the audit log tells the story; once only."""
+    assert app.test_cli_runner().invoke(args=["fms", "demo"]).exit_code == 0
+    org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
+    scope_session(session, org.id)
+    states = dict(
+        session.execute(select(Timesheet.state, func.count()).group_by(Timesheet.state)).all()
+    )
+    assert {"draft", "submitted", "approved", "rejected"} <= set(states), states
+    assert states["submitted"] >= 3 and sum(states.values()) >= 30
+    rejected = session.scalar(select(Timesheet).where(Timesheet.state == "rejected"))
+    assert "PRJ-GRID" in rejected.decision_comment
+    manager = session.scalar(select(User).where(User.email == "manager@northbridge.example"))
+    from fms.identity.actor import Actor
+    from fms.timesheets import queries
+
+    queue = queries.review_queue(
+        session,
+        actor=Actor(user_id=manager.id, org_id=org.id, roles=frozenset({"hiring_manager"})),
+        today=max(s.week_end for s in session.scalars(select(Timesheet))),
+    )
+    assert len(queue) == states["submitted"]  # all waiting for the demo manager
+    assert session.scalar(select(Adjustment.state)) == "approved"
+    assert set(session.scalars(select(Milestone.state))) == {"accepted", "delivered", "draft"}
+    receipts = session.scalars(select(Expense.receipt_sha256)).all()
+    assert len(receipts) == 3 and all(receipts)
+    stored = set(session.scalars(select(StoredFile.sha256)))
+    assert set(receipts) <= stored
+    actions = set(
+        session.scalars(select(AuditEntry.action).where(AuditEntry.action.like("timesheet.%")))
+    )
+    assert {"timesheet.created", "timesheet.submitted", "timesheet.approved"} <= actions
+    assert "timesheet.rejected" in actions
 
 
 def test_demo_accounts_can_sign_in(app, client, session):
