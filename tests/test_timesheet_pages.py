@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import re
 from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -154,6 +155,7 @@ def test_a_manager_approves_in_bulk_after_a_confirmation(web, world, session):
     from tests.factories_timesheets import add_submitted_sheets
 
     with as_org(session, world.org.id):
+        world.set_terms(budget_cap=Decimal("10000"))
         sheets = add_submitted_sheets(session, world, 3)
     session.commit()
     manager = web("manager")
@@ -161,6 +163,11 @@ def test_a_manager_approves_in_bulk_after_a_confirmation(web, world, session):
     assert queue.status_code == 200
     page = queue.get_data(as_text=True)
     assert page.count('name="ids"') == 3 and "Approve selected" in page
+    # the budget column is filled in from its own request: 3 x 8 h at 90 = 2,160 of 10,000
+    assert f'data-budget-for="{world.engagement.id}"' in page
+    budgets = manager.get("/timesheets/review/budgets").get_json()
+    assert budgets == {str(world.engagement.id): 21}
+    assert web("me").get("/timesheets/review/budgets").status_code == 403
     ids = [s.id for s in sheets[:2]]
     confirm = manager.get("/timesheets/review/approve", query_string={"ids": ids})
     text = confirm.get_data(as_text=True)

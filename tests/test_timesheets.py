@@ -696,17 +696,48 @@ def test_queue_and_history_run_a_fixed_number_of_statements(session, world, quer
         add_submitted_sheets(session, world, size, engagement=fresh)
         session.expire_all()
         with query_counter() as queue_statements:
-            queue = queries.review_queue(session, actor=world.manager, today=date(2026, 12, 1))
+            queue = queries.review_queue(
+                session, actor=world.manager, today=date(2026, 12, 1), with_budget=False
+            )
+        session.expire_all()
+        with query_counter() as budget_statements:
+            budgets = queries.queue_budgets(session, actor=world.manager, today=date(2026, 12, 1))
+        assert set(budgets) == {s.sheet.engagement_id for s in queue}
         session.expire_all()
         with query_counter() as history_statements:
             history = queries.freelancer_history(
                 session, actor=world.me, today=date(2026, 12, 1), limit=1000
             )
         assert len(queue) == len(history) == (10 if size == 10 else 510)
-        counts[size] = (len(queue_statements), len(history_statements))
+        counts[size] = (
+            len(queue_statements),
+            len(history_statements),
+            len(budget_statements),
+        )
     # queue: sheets, engagements, terms, delegations, names, entries, pricing's three;
-    # history: the profile, sheets, entries, pricing's three
-    assert counts[10] == counts[500] == (9, 6)
+    # history: the profile, sheets, entries, pricing's three; budgets: the queue's four,
+    # the counted sheets, their entries and pricing's three, adjustments, milestones,
+    # expenses
+    assert counts[10] == counts[500] == (9, 6, 12)
+
+
+def test_the_queue_shows_each_engagements_budget_used(session, world):
+    """Spend counted as for the cap (submitted and approved, priced per day) against the
+    cap in effect today: 16 h at 90 = 1,440 of 2,000 is 72 % (rounded down)."""
+    from fms.timesheets import queries
+
+    world.set_terms(rate=Decimal("90"), budget_cap=Decimal("2000"))
+    first = world.fill(minutes=(480,))
+    world.submit(first)
+    ts.approve_timesheet(session, actor=world.manager, timesheet_id=first.id)
+    second = world.fill(week_start=MONDAY + timedelta(weeks=1), minutes=(480,))
+    world.submit(second)
+    draft = world.fill(week_start=MONDAY + timedelta(weeks=2), minutes=(480,))
+    assert draft.state == "draft"  # a draft is not spend
+    [row] = queries.review_queue(session, actor=world.manager, today=date(2026, 3, 20))
+    assert row.sheet.id == second.id and row.budget_used_percent == 72
+    budgets = queries.queue_budgets(session, actor=world.manager, today=date(2026, 3, 20))
+    assert budgets == {world.engagement.id: 72}
 
 
 # --- expenses --------------------------------------------------------------------------------

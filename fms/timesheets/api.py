@@ -356,8 +356,8 @@ class ReviewQueue(MethodView):
     def get(self):
         """Submitted sheets waiting for your decision, oldest week first.
 
-        With the freelancer, age, time, overtime, amounts, and the days that fell under
-        another manager."""
+        With the freelancer, age, time, overtime, amounts, the days that fell under
+        another manager, and the engagement's budget used."""
         rows = queries.review_queue(db.session, actor=current_actor(), today=org_today())
         return [
             {
@@ -372,6 +372,7 @@ class ReviewQueue(MethodView):
                 "days": _days_text(row.half_days),
                 "amounts": _money_list(row.amounts),
                 "other_manager_days": row.other_manager_days,
+                "budget_used_percent": row.budget_used_percent,
             }
             for row in rows
         ]

@@ -181,6 +181,13 @@ class QueueRowOut(Schema):
     other_manager_days = fields.List(
         fields.Date(), metadata={"description": "Days that fell under another manager."}
     )
+    budget_used_percent = fields.Integer(
+        allow_none=True,
+        metadata={
+            "description": "The engagement's submitted and approved spend (this week "
+            "included) against the budget cap in effect today, in whole percent."
+        },
+    )
 
 
 # --- adjustments ---------------------------------------------------------------------------

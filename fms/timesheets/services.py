@@ -553,45 +553,69 @@ def engagement_spend(
     """The engagement's submitted, approved and invoiced time and adjustments, its delivered
     and accepted milestones and its submitted and approved expenses in its currency,
     priced and rounded as invoice lines would be (Decimal in its currency)."""
+    return spend_items(
+        session,
+        [engagement],
+        besides=besides,
+        besides_milestone=besides_milestone,
+        besides_expense=besides_expense,
+    )[engagement.id]
+
+
+def spend_items(
+    session: Session,
+    engagements,
+    *,
+    besides: int | None = None,
+    besides_milestone: int | None = None,
+    besides_expense: int | None = None,
+) -> dict[int, list]:
+    """`engagement_spend` for many engagements at once, in a fixed number of statements
+    whatever their number (the review queue shows each one's budget used)."""
     from fms.timesheets.models import Expense, Milestone
 
-    sheet_ids = session.scalars(
-        select(Timesheet.id).where(
-            Timesheet.engagement_id == engagement.id,
+    by_id = {e.id: e for e in engagements}
+    ids = sorted(by_id)
+    spent: dict[int, list] = {i: [] for i in ids}
+    if not ids:
+        return spent
+    sheets = session.execute(
+        select(Timesheet.id, Timesheet.engagement_id).where(
+            Timesheet.engagement_id.in_(ids),
             Timesheet.state.in_(rules.COUNTED_STATES),
             Timesheet.id != (besides or 0),
         )
     ).all()
-    items = [i for group in pricing.sheet_items(session, sheet_ids).values() for i in group]
+    priced = pricing.sheet_items(session, [sheet_id for sheet_id, _ in sheets])
+    for sheet_id, engagement_id in sheets:
+        spent[engagement_id] += priced[sheet_id]
     adjustments = session.scalars(
         select(Adjustment).where(
-            Adjustment.engagement_id == engagement.id,
-            Adjustment.state.in_(rules.COUNTED_STATES),
+            Adjustment.engagement_id.in_(ids), Adjustment.state.in_(rules.COUNTED_STATES)
         )
     ).all()
-    items += pricing.adjustment_items(session, list(adjustments))
-    items += [
-        pricing.milestone_item(m)
-        for m in session.scalars(
-            select(Milestone).where(
-                Milestone.engagement_id == engagement.id,
-                Milestone.state.in_(rules.MILESTONE_COUNTED_STATES),
-                Milestone.id != (besides_milestone or 0),
-            )
+    for item, adjustment in zip(
+        pricing.adjustment_items(session, list(adjustments)), adjustments, strict=True
+    ):
+        spent[adjustment.engagement_id].append(item)
+    for milestone in session.scalars(
+        select(Milestone).where(
+            Milestone.engagement_id.in_(ids),
+            Milestone.state.in_(rules.MILESTONE_COUNTED_STATES),
+            Milestone.id != (besides_milestone or 0),
         )
-    ]
-    items += [
-        pricing.expense_item(e)
-        for e in session.scalars(
-            select(Expense).where(
-                Expense.engagement_id == engagement.id,
-                Expense.currency == engagement.currency,
-                Expense.state.in_(rules.COUNTED_STATES),
-                Expense.id != (besides_expense or 0),
-            )
+    ):
+        spent[milestone.engagement_id].append(pricing.milestone_item(milestone))
+    for expense in session.scalars(
+        select(Expense).where(
+            Expense.engagement_id.in_(ids),
+            Expense.state.in_(rules.COUNTED_STATES),
+            Expense.id != (besides_expense or 0),
         )
-    ]
-    return items
+    ):
+        if expense.currency == by_id[expense.engagement_id].currency:
+            spent[expense.engagement_id].append(pricing.expense_item(expense))
+    return spent
 
 
 def check_budget_cap(

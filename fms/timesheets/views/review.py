@@ -3,7 +3,7 @@ confirmation, approve or reject one sheet, decide a correction."""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -112,7 +112,7 @@ def _pending_items(actor):
 def review():
     actor = current_actor()
     _require_reviewer_role(actor)
-    rows = queries.review_queue(db.session, actor=actor, today=org_today())
+    rows = queries.review_queue(db.session, actor=actor, today=org_today(), with_budget=False)
     return render_template(
         "timesheets/review.html",
         rows=rows,
@@ -120,6 +120,17 @@ def review():
         adjustments=_pending_adjustments(actor),
         items=_pending_items(actor),
     )
+
+
+@bp.get("/review/budgets")
+@login_required
+def review_budgets():
+    """The budget used of the queue's engagements, which the queue page fills in after it
+    shows (pricing every counted week of them takes longer than the queue itself)."""
+    actor = current_actor()
+    _require_reviewer_role(actor)
+    used = queries.queue_budgets(db.session, actor=actor, today=org_today())
+    return jsonify({str(engagement_id): percent for engagement_id, percent in used.items()})
 
 
 def _sheet_labels(ids) -> dict[int, tuple[str, object, object]]:
