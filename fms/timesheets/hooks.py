@@ -6,6 +6,7 @@ from __future__ import annotations
 from fms.audit import hooks as audit_hooks
 
 ACTION_WORDS = {
+    "organization.scale_data_loaded": "Scale data loaded (flask fms seed-scale)",
     # settings (fms/timesheets/services.py)
     "timesheet_week_start.changed": "Week start changed",
     "timesheet_task_code.created": "Task code added",
