@@ -567,7 +567,12 @@ def activate(session: Session, *, actor: Actor, engagement_id: int) -> Engagemen
     if not (actor.can("onboarding.complete") or actor.can("engagements.manage")):
         raise NotAllowed("Procurement or compliance activates engagements.")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
-    left = [s.title for s in onboarding_steps(session, engagement.id) if s.done_at is None]
+    # provided steps are the activation guards' to judge (an optional one may stay open)
+    left = [
+        s.title
+        for s in onboarding_steps(session, engagement.id)
+        if s.done_at is None and s.provider_key is None
+    ]
     if engagement.state == "onboarding" and left:
         raise RuleViolation(f"Onboarding is not complete: {', '.join(left)}.")
     if engagement.state == "onboarding" and (problems := activation_problems(session, engagement)):
