@@ -656,7 +656,11 @@ def test_sweep_warns_of_expiry_marks_non_compliant_and_is_idempotent(cworld):
     assert actions(cworld, "compliance_document.expired") == 1
     assert actions(cworld, "engagement_compliance.non_compliant") == 1
     # a new version approved: compliant again at the next sweep
-    renewed = cworld.approve(cworld.upload("w9"))
+    # a replacement waiting for review does not make it compliant yet
+    renewed = cworld.upload("w9")
+    assert run(expires + timedelta(days=2)).compliant_again == 0
+    assert cworld.session.scalar(select(EngagementCompliance.state)) == "non_compliant"
+    cworld.approve(renewed)
     # approved "today" (the real one): valid a year from the day the sweep now runs
     cworld.session.execute(
         update(ComplianceDocument)

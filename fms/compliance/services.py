@@ -387,11 +387,28 @@ def submission_block(session: Session, *, engagement, sheet) -> str | None:
 
 def compliance_problem(session: Session, engagement: Engagement, *, today: date) -> str | None:
     """Why an active engagement is not compliant on `today`: a required document of its
-    policy has expired (or was replaced by one not yet approved after expiring)."""
+    policy has lapsed — a version of it expired and no later version is approved and current
+    (a replacement waiting for review does not count until a reviewer approves it). A
+    requirement added after activation that was never provided is shown on the checklist,
+    not treated as lapsed."""
+    if engagement.freelancer_id is None:
+        return None
+    lapsed_kinds = set(
+        session.scalars(
+            select(ComplianceDocument.kind).where(
+                ComplianceDocument.freelancer_id == engagement.freelancer_id,
+                (ComplianceDocument.state == "expired")
+                | (
+                    (ComplianceDocument.state == "approved")
+                    & (ComplianceDocument.expires_on < today)
+                ),
+            )
+        )
+    )
     expired = [
         s.item.label
         for s in item_statuses(session, engagement, today=today)
-        if s.item.required and s.item.step_kind == "upload" and s.status == "expired"
+        if s.item.required and s.item.kind in lapsed_kinds and not s.done
     ]
     return f"expired: {', '.join(expired)}" if expired else None
 
