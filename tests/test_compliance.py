@@ -99,6 +99,10 @@ def test_only_compliance_officers_set_policies(cworld):
         cworld.policy("insurance", validity="months", validity_months="1.5")
     item = cworld.policy("insurance", validity="months", validity_months=12)
     again = cworld.policy("insurance", validity="typed")
+    with pytest.raises(InvalidInput):
+        services.update_settings(cworld.session, actor=cworld.officer, non_compliance_mode="stop")
+    with pytest.raises(NotAllowed):
+        services.update_settings(cworld.session, actor=cworld.manager, non_compliance_mode="block")
     assert again.id == item.id and again.validity == "typed"
     assert actions(cworld, "compliance_policy_item.updated") == 1
 
@@ -441,6 +445,13 @@ def test_signature_holds_the_exact_text_and_its_hash(cworld):
     with pytest.raises(RuleViolation, match="already"):
         cworld.sign()
     assert actions(cworld, "signature.signed") == 1
+    for reader in (cworld.me, cworld.officer, cworld.admin, cworld.procurement):
+        assert (
+            signing.signature_pdf(cworld.session, actor=reader, signature_id=signature.id).id
+            == signature.pdf_file_id
+        )
+    with pytest.raises(NotFound):
+        signing.signature_pdf(cworld.session, actor=cworld.manager, signature_id=signature.id)
 
 
 def test_a_new_template_version_leaves_past_signatures_alone(cworld):

@@ -23,7 +23,13 @@ from fms import storage
 from fms.audit import services as audit
 from fms.compliance import rules
 from fms.compliance.models import Signature, SigningTemplate
-from fms.compliance.services import engagement_for, org_today, require_officer, tick_step
+from fms.compliance.services import (
+    OFFICER_ROLES,
+    engagement_for,
+    org_today,
+    require_officer,
+    tick_step,
+)
 from fms.errors import InvalidInput, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.records import add_unique
@@ -271,9 +277,11 @@ def _signatures_are_immutable(mapper, connection, target):
 
 
 def signature_pdf(session: Session, *, actor: Actor, signature_id) -> storage.StoredFile:
-    """The signed PDF, for the freelancer who signed and the organization's staff."""
+    """The signed PDF, for the freelancer who signed, compliance officers, org admins and
+    procurement (who manage contracts); anyone else, or another organization's id: NotFound."""
     signature = get_in_org(session, Signature, signature_id, what="signature")
-    if not actor.is_staff and signature.signer_user_id != actor.user_id:
+    readers = OFFICER_ROLES | {"procurement"}
+    if not (actor.roles & readers) and signature.signer_user_id != actor.user_id:
         raise NotFound("No such signature.")
     return storage.get_file(session, signature.pdf_file_id)
 
