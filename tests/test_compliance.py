@@ -768,3 +768,60 @@ def test_every_action_compliance_writes_has_words(app):
     found |= {f"engagement_compliance.{s}" for s in services.STATUS_TRANSITIONS}
     words = hooks.known_actions()
     assert not {a for a in found if a not in words}
+
+
+def test_an_engagement_booked_past_the_tenure_limit_needs_an_override_to_activate(cworld):
+    # earlier work ended 30 days before this engagement: with a 60-day break rule it is one
+    # continuous run, which this engagement takes past 12 months
+    tenure.set_rule(cworld.session, actor=cworld.officer, max_months=12, break_days=60)
+    start = cworld.engagement.start_date
+    cworld.make_engagement(
+        cworld.org,
+        freelancer=cworld.freelancer,
+        state="ended",
+        start=start - timedelta(days=300),
+        end=start - timedelta(days=31),
+    )
+    span = tenure.tenure_of(cworld.session, cworld.engagement)
+    assert span.run_start == start - timedelta(days=300)
+    assert span.limit < cworld.engagement.end_date
+    cworld.onboard()
+    complete_template_steps(cworld)
+    with pytest.raises(RuleViolation, match="tenure limit"):
+        workforce.activate(
+            cworld.session, actor=cworld.procurement, engagement_id=cworld.engagement.id
+        )
+    tenure.grant_override(
+        cworld.session,
+        actor=cworld.officer,
+        engagement_id=cworld.engagement.id,
+        allowed_until=cworld.engagement.end_date + timedelta(days=1),
+        reason="Project closes in spring; counsel agreed.",
+    )
+    engagement = workforce.activate(
+        cworld.session, actor=cworld.procurement, engagement_id=cworld.engagement.id
+    )
+    assert engagement.state == "active"
+    assert actions(cworld, "tenure_override.granted") == 1
+
+
+def test_onboarding_from_an_invitation_adds_the_policy_steps(cworld, make_user, make_member):
+    cworld.policy("nda")
+    cworld.policy("tax_form")
+    user = make_user(name="Lin Invited")
+    make_member(cworld.org, roles=("freelancer",), user=user)
+    cworld.make_freelancer(cworld.org, user_id=user.id, country="GB", email=user.email)
+    invited = cworld.make_engagement(
+        cworld.org,
+        freelancer=cworld.make_freelancer(cworld.org),
+        state="approved",
+        start=cworld.today + timedelta(days=30),
+        end=cworld.today + timedelta(days=90),
+    )
+    invited.freelancer_id = None
+    cworld.session.flush()
+    workforce.onboard_from_invitation(
+        cworld.session, org_id=cworld.org.id, engagement_id=invited.id, user_id=user.id
+    )
+    assert invited.state == "onboarding"
+    assert set(steps(cworld, invited)) == {"compliance:nda", "compliance:w8ben"}

@@ -46,6 +46,7 @@ def register(app) -> None:
     audit_hooks.register_action_words(ACTION_WORDS)
     audit_hooks.register_entity_words(ENTITY_WORDS)
     engagements.register_activation_guard(services.activation_problems)
+    engagements.register_activation_guard(tenure.activation_past_limit)
     engagements.register_checklist_provider(services.checklist_steps)
     engagements.register_amendment_guard(classification.reassessment_needed)
     engagements.register_extension_guard(tenure.extension_past_limit)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
@@ -28,6 +29,7 @@ from fms.compliance.models import (
 from fms.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.input import parse_int
+from fms.records import add_unique
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import today_in, utcnow
@@ -105,16 +107,24 @@ def update_settings(
     row = session.scalar(select(ComplianceSettings))
     before = None
     if row is None:
-        row = ComplianceSettings(org_id=actor.org_id)
-        session.add(row)
+        row = add_unique(
+            session,
+            ComplianceSettings(
+                org_id=actor.org_id,
+                non_compliance_mode=non_compliance_mode,
+                reassess_within_days=days,
+            ),
+            existing=lambda: session.scalar(select(ComplianceSettings.id)),
+            detail="Someone saved the settings a moment ago; reload and try again.",
+        )
     else:
         before = {
             "non_compliance_mode": row.non_compliance_mode,
             "reassess_within_days": row.reassess_within_days,
         }
-    row.non_compliance_mode = non_compliance_mode
-    row.reassess_within_days = days
-    session.flush()
+        row.non_compliance_mode = non_compliance_mode
+        row.reassess_within_days = days
+        session.flush()
     audit.record(
         session,
         actor,
@@ -190,9 +200,18 @@ def set_policy_item(
     )
     key = {"document_kind": document_kind, "country": country, "engagement_kind": engagement_kind}
     if row is None:
-        row = PolicyItem(org_id=actor.org_id, **key, **values)
-        session.add(row)
-        session.flush()
+        row = add_unique(
+            session,
+            PolicyItem(org_id=actor.org_id, **key, **values),
+            existing=lambda: session.scalar(
+                select(PolicyItem.id).where(
+                    PolicyItem.document_kind == document_kind,
+                    PolicyItem.country == country,
+                    PolicyItem.engagement_kind == engagement_kind,
+                )
+            ),
+            detail="Someone added this policy item a moment ago; reload and try again.",
+        )
         audit.record(session, actor, "compliance_policy_item.created", row, after=key | values)
     else:
         before = {k: getattr(row, k) for k in values}
@@ -425,11 +444,19 @@ def set_status(
     if row is None:
         if target == "compliant":
             return False
-        row = EngagementCompliance(
-            org_id=engagement.org_id, engagement_id=engagement.id, state="compliant"
-        )
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():
+                row = EngagementCompliance(
+                    org_id=engagement.org_id, engagement_id=engagement.id, state="compliant"
+                )
+                session.add(row)
+                session.flush()
+        except IntegrityError:  # a concurrent sweep created it first
+            row = session.scalar(
+                select(EngagementCompliance).where(
+                    EngagementCompliance.engagement_id == engagement.id
+                )
+            )
     if row.state == target:
         if problem and row.reason != problem:
             session.execute(

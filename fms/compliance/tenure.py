@@ -17,6 +17,7 @@ from fms.compliance.services import require_officer
 from fms.errors import InvalidInput
 from fms.identity.actor import Actor
 from fms.input import parse_date, parse_int
+from fms.records import add_unique
 from fms.tenancy import get_in_org
 from fms.workforce.models import Engagement, Freelancer
 
@@ -53,12 +54,18 @@ def set_rule(
     rule = session.scalar(select(TenureRule).where(TenureRule.country == country))
     before = None
     if rule is None:
-        rule = TenureRule(org_id=actor.org_id, country=country)
-        session.add(rule)
+        rule = add_unique(
+            session,
+            TenureRule(org_id=actor.org_id, country=country, max_months=months, break_days=gap),
+            existing=lambda: session.scalar(
+                select(TenureRule.id).where(TenureRule.country == country)
+            ),
+            detail="Someone set this tenure rule a moment ago; reload and try again.",
+        )
     else:
         before = {"max_months": rule.max_months, "break_days": rule.break_days}
-    rule.max_months, rule.break_days = months, gap
-    session.flush()
+        rule.max_months, rule.break_days = months, gap
+        session.flush()
     audit.record(
         session,
         actor,
@@ -166,3 +173,11 @@ def extension_past_limit(session: Session, engagement: Engagement, new_end: date
         f"The freelancer reaches the {tenure.max_months}-month tenure limit on "
         f"{tenure.limit.isoformat()}; an extension past it needs a compliance override."
     )
+
+
+def activation_past_limit(session: Session, engagement: Engagement) -> list[str]:
+    """An activation guard: an engagement that would run past the freelancer's tenure limit
+    (booked straight after earlier work, say) becomes active only with a compliance
+    override reaching its end."""
+    problem = extension_past_limit(session, engagement, engagement.end_date)
+    return [problem.replace("an extension past it", "running past it")] if problem else []
