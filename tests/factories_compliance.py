@@ -37,6 +37,11 @@ LOW_US = {
     "key_activity": "no",
 }
 
+# behavioural control, benefits and permanency: 3 + 2 + 3 + 2 + 2 = 12 points, high risk
+HIGH_US = dict(
+    LOW_US, instructions="yes", training="yes", benefits="yes", permanency="yes", key_activity="yes"
+)
+
 
 @dataclass
 class ComplianceWorld:

@@ -23,7 +23,7 @@ from fms.notifications.models import Notification
 from fms.tenancy import scope_session
 from fms.workforce import engagements as workforce
 from fms.workforce.models import OnboardingStep
-from tests.factories_compliance import LOW_US, PDF, PNG
+from tests.factories_compliance import HIGH_US, LOW_US, PDF, PNG
 
 
 def steps(world, engagement=None):
@@ -161,15 +161,7 @@ def test_activation_waits_for_every_required_item_done_and_reviewed(cworld):
 def test_high_risk_classification_blocks_until_a_decision_with_rationale(cworld):
     cworld.onboard()
     complete_template_steps(cworld)
-    high = dict(
-        LOW_US,
-        instructions="yes",
-        training="yes",
-        benefits="yes",
-        permanency="yes",
-        key_activity="yes",
-    )
-    result = cworld.assess(high)
+    result = cworld.assess(HIGH_US)
     assert result.risk == "high" and result.state == "decision_needed"
     assert result.drivers[0]["question"] in ("instructions", "benefits")
     with pytest.raises(RuleViolation, match="decision"):
@@ -825,3 +817,40 @@ def test_onboarding_from_an_invitation_adds_the_policy_steps(cworld, make_user, 
     )
     assert invited.state == "onboarding"
     assert set(steps(cworld, invited)) == {"compliance:nda", "compliance:w8ben"}
+
+
+def test_queries_for_the_pages(cworld):
+    from fms.compliance import queries
+
+    cworld.policy("tax_form", validity="months", validity_months=1)
+    cworld.policy("insurance", reviewer_role="procurement")
+    w9 = cworld.upload("w9")
+    insurance = cworld.upload("insurance")
+    assert [r.document_id for r in queries.review_queue(cworld.session, actor=cworld.officer)] == [
+        w9.id
+    ]
+    assert [
+        r.document_id for r in queries.review_queue(cworld.session, actor=cworld.procurement)
+    ] == [insurance.id]
+    assert queries.review_queue(cworld.session, actor=cworld.manager) == []
+    cworld.onboard()
+    high = cworld.assess(HIGH_US)
+    assert queries.decisions_waiting(cworld.session, actor=cworld.officer) == [high]
+    assert queries.decisions_waiting(cworld.session, actor=cworld.me) == []
+    assert queries.risk_distribution(cworld.session) == {"low": 0, "medium": 0, "high": 1}
+    cworld.engagement.state = "active"
+    cworld.session.flush()
+    today = cworld.today
+    assert queries.status_counts(cworld.session, today=today)["awaiting_review"] == 1
+    cworld.approve(w9)
+    documents.review_document(
+        cworld.session, actor=cworld.procurement, document_id=insurance.id, approve=True
+    )
+    assert queries.status_counts(cworld.session, today=today)["expiring"] == 1
+    sweep(cworld.session, actor=system_actor(cworld.org.id), today=today + timedelta(days=45))
+    assert queries.status_counts(cworld.session, today=today + timedelta(days=45)) == {
+        "compliant": 0,
+        "expiring": 0,
+        "awaiting_review": 0,
+        "non_compliant": 1,
+    }

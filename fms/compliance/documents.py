@@ -85,17 +85,7 @@ def _own_profile(session: Session, actor: Actor) -> Freelancer | None:
 
 
 def _reviewer_role(session: Session, freelancer: Freelancer, kind: str) -> str:
-    """The role the policy names for reviewing this kind for the freelancer's country (the
-    most specific item; compliance when no item names one)."""
-    policy_kind = "tax_form" if kind in ("w9", "w8ben") else kind
-    candidates = [
-        row
-        for row in policy_rows(session)
-        if row.document_kind == policy_kind and row.country in ("", freelancer.country.upper())
-    ]
-    if not candidates:
-        return "compliance"
-    return max(candidates, key=rules.specificity).reviewer_role
+    return rules.reviewer_role(policy_rows(session), country=freelancer.country, kind=kind)
 
 
 def _discard(session: Session, stored: storage.StoredFile) -> None:

@@ -123,6 +123,19 @@ def resolve(rows: list[PolicyRow], *, country: str, engagement_kind: str) -> lis
     return items
 
 
+def reviewer_role(rows: list[PolicyRow], *, country: str, kind: str) -> str:
+    """The role that reviews a document kind for a freelancer's country: the most specific
+    policy item's (a W-9 or W-8BEN follows the tax form item); compliance when none names
+    one."""
+    policy_kind = "tax_form" if kind in ("w9", "w8ben") else kind
+    candidates = [
+        row
+        for row in rows
+        if row.document_kind == policy_kind and row.country in ("", country.upper())
+    ]
+    return max(candidates, key=specificity).reviewer_role if candidates else "compliance"
+
+
 def add_months(day: date, months: int) -> date:
     """The same day `months` later (the month's last day when it is shorter)."""
     month_index = day.month - 1 + months
