@@ -162,6 +162,8 @@ def test_high_risk_classification_blocks_until_a_decision_with_rationale(cworld)
     cworld.onboard()
     complete_template_steps(cworld)
     result = cworld.assess(HIGH_US)
+    with pytest.raises(RuleViolation, match="waits"):  # answering again escapes nothing
+        cworld.assess(LOW_US)
     assert result.risk == "high" and result.state == "decision_needed"
     assert result.drivers[0]["question"] in ("instructions", "benefits")
     with pytest.raises(RuleViolation, match="decision"):
@@ -229,6 +231,10 @@ def test_refused_classification_keeps_blocking(cworld):
         workforce.activate(
             cworld.session, actor=cworld.procurement, engagement_id=cworld.engagement.id
         )
+    with pytest.raises(RuleViolation, match="refused"):
+        cworld.assess(LOW_US)
+    # the officer may record a new assessment (say, after the terms were rewritten)
+    assert cworld.assess(LOW_US, actor=cworld.officer).state == "assessed"
 
 
 def test_questionnaire_must_fit_the_country_and_be_complete(cworld):

@@ -12,6 +12,7 @@ from fms.audit import services as audit
 from fms.compliance import rules
 from fms.compliance.models import Classification
 from fms.compliance.services import (
+    OFFICER_ROLES,
     engagement_for,
     latest_classification,
     org_today,
@@ -19,7 +20,7 @@ from fms.compliance.services import (
     settings,
     tick_step,
 )
-from fms.errors import InvalidInput, NotFound
+from fms.errors import InvalidInput, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
@@ -53,7 +54,9 @@ def assess(
 
     The jurisdiction must fit the freelancer's country (rules.jurisdictions_for; "generic"
     anywhere); every question is answered yes or no. Low and medium risk are settled; high
-    risk waits for a compliance officer's decision and holds activation back."""
+    risk waits for a compliance officer's decision and holds activation back; until then
+    nobody answers again (answering differently must not escape the decision), and after
+    a refusal only a compliance officer records a new assessment."""
     engagement, freelancer = engagement_for(session, actor, engagement_id, officers_too=True)
     if engagement.state not in ASSESSABLE_STATES:
         raise InvalidInput("This engagement is not open for assessment.")
@@ -63,6 +66,11 @@ def assess(
             "Choose a questionnaire for the freelancer's country.",
             errors={"jurisdiction": [f"One of: {', '.join(sorted(allowed))}."]},
         )
+    latest = latest_classification(session, engagement.id)
+    if latest is not None and latest.state == "decision_needed":
+        raise RuleViolation("A high-risk assessment waits for compliance's decision.")
+    if latest is not None and latest.state == "refused" and not (actor.roles & OFFICER_ROLES):
+        raise RuleViolation("Compliance refused this engagement's classification.")
     answers = {str(k): v for k, v in (answers or {}).items()}
     try:
         result = rules.score(jurisdiction, answers)
