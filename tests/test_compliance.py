@@ -860,3 +860,29 @@ def test_queries_for_the_pages(cworld):
         "awaiting_review": 0,
         "non_compliant": 1,
     }
+
+
+def test_a_renewal_waiting_for_review_does_not_undo_the_current_document(cworld):
+    cworld.policy("tax_form", validity="typed")
+    current = cworld.approve(
+        cworld.upload("w9"), expires_on=(cworld.today + timedelta(days=20)).isoformat()
+    )
+    renewal = cworld.upload("w9")  # within 30 days of expiry: a renewal is accepted
+    assert renewal.version == 2
+    cworld.onboard()
+    statuses = services.item_statuses(cworld.session, cworld.engagement, today=cworld.today)
+    assert [(s.item.kind, s.status) for s in statuses] == [("w9", "done")]
+    documents.review_document(
+        cworld.session,
+        actor=cworld.officer,
+        document_id=renewal.id,
+        approve=False,
+        reason="Blurred",
+    )
+    statuses = services.item_statuses(cworld.session, cworld.engagement, today=cworld.today)
+    assert statuses[0].status == "done"
+    # once the current one's date passes, it is expired (the rejected renewal does not help)
+    later = current.expires_on + timedelta(days=1)
+    assert services.item_statuses(cworld.session, cworld.engagement, today=later)[0].status == (
+        "rejected"
+    )

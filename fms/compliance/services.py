@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -273,23 +273,16 @@ class ItemStatus:
         return self.status == "done"
 
 
-def latest_documents(session: Session, freelancer_id: int) -> dict[str, ComplianceDocument]:
-    """The freelancer's latest version of each kind of document."""
-    latest = (
-        select(ComplianceDocument.kind, func.max(ComplianceDocument.version).label("v"))
-        .where(ComplianceDocument.freelancer_id == freelancer_id)
-        .group_by(ComplianceDocument.kind)
-        .subquery()
-    )
-    rows = session.scalars(
+def documents_by_kind(session: Session, freelancer_id: int) -> dict[str, list[ComplianceDocument]]:
+    """The freelancer's documents per kind, newest version first."""
+    out: dict[str, list[ComplianceDocument]] = {}
+    for document in session.scalars(
         select(ComplianceDocument)
-        .join(
-            latest,
-            (latest.c.kind == ComplianceDocument.kind) & (latest.c.v == ComplianceDocument.version),
-        )
         .where(ComplianceDocument.freelancer_id == freelancer_id)
-    )
-    return {d.kind: d for d in rows}
+        .order_by(ComplianceDocument.kind, ComplianceDocument.version.desc())
+    ):
+        out.setdefault(document.kind, []).append(document)
+    return out
 
 
 def latest_classification(session: Session, engagement_id: int) -> Classification | None:
@@ -301,16 +294,23 @@ def latest_classification(session: Session, engagement_id: int) -> Classificatio
     )
 
 
-def _document_status(item, document: ComplianceDocument | None, today: date) -> ItemStatus:
-    if document is None:
-        return ItemStatus(item, "missing")
-    if document.state == "approved" and (
+def _current(document: ComplianceDocument, today: date) -> bool:
+    return document.state == "approved" and (
         document.expires_on is None or document.expires_on >= today
-    ):
+    )
+
+
+def _document_status(item, versions: list[ComplianceDocument], today: date) -> ItemStatus:
+    """Done while some version is approved and not past its expiry (a renewal waiting for
+    review, or rejected, does not undo a current one); otherwise the newest version's state."""
+    if not versions:
+        return ItemStatus(item, "missing")
+    if any(_current(d, today) for d in versions):
         return ItemStatus(item, "done")
-    if document.state == "approved" or document.state == "expired":
-        return ItemStatus(item, "expired", f"expired on {document.expires_on.isoformat()}")
-    return ItemStatus(item, document.state, document.review_reason or "")
+    newest = versions[0]
+    if newest.state in ("approved", "expired"):
+        return ItemStatus(item, "expired", f"expired on {newest.expires_on.isoformat()}")
+    return ItemStatus(item, newest.state, newest.review_reason or "")
 
 
 def item_statuses(session: Session, engagement: Engagement, *, today: date) -> list[ItemStatus]:
@@ -318,7 +318,7 @@ def item_statuses(session: Session, engagement: Engagement, *, today: date) -> l
     items = items_for(session, engagement)
     if not items:
         return []
-    documents = latest_documents(session, engagement.freelancer_id)
+    documents = documents_by_kind(session, engagement.freelancer_id)
     signed = set(
         session.scalars(select(Signature.kind).where(Signature.engagement_id == engagement.id))
     )
@@ -335,7 +335,7 @@ def item_statuses(session: Session, engagement: Engagement, *, today: date) -> l
             else:
                 out.append(ItemStatus(item, "done"))
         else:
-            out.append(_document_status(item, documents.get(item.kind), today))
+            out.append(_document_status(item, documents.get(item.kind, []), today))
     return out
 
 
