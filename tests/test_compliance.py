@@ -886,3 +886,17 @@ def test_a_renewal_waiting_for_review_does_not_undo_the_current_document(cworld)
     assert services.item_statuses(cworld.session, cworld.engagement, today=later)[0].status == (
         "rejected"
     )
+
+
+def test_a_renewed_document_is_not_warned_about(cworld):
+    cworld.policy("tax_form", validity="typed")
+    old = cworld.approve(
+        cworld.upload("w9"), expires_on=(cworld.today + timedelta(days=25)).isoformat()
+    )
+    system = system_actor(cworld.org.id)
+    assert sweep(cworld.session, actor=system, today=old.expires_on - timedelta(days=14)).notified
+    renewal = cworld.upload("w9")  # within 30 days of expiry
+    cworld.approve(renewal, expires_on=(cworld.today + timedelta(days=400)).isoformat())
+    assert (
+        sweep(cworld.session, actor=system, today=old.expires_on - timedelta(days=7)).notified == 0
+    )

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fms.compliance import rules, services, tenure
@@ -93,7 +93,22 @@ def sweep(session: Session, *, actor: Actor, today: date) -> SweepReport:
             ComplianceDocument.expires_on >= today,
         )
     ).all()
+    # a document already renewed by a later approved version needs no warning
+    newest_approved = {
+        (freelancer_id, kind): version
+        for freelancer_id, kind, version in session.execute(
+            select(
+                ComplianceDocument.freelancer_id,
+                ComplianceDocument.kind,
+                func.max(ComplianceDocument.version),
+            )
+            .where(ComplianceDocument.state == "approved")
+            .group_by(ComplianceDocument.freelancer_id, ComplianceDocument.kind)
+        )
+    }
     for document in expiring:
+        if newest_approved.get((document.freelancer_id, document.kind), 0) > document.version:
+            continue
         threshold = rules.warning_due(
             (document.expires_on - today).days, rules.DOCUMENT_WARNING_DAYS
         )
