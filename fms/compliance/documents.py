@@ -95,6 +95,13 @@ def _discard(session: Session, stored: storage.StoredFile) -> None:
     session.flush()
 
 
+# what some browsers and scanners call the same types
+_TYPE_ALIASES = {
+    "image/jpg": "image/jpeg",
+    "image/pjpeg": "image/jpeg",
+    "application/x-pdf": "application/pdf",
+    "image/x-png": "image/png",
+}
 _FOLDERS = re.compile(r"[\\/]|(^|[\\/])\.\.($|[\\/])")
 
 
@@ -153,6 +160,7 @@ def upload_document(
         created_by=actor.user_id,
     )
     declared = (declared_type or "").split(";")[0].strip().lower()
+    declared = _TYPE_ALIASES.get(declared, declared)
     if declared and declared != "application/octet-stream" and declared != stored.media_type:
         _discard(session, stored)
         raise InvalidInput(
