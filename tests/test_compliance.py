@@ -900,3 +900,37 @@ def test_a_renewed_document_is_not_warned_about(cworld):
     assert (
         sweep(cworld.session, actor=system, today=old.expires_on - timedelta(days=7)).notified == 0
     )
+
+
+def test_the_signed_pdf_has_an_evidence_page(app):
+    from flask import render_template
+    from weasyprint import HTML
+
+    evidence = {
+        "title": "Mutual NDA",
+        "kind": "nda",
+        "template_version": 3,
+        "organization": "Northwind",
+        "engagement": "Data platform",
+        "typed_name": "Ada Lovelace",
+        "legal_name": "Ada Lovelace",
+        "signed_at": "2026-12-02 10:00:00 UTC",
+        "ip": "203.0.113.9",
+        "user_agent": "Firefox",
+        "text_sha256": "ab" * 32,
+    }
+    with app.test_request_context():
+        html = render_template(
+            "compliance/pdf/signed.html", signature=evidence, paragraphs=["One.", "Two."]
+        )
+        pages = (
+            HTML(
+                string=html,
+                url_fetcher=signing.StaticOnlyFetcher(signing.static_root()).weasyprint_fetcher,
+            )
+            .render()
+            .pages
+        )
+    assert len(pages) == 2  # the text, then the evidence on a page of its own
+    for value in ("ab" * 32, "203.0.113.9", "Firefox", "template version 3"):
+        assert value in html
