@@ -178,6 +178,7 @@ def _configure_blueprints(app: Flask) -> None:
 def _register_hooks(app: Flask) -> None:
     """Areas register with lower areas' hooks (DESIGN.md, "Hooks between areas")."""
     from fms.audit import hooks as audit_hooks
+    from fms.compliance import hooks as compliance_hooks
     from fms.identity import hooks as identity_hooks
     from fms.identity import overview as identity_overview
     from fms.reports.overview import register_provider
@@ -192,6 +193,7 @@ def _register_hooks(app: Flask) -> None:
     identity_hooks.register(app)
     workforce_hooks.register(app)
     timesheets_hooks.register(app)
+    compliance_hooks.register(app)
     # Reports' overview providers are registered here, so no area imports Reports
     register_provider(app, "workforce", workforce_overview.items)
     register_provider(app, "identity", identity_overview.items)

@@ -37,6 +37,9 @@ def register(app) -> None:
     from fms.timesheets.cli import timesheets_cli
 
     fms_cli.add_command(timesheets_cli)
+    from fms.compliance.cli import compliance_cli
+
+    fms_cli.add_command(compliance_cli)
     app.cli.add_command(fms_cli)
 
 

@@ -85,6 +85,10 @@ def load_settings(instance_path: str) -> dict:
         "FMS_EXPORT_JOBS_PER_USER": _int("FMS_EXPORT_JOBS_PER_USER", 3),
         # the largest expense receipt or milestone deliverable a freelancer may upload
         "FMS_RECEIPT_MAX_BYTES": _int("FMS_RECEIPT_MAX_BYTES", 10 * 1024 * 1024),
+        # the largest compliance document (PDF, PNG or JPEG) a freelancer may upload
+        "FMS_COMPLIANCE_MAX_UPLOAD_BYTES": _int(
+            "FMS_COMPLIANCE_MAX_UPLOAD_BYTES", 10 * 1024 * 1024
+        ),
         # hosts on private or loopback addresses that IdP URLs may point at (tests, demo)
         "FMS_SSO_ALLOWED_HOSTS": os.environ.get("FMS_SSO_ALLOWED_HOSTS", ""),
         # "dns": claimed email domains need their TXT token published; "manual": trust the

@@ -4,6 +4,7 @@ Whole modules are imported, so a new model in a domain's models.py is known at o
 """
 
 import fms.audit.models  # noqa: F401
+import fms.compliance.models  # noqa: F401
 import fms.forms  # noqa: F401  - UsedFormToken
 import fms.identity.models  # noqa: F401
 import fms.jobs  # noqa: F401  - JobRun

@@ -34,6 +34,7 @@ pytest_plugins = [
     "tests.factories_identity_sso",
     "tests.factories_lists",
     "tests.factories_timesheets",
+    "tests.factories_compliance",
 ]
 
 

@@ -189,6 +189,15 @@ NOT_IDS = {
     ("timesheet_entry", "half_days"),
     ("timesheet_adjustment", "minutes"),
     ("timesheet_week_start", "weekday"),
+    ("compliance_settings", "reassess_within_days"),
+    ("compliance_policy_item", "validity_months"),
+    ("compliance_document", "version"),
+    ("signing_template", "version"),
+    ("signature", "template_version"),
+    ("classification", "model_version"),
+    ("classification", "score"),
+    ("tenure_rule", "max_months"),
+    ("tenure_rule", "break_days"),
 }
 # a few that must be among the bigint id columns, whatever the naming rule finds
 MUST_BE_BIGINT = {

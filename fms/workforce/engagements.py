@@ -186,6 +186,97 @@ def _check_party(session: Session, freelancer_id, supplier_id, confirm_supplier:
     return (freelancer.id if freelancer else None), (supplier.id if supplier else None)
 
 
+# --- activation guards and checklist providers ----------------------------------------------
+
+# Activation guards (DESIGN.md, "Hooks between areas"): a higher area says why an engagement
+# may not become active yet, as `guard(session, engagement)` -> a list of reasons (empty: it
+# may). Compliance refuses while a required document, signature or classification decision
+# is missing.
+ActivationGuard = Callable[[Session, Engagement], "list[str]"]
+_ACTIVATION_GUARDS: list[ActivationGuard] = []
+
+# Checklist providers: a higher area adds onboarding steps when the engagement starts
+# onboarding (the freelancer, and so their country, is known then), as
+# `provider(session, engagement)` -> [(key, title, kind)]. A provided step carries its key
+# and is completed by `complete_provided_step`, when the providing area says it is done.
+ChecklistProvider = Callable[[Session, Engagement], "list[tuple[str, str, str]]"]
+_CHECKLIST_PROVIDERS: list[ChecklistProvider] = []
+
+
+def register_activation_guard(guard: ActivationGuard) -> ActivationGuard:
+    if guard not in _ACTIVATION_GUARDS:
+        _ACTIVATION_GUARDS.append(guard)
+    return guard
+
+
+def register_checklist_provider(provider: ChecklistProvider) -> ChecklistProvider:
+    if provider not in _CHECKLIST_PROVIDERS:
+        _CHECKLIST_PROVIDERS.append(provider)
+    return provider
+
+
+def activation_problems(session: Session, engagement: Engagement) -> list[str]:
+    """Why the engagement may not become active, from every registered guard."""
+    problems: list[str] = []
+    for guard in _ACTIVATION_GUARDS:
+        problems.extend(guard(session, engagement) or [])
+    return problems
+
+
+def _add_provided_steps(session: Session, engagement: Engagement) -> None:
+    """The providers' steps, after the template's; a key already on the checklist is kept."""
+    existing = onboarding_steps(session, engagement.id)
+    keys = {s.provider_key for s in existing if s.provider_key}
+    position = max((s.position for s in existing), default=0)
+    for provider in _CHECKLIST_PROVIDERS:
+        for key, title, kind in provider(session, engagement) or []:
+            if key in keys:
+                continue
+            keys.add(key)
+            position += 1
+            session.add(
+                OnboardingStep(
+                    org_id=engagement.org_id,
+                    engagement_id=engagement.id,
+                    position=position,
+                    title=title,
+                    kind=kind,
+                    provider_key=key,
+                )
+            )
+    session.flush()
+
+
+def complete_provided_step(
+    session: Session, *, actor: Actor, engagement_id: int, key: str
+) -> OnboardingStep | None:
+    """Tick the provided step with this key (the providing area decided it is done); None
+    when the checklist has no such step or it is done already."""
+    step = session.scalar(
+        select(OnboardingStep).where(
+            OnboardingStep.engagement_id == engagement_id, OnboardingStep.provider_key == key
+        )
+    )
+    if step is None:
+        return None
+    changed = session.execute(
+        update(OnboardingStep)
+        .where(OnboardingStep.id == step.id, OnboardingStep.done_at.is_(None))
+        .values(done_at=utcnow(), done_by_user_id=actor.user_id)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if changed != 1:
+        return None
+    audit.record(
+        session,
+        actor,
+        "onboarding_step.completed",
+        step,
+        after={"engagement_id": engagement_id, "title": step.title, "by": key},
+    )
+    return step
+
+
 def _onboarding_from_template(session: Session, engagement: Engagement) -> None:
     template = session.scalars(
         select(OnboardingTemplateStep).order_by(OnboardingTemplateStep.position)
@@ -396,7 +487,7 @@ def start_onboarding(
     lock(session, session.get(Freelancer, engagement.freelancer_id))
     if _overlaps(session, engagement):
         raise RuleViolation("This freelancer already has an engagement in these dates.")
-    return _move(
+    _move(
         session,
         engagement,
         "onboarding",
@@ -404,6 +495,8 @@ def start_onboarding(
         values={"freelancer_id": engagement.freelancer_id, "supplier_id": engagement.supplier_id},
         after={"freelancer_id": engagement.freelancer_id},
     )
+    _add_provided_steps(session, engagement)
+    return engagement
 
 
 def _overlaps(
@@ -442,6 +535,8 @@ def complete_step(session: Session, *, actor: Actor, step_id: int) -> Onboarding
     engagement = get_engagement(session, actor=actor, engagement_id=step.engagement_id)
     if engagement.state != "onboarding":
         raise RuleViolation("Steps can be completed while the engagement is onboarding.")
+    if step.provider_key is not None:
+        raise RuleViolation("This step completes itself when its item is done and reviewed.")
     own = engagement.freelancer_id is not None and _is_own(session, actor, engagement)
     if step.kind in rules.FREELANCER_STEP_KINDS:
         # signing, answering, uploading: the freelancer's own act, nobody else's
@@ -472,9 +567,16 @@ def activate(session: Session, *, actor: Actor, engagement_id: int) -> Engagemen
     if not (actor.can("onboarding.complete") or actor.can("engagements.manage")):
         raise NotAllowed("Procurement or compliance activates engagements.")
     engagement = get_engagement(session, actor=actor, engagement_id=engagement_id)
-    left = [s.title for s in onboarding_steps(session, engagement.id) if s.done_at is None]
+    # provided steps are the activation guards' to judge (an optional one may stay open)
+    left = [
+        s.title
+        for s in onboarding_steps(session, engagement.id)
+        if s.done_at is None and s.provider_key is None
+    ]
     if engagement.state == "onboarding" and left:
         raise RuleViolation(f"Onboarding is not complete: {', '.join(left)}.")
+    if engagement.state == "onboarding" and (problems := activation_problems(session, engagement)):
+        raise RuleViolation(f"Not ready to activate: {' '.join(problems)}")
     return _move(session, engagement, "active", actor)
 
 
@@ -727,10 +829,28 @@ def trial_budget_problem(session: Session, actor: Actor, amount_base) -> str | N
     return None
 
 
+# Extension guards: a higher area says whether an engagement may run until a new end date,
+# as `guard(session, engagement, new_end)` -> a message or None (Compliance: tenure limits).
+# Checked when an extension is proposed and again at its last approval.
+ExtensionGuard = Callable[[Session, Engagement, date], "str | None"]
+_EXTENSION_GUARDS: list[ExtensionGuard] = []
+
+
+def register_extension_guard(guard: ExtensionGuard) -> ExtensionGuard:
+    if guard not in _EXTENSION_GUARDS:
+        _EXTENSION_GUARDS.append(guard)
+    return guard
+
+
 def _extension_problems(session: Session, engagement: Engagement, new_end: date) -> dict:
-    """An extension keeps a trial within its day limit and must not double-book the
-    freelancer over the added days."""
+    """An extension keeps a trial within its day limit, must not double-book the
+    freelancer over the added days, and passes the registered extension guards."""
     errors = {}
+    for guard in _EXTENSION_GUARDS:
+        problem = guard(session, engagement, new_end)
+        if problem:
+            errors["new_end_date"] = [problem]
+            return errors
     if engagement.kind == "trial":
         limit = queries.workforce_settings(session).trial_max_days
         if (new_end - engagement.start_date).days + 1 > limit:
@@ -1076,7 +1196,7 @@ def onboard_from_invitation(
                 after={"freelancer_id": profile.id, "reason": "overlapping booking"},
             )
             return engagement
-        return _move(
+        _move(
             session,
             engagement,
             "onboarding",
@@ -1084,6 +1204,8 @@ def onboard_from_invitation(
             values={"freelancer_id": profile.id},
             after={"freelancer_id": profile.id, "via": "invitation"},
         )
+        _add_provided_steps(session, engagement)
+        return engagement
     finally:
         scope_session(session, previous)
 

@@ -343,6 +343,9 @@ class OnboardingStep(TenantMixin, db.Model):
     position: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
+    # set on steps a checklist provider added (e.g. "compliance:nda"): they complete when
+    # the providing area says so, never by a tick
+    provider_key: Mapped[str | None] = mapped_column(String(60))
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
 

@@ -1,0 +1,53 @@
+"""What compliance registers with lower areas at app start: workforce's activation guards,
+checklist providers, amendment and extension guards; timesheets' submission guard; the
+audit log's words."""
+
+from __future__ import annotations
+
+from fms.audit import hooks as audit_hooks
+
+ACTION_WORDS = {
+    "compliance_settings.updated": "Compliance settings changed",
+    "compliance_policy_item.created": "Compliance policy item added",
+    "compliance_policy_item.updated": "Compliance policy item changed",
+    "compliance_document.uploaded": "Compliance document uploaded",
+    "compliance_document.approved": "Compliance document approved",
+    "compliance_document.rejected": "Compliance document rejected",
+    "compliance_document.expired": "Compliance document expired",
+    "signing_template.published": "Text to sign published",
+    "signature.signed": "Document signed",
+    "classification.assessed": "Worker classification assessed",
+    "classification.accepted": "High-risk classification accepted",
+    "classification.refused": "High-risk classification refused",
+    "tenure_rule.set": "Tenure limit set",
+    "tenure_override.granted": "Tenure limit overridden",
+    "engagement_compliance.compliant": "Engagement compliant again",
+    "engagement_compliance.non_compliant": "Engagement non-compliant",
+}
+ENTITY_WORDS = {
+    "compliance_settings": "Compliance settings",
+    "compliance_policy_item": "Compliance policy item",
+    "compliance_document": "Compliance document",
+    "signing_template": "Text to sign",
+    "signature": "Signature",
+    "classification": "Classification",
+    "tenure_rule": "Tenure rule",
+    "tenure_override": "Tenure override",
+    "engagement_compliance": "Compliance status",
+}
+
+
+def register(app) -> None:
+    """Called once from create_app."""
+    from fms.compliance import classification, services, sweep, tenure  # noqa: F401
+    from fms.timesheets.services import register_submission_guard
+    from fms.workforce import engagements
+
+    audit_hooks.register_action_words(ACTION_WORDS)
+    audit_hooks.register_entity_words(ENTITY_WORDS)
+    engagements.register_activation_guard(services.activation_problems)
+    engagements.register_activation_guard(tenure.activation_past_limit)
+    engagements.register_checklist_provider(services.checklist_steps)
+    engagements.register_amendment_guard(classification.reassessment_needed)
+    engagements.register_extension_guard(tenure.extension_past_limit)
+    register_submission_guard(services.submission_block)
