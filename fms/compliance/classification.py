@@ -12,7 +12,6 @@ from fms.audit import services as audit
 from fms.compliance import rules
 from fms.compliance.models import Classification
 from fms.compliance.services import (
-    OFFICER_ROLES,
     engagement_for,
     latest_classification,
     org_today,
@@ -69,7 +68,7 @@ def assess(
     latest = latest_classification(session, engagement.id)
     if latest is not None and latest.state == "decision_needed":
         raise RuleViolation("A high-risk assessment waits for compliance's decision.")
-    if latest is not None and latest.state == "refused" and not (actor.roles & OFFICER_ROLES):
+    if latest is not None and latest.state == "refused" and not actor.can("compliance.manage"):
         raise RuleViolation("Compliance refused this engagement's classification.")
     answers = {str(k): v for k, v in (answers or {}).items()}
     try:

@@ -30,7 +30,6 @@ from fms.audit import services as audit
 from fms.compliance import rules
 from fms.compliance.models import ComplianceDocument
 from fms.compliance.services import (
-    OFFICER_ROLES,
     items_for,
     org_today,
     policy_rows,
@@ -125,7 +124,7 @@ def upload_document(
     """
     freelancer = get_in_org(session, Freelancer, freelancer_id, what="freelancer")
     own = _own_profile(session, actor)
-    if not (own is not None and own.id == freelancer.id) and not (actor.roles & OFFICER_ROLES):
+    if not (own is not None and own.id == freelancer.id) and not actor.can("compliance.manage"):
         raise NotFound("No such freelancer.")
     if kind not in rules.UPLOAD_KINDS:
         raise InvalidInput("Choose the kind of document.", errors={"kind": ["Unknown kind."]})
@@ -230,7 +229,7 @@ def may_download(session: Session, *, actor: Actor, document: ComplianceDocument
     organization's compliance officers and org admins may download a document."""
     if actor is None or actor.org_id != document.org_id:
         return False
-    if actor.roles & OFFICER_ROLES:
+    if actor.can("compliance.manage"):
         return True
     freelancer = session.scalar(select(Freelancer).where(Freelancer.id == document.freelancer_id))
     if freelancer.user_id is not None and freelancer.user_id == actor.user_id:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fms.compliance import rules
 from fms.compliance.models import Classification, ComplianceDocument, EngagementCompliance
-from fms.compliance.services import OFFICER_ROLES, policy_rows
+from fms.compliance.services import policy_rows
 from fms.identity.actor import Actor
 from fms.workforce.models import Engagement, Freelancer
 
@@ -65,7 +65,7 @@ def review_queue(session: Session, *, actor: Actor, limit: int = 200) -> list[Qu
 
 def decisions_waiting(session: Session, *, actor: Actor) -> list[Classification]:
     """High-risk classifications waiting for a compliance officer, oldest first."""
-    if not (actor.roles & OFFICER_ROLES):
+    if not actor.can("compliance.manage"):
         return []
     return list(
         session.scalars(

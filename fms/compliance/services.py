@@ -37,7 +37,6 @@ from fms.workforce.models import Engagement, Freelancer
 
 # Who sets policies and decides: compliance officers and org admins. (The identity
 # permission table has no compliance permissions yet; the pages step moves these there.)
-OFFICER_ROLES = frozenset({"compliance", "org_admin"})
 NON_COMPLIANCE_MODES = ("warn", "block")
 STATUS_TRANSITIONS: dict[str, set[str]] = {
     "compliant": {"non_compliant"},
@@ -49,7 +48,7 @@ OPEN_CLASSIFICATION_STATES = ("decision_needed", "refused")
 
 def require_officer(actor: Actor) -> None:
     """Compliance officers (and org admins) set policies and decide."""
-    if actor is None or not (actor.roles & OFFICER_ROLES):
+    if actor is None or not actor.can("compliance.manage"):
         raise NotAllowed("Only a compliance officer may do that.")
 
 
@@ -73,7 +72,7 @@ def engagement_for(
     own = (
         freelancer is not None and actor.user_id is not None and freelancer.user_id == actor.user_id
     )
-    if freelancer is None or not (own or (officers_too and actor.roles & OFFICER_ROLES)):
+    if freelancer is None or not (own or (officers_too and actor.can("compliance.manage"))):
         raise NotFound("No such engagement.")
     return engagement, freelancer
 

@@ -24,7 +24,6 @@ from fms.audit import services as audit
 from fms.compliance import rules
 from fms.compliance.models import Signature, SigningTemplate
 from fms.compliance.services import (
-    OFFICER_ROLES,
     engagement_for,
     org_today,
     require_officer,
@@ -280,8 +279,7 @@ def signature_pdf(session: Session, *, actor: Actor, signature_id) -> storage.St
     """The signed PDF, for the freelancer who signed, compliance officers, org admins and
     procurement (who manage contracts); anyone else, or another organization's id: NotFound."""
     signature = get_in_org(session, Signature, signature_id, what="signature")
-    readers = OFFICER_ROLES | {"procurement"}
-    if not (actor.roles & readers) and signature.signer_user_id != actor.user_id:
+    if not actor.can("signatures.read") and signature.signer_user_id != actor.user_id:
         raise NotFound("No such signature.")
     return storage.get_file(session, signature.pdf_file_id)
 

@@ -45,6 +45,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "engagements.manage",
             "requisitions.create",
             "delegations.manage",
+            "compliance.manage",
+            "signatures.read",
         }
     ),
     "procurement": frozenset(
@@ -52,6 +54,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
         | {
             "freelancers.financial.read",
             "suppliers.tax_id.read",
+            "signatures.read",
             "freelancers.manage",
             "invitations.manage",
             "suppliers.manage",
@@ -65,7 +68,10 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "hiring_manager": frozenset(
         _STAFF_READ | {"requisitions.create", "engagements.end", "reviews.write", "delegations.own"}
     ),
-    "compliance": frozenset(_STAFF_READ | {"audit.read", "onboarding.complete"}),
+    # compliance.manage: policies, templates, settings, classification decisions, overrides
+    "compliance": frozenset(
+        _STAFF_READ | {"audit.read", "onboarding.complete", "compliance.manage", "signatures.read"}
+    ),
     "finance": frozenset(
         _STAFF_READ
         | {"exchange_rates.manage", "freelancers.financial.read", "suppliers.tax_id.read"}
