@@ -125,3 +125,79 @@ def test_a_manager_approves_the_queue_in_bulk(app, live_fms, world, session, chr
     with as_org(session, world.org.id):
         states = set(session.scalars(select(Timesheet.state)))
     assert states == {"approved"}
+
+
+PDF = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+
+
+def test_expense_milestone_and_a_week_sent_back_reach_the_freelancer(
+    app, live_fms, world, session, chromium, tmp_path
+):
+    """On a phone the freelancer records an expense with its receipt and delivers a
+    milestone with its deliverable; the manager sends a week back with a comment at
+    1440 px; the freelancer finds it in the inbox."""
+    from fms.timesheets import milestones
+    from fms.timesheets.models import Expense, Milestone
+
+    with as_org(session, world.org.id):
+        fixed = world.make_engagement(
+            world.org, freelancer=world.freelancer, manager_id=world.manager.user_id, kind="fixed"
+        )
+        milestone_id = milestones.create_milestone(
+            session,
+            actor=world.procurement,
+            engagement_id=fixed.id,
+            title="Design system",
+            amount="5000",
+            due_date="2026-06-30",
+        ).id
+        sheet_id = world.submit(world.fill(minutes=(480,))).sheet.id
+        engagement_id, fixed_id = world.engagement.id, fixed.id
+    session.commit()
+    receipt = tmp_path / "train.pdf"
+    receipt.write_bytes(PDF)
+    phone = _page(app, chromium, session, live_fms, world.org, world.me.user_id, PHONE)
+    try:
+        phone.goto(f"{live_fms}/timesheets/engagements/{engagement_id}#expenses")
+        phone.fill("#spent_on", "2026-03-03")
+        phone.select_option("#category", "travel")
+        phone.fill("#amount", "42.50")
+        phone.fill("#currency", "EUR")
+        phone.set_input_files("#receipt", str(receipt))
+        with phone.expect_navigation():
+            phone.click("button:has-text('Save expense')")
+        assert "Expense saved as a draft" in phone.content()
+        with phone.expect_navigation():
+            phone.click("#expenses button:has-text('Submit')")
+        phone.goto(f"{live_fms}/timesheets/engagements/{fixed_id}#milestones")
+        phone.set_input_files(f"#deliverable-{milestone_id}", str(receipt))
+        with phone.expect_navigation():
+            phone.click("button:has-text('Mark delivered')")
+        assert "Marked delivered" in phone.content()
+        assert phone.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert not phone.fms_errors
+    finally:
+        phone.context.close()
+
+    wide = _page(app, chromium, session, live_fms, world.org, world.manager.user_id, WIDE)
+    try:
+        wide.goto(f"{live_fms}/timesheets/{sheet_id}#decision")
+        wide.fill("#comment", "Monday was a public holiday: please rebook it.")
+        with wide.expect_navigation():
+            wide.click("#decision button:has-text('Send back')")
+        assert not wide.fms_errors
+    finally:
+        wide.context.close()
+
+    phone = _page(app, chromium, session, live_fms, world.org, world.me.user_id, PHONE)
+    try:
+        phone.goto(f"{live_fms}/inbox")
+        assert "Monday was a public holiday" in phone.content()
+    finally:
+        phone.context.close()
+    session.expire_all()
+    with as_org(session, world.org.id):
+        assert session.scalar(select(Expense.state)) == "submitted"
+        delivered = session.get(Milestone, milestone_id)
+        assert delivered.state == "delivered" and delivered.attachment_file_id is not None
+        assert session.get(Timesheet, sheet_id).state == "rejected"
