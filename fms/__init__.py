@@ -139,6 +139,7 @@ def _configure_blueprints(app: Flask) -> None:
     from fms import cli, errors, health
     from fms.api import api, register_api
     from fms.audit.views import bp as audit_bp
+    from fms.compliance.views import bp as compliance_bp
     from fms.extensions import csrf
     from fms.identity.sso.api import blp as sso_api_blp
     from fms.identity.sso.scim.api import bp as scim_bp
@@ -168,6 +169,7 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(jobs_pages_bp)
     app.register_blueprint(saved_views_bp)
     app.register_blueprint(timesheets_bp)
+    app.register_blueprint(compliance_bp)
     register_api(app)
     api.register_blueprint(sso_api_blp)
     errors.register_error_handlers(app)

@@ -121,6 +121,7 @@ def _refuse_empty_patch() -> None:
 
 def register_api(app) -> None:
     from fms.audit.api import blp as audit_blp
+    from fms.compliance.api import blp as compliance_blp
     from fms.identity.api import blp as identity_blp
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
@@ -132,6 +133,7 @@ def register_api(app) -> None:
         identity_blp,
         workforce_blp,
         timesheets_blp,
+        compliance_blp,
         audit_blp,
         jobs_blp,
         notifications_blp,
