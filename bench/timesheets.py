@@ -1,6 +1,7 @@
 """Timesheets at enterprise scale: the reviewer's queue and bulk approval of 500 sheets.
 
     .venv/bin/python bench/timesheets.py [--freelancers 10000] [--weeks 52] [--repeat 20]
+                                         [--reuse]   # time the tenant a previous run loaded
 
 On PostgreSQL (FMS_BENCH_DATABASE_URL, default
 postgresql+psycopg://postgres@127.0.0.1:5432/fms_bench; the database is created when
@@ -66,12 +67,46 @@ def timed(fn, repeat: int) -> list[float]:
     return samples
 
 
+def loaded_tenant(session):
+    """The ScaleData of the tenant an earlier run loaded (for --reuse)."""
+    from sqlalchemy import func, select
+
+    from fms.identity.models import Organization, User
+    from fms.tenancy import scope_session
+    from fms.timekeeping import today_in
+    from fms.timesheets import scale
+    from fms.timesheets.models import Timesheet, TimesheetEntry
+
+    org = session.scalar(select(Organization).where(Organization.slug == scale.DEFAULT_SLUG))
+    scope_session(session, org.id)
+    email = f"queue.manager@{org.slug}.example"
+    data = scale.ScaleData(
+        org_id=org.id,
+        slug=org.slug,
+        today=today_in(org.timezone),
+        week_starts=[],
+        manager_ids=[],
+        queue_manager_id=session.scalar(select(User.id).where(User.email == email)),
+        queue_manager_email=email,
+        procurement_id=0,
+    )
+    data.counts = {
+        "timesheet": session.scalar(select(func.count(Timesheet.id))),
+        "timesheet_entry": session.scalar(select(func.count(TimesheetEntry.id))),
+    }
+    session.rollback()
+    return data
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--freelancers", type=int, default=10_000)
     parser.add_argument("--weeks", type=int, default=52)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--bulk-repeat", type=int, default=5)
+    parser.add_argument(
+        "--reuse", action="store_true", help="Time the tenant an earlier run loaded (no seed)."
+    )
     args = parser.parse_args()
     url = os.environ.get("FMS_BENCH_DATABASE_URL") or DEFAULT_URL
     ensure_database(url)
@@ -99,19 +134,22 @@ def main() -> None:
         }
     )
     with app.app_context():
-        if url.startswith("postgresql"):
-            with db.engine.begin() as conn:
-                conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        upgrade(revision="heads")
         session = db.session
-        started = time.perf_counter()
-        data = scale.seed_scale(
-            session, freelancers=args.freelancers, weeks=args.weeks, progress=print
-        )
-        session.commit()
-        seeded = time.perf_counter() - started
-        scale.analyze(session)
-        analyzed = time.perf_counter() - started
+        if args.reuse:
+            data, seeded, analyzed = loaded_tenant(session), 0.0, 0.0
+        else:
+            if url.startswith("postgresql"):
+                with db.engine.begin() as conn:
+                    conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            upgrade(revision="heads")
+            started = time.perf_counter()
+            data = scale.seed_scale(
+                session, freelancers=args.freelancers, weeks=args.weeks, progress=print
+            )
+            session.commit()
+            seeded = time.perf_counter() - started
+            scale.analyze(session)
+            analyzed = time.perf_counter() - started
         scope_session(session, data.org_id)
 
         manager = session.get(User, data.queue_manager_id)
@@ -189,11 +227,14 @@ def main() -> None:
 
         floor = statistics.median(select_one)
         print()
+        load = (
+            "loaded by an earlier run"
+            if args.reuse
+            else f"seeded in {seeded:.0f} s (+ ANALYZE: {analyzed:.0f} s in all)"
+        )
         print(
-            f"database: {engine.dialect.name}; {args.freelancers:,} freelancers x {args.weeks} "
-            f"weeks: {data.counts.get('timesheet', 0):,} sheets, "
-            f"{data.counts.get('timesheet_entry', 0):,} day entries; seeded in {seeded:.0f} s "
-            f"(+ ANALYZE: {analyzed:.0f} s in all)"
+            f"database: {engine.dialect.name}; {data.counts.get('timesheet', 0):,} sheets, "
+            f"{data.counts.get('timesheet_entry', 0):,} day entries; {load}"
         )
         print(f"queue: {len(ids)} sheets waiting for {data.queue_manager_email}; {note}")
         print(f"floor: SELECT 1 round trip, median {floor * 1000:.2f} ms")
