@@ -94,4 +94,10 @@ def format_day(value: date | datetime | None, locale: str | None = None, style="
         return "—"
     if isinstance(value, datetime):
         value = value.date()
+    return _cached_day(value, locale, style)
+
+
+@lru_cache(maxsize=4096)
+def _cached_day(value: date, locale: str | None, style: str) -> str:
+    # a queue of 500 rows shows a handful of distinct days: format each once
     return _babel_date(value, format=style, locale=_locale(locale))

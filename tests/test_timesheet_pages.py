@@ -163,6 +163,10 @@ def test_a_manager_approves_in_bulk_after_a_confirmation(web, world, session):
     assert queue.status_code == 200
     page = queue.get_data(as_text=True)
     assert page.count('name="ids"') == 3 and "Approve selected" in page
+    # each row links its week and approves it there (URLs built once for the page)
+    first = sheets[0].id
+    assert f'href="/timesheets/{first}"' in page
+    assert f'action="/timesheets/{first}/approve"' in page
     # the budget column is filled in from its own request: 3 x 8 h at 90 = 2,160 of 10,000
     assert f'data-budget-for="{world.engagement.id}"' in page
     budgets = manager.get("/timesheets/review/budgets").get_json()

@@ -254,14 +254,20 @@ class PricingContext:
 def sheet_items(session: Session, sheet_ids: Iterable[int]) -> dict[int, list[BillableItem]]:
     """The billable items of sheets, by sheet id: four statements whatever their number."""
     ids = list(sheet_ids)
+    # plain rows, not ORM objects: a queue prices thousands of entries and only reads them
     entries = (
-        list(
-            session.scalars(
-                select(TimesheetEntry)
-                .where(TimesheetEntry.timesheet_id.in_(ids))
-                .order_by(TimesheetEntry.timesheet_id, TimesheetEntry.work_date)
+        session.execute(
+            select(
+                TimesheetEntry.id,
+                TimesheetEntry.timesheet_id,
+                TimesheetEntry.engagement_id,
+                TimesheetEntry.work_date,
+                TimesheetEntry.minutes,
+                TimesheetEntry.half_days,
             )
-        )
+            .where(TimesheetEntry.timesheet_id.in_(ids))
+            .order_by(TimesheetEntry.timesheet_id, TimesheetEntry.work_date)
+        ).all()
         if ids
         else []
     )

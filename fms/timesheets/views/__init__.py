@@ -8,6 +8,8 @@ pages share are the small helpers below.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from flask import Blueprint, flash, redirect, request
 
 from fms.errors import InvalidInput
@@ -41,12 +43,19 @@ def hours_minutes(minutes) -> str:
 @bp.app_template_filter("week_span")
 def week_span(start, end) -> str:
     """A week as one short interval in the viewer's locale: 'Nov 23 – 29, 2026'."""
-    from babel.dates import format_interval
     from flask import g
+
+    return _week_span(start, end, g.get("display_locale"))
+
+
+@lru_cache(maxsize=1024)
+def _week_span(start, end, locale) -> str:
+    # a queue of 500 sheets spans a few weeks: format each once (Babel's interval is slow)
+    from babel.dates import format_interval
 
     from fms.formatting import _locale
 
-    return format_interval(start, end, "yMMMd", locale=_locale(g.get("display_locale")))
+    return format_interval(start, end, "yMMMd", locale=_locale(locale))
 
 
 @bp.app_template_filter("half_days")
