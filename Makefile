@@ -37,3 +37,5 @@ clean:
 
 bench: install
 	$(BIN)/python bench/headcount.py
+	$(BIN)/python bench/lists.py
+	$(BIN)/python bench/timesheets.py
