@@ -67,3 +67,25 @@ def test_other_changes_may_start_on_recorded_days(session, world):
         new_budget_cap="999999",
     )
     assert increase.state == "pending"
+
+
+def test_time_rounding_is_fixed_once_time_is_recorded(session, world):
+    """Rounding prices the billable minutes of approved weeks: changing it afterwards would
+    re-price them, so it is set before time is submitted and then refused."""
+    from fms.timesheets import pricing
+
+    ts.set_time_rounding(
+        session, actor=world.procurement, engagement_id=world.engagement.id, mode="up_15"
+    )
+    sheet = world.fill(minutes=(50,))  # 50 min, billed as 60 under up_15
+    ts.set_time_rounding(  # a draft is not recorded time yet
+        session, actor=world.procurement, engagement_id=world.engagement.id, mode="up_15"
+    )
+    world.submit(sheet)
+    ts.approve_timesheet(session, actor=world.manager, timesheet_id=sheet.id)
+    with pytest.raises(RuleViolation, match="can no longer change"):
+        ts.set_time_rounding(
+            session, actor=world.procurement, engagement_id=world.engagement.id, mode="none"
+        )
+    [item] = pricing.sheet_items(session, [sheet.id])[sheet.id]
+    assert item.minutes == 60

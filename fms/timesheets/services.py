@@ -264,7 +264,11 @@ def set_task_code_active(session: Session, *, actor: Actor, task_code_id, active
 
 def set_time_rounding(session: Session, *, actor: Actor, engagement_id, mode) -> TimeRounding:
     """Procurement sets how an engagement's billable minutes are rounded per day; stored
-    minutes never change."""
+    minutes never change. Once time is submitted or approved the rounding is fixed: that
+    time was priced and reviewed under it, and a change would re-price approved weeks
+    behind finance's back (the engagement row is locked while checking)."""
+    from fms.timesheets.guards import last_recorded_day
+
     require(actor, "engagements.manage")
     engagement = get_in_org(session, Engagement, engagement_id, what="engagement")
     if mode not in rules.ROUNDING_MODES:
@@ -272,8 +276,14 @@ def set_time_rounding(session: Session, *, actor: Actor, engagement_id, mode) ->
             "Choose none, up_6, nearest_6, up_15 or nearest_15.",
             errors={"mode": [", ".join(rules.ROUNDING_MODES)]},
         )
+    lock(session, engagement)
     row = session.scalar(select(TimeRounding).where(TimeRounding.engagement_id == engagement.id))
     before = row.mode if row else "none"
+    if mode != before and (last := last_recorded_day(session, engagement.id)) is not None:
+        raise RuleViolation(
+            f"Time up to {last.isoformat()} is already submitted or approved under "
+            f"“{before}” rounding; the rounding of this engagement can no longer change."
+        )
     if row is None:
         row = TimeRounding(org_id=actor.org_id, engagement_id=engagement.id, mode=mode)
         session.add(row)
