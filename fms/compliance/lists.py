@@ -45,8 +45,9 @@ def _choice(options: dict):
     return parse
 
 
-def status_expression(today):
-    """An engagement's compliance status on `today`, as a SQL CASE."""
+def status_expression(today, *, rank: bool = False):
+    """An engagement's compliance status on `today`, as a SQL CASE (`rank`: its severity,
+    0 for non-compliant to 3 for compliant, which the list sorts by)."""
     non_compliant = exists().where(
         EngagementCompliance.engagement_id == Engagement.id,
         EngagementCompliance.state == "non_compliant",
@@ -61,11 +62,13 @@ def status_expression(today):
         ComplianceDocument.expires_on >= today,
         ComplianceDocument.expires_on <= today + timedelta(days=EXPIRING_WITHIN_DAYS),
     )
+    names = list(STATUSES)
+    value = (lambda name: names.index(name)) if rank else (lambda name: name)
     return case(
-        (non_compliant, "non_compliant"),
-        (waiting, "awaiting_review"),
-        (expiring, "expiring"),
-        else_="compliant",
+        (non_compliant, value("non_compliant")),
+        (waiting, value("awaiting_review")),
+        (expiring, value("expiring")),
+        else_=value("compliant"),
     )
 
 
@@ -101,6 +104,7 @@ def _engagements(session, actor, ctx):
             Freelancer.display_name.label("freelancer"),
             Freelancer.country.label("country"),
             status_expression(ctx["today"]).label("compliance_status"),
+            status_expression(ctx["today"], rank=True).label("status_rank"),
             _latest_risk().label("risk"),
             _reason().label("reason"),
         )
@@ -124,7 +128,7 @@ ENGAGEMENTS_BY_STATUS = ListSpec(
         Column(
             "status",
             "Compliance status",
-            literal_column("compliance_status"),
+            literal_column("status_rank"),
             "state",
             value=lambda r: r.compliance_status,
         ),

@@ -47,6 +47,7 @@ from fms.identity.web_session import current_actor, org_today
 from fms.lists import export_response, list_page
 from fms.tenancy import get_in_org
 from fms.workforce.models import Engagement, Freelancer
+from fms.workforce.rules import ENGAGEMENT_KINDS
 
 # Removing a policy item is done here until the core has a service for it (see
 # `remove_policy_item`); its audit entry gets words like the core's.
@@ -293,11 +294,14 @@ def signature_pdf(signature_id: int):
 
 def _policies(actor, *, form=None, settings_form=None):
     session = db.session
-    items = session.scalars(
-        select(PolicyItem)
-        .where(PolicyItem.is_active.is_(True))
-        .order_by(PolicyItem.document_kind, PolicyItem.country, PolicyItem.engagement_kind)
-    ).all()
+    items = sorted(
+        session.scalars(select(PolicyItem).where(PolicyItem.is_active.is_(True))),
+        key=lambda p: (
+            rules.POLICY_KINDS.index(p.document_kind),
+            p.country,
+            p.engagement_kind,
+        ),
+    )
     current = services.settings(session)
     form = form or PolicyItemForm()
     settings_form = settings_form or SettingsForm(
@@ -310,7 +314,7 @@ def _policies(actor, *, form=None, settings_form=None):
         form=form,
         settings_form=settings_form,
         upload_limit=documents.max_upload_bytes(),
-        kinds=rules.DOCUMENT_KINDS,
+        engagement_kinds=ENGAGEMENT_KINDS,
     ), status_of(form, settings_form)
 
 
@@ -353,8 +357,6 @@ def add_policy_item():
 
 
 def _scope(row) -> str:
-    from fms.workforce.rules import ENGAGEMENT_KINDS
-
     country = row.country or "every country"
     kind = ENGAGEMENT_KINDS.get(row.engagement_kind, "every engagement kind")
     return f"{country}, {kind.lower() if row.engagement_kind else kind}"
