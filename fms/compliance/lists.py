@@ -72,7 +72,8 @@ def status_expression(today, *, rank: bool = False):
     )
 
 
-def _latest_risk():
+def latest_risk():
+    """The risk of an engagement's latest classification (a correlated subquery)."""
     return (
         select(Classification.risk)
         .where(Classification.engagement_id == Engagement.id)
@@ -105,7 +106,7 @@ def _engagements(session, actor, ctx):
             Freelancer.country.label("country"),
             status_expression(ctx["today"]).label("compliance_status"),
             status_expression(ctx["today"], rank=True).label("status_rank"),
-            _latest_risk().label("risk"),
+            latest_risk().label("risk"),
             _reason().label("reason"),
         )
         .join(Freelancer, Freelancer.id == Engagement.freelancer_id)

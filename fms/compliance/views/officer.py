@@ -8,6 +8,7 @@ Views parse, call a compliance service, commit and redirect; every page asks for
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import date
 
@@ -28,7 +29,13 @@ from fms.compliance.forms import (
     TemplateForm,
     TenureRuleForm,
 )
-from fms.compliance.lists import DOCUMENTS, ENGAGEMENTS_BY_STATUS, RISK_LABELS, STATUSES
+from fms.compliance.lists import (
+    DOCUMENTS,
+    ENGAGEMENTS_BY_STATUS,
+    RISK_LABELS,
+    STATUSES,
+    latest_risk,
+)
 from fms.compliance.models import (
     Classification,
     EngagementCompliance,
@@ -206,16 +213,10 @@ def dashboard():
     today = org_today()
     session = db.session
     status = queries.status_counts(session, today=today)
-    risks = queries.risk_distribution(session)
-    active = status and sum(status.values())
-    classified = session.scalar(
-        select(func.count(func.distinct(Classification.engagement_id))).where(
-            Classification.engagement_id.in_(
-                select(Engagement.id).where(Engagement.state == "active")
-            )
-        )
+    active = sum(status.values())
+    risks = Counter(
+        session.scalars(select(latest_risk()).where(Engagement.state.in_(("onboarding", "active"))))
     )
-    risks = dict(risks, none=max(0, (active or 0) - (classified or 0)))
     waiting = queries.decisions_waiting(session, actor=actor)
     queue = queries.review_queue(session, actor=actor)
     warnings = tenure_warnings(tenure_rows(session, today))
@@ -224,9 +225,11 @@ def dashboard():
         "compliance/officer/dashboard.html",
         status_bars=_bars(status, list(STATUSES)[::-1], STATUSES),
         risk_bars=_bars(
-            risks, ("low", "medium", "high", "none"), RISK_LABELS | {"none": "Not assessed"}
+            {k or "none": v for k, v in risks.items()},
+            ("low", "medium", "high", "none"),
+            RISK_LABELS | {"none": "Not assessed"},
         ),
-        active=active or 0,
+        active=active,
         status=status,
         has_policy=session.scalar(
             select(PolicyItem.id).where(PolicyItem.is_active.is_(True)).limit(1)
