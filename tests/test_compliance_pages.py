@@ -387,3 +387,37 @@ def test_a_freelancer_is_kept_out_of_the_officer_pages(web, cworld, session):
     session.refresh(row)
     assert row.state == "decision_needed"
     assert "Compliance overview" not in _text(me.get("/"))
+
+
+def _checklist(page: str) -> str:
+    start = page.find('id="check"')
+    return page[start : page.find("</section>", start)]
+
+
+def test_an_officer_tries_the_policy_for_a_country_and_kind(web, cworld):
+    cworld.policy("nda")
+    cworld.policy("tax_form")
+    cworld.policy("right_to_work", country="GB")
+    cworld.policy("nda", country="GB", engagement_kind="trial", requirement="exempt")
+    cworld.session.commit()
+    officer = web("officer")
+    page = _checklist(_text(officer.get("/compliance/policies?check_country=gb&check_kind=hourly")))
+    assert "Tax form W-8BEN" in page and "Right to work" in page
+    assert page.count("signed by typing their name") == 1  # the NDA
+    trial = _checklist(_text(officer.get("/compliance/policies?check_country=GB&check_kind=trial")))
+    assert "signed by typing their name" not in trial  # exempt on trials in GB
+    us = _checklist(_text(officer.get("/compliance/policies?check_country=US&check_kind=hourly")))
+    assert "Tax form W-9" in us and "Right to work" not in us
+    bad = _text(officer.get("/compliance/policies?check_country=Germany&check_kind=hourly"))
+    assert "A two-letter country code, such as DE or US." in bad
+
+
+def test_the_overview_links_its_bars_to_the_filtered_list(web, cworld, session):
+    cworld.make_engagement(cworld.org, freelancer=cworld.freelancer, state="active", title="Live")
+    session.commit()
+    officer = web("officer")
+    page = _text(officer.get("/compliance/"))
+    assert "/compliance/?status=non_compliant#engagements" in page
+    assert "Not assessed" in page and "Set your first policy" in page
+    filtered = _text(officer.get("/compliance/?status=non_compliant"))
+    assert "No engagement matches" in filtered

@@ -314,11 +314,29 @@ def _policies(actor, *, form=None, settings_form=None):
     return render_template(
         "compliance/officer/policies.html",
         items=items,
+        check=_policy_check(session),
         form=form,
         settings_form=settings_form,
         upload_limit=documents.max_upload_bytes(),
         engagement_kinds=ENGAGEMENT_KINDS,
     ), status_of(form, settings_form)
+
+
+def _policy_check(session) -> dict:
+    """`?check_country=DE&check_kind=hourly`: what the policy asks of such a freelancer
+    (rules.resolve, as onboarding will), so an officer can try a policy before it applies."""
+    country = (request.args.get("check_country") or "").strip().upper()
+    kind = (request.args.get("check_kind") or "").strip()
+    check = {"country": country, "kind": kind, "resolved": None, "error": None}
+    if not country and not kind:
+        return check
+    if not (len(country) == 2 and country.isascii() and country.isalpha()):
+        check["error"] = "A two-letter country code, such as DE or US."
+    elif kind not in ENGAGEMENT_KINDS:
+        check["error"] = "Choose an engagement kind."
+    else:
+        check["resolved"] = services.resolve_policy(session, country=country, engagement_kind=kind)
+    return check
 
 
 @bp.get("/policies")

@@ -87,6 +87,14 @@ def _document_page(actor, document_id: int, *, form=None):
         freelancer=freelancer,
         stored=stored,
         versions=documents_by_kind(session, freelancer.id).get(document.kind, []),
+        engagements=session.scalars(
+            select(Engagement)
+            .where(
+                Engagement.freelancer_id == freelancer.id,
+                Engagement.state.in_(("approved", "onboarding", "active")),
+            )
+            .order_by(Engagement.start_date)
+        ).all(),
         role=role,
         item=item,
         may_review=(
