@@ -421,3 +421,23 @@ def test_the_overview_links_its_bars_to_the_filtered_list(web, cworld, session):
     assert "Not assessed" in page and "Set your first policy" in page
     filtered = _text(officer.get("/compliance/?status=non_compliant"))
     assert "No engagement matches" in filtered
+
+
+def test_procurement_reviews_what_the_policy_gives_it_and_nothing_else(web, cworld, session):
+    cworld.policy("tax_form", reviewer_role="procurement")
+    w9 = cworld.upload("w9")
+    session.commit()
+    procurement = web("procurement")
+    queue = _text(procurement.get("/compliance/reviews"))
+    assert f"/compliance/reviews/documents/{w9.id}" in queue
+    assert "High-risk classifications" not in queue  # decisions are the officer's
+    assert procurement.get("/compliance/policies").status_code == 403
+    response = procurement.post(
+        f"/compliance/reviews/documents/{w9.id}", data={"decision": "approve"}
+    )
+    assert response.status_code == 302
+    session.refresh(w9)
+    assert w9.state == "approved" and w9.expires_on is None
+    officer_queue = _text(web("officer").get("/compliance/reviews"))
+    assert f"/compliance/reviews/documents/{w9.id}" not in officer_queue
+    assert web("manager").get("/compliance/reviews").status_code == 403
