@@ -441,3 +441,20 @@ def test_procurement_reviews_what_the_policy_gives_it_and_nothing_else(web, cwor
     officer_queue = _text(web("officer").get("/compliance/reviews"))
     assert f"/compliance/reviews/documents/{w9.id}" not in officer_queue
     assert web("manager").get("/compliance/reviews").status_code == 403
+
+
+def test_the_overview_links_the_documents_about_to_expire(web, cworld, session):
+    cworld.policy("insurance", validity="typed")
+    document = cworld.upload("insurance")
+    cworld.approve(document, expires_on=(cworld.today + timedelta(days=10)).isoformat())
+    cworld.make_engagement(cworld.org, freelancer=cworld.freelancer, state="active", title="Live")
+    session.commit()
+    officer = web("officer")
+    page = _text(officer.get("/compliance/"))
+    link = (
+        "/compliance/documents?state=approved&amp;expires_before="
+        + (cworld.today + timedelta(days=31)).isoformat()
+    )
+    assert link in page
+    listed = _text(officer.get(link.replace("&amp;", "&") + "&sort=expires_on"))
+    assert "Certificate of insurance" in listed and "1 document" in listed

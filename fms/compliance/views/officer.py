@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
@@ -241,6 +241,7 @@ def dashboard():
         warnings=warnings,
         lp=lp,
         today=today,
+        timedelta_30=timedelta(days=queries.EXPIRING_WITHIN_DAYS + 1),
     )
 
 
