@@ -45,6 +45,11 @@ EXTRA_PAGES = {
         "/inbox",
         "/timesheets/engagements/{engagement}",
     ],
+    "compliance": [
+        "/compliance/engagements/{engagement}",
+        "/compliance/templates/new?kind=nda",
+        "/compliance/tenure",
+    ],
     "freelancer": [
         "/inbox",
         "/timesheets/{draft_sheet}",
