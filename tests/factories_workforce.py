@@ -344,6 +344,129 @@ def _task_code(f, org):
     return row.id
 
 
+# --- compliance: rows made as rows (the route walk signs in as org A's admin) -------------
+
+
+def _country_code() -> str:
+    """A two-letter code no other call of this run has made (unique per organization)."""
+    n = next(_seq)
+    return chr(65 + n // 26 % 26) + chr(65 + n % 26)
+
+
+def _compliance_file(f, org, data=b"%PDF-1.4\n%%EOF\n"):
+    from fms import storage
+
+    return storage.store(
+        f.session,
+        org_id=org.id,
+        filename="form.pdf",
+        allowed_kinds=("pdf",),
+        max_bytes=1024,
+        data=data,
+    )
+
+
+def _compliance_document(f, org):
+    """A document waiting for review, with its stored file (its download answers)."""
+    from fms.compliance.models import ComplianceDocument
+
+    freelancer = f.make_freelancer(org)
+    with as_org(f.session, org.id):
+        stored = _compliance_file(f, org)
+        row = ComplianceDocument(
+            org_id=org.id,
+            freelancer_id=freelancer.id,
+            kind="insurance",
+            version=1,
+            file_id=stored.id,
+            state="pending_review",
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _compliance_policy_item(f, org):
+    from fms.compliance.models import PolicyItem
+
+    with as_org(f.session, org.id):
+        row = PolicyItem(org_id=org.id, document_kind="insurance", country=_country_code())
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _signing_template(f, org):
+    from fms.compliance.models import SigningTemplate
+
+    with as_org(f.session, org.id):
+        row = SigningTemplate(
+            org_id=org.id, kind="nda", version=next(_seq), title="NDA", body="Confidential."
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _signature(f, org):
+    """A signature with its signed PDF stored (its download answers)."""
+    from datetime import UTC, datetime
+
+    from fms.compliance.models import Signature
+
+    engagement = f.make_engagement(org, state="onboarding")
+    template_id = _signing_template(f, org)
+    with as_org(f.session, org.id):
+        stored = _compliance_file(f, org)
+        row = Signature(
+            org_id=org.id,
+            engagement_id=engagement.id,
+            freelancer_id=engagement.freelancer_id,
+            template_id=template_id,
+            kind="nda",
+            template_version=1,
+            signed_text="Confidential.",
+            text_sha256="0" * 64,
+            typed_name="Freelancer",
+            signed_at=datetime.now(UTC),
+            pdf_file_id=stored.id,
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _classification(f, org):
+    from fms.compliance.models import Classification
+
+    engagement = f.make_engagement(org, state="onboarding")
+    with as_org(f.session, org.id):
+        row = Classification(
+            org_id=org.id,
+            engagement_id=engagement.id,
+            jurisdiction="generic",
+            model_version=1,
+            answers={},
+            score=12,
+            risk="high",
+            drivers=[],
+            state="decision_needed",
+        )
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _tenure_rule(f, org):
+    from fms.compliance.models import TenureRule
+
+    with as_org(f.session, org.id):
+        row = TenureRule(org_id=org.id, country=_country_code(), max_months=18)
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
 # route parameter name -> lambda f, org: id of a real object of that organization
 ID_FACTORIES: dict = {
     "timesheet_id": lambda f, org: _timesheet(f, org).id,
@@ -358,4 +481,10 @@ ID_FACTORIES: dict = {
     "amendment_id": _amendment,
     "step_id": _step,
     "delegation_id": _delegation,
+    "document_id": _compliance_document,
+    "policy_item_id": _compliance_policy_item,
+    "template_id": _signing_template,
+    "signature_id": _signature,
+    "classification_id": _classification,
+    "tenure_rule_id": _tenure_rule,
 }

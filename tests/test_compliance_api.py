@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from fms import storage
+from fms.compliance import tenure
 from fms.compliance.models import (
     Classification,
     ComplianceDocument,
@@ -262,6 +263,7 @@ def test_another_organizations_ids_are_not_found(
     assessed = cworld.assess(HIGH_US)
     template_id = signature.template_id
     items = session.scalars(select(PolicyItem.id)).all()
+    rule = tenure.set_rule(session, actor=cworld.officer, max_months=18)
     session.commit()
     other = make_org()
     stranger = make_member(other, roles=("org_admin",))
@@ -274,9 +276,7 @@ def test_another_organizations_ids_are_not_found(
         f"/api/v1/signatures/{signature.id}/pdf",
         f"/api/v1/classifications/{assessed.id}",
         f"/api/v1/compliance/signing-templates/{template_id}",
-        f"/api/v1/compliance/policy-items/{items[0]}",
         f"/api/v1/engagements/{engagement}/compliance",
-        f"/api/v1/engagements/{engagement}/signatures",
         f"/api/v1/engagements/{engagement}/classification/questionnaire",
     ):
         _problem(api.get(path), 404)
@@ -285,9 +285,12 @@ def test_another_organizations_ids_are_not_found(
         (f"/api/v1/compliance/documents/{document.id}/reject", {"reason": "no"}),
         (f"/api/v1/classifications/{assessed.id}/decision", {"accept": True, "rationale": "x"}),
         (f"/api/v1/engagements/{engagement}/tenure-overrides", {}),
+        (f"/api/v1/engagements/{engagement}/signatures", {}),
     ):
         _problem(api.post(path, json=body), 404)
     _problem(api.delete(f"/api/v1/compliance/policy-items/{items[0]}"), 404)
+    _problem(api.patch(f"/api/v1/compliance/policy-items/{items[0]}", json={}), 404)
+    _problem(api.put(f"/api/v1/compliance/tenure-rules/{rule.id}", json={"max_months": 9}), 404)
     assert _ok(api.get("/api/v1/compliance/documents"))["total"] == 0
     assert _ok(api.get("/api/v1/compliance/policy-items"))["total"] == 0
     scope_session(session, cworld.org.id)
@@ -404,8 +407,8 @@ def test_tenure_rules_and_overrides(api, session, cworld):
     later = (end + timedelta(days=60)).isoformat()
     made = _ok(officer.post(overrides, json={"allowed_until": later, "reason": "Handover"}), 201)
     assert made["allowed_until"] == later
-    assert [o["id"] for o in _ok(officer.get(overrides))] == [made["id"]]
     status = _ok(officer.get(f"/api/v1/engagements/{cworld.engagement.id}/compliance"))
+    assert [o["id"] for o in status["tenure"]["overrides"]] == [made["id"]]
     assert status["tenure"]["max_months"] == 24 and status["tenure"]["override_until"] == later
 
 

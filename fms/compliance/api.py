@@ -243,6 +243,11 @@ def _compliance_body(engagement: Engagement, freelancer: Freelancer) -> dict:
             "limit": run.limit,
             "max_months": run.max_months,
             "override_until": tenure.override_until(session, engagement.id),
+            "overrides": session.scalars(
+                select(TenureOverride)
+                .where(TenureOverride.engagement_id == engagement.id)
+                .order_by(TenureOverride.id)
+            ).all(),
         },
     }
 
@@ -299,12 +304,6 @@ class PolicyItems(MethodView):
 
 @blp.route("/compliance/policy-items/<int:policy_item_id>")
 class PolicyItemById(MethodView):
-    @blp.response(200, schemas.PolicyItemOut)
-    def get(self, policy_item_id: int):
-        """One policy item."""
-        _officer(current_actor())
-        return _policy_body(get_in_org(db.session, PolicyItem, policy_item_id))
-
     @blp.arguments(schemas.PolicyItemPatchIn)
     @blp.response(200, schemas.PolicyItemOut)
     @conflict
@@ -594,16 +593,6 @@ class SigningText(MethodView):
 
 @blp.route("/engagements/<int:engagement_id>/signatures")
 class Signatures(MethodView):
-    @blp.response(200, schemas.SignatureOut(many=True))
-    def get(self, engagement_id: int):
-        """The engagement's signatures (the freelancer; those who read signatures)."""
-        actor = current_actor()
-        if not actor.can("signatures.read"):
-            services.engagement_for(db.session, actor, engagement_id, officers_too=False)
-        return db.session.scalars(
-            select(Signature).where(Signature.engagement_id == engagement_id).order_by(Signature.id)
-        ).all()
-
     @blp.arguments(schemas.SignIn)
     @blp.response(201, schemas.SignatureDetailOut)
     @conflict
@@ -665,16 +654,6 @@ class Questionnaire(MethodView):
 
 @blp.route("/engagements/<int:engagement_id>/classifications")
 class Classifications(MethodView):
-    @blp.response(200, schemas.ClassificationOut(many=True))
-    def get(self, engagement_id: int):
-        """The engagement's assessments, newest first (the freelancer, compliance)."""
-        _engagement(current_actor(), engagement_id)
-        return db.session.scalars(
-            select(Classification)
-            .where(Classification.engagement_id == engagement_id)
-            .order_by(Classification.id.desc())
-        ).all()
-
     @blp.arguments(schemas.AssessIn)
     @blp.response(201, schemas.ClassificationOut)
     @conflict
@@ -744,12 +723,6 @@ class TenureRules(MethodView):
 
 @blp.route("/compliance/tenure-rules/<int:tenure_rule_id>")
 class TenureRuleById(MethodView):
-    @blp.response(200, schemas.TenureRuleOut)
-    def get(self, tenure_rule_id: int):
-        """One tenure rule."""
-        _officer(current_actor())
-        return get_in_org(db.session, TenureRule, tenure_rule_id)
-
     @blp.arguments(schemas.TenureRulePutIn)
     @blp.response(200, schemas.TenureRuleOut)
     @conflict
@@ -763,16 +736,6 @@ class TenureRuleById(MethodView):
 
 @blp.route("/engagements/<int:engagement_id>/tenure-overrides")
 class TenureOverrides(MethodView):
-    @blp.response(200, schemas.OverrideOut(many=True))
-    def get(self, engagement_id: int):
-        """The engagement's tenure overrides (compliance)."""
-        _officer(current_actor())
-        return db.session.scalars(
-            select(TenureOverride)
-            .where(TenureOverride.engagement_id == engagement_id)
-            .order_by(TenureOverride.id)
-        ).all()
-
     @blp.arguments(schemas.OverrideIn)
     @blp.response(201, schemas.OverrideOut)
     @conflict

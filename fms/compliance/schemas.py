@@ -364,6 +364,7 @@ class TenureOut(Schema):
     limit = fields.Date(metadata={"description": "The last day of the continuous run allowed."})
     max_months = fields.Integer()
     override_until = fields.Date(allow_none=True)
+    overrides = fields.List(fields.Nested(OverrideOut))
 
 
 # --- an engagement's compliance ------------------------------------------------------------
