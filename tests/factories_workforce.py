@@ -353,118 +353,84 @@ def _country_code() -> str:
     return chr(65 + n // 26 % 26) + chr(65 + n % 26)
 
 
-def _compliance_file(f, org, data=b"%PDF-1.4\n%%EOF\n"):
+def _compliance_row(f, org, model_name: str, *, with_file: str | None = None, **values) -> int:
+    """A compliance row of `org` (its file stored first when `with_file` names the column,
+    so its download answers), as a row: the id."""
     from fms import storage
+    from fms.compliance import models
 
-    return storage.store(
-        f.session,
-        org_id=org.id,
-        filename="form.pdf",
-        allowed_kinds=("pdf",),
-        max_bytes=1024,
-        data=data,
-    )
+    with as_org(f.session, org.id):
+        if with_file:
+            values[with_file] = storage.store(
+                f.session,
+                org_id=org.id,
+                filename="form.pdf",
+                allowed_kinds=("pdf",),
+                max_bytes=1024,
+                data=b"%PDF-1.4\n%%EOF\n",
+            ).id
+        row = getattr(models, model_name)(org_id=org.id, **values)
+        f.session.add(row)
+        f.session.flush()
+    return row.id
 
 
 def _compliance_document(f, org):
-    """A document waiting for review, with its stored file (its download answers)."""
-    from fms.compliance.models import ComplianceDocument
-
-    freelancer = f.make_freelancer(org)
-    with as_org(f.session, org.id):
-        stored = _compliance_file(f, org)
-        row = ComplianceDocument(
-            org_id=org.id,
-            freelancer_id=freelancer.id,
-            kind="insurance",
-            version=1,
-            file_id=stored.id,
-            state="pending_review",
-        )
-        f.session.add(row)
-        f.session.flush()
-    return row.id
-
-
-def _compliance_policy_item(f, org):
-    from fms.compliance.models import PolicyItem
-
-    with as_org(f.session, org.id):
-        row = PolicyItem(org_id=org.id, document_kind="insurance", country=_country_code())
-        f.session.add(row)
-        f.session.flush()
-    return row.id
+    """A document waiting for review, with its stored file."""
+    return _compliance_row(
+        f,
+        org,
+        "ComplianceDocument",
+        with_file="file_id",
+        freelancer_id=f.make_freelancer(org).id,
+        kind="insurance",
+        version=1,
+        state="pending_review",
+    )
 
 
 def _signing_template(f, org):
-    from fms.compliance.models import SigningTemplate
-
-    with as_org(f.session, org.id):
-        row = SigningTemplate(
-            org_id=org.id, kind="nda", version=next(_seq), title="NDA", body="Confidential."
-        )
-        f.session.add(row)
-        f.session.flush()
-    return row.id
+    values = {"kind": "nda", "version": next(_seq), "title": "NDA", "body": "Confidential."}
+    return _compliance_row(f, org, "SigningTemplate", **values)
 
 
 def _signature(f, org):
-    """A signature with its signed PDF stored (its download answers)."""
+    """A signature with its signed PDF stored."""
     from datetime import UTC, datetime
 
-    from fms.compliance.models import Signature
-
     engagement = f.make_engagement(org, state="onboarding")
-    template_id = _signing_template(f, org)
-    with as_org(f.session, org.id):
-        stored = _compliance_file(f, org)
-        row = Signature(
-            org_id=org.id,
-            engagement_id=engagement.id,
-            freelancer_id=engagement.freelancer_id,
-            template_id=template_id,
-            kind="nda",
-            template_version=1,
-            signed_text="Confidential.",
-            text_sha256="0" * 64,
-            typed_name="Freelancer",
-            signed_at=datetime.now(UTC),
-            pdf_file_id=stored.id,
-        )
-        f.session.add(row)
-        f.session.flush()
-    return row.id
+    return _compliance_row(
+        f,
+        org,
+        "Signature",
+        with_file="pdf_file_id",
+        engagement_id=engagement.id,
+        freelancer_id=engagement.freelancer_id,
+        template_id=_signing_template(f, org),
+        kind="nda",
+        template_version=1,
+        signed_text="Confidential.",
+        text_sha256="0" * 64,
+        typed_name="Freelancer",
+        signed_at=datetime.now(UTC),
+    )
 
 
 def _classification(f, org):
-    from fms.compliance.models import Classification
-
-    engagement = f.make_engagement(org, state="onboarding")
-    with as_org(f.session, org.id):
-        row = Classification(
-            org_id=org.id,
-            engagement_id=engagement.id,
-            jurisdiction="generic",
-            model_version=1,
-            answers={},
-            score=12,
-            risk="high",
-            drivers=[],
-            state="decision_needed",
-        )
-        f.session.add(row)
-        f.session.flush()
-    return row.id
-
-
-def _tenure_rule(f, org):
-    from fms.compliance.models import TenureRule
-
-    with as_org(f.session, org.id):
-        row = TenureRule(org_id=org.id, country=_country_code(), max_months=18)
-        f.session.add(row)
-        f.session.flush()
-    return row.id
+    """A high-risk classification waiting for a decision."""
+    return _compliance_row(
+        f,
+        org,
+        "Classification",
+        engagement_id=f.make_engagement(org, state="onboarding").id,
+        jurisdiction="generic",
+        model_version=1,
+        answers={},
+        score=12,
+        risk="high",
+        drivers=[],
+        state="decision_needed",
+    )
 
 
 # route parameter name -> lambda f, org: id of a real object of that organization
@@ -482,9 +448,13 @@ ID_FACTORIES: dict = {
     "step_id": _step,
     "delegation_id": _delegation,
     "document_id": _compliance_document,
-    "policy_item_id": _compliance_policy_item,
+    "policy_item_id": lambda f, org: _compliance_row(
+        f, org, "PolicyItem", document_kind="insurance", country=_country_code()
+    ),
     "template_id": _signing_template,
     "signature_id": _signature,
     "classification_id": _classification,
-    "tenure_rule_id": _tenure_rule,
+    "tenure_rule_id": lambda f, org: _compliance_row(
+        f, org, "TenureRule", country=_country_code(), max_months=18
+    ),
 }
