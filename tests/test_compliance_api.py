@@ -506,3 +506,39 @@ def test_engagements_list_reads_statuses(api, session, cworld):
     assert {r["compliance_status"] for r in rows["items"]} == {"compliant"}
     onboarding = _ok(officer.get("/api/v1/compliance/engagements?state=approved"))
     assert [r["engagement_id"] for r in onboarding["items"]] == [cworld.engagement.id]
+
+
+def test_a_typed_expiry_is_required_and_in_the_future(api, session, cworld):
+    cworld.policy("insurance", validity="typed")
+    session.commit()
+    document = _ok(_upload(api.as_(cworld.me), kind="insurance"), 201)
+    approve = f"/api/v1/compliance/documents/{document['id']}/approve"
+    officer = api.as_(cworld.officer)
+    _problem(officer.post(approve, json={}), 422)
+    yesterday = (cworld.today - timedelta(days=1)).isoformat()
+    _problem(officer.post(approve, json={"expires_on": yesterday}), 422)
+    _problem(officer.post(approve, json={"expires_on": "0001-01-01"}), 422)
+    later = (cworld.today + timedelta(days=200)).isoformat()
+    approved = _ok(officer.post(approve, json={"expires_on": later, "reason": "Checked"}))
+    assert approved["state"] == "approved" and approved["expires_on"] == later
+
+
+def test_settings_are_read_and_bounded(api, cworld):
+    officer = api.as_(cworld.officer)
+    assert _ok(officer.get("/api/v1/compliance/settings")) == {
+        "non_compliance_mode": "warn",
+        "reassess_within_days": 30,
+    }
+    for bad in (
+        {"non_compliance_mode": "maybe"},
+        {"non_compliance_mode": "block", "reassess_within_days": 0},
+        {"non_compliance_mode": "block", "reassess_within_days": 1.0},
+        {"non_compliance_mode": "block", "mode": "x"},
+    ):
+        _problem(officer.put("/api/v1/compliance/settings", json=bad), 422)
+    saved = officer.put(
+        "/api/v1/compliance/settings",
+        json={"non_compliance_mode": "block", "reassess_within_days": 14},
+    )
+    assert _ok(saved)["reassess_within_days"] == 14
+    assert _ok(officer.get("/api/v1/compliance/settings"))["non_compliance_mode"] == "block"
