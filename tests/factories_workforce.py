@@ -344,6 +344,95 @@ def _task_code(f, org):
     return row.id
 
 
+# --- compliance: rows made as rows (the route walk signs in as org A's admin) -------------
+
+
+def _country_code() -> str:
+    """A two-letter code no other call of this run has made (unique per organization)."""
+    n = next(_seq)
+    return chr(65 + n // 26 % 26) + chr(65 + n % 26)
+
+
+def _compliance_row(f, org, model_name: str, *, with_file: str | None = None, **values) -> int:
+    """A compliance row of `org` (its file stored first when `with_file` names the column,
+    so its download answers), as a row: the id."""
+    from fms import storage
+    from fms.compliance import models
+
+    with as_org(f.session, org.id):
+        if with_file:
+            values[with_file] = storage.store(
+                f.session,
+                org_id=org.id,
+                filename="form.pdf",
+                allowed_kinds=("pdf",),
+                max_bytes=1024,
+                data=b"%PDF-1.4\n%%EOF\n",
+            ).id
+        row = getattr(models, model_name)(org_id=org.id, **values)
+        f.session.add(row)
+        f.session.flush()
+    return row.id
+
+
+def _compliance_document(f, org):
+    """A document waiting for review, with its stored file."""
+    return _compliance_row(
+        f,
+        org,
+        "ComplianceDocument",
+        with_file="file_id",
+        freelancer_id=f.make_freelancer(org).id,
+        kind="insurance",
+        version=1,
+        state="pending_review",
+    )
+
+
+def _signing_template(f, org):
+    values = {"kind": "nda", "version": next(_seq), "title": "NDA", "body": "Confidential."}
+    return _compliance_row(f, org, "SigningTemplate", **values)
+
+
+def _signature(f, org):
+    """A signature with its signed PDF stored."""
+    from datetime import UTC, datetime
+
+    engagement = f.make_engagement(org, state="onboarding")
+    return _compliance_row(
+        f,
+        org,
+        "Signature",
+        with_file="pdf_file_id",
+        engagement_id=engagement.id,
+        freelancer_id=engagement.freelancer_id,
+        template_id=_signing_template(f, org),
+        kind="nda",
+        template_version=1,
+        signed_text="Confidential.",
+        text_sha256="0" * 64,
+        typed_name="Freelancer",
+        signed_at=datetime.now(UTC),
+    )
+
+
+def _classification(f, org):
+    """A high-risk classification waiting for a decision."""
+    return _compliance_row(
+        f,
+        org,
+        "Classification",
+        engagement_id=f.make_engagement(org, state="onboarding").id,
+        jurisdiction="generic",
+        model_version=1,
+        answers={},
+        score=12,
+        risk="high",
+        drivers=[],
+        state="decision_needed",
+    )
+
+
 # route parameter name -> lambda f, org: id of a real object of that organization
 ID_FACTORIES: dict = {
     "timesheet_id": lambda f, org: _timesheet(f, org).id,
@@ -358,4 +447,14 @@ ID_FACTORIES: dict = {
     "amendment_id": _amendment,
     "step_id": _step,
     "delegation_id": _delegation,
+    "document_id": _compliance_document,
+    "policy_item_id": lambda f, org: _compliance_row(
+        f, org, "PolicyItem", document_kind="insurance", country=_country_code()
+    ),
+    "template_id": _signing_template,
+    "signature_id": _signature,
+    "classification_id": _classification,
+    "tenure_rule_id": lambda f, org: _compliance_row(
+        f, org, "TenureRule", country=_country_code(), max_months=18
+    ),
 }
