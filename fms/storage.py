@@ -231,6 +231,12 @@ def store_upload(session: Session, upload, *, actor, field: str, allowed_kinds=R
     )
 
 
+def openapi_content(kinds) -> dict:
+    """The OpenAPI `content` of a download route serving files of these kinds."""
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {KINDS[kind].media_type: binary for kind in kinds}
+
+
 def uploaded_by(session: Session, file_id, *, user_id: int | None, field: str) -> StoredFile:
     """A file this person uploaded in the session's organization, to attach to a record
     of theirs; another person's file, or another organization's, is not found (a file id

@@ -52,11 +52,8 @@ POLICY_QUERY = api_schema(POLICY_ITEMS, "PolicyItemQuery")
 ENGAGEMENT_QUERY = api_schema(ENGAGEMENTS, "EngagementComplianceQuery")
 # a refused rule or a lost race (already reviewed, already signed): problem+json 409
 conflict = blp.alt_response(409, response="CONFLICT")
-DOCUMENT_TYPES = {
-    storage.KINDS[kind].media_type: {"schema": {"type": "string", "format": "binary"}}
-    for kind in documents.ALLOWED_FILE_KINDS
-}
-PDF_TYPE = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
+DOCUMENT_TYPES = storage.openapi_content(documents.ALLOWED_FILE_KINDS)
+PDF_TYPE = storage.openapi_content(["pdf"])
 
 
 # --- visibility: 404 first -----------------------------------------------------------------

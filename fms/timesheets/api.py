@@ -44,10 +44,7 @@ MILESTONE_QUERY = api_schema(MILESTONES, "MilestoneQuery")
 EXPENSE_QUERY = api_schema(EXPENSES, "ExpenseQuery")
 # a refused rule or a lost race (already decided, one sheet per week): problem+json 409
 conflict = blp.alt_response(409, response="CONFLICT")
-RECEIPT_TYPES = {
-    storage.KINDS[kind].media_type: {"schema": {"type": "string", "format": "binary"}}
-    for kind in storage.RECEIPT_KINDS
-}
+RECEIPT_TYPES = storage.openapi_content(storage.RECEIPT_KINDS)
 
 
 # --- visibility: 404 first -----------------------------------------------------------------
