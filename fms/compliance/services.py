@@ -35,8 +35,6 @@ from fms.tenancy import get_in_org
 from fms.timekeeping import today_in, utcnow
 from fms.workforce.models import Engagement, Freelancer
 
-# Who sets policies and decides: compliance officers and org admins. (The identity
-# permission table has no compliance permissions yet; the pages step moves these there.)
 NON_COMPLIANCE_MODES = ("warn", "block")
 STATUS_TRANSITIONS: dict[str, set[str]] = {
     "compliant": {"non_compliant"},
@@ -83,14 +81,22 @@ def engagement_for(
 def settings(session: Session) -> ComplianceSettings:
     """The organization's settings (defaults until someone saves them)."""
     row = session.scalar(select(ComplianceSettings))
-    return row or ComplianceSettings(non_compliance_mode="warn", reassess_within_days=30)
+    return row or ComplianceSettings(
+        non_compliance_mode="warn", reassess_within_days=30, document_retention="keep"
+    )
 
 
 def update_settings(
-    session: Session, *, actor: Actor, non_compliance_mode: str, reassess_within_days=30
+    session: Session,
+    *,
+    actor: Actor,
+    non_compliance_mode: str,
+    reassess_within_days=30,
+    document_retention: str | None = None,
 ) -> ComplianceSettings:
-    """Set what a non-compliant engagement may still do ("warn" or "block" timesheets) and
-    how fresh a classification must be for an amendment."""
+    """Set what a non-compliant engagement may still do ("warn" or "block" timesheets), how
+    fresh a classification must be for an amendment, and whether a departing freelancer's
+    documents are kept or deleted (None leaves the retention as it is)."""
     require_officer(actor)
     errors = {}
     if non_compliance_mode not in NON_COMPLIANCE_MODES:
@@ -101,6 +107,8 @@ def update_settings(
             raise ValueError
     except ValueError:
         errors["reassess_within_days"] = ["A whole number of days from 1 to 366."]
+    if document_retention is not None and document_retention not in rules.RETENTION_CHOICES:
+        errors["document_retention"] = ["Keep or delete."]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     row = session.scalar(select(ComplianceSettings))
@@ -112,6 +120,7 @@ def update_settings(
                 org_id=actor.org_id,
                 non_compliance_mode=non_compliance_mode,
                 reassess_within_days=days,
+                document_retention=document_retention or "keep",
             ),
             existing=lambda: session.scalar(select(ComplianceSettings.id)),
             detail="Someone saved the settings a moment ago; reload and try again.",
@@ -120,9 +129,12 @@ def update_settings(
         before = {
             "non_compliance_mode": row.non_compliance_mode,
             "reassess_within_days": row.reassess_within_days,
+            "document_retention": row.document_retention,
         }
         row.non_compliance_mode = non_compliance_mode
         row.reassess_within_days = days
+        if document_retention is not None:
+            row.document_retention = document_retention
         session.flush()
     audit.record(
         session,
@@ -130,7 +142,11 @@ def update_settings(
         "compliance_settings.updated",
         row,
         before=before,
-        after={"non_compliance_mode": non_compliance_mode, "reassess_within_days": days},
+        after={
+            "non_compliance_mode": non_compliance_mode,
+            "reassess_within_days": days,
+            "document_retention": row.document_retention,
+        },
     )
     return row
 
@@ -373,6 +389,16 @@ def checklist_steps(session: Session, engagement: Engagement) -> list[tuple[str,
     return [
         (item.key, item.label + ("" if item.required else " (optional)"), item.step_kind)
         for item in items_for(session, engagement)
+    ]
+
+
+def provided_steps(session: Session, engagement: Engagement) -> list[tuple]:
+    """The checklist provider registered with workforce: `checklist_steps`, each naming the
+    manual steps of the default template it stands for (rules.REPLACED_MANUAL_STEPS), so
+    "NDA signed" is not ticked by hand beside the policy's own NDA step."""
+    return [
+        (key, title, kind, rules.REPLACED_MANUAL_STEPS.get(key.removeprefix("compliance:"), ()))
+        for key, title, kind in checklist_steps(session, engagement)
     ]
 
 
