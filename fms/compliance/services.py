@@ -333,11 +333,27 @@ def item_statuses(session: Session, engagement: Engagement, *, today: date) -> l
     items = items_for(session, engagement)
     if not items:
         return []
-    documents = documents_by_kind(session, engagement.freelancer_id)
-    signed = set(
-        session.scalars(select(Signature.kind).where(Signature.engagement_id == engagement.id))
+    return statuses_from(
+        items,
+        documents=documents_by_kind(session, engagement.freelancer_id),
+        signed=set(
+            session.scalars(select(Signature.kind).where(Signature.engagement_id == engagement.id))
+        ),
+        classification=latest_classification(session, engagement.id),
+        today=today,
     )
-    classification = latest_classification(session, engagement.id)
+
+
+def statuses_from(
+    items: list[rules.ResolvedItem],
+    *,
+    documents: dict[str, list[ComplianceDocument]],
+    signed: set[str],
+    classification: Classification | None,
+    today: date,
+) -> list[ItemStatus]:
+    """The items' states from what is already loaded: the freelancer's documents per kind
+    (newest first), the kinds signed on the engagement, its latest classification."""
     out = []
     for item in items:
         if item.step_kind == "sign":
@@ -449,9 +465,24 @@ def compliance_problem(session: Session, engagement: Engagement, *, today: date)
             )
         )
     )
+    return problem_from(item_statuses(session, engagement, today=today), lapsed_kinds)
+
+
+def lapsed(document: ComplianceDocument, today: date) -> bool:
+    """A version that expired (or is approved and past its expiry date)."""
+    return document.state == "expired" or (
+        document.state == "approved"
+        and document.expires_on is not None
+        and document.expires_on < today
+    )
+
+
+def problem_from(statuses: list[ItemStatus], lapsed_kinds: set[str]) -> str | None:
+    """The non-compliance reason from the items' states and the kinds with a lapsed
+    version (see `compliance_problem`)."""
     expired = [
         s.item.label
-        for s in item_statuses(session, engagement, today=today)
+        for s in statuses
         if s.item.required and s.item.kind in lapsed_kinds and not s.done
     ]
     return f"expired: {', '.join(expired)}" if expired else None
