@@ -280,6 +280,11 @@ def _add_provided_steps(session: Session, engagement: Engagement) -> None:
     session.flush()
 
 
+# public: the compliance demo adds the providers' steps to an engagement the workforce demo
+# put straight into onboarding
+add_provided_steps = _add_provided_steps
+
+
 def complete_provided_step(
     session: Session, *, actor: Actor, engagement_id: int, key: str
 ) -> OnboardingStep | None:
