@@ -93,6 +93,25 @@ def test_notice_and_then_the_end_make_one_checklist(cworld):
     tick(cworld, cworld.me, "final_timesheet")
 
 
+def test_the_sweep_opens_the_checklist_two_weeks_before_the_last_day(cworld):
+    from fms.compliance.sweep import sweep
+
+    engagement = activate(cworld)
+    robot = system_actor(cworld.org.id, channel="cli")
+    last_day = engagement.end_date
+    early = last_day - timedelta(days=offboarding.OFFBOARDING_LEAD_DAYS + 1)
+    assert sweep(cworld.session, actor=robot, today=early).offboarding_opened == 0
+    assert steps(cworld) == {}
+    on_time = last_day - timedelta(days=offboarding.OFFBOARDING_LEAD_DAYS)
+    assert sweep(cworld.session, actor=robot, today=on_time).offboarding_opened == 1
+    assert len(steps(cworld)) == len(rules.DEFAULT_OFFBOARDING)
+    assert sweep(cworld.session, actor=robot, today=on_time).offboarding_opened == 0
+    assert actions(cworld, "offboarding.opened") == 1
+    # notice given afterwards opens nothing new
+    give_notice(cworld)
+    assert actions(cworld, "offboarding.opened") == 1
+
+
 def test_offboarding_does_not_open_before_the_engagement_is_ending(cworld):
     activate(cworld)
     with pytest.raises(RuleViolation):

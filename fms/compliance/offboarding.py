@@ -1,10 +1,10 @@
 """Offboarding: the checklist an ending engagement gets from the organization's policy.
 
-The checklist opens when the engagement starts to end: when either side gives notice (the
-handover, the return of equipment and the final timesheet happen during the notice period),
-or, for an engagement that simply reaches its planned last day, when Workforce ends it.
-Workforce announces both through its ending listeners (workforce never imports
-compliance); opening twice adds nothing.
+The checklist opens when the engagement starts to end, so that the handover, the return of
+equipment and the final timesheet happen before the last day: when either side gives notice
+(Workforce announces it through its ending listeners; workforce never imports compliance),
+when the daily sweep finds the planned last day OFFBOARDING_LEAD_DAYS away, or at the
+latest when Workforce ends the engagement (announced too). Opening twice adds nothing.
 
 Each item names the party that ticks it (rules.OFFBOARDING_PARTIES): the engagement's
 hiring manager (or their stand-in that day), the freelancer themselves, or a compliance
@@ -15,7 +15,7 @@ end-of-engagement review stays Workforce's (`workforce.engagements.write_review`
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,6 +34,8 @@ from fms.workforce.models import Engagement, Freelancer
 
 # an engagement's offboarding opens once it is ending: notice given, or ended
 ENDING_EVENTS = ("notice_given", "ended")
+# ... or when its planned last day is this close (the sweep opens it)
+OFFBOARDING_LEAD_DAYS = 14
 MAX_TITLE = 200
 
 
@@ -134,14 +136,28 @@ def steps_of(session: Session, engagement_id: int) -> list[OffboardingStep]:
     )
 
 
-def open_offboarding(session: Session, *, actor: Actor, engagement: Engagement) -> list:
+def is_ending(engagement: Engagement, today: date) -> bool:
+    """Ended, or active with notice given or its last day within OFFBOARDING_LEAD_DAYS."""
+    return engagement.state == "ended" or (
+        engagement.state == "active"
+        and (
+            engagement.notice_given_at is not None
+            or engagement.end_date <= today + timedelta(days=OFFBOARDING_LEAD_DAYS)
+        )
+    )
+
+
+def open_offboarding(
+    session: Session, *, actor: Actor, engagement: Engagement, today: date | None = None
+) -> list:
     """Open the engagement's offboarding checklist from the policy, once: an engagement
-    that is ending (notice given) or ended gets one step per policy item (audited on the
-    engagement); opening it again, or by a concurrent transaction, adds nothing."""
-    if engagement.state != "ended" and not (
-        engagement.state == "active" and engagement.notice_given_at is not None
-    ):
-        raise RuleViolation("Offboarding opens when notice is given or the engagement ends.")
+    that is ending (`is_ending`) gets one step per policy item (audited on the engagement);
+    opening it again, or by a concurrent transaction, adds nothing."""
+    if not is_ending(engagement, today or org_today(session, engagement.org_id)):
+        raise RuleViolation(
+            "Offboarding opens when notice is given, when the last day is "
+            f"{OFFBOARDING_LEAD_DAYS} days away, or when the engagement ends."
+        )
     existing = steps_of(session, engagement.id)
     if existing:
         return existing
@@ -170,6 +186,69 @@ def open_offboarding(session: Session, *, actor: Actor, engagement: Engagement) 
         after={"items": [f"{i.key}:{i.party}" for i in items]},
     )
     return steps_of(session, engagement.id)
+
+
+def open_due(session: Session, *, actor: Actor, engagements: list, today: date) -> int:
+    """The sweep's part: open the checklist of every active engagement whose last day is
+    OFFBOARDING_LEAD_DAYS away or closer and has none yet, in a fixed number of statements
+    (one INSERT ... ON CONFLICT DO NOTHING for all, one batch of audit entries). How many
+    opened now."""
+    due = [e for e in engagements if e.state == "active" and is_ending(e, today)]
+    if not due:
+        return 0
+    have = set(
+        session.scalars(
+            select(OffboardingStep.engagement_id)
+            .where(OffboardingStep.engagement_id.in_([e.id for e in due]))
+            .distinct()
+        )
+    )
+    todo = [e for e in due if e.id not in have]
+    if not todo:
+        return 0
+    items = policy(session)
+    now = utcnow()
+    rows = [
+        {
+            "org_id": e.org_id,
+            "engagement_id": e.id,
+            "key": item.key,
+            "title": item.title,
+            "party": item.party,
+            "position": item.position,
+            "opened_at": now,
+        }
+        for e in todo
+        for item in items
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    opened = set(
+        session.scalars(
+            insert(OffboardingStep)
+            .on_conflict_do_nothing(index_elements=["engagement_id", "key"])
+            .returning(OffboardingStep.engagement_id)
+            .execution_options(insertmanyvalues_page_size=5000),
+            rows,
+        )
+    )
+    summary = [f"{i.key}:{i.party}" for i in items]
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Change(
+                action="offboarding.opened",
+                entity_type="engagement",
+                entity_id=engagement_id,
+                after={"items": summary},
+            )
+            for engagement_id in sorted(opened)
+        ],
+    )
+    return len(opened)
 
 
 def on_engagement_ending(session: Session, engagement: Engagement, *, actor, event: str) -> None:

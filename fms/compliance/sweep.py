@@ -6,6 +6,8 @@
 3. Active engagements with an expired required document become non-compliant (and
    compliant again once a current one is approved); under the "block" setting they cannot
    submit timesheets (services.submission_block).
+4. Active engagements whose last day is two weeks away get their offboarding checklist
+   (offboarding.open_due; notice and the end open it too).
 
 Safe to run twice: notifications carry dedupe keys (one per document or engagement,
 threshold and date), and statuses only change when they differ (conditional updates: of two
@@ -27,7 +29,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.compliance import rules, services, tenure
+from fms.compliance import offboarding, rules, services, tenure
 from fms.compliance.documents import expire_documents
 from fms.compliance.models import (
     Classification,
@@ -69,6 +71,7 @@ class SweepReport:
     notified: int = 0
     non_compliant: int = 0
     compliant_again: int = 0
+    offboarding_opened: int = 0
     details: list[str] = field(default_factory=list)
 
 
@@ -299,6 +302,9 @@ def sweep(session: Session, *, actor: Actor, today: date) -> SweepReport:
         else:
             report.compliant_again += 1
     report.notified = notify_many(session, org_id=org_id, notices=notices)
+    report.offboarding_opened = offboarding.open_due(
+        session, actor=actor, engagements=[e for e, _ in loaded.active], today=today
+    )
     return report
 
 
