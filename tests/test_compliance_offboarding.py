@@ -152,6 +152,30 @@ def test_each_party_ticks_its_own_items_and_nobody_elses(cworld):
     assert offboarding.offboarding_done(cworld.session, cworld.engagement.id)
 
 
+def test_the_managers_stand_in_ticks_the_managers_items(cworld, make_member, actor_of):
+    from fms.workforce.models import Delegation
+
+    activate(cworld)
+    give_notice(cworld)
+    other = actor_of(make_member(cworld.org, roles=("hiring_manager",)))
+    with pytest.raises(NotAllowed):  # another manager, standing in for nobody
+        tick(cworld, other, "access")
+    cworld.session.add(
+        Delegation(
+            org_id=cworld.org.id,
+            manager_user_id=cworld.manager.user_id,
+            delegate_user_id=other.user_id,
+            starts_on=cworld.today - timedelta(days=1),
+            ends_on=cworld.today + timedelta(days=7),
+            created_by_user_id=cworld.manager.user_id,
+        )
+    )
+    cworld.session.flush()
+    assert tick(cworld, other, "access").done_by_user_id == other.user_id
+    with pytest.raises(NotAllowed):
+        tick(cworld, other, "equipment")
+
+
 def test_another_freelancer_sees_nothing_of_the_checklist(cworld, make_member, actor_of):
     activate(cworld)
     give_notice(cworld)

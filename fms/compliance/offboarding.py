@@ -274,7 +274,7 @@ def party_of(session: Session, actor: Actor, engagement: Engagement, *, today: d
         parties.add("freelancer")
     day = min(today, engagement.end_date)
     terms = terms_on(session, engagement.id, day)
-    if terms is not None and actor.can("engagements.end"):
+    if terms is not None and (actor.can("engagements.end") or actor.can("engagements.manage")):
         manager = terms.hiring_manager_user_id
         if manager == actor.user_id or workforce_queries.stands_in_for(
             session, actor.user_id, manager, day
