@@ -176,6 +176,29 @@ def test_the_managers_stand_in_ticks_the_managers_items(cworld, make_member, act
         tick(cworld, other, "equipment")
 
 
+def test_each_party_sees_the_items_it_ticks(cworld):
+    from fms.compliance import queries
+
+    activate(cworld)
+    give_notice(cworld)
+
+    def to_do(actor):
+        return [
+            r.title
+            for r in queries.offboarding_to_do(cworld.session, actor=actor, today=cworld.today)
+        ]
+
+    by_party = {
+        p: [t for _, t, q in rules.DEFAULT_OFFBOARDING if q == p] for p in rules.OFFBOARDING_PARTIES
+    }
+    assert to_do(cworld.me) == by_party["freelancer"]
+    assert to_do(cworld.manager) == by_party["hiring_manager"]
+    assert to_do(cworld.officer) == [rules.RETENTION_CHOICES["keep"]]
+    assert to_do(cworld.procurement) == []
+    tick(cworld, cworld.me, "equipment")
+    assert "Equipment returned" not in to_do(cworld.me)
+
+
 def test_another_freelancer_sees_nothing_of_the_checklist(cworld, make_member, actor_of):
     activate(cworld)
     give_notice(cworld)

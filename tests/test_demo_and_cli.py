@@ -162,6 +162,12 @@ def test_demo_compliance_through_the_services(app, session):
     assert "NDA signed" not in {s.title for s in steps}  # the policy's own step instead
     problems = services.activation_problems(session, lena_engagement)
     assert any("high risk" in p for p in problems)
+    from fms.compliance.models import OffboardingStep
+
+    offboarding = session.scalars(select(OffboardingStep)).all()
+    assert offboarding and all(s.done_at is None for s in offboarding)
+    noticed = session.get(Engagement, offboarding[0].engagement_id)
+    assert noticed.notice_given_at is not None and noticed.state == "active"
     counts = _counts(session)
     second = runner.invoke(args=["fms", "demo"])
     assert second.exit_code == 0, second.output

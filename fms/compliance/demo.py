@@ -51,6 +51,7 @@ CONTRACT = (
     "may work for other clients.\n\n"
     "Either party may end the engagement with the notice the organization's settings state."
 )
+MANAGER_EMAIL = "manager@northbridge.example"
 SIGNED_NDAS = 3  # active engagements of freelancers who sign in: enough to show, fast to make
 EXPIRES_IN_DAYS = 20
 
@@ -162,6 +163,7 @@ def load_compliance_demo(session: Session, *, actor: Actor, today: date) -> str:
             jurisdiction=jurisdiction,
             answers=employee_way,
         )
+    ending = _notice_on_one(session, actor, today)
     report = sweep(session, actor=actor, today=today)
     parts = [
         f"Compliance demo: policies for {len({c for _, c, *_ in POLICY if c}) + 1} scopes "
@@ -171,9 +173,46 @@ def load_compliance_demo(session: Session, *, actor: Actor, today: date) -> str:
         parts.append(
             f"{expiring}'s insurance expires in {EXPIRES_IN_DAYS} days ({report.notified} notified)"
         )
+    if ending is not None:
+        parts.append(
+            f"{MANAGER_EMAIL} gave notice on “{ending.title}”: its offboarding checklist is open"
+        )
     if onboarding is not None:
         parts.append(
             "Lena Fischer's onboarding waits for her signatures and tax form, and her "
             f"high-risk classification for {OFFICER_EMAIL}"
         )
     return "; ".join(parts) + "."
+
+
+def _notice_on_one(session: Session, actor: Actor, today: date) -> Engagement | None:
+    """The demo manager gives notice on the newest of their active engagements that has no
+    timesheets, so an offboarding checklist is open (the workforce listener opens it)."""
+    from fms.timesheets.models import Timesheet
+
+    manager_id = session.scalar(select(User.id).where(User.email == MANAGER_EMAIL))
+    if manager_id is None:
+        return None
+    last_day = today + timedelta(days=workforce.notice_period_days(session))
+    candidates = session.scalars(
+        select(Engagement)
+        .where(
+            Engagement.state == "active",
+            Engagement.notice_given_at.is_(None),
+            Engagement.end_date >= last_day,
+            Engagement.id.not_in(select(Timesheet.engagement_id)),
+        )
+        .order_by(Engagement.id.desc())
+    ).all()
+    for engagement in candidates:
+        terms = workforce.terms_on(session, engagement.id, today)
+        if terms is not None and terms.hiring_manager_user_id == manager_id:
+            return workforce.give_notice(
+                session,
+                actor=_actor(session, actor.org_id, manager_id),
+                engagement_id=engagement.id,
+                end_date=last_day.isoformat(),
+                reason="The project phase was delivered early.",
+                today=today,
+            )
+    return None
