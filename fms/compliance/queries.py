@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fms.compliance import rules
 from fms.compliance.models import Classification, ComplianceDocument, EngagementCompliance
-from fms.compliance.services import policy_rows
+from fms.compliance.services import managers_on, policy_rows
 from fms.identity.actor import Actor
 from fms.workforce.models import Engagement, Freelancer
 
@@ -147,7 +147,6 @@ def offboarding_to_do(session: Session, *, actor: Actor, today: date) -> list[Of
     once it has passed; their stand-ins see them on the engagement's page), compliance's
     for compliance officers. Two statements whatever their number."""
     from fms.compliance.models import OffboardingStep
-    from fms.workforce.models import EngagementTerms
 
     rows = session.execute(
         select(OffboardingStep, Engagement, Freelancer.user_id)
@@ -157,20 +156,10 @@ def offboarding_to_do(session: Session, *, actor: Actor, today: date) -> list[Of
         .order_by(Engagement.end_date, Engagement.id, OffboardingStep.position)
     ).all()
     managed_ids = {e.id for step, e, _ in rows if step.party == "hiring_manager"}
-    managers: dict[int, int] = {}
+    managers: dict[int, int | None] = {}
     if managed_ids and (actor.can("engagements.end") or actor.can("engagements.manage")):
         last_days = {e.id: min(today, e.end_date) for _, e, _ in rows}
-        for engagement_id, effective_from, manager in session.execute(
-            select(
-                EngagementTerms.engagement_id,
-                EngagementTerms.effective_from,
-                EngagementTerms.hiring_manager_user_id,
-            )
-            .where(EngagementTerms.engagement_id.in_(managed_ids))
-            .order_by(EngagementTerms.engagement_id, EngagementTerms.effective_from)
-        ):
-            if engagement_id not in managers or effective_from <= last_days[engagement_id]:
-                managers[engagement_id] = manager
+        managers = managers_on(session, list(managed_ids), last_days)
     officer = actor.can("compliance.manage")
     out = []
     for step, engagement, owner in rows:

@@ -75,6 +75,28 @@ def engagement_for(
     return engagement, freelancer
 
 
+def managers_on(session: Session, engagement_ids, on) -> dict[int, int | None]:
+    """The hiring manager of many engagements in one statement, from the terms in effect on
+    a day (the earliest terms before the start), as workforce's `terms_on` says. `on` is a
+    date, or a mapping of engagement id to date; `engagement_ids` a list or a select."""
+    from fms.workforce.models import EngagementTerms
+
+    managers: dict[int, int | None] = {}
+    for engagement_id, effective_from, manager in session.execute(
+        select(
+            EngagementTerms.engagement_id,
+            EngagementTerms.effective_from,
+            EngagementTerms.hiring_manager_user_id,
+        )
+        .where(EngagementTerms.engagement_id.in_(engagement_ids))
+        .order_by(EngagementTerms.engagement_id, EngagementTerms.effective_from)
+    ):
+        day = on[engagement_id] if isinstance(on, dict) else on
+        if engagement_id not in managers or effective_from <= day:
+            managers[engagement_id] = manager
+    return managers
+
+
 # --- settings ------------------------------------------------------------------------------
 
 

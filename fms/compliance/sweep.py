@@ -42,7 +42,7 @@ from fms.identity.actor import Actor
 from fms.notifications.kinds import register_kind
 from fms.notifications.services import Notice, notify_many
 from fms.timekeeping import utcnow
-from fms.workforce.models import Engagement, EngagementTerms, Freelancer
+from fms.workforce.models import Engagement, Freelancer
 
 register_kind(
     "compliance.document_expiring",
@@ -118,19 +118,7 @@ def _load(session: Session, today: date) -> _Loaded:
             .order_by(Engagement.id)
         )
     ]
-    # the terms in effect on the day (the earliest before the start), as terms_on says
-    managers: dict[int, int | None] = {}
-    for engagement_id, effective_from, manager in session.execute(
-        select(
-            EngagementTerms.engagement_id,
-            EngagementTerms.effective_from,
-            EngagementTerms.hiring_manager_user_id,
-        )
-        .where(EngagementTerms.engagement_id.in_(active_ids))
-        .order_by(EngagementTerms.engagement_id, EngagementTerms.effective_from)
-    ):
-        if engagement_id not in managers or effective_from <= today:
-            managers[engagement_id] = manager
+    managers = services.managers_on(session, active_ids, today)
     documents: dict[int, dict[str, list[ComplianceDocument]]] = {}
     for document in session.scalars(
         select(ComplianceDocument)
