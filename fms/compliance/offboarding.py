@@ -9,7 +9,8 @@ latest when Workforce ends the engagement (announced too). Opening twice adds no
 Each item names the party that ticks it (rules.OFFBOARDING_PARTIES): the engagement's
 hiring manager (or their stand-in that day), the freelancer themselves, or a compliance
 officer. Nobody ticks another party's item; every tick is audited. The "documents" item
-says what the organization's retention setting says (kept or deleted). The
+says what the organization's retention setting says (kept or deleted); compliance ticks it
+once that is done (FMS records the tick; it does not delete stored files by itself). The
 end-of-engagement review stays Workforce's (`workforce.engagements.write_review`).
 """
 
