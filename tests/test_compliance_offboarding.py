@@ -320,3 +320,14 @@ def test_without_a_policy_the_manual_steps_stay(cworld):
     cworld.onboard()
     found = titles(cworld)
     assert ("NDA signed", None) in found and ("Contract signed", None) in found
+
+
+def test_an_offboarding_item_in_the_audit_log_links_to_its_engagement(cworld, app):
+    from fms.audit import hooks
+
+    activate(cworld)
+    give_notice(cworld)
+    step = steps(cworld)["equipment"]
+    with app.test_request_context():
+        links = hooks._BATCH_LINKS["offboarding_step"]([step.id])
+    assert links[step.id].endswith(f"/engagements/{cworld.engagement.id}")

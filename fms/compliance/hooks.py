@@ -42,6 +42,23 @@ ENTITY_WORDS = {
 }
 
 
+def _offboarding_step_pages(ids: list[int]) -> dict[int, str]:
+    """An offboarding item lives on its engagement's page."""
+    from flask import url_for
+    from sqlalchemy import select
+
+    from fms.compliance.models import OffboardingStep
+    from fms.extensions import db
+
+    rows = db.session.execute(
+        select(OffboardingStep.id, OffboardingStep.engagement_id).where(OffboardingStep.id.in_(ids))
+    )
+    return {
+        step_id: url_for("workforce.engagements.show", engagement_id=engagement_id)
+        for step_id, engagement_id in rows
+    }
+
+
 def register(app) -> None:
     """Called once from create_app."""
     from fms.compliance import classification, offboarding, services, sweep, tenure  # noqa: F401
@@ -50,6 +67,7 @@ def register(app) -> None:
 
     audit_hooks.register_action_words(ACTION_WORDS)
     audit_hooks.register_entity_words(ENTITY_WORDS)
+    audit_hooks.register_entity_links("offboarding_step", _offboarding_step_pages)
     engagements.register_activation_guard(services.activation_problems)
     engagements.register_activation_guard(tenure.activation_past_limit)
     engagements.register_checklist_provider(services.provided_steps)
