@@ -191,6 +191,8 @@ NOT_IDS = {
     ("timesheet_week_start", "weekday"),
     ("compliance_settings", "reassess_within_days"),
     ("compliance_policy_item", "validity_months"),
+    ("offboarding_policy_item", "position"),
+    ("offboarding_step", "position"),
     ("compliance_document", "version"),
     ("signing_template", "version"),
     ("signature", "template_version"),

@@ -934,3 +934,106 @@ def test_the_signed_pdf_has_an_evidence_page(app):
     assert len(pages) == 2  # the text, then the evidence on a page of its own
     for value in ("ab" * 32, "203.0.113.9", "Firefox", "template version 3"):
         assert value in html
+
+
+# --- the sweep at scale --------------------------------------------------------------------
+
+
+def _sweep_org(session, n, *, make_org, make_member, make_freelancer, make_engagement, actor_of):
+    """An organization with `n` active engagements: a third with a W-9 expiring within 30
+    days, a third with one that expired yesterday, a third current; half near the tenure
+    limit; a fifth ending in ten days."""
+    from fms.compliance.rules import add_months
+    from fms.timekeeping import today_in
+
+    org = make_org(name=f"Sweep {n}")
+    scope_session(session, org.id)
+    officer = actor_of(make_member(org, roles=("compliance",)))
+    services.set_policy_item(
+        session, actor=officer, document_kind="tax_form", validity="months", validity_months=12
+    )
+    tenure.set_rule(session, actor=officer, max_months=12)
+    today = today_in(org.timezone)
+    stored = storage.store(
+        session, org_id=org.id, filename="w9.pdf", allowed_kinds=("pdf",), max_bytes=10**6, data=PDF
+    )
+    manager = make_member(org, roles=("hiring_manager",)).user_id
+    for i in range(n):
+        user_id = make_member(org, roles=("freelancer",)).user_id
+        profile = make_freelancer(org, user_id=user_id, country="US")
+        start = add_months(today + timedelta(days=61), -12) if i % 2 == 0 else today - timedelta(30)
+        end = today + timedelta(days=10 if i % 5 == 4 else 200)  # a fifth end soon
+        make_engagement(org, freelancer=profile, manager_id=manager, start=start, end=end)
+        expires = (today + timedelta(days=20), today - timedelta(days=1), today + timedelta(300))
+        session.add(
+            ComplianceDocument(
+                org_id=org.id,
+                freelancer_id=profile.id,
+                kind="w9",
+                version=1,
+                file_id=stored.id,
+                state="approved",
+                expires_on=expires[i % 3],
+            )
+        )
+    session.flush()
+    return org
+
+
+def test_the_sweep_makes_a_fixed_number_of_statements_per_organization(
+    session, make_org, make_member, make_freelancer, make_engagement, actor_of, query_counter
+):
+    from fms.timekeeping import today_in
+
+    counts = {}
+    for n in (10, 200):
+        org = _sweep_org(
+            session,
+            n,
+            make_org=make_org,
+            make_member=make_member,
+            make_freelancer=make_freelancer,
+            make_engagement=make_engagement,
+            actor_of=actor_of,
+        )
+        system, today = system_actor(org.id), today_in(org.timezone)
+        with query_counter() as statements:
+            report = sweep(session, actor=system, today=today)
+        counts[n] = len(statements)
+        expired = len(range(1, n, 3))
+        assert (report.expired, report.non_compliant) == (expired, expired)
+        # expiring: freelancer and manager; non-compliant: both; tenure (even rows): both
+        assert report.notified == 2 * (len(range(0, n, 3)) + expired + len(range(0, n, 2)))
+        assert report.offboarding_opened == len(range(4, n, 5))
+        again = sweep(session, actor=system, today=today)
+        assert (again.expired, again.non_compliant, again.notified) == (0, 0, 0)
+        assert again.offboarding_opened == 0
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(EngagementCompliance)
+                .where(EngagementCompliance.state == "non_compliant")
+            )
+            == expired
+        )
+    assert counts[10] == counts[200], counts
+    assert counts[200] <= 40, counts
+
+
+def test_compliance_asks_permissions_not_role_names():
+    """Services ask `actor.can(...)` (the one permission table); the only role compared by
+    name is the reviewing role a policy item names (documents and the reviewers' queue)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent / "fms" / "compliance"
+    role_names = "|".join(("org_admin", "procurement", "hiring_manager", "compliance", "finance"))
+    for path in root.glob("*.py"):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            where = f"{path.name}:{number}: {line.strip()}"
+            if "actor.roles" in line:
+                assert re.search(r"(\brole\b|_reviewer_role\(.*\)) (not )?in actor\.roles", line), (
+                    where
+                )
+            assert not re.search(rf"\"({role_names})\" (not )?in ", line), where
+            assert "has_role" not in line, where

@@ -227,3 +227,28 @@ def test_two_sweeps_at_once_notify_once(app, committed):
     scope_session(committed, org_id)
     sent = _count(committed, Notification, Notification.kind == "compliance.document_expiring")
     assert sent == 2  # the freelancer and the hiring manager, once each
+
+
+def test_two_sweeps_at_once_expire_and_open_offboarding_once(app, committed):
+    from fms.compliance.models import OffboardingStep
+    from fms.compliance.rules import DEFAULT_OFFBOARDING
+
+    org_id, people, _, engagement_id, document_id = _setup(committed)
+    scope_session(committed, org_id)
+    documents.review_document(
+        committed, actor=people["officer"], document_id=document_id, approve=True
+    )
+    committed.get(ComplianceDocument, document_id).expires_on = date(2026, 12, 10)
+    committed.commit()
+
+    def run(session):  # eleven days before the engagement's last day
+        sweep(session, actor=system_actor(org_id), today=date(2026, 12, 20))
+
+    outcomes = _race(app, org_id, ("a", run), ("b", run))
+    assert set(outcomes.values()) == {"done"}, outcomes
+    scope_session(committed, org_id)
+    for action in ("offboarding.opened", "compliance_document.expired"):
+        assert _count(committed, AuditEntry, AuditEntry.action == action) == 1, action
+    opened = _count(committed, OffboardingStep, OffboardingStep.engagement_id == engagement_id)
+    assert opened == len(DEFAULT_OFFBOARDING)
+    assert audit.verify_chain(committed, org_id).ok

@@ -1,5 +1,7 @@
 """`flask fms demo`, `flask fms org create` and `flask fms jobs check`."""
 
+from datetime import timedelta
+
 from sqlalchemy import func, select
 
 from fms.audit.models import AuditEntry
@@ -102,6 +104,76 @@ def test_demo_timesheets_in_every_state_through_the_services(app, session):
     )
     assert {"timesheet.created", "timesheet.submitted", "timesheet.approved"} <= actions
     assert "timesheet.rejected" in actions
+
+
+def test_demo_compliance_through_the_services(app, session):
+    """Policies for the demo's countries, the NDA and contract texts, signed NDAs with real
+    PDFs, an insurance certificate expiring soon, Lena's onboarding with compliance items to
+    do and her high-risk classification waiting for a decision; once only."""
+    from fms.compliance import queries, services
+    from fms.compliance.models import (
+        Classification,
+        ComplianceDocument,
+        PolicyItem,
+        Signature,
+        SigningTemplate,
+    )
+    from fms.identity.actor import Actor
+    from fms.timekeeping import today_in
+    from fms.workforce.models import Engagement, OnboardingStep
+
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["fms", "demo"])
+    assert first.exit_code == 0, first.output
+    assert "Compliance demo:" in first.output
+    org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
+    scope_session(session, org.id)
+    today = today_in(org.timezone)
+    policy = set(session.scalars(select(PolicyItem.country)))
+    assert {"", "US", "GB"} <= policy
+    assert set(session.scalars(select(SigningTemplate.kind))) == {"nda", "contract"}
+    signatures = session.scalars(select(Signature)).all()
+    assert len(signatures) >= 2 and {s.kind for s in signatures} == {"nda"}
+    for signature in signatures:
+        pdf = session.get(StoredFile, signature.pdf_file_id)
+        assert pdf is not None and pdf.size > 1000
+        engagement = session.get(Engagement, signature.engagement_id)
+        assert engagement.state == "active"
+    expiring = session.scalar(
+        select(ComplianceDocument).where(ComplianceDocument.state == "approved")
+    )
+    assert today < expiring.expires_on <= today + timedelta(days=30)
+    waiting = session.scalars(
+        select(Classification).where(Classification.state == "decision_needed")
+    ).all()
+    assert len(waiting) == 1 and waiting[0].risk == "high"
+    officer = session.scalar(select(User).where(User.email == "compliance@northbridge.example"))
+    officer_actor = Actor(user_id=officer.id, org_id=org.id, roles=frozenset({"compliance"}))
+    assert [c.id for c in queries.decisions_waiting(session, actor=officer_actor)] == [
+        waiting[0].id
+    ]
+    lena_engagement = session.get(Engagement, waiting[0].engagement_id)
+    assert lena_engagement.state == "onboarding"
+    steps = session.scalars(
+        select(OnboardingStep).where(OnboardingStep.engagement_id == lena_engagement.id)
+    ).all()
+    open_items = {s.provider_key for s in steps if s.provider_key and s.done_at is None}
+    assert {"compliance:nda", "compliance:contract", "compliance:w8ben"} <= open_items
+    assert "NDA signed" not in {s.title for s in steps}  # the policy's own step instead
+    problems = services.activation_problems(session, lena_engagement)
+    assert any("high risk" in p for p in problems)
+    from fms.compliance.models import OffboardingStep
+
+    offboarding = session.scalars(select(OffboardingStep)).all()
+    assert offboarding and all(s.done_at is None for s in offboarding)
+    noticed = session.get(Engagement, offboarding[0].engagement_id)
+    assert noticed.notice_given_at is not None and noticed.state == "active"
+    counts = _counts(session)
+    second = runner.invoke(args=["fms", "demo"])
+    assert second.exit_code == 0, second.output
+    assert "Compliance demo already loaded." in second.output
+    assert _counts(session) == counts
+    assert len(session.scalars(select(Signature)).all()) == len(signatures)
 
 
 def test_demo_accounts_can_sign_in(app, client, session):

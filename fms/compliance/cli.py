@@ -46,5 +46,6 @@ def sweep_command(today):
             scope_session(db.session, None)
         click.echo(
             f"organization {org_id}: {report.expired} expired, {report.notified} notified, "
-            f"{report.non_compliant} non-compliant, {report.compliant_again} compliant again"
+            f"{report.non_compliant} non-compliant, {report.compliant_again} compliant again, "
+            f"{report.offboarding_opened} offboarding opened"
         )

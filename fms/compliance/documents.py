@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -343,31 +343,36 @@ def _item_rules(session: Session, freelancer: Freelancer, kind: str):
 
 def expire_documents(session: Session, *, actor: Actor, today: date) -> int:
     """Approved documents whose expiry date has passed become expired (audited); a second
-    run finds none."""
-    due = session.scalars(
-        select(ComplianceDocument).where(
+    run finds none. One conditional UPDATE ... RETURNING for all of them and one batch of
+    audit entries, whatever their number: a concurrent sweep's UPDATE skips the rows this
+    one changed, so each expiry is recorded once."""
+    expired = session.execute(
+        update(ComplianceDocument)
+        .where(
+            ComplianceDocument.org_id == actor.org_id,
             ComplianceDocument.state == "approved",
             ComplianceDocument.expires_on.is_not(None),
             ComplianceDocument.expires_on < today,
         )
+        .values(state="expired")
+        .returning(ComplianceDocument.id, ComplianceDocument.kind, ComplianceDocument.expires_on)
+        .execution_options(synchronize_session="fetch")
     ).all()
-    done = 0
-    for document in due:
-        try:
-            transition(
-                session,
-                document,
-                to="expired",
-                table=DOCUMENT_TRANSITIONS,
-                actor=actor,
-                label="document",
+    audit.record_many(
+        session,
+        actor,
+        [
+            audit.Change(
                 action="compliance_document.expired",
-                after={"kind": document.kind, "expires_on": document.expires_on},
+                entity_type="compliance_document",
+                entity_id=row.id,
+                before={"state": "approved"},
+                after={"state": "expired", "kind": row.kind, "expires_on": row.expires_on},
             )
-            done += 1
-        except RuleViolation:
-            continue  # expired by a concurrent sweep
-    return done
+            for row in sorted(expired, key=lambda r: r.id)
+        ],
+    )
+    return len(expired)
 
 
 def versions(session: Session, *, actor: Actor, freelancer_id: int, kind: str) -> list:

@@ -1,6 +1,6 @@
 """What compliance registers with lower areas at app start: workforce's activation guards,
-checklist providers, amendment and extension guards; timesheets' submission guard; the
-audit log's words."""
+checklist providers, amendment and extension guards and ending listeners (offboarding);
+timesheets' submission guard; the audit log's words."""
 
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ ACTION_WORDS = {
     "tenure_override.granted": "Tenure limit overridden",
     "engagement_compliance.compliant": "Engagement compliant again",
     "engagement_compliance.non_compliant": "Engagement non-compliant",
+    "offboarding.opened": "Offboarding checklist opened",
+    "offboarding_step.completed": "Offboarding item done",
+    "offboarding_policy_item.set": "Offboarding policy item set",
 }
 ENTITY_WORDS = {
     "compliance_settings": "Compliance settings",
@@ -34,20 +37,41 @@ ENTITY_WORDS = {
     "tenure_rule": "Tenure rule",
     "tenure_override": "Tenure override",
     "engagement_compliance": "Compliance status",
+    "offboarding_step": "Offboarding item",
+    "offboarding_policy_item": "Offboarding policy item",
 }
+
+
+def _offboarding_step_pages(ids: list[int]) -> dict[int, str]:
+    """An offboarding item lives on its engagement's page."""
+    from flask import url_for
+    from sqlalchemy import select
+
+    from fms.compliance.models import OffboardingStep
+    from fms.extensions import db
+
+    rows = db.session.execute(
+        select(OffboardingStep.id, OffboardingStep.engagement_id).where(OffboardingStep.id.in_(ids))
+    )
+    return {
+        step_id: url_for("workforce.engagements.show", engagement_id=engagement_id)
+        for step_id, engagement_id in rows
+    }
 
 
 def register(app) -> None:
     """Called once from create_app."""
-    from fms.compliance import classification, services, sweep, tenure  # noqa: F401
+    from fms.compliance import classification, offboarding, services, sweep, tenure  # noqa: F401
     from fms.timesheets.services import register_submission_guard
     from fms.workforce import engagements
 
     audit_hooks.register_action_words(ACTION_WORDS)
     audit_hooks.register_entity_words(ENTITY_WORDS)
+    audit_hooks.register_entity_links("offboarding_step", _offboarding_step_pages)
     engagements.register_activation_guard(services.activation_problems)
     engagements.register_activation_guard(tenure.activation_past_limit)
-    engagements.register_checklist_provider(services.checklist_steps)
+    engagements.register_checklist_provider(services.provided_steps)
+    engagements.register_ending_listener(offboarding.on_engagement_ending)
     engagements.register_amendment_guard(classification.reassessment_needed)
     engagements.register_extension_guard(tenure.extension_past_limit)
     register_submission_guard(services.submission_block)

@@ -25,6 +25,9 @@ class ComplianceSettings(TenantMixin, db.Model):
     non_compliance_mode: Mapped[str] = mapped_column(String(10), default="warn")
     # an extension or rate change needs a classification answered within this many days
     reassess_within_days: Mapped[int] = mapped_column(Integer, default=30)
+    # what happens to a departing freelancer's documents: "keep" or "delete" (the
+    # offboarding checklist's documents item says so)
+    document_retention: Mapped[str] = mapped_column(String(10), default="keep")
 
 
 class PolicyItem(TenantMixin, db.Model):
@@ -172,3 +175,36 @@ class EngagementCompliance(TenantMixin, db.Model):
     state: Mapped[str] = mapped_column(String(20), default="compliant", index=True)
     reason: Mapped[str | None] = mapped_column(Text)
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class OffboardingPolicyItem(TenantMixin, db.Model):
+    """One item of the organization's offboarding policy and the party that ticks it
+    (rules.OFFBOARDING_PARTIES); without any, rules.DEFAULT_OFFBOARDING applies."""
+
+    __tablename__ = "offboarding_policy_item"
+    __table_args__ = (UniqueConstraint("org_id", "key"),)
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(200))
+    party: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class OffboardingStep(TenantMixin, db.Model):
+    """One item of an ending engagement's offboarding checklist, copied from the policy
+    when it opened; ticked once, by its party only."""
+
+    __tablename__ = "offboarding_step"
+    __table_args__ = (UniqueConstraint("engagement_id", "key"),)
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    engagement_id: Mapped[int] = mapped_column(ForeignKey("engagement.id"), index=True)
+    key: Mapped[str] = mapped_column(String(30))
+    title: Mapped[str] = mapped_column(String(200))
+    party: Mapped[str] = mapped_column(String(20))
+    position: Mapped[int] = mapped_column(Integer)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from fms.compliance import rules
 from fms.compliance.models import Classification, ComplianceDocument, EngagementCompliance
-from fms.compliance.services import policy_rows
+from fms.compliance.services import managers_on, policy_rows
 from fms.identity.actor import Actor
 from fms.workforce.models import Engagement, Freelancer
 
@@ -129,3 +129,54 @@ def risk_distribution(session: Session) -> dict[str, int]:
     counts = Counter({risk: 0 for risk in rules.RISKS})
     counts.update(latest.values())
     return dict(counts)
+
+
+@dataclass(frozen=True)
+class OffboardingRow:
+    step_id: int
+    engagement_id: int
+    engagement_title: str
+    title: str
+    party: str
+    end_date: date
+
+
+def offboarding_to_do(session: Session, *, actor: Actor, today: date) -> list[OffboardingRow]:
+    """The open offboarding items the actor ticks, by the engagement's last day: their own
+    as the freelancer, the hiring manager's of the engagements they manage (on the last day
+    once it has passed; their stand-ins see them on the engagement's page), compliance's
+    for compliance officers. Two statements whatever their number."""
+    from fms.compliance.models import OffboardingStep
+
+    rows = session.execute(
+        select(OffboardingStep, Engagement, Freelancer.user_id)
+        .join(Engagement, Engagement.id == OffboardingStep.engagement_id)
+        .join(Freelancer, Freelancer.id == Engagement.freelancer_id)
+        .where(OffboardingStep.done_at.is_(None))
+        .order_by(Engagement.end_date, Engagement.id, OffboardingStep.position)
+    ).all()
+    managed_ids = {e.id for step, e, _ in rows if step.party == "hiring_manager"}
+    managers: dict[int, int | None] = {}
+    if managed_ids and (actor.can("engagements.end") or actor.can("engagements.manage")):
+        last_days = {e.id: min(today, e.end_date) for _, e, _ in rows}
+        managers = managers_on(session, list(managed_ids), last_days)
+    officer = actor.can("compliance.manage")
+    out = []
+    for step, engagement, owner in rows:
+        mine = (
+            (step.party == "freelancer" and owner is not None and owner == actor.user_id)
+            or (step.party == "hiring_manager" and managers.get(engagement.id) == actor.user_id)
+            or (step.party == "compliance" and officer)
+        )
+        if mine:
+            out.append(
+                OffboardingRow(
+                    step.id,
+                    engagement.id,
+                    engagement.title,
+                    step.title,
+                    step.party,
+                    engagement.end_date,
+                )
+            )
+    return out

@@ -38,6 +38,10 @@ POLICY_KINDS = (
 )
 SIGN_KINDS = ("nda", "contract")
 UPLOAD_KINDS = ("w9", "w8ben", "insurance", "right_to_work", "background_check")
+# The manual steps of Workforce's default onboarding checklist that a policy's own step
+# stands for: when the policy asks for the NDA, "NDA signed" is not ticked by hand beside it
+# (the checklist provider names them; workforce removes them while they are open).
+REPLACED_MANUAL_STEPS = {"nda": ("NDA signed",), "contract": ("Contract signed",)}
 # "exempt" lets a more specific item drop what a general one requires
 REQUIREMENTS = ("required", "optional", "exempt")
 VALIDITIES = ("none", "months", "typed")
@@ -149,6 +153,52 @@ def expiry_after_approval(item_validity: str, months: int | None, approved_on: d
     if item_validity == "months" and months:
         return add_months(approved_on, months) - timedelta(days=1)
     return None
+
+
+# --- offboarding ---------------------------------------------------------------------------
+
+# who ticks an offboarding item: the engagement's hiring manager (or their stand-in that day),
+# the freelancer themselves, or a compliance officer
+OFFBOARDING_PARTIES = {
+    "hiring_manager": "Hiring manager",
+    "freelancer": "Freelancer",
+    "compliance": "Compliance officer",
+}
+# what the organization does with a departing freelancer's compliance documents
+RETENTION_CHOICES = {
+    "keep": "Documents kept, as the retention setting says",
+    "delete": "Documents deleted, as the retention setting says",
+}
+# the policy an organization has until it sets its own: (key, title, party)
+DEFAULT_OFFBOARDING = (
+    ("equipment", "Equipment returned", "freelancer"),
+    ("final_timesheet", "Final timesheet submitted", "freelancer"),
+    ("handover", "Knowledge handed over", "freelancer"),
+    ("access", "Access removed (accounts, badges, repositories)", "hiring_manager"),
+    ("handover_received", "Handover received", "hiring_manager"),
+    ("documents", "Documents kept or deleted", "compliance"),
+)
+OFFBOARDING_KEY = re.compile(r"^[a-z][a-z0-9_]{0,29}$")
+
+
+@dataclass(frozen=True)
+class OffboardingItem:
+    key: str
+    title: str
+    party: str
+    position: int
+
+
+def offboarding_items(rows: list[tuple[str, str, str]], *, retention: str) -> list[OffboardingItem]:
+    """The checklist an ending engagement gets: the organization's items in order, or the
+    default policy when it has none. The "documents" item says what the retention setting
+    says: kept, or deleted."""
+    items = []
+    for position, (key, title, party) in enumerate(rows or DEFAULT_OFFBOARDING, start=1):
+        if key == "documents":
+            title = RETENTION_CHOICES.get(retention, RETENTION_CHOICES["keep"])
+        items.append(OffboardingItem(key, title, party, position))
+    return items
 
 
 # --- warnings ------------------------------------------------------------------------------

@@ -35,8 +35,6 @@ from fms.tenancy import get_in_org
 from fms.timekeeping import today_in, utcnow
 from fms.workforce.models import Engagement, Freelancer
 
-# Who sets policies and decides: compliance officers and org admins. (The identity
-# permission table has no compliance permissions yet; the pages step moves these there.)
 NON_COMPLIANCE_MODES = ("warn", "block")
 STATUS_TRANSITIONS: dict[str, set[str]] = {
     "compliant": {"non_compliant"},
@@ -77,20 +75,50 @@ def engagement_for(
     return engagement, freelancer
 
 
+def managers_on(session: Session, engagement_ids, on) -> dict[int, int | None]:
+    """The hiring manager of many engagements in one statement, from the terms in effect on
+    a day (the earliest terms before the start), as workforce's `terms_on` says. `on` is a
+    date, or a mapping of engagement id to date; `engagement_ids` a list or a select."""
+    from fms.workforce.models import EngagementTerms
+
+    managers: dict[int, int | None] = {}
+    for engagement_id, effective_from, manager in session.execute(
+        select(
+            EngagementTerms.engagement_id,
+            EngagementTerms.effective_from,
+            EngagementTerms.hiring_manager_user_id,
+        )
+        .where(EngagementTerms.engagement_id.in_(engagement_ids))
+        .order_by(EngagementTerms.engagement_id, EngagementTerms.effective_from)
+    ):
+        day = on[engagement_id] if isinstance(on, dict) else on
+        if engagement_id not in managers or effective_from <= day:
+            managers[engagement_id] = manager
+    return managers
+
+
 # --- settings ------------------------------------------------------------------------------
 
 
 def settings(session: Session) -> ComplianceSettings:
     """The organization's settings (defaults until someone saves them)."""
     row = session.scalar(select(ComplianceSettings))
-    return row or ComplianceSettings(non_compliance_mode="warn", reassess_within_days=30)
+    return row or ComplianceSettings(
+        non_compliance_mode="warn", reassess_within_days=30, document_retention="keep"
+    )
 
 
 def update_settings(
-    session: Session, *, actor: Actor, non_compliance_mode: str, reassess_within_days=30
+    session: Session,
+    *,
+    actor: Actor,
+    non_compliance_mode: str,
+    reassess_within_days=30,
+    document_retention: str | None = None,
 ) -> ComplianceSettings:
-    """Set what a non-compliant engagement may still do ("warn" or "block" timesheets) and
-    how fresh a classification must be for an amendment."""
+    """Set what a non-compliant engagement may still do ("warn" or "block" timesheets), how
+    fresh a classification must be for an amendment, and whether a departing freelancer's
+    documents are kept or deleted (None leaves the retention as it is)."""
     require_officer(actor)
     errors = {}
     if non_compliance_mode not in NON_COMPLIANCE_MODES:
@@ -101,6 +129,8 @@ def update_settings(
             raise ValueError
     except ValueError:
         errors["reassess_within_days"] = ["A whole number of days from 1 to 366."]
+    if document_retention is not None and document_retention not in rules.RETENTION_CHOICES:
+        errors["document_retention"] = ["Keep or delete."]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
     row = session.scalar(select(ComplianceSettings))
@@ -112,6 +142,7 @@ def update_settings(
                 org_id=actor.org_id,
                 non_compliance_mode=non_compliance_mode,
                 reassess_within_days=days,
+                document_retention=document_retention or "keep",
             ),
             existing=lambda: session.scalar(select(ComplianceSettings.id)),
             detail="Someone saved the settings a moment ago; reload and try again.",
@@ -120,9 +151,12 @@ def update_settings(
         before = {
             "non_compliance_mode": row.non_compliance_mode,
             "reassess_within_days": row.reassess_within_days,
+            "document_retention": row.document_retention,
         }
         row.non_compliance_mode = non_compliance_mode
         row.reassess_within_days = days
+        if document_retention is not None:
+            row.document_retention = document_retention
         session.flush()
     audit.record(
         session,
@@ -130,7 +164,11 @@ def update_settings(
         "compliance_settings.updated",
         row,
         before=before,
-        after={"non_compliance_mode": non_compliance_mode, "reassess_within_days": days},
+        after={
+            "non_compliance_mode": non_compliance_mode,
+            "reassess_within_days": days,
+            "document_retention": row.document_retention,
+        },
     )
     return row
 
@@ -317,11 +355,27 @@ def item_statuses(session: Session, engagement: Engagement, *, today: date) -> l
     items = items_for(session, engagement)
     if not items:
         return []
-    documents = documents_by_kind(session, engagement.freelancer_id)
-    signed = set(
-        session.scalars(select(Signature.kind).where(Signature.engagement_id == engagement.id))
+    return statuses_from(
+        items,
+        documents=documents_by_kind(session, engagement.freelancer_id),
+        signed=set(
+            session.scalars(select(Signature.kind).where(Signature.engagement_id == engagement.id))
+        ),
+        classification=latest_classification(session, engagement.id),
+        today=today,
     )
-    classification = latest_classification(session, engagement.id)
+
+
+def statuses_from(
+    items: list[rules.ResolvedItem],
+    *,
+    documents: dict[str, list[ComplianceDocument]],
+    signed: set[str],
+    classification: Classification | None,
+    today: date,
+) -> list[ItemStatus]:
+    """The items' states from what is already loaded: the freelancer's documents per kind
+    (newest first), the kinds signed on the engagement, its latest classification."""
     out = []
     for item in items:
         if item.step_kind == "sign":
@@ -376,6 +430,16 @@ def checklist_steps(session: Session, engagement: Engagement) -> list[tuple[str,
     ]
 
 
+def provided_steps(session: Session, engagement: Engagement) -> list[tuple]:
+    """The checklist provider registered with workforce: `checklist_steps`, each naming the
+    manual steps of the default template it stands for (rules.REPLACED_MANUAL_STEPS), so
+    "NDA signed" is not ticked by hand beside the policy's own NDA step."""
+    return [
+        (key, title, kind, rules.REPLACED_MANUAL_STEPS.get(key.removeprefix("compliance:"), ()))
+        for key, title, kind in checklist_steps(session, engagement)
+    ]
+
+
 def tick_step(session: Session, *, actor: Actor, engagement_id: int, kind: str) -> None:
     """The item of this kind is done: its onboarding step (if the checklist has one) too."""
     from fms.workforce.engagements import complete_provided_step
@@ -423,9 +487,24 @@ def compliance_problem(session: Session, engagement: Engagement, *, today: date)
             )
         )
     )
+    return problem_from(item_statuses(session, engagement, today=today), lapsed_kinds)
+
+
+def lapsed(document: ComplianceDocument, today: date) -> bool:
+    """A version that expired (or is approved and past its expiry date)."""
+    return document.state == "expired" or (
+        document.state == "approved"
+        and document.expires_on is not None
+        and document.expires_on < today
+    )
+
+
+def problem_from(statuses: list[ItemStatus], lapsed_kinds: set[str]) -> str | None:
+    """The non-compliance reason from the items' states and the kinds with a lapsed
+    version (see `compliance_problem`)."""
     expired = [
         s.item.label
-        for s in item_statuses(session, engagement, today=today)
+        for s in statuses
         if s.item.required and s.item.kind in lapsed_kinds and not s.done
     ]
     return f"expired: {', '.join(expired)}" if expired else None

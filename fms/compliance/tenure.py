@@ -108,7 +108,12 @@ def tenure_of(session: Session, engagement: Engagement) -> Tenure | None:
             )
         )
     ]
-    spans.append((engagement.start_date, engagement.end_date))
+    return tenure_from(rule, spans, engagement)
+
+
+def tenure_from(rule: TenureRule, spans: list[tuple[date, date]], engagement) -> Tenure:
+    """The engagement's run and limit from the freelancer's counted engagements' spans."""
+    spans = [*spans, (engagement.start_date, engagement.end_date)]
     start = rules.continuous_start(spans, engagement.start_date, rule.break_days)
     return Tenure(start, rules.tenure_limit(start, rule.max_months), rule.max_months)
 

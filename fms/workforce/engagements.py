@@ -199,6 +199,9 @@ _ACTIVATION_GUARDS: list[ActivationGuard] = []
 # onboarding (the freelancer, and so their country, is known then), as
 # `provider(session, engagement)` -> [(key, title, kind)]. A provided step carries its key
 # and is completed by `complete_provided_step`, when the providing area says it is done.
+# A fourth element, when given, names the titles of manual template steps the provided step
+# stands for ("NDA signed"): an open manual step of the same kind with such a title is
+# removed, so the same item is never ticked by hand beside the provider's own step.
 ChecklistProvider = Callable[[Session, Engagement], "list[tuple[str, str, str]]"]
 _CHECKLIST_PROVIDERS: list[ChecklistProvider] = []
 
@@ -215,6 +218,26 @@ def register_checklist_provider(provider: ChecklistProvider) -> ChecklistProvide
     return provider
 
 
+# Ending listeners: a higher area hears that an engagement is ending, as
+# `listener(session, engagement, actor=actor, event=event)` with event "notice_given" (either
+# side gave notice; the end date is set) or "ended" (the last day passed). Compliance opens
+# the offboarding checklist. A listener may be told both for one engagement: it is its own
+# business to act once.
+EndingListener = Callable[..., None]
+_ENDING_LISTENERS: list[EndingListener] = []
+
+
+def register_ending_listener(listener: EndingListener) -> EndingListener:
+    if listener not in _ENDING_LISTENERS:
+        _ENDING_LISTENERS.append(listener)
+    return listener
+
+
+def _announce_ending(session: Session, engagement: Engagement, actor: Actor, event: str) -> None:
+    for listener in _ENDING_LISTENERS:
+        listener(session, engagement, actor=actor, event=event)
+
+
 def activation_problems(session: Session, engagement: Engagement) -> list[str]:
     """Why the engagement may not become active, from every registered guard."""
     problems: list[str] = []
@@ -224,12 +247,15 @@ def activation_problems(session: Session, engagement: Engagement) -> list[str]:
 
 
 def _add_provided_steps(session: Session, engagement: Engagement) -> None:
-    """The providers' steps, after the template's; a key already on the checklist is kept."""
+    """The providers' steps, after the template's; a key already on the checklist is kept,
+    and an open manual step a provided one stands for is removed."""
     existing = onboarding_steps(session, engagement.id)
     keys = {s.provider_key for s in existing if s.provider_key}
     position = max((s.position for s in existing), default=0)
+    replaced: set[tuple[str, str]] = set()
     for provider in _CHECKLIST_PROVIDERS:
-        for key, title, kind in provider(session, engagement) or []:
+        for key, title, kind, *rest in provider(session, engagement) or []:
+            replaced.update((kind, t.casefold()) for t in (rest[0] if rest else ()))
             if key in keys:
                 continue
             keys.add(key)
@@ -244,7 +270,19 @@ def _add_provided_steps(session: Session, engagement: Engagement) -> None:
                     provider_key=key,
                 )
             )
+    for step in existing:
+        if (
+            step.provider_key is None
+            and step.done_at is None
+            and (step.kind, step.title.casefold()) in replaced
+        ):
+            session.delete(step)
     session.flush()
+
+
+# public: the compliance demo adds the providers' steps to an engagement the workforce demo
+# put straight into onboarding
+add_provided_steps = _add_provided_steps
 
 
 def complete_provided_step(
@@ -657,6 +695,7 @@ def give_notice(
         before=before,
         after={"end_date": end, "reason": reason, "by": engagement.ended_by},
     )
+    _announce_ending(session, engagement, actor, "notice_given")
     return engagement
 
 
@@ -667,6 +706,7 @@ def end_due_engagements(session: Session, *, actor: Actor, today: date) -> int:
     ).all()
     for engagement in due:
         _move(session, engagement, "ended", actor)
+        _announce_ending(session, engagement, actor, "ended")
     return len(due)
 
 
