@@ -6,3 +6,5 @@ from __future__ import annotations
 from flask import Blueprint
 
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
+
+from fms.compliance.views import onboarding  # noqa: E402, F401
