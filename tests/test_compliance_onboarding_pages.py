@@ -161,6 +161,7 @@ def test_uploads_refused_store_nothing_and_a_good_one_waits_for_review(
     assert big.status_code == 422
     assert count(session, StoredFile) == files_before
     assert count(session, ComplianceDocument) == 0
+    second_tab = re.search(r'name="form_token"[^>]*value="([^"]+)"', text(me.get(url))).group(1)
     good = _upload(me, url, PDF, "w9.pdf")
     assert good.status_code == 302
     shown = text(me.get(url))
@@ -168,6 +169,13 @@ def test_uploads_refused_store_nothing_and_a_good_one_waits_for_review(
     assert "Waiting for review" in text(me.get(base(onboarding)))
     download = re.search(r'href="(/compliance/my/\d+/documents/\d+)"', shown).group(1)
     assert me.get(download).data == PDF
+    again = me.post(  # a second one, from another tab, while the first waits
+        url,
+        data={"file": (io.BytesIO(PDF), "w9.pdf"), "form_token": second_tab},
+        content_type="multipart/form-data",
+    )
+    assert again.status_code == 422 and "waiting for review" in text(again)
+    assert count(session, ComplianceDocument) == 1
 
 
 def test_a_rejected_document_is_replaced_and_the_old_version_kept(onboarding, web, session):
@@ -260,9 +268,12 @@ def test_nobody_else_sees_a_freelancers_pages(
         f"{base(onboarding)}/signatures/{signature.id}",
         f"{base(onboarding)}/signatures/{signature.id}/pdf",
     ]
-    for who in (stranger, web("officer"), web("manager"), web("admin")):
+    for path in paths:  # another freelancer finds nothing
+        assert stranger.get(path).status_code == 404, path
+    for who in ("officer", "manager", "admin"):  # staff: it is the freelancer's to do
+        staff = web(who)
         for path in paths:
-            assert who.get(path).status_code == 404, path
+            assert staff.get(path).status_code == 403, (who, path)
     assert stranger.post(f"{base(onboarding)}/classification", data=LOW_US).status_code == 404
     me = web()
     assert me.get(f"{base(onboarding)}/upload/background_check").status_code == 404

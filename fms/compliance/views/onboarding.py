@@ -26,11 +26,12 @@ from fms.compliance.onboarding_forms import (
     questionnaire_form,
 )
 from fms.compliance.views import bp
-from fms.errors import InvalidInput, NotFound
+from fms.errors import InvalidInput, NotAllowed, NotFound
 from fms.extensions import db
 from fms.forms import status_of, submitted
 from fms.identity.web_session import current_actor
 from fms.tenancy import get_in_org
+from fms.workforce.models import Engagement
 
 # a freelancer-facing word per item status (services.ItemStatus.status)
 STATUS_LABELS = {
@@ -46,8 +47,15 @@ VERBS = {"sign": "Read and sign", "upload": "Upload", "answer": "Answer"}
 
 
 def _mine(actor, engagement_id):
-    """The actor's own engagement and their profile (anyone else: not found)."""
-    return services.engagement_for(db.session, actor, engagement_id, officers_too=False)
+    """The actor's own engagement and their profile. Staff of its organization are told it
+    is the freelancer's to do (403); anyone else finds nothing (404)."""
+    try:
+        return services.engagement_for(db.session, actor, engagement_id, officers_too=False)
+    except NotFound:
+        if actor.is_staff:
+            get_in_org(db.session, Engagement, engagement_id, what="engagement")
+            raise NotAllowed("Only the engagement's freelancer does this.") from None
+        raise
 
 
 def _today(engagement):
