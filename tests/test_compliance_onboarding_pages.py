@@ -97,10 +97,17 @@ def test_signing_with_the_wrong_name_is_refused_and_the_right_one_signs(onboardi
     assert refused.status_code == 422
     assert "Your name on record is Ada Lovelace." in text(refused)
     assert count(session, Signature) == 0
-    signed = sign_post(me, url, {"typed_name": "  ada   lovelace "})
+    shown = text(me.get(url))
+    form = {"typed_name": "  ada   lovelace "}
+    for name in ("form_token", "seen_sha256"):
+        form[name] = html.unescape(re.search(rf'name="{name}"[^>]*value="([^"]+)"', shown).group(1))
+    signed = me.post(url, data=form)
     assert signed.status_code == 302
+    twice = me.post(url, data=form)  # the same form posted again signs nothing more
+    assert twice.status_code == 302 and count(session, Signature) == 1
     confirmation = me.get(signed.headers["Location"])
     assert "Download the signed PDF" in text(confirmation)
+    assert "Ada Lovelace" in text(confirmation) and "typed as “ada lovelace”" in text(confirmation)
     pdf_url = re.search(r'href="([^"]+/pdf)"', text(confirmation)).group(1)
     pdf = me.get(pdf_url)
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")

@@ -247,7 +247,7 @@ def sign(engagement_id: int, template_id: int):
 @login_required
 def signed(engagement_id: int, signature_id: int):
     """The confirmation of a signature, with its PDF."""
-    engagement, _ = _mine(current_actor(), engagement_id)
+    engagement, freelancer = _mine(current_actor(), engagement_id)
     signature = get_in_org(db.session, Signature, signature_id, what="signature")
     if signature.engagement_id != engagement.id:
         raise NotFound("No such signature.")
@@ -258,6 +258,7 @@ def signed(engagement_id: int, signature_id: int):
         "compliance/onboarding/signed.html",
         engagement=engagement,
         signature=signature,
+        legal_name=freelancer.legal_name,
         title=title,
         label=rules.DOCUMENT_KINDS[signature.kind][0],
     )
