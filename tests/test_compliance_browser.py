@@ -91,6 +91,7 @@ def test_a_freelancer_completes_onboarding_on_a_phone(
     mine = f"{live_fms}/compliance/my/{engagement_id}"
     try:
         page.goto(f"{live_fms}/engagements/{engagement_id}")
+        _shot(page, "engagement")
         page.click("text=My compliance")
         page.wait_for_url(mine)
         assert "0 of 4 done" in page.content()
@@ -106,6 +107,7 @@ def test_a_freelancer_completes_onboarding_on_a_phone(
         page.fill("#typed_name", "Ada Byron")
         page.click(".cob-sign-form button[type=submit]")
         assert "Your name on record is Ada Lovelace." in page.content()
+        _shot(page, "sign-refused")
         page.fill("#typed_name", "ada lovelace")
         page.click(".cob-sign-form button[type=submit]")
         page.wait_for_url("**/signatures/**")
