@@ -296,3 +296,23 @@ def test_the_engagement_page_links_to_my_compliance(onboarding, web):
     assert "Mark done" not in checklist or "compliance:" not in checklist
     mine = text(me.get("/engagements/mine"))
     assert f"/compliance/my/{onboarding.engagement.id}" in mine
+
+
+def test_odd_input_is_an_inline_error_never_a_500(onboarding, web, session):
+    me = web()
+    sign = f"{base(onboarding)}/sign/{onboarding.template.id}"
+    for name in ("x" * 5000, "", "Ada\u0000Lovelace", "<script>alert(1)</script>"):
+        response = sign_post(me, sign, {"typed_name": name})
+        assert response.status_code in (400, 422), (name[:20], response.status_code)
+        assert "<script>alert(1)</script>" not in text(response)
+    upload = f"{base(onboarding)}/upload/w9"
+    for filename in ("../../etc/passwd.pdf", "a/b.pdf"):
+        response = _upload(me, upload, PDF, filename)
+        assert response.status_code == 422, filename
+    questionnaire = f"{base(onboarding)}/classification"
+    odd = dict(LOW_US, training="maybe", jurisdiction="nowhere")
+    response = me.post_form(questionnaire, odd)
+    assert response.status_code == 422 and "Answer yes or no." in text(response)
+    assert count(session, Signature) == 0
+    assert count(session, ComplianceDocument) == 0
+    assert count(session, Classification) == 0
