@@ -220,6 +220,7 @@ def test_the_questionnaire_missing_answer_is_inline_and_the_result_is_explained(
     missing = me.post_form(url, partial)
     assert missing.status_code == 422
     assert "Answer yes or no." in text(missing)
+    assert "1 still needs an answer" in text(missing) and 'href="#q-training"' in text(missing)
     assert count(session, Classification) == 0
     done = me.post_form(url, LOW_US)
     assert done.status_code == 302
