@@ -317,3 +317,41 @@ def test_odd_input_is_an_inline_error_never_a_500(onboarding, web, session):
     assert count(session, Signature) == 0
     assert count(session, ComplianceDocument) == 0
     assert count(session, Classification) == 0
+
+
+def test_an_expired_document_shows_its_date_and_is_replaced(onboarding, web, session):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    onboarding.policy("tax_form", validity="typed")
+    document = onboarding.upload("w9")
+    tomorrow = onboarding.today + timedelta(days=1)
+    onboarding.approve(document, expires_on=tomorrow.isoformat())
+    session.commit()
+    me = web()
+    assert f"Approved until {tomorrow.isoformat()}" in text(me.get(base(onboarding)))
+    yesterday = onboarding.today - timedelta(days=1)
+    session.execute(
+        update(ComplianceDocument)
+        .where(ComplianceDocument.id == document.id)
+        .values(expires_on=yesterday)
+    )
+    session.commit()
+    assert f"Expired ({yesterday.isoformat()})" in text(me.get(base(onboarding)))
+    url = f"{base(onboarding)}/upload/w9"
+    assert "has expired" in text(me.get(url))
+    assert _upload(me, url, PDF, "w9-2027.pdf").status_code == 302
+    shown = text(me.get(url))
+    assert "Version 2" in shown and "Version 1" in shown
+
+
+def test_a_settled_questionnaire_can_be_answered_again(onboarding, web, session):
+    me = web()
+    url = f"{base(onboarding)}/classification"
+    assert me.post_form(url, LOW_US).status_code == 302
+    assert 'type="radio"' not in text(me.get(url))
+    again = url + "?again=1"
+    assert 'type="radio"' in text(me.get(again))
+    assert me.post_form(url, dict(LOW_US, again="1"), page=again).status_code == 302
+    assert count(session, Classification) == 2
