@@ -285,6 +285,9 @@ def test_nobody_else_sees_a_freelancers_pages(
     assert stranger.post(f"{base(onboarding)}/classification", data=LOW_US).status_code == 404
     me = web()
     assert me.get(f"{base(onboarding)}/upload/background_check").status_code == 404
+    contract = onboarding.publish(kind="contract", title="Contract terms")  # not in the policy
+    session.commit()
+    assert me.get(f"{base(onboarding)}/sign/{contract.id}").status_code == 404
     assert me.get(f"/compliance/my/{onboarding.engagement.id + 999}").status_code == 404
 
 
