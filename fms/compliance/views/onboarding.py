@@ -96,6 +96,7 @@ class Row:
     note: str
     url: str | None
     action: str | None
+    signed_at: object = None  # shown in the viewer's timezone
 
 
 def _rows(engagement, freelancer) -> list[Row]:
@@ -106,13 +107,14 @@ def _rows(engagement, freelancer) -> list[Row]:
     for s in services.item_statuses(db.session, engagement, today=today):
         item = s.item
         word, tone = STATUS_LABELS.get(s.status, (s.status, "muted"))
-        note, url, action = "", None, None
+        note, url, action, signed_at = "", None, None, None
         if item.step_kind == "sign":
             signed = _signature(engagement.id, item.kind)
             template = signing.current_template(db.session, item.kind)
             if signed is not None:
                 word = "Signed"
-                note = f"Version {signed.template_version}, signed {signed.signed_at:%Y-%m-%d}."
+                note = f"Version {signed.template_version}"
+                signed_at = signed.signed_at
                 url = url_for(".signed", engagement_id=engagement.id, signature_id=signed.id)
                 action = "See the signed copy"
             elif template is None:
@@ -157,7 +159,7 @@ def _rows(engagement, freelancer) -> list[Row]:
                     word = risk if latest.state == "assessed" else f"{risk}, accepted"
                 elif s.status == "decision_needed":
                     note = "High risk: a compliance officer will decide."
-        out.append(Row(s, word, tone, note, url, action))
+        out.append(Row(s, word, tone, note, url, action, signed_at))
     return out
 
 
