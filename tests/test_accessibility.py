@@ -418,3 +418,66 @@ def test_a_requisition_with_the_keyboard_alone(app, live_fms, workspace, chromiu
         ).one()
     assert made.state == "submitted"
     assert made.start_date == date(2026, 12, 1) and made.budget == 40000
+
+
+def test_the_freelancers_compliance_onboarding_pages(app, live_fms, cworld, chromium):
+    """My compliance, sign, upload and the questionnaire: empty, with an inline error, and
+    done (templates/compliance/onboarding)."""
+    from fms.extensions import db
+    from fms.identity.models import Membership
+    from tests.factories_compliance import HIGH_US
+
+    world = cworld
+    for kind in ("nda", "tax_form", "classification"):
+        world.policy(kind)
+    world.policy("insurance", requirement="optional")
+    template_id = world.publish().id
+    world.onboard()
+    base = f"/compliance/my/{world.engagement.id}"
+    membership = db.session.scalar(
+        select(Membership).where(
+            Membership.user_id == world.me.user_id, Membership.org_id == world.org.id
+        )
+    )
+    # it commits; nothing read after this keeps SQLite locked for the live server
+    cookie = session_cookie(app, db.session, live_fms, membership, world.org)
+    before = [base, f"{base}/sign/{template_id}", f"{base}/upload/w9", f"{base}/classification"]
+    problems = []
+    for viewport in (WIDE, PHONE):
+        phone = viewport is PHONE
+        page = new_page(chromium, viewport, cookie)
+        try:
+            for path in before:
+                problems += check_page(page, live_fms, path, phone=phone)
+            if not phone:  # the inline errors of a refused signature and a missing answer
+                page.goto(f"{live_fms}{base}/sign/{template_id}")
+                page.fill("#typed_name", "Somebody Else")
+                page.click(".cob-sign-form button[type=submit]")
+                assert "Your name on record" in page.content()
+                problems += [f"sign error: {v}" for v in axe_violations(page, live_fms)]
+                page.goto(f"{live_fms}{base}/classification")
+                page.click("main form button[type=submit]")
+                assert "Answer yes or no." in page.content()
+                problems += [f"questionnaire error: {v}" for v in axe_violations(page, live_fms)]
+        finally:
+            page.context.close()
+    with as_org(db.session, world.org.id):
+        document = world.upload("w9")
+        signature = world.sign()
+        world.assess(HIGH_US)
+        after = [
+            base,
+            f"{base}/signatures/{signature.id}",
+            f"{base}/upload/w9",
+            f"{base}/classification",
+        ]
+        assert document.id
+        db.session.commit()
+    for viewport in (WIDE, PHONE):
+        page = new_page(chromium, viewport, cookie)
+        try:
+            for path in after:
+                problems += check_page(page, live_fms, path, phone=viewport is PHONE)
+        finally:
+            page.context.close()
+    assert not problems, "\n".join(problems)
