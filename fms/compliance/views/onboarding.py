@@ -353,7 +353,7 @@ def _store(actor, freelancer, kind):
 
 @bp.get("/my/<int:engagement_id>/documents/<int:document_id>")
 @login_required
-def document_file(engagement_id: int, document_id: int):
+def my_document_file(engagement_id: int, document_id: int):
     """One of the freelancer's own uploads."""
     actor = current_actor()
     _, freelancer = _mine(actor, engagement_id)
