@@ -338,6 +338,14 @@ def test_versions_replace_rejected_documents_and_keep_the_old_ones(cworld):
         approve=False,
         reason="Unsigned form.",
     )
+    # the freelancer is told why, once, with the way to replace it
+    from fms.notifications.models import Notification
+
+    [told] = cworld.session.scalars(
+        select(Notification).where(Notification.kind == "compliance.document_reviewed")
+    ).all()
+    assert told.user_id == cworld.freelancer.user_id
+    assert "rejected" in told.title and "Unsigned form." in told.body
     second = cworld.upload("w9")
     assert second.version == 2
     cworld.approve(second)

@@ -39,6 +39,8 @@ from fms.compliance.services import (
 from fms.errors import AlreadyExists, InvalidInput, NotAllowed, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.input import parse_date
+from fms.notifications.kinds import register_kind
+from fms.notifications.services import notify
 from fms.statemachine import transition
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
@@ -319,7 +321,41 @@ def review_document(
             )
         ):
             tick_step(session, actor=actor, engagement_id=engagement_id, kind=document.kind)
+    _tell_the_freelancer(session, document, freelancer, approved=approve, reason=reason)
     return document
+
+
+register_kind(
+    "compliance.document_reviewed",
+    label="Your compliance document was reviewed",
+    default="mail",
+    description="When a reviewer approves a document you uploaded, or rejects it with the "
+    "reason (so you can upload a new version).",
+)
+
+
+def _tell_the_freelancer(session, document, freelancer, *, approved: bool, reason: str):
+    """The freelancer learns the decision once per document version (inbox, and mail by
+    their choice), with the reason of a rejection and a link to where they replace it."""
+    if freelancer.user_id is None:
+        return
+    onboarding = session.scalar(
+        select(Engagement.id)
+        .where(Engagement.freelancer_id == freelancer.id, Engagement.state == "onboarding")
+        .order_by(Engagement.id)
+        .limit(1)
+    )
+    name = rules.DOCUMENT_KINDS.get(document.kind, (document.kind,))[0]
+    notify(
+        session,
+        org_id=document.org_id,
+        user_ids=[freelancer.user_id],
+        kind="compliance.document_reviewed",
+        title=f"{name} {'approved' if approved else 'rejected'}",
+        body="" if approved else f"Reason: {reason} Upload a new version.",
+        url=f"/compliance/my/{onboarding}" if onboarding else None,
+        dedupe_key=f"compliance_document:{document.id}:reviewed",
+    )
 
 
 def _item_rules(session: Session, freelancer: Freelancer, kind: str):
