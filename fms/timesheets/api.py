@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from fms import money, storage
 from fms.api.common import API_PREFIX, page_body
-from fms.errors import NotAllowed, NotFound, RuleViolation
+from fms.errors import NotFound, RuleViolation
 from fms.extensions import db
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
@@ -51,17 +51,11 @@ RECEIPT_TYPES = storage.openapi_content(storage.RECEIPT_KINDS)
 
 
 def _visible_engagement(actor, engagement_id: int) -> None:
-    """Staff who read engagements see their time and costs; a freelancer their own."""
-    if not actor.can("engagements.read"):
-        services.own_engagement(db.session, actor, engagement_id)
+    services.visible_engagement(db.session, actor, engagement_id)
 
 
 def _own(actor, engagement_id: int, message: str) -> None:
-    """A freelancer's action on an object the actor may see: 403 unless it is theirs."""
-    try:
-        services.own_engagement(db.session, actor, engagement_id)
-    except NotFound:
-        raise NotAllowed(message) from None
+    services.freelancers_own(db.session, actor, engagement_id, message)
 
 
 def _milestone(actor, milestone_id) -> Milestone:

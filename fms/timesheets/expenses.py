@@ -15,7 +15,7 @@ from fms import money
 from fms.audit import services as audit
 from fms.errors import InvalidInput, RuleViolation
 from fms.identity.actor import Actor
-from fms.statemachine import transition
+from fms.statemachine import lock, transition
 from fms.storage import StoredFile, uploaded_by
 from fms.tenancy import get_in_org
 from fms.timesheets import notices, pricing, rules
@@ -135,6 +135,7 @@ def attach_receipt(session: Session, *, actor: Actor, expense_id, receipt_file_i
     name from it."""
     row = get_in_org(session, Expense, expense_id, what="expense")
     own_engagement(session, actor, row.engagement_id)
+    lock(session, row)  # a submission at the same moment waits, then is seen here
     if row.state not in ("draft", "rejected"):
         raise RuleViolation(f"This expense is {row.state}: its receipt can no longer change.")
     stored = _receipt(session, actor, receipt_file_id)

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from fms.audit import services as audit
 from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.identity.actor import Actor
-from fms.statemachine import transition
+from fms.statemachine import lock, transition
 from fms.storage import StoredFile, uploaded_by
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
@@ -92,6 +92,7 @@ def attach_deliverable(session: Session, *, actor: Actor, milestone_id, file_id)
     delivered or accepted, what was delivered stays as it was reviewed."""
     row = get_in_org(session, Milestone, milestone_id, what="milestone")
     own_engagement(session, actor, row.engagement_id)
+    lock(session, row)  # a delivery at the same moment waits, then is seen here
     if row.state not in ("draft", "sent_back"):
         state = row.state.replace("_", " ")
         raise RuleViolation(f"This milestone is {state}: its deliverable can no longer change.")

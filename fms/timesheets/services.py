@@ -117,6 +117,31 @@ def own_engagement(session: Session, actor: Actor, engagement_id) -> Engagement:
     return engagement
 
 
+def is_freelancer_of(session: Session, actor: Actor, sheet: Timesheet) -> bool:
+    """Whether the actor is the sheet's freelancer (who fills and submits it)."""
+    profile = _profile_of(session, actor)
+    return profile is not None and profile.id == sheet.freelancer_id
+
+
+def visible_engagement(session: Session, actor: Actor, engagement_id) -> Engagement:
+    """An engagement whose time and costs the actor may see: staff who read engagements
+    see every one, a freelancer only their own; anything else is not found."""
+    if actor.can("engagements.read"):
+        return get_in_org(session, Engagement, engagement_id, what="engagement")
+    return own_engagement(session, actor, engagement_id)
+
+
+def freelancers_own(session: Session, actor: Actor, engagement_id, message: str) -> Engagement:
+    """An engagement for its freelancer's own act (fill, deliver, record an expense): those
+    who may see it but are not its freelancer are told it is not theirs (NotAllowed); anyone
+    else finds nothing (NotFound)."""
+    engagement = visible_engagement(session, actor, engagement_id)
+    profile = _profile_of(session, actor)
+    if profile is None or profile.id != engagement.freelancer_id:
+        raise NotAllowed(message)
+    return engagement
+
+
 def get_timesheet(session: Session, *, actor: Actor, timesheet_id) -> Timesheet:
     """Staff who read engagements see every sheet; a freelancer only their own."""
     sheet = get_in_org(session, Timesheet, timesheet_id, what="timesheet")

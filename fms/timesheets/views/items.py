@@ -8,7 +8,7 @@ from flask_login import login_required
 from sqlalchemy import select
 
 from fms import storage
-from fms.errors import InvalidInput, NotAllowed
+from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.forms import submitted
 from fms.identity.web_session import current_actor
@@ -27,20 +27,13 @@ from fms.workforce.models import Engagement
 
 
 def engagement_for(actor, engagement_id) -> Engagement:
-    """Staff see every engagement's items; a freelancer only their own (else not found)."""
-    if actor.can("engagements.read"):
-        return get_in_org(db.session, Engagement, engagement_id, what="engagement")
-    return services.own_engagement(db.session, actor, engagement_id)
+    return services.visible_engagement(db.session, actor, engagement_id)
 
 
 def own_only(actor, engagement_id) -> Engagement:
-    """An engagement for a freelancer's own action: staff who may see it are told it is the
-    freelancer's to do (403), anyone else finds nothing (404)."""
-    engagement = engagement_for(actor, engagement_id)
-    profile = services._profile_of(db.session, actor)  # the service's own ownership test
-    if profile is None or profile.id != engagement.freelancer_id:
-        raise NotAllowed("Only the engagement's freelancer does this.")
-    return engagement
+    return services.freelancers_own(
+        db.session, actor, engagement_id, "Only the engagement's freelancer does this."
+    )
 
 
 def expense_for(actor, expense_id) -> Expense:

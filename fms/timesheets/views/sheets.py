@@ -68,8 +68,7 @@ def engagement_titles(ids) -> dict[int, str]:
 
 
 def is_owner(actor, sheet: Timesheet) -> bool:
-    profile = services._profile_of(db.session, actor)  # the service's own ownership test
-    return profile is not None and profile.id == sheet.freelancer_id
+    return services.is_freelancer_of(db.session, actor, sheet)
 
 
 def may_review(actor, sheet: Timesheet) -> bool:
