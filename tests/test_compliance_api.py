@@ -291,6 +291,7 @@ def test_another_organizations_ids_are_not_found(
     _problem(api.delete(f"/api/v1/compliance/policy-items/{items[0]}"), 404)
     _problem(api.patch(f"/api/v1/compliance/policy-items/{items[0]}", json={}), 404)
     _problem(api.put(f"/api/v1/compliance/tenure-rules/{rule.id}", json={"max_months": 9}), 404)
+    _problem(api.delete(f"/api/v1/compliance/tenure-rules/{rule.id}"), 404)
     assert _ok(api.get("/api/v1/compliance/documents"))["total"] == 0
     assert _ok(api.get("/api/v1/compliance/policy-items"))["total"] == 0
     scope_session(session, cworld.org.id)
@@ -410,6 +411,44 @@ def test_tenure_rules_and_overrides(api, session, cworld):
     status = _ok(officer.get(f"/api/v1/engagements/{cworld.engagement.id}/compliance"))
     assert [o["id"] for o in status["tenure"]["overrides"]] == [made["id"]]
     assert status["tenure"]["max_months"] == 24 and status["tenure"]["override_until"] == later
+
+
+def _actions(session, org_id, entity_type):
+    from fms.audit.models import AuditEntry
+
+    with as_org(session, org_id):
+        return session.scalars(
+            select(AuditEntry.action)
+            .where(AuditEntry.entity_type == entity_type)
+            .order_by(AuditEntry.id)
+        ).all()
+
+
+def test_removals_are_audited_and_an_unchanged_save_is_not(api, session, cworld):
+    officer = api.as_(cworld.officer)
+    item = _ok(officer.post("/api/v1/compliance/policy-items", json={"document_kind": "nda"}), 201)
+    item_path = f"/api/v1/compliance/policy-items/{item['id']}"
+    _ok(officer.patch(item_path, json={"requirement": "required"}))  # what it already says
+    assert officer.delete(item_path).status_code == 204
+    assert _actions(session, cworld.org.id, "compliance_policy_item") == [
+        "compliance_policy_item.created",
+        "compliance_policy_item.removed",
+    ]
+    rule = _ok(officer.post("/api/v1/compliance/tenure-rules", json={"max_months": 18}), 201)
+    rule_path = f"/api/v1/compliance/tenure-rules/{rule['id']}"
+    _ok(officer.put(rule_path, json={"max_months": 18, "break_days": 90}))  # unchanged
+    assert api.as_(cworld.manager).delete(rule_path).status_code == 403
+    officer = api.as_(cworld.officer)
+    assert officer.delete(rule_path).status_code == 204
+    _problem(officer.delete(rule_path), 404)
+    assert _ok(officer.get("/api/v1/compliance/tenure-rules")) == []
+    assert _actions(session, cworld.org.id, "tenure_rule") == [
+        "tenure_rule.set",
+        "tenure_rule.removed",
+    ]
+    # the engagement has no limit any more
+    status = _ok(officer.get(f"/api/v1/engagements/{cworld.engagement.id}/compliance"))
+    assert status["tenure"] is None
 
 
 # --- statements ------------------------------------------------------------------------------

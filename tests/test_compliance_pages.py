@@ -308,6 +308,17 @@ def test_tenure_rules_and_an_override_with_a_reason(web, cworld, session):
     assert response.status_code == 302
     session.refresh(rule)
     assert (rule.max_months, rule.break_days) == (24, 30)
+    rule_id = rule.id
+    listed = _text(officer.get("/compliance/tenure"))
+    assert f"/compliance/tenure/{rule_id}/remove" in listed
+    removed = officer.post_form(
+        f"/compliance/tenure/{rule_id}/remove", {}, page="/compliance/tenure"
+    )
+    assert removed.status_code == 302
+    assert "Tenure limit for every country removed." in _text(officer.get("/compliance/tenure"))
+    assert session.scalars(select(TenureRule)).all() == []
+    assert session.scalars(select(TenureOverride)).all() != []  # granted overrides stay
+    assert officer.post(f"/compliance/tenure/{rule_id}/remove").status_code == 404
 
 
 def test_the_engagement_page_shows_signatures_and_documents(web, cworld, session):

@@ -11,11 +11,10 @@ from __future__ import annotations
 from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from fms import storage
 from fms.api.common import API_PREFIX, page_body
-from fms.audit import services as audit
 from fms.compliance import (
     classification,
     documents,
@@ -37,7 +36,7 @@ from fms.compliance.models import (
     TenureOverride,
     TenureRule,
 )
-from fms.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
+from fms.errors import InvalidInput, NotAllowed, NotFound
 from fms.extensions import db
 from fms.identity.web_session import current_actor, org_today
 from fms.lists import api_page, api_schema
@@ -329,30 +328,10 @@ class PolicyItemById(MethodView):
     @conflict
     def delete(self, policy_item_id: int):
         """Remove a policy item: engagements no longer need it (past records stay)."""
-        _remove_policy_item(current_actor(), policy_item_id)
+        services.remove_policy_item(
+            db.session, actor=current_actor(), policy_item_id=policy_item_id
+        )
         db.session.commit()
-
-
-def _remove_policy_item(actor, policy_item_id: int) -> None:
-    # TODO(core): services.remove_policy_item; until then the same shape here
-    services.require_officer(actor)
-    row = get_in_org(db.session, PolicyItem, policy_item_id, what="policy item")
-    changed = db.session.execute(
-        update(PolicyItem)
-        .where(PolicyItem.id == row.id, PolicyItem.is_active.is_(True))
-        .values(is_active=False)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
-    if not changed:
-        raise RuleViolation("This policy item was removed already.")
-    audit.record(
-        db.session,
-        actor,
-        "compliance_policy_item.updated",
-        row,
-        before={"is_active": True},
-        after={"is_active": False},
-    )
 
 
 # --- signing templates ---------------------------------------------------------------------
@@ -729,6 +708,13 @@ class TenureRuleById(MethodView):
         row = tenure.set_rule(db.session, actor=current_actor(), country=row.country, **data)
         db.session.commit()
         return row
+
+    @blp.response(204)
+    @conflict
+    def delete(self, tenure_rule_id: int):
+        """Lift a tenure limit (overrides already granted stay on record)."""
+        tenure.remove_rule(db.session, actor=current_actor(), tenure_rule_id=tenure_rule_id)
+        db.session.commit()
 
 
 @blp.route("/engagements/<int:engagement_id>/tenure-overrides")

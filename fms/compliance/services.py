@@ -252,12 +252,42 @@ def set_policy_item(
         audit.record(session, actor, "compliance_policy_item.created", row, after=key | values)
     else:
         before = {k: getattr(row, k) for k in values}
+        if before == values:  # saved unchanged: nothing happened, nothing to audit
+            return row
         for k, v in values.items():
             setattr(row, k, v)
         session.flush()
         audit.record(
             session, actor, "compliance_policy_item.updated", row, before=before, after=values
         )
+    return row
+
+
+def remove_policy_item(session: Session, *, actor: Actor, policy_item_id: int) -> PolicyItem:
+    """Retire a policy item: new checklists no longer ask for it; what was provided stays.
+    Saving the same kind, country and engagement kind again brings it back."""
+    require_officer(actor)
+    row = get_in_org(session, PolicyItem, policy_item_id, what="policy item")
+    changed = session.execute(
+        update(PolicyItem)
+        .where(PolicyItem.id == row.id, PolicyItem.is_active.is_(True))
+        .values(is_active=False)
+        .execution_options(synchronize_session="fetch")
+    ).rowcount
+    if not changed:
+        raise RuleViolation("This policy item was removed already.")
+    audit.record(
+        session,
+        actor,
+        "compliance_policy_item.removed",
+        row,
+        before={
+            "document_kind": row.document_kind,
+            "country": row.country,
+            "engagement_kind": row.engagement_kind,
+            "requirement": row.requirement,
+        },
+    )
     return row
 
 

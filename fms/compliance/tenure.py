@@ -7,14 +7,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
 from fms.compliance import rules
 from fms.compliance.models import TenureOverride, TenureRule
 from fms.compliance.services import require_officer
-from fms.errors import InvalidInput
+from fms.errors import InvalidInput, NotFound
 from fms.identity.actor import Actor
 from fms.input import parse_date, parse_int
 from fms.records import add_unique
@@ -64,6 +64,8 @@ def set_rule(
         )
     else:
         before = {"max_months": rule.max_months, "break_days": rule.break_days}
+        if before == {"max_months": months, "break_days": gap}:
+            return rule  # saved unchanged: nothing to audit
         rule.max_months, rule.break_days = months, gap
         session.flush()
     audit.record(
@@ -73,6 +75,32 @@ def set_rule(
         rule,
         before=before,
         after={"country": country, "max_months": months, "break_days": gap},
+    )
+    return rule
+
+
+def remove_rule(session: Session, *, actor: Actor, tenure_rule_id: int) -> TenureRule:
+    """Lift a tenure limit: freelancers of its country fall back to the organization-wide
+    rule (or none). Overrides already granted stay on record."""
+    require_officer(actor)
+    rule = get_in_org(session, TenureRule, tenure_rule_id, what="tenure rule")
+    gone = session.execute(
+        delete(TenureRule)
+        .where(TenureRule.id == rule.id)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if not gone:  # removed by someone else a moment ago
+        raise NotFound("No such tenure rule.")
+    audit.record(
+        session,
+        actor,
+        "tenure_rule.removed",
+        rule,
+        before={
+            "country": rule.country,
+            "max_months": rule.max_months,
+            "break_days": rule.break_days,
+        },
     )
     return rule
 

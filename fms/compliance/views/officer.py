@@ -14,10 +14,9 @@ from datetime import date, timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import login_required
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from fms.audit import hooks as audit_hooks
-from fms.audit import services as audit
 from fms.compliance import documents, queries, rules, services, signing, tenure
 from fms.compliance.forms import (
     REQUIREMENT_LABELS,
@@ -46,7 +45,6 @@ from fms.compliance.models import (
     TenureRule,
 )
 from fms.compliance.views import bp
-from fms.errors import RuleViolation
 from fms.extensions import db
 from fms.forms import status_of, submitted
 from fms.identity.permissions import require
@@ -419,39 +417,11 @@ def policy_item(policy_item_id: int):
     ), status_of(form)
 
 
-def remove_policy_item(session, *, actor, policy_item_id: int) -> PolicyItem:
-    """Retire a policy item: new checklists no longer ask for it; what was provided stays.
-    Saving the same kind, country and engagement kind again brings it back."""
-    services.require_officer(actor)
-    row = get_in_org(session, PolicyItem, policy_item_id, what="policy item")
-    changed = session.execute(
-        update(PolicyItem)
-        .where(PolicyItem.id == row.id, PolicyItem.is_active.is_(True))
-        .values(is_active=False)
-        .execution_options(synchronize_session="fetch")
-    ).rowcount
-    if not changed:
-        raise RuleViolation("This policy item was removed already.")
-    audit.record(
-        session,
-        actor,
-        "compliance_policy_item.removed",
-        row,
-        before={
-            "document_kind": row.document_kind,
-            "country": row.country,
-            "engagement_kind": row.engagement_kind,
-            "requirement": row.requirement,
-        },
-    )
-    return row
-
-
 @bp.post("/policies/<int:policy_item_id>/remove")
 @login_required
 def remove_policy(policy_item_id: int):
     actor = officer()
-    row = remove_policy_item(db.session, actor=actor, policy_item_id=policy_item_id)
+    row = services.remove_policy_item(db.session, actor=actor, policy_item_id=policy_item_id)
     message = f"Removed: {kind_label(row.document_kind)} ({_scope(row)})."
     db.session.commit()
     flash(message + " Checklists created from now on no longer ask for it.", "success")
@@ -666,6 +636,17 @@ def tenure_rule(tenure_rule_id: int):
     return render_template("compliance/officer/tenure_rule.html", row=row, form=form), status_of(
         form
     )
+
+
+@bp.post("/tenure/<int:tenure_rule_id>/remove")
+@login_required
+def remove_tenure_rule(tenure_rule_id: int):
+    actor = officer()
+    row = tenure.remove_rule(db.session, actor=actor, tenure_rule_id=tenure_rule_id)
+    who = f"freelancers in {row.country}" if row.country else "every country"
+    db.session.commit()
+    flash(f"Tenure limit for {who} removed.", "success")
+    return redirect(url_for(".tenure_rules"))
 
 
 # --- one engagement --------------------------------------------------------------------------
