@@ -27,19 +27,20 @@ from pathlib import Path
 from typing import BinaryIO
 
 from flask import current_app, send_file
-from sqlalchemy import BigInteger, ForeignKey, Integer, String, event, select
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fms.database import Id
 from fms.errors import InvalidInput, NotFound
 from fms.extensions import db
-from fms.tenancy import MAX_ID, TenantMixin, get_in_org
+from fms.tenancy import MAX_ID, TenantMixin, get_in_org, session_org_id
 from fms.timekeeping import UTCDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 _WRITTEN_KEY = "fms_storage_written"
+_ERASED_KEY = "fms_storage_erased"
 
 
 @dataclass(frozen=True)
@@ -94,6 +95,9 @@ class StoredFile(TenantMixin, db.Model):
     original_name: Mapped[str] = mapped_column(String(200))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the bytes were deleted (a retention rule); the row stays as the record that the file
+    # existed, with its name, size and SHA-256
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 def storage_root() -> Path:
@@ -255,9 +259,36 @@ def uploaded_by(session: Session, file_id, *, user_id: int | None, field: str) -
     return stored
 
 
+def erase(session: Session, file_ids) -> int:
+    """Delete the bytes of these files of the session's organization, keeping their rows
+    (name, size, SHA-256, `erased_at`) as the record that they existed. The bytes go when
+    the caller's transaction commits, so a rollback loses nothing. Returns how many files
+    were erased now (files erased before are skipped)."""
+    ids = sorted({int(i) for i in file_ids})
+    if not ids:
+        return 0
+    org_id = session_org_id(session)
+    rows = session.execute(
+        update(StoredFile)
+        .where(StoredFile.id.in_(ids), StoredFile.erased_at.is_(None))
+        .where(StoredFile.org_id == org_id)
+        .values(erased_at=utcnow())
+        .returning(StoredFile.storage_key)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.info.setdefault(_ERASED_KEY, []).extend(str(_path_for(key)) for (key,) in rows)
+    return len(rows)
+
+
+def _readable(file: StoredFile) -> StoredFile:
+    if file.erased_at is not None:
+        raise NotFound("This file was deleted under the organization's retention rule.")
+    return file
+
+
 def open_stored(file: StoredFile) -> BinaryIO:
     """The file's bytes, to read as a stream."""
-    return path_of(file).open("rb")
+    return path_of(_readable(file)).open("rb")
 
 
 def send_stored(file: StoredFile, *, as_attachment: bool = True):
@@ -267,7 +298,7 @@ def send_stored(file: StoredFile, *, as_attachment: bool = True):
     `filename*` for names that are not ASCII.
     """
     response = send_file(
-        path_of(file),
+        path_of(_readable(file)),
         mimetype=file.media_type,
         as_attachment=as_attachment,
         download_name=file.original_name,
@@ -287,8 +318,11 @@ def _remove_files_of_rolled_back(session: Session, previous_transaction) -> None
         return
     for name in session.info.pop(_WRITTEN_KEY, []):
         Path(name).unlink(missing_ok=True)
+    session.info.pop(_ERASED_KEY, None)  # erasing was undone: the bytes stay
 
 
 @event.listens_for(Session, "after_commit")
 def _keep_files_of_committed(session: Session) -> None:
     session.info.pop(_WRITTEN_KEY, None)
+    for name in session.info.pop(_ERASED_KEY, []):
+        Path(name).unlink(missing_ok=True)

@@ -330,4 +330,125 @@ def test_an_offboarding_item_in_the_audit_log_links_to_its_engagement(cworld, ap
     step = steps(cworld)["equipment"]
     with app.test_request_context():
         links = hooks._BATCH_LINKS["offboarding_step"]([step.id])
-    assert links[step.id].endswith(f"/engagements/{cworld.engagement.id}")
+    assert links[step.id].endswith(f"/compliance/offboarding/{cworld.engagement.id}")
+
+
+# --- retention: "delete" erases the departing freelancer's uploads -------------------------
+
+
+def _retention(world, rule):
+    services.update_settings(
+        world.session, actor=world.officer, non_compliance_mode="warn", document_retention=rule
+    )
+
+
+def test_ticking_documents_under_delete_erases_the_uploads_and_keeps_their_records(cworld):
+    from fms import storage
+
+    first = cworld.upload("w9")
+    cworld.session.commit()
+    path = storage.path_of(storage.get_file(cworld.session, first.file_id))
+    assert path.exists()
+    _retention(cworld, "delete")
+    activate(cworld)
+    give_notice(cworld)
+    step = tick(cworld, cworld.officer, "documents")
+    assert "1 uploaded document file(s) deleted" in step.retention_note
+    assert path.exists()  # not before the transaction commits
+    cworld.session.commit()
+    assert not path.exists()
+    stored = storage.get_file(cworld.session, first.file_id)
+    assert stored.erased_at is not None and len(stored.sha256) == 64  # the record stays
+    with pytest.raises(NotFound, match="retention"):
+        storage.send_stored(stored)
+    entry = cworld.session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "offboarding_step.completed")
+    ).one()
+    assert entry.after["documents_erased"] == 1
+
+
+def test_a_rolled_back_tick_erases_nothing(cworld):
+    from fms import storage
+
+    document = cworld.upload("w9")
+    cworld.session.commit()
+    path = storage.path_of(storage.get_file(cworld.session, document.file_id))
+    _retention(cworld, "delete")
+    activate(cworld)
+    give_notice(cworld)
+    cworld.session.commit()
+    tick(cworld, cworld.officer, "documents")
+    cworld.session.rollback()
+    assert path.exists()
+    assert storage.get_file(cworld.session, document.file_id).erased_at is None
+
+
+def test_documents_another_live_engagement_needs_are_kept(cworld):
+    from fms import storage
+
+    document = cworld.upload("w9")
+    cworld.make_engagement(cworld.org, freelancer=cworld.freelancer, state="active")
+    _retention(cworld, "delete")
+    activate(cworld)
+    give_notice(cworld)
+    step = tick(cworld, cworld.officer, "documents")
+    cworld.session.commit()
+    assert "still needs them" in step.retention_note
+    assert storage.path_of(storage.get_file(cworld.session, document.file_id)).exists()
+
+
+def test_under_keep_the_documents_stay(cworld):
+    from fms import storage
+
+    document = cworld.upload("w9")
+    activate(cworld)
+    give_notice(cworld)
+    step = tick(cworld, cworld.officer, "documents")
+    cworld.session.commit()
+    assert step.retention_note is None
+    assert storage.get_file(cworld.session, document.file_id).erased_at is None
+
+
+# --- the checklist page -------------------------------------------------------------------
+
+
+def test_each_party_ticks_on_the_checklist_page(cworld, app, sign_in, make_user, make_member):
+    from fms.identity.models import User
+
+    activate(cworld)
+    give_notice(cworld)
+    cworld.session.commit()
+
+    def client(actor):
+        c = app.test_client()
+        sign_in(c, cworld.session.get(User, actor.user_id), cworld.org)
+        return c
+
+    url = f"/compliance/offboarding/{cworld.engagement.id}"
+    me = client(cworld.me)
+    assert url in me.get(f"/engagements/{cworld.engagement.id}").get_data(as_text=True)
+    page = me.get(url).get_data(as_text=True)
+    assert "0 of 6 done" in page and "Equipment returned" in page
+    equipment = steps(cworld)["equipment"]
+    access = steps(cworld)["access"]
+    assert f"/compliance/offboarding/steps/{equipment.id}" in page
+    assert f"/compliance/offboarding/steps/{access.id}" not in page  # the manager's
+    ticked = me.post(f"/compliance/offboarding/steps/{equipment.id}")
+    assert ticked.status_code == 302
+    assert "1 of 6 done" in me.get(url).get_data(as_text=True)
+    refused = me.post(
+        f"/compliance/offboarding/steps/{access.id}", headers={"Referer": "http://localhost" + url}
+    )
+    assert refused.status_code in (302, 403)
+    cworld.session.expire_all()
+    assert steps(cworld)["access"].done_at is None
+    manager = client(cworld.manager)
+    assert manager.post(f"/compliance/offboarding/steps/{access.id}").status_code == 302
+    # another freelancer of the organization finds nothing
+    stranger_user = make_user()
+    stranger = make_member(cworld.org, roles=("freelancer",), user=stranger_user)
+    cworld.session.commit()
+    other = client(stranger)
+    assert other.get(url).status_code == 404
+    handover = steps(cworld)["handover"]
+    assert other.post(f"/compliance/offboarding/steps/{handover.id}").status_code == 404

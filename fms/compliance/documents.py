@@ -423,3 +423,32 @@ def versions(session: Session, *, actor: Actor, freelancer_id: int, kind: str) -
             .order_by(ComplianceDocument.version.desc())
         )
     )
+
+
+# engagements that still need a freelancer's documents
+LIVE_STATES = ("approved", "onboarding", "active")
+
+
+def erase_departed(session: Session, *, freelancer_id: int, leaving_engagement_id: int):
+    """The retention rule "delete": the departing freelancer's uploaded documents lose their
+    bytes (the rows stay, with name, size and SHA-256, as the record that they existed),
+    unless another engagement of theirs in this organization still needs them — then
+    nothing is erased and that engagement is returned. Signed agreements are not uploads
+    and stay as evidence. Returns (files erased, engagement still needing them)."""
+
+    still = session.scalar(
+        select(Engagement.id)
+        .where(
+            Engagement.freelancer_id == freelancer_id,
+            Engagement.id != leaving_engagement_id,
+            Engagement.state.in_(LIVE_STATES),
+        )
+        .order_by(Engagement.id)
+        .limit(1)
+    )
+    if still is not None:
+        return 0, still
+    file_ids = session.scalars(
+        select(ComplianceDocument.file_id).where(ComplianceDocument.freelancer_id == freelancer_id)
+    ).all()
+    return storage.erase(session, file_ids), None

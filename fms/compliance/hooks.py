@@ -45,7 +45,7 @@ ENTITY_WORDS = {
 
 
 def _offboarding_step_pages(ids: list[int]) -> dict[int, str]:
-    """An offboarding item lives on its engagement's page."""
+    """An offboarding item lives on its engagement's offboarding checklist."""
     from flask import url_for
     from sqlalchemy import select
 
@@ -56,7 +56,7 @@ def _offboarding_step_pages(ids: list[int]) -> dict[int, str]:
         select(OffboardingStep.id, OffboardingStep.engagement_id).where(OffboardingStep.id.in_(ids))
     )
     return {
-        step_id: url_for("workforce.engagements.show", engagement_id=engagement_id)
+        step_id: url_for("compliance.offboarding_checklist", engagement_id=engagement_id)
         for step_id, engagement_id in rows
     }
 

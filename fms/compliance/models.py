@@ -208,3 +208,7 @@ class OffboardingStep(TenantMixin, db.Model):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     done_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
+
+    # what ticking the documents item did under the "delete" retention rule, for the page
+    # that ticked it (not stored: the audit entry holds it)
+    retention_note = None

@@ -9,8 +9,9 @@ latest when Workforce ends the engagement (announced too). Opening twice adds no
 Each item names the party that ticks it (rules.OFFBOARDING_PARTIES): the engagement's
 hiring manager (or their stand-in that day), the freelancer themselves, or a compliance
 officer. Nobody ticks another party's item; every tick is audited. The "documents" item
-says what the organization's retention setting says (kept or deleted); compliance ticks it
-once that is done (FMS records the tick; it does not delete stored files by itself). The
+says what the organization's retention setting says (kept or deleted); when compliance ticks
+it under "delete", the freelancer's uploaded documents lose their bytes (documents.erase_departed:
+the records stay; nothing goes while another engagement of theirs still needs them). The
 end-of-engagement review stays Workforce's (`workforce.engagements.write_review`).
 """
 
@@ -23,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.compliance import rules
+from fms.compliance import documents, rules
 from fms.compliance.models import OffboardingPolicyItem, OffboardingStep
 from fms.compliance.services import org_today, require_officer, settings
 from fms.errors import InvalidInput, NotAllowed, NotFound, RuleViolation
@@ -320,13 +321,19 @@ def complete_offboarding_step(session: Session, *, actor: Actor, step_id) -> Off
     ).rowcount
     if changed != 1:
         raise RuleViolation("This item is already done.")
-    audit.record(
-        session,
-        actor,
-        "offboarding_step.completed",
-        step,
-        after={"engagement_id": engagement.id, "key": step.key, "party": step.party},
-    )
+    after = {"engagement_id": engagement.id, "key": step.key, "party": step.party}
+    if step.key == "documents" and settings(session).document_retention == "delete":
+        erased, still_needed_by = documents.erase_departed(
+            session, freelancer_id=engagement.freelancer_id, leaving_engagement_id=engagement.id
+        )
+        after |= {"documents_erased": erased, "kept_for_engagement_id": still_needed_by}
+        step.retention_note = (
+            f"The documents stay: engagement {still_needed_by} of the same freelancer still "
+            "needs them."
+            if still_needed_by
+            else f"{erased} uploaded document file(s) deleted; their records stay."
+        )
+    audit.record(session, actor, "offboarding_step.completed", step, after=after)
     return step
 
 

@@ -8,7 +8,8 @@ from flask import Blueprint
 bp = Blueprint("compliance", __name__, url_prefix="/compliance")
 
 from fms.compliance.views import (  # noqa: E402, F401
+    offboarding,
     officer,
     officer_reviews,
-    onboarding,  # noqa: E402, F401
+    onboarding,
 )
