@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from fms.compliance import documents
 from fms.compliance.models import ComplianceDocument
 from fms.identity import services as identity
 from fms.identity.models import User
@@ -69,10 +68,24 @@ def test_a_freelancer_completes_onboarding_on_a_phone(
 ):
     world = cworld
     world.policy("nda")
-    world.policy("tax_form")
     world.policy("classification")
     world.policy("insurance", requirement="optional")
     world.publish()
+    session.commit()
+    # the compliance officer asks US freelancers for a tax form, in the browser
+    officer = _page(app, chromium, session, live_fms, world.org, world.officer.user_id, WIDE)
+    try:
+        officer.goto(f"{live_fms}/compliance/policies")
+        officer.select_option("#document_kind", "tax_form")
+        officer.fill("#country", "US")
+        officer.select_option("#requirement", "required")
+        officer.click("button:has-text('Save policy item')")
+        officer.wait_for_url("**/compliance/policies")
+        assert "Tax form" in officer.inner_text("main")
+        _shot(officer, "officer-policies")
+        assert not officer.fms_errors
+    finally:
+        officer.context.close()
     world.onboard()
     # the organization's own checklist steps (not compliance's) are ticked elsewhere
     session.execute(
@@ -148,16 +161,45 @@ def test_a_freelancer_completes_onboarding_on_a_phone(
     finally:
         page.context.close()
 
-    # a compliance officer approves the tax form; the engagement can now become active
+    # a compliance officer approves the tax form in the browser; the engagement can now
+    # become active, and every step is in the audit log
     session.expire_all()
     with as_org(session, world.org.id):
-        document = session.scalar(select(ComplianceDocument))
-        documents.review_document(
-            session, actor=world.officer, document_id=document.id, approve=True
-        )
+        document_id = session.scalar(select(ComplianceDocument.id))
+    session.commit()  # end the read: SQLite's live server must be able to write
+    officer = _page(app, chromium, session, live_fms, world.org, world.officer.user_id, WIDE)
+    try:
+        officer.goto(f"{live_fms}/compliance/reviews")
+        officer.click(f"a[href$='/compliance/reviews/documents/{document_id}']")
+        officer.wait_for_url(f"**/compliance/reviews/documents/{document_id}")
+        _shot(officer, "officer-review")
+        officer.check("input[name=decision][value=approve]")
+        officer.click("button:has-text('Record review')")
+        officer.wait_for_load_state()
+        assert not officer.fms_errors
+    finally:
+        officer.context.close()
+    session.expire_all()
+    with as_org(session, world.org.id):
+        assert session.get(ComplianceDocument, document_id).state == "approved"
         workforce.activate(session, actor=world.procurement, engagement_id=engagement_id)
         session.commit()
         assert session.get(Engagement, engagement_id).state == "active"
+    admin = _page(app, chromium, session, live_fms, world.org, world.admin.user_id, WIDE)
+    try:
+        admin.goto(f"{live_fms}/admin/audit?per_page=100")
+        log = admin.inner_text("main")
+        for words in (
+            "Compliance policy item added",
+            "Document signed",
+            "Compliance document uploaded",
+            "Worker classification assessed",
+            "Compliance document approved",
+        ):
+            assert words in log, words
+        _shot(admin, "audit")
+    finally:
+        admin.context.close()
 
     if os.environ.get("FMS_SCREENSHOTS"):  # the same pages at 1440 px, for a look
         wide = _page(app, chromium, session, live_fms, world.org, world.me.user_id, WIDE)
