@@ -452,3 +452,30 @@ def test_each_party_ticks_on_the_checklist_page(cworld, app, sign_in, make_user,
     assert other.get(url).status_code == 404
     handover = steps(cworld)["handover"]
     assert other.post(f"/compliance/offboarding/steps/{handover.id}").status_code == 404
+
+
+def test_the_checklist_through_the_api(cworld, app, sign_in):
+    from fms.identity.models import User
+
+    activate(cworld)
+    give_notice(cworld)
+    cworld.session.commit()
+
+    def client(actor):
+        c = app.test_client()
+        sign_in(c, cworld.session.get(User, actor.user_id), cworld.org)
+        return c
+
+    path = f"/api/v1/engagements/{cworld.engagement.id}/offboarding"
+    listed = client(cworld.me).get(path)
+    assert listed.status_code == 200
+    by_key = {s["key"]: s for s in listed.get_json()}
+    assert [s["key"] for s in listed.get_json()][:2] == ["equipment", "final_timesheet"]
+    me = client(cworld.me)
+    done = me.post(f"/api/v1/offboarding-steps/{by_key['equipment']['id']}/complete")
+    assert done.status_code == 200 and done.get_json()["done_at"]
+    again = me.post(f"/api/v1/offboarding-steps/{by_key['equipment']['id']}/complete")
+    assert again.status_code == 409
+    not_mine = me.post(f"/api/v1/offboarding-steps/{by_key['access']['id']}/complete")
+    assert not_mine.status_code == 403
+    assert client(cworld.manager).get(path).status_code == 200

@@ -18,6 +18,7 @@ from fms.api.common import API_PREFIX, page_body
 from fms.compliance import (
     classification,
     documents,
+    offboarding,
     queries,
     rules,
     schemas,
@@ -733,3 +734,30 @@ class TenureOverrides(MethodView):
         )
         db.session.commit()
         return row
+
+
+# --- offboarding ---------------------------------------------------------------------------
+
+
+@blp.route("/engagements/<int:engagement_id>/offboarding")
+class Offboarding(MethodView):
+    @blp.response(200, schemas.OffboardingStepOut(many=True))
+    def get(self, engagement_id: int):
+        """The ending engagement's offboarding checklist, in order (empty until notice is
+        given or the last day is two weeks away): staff who read engagements and the
+        freelancer."""
+        return offboarding.checklist(db.session, actor=current_actor(), engagement_id=engagement_id)
+
+
+@blp.route("/offboarding-steps/<int:step_id>/complete")
+class OffboardingStepDone(MethodView):
+    @blp.response(200, schemas.OffboardingStepOut)
+    @conflict
+    def post(self, step_id: int):
+        """Tick one item: only the party it names (the freelancer, the hiring manager or
+        their stand-in, compliance); once."""
+        step = offboarding.complete_offboarding_step(
+            db.session, actor=current_actor(), step_id=step_id
+        )
+        db.session.commit()
+        return step

@@ -359,6 +359,24 @@ class OverrideOut(Schema):
     created_at = fields.DateTime()
 
 
+class OffboardingStepOut(Schema):
+    id = fields.Integer()
+    engagement_id = fields.Integer()
+    key = fields.String()
+    title = fields.String()
+    party = fields.String(
+        metadata={"description": "Who ticks it: hiring_manager, freelancer or compliance."}
+    )
+    position = fields.Integer()
+    opened_at = fields.DateTime()
+    done_at = fields.DateTime(allow_none=True)
+    done_by_user_id = fields.Integer(allow_none=True)
+    retention_note = fields.String(
+        allow_none=True,
+        metadata={"description": "Set when ticking the documents item erased or kept files."},
+    )
+
+
 class TenureOut(Schema):
     run_start = fields.Date()
     limit = fields.Date(metadata={"description": "The last day of the continuous run allowed."})
