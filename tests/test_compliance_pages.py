@@ -469,3 +469,24 @@ def test_the_overview_links_the_documents_about_to_expire(web, cworld, session):
     assert link in page
     listed = _text(officer.get(link.replace("&amp;", "&") + "&sort=expires_on"))
     assert "Certificate of insurance" in listed and "1 document" in listed
+
+
+def test_the_queue_counts_every_waiting_document_beyond_its_page(
+    web, cworld, session, monkeypatch
+):
+    from fms.compliance import queries
+
+    cworld.policy("tax_form")
+    cworld.policy("insurance")
+    cworld.policy("background_check")
+    for kind in ("w9", "insurance", "background_check"):
+        cworld.upload(kind)
+    session.commit()
+    monkeypatch.setattr(queries, "QUEUE_PAGE", 2)
+    officer = web("officer")
+    queue = _text(officer.get("/compliance/reviews"))
+    assert "The oldest 2 of 3" in queue and queue.count("/compliance/reviews/documents/") == 2
+    assert 'fms-count">3<' in queue
+    overview = _text(officer.get("/compliance/"))
+    tile = overview.split("Documents to review")[1][:80]
+    assert 'fms-stat-value">3<' in tile

@@ -30,12 +30,15 @@ class QueueRow:
     uploaded_at: object
 
 
-def review_queue(session: Session, *, actor: Actor, limit: int = 200) -> list[QueueRow]:
+# the review queue page lists this many, oldest first
+QUEUE_PAGE = 200
+
+
+def _reviewable(session: Session, actor: Actor):
     """Documents waiting for review that the actor's roles review, oldest first (the role
-    each policy item names; compliance where none names one). Their own uploads are left
-    out: nobody reviews what they uploaded."""
+    each policy item names; compliance where none names one), with their freelancer. Their
+    own uploads are left out: nobody reviews what they uploaded."""
     rows = policy_rows(session)
-    out = []
     for document, freelancer in session.execute(
         select(ComplianceDocument, Freelancer)
         .join(Freelancer, Freelancer.id == ComplianceDocument.freelancer_id)
@@ -44,9 +47,15 @@ def review_queue(session: Session, *, actor: Actor, limit: int = 200) -> list[Qu
     ):
         if document.uploaded_by_user_id == actor.user_id:
             continue
-        role = rules.reviewer_role(rows, country=freelancer.country, kind=document.kind)
-        if role not in actor.roles:
-            continue
+        if rules.reviewer_role(rows, country=freelancer.country, kind=document.kind) in actor.roles:
+            yield document, freelancer
+
+
+def review_queue(session: Session, *, actor: Actor, limit: int | None = None) -> list[QueueRow]:
+    """The oldest `limit` (QUEUE_PAGE) documents the actor reviews (see _reviewable)."""
+    limit = limit or QUEUE_PAGE
+    out = []
+    for document, freelancer in _reviewable(session, actor):
         out.append(
             QueueRow(
                 document.id,
@@ -61,6 +70,12 @@ def review_queue(session: Session, *, actor: Actor, limit: int = 200) -> list[Qu
         if len(out) >= limit:
             break
     return out
+
+
+def review_queue_size(session: Session, *, actor: Actor) -> int:
+    """How many documents wait for the actor's review, all of them (the queue page shows
+    the oldest QUEUE_PAGE)."""
+    return sum(1 for _ in _reviewable(session, actor))
 
 
 def decisions_waiting(session: Session, *, actor: Actor) -> list[Classification]:

@@ -216,7 +216,7 @@ def dashboard():
         session.scalars(select(latest_risk()).where(Engagement.state.in_(("onboarding", "active"))))
     )
     waiting = queries.decisions_waiting(session, actor=actor)
-    queue = queries.review_queue(session, actor=actor)
+    queue_count = queries.review_queue_size(session, actor=actor)
     warnings = tenure_warnings(tenure_rows(session, today))
     lp = list_page(ENGAGEMENTS_BY_STATUS, actor, context={"today": today})
     return render_template(
@@ -234,7 +234,7 @@ def dashboard():
         )
         is not None,
         has_templates=session.scalar(select(SigningTemplate.id).limit(1)) is not None,
-        queue_count=len(queue),
+        queue_count=queue_count,
         decisions=len(waiting),
         warnings=warnings,
         lp=lp,

@@ -44,6 +44,11 @@ def reviews():
     actor = reviewer()
     session = db.session
     queue = queries.review_queue(session, actor=actor)
+    queue_total = (
+        queries.review_queue_size(session, actor=actor)
+        if len(queue) >= queries.QUEUE_PAGE
+        else len(queue)
+    )
     decisions = queries.decisions_waiting(session, actor=actor)
     engagements = {}
     if decisions:
@@ -62,6 +67,7 @@ def reviews():
     return render_template(
         "compliance/officer/reviews.html",
         queue=queue,
+        queue_total=queue_total,
         decisions=decisions,
         engagements=engagements,
         overrides=overrides,
