@@ -479,3 +479,19 @@ def test_the_checklist_through_the_api(cworld, app, sign_in):
     not_mine = me.post(f"/api/v1/offboarding-steps/{by_key['access']['id']}/complete")
     assert not_mine.status_code == 403
     assert client(cworld.manager).get(path).status_code == 200
+
+
+def test_compliance_records_in_the_audit_log_link_to_their_pages(cworld, app):
+    from fms.audit import hooks
+
+    cworld.policy("nda")
+    cworld.publish()
+    cworld.onboard()
+    signature = cworld.sign()
+    document = cworld.upload("w9")
+    with app.test_request_context():
+        assert hooks._LINKS["compliance_document"](document.id) == (
+            f"/compliance/reviews/documents/{document.id}"
+        )
+        signed = hooks._BATCH_LINKS["signature"]([signature.id])
+    assert signed[signature.id] == f"/compliance/engagements/{cworld.engagement.id}"

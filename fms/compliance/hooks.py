@@ -61,6 +61,35 @@ def _offboarding_step_pages(ids: list[int]) -> dict[int, str]:
     }
 
 
+def _signature_pages(ids: list[int]) -> dict[int, str]:
+    """A signature shows on its engagement's compliance page."""
+    from flask import url_for
+    from sqlalchemy import select
+
+    from fms.compliance.models import Signature
+    from fms.extensions import db
+
+    rows = db.session.execute(
+        select(Signature.id, Signature.engagement_id).where(Signature.id.in_(ids))
+    )
+    return {
+        signature_id: url_for("compliance.engagement", engagement_id=engagement_id)
+        for signature_id, engagement_id in rows
+    }
+
+
+def _record_links() -> dict:
+    """Compliance records with a page of their own (the audit log links them)."""
+    from flask import url_for
+
+    return {
+        "compliance_document": lambda i: url_for("compliance.review_document", document_id=i),
+        "classification": lambda i: url_for("compliance.classification", classification_id=i),
+        "signing_template": lambda i: url_for("compliance.template", template_id=i),
+        "tenure_rule": lambda i: url_for("compliance.tenure_rule", tenure_rule_id=i),
+    }
+
+
 def register(app) -> None:
     """Called once from create_app."""
     from fms.compliance import classification, offboarding, services, sweep, tenure  # noqa: F401
@@ -70,6 +99,9 @@ def register(app) -> None:
     audit_hooks.register_action_words(ACTION_WORDS)
     audit_hooks.register_entity_words(ENTITY_WORDS)
     audit_hooks.register_entity_links("offboarding_step", _offboarding_step_pages)
+    audit_hooks.register_entity_links("signature", _signature_pages)
+    for entity_type, link in _record_links().items():
+        audit_hooks.register_entity_link(entity_type, link)
     engagements.register_activation_guard(services.activation_problems)
     engagements.register_activation_guard(tenure.activation_past_limit)
     engagements.register_checklist_provider(services.provided_steps)
