@@ -578,3 +578,27 @@ def test_only_finance_and_org_admins_invoice(session, bill, make_member, actor_o
             invoicing.preview_close(session, actor=actor, period="2026-11")
     admin = actor_of(make_member(bill.org, roles=("org_admin",)))
     assert bill.close(actor=admin).created
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def test_the_close_command_closes_once_and_prints_the_drafts(app, session, bill):
+    bill.approved_week(date(2026, 10, 5), (480,))
+    runner = app.test_cli_runner()
+    args = ["fms", "invoicing", "close", "--org", bill.org.slug, "--period", "2026-10"]
+    result = runner.invoke(args=args)
+    assert result.exit_code == 0, result.output
+    assert "Closed 2026-10 (2026-10-01 to 2026-10-31): 1 draft invoice(s)." in result.output
+    # 480 min at 90 = 720.00; 19 % VAT = 136.80
+    assert "Client GmbH EUR: net 720.00 + VAT 136.80 = 856.80 (draft)" in result.output
+    again = runner.invoke(args=args)
+    assert again.exit_code == 0
+    assert "Already closed: 2026-10" in again.output
+    assert session.scalar(select(func.count()).select_from(Invoice)) == 1
+    bad = runner.invoke(
+        args=["fms", "invoicing", "close", "--org", "nobody", "--period", "2026-10"]
+    )
+    assert bad.exit_code != 0 and "No organization 'nobody'" in bad.output
+    wrong = runner.invoke(args=[*args[:-1], "2026-10-1"])
+    assert wrong.exit_code != 0 and "monthly period is written YYYY-MM" in wrong.output
