@@ -101,6 +101,15 @@ class Billing:
 
 def setup_billing(session, world, finance, finance2, **entity) -> Billing:
     """Settings, a bill-to entity for the world's cost centre, and German VAT rates."""
+    centre = terms_rows(session, world.engagement.id)[0].cost_centre_id
+    bill_to = billing_setup(session, finance, centre, **entity)
+    return Billing(world, finance, finance2, bill_to, session)
+
+
+def billing_setup(session, finance, cost_centre_id, **entity):
+    """Billing settings (a German issuer with a VAT id), a bill-to entity (German unless
+    `entity` says otherwise) that the cost centre bills to, and the standard VAT rate of
+    its country (19 %); returns the entity."""
     billing.update_billing_settings(
         session,
         actor=finance,
@@ -114,9 +123,8 @@ def setup_billing(session, world, finance, finance2, **entity) -> Billing:
     values = {"name": "Client GmbH", "country": "DE", "vat_id": "DE123456789"}
     values.update(entity)
     bill_to = billing.add_bill_to_entity(session, actor=finance, **values)
-    centre = terms_rows(session, world.engagement.id)[0].cost_centre_id
     billing.assign_cost_centre(
-        session, actor=finance, cost_centre_id=centre, bill_to_entity_id=bill_to.id
+        session, actor=finance, cost_centre_id=cost_centre_id, bill_to_entity_id=bill_to.id
     )
     billing.add_vat_rate(
         session,
@@ -126,7 +134,7 @@ def setup_billing(session, world, finance, finance2, **entity) -> Billing:
         rate="19",
         effective_from="2020-01-01",
     )
-    return Billing(world, finance, finance2, bill_to, session)
+    return bill_to
 
 
 @pytest.fixture
