@@ -15,12 +15,12 @@ from fms.invoicing import services as invoicing
 from fms.invoicing import settings as billing
 from fms.invoicing.models import (
     BillToEntity,
+    ImmutableInvoice,
     Invoice,
     InvoiceAnnexRow,
     InvoiceLineItem,
     InvoiceTax,
 )
-from fms.invoicing.services import ImmutableInvoice
 from fms.timesheets.models import PeriodLock, Timesheet, TimesheetEntry
 from tests.factories import as_org
 
@@ -602,3 +602,136 @@ def test_the_close_command_closes_once_and_prints_the_drafts(app, session, bill)
     assert bad.exit_code != 0 and "No organization 'nobody'" in bad.output
     wrong = runner.invoke(args=[*args[:-1], "2026-10-1"])
     assert wrong.exit_code != 0 and "monthly period is written YYYY-MM" in wrong.output
+
+
+# --- more kinds of work --------------------------------------------------------------------
+
+
+def test_daily_rates_bill_half_days_and_the_annex_counts_them(session, bill):
+    from fms.timesheets import services as ts
+
+    world = bill.world
+    daily = world.make_engagement(
+        world.org,
+        freelancer=world.freelancer,
+        kind="daily",
+        rate="800",
+        manager_id=world.manager.user_id,
+    )
+    sheet = ts.open_timesheet(session, actor=world.me, engagement_id=daily.id, week_start=NOV_2)
+    ts.save_entries(
+        session,
+        actor=world.me,
+        timesheet_id=sheet.id,
+        entries=[
+            {"work_date": "2026-11-02", "days": "1"},
+            {"work_date": "2026-11-03", "days": "0.5"},
+        ],
+    )
+    world.submit(sheet, today=DEC_7)
+    ts.approve_timesheet(session, actor=world.manager, timesheet_id=sheet.id)
+    (invoice,) = bill.close().invoices
+    (line,) = invoicing.lines_of(session, invoice.id)
+    # 3 half days x 800 / 2 = 1,200.00
+    assert (line.kind, line.unit, line.quantity, line.net) == ("time", "half_day", 3, D("1200.00"))
+    (row,) = session.scalars(select(InvoiceAnnexRow))
+    assert (row.half_days, row.minutes, row.first_date, row.last_date) == (
+        3,
+        0,
+        NOV_2,
+        date(2026, 11, 3),
+    )
+
+
+def test_overtime_is_its_own_line_and_a_day_is_released_only_whole(session, bill):
+    bill.world.set_terms(overtime_rate=D("135"))
+    sheet = bill.approved_week(NOV_2, (600,))
+    (invoice,) = bill.close().invoices
+    time_line, overtime_line = invoicing.lines_of(session, invoice.id)
+    # 480 min at 90 = 720.00; 120 min at 135 = 270.00
+    assert [(line.kind, line.quantity, line.net) for line in (time_line, overtime_line)] == [
+        ("time", 480, D("720.00")),
+        ("overtime", 120, D("270.00")),
+    ]
+    bill.issue(invoice)
+    with pytest.raises(RuleViolation, match="also billed on line"):
+        invoicing.create_credit_note(
+            session,
+            actor=bill.finance,
+            invoice_id=invoice.id,
+            mode="lines",
+            line_ids=[overtime_line.id],
+            release_items=True,
+            reason="Overtime not agreed",
+        )
+    note = invoicing.create_credit_note(
+        session,
+        actor=bill.finance,
+        invoice_id=invoice.id,
+        mode="lines",
+        line_ids=[time_line.id, overtime_line.id],
+        release_items=True,
+        reason="Wrong day",
+    )
+    bill.issue(note)
+    session.expire_all()
+    assert entry_invoice_ids(session, sheet) == {NOV_2: None}
+
+
+def test_an_expense_in_another_currency_is_its_own_invoice(session, bill):
+    bill.approved_week(NOV_2, (480,))
+    bill.expense("100", date(2026, 11, 4), currency="USD")
+    invoices = bill.close().invoices
+    assert [(i.currency, i.net_total, i.tax_total) for i in invoices] == [
+        ("EUR", D("720.00"), D("136.80")),
+        ("USD", D("100.00"), D("19.00")),
+    ]
+
+
+def test_weekly_billing_closes_iso_weeks(session, bill):
+    billing.update_billing_settings(session, actor=bill.finance, billing_period="weekly")
+    bill.approved_week(NOV_30, (480, 480))  # Monday 30 Nov and Tuesday 1 Dec: week 49
+    with pytest.raises(InvalidInput, match="YYYY-Www"):
+        bill.close(period="2026-11")
+    (invoice,) = bill.close(period="2026-W49", today=DEC_7).invoices
+    assert (invoice.period_start, invoice.period_end) == (NOV_30, date(2026, 12, 6))
+    assert invoice.net_total == D("1440.00")
+    preview = invoicing.preview_close(session, actor=bill.finance, period="2026-W49")
+    assert preview.already_closed and preview.invoices == []
+
+
+def test_billing_settings_refuse_bad_input(session, bill):
+    for values in (
+        {"issuer_iban": "DE00 not an iban"},
+        {"issuer_bic": "XX"},
+        {"billing_period": "daily"},
+        {"payment_terms_days": 400},
+        {"invoice_prefix": "CN-"},  # the credit notes' prefix
+        {"invoice_prefix": "=HYPERLINK("},
+        {"issuer_country": "Germany"},
+        {"colour": "blue"},
+    ):
+        with pytest.raises(InvalidInput):
+            billing.update_billing_settings(session, actor=bill.finance, **values)
+    with pytest.raises(InvalidInput):
+        billing.add_vat_rate(
+            session,
+            actor=bill.finance,
+            country="DE",
+            category="reduced",
+            rate="101",
+            effective_from="2026-01-01",
+        )
+    with pytest.raises(RuleViolation):
+        billing.add_vat_rate(
+            session,
+            actor=bill.finance,
+            country="DE",
+            category="zero",
+            rate="7",
+            effective_from="2026-01-01",
+        )
+    with pytest.raises(NotAllowed):
+        billing.update_billing_settings(session, actor=bill.world.manager, four_eyes=True)
+    settings = billing.billing_settings(session)
+    assert (settings.invoice_prefix, settings.four_eyes) == ("INV-", False)

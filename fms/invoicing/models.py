@@ -29,8 +29,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    inspect,
+    select,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from fms.database import Id
 from fms.extensions import db
@@ -272,3 +275,30 @@ class NumberSeries(TenantMixin, db.Model):
     kind: Mapped[str] = mapped_column(String(20))
     year: Mapped[int] = mapped_column(Integer)
     last_number: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# --- immutability --------------------------------------------------------------------------
+
+
+class ImmutableInvoice(RuntimeError):
+    """Code tried to change an issued invoice or its lines: a programming error."""
+
+
+@event.listens_for(Session, "before_flush")
+def _guard_issued(session, flush_context, instances):
+    """Issued documents never change through the ORM (their state moves are conditional
+    updates, which do not pass here)."""
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, Invoice):
+            history = inspect(obj).attrs.state.history
+            state = (history.deleted or [obj.state])[0]
+            changed = obj in session.deleted or session.is_modified(obj)
+            if changed and state != "draft":
+                raise ImmutableInvoice(f"invoice {obj.id} is {state}: it cannot change")
+        elif isinstance(obj, InvoiceLine | InvoiceTax) and (
+            obj in session.deleted or session.is_modified(obj)
+        ):
+            with session.no_autoflush:
+                parent = session.scalar(select(Invoice.state).where(Invoice.id == obj.invoice_id))
+            if parent not in (None, "draft"):
+                raise ImmutableInvoice(f"invoice {obj.invoice_id} is {parent}: it cannot change")

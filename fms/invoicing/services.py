@@ -4,7 +4,8 @@ docstring says the rule; every refusal changes nothing.
 
 Issued invoices are immutable: no service here changes an issued document's figures;
 state changes are conditional updates through `fms.statemachine.transition`, each audited;
-a flush that would change an issued invoice or a line of one fails (`_guard_issued`).
+a flush that would change an issued invoice or a line of one fails
+(`models.ImmutableInvoice`).
 
 Lock order (after the audit chain head, which every writing transaction takes first): the
 invoice, then its number series row.
@@ -15,7 +16,7 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import event, func, inspect, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,7 +36,6 @@ from fms.invoicing.models import (
     Invoice,
     InvoiceLine,
     InvoiceLineItem,
-    InvoiceTax,
     NumberSeries,
 )
 from fms.invoicing.settings import billing_settings
@@ -494,30 +494,3 @@ _RELEASED_AS = {
     "milestone": "milestone",
     "expense": "expense",
 }
-
-
-# --- immutability --------------------------------------------------------------------------
-
-
-class ImmutableInvoice(RuntimeError):
-    """Code tried to change an issued invoice or its lines: a programming error."""
-
-
-@event.listens_for(Session, "before_flush")
-def _guard_issued(session, flush_context, instances):
-    """Issued documents never change through the ORM (their state moves are conditional
-    updates, which do not pass here)."""
-    for obj in list(session.dirty) + list(session.deleted):
-        if isinstance(obj, Invoice):
-            history = inspect(obj).attrs.state.history
-            state = (history.deleted or [obj.state])[0]
-            changed = obj in session.deleted or session.is_modified(obj)
-            if changed and state != "draft":
-                raise ImmutableInvoice(f"invoice {obj.id} is {state}: it cannot change")
-        elif isinstance(obj, InvoiceLine | InvoiceTax) and (
-            obj in session.deleted or session.is_modified(obj)
-        ):
-            with session.no_autoflush:
-                parent = session.scalar(select(Invoice.state).where(Invoice.id == obj.invoice_id))
-            if parent not in (None, "draft"):
-                raise ImmutableInvoice(f"invoice {obj.invoice_id} is {parent}: it cannot change")
