@@ -735,3 +735,37 @@ def test_billing_settings_refuse_bad_input(session, bill):
         billing.update_billing_settings(session, actor=bill.world.manager, four_eyes=True)
     settings = billing.billing_settings(session)
     assert (settings.invoice_prefix, settings.four_eyes) == ("INV-", False)
+
+
+# --- reads ---------------------------------------------------------------------------------
+
+
+def test_the_list_derives_overdue_and_the_detail_holds_lines_vat_and_annex(session, billing_for):
+    from fms.invoicing import queries
+
+    bill = billing_for(name="Client SARL", country="FR", vat_id="FR1234")
+    bill.approved_week(date(2026, 10, 5), (480,))
+    bill.approved_week(NOV_2, (480,))
+    (october,) = bill.close("2026-10").invoices
+    (november,) = bill.close("2026-11").invoices
+    bill.issue(october, today=date(2026, 11, 2))  # due 2 December
+    rows = queries.invoice_rows(session, actor=bill.finance, today=date(2026, 12, 2))
+    assert [(r.id, r.state, r.overdue) for r in rows] == [
+        (november.id, "draft", False),
+        (october.id, "issued", False),
+    ]
+    late = queries.invoice_rows(
+        session, actor=bill.finance, today=date(2026, 12, 3), state="overdue"
+    )
+    assert [(r.id, r.number, r.overdue, r.bill_to_name) for r in late] == [
+        (october.id, "INV-2026-00001", True, "Client SARL")
+    ]
+    detail = queries.invoice_detail(session, actor=bill.finance, invoice_id=october.id)
+    assert [line.net for line in detail.lines] == [D("720.00")]
+    assert [(t.category, t.tax) for t in detail.taxes] == [("reverse_charge", D("0"))]
+    assert [(a.week_start, a.minutes) for a in detail.annex] == [(date(2026, 10, 5), 480)]
+    assert detail.vat_notes and "Reverse charge" in detail.vat_notes[0]
+    with pytest.raises(InvalidInput):
+        queries.invoice_rows(session, actor=bill.finance, today=NOV_30, state="late")
+    with pytest.raises(NotAllowed):
+        queries.invoice_rows(session, actor=bill.world.manager, today=NOV_30)
