@@ -769,3 +769,40 @@ def test_the_list_derives_overdue_and_the_detail_holds_lines_vat_and_annex(sessi
         queries.invoice_rows(session, actor=bill.finance, today=NOV_30, state="late")
     with pytest.raises(NotAllowed):
         queries.invoice_rows(session, actor=bill.world.manager, today=NOV_30)
+
+
+def test_a_close_that_fails_midway_leaves_nothing_and_can_run_again(session, bill, monkeypatch):
+    from fms.timesheets import services as ts
+
+    sheet = bill.approved_week(NOV_2, (480,))
+    bill.milestone("500", date(2026, 11, 20))
+    real = ts.mark_items_invoiced
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(ts, "mark_items_invoiced", crash)
+    with pytest.raises(RuntimeError), session.begin_nested():
+        bill.close()  # the days are marked, then it dies before the milestone
+    monkeypatch.setattr(ts, "mark_items_invoiced", real)
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Invoice)) == 0
+    assert session.scalar(select(func.count()).select_from(PeriodLock)) == 0
+    assert entry_invoice_ids(session, sheet) == {NOV_2: None}
+    (invoice,) = bill.close().invoices
+    assert nets(session, invoice) == [D("720.00"), D("500.00")]
+
+
+def test_an_empty_draft_cannot_be_issued(session, bill):
+    empty = Invoice(
+        org_id=bill.org.id,
+        bill_to_entity_id=bill.entity.id,
+        currency="EUR",
+        period_start=date(2026, 11, 1),
+        period_end=NOV_30,
+    )
+    session.add(empty)
+    session.flush()
+    with pytest.raises(RuleViolation, match="empty"):
+        bill.issue(empty)
+    assert empty.state == "draft" and empty.number is None
