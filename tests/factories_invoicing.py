@@ -93,6 +93,18 @@ class Billing:
             self.session, actor=actor or self.finance, period=period, today=today
         )
 
+    def credit(self, invoice, mode="full", reason="Correction", **values):
+        """A draft credit note against the invoice (`values`: line_ids, line_id, amount,
+        release_items)."""
+        return invoicing.create_credit_note(
+            self.session,
+            actor=self.finance,
+            invoice_id=invoice.id,
+            mode=mode,
+            reason=reason,
+            **values,
+        )
+
     def issue(self, invoice, today=date(2026, 12, 4), actor=None):
         return invoicing.issue_invoice(
             self.session, actor=actor or self.finance, invoice_id=invoice.id, today=today

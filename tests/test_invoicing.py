@@ -283,9 +283,7 @@ def test_numbers_are_gapless_and_restart_each_year(session, bill):
     assert december.issuer_snapshot["vat_id"] == "DE999999999"
     assert december.bill_to_snapshot["name"] == "Client GmbH"
     # credit notes have their own series
-    note = invoicing.create_credit_note(
-        session, actor=bill.finance, invoice_id=october.id, mode="full", reason="Wrong"
-    )
+    note = bill.credit(october, mode="full", reason="Wrong")
     assert bill.issue(note).number == "CN-2026-00001"
 
 
@@ -375,10 +373,8 @@ def test_a_full_credit_that_releases_items_lets_the_next_close_bill_them(session
     sheet = bill.approved_week(NOV_2, (480, 60))
     (november,) = bill.close().invoices
     bill.issue(november)
-    note = invoicing.create_credit_note(
-        session,
-        actor=bill.finance,
-        invoice_id=november.id,
+    note = bill.credit(
+        november,
         mode="full",
         reason="Billed to the wrong entity",
         release_items=True,
@@ -407,9 +403,7 @@ def test_a_credit_without_release_keeps_the_items_billed(session, bill):
     sheet = bill.approved_week(NOV_2, (480,))
     (november,) = bill.close().invoices
     bill.issue(november)
-    note = invoicing.create_credit_note(
-        session, actor=bill.finance, invoice_id=november.id, mode="full", reason="Goodwill"
-    )
+    note = bill.credit(november, mode="full", reason="Goodwill")
     bill.issue(note)
     assert november.state == "credited"
     assert entry_invoice_ids(session, sheet)[NOV_2] == november.id
@@ -422,10 +416,8 @@ def test_per_line_and_partial_credits_never_exceed_what_was_invoiced(session, bi
     (invoice,) = bill.close().invoices
     bill.issue(invoice)
     time_line, milestone_line = invoicing.lines_of(session, invoice.id)
-    partial = invoicing.create_credit_note(
-        session,
-        actor=bill.finance,
-        invoice_id=invoice.id,
+    partial = bill.credit(
+        invoice,
         mode="amount",
         line_id=milestone_line.id,
         amount="250.00",
@@ -438,29 +430,23 @@ def test_per_line_and_partial_credits_never_exceed_what_was_invoiced(session, bi
         D("297.50"),
     )
     with pytest.raises(RuleViolation):  # 750.00 are left on that line
-        invoicing.create_credit_note(
-            session,
-            actor=bill.finance,
-            invoice_id=invoice.id,
+        bill.credit(
+            invoice,
             mode="amount",
             line_id=milestone_line.id,
             amount="750.01",
             reason="Too much",
         )
     with pytest.raises(RuleViolation):  # a part-credited line releases nothing
-        invoicing.create_credit_note(
-            session,
-            actor=bill.finance,
-            invoice_id=invoice.id,
+        bill.credit(
+            invoice,
             mode="lines",
             line_ids=[milestone_line.id],
             release_items=True,
             reason="Again",
         )
-    by_line = invoicing.create_credit_note(
-        session,
-        actor=bill.finance,
-        invoice_id=invoice.id,
+    by_line = bill.credit(
+        invoice,
         mode="lines",
         line_ids=[time_line.id],
         release_items=True,
@@ -470,25 +456,19 @@ def test_per_line_and_partial_credits_never_exceed_what_was_invoiced(session, bi
     bill.issue(partial)
     bill.issue(by_line)
     assert invoice.state == "issued"  # 750.00 of the milestone line are not credited
-    rest = invoicing.create_credit_note(
-        session, actor=bill.finance, invoice_id=invoice.id, mode="full", reason="Cancelled"
-    )
+    rest = bill.credit(invoice, mode="full", reason="Cancelled")
     assert rest.net_total == D("750.00")
     bill.issue(rest)
     assert invoice.state == "credited"
     with pytest.raises(RuleViolation):
-        invoicing.create_credit_note(
-            session, actor=bill.finance, invoice_id=invoice.id, mode="full", reason="More"
-        )
+        bill.credit(invoice, mode="full", reason="More")
 
 
 def test_a_draft_cannot_be_credited_or_paid(session, bill):
     bill.approved_week(NOV_2, (480,))
     (invoice,) = bill.close().invoices
     with pytest.raises(RuleViolation):
-        invoicing.create_credit_note(
-            session, actor=bill.finance, invoice_id=invoice.id, mode="full", reason="x"
-        )
+        bill.credit(invoice, mode="full", reason="x")
     with pytest.raises(RuleViolation):
         invoicing.record_payment(
             session,
@@ -655,19 +635,15 @@ def test_overtime_is_its_own_line_and_a_day_is_released_only_whole(session, bill
     ]
     bill.issue(invoice)
     with pytest.raises(RuleViolation, match="also billed on line"):
-        invoicing.create_credit_note(
-            session,
-            actor=bill.finance,
-            invoice_id=invoice.id,
+        bill.credit(
+            invoice,
             mode="lines",
             line_ids=[overtime_line.id],
             release_items=True,
             reason="Overtime not agreed",
         )
-    note = invoicing.create_credit_note(
-        session,
-        actor=bill.finance,
-        invoice_id=invoice.id,
+    note = bill.credit(
+        invoice,
         mode="lines",
         line_ids=[time_line.id, overtime_line.id],
         release_items=True,
