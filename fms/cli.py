@@ -40,6 +40,9 @@ def register(app) -> None:
     from fms.compliance.cli import compliance_cli
 
     fms_cli.add_command(compliance_cli)
+    from fms.invoicing.cli import invoicing_cli
+
+    fms_cli.add_command(invoicing_cli)
     app.cli.add_command(fms_cli)
 
 

@@ -7,6 +7,7 @@ import fms.audit.models  # noqa: F401
 import fms.compliance.models  # noqa: F401
 import fms.forms  # noqa: F401  - UsedFormToken
 import fms.identity.models  # noqa: F401
+import fms.invoicing.models  # noqa: F401
 import fms.jobs  # noqa: F401  - JobRun
 import fms.notifications.models  # noqa: F401
 import fms.saved_views  # noqa: F401  - SavedView

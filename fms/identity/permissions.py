@@ -121,3 +121,11 @@ def require(actor, permission: str) -> None:
     """Raise NotAllowed unless the actor's roles in the current organization grant it."""
     if actor is None or not has_permission(actor.roles, permission):
         raise NotAllowed("You do not have permission to do that.")
+
+
+# Invoicing (issue 12): finance and org admins read invoices, close periods, issue, credit
+# and record payments (`invoicing.manage`), and approve another's issue when the
+# organization requires four eyes (`invoicing.approve_issue`).
+_INVOICING = frozenset({"invoicing.read", "invoicing.manage", "invoicing.approve_issue"})
+for _role in ("finance", "org_admin"):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | _INVOICING

@@ -1368,6 +1368,78 @@ def mark_items_invoiced(
     return sorted(marked)
 
 
+def release_invoiced(
+    session: Session, *, actor: Actor, invoice_id: int, entry_ids=None, item_ids=None
+) -> int:
+    """Invoicing releases items a discarded draft or a crediting note held, so the next
+    close bills them again: the one way back from invoiced. Only items still marked with
+    `invoice_id` change (a conditional update); day entries lose the mark and their sheets
+    return to approved; adjustments, milestones and expenses return to the state they are
+    billed from. `entry_ids` / `item_ids` ({table name: ids}) narrow it; None: all of the
+    invoice's. Each change is audited; returns how many items were released."""
+    from fms.timesheets.models import Expense, Milestone
+
+    audit.take_head(session, actor.org_id)
+    entry_filter = [TimesheetEntry.invoice_id == invoice_id]
+    if entry_ids is not None:
+        entry_filter.append(TimesheetEntry.id.in_(sorted(set(entry_ids))))
+    sheet_ids = sorted(
+        set(session.scalars(select(TimesheetEntry.timesheet_id).where(*entry_filter)))
+    )
+    released = session.execute(
+        update(TimesheetEntry)
+        .where(*entry_filter)
+        .values(invoice_id=None, invoiced_at=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    sheets = sorted(
+        session.scalars(
+            update(Timesheet)
+            .where(Timesheet.id.in_(sheet_ids), Timesheet.state == "invoiced")
+            .values(state="approved")
+            .returning(Timesheet.id)
+            .execution_options(synchronize_session=False)
+        ).all()
+    )
+    changes = [
+        audit.Change(
+            "timesheet.released",
+            "timesheet",
+            sheet_id,
+            before={"state": "invoiced", "invoice_id": invoice_id},
+            after={"state": "approved"},
+        )
+        for sheet_id in sheets
+    ]
+    for model in (Adjustment, Milestone, Expense):
+        name = model.__tablename__
+        where = [model.invoice_id == invoice_id, model.state == "invoiced"]
+        if item_ids is not None:
+            where.append(model.id.in_(sorted(set(item_ids.get(name, ())))))
+        moved = sorted(
+            session.scalars(
+                update(model)
+                .where(*where)
+                .values(state=BILLED_FROM[name], invoice_id=None, invoiced_at=None)
+                .returning(model.id)
+                .execution_options(synchronize_session=False)
+            ).all()
+        )
+        released += len(moved)
+        changes += [
+            audit.Change(
+                f"{name}.released",
+                name,
+                item_id,
+                before={"state": "invoiced", "invoice_id": invoice_id},
+                after={"state": BILLED_FROM[name]},
+            )
+            for item_id in moved
+        ]
+    audit.record_many(session, actor, changes)
+    return released
+
+
 def lock_period(session: Session, *, actor: Actor, period_start, period_end) -> PeriodLock:
     """Invoicing records a closed billing period (once: 409 for a second close)."""
     start, end = date_in(period_start, "period_start"), date_in(period_end, "period_end")

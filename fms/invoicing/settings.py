@@ -1,0 +1,267 @@
+"""Billing settings: the organization's billing period, issuing entity and numbering, its
+bill-to entities, which cost centre bills to which entity, and VAT rates. Services flush,
+never commit; each docstring says the rule."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from fms import money
+from fms.audit import services as audit
+from fms.errors import InvalidInput, RuleViolation
+from fms.identity.actor import Actor
+from fms.identity.permissions import require
+from fms.invoicing import rules
+from fms.invoicing.models import BillingSettings, BillToEntity, CostCentreBilling, VatRate
+from fms.records import add_unique
+from fms.tenancy import get_in_org
+from fms.timekeeping import utcnow
+from fms.timesheets.services import date_in, text_in
+from fms.workforce.models import CostCentre
+
+_COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
+_IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", re.ASCII)
+_BIC = re.compile(r"[A-Z]{6}[A-Z0-9]{2}([A-Z0-9]{3})?", re.ASCII)
+_PREFIX = re.compile(r"[A-Za-z0-9/_.-]{0,20}", re.ASCII)
+MAX_VAT_RATE = Decimal(100)
+
+# the settings a field may take, and how each is read
+_TEXT_FIELDS = {
+    "issuer_legal_name": 200,
+    "issuer_address": 1000,
+    "issuer_vat_id": 40,
+    "issuer_bank_text": 500,
+}
+
+
+def country_in(value, name: str = "country") -> str:
+    text = str(value or "").strip().upper()
+    if not _COUNTRY.fullmatch(text):
+        raise InvalidInput("A two-letter ISO 3166 country code.", errors={name: ["Country."]})
+    return text
+
+
+def _pattern_in(value, pattern, name: str, message: str) -> str | None:
+    text = re.sub(r"\s+", "", str(value or "")).upper()
+    if not text:
+        return None
+    if not pattern.fullmatch(text):
+        raise InvalidInput(message, errors={name: [message]})
+    return text
+
+
+def billing_settings(session) -> BillingSettings:
+    """The organization's billing settings; an unsaved row of defaults when none is stored."""
+    row = session.scalar(select(BillingSettings))
+    if row is None:
+        row = BillingSettings(
+            billing_period="monthly",
+            issuer_legal_name="",
+            issuer_address="",
+            issuer_country="DE",
+            payment_terms_days=30,
+            invoice_prefix="INV-",
+            credit_note_prefix="CN-",
+            yearly_reset=True,
+            four_eyes=False,
+        )
+    return row
+
+
+def update_billing_settings(session, *, actor: Actor, **values) -> BillingSettings:
+    """Finance and org admins set the billing period, the issuing entity, numbering and the
+    four-eyes rule. Issued invoices keep the issuer as it was (they hold a copy)."""
+    require(actor, "invoicing.manage")
+    row = billing_settings(session)
+    changes: dict = {}
+    for key, value in values.items():
+        if key in _TEXT_FIELDS:
+            changes[key] = text_in(value, limit=_TEXT_FIELDS[key], name=key) or (
+                None if key in ("issuer_vat_id", "issuer_bank_text") else ""
+            )
+        elif key == "billing_period":
+            if value not in rules.BILLING_PERIODS:
+                raise InvalidInput(
+                    "Monthly, weekly or semi-monthly.", errors={key: ["Choose one."]}
+                )
+            changes[key] = value
+        elif key == "issuer_country":
+            changes[key] = country_in(value, key)
+        elif key == "issuer_iban":
+            changes[key] = _pattern_in(
+                value, _IBAN, key, "An IBAN, such as DE89370400440532013000."
+            )
+        elif key == "issuer_bic":
+            changes[key] = _pattern_in(value, _BIC, key, "A BIC of 8 or 11 characters.")
+        elif key == "payment_terms_days":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 365:
+                raise InvalidInput("Between 0 and 365 days.", errors={key: ["0 to 365."]})
+            changes[key] = value
+        elif key in ("invoice_prefix", "credit_note_prefix"):
+            text = str(value or "")
+            if not _PREFIX.fullmatch(text):
+                raise InvalidInput(
+                    "Up to 20 letters, digits and - _ . /", errors={key: ["Prefix."]}
+                )
+            changes[key] = text
+        elif key in ("yearly_reset", "four_eyes"):
+            changes[key] = bool(value)
+        elif key == "logo_file_id":
+            changes[key] = value
+        else:
+            raise InvalidInput(f"Unknown setting {key!r}.", errors={key: ["Unknown."]})
+    if changes.get("invoice_prefix", row.invoice_prefix) == changes.get(
+        "credit_note_prefix", row.credit_note_prefix
+    ):
+        raise InvalidInput(
+            "Invoices and credit notes need different prefixes (their numbers share one "
+            "list of numbers per organization).",
+            errors={"credit_note_prefix": ["Same as the invoice prefix."]},
+        )
+    before = {key: getattr(row, key) for key in changes}
+    for key, value in changes.items():
+        setattr(row, key, value)
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "billing_settings.updated", row, before=before, after=changes)
+    return row
+
+
+def add_bill_to_entity(
+    session,
+    *,
+    actor: Actor,
+    name,
+    country,
+    address="",
+    vat_id=None,
+    tax_currency=None,
+    po_required=False,
+    default_po=None,
+    tax_category=None,
+) -> BillToEntity:
+    """Add one of the client's legal entities that invoices are addressed to (names are
+    unique in the organization)."""
+    require(actor, "invoicing.manage")
+    name = text_in(name, limit=200, name="name", required=True)
+    if tax_category is not None and tax_category not in rules.VAT_CATEGORIES:
+        raise InvalidInput("Unknown VAT category.", errors={"tax_category": ["Unknown."]})
+    if tax_currency:
+        try:
+            tax_currency = money.check_currency(tax_currency)
+        except money.CurrencyError:
+            raise InvalidInput(
+                "An ISO 4217 currency code.", errors={"tax_currency": ["Currency."]}
+            ) from None
+    row = add_unique(
+        session,
+        BillToEntity(
+            org_id=actor.org_id,
+            name=name,
+            country=country_in(country),
+            address=text_in(address, limit=1000, name="address"),
+            vat_id=text_in(vat_id, limit=40, name="vat_id") or None,
+            tax_currency=tax_currency or None,
+            po_required=bool(po_required),
+            default_po=text_in(default_po, limit=40, name="default_po") or None,
+            tax_category=tax_category,
+        ),
+        existing=lambda: session.scalar(select(BillToEntity.id).where(BillToEntity.name == name)),
+        detail="A bill-to entity of this name exists already.",
+    )
+    audit.record(session, actor, "bill_to_entity.created", row, after={"name": name})
+    return row
+
+
+def assign_cost_centre(
+    session, *, actor: Actor, cost_centre_id, bill_to_entity_id
+) -> CostCentreBilling:
+    """A cost centre's spend is invoiced to one bill-to entity (a new assignment replaces
+    the old one for the next close; issued invoices keep theirs)."""
+    require(actor, "invoicing.manage")
+    centre = get_in_org(session, CostCentre, cost_centre_id, what="cost centre")
+    entity = get_in_org(session, BillToEntity, bill_to_entity_id, what="bill-to entity")
+    row = session.scalar(
+        select(CostCentreBilling).where(CostCentreBilling.cost_centre_id == centre.id)
+    )
+    before = {"bill_to_entity_id": row.bill_to_entity_id} if row else None
+    if row is None:
+        row = add_unique(
+            session,
+            CostCentreBilling(
+                org_id=actor.org_id, cost_centre_id=centre.id, bill_to_entity_id=entity.id
+            ),
+            existing=lambda: session.scalar(
+                select(CostCentreBilling.id).where(CostCentreBilling.cost_centre_id == centre.id)
+            ),
+            detail="This cost centre was assigned a moment ago; reload and try again.",
+        )
+    else:
+        row.bill_to_entity_id = entity.id
+        session.flush()
+    audit.record(
+        session,
+        actor,
+        "cost_centre_billing.assigned",
+        row,
+        before=before,
+        after={"cost_centre_id": centre.id, "bill_to_entity_id": entity.id},
+    )
+    return row
+
+
+def add_vat_rate(session, *, actor: Actor, country, category, rate, effective_from) -> VatRate:
+    """A VAT rate (percent, 0 to 100) of a category in a bill-to country from a date on;
+    one per country, category and date."""
+    require(actor, "invoicing.manage")
+    country = country_in(country)
+    if category not in rules.VAT_CATEGORIES:
+        raise InvalidInput("Unknown VAT category.", errors={"category": ["Unknown."]})
+    try:
+        percent = money.to_decimal(rate)
+    except (TypeError, ValueError):
+        percent = None
+    if percent is None or not 0 <= percent <= MAX_VAT_RATE or percent != round(percent, 4):
+        raise InvalidInput("A percentage from 0 to 100.", errors={"rate": ["0 to 100."]})
+    if category in rules.ZERO_RATED and percent != 0:
+        raise RuleViolation(f"The {category.replace('_', ' ')} category carries no VAT.")
+    start = date_in(effective_from, "effective_from")
+    row = add_unique(
+        session,
+        VatRate(
+            org_id=actor.org_id,
+            country=country,
+            category=category,
+            rate=percent,
+            effective_from=start,
+        ),
+        existing=lambda: session.scalar(
+            select(VatRate.id).where(
+                VatRate.country == country,
+                VatRate.category == category,
+                VatRate.effective_from == start,
+            )
+        ),
+        detail="A rate for this country and category from this date exists already.",
+    )
+    audit.record(
+        session,
+        actor,
+        "vat_rate.created",
+        row,
+        after={"country": country, "category": category, "rate": percent, "from": start},
+    )
+    return row
+
+
+def vat_rates(session) -> dict[tuple[str, str], list[tuple[date, Decimal]]]:
+    """Every VAT rate of the organization by (country, category), oldest first."""
+    result: dict[tuple[str, str], list[tuple[date, Decimal]]] = {}
+    for row in session.scalars(select(VatRate).order_by(VatRate.effective_from)):
+        result.setdefault((row.country, row.category), []).append((row.effective_from, row.rate))
+    return result
