@@ -5,7 +5,8 @@ Pages, exports and the API read them the same way."""
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import exists, false, func, or_, select
+from sqlalchemy.orm import aliased
 
 from fms.forms import id_arg
 from fms.input import parse_date
@@ -13,7 +14,7 @@ from fms.lists import Column, Filter, ListSpec, search_filter
 from fms.timesheets import rules
 from fms.timesheets.models import Expense, Milestone, Timesheet
 from fms.workforce.lists import amount
-from fms.workforce.models import Engagement, Freelancer
+from fms.workforce.models import Engagement, EngagementTerms, Freelancer
 
 SHEET_STATES = list(rules.SHEET_TRANSITIONS)
 MILESTONE_STATES = list(rules.MILESTONE_TRANSITIONS)
@@ -96,6 +97,25 @@ def _timesheets(session, actor, ctx):
     return _scoped(stmt, actor, Timesheet.engagement_id)
 
 
+def _in_cost_centre(cost_centre_id):
+    """The sheet's engagement terms in force at the week's start name the cost centre."""
+    later = aliased(EngagementTerms)
+    in_force = (
+        select(func.max(later.effective_from))
+        .where(
+            later.engagement_id == Timesheet.engagement_id,
+            later.effective_from <= Timesheet.week_start,
+        )
+        .correlate(Timesheet)
+        .scalar_subquery()
+    )
+    return exists().where(
+        EngagementTerms.engagement_id == Timesheet.engagement_id,
+        EngagementTerms.effective_from == in_force,
+        EngagementTerms.cost_centre_id == cost_centre_id,
+    )
+
+
 TIMESHEETS = ListSpec(
     key="timesheets",
     title="Timesheets",
@@ -134,6 +154,24 @@ TIMESHEETS = ListSpec(
         search_filter("Freelancer or engagement", Freelancer.display_name, Engagement.title),
         _state_filter(SHEET_STATES, Timesheet.state),
         _engagement_filter(Timesheet.engagement_id),
+        Filter(
+            "freelancer_id",
+            "Freelancer",
+            id_arg,
+            lambda s, v, c: s.where(Timesheet.freelancer_id == v),
+            kind="number",
+            message="A freelancer id.",
+            api_type="integer",
+        ),
+        Filter(
+            "cost_centre_id",
+            "Cost centre",
+            id_arg,
+            lambda s, v, c: s.where(_in_cost_centre(v)),
+            kind="number",
+            message="A cost centre id: sheets whose engagement was booked to it that week.",
+            api_type="integer",
+        ),
         Filter(
             "week_from",
             "Weeks from",

@@ -192,6 +192,25 @@ ENGAGEMENTS = ListSpec(
             message="Only 'me'.",
         ),
         Filter(
+            "freelancer_id",
+            "Freelancer",
+            id_arg,
+            lambda s, v, c: s.where(Engagement.freelancer_id == v),
+            kind="number",
+            message="A freelancer id.",
+            api_type="integer",
+        ),
+        Filter(
+            "cost_centre_id",
+            "Cost centre",
+            id_arg,
+            # the cost centre of the terms the list shows (in effect today, or the first)
+            lambda s, v, c: s.where(queries.EngagementTerms.cost_centre_id == v),
+            kind="number",
+            message="A cost centre id.",
+            api_type="integer",
+        ),
+        Filter(
             "starts_from",
             "Starts from",
             apply=lambda s, v, c: s.where(Engagement.start_date >= v),
