@@ -8,12 +8,11 @@ from __future__ import annotations
 from sqlalchemy import exists, false, func, or_, select
 from sqlalchemy.orm import aliased
 
-from fms.forms import id_arg
 from fms.input import parse_date
 from fms.lists import Column, Filter, ListSpec, search_filter
 from fms.timesheets import rules
 from fms.timesheets.models import Expense, Milestone, Timesheet
-from fms.workforce.lists import amount
+from fms.workforce.lists import amount, id_filter
 from fms.workforce.models import Engagement, EngagementTerms, Freelancer
 
 SHEET_STATES = list(rules.SHEET_TRANSITIONS)
@@ -70,15 +69,7 @@ def _state_filter(options, column) -> Filter:
 
 
 def _engagement_filter(column) -> Filter:
-    return Filter(
-        "engagement_id",
-        "Engagement",
-        id_arg,
-        lambda s, v, c: s.where(column == v),
-        kind="number",
-        message="An engagement id.",
-        api_type="integer",
-    )
+    return id_filter("engagement_id", "Engagement", lambda v: column == v, "An engagement id.")
 
 
 # --- timesheets ----------------------------------------------------------------------------
@@ -154,23 +145,17 @@ TIMESHEETS = ListSpec(
         search_filter("Freelancer or engagement", Freelancer.display_name, Engagement.title),
         _state_filter(SHEET_STATES, Timesheet.state),
         _engagement_filter(Timesheet.engagement_id),
-        Filter(
+        id_filter(
             "freelancer_id",
             "Freelancer",
-            id_arg,
-            lambda s, v, c: s.where(Timesheet.freelancer_id == v),
-            kind="number",
-            message="A freelancer id.",
-            api_type="integer",
+            lambda v: Timesheet.freelancer_id == v,
+            "A freelancer id.",
         ),
-        Filter(
+        id_filter(
             "cost_centre_id",
             "Cost centre",
-            id_arg,
-            lambda s, v, c: s.where(_in_cost_centre(v)),
-            kind="number",
-            message="A cost centre id: sheets whose engagement was booked to it that week.",
-            api_type="integer",
+            _in_cost_centre,
+            "A cost centre id: sheets whose engagement was booked to it that week.",
         ),
         Filter(
             "week_from",

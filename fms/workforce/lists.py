@@ -114,6 +114,19 @@ def _choice(key: str, label: str, values, column) -> Filter:
 DATE_FILTER = {"parse": parse_date, "kind": "date", "api_type": "date"}
 
 
+def id_filter(key: str, label: str, condition, message: str) -> Filter:
+    """`?key=<id>`: the rows where `condition(id)` holds (a number box on the page)."""
+    return Filter(
+        key,
+        label,
+        id_arg,
+        lambda s, v, c: s.where(condition(v)),
+        kind="number",
+        message=message,
+        api_type="integer",
+    )
+
+
 # --- engagements ----------------------------------------------------------------------
 
 
@@ -191,24 +204,18 @@ ENGAGEMENTS = ListSpec(
             kind="select",
             message="Only 'me'.",
         ),
-        Filter(
+        id_filter(
             "freelancer_id",
             "Freelancer",
-            id_arg,
-            lambda s, v, c: s.where(Engagement.freelancer_id == v),
-            kind="number",
-            message="A freelancer id.",
-            api_type="integer",
+            lambda v: Engagement.freelancer_id == v,
+            "A freelancer id.",
         ),
-        Filter(
+        # the cost centre of the terms the list shows (in effect today, or the first)
+        id_filter(
             "cost_centre_id",
             "Cost centre",
-            id_arg,
-            # the cost centre of the terms the list shows (in effect today, or the first)
-            lambda s, v, c: s.where(queries.EngagementTerms.cost_centre_id == v),
-            kind="number",
-            message="A cost centre id.",
-            api_type="integer",
+            lambda v: queries.EngagementTerms.cost_centre_id == v,
+            "A cost centre id.",
         ),
         Filter(
             "starts_from",
