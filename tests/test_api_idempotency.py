@@ -157,6 +157,17 @@ def test_a_client_error_is_kept_and_replayed(api, session, world):
     assert session.get(Timesheet, sheet_id).state == "approved"
 
 
+def test_an_invalid_body_is_refused_the_same_way_again(api, session, world):
+    me = api.as_(world.me)
+    bad = {"engagement_id": world.engagement.id, "week_start": "2026-02-30"}
+    first = me.post("/api/v1/timesheets", json=bad, headers={KEY: "bad-body"})
+    body = _problem(first, 422)
+    again = me.post("/api/v1/timesheets", json=bad, headers={KEY: "bad-body"})
+    assert again.status_code == 422 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.get_json() == body
+    assert _sheets(session) == 0
+
+
 def test_a_failure_frees_the_key(api, session, world, monkeypatch):
     me = api.as_(world.me)
     sheet_id = _filled(me, world)
@@ -329,6 +340,39 @@ def test_every_money_post_declares_the_idempotency_key(client):
     for path in MONEY_POSTS:
         operation = spec["paths"][path]["post"]
         assert {"400", "409"} <= set(operation["responses"]), path
+
+
+# Where money is created or moved; a POST under these paths takes the key unless it is
+# listed below with the reason it does not.
+MONEY_PATHS = (
+    "/timesheets",
+    "/adjustments",
+    "/milestones",
+    "/expenses",
+    "/amendments",
+    "/invoices",
+    "/credit-notes",
+    "/payments",
+    "/billing-periods",
+)
+NOT_MONEY = {
+    "/api/v1/timesheets/bulk-approval/preview": "changes nothing",
+    "/api/v1/expenses/{expense_id}/receipt": "a file upload (multipart), not an amount",
+    "/api/v1/milestones/{milestone_id}/deliverable": "a file upload (multipart), not an amount",
+}
+
+
+def test_a_new_money_post_cannot_forget_the_key(client):
+    spec = _spec(client)
+    missing = sorted(
+        path
+        for path, item in spec["paths"].items()
+        if "post" in item
+        and any(part in path for part in MONEY_PATHS)
+        and path not in NOT_MONEY
+        and KEY not in _header_names(spec, item["post"])
+    )
+    assert missing == []
 
 
 def test_the_key_is_documented_as_optional_printable_ascii(client):
