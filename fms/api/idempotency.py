@@ -240,20 +240,28 @@ def _reserve(org_id: int, principal: str, key: str, fingerprint: str) -> int | R
 
 
 def _keep(row_id: int, response: Response) -> None:
-    """Store the answer (status, kept headers, body) and start its time to live."""
+    """Store the answer (status, kept headers, body) and start its time to live.
+
+    The request's own work is committed by now: if storing fails, the caller still gets
+    its answer, and the reservation stays until its lease ends (a retry meanwhile is told
+    the request is in progress)."""
     headers = {name: response.headers[name] for name in KEPT_HEADERS if name in response.headers}
-    db.session.connection().execute(
-        update(_table)
-        .where(_table.c.id == row_id)
-        .values(
-            state=DONE,
-            status_code=response.status_code,
-            response_headers=json.dumps(headers),
-            response_body=response.get_data(),
-            expires_at=utcnow() + _ttl(),
+    try:
+        db.session.connection().execute(
+            update(_table)
+            .where(_table.c.id == row_id)
+            .values(
+                state=DONE,
+                status_code=response.status_code,
+                response_headers=json.dumps(headers),
+                response_body=response.get_data(),
+                expires_at=utcnow() + _ttl(),
+            )
         )
-    )
-    db.session.commit()
+        db.session.commit()
+    except Exception:
+        log.exception("could not keep the answer of idempotency reservation %r", row_id)
+        db.session.rollback()
 
 
 def _release(row_id: int) -> None:
