@@ -203,6 +203,42 @@ def test_an_expired_key_may_be_used_again(api, session, world):
     assert _sheets(session) == 2
 
 
+def _reservation(app, world, key, *, expires_in):
+    """A reservation of `key` by the freelancer for opening MONDAY's week, still running
+    (as if its request were under way, or its worker had died)."""
+    from fms.api.idempotency import request_fingerprint
+
+    body = {"engagement_id": world.engagement.id, "week_start": MONDAY.isoformat()}
+    with app.test_request_context("/api/v1/timesheets", method="POST", json=body):
+        fingerprint = request_fingerprint()
+    return _key_rows()(
+        org_id=world.org.id,
+        principal=f"user:{world.me.user_id}",
+        key=key,
+        fingerprint=fingerprint,
+        state="running",
+        expires_at=utcnow() + expires_in,
+    )
+
+
+def test_a_request_still_running_is_answered_409_in_progress(app, api, session, world):
+    session.add(_reservation(app, world, "busy", expires_in=timedelta(minutes=5)))
+    session.commit()
+    answer = _open(api.as_(world.me), world, "busy")
+    body = _problem(answer, 409)
+    assert answer.headers["Retry-After"] == "1"
+    assert "still running" in body["detail"]
+    assert _sheets(session) == 0
+
+
+def test_an_abandoned_reservation_frees_its_key_after_its_lease(app, api, session, world):
+    session.add(_reservation(app, world, "orphan", expires_in=timedelta(seconds=-1)))
+    session.commit()
+    answer = _open(api.as_(world.me), world, "orphan")
+    assert answer.status_code == 201, answer.get_json()
+    assert _sheets(session) == 1
+
+
 def test_answers_are_kept_for_the_configured_time(app, api, session, world, monkeypatch):
     monkeypatch.setitem(app.config, "FMS_IDEMPOTENCY_TTL_HOURS", 2)
     me = api.as_(world.me)
