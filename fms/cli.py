@@ -19,6 +19,7 @@ workforce_cli = AppGroup("workforce", help="Engagements and headcount.")
 sso_cli = AppGroup("sso", help="Single sign-on housekeeping.")
 outbox_cli = AppGroup("outbox", help="Outgoing mail.")
 secrets_cli = AppGroup("secrets", help="Secrets stored encrypted in the database.")
+api_cli = AppGroup("api", help="The JSON API's housekeeping.")
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ def register(app) -> None:
     fms_cli.add_command(sso_cli)
     fms_cli.add_command(outbox_cli)
     fms_cli.add_command(secrets_cli)
+    fms_cli.add_command(api_cli)
     from fms.notifications.cli import notifications_cli
 
     fms_cli.add_command(notifications_cli)
@@ -250,6 +252,17 @@ def sso_purge():
     db.session.commit()
     click.echo(f"{removed} stale sign-in record(s) removed.")
     click.echo(f"{tokens} expired form token(s) removed.")
+
+
+@api_cli.command("purge-idempotency")
+def api_purge_idempotency():
+    """Delete expired Idempotency-Key answers and abandoned reservations (run daily, e.g.
+    from cron; expired keys are ignored anyway, this only reclaims the space)."""
+    from fms.api.idempotency import purge_expired
+
+    removed = purge_expired(db.session)
+    db.session.commit()
+    click.echo(f"{removed} expired idempotency key(s) removed.")
 
 
 @outbox_cli.command("send")

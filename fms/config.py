@@ -75,6 +75,11 @@ def load_settings(instance_path: str) -> dict:
         ),
         "FMS_LOGIN_LIMIT_PER_IP": os.environ.get("FMS_LOGIN_LIMIT_PER_IP", "30 per minute"),
         "FMS_API_MAX_PAGE_SIZE": 200,
+        # Idempotency-Key answers are replayed for this long, then the key may be used again
+        "FMS_IDEMPOTENCY_TTL_HOURS": _int("FMS_IDEMPOTENCY_TTL_HOURS", 24),
+        # a reservation whose request never finished (a crashed worker) frees its key after
+        # this long; longer than the slowest money request
+        "FMS_IDEMPOTENCY_LEASE_SECONDS": _int("FMS_IDEMPOTENCY_LEASE_SECONDS", 300),
         "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
         # a running job without a heartbeat for this long is taken for dead (and retryable)
         "FMS_JOB_STALE_AFTER_SECONDS": _int("FMS_JOB_STALE_AFTER_SECONDS", 600),

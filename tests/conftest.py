@@ -35,6 +35,7 @@ pytest_plugins = [
     "tests.factories_lists",
     "tests.factories_timesheets",
     "tests.factories_compliance",
+    "tests.factories_invoicing",
 ]
 
 

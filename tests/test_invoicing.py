@@ -25,7 +25,6 @@ from fms.timesheets.models import PeriodLock, Timesheet, TimesheetEntry
 from tests.factories import as_org
 
 # the invoicing factories (bill, billing_for, add_terms), registered for this module
-pytest_plugins = ["tests.factories_invoicing"]
 
 NOV_2 = date(2026, 11, 2)  # a Monday
 NOV_9 = date(2026, 11, 9)

@@ -13,8 +13,6 @@ from sqlalchemy import select
 from fms.invoicing import services as invoicing
 from fms.timesheets.models import Timesheet, TimesheetEntry
 
-pytest_plugins = ["tests.factories_invoicing"]
-
 NOVEMBER = [date(2026, 11, 1) + timedelta(days=n) for n in range(30)]
 AMENDED_FROM = date(2026, 11, 16)
 rates = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("500"), places=2)

@@ -7,6 +7,9 @@
   document and the reference page are served outside the documented paths).
 - Decimals (rates, FTE) are exact strings, never JSON numbers.
 - PATCH needs a body (an empty one is refused, see `fms.api`): documented as required.
+- Money POSTs take an optional `Idempotency-Key` header (fms.api.idempotency), and
+  records edited concurrently answer an `ETag` and take `If-Match` (fms.api.etag): both
+  declared on exactly the operations that honour them, from the routes' decorators.
 - Ids are 64-bit (`format: int64`): path ids, and integer fields named `id`, `..._id` or
   `..._ids` (a list's items), in bodies, answers and query parameters.
 """
@@ -79,7 +82,18 @@ class ContractPlugin(BasePlugin):
         self.spec = None
 
     def init_spec(self, spec):
+        from fms.api import etag
+
         self.spec = spec
+        spec.components.header(
+            "IdempotentReplayed",
+            {
+                "description": "`true` when this is the kept answer of an earlier request "
+                "with the same `Idempotency-Key`; absent otherwise.",
+                "schema": {"type": "string", "enum": ["true"]},
+            },
+        )
+        etag.register_components(spec)
         spec.components.security_scheme(
             "session",
             {
@@ -101,7 +115,12 @@ class ContractPlugin(BasePlugin):
         )
 
     def operation_helper(self, path=None, operations=None, **kwargs):
+        from fms.api import etag, idempotency
+
         for method, operation in (operations or {}).items():
+            if operation.pop(idempotency.DOC_MARKER, False):
+                _declare_idempotency(operation)
+            etag.declare(operation, operation.pop(etag.DOC_MARKER, None))
             write = method in WRITE_METHODS
             operation["security"] = [{"session": [], "csrf": []} if write else {"session": []}]
             responses = operation.setdefault("responses", {})
@@ -111,6 +130,44 @@ class ContractPlugin(BasePlugin):
                 responses.setdefault("400", "BAD_REQUEST")  # CSRF, unreadable JSON
             if "{" in (path or ""):
                 responses.setdefault("404", "NOT_FOUND")
+
+
+def idempotency_parameter() -> dict:
+    """The `Idempotency-Key` header of the money POSTs (fms.api.idempotency)."""
+    from fms.api import idempotency
+
+    return {
+        "name": idempotency.HEADER,
+        "in": "header",
+        "required": False,
+        "description": (
+            "Optional. A key of your choosing (a UUID is a good one) that makes a retry "
+            "safe: the same key with the same request, from the same user in the same "
+            "organization, is answered with the first answer (header `Idempotent-Replayed: "
+            "true`) for 24 hours instead of being run again. The same key with a different "
+            "request is a 409 problem; while the first request still runs, a 409 problem "
+            "with `Retry-After`. 1-255 printable ASCII characters, no spaces at either end "
+            "(else 400)."
+        ),
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": idempotency.MAX_KEY_LENGTH,
+            "pattern": idempotency.KEY_PATTERN,
+        },
+    }
+
+
+def _declare_idempotency(operation: dict) -> None:
+    # inline, not a $ref: the reference page reads parameters as they stand
+    operation.setdefault("parameters", []).append(idempotency_parameter())
+    responses = operation.setdefault("responses", {})
+    responses.setdefault("409", "CONFLICT")  # key reused, or its request still running
+    for status, response in responses.items():
+        if str(status).startswith("2") and isinstance(response, dict) and "$ref" not in response:
+            response.setdefault("headers", {})["Idempotent-Replayed"] = {
+                "$ref": "#/components/headers/IdempotentReplayed"
+            }
 
 
 def error_responses() -> dict[str, dict]:

@@ -14,6 +14,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from fms import storage
+from fms.api import etag
 from fms.api.common import API_PREFIX, page_body
 from fms.compliance import (
     classification,
@@ -301,15 +302,26 @@ class PolicyItems(MethodView):
 
 @blp.route("/compliance/policy-items/<int:policy_item_id>")
 class PolicyItemById(MethodView):
+    @etag.documented
+    @blp.response(200, schemas.PolicyItemOut)
+    def get(self, policy_item_id: int):
+        """One policy item (compliance officers, org admins), with its ETag."""
+        _officer(current_actor())
+        row = get_in_org(db.session, PolicyItem, policy_item_id, what="policy item")
+        return etag.tagged(_policy_body(row), schemas.PolicyItemOut)
+
+    @etag.documented
     @blp.arguments(schemas.PolicyItemPatchIn)
     @blp.response(200, schemas.PolicyItemOut)
     @conflict
     def patch(self, data, policy_item_id: int):
         """Change an item's requirement, validity or reviewer (its kind, country and
-        engagement kind are what it is: remove it and add another instead)."""
+        engagement kind are what it is: remove it and add another instead). With
+        `If-Match` (the item's ETag) only if nobody changed it meanwhile."""
         actor = current_actor()
         _officer(actor)
         row = get_in_org(db.session, PolicyItem, policy_item_id)
+        etag.check_if_match(lambda: _policy_body(row), schemas.PolicyItemOut, lock=row)
         values = {
             key: data.get(key, getattr(row, key))
             for key in ("requirement", "validity", "validity_months", "reviewer_role")
@@ -323,7 +335,7 @@ class PolicyItemById(MethodView):
             **values,
         )
         db.session.commit()
-        return _policy_body(row)
+        return etag.tagged(_policy_body(row), schemas.PolicyItemOut)
 
     @blp.response(204)
     @conflict

@@ -17,7 +17,9 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from fms import money, storage
+from fms.api import etag
 from fms.api.common import API_PREFIX, page_body
+from fms.api.idempotency import idempotent
 from fms.errors import NotFound, RuleViolation
 from fms.extensions import db
 from fms.identity.permissions import require
@@ -218,6 +220,7 @@ class Timesheets(MethodView):
         rows = [(r.Timesheet, r.freelancer, r.engagement) for r in page.rows]
         return page_body(_sheet_bodies(rows), page.total, args)
 
+    @idempotent
     @blp.arguments(schemas.TimesheetOpenIn)
     @blp.response(201, schemas.TimesheetDetailOut)
     @conflict
@@ -230,15 +233,17 @@ class Timesheets(MethodView):
 
 @blp.route("/timesheets/<int:timesheet_id>")
 class TimesheetById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.TimesheetDetailOut)
     def get(self, timesheet_id: int):
         """A sheet with its entries, every day's total, amounts and adjustments."""
         sheet = services.get_timesheet(db.session, actor=current_actor(), timesheet_id=timesheet_id)
-        return _sheet_detail(sheet)
+        return etag.tagged(_sheet_detail(sheet), schemas.TimesheetDetailOut)
 
 
 @blp.route("/timesheets/<int:timesheet_id>/entries")
 class TimesheetEntries(MethodView):
+    @etag.documented
     @blp.arguments(schemas.EntriesIn)
     @blp.response(200, schemas.TimesheetDetailOut)
     @conflict
@@ -246,16 +251,21 @@ class TimesheetEntries(MethodView):
         """The freelancer replaces the week's entries.
 
         While the sheet is a draft (or rejected): integer minutes a day (0-1440), or
-        "0.5"/"1" days on daily-rate engagements; days left out are removed."""
+        "0.5"/"1" days on daily-rate engagements; days left out are removed. With
+        `If-Match` (the sheet's ETag) only if nobody changed the sheet meanwhile."""
+        actor = current_actor()
+        sheet = services.get_timesheet(db.session, actor=actor, timesheet_id=timesheet_id)
+        etag.check_if_match(lambda: _sheet_detail(sheet), schemas.TimesheetDetailOut, lock=sheet)
         sheet = services.save_entries(
-            db.session, actor=current_actor(), timesheet_id=timesheet_id, entries=data["entries"]
+            db.session, actor=actor, timesheet_id=timesheet_id, entries=data["entries"]
         )
         db.session.commit()
-        return _sheet_detail(sheet)
+        return etag.tagged(_sheet_detail(sheet), schemas.TimesheetDetailOut)
 
 
 @blp.route("/timesheets/<int:timesheet_id>/submit")
 class TimesheetSubmit(MethodView):
+    @idempotent
     @blp.response(200, schemas.SubmissionOut)
     @conflict
     def post(self, timesheet_id: int):
@@ -272,6 +282,7 @@ class TimesheetSubmit(MethodView):
 
 @blp.route("/timesheets/<int:timesheet_id>/approve")
 class TimesheetApprove(MethodView):
+    @idempotent
     @blp.response(200, schemas.TimesheetDetailOut)
     @conflict
     def post(self, timesheet_id: int):
@@ -285,6 +296,7 @@ class TimesheetApprove(MethodView):
 
 @blp.route("/timesheets/<int:timesheet_id>/reject")
 class TimesheetReject(MethodView):
+    @idempotent
     @blp.arguments(schemas.RejectIn)
     @blp.response(200, schemas.TimesheetDetailOut)
     @conflict
@@ -323,6 +335,7 @@ class BulkPreview(MethodView):
 
 @blp.route("/timesheets/bulk-approval")
 class BulkApprove(MethodView):
+    @idempotent
     @blp.arguments(schemas.BulkIn)
     @blp.response(200, schemas.BulkResultOut)
     def post(self, data):
@@ -374,6 +387,7 @@ class ReviewQueue(MethodView):
 
 @blp.route("/timesheets/<int:timesheet_id>/adjustments")
 class TimesheetAdjustments(MethodView):
+    @idempotent
     @blp.arguments(schemas.AdjustmentIn)
     @blp.response(201, schemas.AdjustmentOut)
     @conflict
@@ -391,6 +405,7 @@ class TimesheetAdjustments(MethodView):
 
 @blp.route("/adjustments/<int:adjustment_id>/submit")
 class AdjustmentSubmit(MethodView):
+    @idempotent
     @blp.response(200, schemas.AdjustmentOut)
     @conflict
     def post(self, adjustment_id: int):
@@ -416,6 +431,7 @@ class Milestones(MethodView):
         bodies = [_priced_body(r.Milestone, Milestone) for r in page.rows]
         return page_body(bodies, page.total, args)
 
+    @idempotent
     @blp.arguments(schemas.MilestoneIn)
     @blp.response(201, schemas.MilestoneOut)
     @conflict
@@ -436,6 +452,7 @@ class MilestoneById(MethodView):
 
 @blp.route("/milestones/<int:milestone_id>/deliver")
 class MilestoneDeliver(MethodView):
+    @idempotent
     @blp.response(200, schemas.MilestoneOut)
     @conflict
     def post(self, milestone_id: int):
@@ -495,6 +512,7 @@ class Expenses(MethodView):
         page = api_page(db.session, EXPENSES, args, actor=actor, context={"today": org_today()})
         return page_body([_priced_body(r.Expense, Expense) for r in page.rows], page.total, args)
 
+    @idempotent
     @blp.arguments(schemas.ExpenseIn)
     @blp.response(201, schemas.ExpenseOut)
     @conflict
@@ -554,6 +572,7 @@ class ExpenseReceipt(MethodView):
 
 @blp.route("/expenses/<int:expense_id>/submit")
 class ExpenseSubmit(MethodView):
+    @idempotent
     @blp.response(200, schemas.ExpenseOut)
     @conflict
     def post(self, expense_id: int):
@@ -571,6 +590,7 @@ def _decision_routes(path: str, id_name: str, decide, flag: str, out, render, wo
     yes, no = words
 
     class Yes(MethodView):
+        @idempotent
         @blp.response(200, out)
         @conflict
         def post(self, **ids):
@@ -579,6 +599,7 @@ def _decision_routes(path: str, id_name: str, decide, flag: str, out, render, wo
             return render(row)
 
     class No(MethodView):
+        @idempotent
         @blp.arguments(schemas.RejectIn)
         @blp.response(200, out)
         @conflict

@@ -5,15 +5,15 @@ Pages, exports and the API read them the same way."""
 
 from __future__ import annotations
 
-from sqlalchemy import false, or_, select
+from sqlalchemy import exists, false, func, or_, select
+from sqlalchemy.orm import aliased
 
-from fms.forms import id_arg
 from fms.input import parse_date
 from fms.lists import Column, Filter, ListSpec, search_filter
 from fms.timesheets import rules
 from fms.timesheets.models import Expense, Milestone, Timesheet
-from fms.workforce.lists import amount
-from fms.workforce.models import Engagement, Freelancer
+from fms.workforce.lists import amount, id_filter
+from fms.workforce.models import Engagement, EngagementTerms, Freelancer
 
 SHEET_STATES = list(rules.SHEET_TRANSITIONS)
 MILESTONE_STATES = list(rules.MILESTONE_TRANSITIONS)
@@ -69,15 +69,7 @@ def _state_filter(options, column) -> Filter:
 
 
 def _engagement_filter(column) -> Filter:
-    return Filter(
-        "engagement_id",
-        "Engagement",
-        id_arg,
-        lambda s, v, c: s.where(column == v),
-        kind="number",
-        message="An engagement id.",
-        api_type="integer",
-    )
+    return id_filter("engagement_id", "Engagement", lambda v: column == v, "An engagement id.")
 
 
 # --- timesheets ----------------------------------------------------------------------------
@@ -94,6 +86,25 @@ def _timesheets(session, actor, ctx):
         .join(Freelancer, Freelancer.id == Timesheet.freelancer_id)
     )
     return _scoped(stmt, actor, Timesheet.engagement_id)
+
+
+def _in_cost_centre(cost_centre_id):
+    """The sheet's engagement terms in force at the week's start name the cost centre."""
+    later = aliased(EngagementTerms)
+    in_force = (
+        select(func.max(later.effective_from))
+        .where(
+            later.engagement_id == Timesheet.engagement_id,
+            later.effective_from <= Timesheet.week_start,
+        )
+        .correlate(Timesheet)
+        .scalar_subquery()
+    )
+    return exists().where(
+        EngagementTerms.engagement_id == Timesheet.engagement_id,
+        EngagementTerms.effective_from == in_force,
+        EngagementTerms.cost_centre_id == cost_centre_id,
+    )
 
 
 TIMESHEETS = ListSpec(
@@ -134,6 +145,18 @@ TIMESHEETS = ListSpec(
         search_filter("Freelancer or engagement", Freelancer.display_name, Engagement.title),
         _state_filter(SHEET_STATES, Timesheet.state),
         _engagement_filter(Timesheet.engagement_id),
+        id_filter(
+            "freelancer_id",
+            "Freelancer",
+            lambda v: Timesheet.freelancer_id == v,
+            "A freelancer id.",
+        ),
+        id_filter(
+            "cost_centre_id",
+            "Cost centre",
+            _in_cost_centre,
+            "A cost centre id: sheets whose engagement was booked to it that week.",
+        ),
         Filter(
             "week_from",
             "Weeks from",

@@ -9,6 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
+from fms.api import etag
 from fms.api.common import (
     API_PREFIX,
     LookupPageOut,
@@ -17,6 +18,7 @@ from fms.api.common import (
     lookup_body,
     page_body,
 )
+from fms.api.idempotency import idempotent
 from fms.extensions import db
 from fms.identity.web_session import current_actor, org_today
 from fms.lists import api_page, api_schema
@@ -166,46 +168,65 @@ class Freelancers(MethodView):
 
 @blp.route("/freelancers/<int:freelancer_id>")
 class FreelancerById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.FreelancerOut)
     def get(self, freelancer_id: int):
         actor = current_actor()
         profile = services.get_freelancer(db.session, actor=actor, freelancer_id=freelancer_id)
-        return _freelancer_body(profile, actor)
+        return etag.tagged(_freelancer_body(profile, actor), schemas.FreelancerOut)
 
+    @etag.documented
     @blp.arguments(schemas.FreelancerPatchIn)
     @blp.response(200, schemas.FreelancerOut)
     def patch(self, data, freelancer_id: int):
         """Procurement, or the freelancer themselves, update the profile.
 
-        IBAN and tax id are changed only by those who may read them.
+        IBAN and tax id are changed only by those who may read them. With `If-Match`
+        (the profile's ETag) only if nobody changed the profile meanwhile.
         """
+        from fms.tenancy import get_in_org
+        from fms.workforce.models import Freelancer
+
         actor = current_actor()
+        profile = get_in_org(db.session, Freelancer, freelancer_id, what="freelancer")
+        if services.is_own_profile(actor, profile) or actor.can("freelancers.manage"):
+            # (anyone else is refused by the service, whatever they send)
+            etag.check_if_match(
+                lambda: _freelancer_body(profile, actor), schemas.FreelancerOut, lock=profile
+            )
         profile = services.update_freelancer(
             db.session, actor=actor, freelancer_id=freelancer_id, **data
         )
         db.session.commit()
-        return _freelancer_body(profile, actor)
+        return etag.tagged(_freelancer_body(profile, actor), schemas.FreelancerOut)
 
 
 @blp.route("/my/profile")
 class OwnProfile(MethodView):
+    @etag.documented
     @blp.response(200, schemas.FreelancerOut)
     def get(self):
         """The signed-in freelancer's own profile in this organization, bank details included."""
         actor = current_actor()
-        return _freelancer_body(services.own_profile(db.session, actor=actor), actor)
+        body = _freelancer_body(services.own_profile(db.session, actor=actor), actor)
+        return etag.tagged(body, schemas.FreelancerOut)
 
+    @etag.documented
     @blp.arguments(schemas.OwnProfilePatchIn)
     @blp.response(200, schemas.FreelancerOut)
     def patch(self, data):
-        """The freelancer keeps their own profile, tax id and IBAN current."""
+        """The freelancer keeps their own profile, tax id and IBAN current (with `If-Match`:
+        only if the profile did not change meanwhile)."""
         actor = current_actor()
         profile = services.own_profile(db.session, actor=actor)
+        etag.check_if_match(
+            lambda: _freelancer_body(profile, actor), schemas.FreelancerOut, lock=profile
+        )
         profile = services.update_freelancer(
             db.session, actor=actor, freelancer_id=profile.id, **data
         )
         db.session.commit()
-        return _freelancer_body(profile, actor)
+        return etag.tagged(_freelancer_body(profile, actor), schemas.FreelancerOut)
 
 
 @blp.before_request
@@ -570,6 +591,7 @@ class EngagementAmendments(MethodView):
         require(actor, "engagements.read")
         return _amendment_bodies(engagements.amendments(db.session, engagement_id))
 
+    @idempotent
     @blp.arguments(schemas.AmendmentIn)
     @blp.response(201, schemas.AmendmentOut)
     def post(self, data, engagement_id: int):
@@ -587,6 +609,7 @@ class EngagementAmendments(MethodView):
 
 @blp.route("/amendments/<int:amendment_id>/decision")
 class AmendmentDecision(MethodView):
+    @idempotent
     @blp.arguments(schemas.DecisionIn)
     @blp.response(200, schemas.AmendmentOut)
     def post(self, data, amendment_id: int):

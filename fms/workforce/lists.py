@@ -114,6 +114,19 @@ def _choice(key: str, label: str, values, column) -> Filter:
 DATE_FILTER = {"parse": parse_date, "kind": "date", "api_type": "date"}
 
 
+def id_filter(key: str, label: str, condition, message: str) -> Filter:
+    """`?key=<id>`: the rows where `condition(id)` holds (a number box on the page)."""
+    return Filter(
+        key,
+        label,
+        id_arg,
+        lambda s, v, c: s.where(condition(v)),
+        kind="number",
+        message=message,
+        api_type="integer",
+    )
+
+
 # --- engagements ----------------------------------------------------------------------
 
 
@@ -190,6 +203,19 @@ ENGAGEMENTS = ListSpec(
             choices=[("me", "Me")],
             kind="select",
             message="Only 'me'.",
+        ),
+        id_filter(
+            "freelancer_id",
+            "Freelancer",
+            lambda v: Engagement.freelancer_id == v,
+            "A freelancer id.",
+        ),
+        # the cost centre of the terms the list shows (in effect today, or the first)
+        id_filter(
+            "cost_centre_id",
+            "Cost centre",
+            lambda v: queries.EngagementTerms.cost_centre_id == v,
+            "A cost centre id.",
         ),
         Filter(
             "starts_from",

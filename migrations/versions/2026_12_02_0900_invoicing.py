@@ -1,7 +1,7 @@
 """invoicing: billing settings, bill-to entities, VAT rates, invoices and credit notes
 
 Revision ID: 0900
-Revises: 0810
+Revises: 0820
 Create Date: 2026-12-02 16:10:48
 
 - billing_settings: per organization, the billing period, the issuing entity (legal name,
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0900"
-down_revision = "0810"
+down_revision = "0820"
 branch_labels = None
 depends_on = None
 
