@@ -139,6 +139,20 @@ def test_the_pdf_prints_both_parties_the_lines_and_the_totals_as_issued(session,
     assert stored.original_name == "INV-2026-00001.pdf"
 
 
+def test_figures_follow_the_organizations_locale(session, issued):
+    bill, invoice = issued
+    bill.org.locale = "de"
+    session.flush()
+    text = flat(" ".join(pdf_pages(invoice_pdf.render_invoice_pdf(session, invoice_id=invoice.id))))
+    for expected in (
+        "Due date 03.01.2027",
+        "23:30 h 90,00 € 19 % 2.115,00 €",
+        "Standard rate 19 % 2.615,00 € 496,85 €",
+        "Total due 3.111,85 €",
+    ):
+        assert expected in text, expected
+
+
 def test_a_reverse_charge_invoice_prints_the_rule(session, billing_for):
     bill = billing_for(name="Client SARL", country="FR", vat_id="FR12345678901")
     bill.approved_week(NOV_2, (480,))
@@ -259,6 +273,19 @@ def test_the_fetcher_refuses_files_and_the_network_in_an_injected_template(app, 
     assert not any(url.endswith("invoice-pdf.css") for url in refused)  # our own: served
     text = flat(" ".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages))
     assert "root:" not in text and "Total due €3,111.85" in text
+
+
+def test_what_people_typed_is_text_in_the_pdf_never_markup(session, issued):
+    from dataclasses import replace
+
+    _, invoice = issued
+    document = invoice_pdf.invoice_document(session, invoice_id=invoice.id)
+    typed = '<img src="file:///etc/passwd">{{ config }}'
+    html = invoice_pdf.invoice_html(
+        replace(document, bill_to=replace(document.bill_to, name=typed, address=typed))
+    )
+    assert '<img src="file:' not in html and "&lt;img src=" in html
+    assert "{{ config }}" in html  # printed as typed, never evaluated
 
 
 def test_the_issuers_logo_is_embedded_from_its_stored_bytes(session, issued):
