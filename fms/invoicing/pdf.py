@@ -310,7 +310,7 @@ def invoice_document(session: Session, *, invoice_id) -> InvoiceDocument:
     issuer = invoice.issuer_snapshot or {}
     terms_days = issuer.get("payment_terms_days")
     if credit:
-        terms = f"This credit note corrects invoice {credited_number or ''}.".replace(" .", ".")
+        terms = f"This credit note corrects invoice {credited_number}."
     elif terms_days:
         terms = (
             f"Payable within {terms_days} days, by {fmt.day(invoice.due_date)}, "
