@@ -10,12 +10,10 @@ pointing at the version and the exact text it covered.
 from __future__ import annotations
 
 import hashlib
-import mimetypes
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
-from flask import current_app, render_template
+from flask import render_template
 from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
@@ -286,52 +284,30 @@ def signature_pdf(session: Session, *, actor: Actor, signature_id) -> storage.St
 
 # --- PDF -----------------------------------------------------------------------------------
 
+# The restricted renderer lives in fms.pdf (shared with invoices and reports); these names
+# stay here for the callers written against them. fms.pdf imports WeasyPrint, so it is
+# imported where a PDF is made, not when the app starts.
+
 
 def static_root() -> Path:
-    return Path(current_app.static_folder).resolve()
+    from fms.pdf import static_root as root
+
+    return root()
 
 
-class StaticOnlyFetcher:
-    """WeasyPrint's `url_fetcher`: serves files under our static folder and nothing else
-    (no network, no other file). A refused URL is recorded and WeasyPrint renders without
-    it."""
-
-    def __init__(self, root: Path):
-        from weasyprint.urls import URLFetcher
-
-        self.root = root
-        self.refused: list[str] = []
-        outer = self
-
-        class _Fetcher(URLFetcher):
-            def fetch(self, url, headers=None):
-                return outer.fetch(url)
-
-        self.weasyprint_fetcher = _Fetcher()
-
-    def fetch(self, url: str):
-        from weasyprint.urls import URLFetcherResponse
-
-        parts = urlsplit(url)
-        if parts.scheme == "file" and parts.netloc in ("", "localhost"):
-            path = Path(unquote(parts.path)).resolve()
-            if path.is_relative_to(self.root) and path.is_file():
-                media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                return URLFetcherResponse(url, path.read_bytes(), {"Content-Type": media_type})
-        self.refused.append(url)
-        raise ValueError(f"not fetched: {url}")
-
-
-def html_to_pdf(html: str, *, fetcher: StaticOnlyFetcher | None = None) -> bytes:
+def html_to_pdf(html: str, *, fetcher=None) -> bytes:
     """Render our HTML to PDF; relative URLs resolve inside the static folder."""
-    from weasyprint import HTML
+    from fms.pdf import render_pdf
 
-    fetcher = fetcher or StaticOnlyFetcher(static_root())
-    return HTML(
-        string=html,
-        base_url=static_root().as_uri() + "/",
-        url_fetcher=fetcher.weasyprint_fetcher,
-    ).write_pdf()
+    return render_pdf(html, fetcher=fetcher)
+
+
+def __getattr__(name: str):
+    if name == "StaticOnlyFetcher":
+        from fms.pdf import StaticOnlyFetcher
+
+        return StaticOnlyFetcher
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def render_signed_pdf(text: str, evidence: dict) -> bytes:

@@ -170,6 +170,10 @@ class Invoice(TenantMixin, db.Model):
     credited_invoice_id: Mapped[int | None] = mapped_column(ForeignKey("invoice.id"), index=True)
     release_items: Mapped[bool] = mapped_column(Boolean, default=False)
     reason: Mapped[str | None] = mapped_column(Text)
+    # the rendered PDF and its SHA-256: attached once after the issue, by a conditional
+    # update WHERE pdf_file_id IS NULL (fms.invoicing.pdf), never through the ORM
+    pdf_file_id: Mapped[int | None] = mapped_column(ForeignKey("stored_file.id"))
+    pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -286,8 +290,10 @@ class ImmutableInvoice(RuntimeError):
 
 @event.listens_for(Session, "before_flush")
 def _guard_issued(session, flush_context, instances):
-    """Issued documents never change through the ORM (their state moves are conditional
-    updates, which do not pass here)."""
+    """Issued documents never change through the ORM. What may change after the issue is
+    written by conditional updates, which do not pass here: the state moves, and attaching
+    the rendered PDF once (`pdf_file_id`, `pdf_sha256` WHERE pdf_file_id IS NULL, in
+    fms.invoicing.pdf); an ORM change of those columns is refused like any other."""
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, Invoice):
             history = inspect(obj).attrs.state.history

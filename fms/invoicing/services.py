@@ -5,7 +5,8 @@ docstring says the rule; every refusal changes nothing.
 Issued invoices are immutable: no service here changes an issued document's figures;
 state changes are conditional updates through `fms.statemachine.transition`, each audited;
 a flush that would change an issued invoice or a line of one fails
-(`models.ImmutableInvoice`).
+(`models.ImmutableInvoice`). Issuing queues the document's PDF, rendered once the issuing
+transaction has committed (`fms.invoicing.pdf`).
 
 Lock order (after the audit chain head, which every writing transaction takes first): the
 invoice, then its number series row.
@@ -37,6 +38,10 @@ from fms.invoicing.models import (
     InvoiceLine,
     InvoiceLineItem,
     NumberSeries,
+)
+from fms.invoicing.pdf import (  # noqa: F401 - invoice_pdf: the download, for pages and API
+    enqueue_render,
+    invoice_pdf,
 )
 from fms.invoicing.settings import billing_settings
 from fms.statemachine import lock, transition
@@ -223,6 +228,7 @@ def _issue(session, actor, invoice: Invoice, settings, today) -> Invoice:
     )
     if invoice.kind == "credit_note":
         _apply_credit(session, actor, invoice)
+    enqueue_render(session, invoice)  # the PDF, once this transaction has committed
     return invoice
 
 
