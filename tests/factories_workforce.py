@@ -433,6 +433,21 @@ def _classification(f, org):
     )
 
 
+def _offboarding_step(f, org):
+    """A compliance-ticked offboarding item of an ended engagement."""
+    engagement = f.make_engagement(org, state="ended")
+    return _compliance_row(
+        f,
+        org,
+        "OffboardingStep",
+        engagement_id=engagement.id,
+        key="documents",
+        title="Documents kept",
+        party="compliance",
+        position=1,
+    )
+
+
 # route parameter name -> lambda f, org: id of a real object of that organization
 ID_FACTORIES: dict = {
     "timesheet_id": lambda f, org: _timesheet(f, org).id,
@@ -454,6 +469,7 @@ ID_FACTORIES: dict = {
     "template_id": _signing_template,
     "signature_id": _signature,
     "classification_id": _classification,
+    "offboarding_step_id": _offboarding_step,
     "tenure_rule_id": lambda f, org: _compliance_row(
         f, org, "TenureRule", country=_country_code(), max_months=18
     ),

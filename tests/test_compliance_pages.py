@@ -471,9 +471,7 @@ def test_the_overview_links_the_documents_about_to_expire(web, cworld, session):
     assert "Certificate of insurance" in listed and "1 document" in listed
 
 
-def test_the_queue_counts_every_waiting_document_beyond_its_page(
-    web, cworld, session, monkeypatch
-):
+def test_the_queue_counts_every_waiting_document_beyond_its_page(web, cworld, session, monkeypatch):
     from fms.compliance import queries
 
     cworld.policy("tax_form")

@@ -761,15 +761,15 @@ class Offboarding(MethodView):
         return offboarding.checklist(db.session, actor=current_actor(), engagement_id=engagement_id)
 
 
-@blp.route("/offboarding-steps/<int:step_id>/complete")
+@blp.route("/offboarding-steps/<int:offboarding_step_id>/complete")
 class OffboardingStepDone(MethodView):
     @blp.response(200, schemas.OffboardingStepOut)
     @conflict
-    def post(self, step_id: int):
+    def post(self, offboarding_step_id: int):
         """Tick one item: only the party it names (the freelancer, the hiring manager or
         their stand-in, compliance); once."""
         step = offboarding.complete_offboarding_step(
-            db.session, actor=current_actor(), step_id=step_id
+            db.session, actor=current_actor(), step_id=offboarding_step_id
         )
         db.session.commit()
         return step

@@ -40,11 +40,13 @@ def offboarding_checklist(engagement_id: int):
     )
 
 
-@bp.post("/offboarding/steps/<int:step_id>")
+@bp.post("/offboarding/steps/<int:offboarding_step_id>")
 @login_required
-def complete_offboarding_step(step_id: int):
+def complete_offboarding_step(offboarding_step_id: int):
     actor = current_actor()
-    step = offboarding.complete_offboarding_step(db.session, actor=actor, step_id=step_id)
+    step = offboarding.complete_offboarding_step(
+        db.session, actor=actor, step_id=offboarding_step_id
+    )
     engagement_id, title = step.engagement_id, step.title
     kept = step.retention_note
     db.session.commit()
