@@ -144,6 +144,7 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.identity.sso.api import blp as sso_api_blp
     from fms.identity.sso.scim.api import bp as scim_bp
     from fms.identity.sso.views import bp as sso_bp
+    from fms.invoicing.views import bp as invoicing_bp
     from fms.identity.sso.views import saml_acs
     from fms.identity.views import bp as identity_bp
     from fms.jobs_views import bp as jobs_pages_bp
@@ -163,6 +164,7 @@ def _configure_blueprints(app: Flask) -> None:
     csrf.exempt(scim_bp)  # bearer-token API: no cookie, so no cross-site request to forge
     csrf.exempt(saml_acs)  # the IdP's signed cross-site POST is its own proof
     app.register_blueprint(workforce_bp)
+    app.register_blueprint(invoicing_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(reports_bp)
     app.register_blueprint(notifications_bp)

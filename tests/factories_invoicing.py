@@ -5,6 +5,7 @@ milestones, expenses and adjustments in place the way the services would."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -192,3 +193,35 @@ def new_terms(session, engagement, effective_from, **values):
     session.add(row)
     session.flush()
     return row
+
+
+# --- the route walk (tests/test_tenancy_routes.py): ids of real invoicing rows -------------
+
+_walk_seq = itertools.count(1)
+
+
+def _invoice(f, org) -> int:
+    """A draft invoice of `org` with one bill-to entity of its own, as rows."""
+    from fms.invoicing.models import BillToEntity, Invoice
+    from tests.factories import as_org
+
+    n = next(_walk_seq)
+    with as_org(f.session, org.id):
+        entity = BillToEntity(org_id=org.id, name=f"Entity {n}", country="DE")
+        f.session.add(entity)
+        f.session.flush()
+        invoice = Invoice(
+            org_id=org.id,
+            kind="invoice",
+            state="draft",
+            bill_to_entity_id=entity.id,
+            currency="EUR",
+            period_start=date(2026, 10, 1),
+            period_end=date(2026, 10, 31),
+        )
+        f.session.add(invoice)
+        f.session.flush()
+    return invoice.id
+
+
+ID_FACTORIES: dict = {"invoice_id": _invoice}

@@ -1,0 +1,164 @@
+"""Billing settings: the billing period and the issuing entity, the client's bill-to
+entities, which cost centre is billed to which, and VAT rates per country and category."""
+
+from __future__ import annotations
+
+from flask import render_template, url_for
+from flask_login import login_required
+from sqlalchemy import select
+
+from fms.extensions import db
+from fms.forms import status_of, submitted
+from fms.identity.permissions import require
+from fms.identity.web_session import current_actor
+from fms.invoicing import settings as billing
+from fms.invoicing.forms import (
+    CATEGORY_LABELS,
+    BillingSettingsForm,
+    BillToEntityForm,
+    CostCentreForm,
+    VatRateForm,
+)
+from fms.invoicing.models import BillToEntity, CostCentreBilling, VatRate
+from fms.invoicing.views import bp
+from fms.workforce.models import CostCentre
+
+SETTING_FIELDS = (
+    "billing_period",
+    "issuer_legal_name",
+    "issuer_address",
+    "issuer_country",
+    "issuer_vat_id",
+    "issuer_iban",
+    "issuer_bic",
+    "issuer_bank_text",
+    "payment_terms_days",
+    "invoice_prefix",
+    "credit_note_prefix",
+    "yearly_reset",
+    "four_eyes",
+)
+
+
+def _page(*, settings_form=None, entity_form=None, centre_form=None, rate_form=None):
+    actor = current_actor()
+    require(actor, "invoicing.manage")
+    session = db.session
+    row = billing.billing_settings(session)
+    entities = session.scalars(select(BillToEntity).order_by(BillToEntity.name)).all()
+    centres = session.scalars(
+        select(CostCentre).where(CostCentre.is_active.is_(True)).order_by(CostCentre.code)
+    ).all()
+    billed = dict(
+        session.execute(
+            select(CostCentreBilling.cost_centre_id, CostCentreBilling.bill_to_entity_id)
+        ).all()
+    )
+    centre_form = centre_form or CostCentreForm()
+    centre_form.cost_centre_id.choices = [(str(c.id), f"{c.code} · {c.name}") for c in centres]
+    centre_form.bill_to_entity_id.choices = [(str(e.id), e.name) for e in entities]
+    forms = (settings_form, entity_form, centre_form, rate_form)
+    return render_template(
+        "invoicing/settings.html",
+        settings_form=settings_form or BillingSettingsForm(obj=row),
+        entity_form=entity_form or BillToEntityForm(),
+        centre_form=centre_form,
+        rate_form=rate_form or VatRateForm(),
+        entities=entities,
+        entity_names={e.id: e.name for e in entities},
+        centres=centres,
+        billed=billed,
+        rates=session.scalars(
+            select(VatRate).order_by(VatRate.country, VatRate.category, VatRate.effective_from)
+        ).all(),
+        categories=CATEGORY_LABELS,
+    ), status_of(*(f for f in forms if f is not None))
+
+
+@bp.get("/settings")
+@login_required
+def settings():
+    return _page()
+
+
+@bp.post("/settings")
+@login_required
+def save_settings():
+    form = BillingSettingsForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.update_billing_settings(
+            db.session,
+            actor=actor,
+            **{name: getattr(form, name).data for name in SETTING_FIELDS},
+        ),
+        success="Billing settings saved. Invoices already issued keep the details they show.",
+        then=url_for(".settings"),
+    )
+    return done or _page(settings_form=form)
+
+
+@bp.post("/settings/bill-to")
+@login_required
+def add_bill_to():
+    form = BillToEntityForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.add_bill_to_entity(
+            db.session,
+            actor=actor,
+            name=form.name.data,
+            country=form.country.data,
+            address=form.address.data or "",
+            vat_id=form.vat_id.data,
+            tax_currency=form.tax_currency.data,
+            po_required=form.po_required.data,
+            default_po=form.default_po.data,
+            tax_category=form.tax_category.data or None,
+        ),
+        success=lambda e: f"{e.name} added. Assign the cost centres it pays for below.",
+        then=url_for(".settings") + "#cost-centres",
+    )
+    return done or _page(entity_form=form)
+
+
+@bp.post("/settings/cost-centres")
+@login_required
+def assign_cost_centre():
+    form = CostCentreForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.assign_cost_centre(
+            db.session,
+            actor=actor,
+            cost_centre_id=form.cost_centre_id.data,
+            bill_to_entity_id=form.bill_to_entity_id.data,
+        ),
+        success="Cost centre assigned; the next close bills its spend there.",
+        then=url_for(".settings") + "#cost-centres",
+    )
+    return done or _page(centre_form=form)
+
+
+@bp.post("/settings/vat-rates")
+@login_required
+def add_vat_rate():
+    form = VatRateForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.add_vat_rate(
+            db.session,
+            actor=actor,
+            country=form.country.data,
+            category=form.category.data,
+            rate=form.rate.data,
+            effective_from=form.effective_from.data,
+        ),
+        success="VAT rate added.",
+        then=url_for(".settings") + "#vat-rates",
+    )
+    return done or _page(rate_form=form)
