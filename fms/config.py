@@ -75,6 +75,8 @@ def load_settings(instance_path: str) -> dict:
         ),
         "FMS_LOGIN_LIMIT_PER_IP": os.environ.get("FMS_LOGIN_LIMIT_PER_IP", "30 per minute"),
         "FMS_API_MAX_PAGE_SIZE": 200,
+        # requests per token (and per signed-in person) on /api/v1 (fms.api.ratelimit)
+        "FMS_API_RATE_LIMIT": os.environ.get("FMS_API_RATE_LIMIT", "600 per minute"),
         "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
         # a running job without a heartbeat for this long is taken for dead (and retryable)
         "FMS_JOB_STALE_AFTER_SECONDS": _int("FMS_JOB_STALE_AFTER_SECONDS", 600),

@@ -2,9 +2,10 @@
 
 - Errors: every error answer is RFC 9457 `application/problem+json` (`fms.errors`), so
   every error response is documented with that content type and the `Problem` schema.
-- Security: the signed-in session cookie, plus the `X-CSRFToken` header on writes,
-  declared once and applied to every operation (the API has no public operation; the
-  document and the reference page are served outside the documented paths).
+- Security: an API token (`Authorization: Bearer`, fms.api.auth), or the signed-in
+  session cookie plus the `X-CSRFToken` header on writes; declared once and applied to
+  every operation (the API has no public operation; the document and the reference page
+  are served outside the documented paths). Too many requests answer 429.
 - Decimals (rates, FTE) are exact strings, never JSON numbers.
 - PATCH needs a body (an empty one is refused, see `fms.api`): documented as required.
 - Ids are 64-bit (`format: int64`): path ids, and integer fields named `id`, `..._id` or
@@ -81,6 +82,17 @@ class ContractPlugin(BasePlugin):
     def init_spec(self, spec):
         self.spec = spec
         spec.components.security_scheme(
+            "bearer",
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token: `fms_it_...` (an integration of the "
+                "organization) or `fms_pt_...` (a person's own). The request works in the "
+                "token's organization; each route needs its area's read or write scope "
+                "(insufficient scope: 403), and the token's principal the permission.",
+            },
+        )
+        spec.components.security_scheme(
             "session",
             {
                 "type": "apiKey",
@@ -103,10 +115,12 @@ class ContractPlugin(BasePlugin):
     def operation_helper(self, path=None, operations=None, **kwargs):
         for method, operation in (operations or {}).items():
             write = method in WRITE_METHODS
-            operation["security"] = [{"session": [], "csrf": []} if write else {"session": []}]
+            session = {"session": [], "csrf": []} if write else {"session": []}
+            operation["security"] = [{"bearer": []}, session]
             responses = operation.setdefault("responses", {})
             responses.setdefault("401", "UNAUTHORIZED")
             responses.setdefault("403", "FORBIDDEN")
+            responses.setdefault("429", "TOO_MANY_REQUESTS")
             if write:
                 responses.setdefault("400", "BAD_REQUEST")  # CSRF, unreadable JSON
             if "{" in (path or ""):
