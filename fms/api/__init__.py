@@ -137,6 +137,7 @@ def register_api(app) -> None:
     from fms.audit.api import blp as audit_blp
     from fms.compliance.api import blp as compliance_blp
     from fms.identity.api import blp as identity_blp
+    from fms.identity.tokens.api import blp as tokens_blp
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
     from fms.timesheets.api import blp as timesheets_blp
@@ -151,6 +152,7 @@ def register_api(app) -> None:
         audit_blp,
         jobs_blp,
         notifications_blp,
+        tokens_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(reference_bp)

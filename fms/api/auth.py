@@ -74,6 +74,7 @@ ENDPOINT_SCOPES: dict[str, Scope | dict[str, Scope]] = {
     "tokens_api.CurrentToken": ANY_TOKEN,
     "tokens_api.PersonalTokens": PERSON,
     "tokens_api.PersonalTokenRevocation": PERSON,
+    # the organization's integrations and their tokens: BLUEPRINT_SCOPES (admin)
 }
 
 
