@@ -145,6 +145,7 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.identity.sso.scim.api import bp as scim_bp
     from fms.identity.sso.views import bp as sso_bp
     from fms.identity.sso.views import saml_acs
+    from fms.identity.tokens.views import bp as tokens_bp
     from fms.identity.views import bp as identity_bp
     from fms.jobs_views import bp as jobs_pages_bp
     from fms.lists import PAGE_SIZES
@@ -159,6 +160,7 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(identity_bp)
     app.register_blueprint(sso_bp)
+    app.register_blueprint(tokens_bp)
     app.register_blueprint(scim_bp)
     csrf.exempt(scim_bp)  # bearer-token API: no cookie, so no cross-site request to forge
     csrf.exempt(saml_acs)  # the IdP's signed cross-site POST is its own proof

@@ -62,6 +62,7 @@ class ServiceAccountIn(Schema):
 
 class ServiceAccountPatchIn(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
+    description = fields.String(validate=validate.Length(max=500))
     roles = fields.List(_role, validate=validate.Length(min=1))
     is_active = fields.Boolean(metadata={"description": "False: its tokens are refused."})
 

@@ -184,6 +184,7 @@ def update_service_account(
     actor: Actor,
     service_account_id,
     name: str | None = None,
+    description: str | None = None,
     roles=None,
     is_active: bool | None = None,
 ) -> ServiceAccount:
@@ -192,15 +193,18 @@ def update_service_account(
     account = get_service_account(session, actor=actor, service_account_id=service_account_id)
     if actor.token_id is not None and _acting_through(session, actor, account.id):
         raise RuleViolation("An integration's token cannot change its own integration.")
-    before = {"name": account.name, "roles": list(account.roles), "is_active": account.is_active}
+    fields_ = ("name", "description", "roles", "is_active")
+    before = {f: getattr(account, f) for f in fields_}
     if name is not None:
         account.name = _name(name)
+    if description is not None:
+        account.description = description.strip()[:500] or None
     if roles is not None:
         account.roles = check_roles(roles)
         _no_more_than_caller(actor, account.roles)
     if is_active is not None:
         account.is_active = bool(is_active)
-    after = {"name": account.name, "roles": list(account.roles), "is_active": account.is_active}
+    after = {f: getattr(account, f) for f in fields_}
     if after == before:
         return account
     try:
@@ -473,3 +477,21 @@ def _touch(session: Session, token: ApiToken, *, now, ip: str | None) -> None:
         .values(last_used_at=now, last_used_ip=(ip or None) and ip[:45])
         .execution_options(synchronize_session=False, **_ALL)
     )
+
+
+def live_token_counts(session: Session, *, actor: Actor) -> dict[int, int]:
+    """Per integration, how many of its tokens are neither revoked nor expired."""
+    from sqlalchemy import func
+
+    require(actor, "integrations.manage")
+    now = utcnow()
+    rows = session.execute(
+        select(ApiToken.service_account_id, func.count(ApiToken.id))
+        .where(
+            ApiToken.kind == "integration",
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+        .group_by(ApiToken.service_account_id)
+    )
+    return dict(rows.all())
