@@ -124,3 +124,18 @@ def test_an_unreachable_store_lets_requests_through():
         limit="1 per minute", storage_uri="redis://127.0.0.1:1/0", namespace="unreachable"
     )
     assert limiter.hit("token:1") is None and limiter.hit("token:1") is None
+
+
+def test_the_document_names_each_operation_s_scope(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "description": spec["components"]["securitySchemes"]["bearer"]["description"],
+    }
+    paths = spec["paths"]
+    assert paths["/api/v1/timesheets"]["get"]["security"][0] == {"bearer": ["timesheets:read"]}
+    assert paths["/api/v1/timesheets"]["post"]["security"][0] == {"bearer": ["timesheets:write"]}
+    assert paths["/api/v1/headcount"]["get"]["security"][0] == {"bearer": ["reports:read"]}
+    assert paths["/api/v1/me"]["get"]["security"][0] == {"bearer": []}
+    assert "429" in paths["/api/v1/timesheets"]["get"]["responses"]

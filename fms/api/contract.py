@@ -116,7 +116,7 @@ class ContractPlugin(BasePlugin):
         for method, operation in (operations or {}).items():
             write = method in WRITE_METHODS
             session = {"session": [], "csrf": []} if write else {"session": []}
-            operation["security"] = [{"bearer": []}, session]
+            operation["security"] = [{"bearer": _token_scopes(kwargs.get("rule"), method)}, session]
             responses = operation.setdefault("responses", {})
             responses.setdefault("401", "UNAUTHORIZED")
             responses.setdefault("403", "FORBIDDEN")
@@ -125,6 +125,16 @@ class ContractPlugin(BasePlugin):
                 responses.setdefault("400", "BAD_REQUEST")  # CSRF, unreadable JSON
             if "{" in (path or ""):
                 responses.setdefault("404", "NOT_FOUND")
+
+
+def _token_scopes(rule, method: str) -> list[str]:
+    """The scope a token needs for this operation (fms.api.auth's table), listed in the
+    bearer requirement as OpenAPI 3.1 allows for any scheme; [] when none is needed."""
+    from fms.api.auth import scope_of
+
+    scope = scope_of(getattr(rule, "endpoint", None), method)
+    needed = scope.needed(method) if scope is not None else None
+    return [needed] if needed else []
 
 
 def error_responses() -> dict[str, dict]:
