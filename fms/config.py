@@ -129,6 +129,7 @@ def check_settings(config: dict) -> None:
             f"got {config.get('FMS_SMTP_SECURITY')!r}"
         )
     _check_encryption_keys(config)
+    _check_rate_limit(config)
     if is_relaxed(config):
         return
     secret = config.get("SECRET_KEY") or ""
@@ -151,6 +152,18 @@ def check_settings(config: dict) -> None:
             f"FMS_ENV={env} needs FMS_DOMAIN_VERIFICATION=dns (manual verification trusts any "
             "org admin's claim to any email domain)"
         )
+
+
+def _check_rate_limit(config: dict) -> None:
+    from limits import parse
+
+    try:
+        parse(config.get("FMS_API_RATE_LIMIT") or "")
+    except ValueError:
+        raise ConfigError(
+            "FMS_API_RATE_LIMIT must read like '600 per minute' (a number per second, "
+            f"minute, hour or day), got {config.get('FMS_API_RATE_LIMIT')!r}"
+        ) from None
 
 
 def _check_encryption_keys(config: dict) -> None:

@@ -139,3 +139,11 @@ def test_the_document_names_each_operation_s_scope(client):
     assert paths["/api/v1/headcount"]["get"]["security"][0] == {"bearer": ["reports:read"]}
     assert paths["/api/v1/me"]["get"]["security"][0] == {"bearer": []}
     assert "429" in paths["/api/v1/timesheets"]["get"]["responses"]
+
+
+def test_a_malformed_limit_setting_is_refused_at_start(tmp_path):
+    from fms.config import ConfigError
+    from tests.conftest import make_app
+
+    with pytest.raises(ConfigError, match="FMS_API_RATE_LIMIT"):
+        make_app(tmp_path, FMS_API_RATE_LIMIT="lots")

@@ -138,3 +138,28 @@ def test_every_person_manages_their_own_tokens(client, session, org_admin, make_
     assert client.get("/api/v1/my/engagements", headers=headers).status_code == 200
     # a freelancer's token is bounded by the freelancer role: no staff lists
     assert client.get("/api/v1/suppliers", headers=headers).status_code == 403
+
+
+def test_each_revoke_address_revokes_its_own_kind_only(admin_client, session, org_admin, actor_of):
+    with as_org(session, org_admin.org_id):
+        account = tokens.create_service_account(
+            session, actor=actor_of(org_admin), name="HR", roles=["finance"]
+        )
+        other = tokens.create_service_account(
+            session, actor=actor_of(org_admin), name="BI", roles=["finance"]
+        )
+        row, _ = tokens.create_integration_token(
+            session,
+            actor=actor_of(org_admin),
+            service_account_id=account.id,
+            name="t",
+            scopes=["workforce:read"],
+        )
+    session.commit()
+    assert admin_client.post(f"/account/tokens/{row.id}/revoke").status_code == 404
+    assert (
+        admin_client.post(f"/admin/integrations/{other.id}/tokens/{row.id}/revoke").status_code
+        == 404
+    )
+    session.refresh(row)
+    assert row.revoked_at is None

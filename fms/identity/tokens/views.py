@@ -35,9 +35,13 @@ def _create_token(form, create, back: str):
     )
 
 
-def _revoke(token_id: int, back: str):
+def _revoke(token_id: int, back: str, *, kind: str, service_account_id: int | None = None):
+    from fms.errors import NotFound
+
     actor = current_actor()
-    services.get_token(db.session, actor=actor, token_id=token_id)  # 404 unless theirs
+    token = services.get_token(db.session, actor=actor, token_id=token_id)  # 404 unless theirs
+    if token.kind != kind or token.service_account_id != service_account_id:
+        raise NotFound("No such token.")
     if EmptyForm().validate_on_submit():
         try:
             services.revoke_token(db.session, actor=actor, token_id=token_id)
@@ -78,7 +82,7 @@ def personal():
 @bp.post("/account/tokens/<int:token_id>/revoke")
 @login_required
 def revoke_personal(token_id: int):
-    return _revoke(token_id, url_for("tokens.personal"))
+    return _revoke(token_id, url_for("tokens.personal"), kind="personal")
 
 
 # --- integrations (org admins) ------------------------------------------------------------
@@ -177,4 +181,9 @@ def integration(service_account_id: int):
 def revoke_integration_token(service_account_id: int, token_id: int):
     actor = current_actor()
     services.get_service_account(db.session, actor=actor, service_account_id=service_account_id)
-    return _revoke(token_id, url_for("tokens.integration", service_account_id=service_account_id))
+    return _revoke(
+        token_id,
+        url_for("tokens.integration", service_account_id=service_account_id),
+        kind="integration",
+        service_account_id=service_account_id,
+    )
