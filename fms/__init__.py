@@ -185,6 +185,7 @@ def _register_hooks(app: Flask) -> None:
     from fms.compliance import hooks as compliance_hooks
     from fms.identity import hooks as identity_hooks
     from fms.identity import overview as identity_overview
+    from fms.identity.tokens import hooks as tokens_hooks
     from fms.reports.overview import register_provider
     from fms.timesheets import hooks as timesheets_hooks
     from fms.timesheets import overview as timesheets_overview
@@ -195,6 +196,7 @@ def _register_hooks(app: Flask) -> None:
     app.jinja_env.globals["audit_entity_words"] = audit_hooks.entity_words
 
     identity_hooks.register(app)
+    tokens_hooks.register(app)
     workforce_hooks.register(app)
     timesheets_hooks.register(app)
     compliance_hooks.register(app)

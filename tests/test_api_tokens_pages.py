@@ -163,3 +163,23 @@ def test_each_revoke_address_revokes_its_own_kind_only(admin_client, session, or
     )
     session.refresh(row)
     assert row.revoked_at is None
+
+
+def test_the_audit_log_says_what_happened_to_tokens(admin_client, session, org_admin, actor_of):
+    with as_org(session, org_admin.org_id):
+        account = tokens.create_service_account(
+            session, actor=actor_of(org_admin), name="Audit me", roles=["finance"]
+        )
+        row, _ = tokens.create_integration_token(
+            session,
+            actor=actor_of(org_admin),
+            service_account_id=account.id,
+            name="t",
+            scopes=["workforce:read"],
+        )
+        tokens.revoke_token(session, actor=actor_of(org_admin), token_id=row.id)
+    session.commit()
+    html = admin_client.get("/admin/audit").get_data(as_text=True)
+    for words in ("Integration added", "API token created", "API token revoked"):
+        assert words in html, words
+    assert f"/admin/integrations/{account.id}" in html
