@@ -25,6 +25,7 @@ for _module in (
     "tests.factories_identity_sso",
     "tests.factories_notifications",
     "tests.factories_lists",
+    "tests.factories_tokens",
 ):
     ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -8,6 +8,7 @@ integration token cannot revoke itself nor change its own integration.
 
 from __future__ import annotations
 
+from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -24,6 +25,16 @@ blp = Blueprint(
     url_prefix=API_PREFIX,
     description="API tokens: integrations (service accounts) and personal tokens",
 )
+
+
+@blp.before_request
+def _objects_first():
+    """Another organization's integration is a 404 before the body is even looked at."""
+    args = request.view_args or {}
+    if "service_account_id" in args:
+        services.get_service_account(
+            db.session, actor=current_actor(), service_account_id=args["service_account_id"]
+        )
 
 
 def token_body(token: ApiToken, secret: str | None = None) -> dict:
@@ -77,16 +88,16 @@ class PersonalTokens(MethodView):
         return token_body(token, secret)
 
 
-@blp.route("/my/tokens/<int:token_id>/revocation")
+@blp.route("/my/tokens/<int:personal_token_id>/revocation")
 class PersonalTokenRevocation(MethodView):
     @blp.response(200, schemas.TokenOut)
-    def post(self, token_id: int):
+    def post(self, personal_token_id: int):
         """Revoke one of the person's own tokens: refused from the next request on."""
         actor = current_actor()
-        token = services.get_token(db.session, actor=actor, token_id=token_id)
+        token = services.get_token(db.session, actor=actor, token_id=personal_token_id)
         if token.kind != "personal":
             raise NotFound("No such token.")
-        token = services.revoke_token(db.session, actor=actor, token_id=token_id)
+        token = services.revoke_token(db.session, actor=actor, token_id=token.id)
         db.session.commit()
         return token_body(token)
 
@@ -148,15 +159,15 @@ class IntegrationTokens(MethodView):
         return token_body(token, secret)
 
 
-@blp.route("/integrations/<int:service_account_id>/tokens/<int:token_id>/revocation")
+@blp.route("/integrations/<int:service_account_id>/tokens/<int:integration_token_id>/revocation")
 class IntegrationTokenRevocation(MethodView):
     @blp.response(200, schemas.TokenOut)
-    def post(self, service_account_id: int, token_id: int):
+    def post(self, service_account_id: int, integration_token_id: int):
         """Revoke an integration's token (409 for the token making the request)."""
         actor = current_actor()
-        token = services.get_token(db.session, actor=actor, token_id=token_id)
+        token = services.get_token(db.session, actor=actor, token_id=integration_token_id)
         if token.service_account_id != service_account_id:
             raise NotFound("No such token.")
-        token = services.revoke_token(db.session, actor=actor, token_id=token_id)
+        token = services.revoke_token(db.session, actor=actor, token_id=token.id)
         db.session.commit()
         return token_body(token)

@@ -79,10 +79,10 @@ def personal():
     ), status_of(form)
 
 
-@bp.post("/account/tokens/<int:token_id>/revoke")
+@bp.post("/account/tokens/<int:personal_token_id>/revoke")
 @login_required
-def revoke_personal(token_id: int):
-    return _revoke(token_id, url_for("tokens.personal"), kind="personal")
+def revoke_personal(personal_token_id: int):
+    return _revoke(personal_token_id, url_for("tokens.personal"), kind="personal")
 
 
 # --- integrations (org admins) ------------------------------------------------------------
@@ -176,13 +176,13 @@ def integration(service_account_id: int):
     ), status_of(edit, token_form)
 
 
-@bp.post("/admin/integrations/<int:service_account_id>/tokens/<int:token_id>/revoke")
+@bp.post("/admin/integrations/<int:service_account_id>/tokens/<int:integration_token_id>/revoke")
 @login_required
-def revoke_integration_token(service_account_id: int, token_id: int):
+def revoke_integration_token(service_account_id: int, integration_token_id: int):
     actor = current_actor()
     services.get_service_account(db.session, actor=actor, service_account_id=service_account_id)
     return _revoke(
-        token_id,
+        integration_token_id,
         url_for("tokens.integration", service_account_id=service_account_id),
         kind="integration",
         service_account_id=service_account_id,
