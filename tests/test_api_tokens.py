@@ -333,3 +333,17 @@ def test_a_token_actor_is_scoped(org_admin):
         actor, "workforce", "write"
     )
     assert tokens.effective_scopes(["timesheets:write"]) == {"timesheets:write", "timesheets:read"}
+
+
+def test_a_personal_token_is_its_person_in_its_organization(
+    client, session, org_admin, make_org, make_member, personal_token
+):
+    other = make_org(name="Elsewhere")
+    make_member(other, roles=("org_admin",), user=session.get(User, org_admin.user_id))
+    _, secret = personal_token(org_admin, ["workforce:read"])
+    me = client.get("/api/v1/me", headers=bearer(secret))
+    assert me.status_code == 200
+    body = me.get_json()
+    assert body["user"]["id"] == org_admin.user_id
+    assert body["organization"]["id"] == org_admin.org_id
+    assert len(body["organizations"]) == 2
