@@ -144,9 +144,10 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.identity.sso.api import blp as sso_api_blp
     from fms.identity.sso.scim.api import bp as scim_bp
     from fms.identity.sso.views import bp as sso_bp
-    from fms.invoicing.views import bp as invoicing_bp
     from fms.identity.sso.views import saml_acs
+    from fms.identity.tokens.views import bp as tokens_bp
     from fms.identity.views import bp as identity_bp
+    from fms.invoicing.views import bp as invoicing_bp
     from fms.jobs_views import bp as jobs_pages_bp
     from fms.lists import PAGE_SIZES
     from fms.notifications.views import bp as notifications_bp
@@ -160,6 +161,7 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(health.bp)
     app.register_blueprint(identity_bp)
     app.register_blueprint(sso_bp)
+    app.register_blueprint(tokens_bp)
     app.register_blueprint(scim_bp)
     csrf.exempt(scim_bp)  # bearer-token API: no cookie, so no cross-site request to forge
     csrf.exempt(saml_acs)  # the IdP's signed cross-site POST is its own proof
@@ -185,6 +187,7 @@ def _register_hooks(app: Flask) -> None:
     from fms.compliance import hooks as compliance_hooks
     from fms.identity import hooks as identity_hooks
     from fms.identity import overview as identity_overview
+    from fms.identity.tokens import hooks as tokens_hooks
     from fms.reports.overview import register_provider
     from fms.timesheets import hooks as timesheets_hooks
     from fms.timesheets import overview as timesheets_overview
@@ -195,6 +198,7 @@ def _register_hooks(app: Flask) -> None:
     app.jinja_env.globals["audit_entity_words"] = audit_hooks.entity_words
 
     identity_hooks.register(app)
+    tokens_hooks.register(app)
     workforce_hooks.register(app)
     timesheets_hooks.register(app)
     compliance_hooks.register(app)

@@ -80,6 +80,8 @@ def load_settings(instance_path: str) -> dict:
         # a reservation whose request never finished (a crashed worker) frees its key after
         # this long; longer than the slowest money request
         "FMS_IDEMPOTENCY_LEASE_SECONDS": _int("FMS_IDEMPOTENCY_LEASE_SECONDS", 300),
+        # requests per token (and per signed-in person) on /api/v1 (fms.api.ratelimit)
+        "FMS_API_RATE_LIMIT": os.environ.get("FMS_API_RATE_LIMIT", "600 per minute"),
         "FMS_JOB_QUEUE": os.environ.get("FMS_JOB_QUEUE", "fms"),
         # a running job without a heartbeat for this long is taken for dead (and retryable)
         "FMS_JOB_STALE_AFTER_SECONDS": _int("FMS_JOB_STALE_AFTER_SECONDS", 600),
@@ -132,6 +134,7 @@ def check_settings(config: dict) -> None:
             f"got {config.get('FMS_SMTP_SECURITY')!r}"
         )
     _check_encryption_keys(config)
+    _check_rate_limit(config)
     if is_relaxed(config):
         return
     secret = config.get("SECRET_KEY") or ""
@@ -154,6 +157,18 @@ def check_settings(config: dict) -> None:
             f"FMS_ENV={env} needs FMS_DOMAIN_VERIFICATION=dns (manual verification trusts any "
             "org admin's claim to any email domain)"
         )
+
+
+def _check_rate_limit(config: dict) -> None:
+    from limits import parse
+
+    try:
+        parse(config.get("FMS_API_RATE_LIMIT") or "")
+    except ValueError:
+        raise ConfigError(
+            "FMS_API_RATE_LIMIT must read like '600 per minute' (a number per second, "
+            f"minute, hour or day), got {config.get('FMS_API_RATE_LIMIT')!r}"
+        ) from None
 
 
 def _check_encryption_keys(config: dict) -> None:

@@ -26,6 +26,7 @@ for _module in (
     "tests.factories_notifications",
     "tests.factories_lists",
     "tests.factories_invoicing",
+    "tests.factories_tokens",
 ):
     ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

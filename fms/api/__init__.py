@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, g, render_template, request
 from flask_smorest import Api
-from werkzeug.exceptions import NotFound, Unauthorized
+from werkzeug.exceptions import NotFound
 from werkzeug.routing import IntegerConverter
 
 from fms.api import contract
@@ -48,8 +48,8 @@ class FMSApi(Api):
             self.spec.components.response(name, response, lazy=True)
 
     def register_blueprint(self, blp, **options):
-        """Routes of a domain: every one needs a signed-in session (`guard_api_request`),
-        which checks CSRF itself, after authentication."""
+        """Routes of a domain: every one needs a session or a token (`guard_api_request`),
+        which checks CSRF (sessions) or scopes (tokens) itself, after authentication."""
         from fms.extensions import csrf
 
         super().register_blueprint(blp, **options)
@@ -61,8 +61,12 @@ api = FMSApi(
     spec_kwargs={
         "info": {
             "description": (
-                "The FMS JSON API. Authentication: the signed-in browser session "
-                "(send the `X-CSRFToken` header from `GET /api/v1/me` on writes). "
+                "The FMS JSON API. Authentication: an API token "
+                "(`Authorization: Bearer fms_it_...` or `fms_pt_...`; the request works in "
+                "the token's organization, within the token's scopes and its principal's "
+                "roles), or the signed-in browser session (send the `X-CSRFToken` header "
+                "from `GET /api/v1/me` on writes). Too many requests answer 429 with "
+                "`Retry-After`. "
                 "Errors are RFC 9457 `application/problem+json`. Money is "
                 '`{"amount": "12.34", "currency": "EUR"}`; dates are ISO 8601. '
                 "Lists take `page` and `per_page` (at most 200) and answer "
@@ -88,20 +92,30 @@ def reference():
 
 
 def guard_api_request():
-    """Before an API route runs: who, then CSRF, then an empty PATCH.
+    """Before an API route runs: who, then CSRF or scope, then the rate limit, then input.
 
-    Authentication comes first, so a request without a session answers 401 whatever it
-    sends. CSRF is then checked on every request the session cookie authenticated (the
-    only way in: there are no bearer tokens on /api/v1), as flask-wtf checks pages.
+    Authentication comes first, so a request without credentials answers 401 whatever it
+    sends. A bearer token (fms.api.auth) needs no CSRF token and must hold the route's
+    scope; a request the session cookie authenticated is checked for CSRF, as flask-wtf
+    checks pages. Both count against the rate limit (fms.api.ratelimit).
     """
     if request.blueprint not in api.guarded_blueprints:
         return
-    if g.get("actor") is None:
-        raise Unauthorized("Sign in first: the API uses the signed-in session.")
-    if current_app.config.get("WTF_CSRF_ENABLED", True):
+    from fms.api import auth, ratelimit
+
+    bearer = auth.bearer_token()
+    if bearer is not None:
+        auth.load_token_actor(bearer)
+    elif g.get("actor") is None:
+        raise auth.unauthorized(
+            "Sign in first, or send `Authorization: Bearer <token>` (an API token)."
+        )
+    elif current_app.config.get("WTF_CSRF_ENABLED", True):
         from fms.extensions import csrf
 
         csrf.protect()
+    auth.authorize(g.actor, request.endpoint, request.method)
+    ratelimit.check(g.actor)
     for value in (request.view_args or {}).values():
         if isinstance(value, int) and not ID_RANGE.min <= value <= ID_RANGE.max:
             raise NotFound()  # no row has that id; the database would refuse the number
@@ -123,6 +137,7 @@ def register_api(app) -> None:
     from fms.audit.api import blp as audit_blp
     from fms.compliance.api import blp as compliance_blp
     from fms.identity.api import blp as identity_blp
+    from fms.identity.tokens.api import blp as tokens_blp
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
     from fms.timesheets.api import blp as timesheets_blp
@@ -137,6 +152,7 @@ def register_api(app) -> None:
         audit_blp,
         jobs_blp,
         notifications_blp,
+        tokens_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(reference_bp)

@@ -2,9 +2,10 @@
 
 - Errors: every error answer is RFC 9457 `application/problem+json` (`fms.errors`), so
   every error response is documented with that content type and the `Problem` schema.
-- Security: the signed-in session cookie, plus the `X-CSRFToken` header on writes,
-  declared once and applied to every operation (the API has no public operation; the
-  document and the reference page are served outside the documented paths).
+- Security: an API token (`Authorization: Bearer`, fms.api.auth), or the signed-in
+  session cookie plus the `X-CSRFToken` header on writes; declared once and applied to
+  every operation (the API has no public operation; the document and the reference page
+  are served outside the documented paths). Too many requests answer 429.
 - Decimals (rates, FTE) are exact strings, never JSON numbers.
 - PATCH needs a body (an empty one is refused, see `fms.api`): documented as required.
 - Money POSTs take an optional `Idempotency-Key` header (fms.api.idempotency), and
@@ -95,6 +96,17 @@ class ContractPlugin(BasePlugin):
         )
         etag.register_components(spec)
         spec.components.security_scheme(
+            "bearer",
+            {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "An API token: `fms_it_...` (an integration of the "
+                "organization) or `fms_pt_...` (a person's own). The request works in the "
+                "token's organization; each route needs its area's read or write scope "
+                "(insufficient scope: 403), and the token's principal the permission.",
+            },
+        )
+        spec.components.security_scheme(
             "session",
             {
                 "type": "apiKey",
@@ -122,10 +134,12 @@ class ContractPlugin(BasePlugin):
                 _declare_idempotency(operation)
             etag.declare(operation, operation.pop(etag.DOC_MARKER, None))
             write = method in WRITE_METHODS
-            operation["security"] = [{"session": [], "csrf": []} if write else {"session": []}]
+            session = {"session": [], "csrf": []} if write else {"session": []}
+            operation["security"] = [{"bearer": _token_scopes(kwargs.get("rule"), method)}, session]
             responses = operation.setdefault("responses", {})
             responses.setdefault("401", "UNAUTHORIZED")
             responses.setdefault("403", "FORBIDDEN")
+            responses.setdefault("429", "TOO_MANY_REQUESTS")
             if write:
                 responses.setdefault("400", "BAD_REQUEST")  # CSRF, unreadable JSON
             if "{" in (path or ""):
@@ -168,6 +182,16 @@ def _declare_idempotency(operation: dict) -> None:
             response.setdefault("headers", {})["Idempotent-Replayed"] = {
                 "$ref": "#/components/headers/IdempotentReplayed"
             }
+
+
+def _token_scopes(rule, method: str) -> list[str]:
+    """The scope a token needs for this operation (fms.api.auth's table), listed in the
+    bearer requirement as OpenAPI 3.1 allows for any scheme; [] when none is needed."""
+    from fms.api.auth import scope_of
+
+    scope = scope_of(getattr(rule, "endpoint", None), method)
+    needed = scope.needed(method) if scope is not None else None
+    return [needed] if needed else []
 
 
 def error_responses() -> dict[str, dict]:

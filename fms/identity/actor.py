@@ -16,8 +16,10 @@ class Actor:
     request_id: str | None = None
     # "web", "api", "cli", "job", "scim"
     channel: str = "web"
-    # the SCIM (later: API) token acting, if any
+    # the token acting, if any: a SCIM token (channel "scim") or an API token ("api")
     token_id: int | None = None
+    # an API token's scopes ("timesheets:read", ...; write includes read); None: no token
+    scopes: frozenset[str] | None = None
 
     def can(self, permission: str) -> bool:
         return has_permission(self.roles, permission)

@@ -157,3 +157,4 @@ from fms.identity.sso.models import (  # noqa: E402, F401  - SSO tables, known t
     SsoDomain,
     SsoLoginRequest,
 )
+from fms.identity.tokens.models import ApiToken, ServiceAccount  # noqa: E402, F401  - API tokens

@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "delegations.manage",
             "compliance.manage",
             "signatures.read",
+            # integrations: service accounts, their roles and their API tokens
+            "integrations.manage",
         }
     ),
     "procurement": frozenset(

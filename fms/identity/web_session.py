@@ -39,7 +39,7 @@ def _unauthorized():
     from flask import flash, redirect, url_for
 
     if request.path.startswith("/api/"):
-        raise Unauthorized("Sign in first: the API uses the signed-in session.")
+        raise Unauthorized("Sign in first, or send `Authorization: Bearer <token>`.")
     flash(login_manager.login_message, "info")
     return redirect(url_for("identity.login", next=request.full_path.rstrip("?")))
 
@@ -53,6 +53,8 @@ def load_sign_in() -> None:
     scope_session(db.session, None)
     if request.endpoint == "static" or request.path == "/healthz":
         return
+    if request.path.startswith("/api/") and _has_bearer():
+        return  # a token request: fms.api.auth authenticates it, and no cookie is used
     token = session.get(TOKEN_KEY)
     if not token:
         return
@@ -82,6 +84,10 @@ def load_sign_in() -> None:
     g.actor = actor
     scope_session(db.session, actor.org_id)
     db.session.info[ACTOR_KEY] = actor
+
+
+def _has_bearer() -> bool:
+    return request.headers.get("Authorization", "")[:7].lower() == "bearer "
 
 
 def org_today():

@@ -398,7 +398,7 @@ def _check_unique(session: Session, *, user_name: str, email: str, except_record
 
 def _connection_of(session: Session, actor: Actor) -> SsoConnection | None:
     """The connection whose role settings apply to this token's provisioning."""
-    if actor.token_id is None:
+    if actor.token_id is None or actor.channel != "scim":  # an API token's id is no SCIM token's
         return None
     token = session.get(ScimToken, actor.token_id)
     if token is None or token.connection_id is None:
