@@ -40,6 +40,9 @@ def register(app) -> None:
     from fms.compliance.cli import compliance_cli
 
     fms_cli.add_command(compliance_cli)
+    from fms.webhooks.cli import webhooks_cli
+
+    fms_cli.add_command(webhooks_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -291,7 +294,14 @@ def secrets_rotate():
     from fms.identity.sso.models import SsoConnection
 
     report = RotationReport()
-    for column in (SsoConnection.client_secret_encrypted, User.totp_secret_encrypted):
+    from fms.webhooks.models import WebhookEndpoint
+
+    for column in (
+        SsoConnection.client_secret_encrypted,
+        User.totp_secret_encrypted,
+        WebhookEndpoint.secret_encrypted,
+        WebhookEndpoint.previous_secret_encrypted,
+    ):
         rotate_column(db.session, column, report)
     db.session.commit()
     click.echo(str(report))

@@ -47,6 +47,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "delegations.manage",
             "compliance.manage",
             "signatures.read",
+            "webhooks.manage",
         }
     ),
     "procurement": frozenset(
