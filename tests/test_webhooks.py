@@ -524,3 +524,67 @@ def test_time_machine_moves_the_clock_the_sender_signs_with():
     # the retry tests rely on it: the signed timestamp follows the travelled clock
     with time_machine.travel(datetime(2027, 1, 1, tzinfo=UTC), tick=False):
         assert int(time.time()) == int(datetime(2027, 1, 1, tzinfo=UTC).timestamp())
+
+
+@pytest.mark.postgres
+def test_two_concurrent_drains_send_each_delivery_once(app, committed, receivers):
+    from fms.identity.models import Organization
+    from fms.tenancy import scope_session
+
+    receiver = receivers()
+    org = Organization(name="Hooks", slug="hooks")
+    committed.add(org)
+    committed.commit()
+    scope_session(committed, org.id)
+    endpoint, _ = webhooks.create_endpoint(
+        committed,
+        actor=_org_admin_actor(org.id),
+        url=receiver.url,
+        events=["timesheet.approved"],
+    )
+    committed.flush()
+    now = datetime.now(UTC)
+    committed.add_all(
+        WebhookDelivery(
+            org_id=org.id,
+            endpoint_id=endpoint.id,
+            message_id=f"msg_{n:032x}",
+            event_type="timesheet.approved",
+            body=json.dumps({"id": f"msg_{n:032x}"}),
+            next_attempt_at=now,
+            retry_until=now + timedelta(days=1),
+        )
+        for n in range(30)
+    )
+    committed.commit()
+    scope_session(committed, None)
+
+    barrier = threading.Barrier(2)
+    results, errors = [], []
+
+    def drain():
+        try:
+            with app.app_context():
+                barrier.wait()
+                results.append(deliver_due(db.session))
+                db.session.remove()
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=drain) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert sum(r.delivered for r in results) == 30
+    ids = [headers["webhook-id"] for headers, _ in receiver.seen]
+    assert len(ids) == 30 and len(set(ids)) == 30
+    rows = _deliveries(committed)
+    assert {r.state for r in rows} == {"delivered"} and {r.attempts for r in rows} == {1}
+
+
+def _org_admin_actor(org_id):
+    from fms.identity.actor import Actor
+
+    return Actor(user_id=None, org_id=org_id, roles=frozenset({"org_admin"}))

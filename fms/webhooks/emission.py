@@ -59,7 +59,10 @@ def collect(event_type: str, *, session: Session, ids, key: str | None = None, *
         raise ValueError(f"unregistered webhook event {event_type!r}")
     ids = tuple(int(i) for i in ids)
     org_id = session_org_id(session)
-    if not ids or org_id is None:
+    if org_id is None:
+        log.warning("%s of %r outside an organization's session: not sent", event_type, ids)
+        return
+    if not ids:
         return
     if isinstance(session, scoped_session):
         session = session()
@@ -77,17 +80,22 @@ def _write_before_commit(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _forget(session: Session, previous_transaction) -> None:
-    """Events of the rolled-back transaction (or savepoint, and those inside it) are gone."""
-    if previous_transaction.parent is None:
-        session.info.pop(_PENDING, None)
-        session.info.pop(_WRITTEN, None)
-        return
+def _forget_savepoint(session: Session, previous_transaction) -> None:
+    """A savepoint rolled back takes its events (and those of savepoints inside it) along."""
     pending = session.info.get(_PENDING)
-    if pending:
+    if pending and previous_transaction.parent is not None:
         session.info[_PENDING] = [
             e for e in pending if not _inside(e.transaction, previous_transaction)
         ]
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction) -> None:
+    """A transaction that ended without committing (rolled back, or closed) sends nothing;
+    a committed one has written its events already (before_commit) and drained them."""
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
+        session.info.pop(_WRITTEN, None)
 
 
 def _inside(transaction, outer) -> bool:
