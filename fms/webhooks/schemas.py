@@ -16,7 +16,7 @@ class EndpointIn(Schema):
     url = fields.String(
         required=True,
         validate=validate.Length(min=1, max=MAX_URL),
-        metadata={"description": "https:// address of the receiver (a public host)."},
+        metadata={"description": "The receiver's address: https, on a public host."},
     )
     description = fields.String(load_default="", validate=validate.Length(max=MAX_DESCRIPTION))
     events = fields.List(
