@@ -588,3 +588,24 @@ def _org_admin_actor(org_id):
     from fms.identity.actor import Actor
 
     return Actor(user_id=None, org_id=org_id, roles=frozenset({"org_admin"}))
+
+
+def test_a_silent_receiver_costs_one_timeout_per_drain_not_one_per_delivery(
+    app, session, world, admin, receivers, monkeypatch
+):
+    silent, healthy = receivers(hang=True), receivers()
+    monkeypatch.setitem(app.config, "FMS_WEBHOOK_INLINE_LIMIT", 0)
+    dead, _ = _endpoint(session, admin, silent.url)
+    alive, _ = _endpoint(session, admin, healthy.url)
+    for week in range(3):
+        world.submit(world.fill(week_start=MONDAY + timedelta(weeks=week)))
+    session.commit()
+
+    counts = deliver_due(db.session)
+
+    assert len(silent.seen) == 1  # tried once; its other deliveries wait for the next drain
+    assert len(healthy.seen) == 3
+    assert (counts.delivered, counts.retrying) == (3, 1)
+    waiting = _deliveries(session, dead.id)
+    assert sorted(d.attempts for d in waiting) == [0, 0, 1]
+    assert {d.state for d in waiting} == {"pending"}

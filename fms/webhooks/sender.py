@@ -66,6 +66,7 @@ class Claimed:
     """What one attempt needs, read while the row was claimed."""
 
     id: int
+    endpoint_id: int
     message_id: str
     body: str
     url: str
@@ -98,16 +99,23 @@ def lease(config) -> timedelta:
 def deliver_due(
     session: Session, *, limit: int = 100, message_ids: list[str] | None = None
 ) -> DeliveryCounts:
-    """Attempt up to `limit` due deliveries (only `message_ids`, when given)."""
+    """Attempt up to `limit` due deliveries (only `message_ids`, when given).
+
+    A receiver that gave no answer at all (unreachable, refused, timed out) is not tried
+    again in this drain: its other deliveries stay due for the next one, so one dead
+    receiver costs one timeout per drain, not one per delivery."""
     counts = DeliveryCounts()
     config = current_app.config
+    silent: set[int] = set()
     for _ in range(limit):
-        claimed = _claim_next(session, lease=lease(config), message_ids=message_ids)
+        claimed = _claim_next(session, lease=lease(config), message_ids=message_ids, skip=silent)
         if claimed is None:
             break
         outcome = post(claimed, timeout=timeouts(config))
         counts.add(_record(session, claimed, outcome))
         session.commit()
+        if outcome.status_code is None:
+            silent.add(claimed.endpoint_id)
     return counts
 
 
@@ -126,20 +134,22 @@ def drain_inline(app, *, message_ids: list[str]) -> None:
         log.exception("inline webhook delivery failed; `flask fms webhooks deliver` retries")
 
 
-def _due(now: datetime, message_ids):
+def _due(now: datetime, message_ids, skip):
     query = select(WebhookDelivery.id).where(
         WebhookDelivery.state == "pending", WebhookDelivery.next_attempt_at <= now
     )
+    if skip:
+        query = query.where(WebhookDelivery.endpoint_id.not_in(sorted(skip)))
     if message_ids is not None:
         query = query.where(WebhookDelivery.message_id.in_(message_ids))
     return query.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(1)
 
 
-def _claim_next(session: Session, *, lease: timedelta, message_ids=None) -> Claimed | None:
+def _claim_next(session: Session, *, lease: timedelta, message_ids=None, skip=()) -> Claimed | None:
     """The oldest due delivery, claimed for this drain (committed), or None."""
     for _ in range(20):  # another drain may win a row between our read and our update
         now = utcnow()
-        pick = _due(now, message_ids)
+        pick = _due(now, message_ids, skip)
         if session.get_bind().dialect.name == "postgresql":
             pick = pick.with_for_update(skip_locked=True)
         delivery_id = session.scalar(pick.execution_options(**_ALL))
@@ -168,6 +178,7 @@ def _claim_next(session: Session, *, lease: timedelta, message_ids=None) -> Clai
         delivery, endpoint = row
         found = Claimed(
             id=delivery.id,
+            endpoint_id=delivery.endpoint_id,
             message_id=delivery.message_id,
             body=delivery.body,
             url=endpoint.url,
