@@ -609,3 +609,75 @@ def test_a_silent_receiver_costs_one_timeout_per_drain_not_one_per_delivery(
     waiting = _deliveries(session, dead.id)
     assert sorted(d.attempts for d in waiting) == [0, 0, 1]
     assert {d.state for d in waiting} == {"pending"}
+
+
+@pytest.mark.redis
+def test_with_redis_a_committed_delivery_is_sent_by_an_rq_worker(
+    app, committed, receivers, monkeypatch
+):
+    import uuid
+
+    from fms import jobs
+    from fms.identity.models import Organization
+    from fms.tenancy import scope_session
+    from fms.workforce import hooks as workforce_hooks
+    from fms.workforce.models import Engagement, Freelancer
+    from tests.conftest import REDIS_URL
+
+    receiver = receivers()
+    monkeypatch.setitem(app.config, "FMS_REDIS_URL", REDIS_URL)
+    # a queue of this test's own: other work on the same Redis is left alone
+    monkeypatch.setitem(app.config, "FMS_JOB_QUEUE", f"fms-test-{uuid.uuid4().hex}")
+    org = Organization(name="Queued hooks", slug="queued-hooks")
+    committed.add(org)
+    committed.commit()
+    scope_session(committed, org.id)
+    webhooks.create_endpoint(
+        committed,
+        actor=_org_admin_actor(org.id),
+        url=receiver.url,
+        events=["engagement.activated"],
+    )
+    freelancer = Freelancer(
+        org_id=org.id,
+        legal_name="Ada",
+        display_name="Ada",
+        email="ada@example.net",
+        country="DE",
+        timezone="Europe/Berlin",
+        currency="EUR",
+    )
+    committed.add(freelancer)
+    committed.flush()
+    engagement = Engagement(
+        org_id=org.id,
+        title="Data work",
+        kind="hourly",
+        state="active",
+        freelancer_id=freelancer.id,
+        currency="EUR",
+        start_date=date(2026, 1, 1),
+        end_date=date(2026, 12, 31),
+    )
+    committed.add(engagement)
+    committed.commit()
+    queue = jobs.queue_for(app)
+    assert len(queue) == 0
+
+    workforce_hooks.record_event.send(
+        "engagement.activated", session=committed, ids=[engagement.id]
+    )
+    committed.rollback()  # rolled back: no row, and no drain queued
+    assert len(queue) == 0 and _deliveries(committed) == []
+
+    workforce_hooks.record_event.send(
+        "engagement.activated", session=committed, ids=[engagement.id]
+    )
+    committed.commit()
+    assert receiver.seen == []  # the committing request did not wait on the receiver
+    assert len(queue) == 1
+    jobs.start_worker(app, burst=True)  # a real, forking rq worker
+    [delivery] = _deliveries(committed)
+    assert delivery.state == "delivered" and delivery.attempts == 1
+    assert [h["webhook-id"] for h, _ in receiver.seen] == [delivery.message_id]
+    queue.delete(delete_jobs=True)
