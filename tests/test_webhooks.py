@@ -309,6 +309,8 @@ def test_a_receiver_that_never_answers_fails_after_a_day_and_resend_delivers_it(
         "https://192.168.0.10/hooks",
         "ftp://example.com/hooks",
         "https://user:pw@example.com/hooks",
+        "https://[::1/hooks",
+        "https://" + "a" * 300 + ".example/hooks",
     ],
 )
 def test_private_addresses_and_other_schemes_are_refused(app, session, admin, monkeypatch, url):

@@ -36,6 +36,7 @@ MAX_URL = 2000
 MAX_DESCRIPTION = 500
 DEFAULT_OVERLAP_HOURS = 24
 PERMISSION = "webhooks.manage"
+NOT_A_URL = "Enter a full https:// address."
 
 
 def get_endpoint(session: Session, *, actor: Actor, endpoint_id) -> WebhookEndpoint:
@@ -64,7 +65,12 @@ def check_url(url) -> str:
         raise InvalidInput(
             f"At most {MAX_URL} characters.", errors={"url": [f"At most {MAX_URL} characters."]}
         )
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # "http://[::1" and other unbalanced brackets
+        raise InvalidInput(
+            "Enter a full https:// address.", errors={"url": ["Not a URL."]}
+        ) from None
     if parts.username or parts.password:
         raise InvalidInput(
             "Leave credentials out of the address; verify the signature instead.",
