@@ -25,7 +25,7 @@ from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.timesheets import services as ts
 from fms.webhooks import services as webhooks
-from fms.webhooks.models import WebhookDelivery
+from fms.webhooks.models import WebhookDelivery, WebhookEndpoint
 from fms.webhooks.sender import deliver_due
 from fms.workforce import engagements as workforce
 from tests.factories_identity_sso import free_port
@@ -683,3 +683,25 @@ def test_with_redis_a_committed_delivery_is_sent_by_an_rq_worker(
     assert delivery.state == "delivered" and delivery.attempts == 1
     assert [h["webhook-id"] for h, _ in receiver.seen] == [delivery.message_id]
     queue.delete(delete_jobs=True)
+
+
+def test_secrets_rotate_re_encrypts_endpoint_secrets_which_still_sign(
+    app, session, world, admin, quiet, monkeypatch
+):
+    from cryptography.fernet import Fernet
+
+    from fms.webhooks.sender import signing_secrets
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    monkeypatch.setitem(app.config, "FMS_ENCRYPTION_KEYS", old_key)
+    endpoint, first = _endpoint(session, admin, "http://127.0.0.1:9/in")
+    _, second = webhooks.rotate_secret(session, actor=admin, endpoint_id=endpoint.id)
+    session.commit()
+
+    monkeypatch.setitem(app.config, "FMS_ENCRYPTION_KEYS", f"{new_key},{old_key}")
+    result = app.test_cli_runner().invoke(args=["fms", "secrets", "rotate"])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setitem(app.config, "FMS_ENCRYPTION_KEYS", new_key)  # the old key dropped
+    session.expire_all()
+    row = session.get(WebhookEndpoint, endpoint.id)
+    assert signing_secrets(row, datetime.now(UTC)) == [second, first]
