@@ -133,6 +133,7 @@ def _configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     import fms.models  # noqa: F401  - every table is known to the metadata
+    import fms.webhooks.models  # noqa: F401
 
 
 def _configure_blueprints(app: Flask) -> None:
@@ -154,6 +155,8 @@ def _configure_blueprints(app: Flask) -> None:
     from fms.reports.views import bp as reports_bp
     from fms.saved_views import bp as saved_views_bp
     from fms.timesheets.views import bp as timesheets_bp
+    from fms.webhooks.api import blp as webhooks_api_blp
+    from fms.webhooks.views import bp as webhooks_bp
     from fms.workforce.views import bp as workforce_bp
 
     app.jinja_env.globals["page_sizes"] = PAGE_SIZES
@@ -174,8 +177,10 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(saved_views_bp)
     app.register_blueprint(timesheets_bp)
     app.register_blueprint(compliance_bp)
+    app.register_blueprint(webhooks_bp)
     register_api(app)
     api.register_blueprint(sso_api_blp)
+    api.register_blueprint(webhooks_api_blp)
     errors.register_error_handlers(app)
     cli.register(app)
     _register_hooks(app)
@@ -191,6 +196,7 @@ def _register_hooks(app: Flask) -> None:
     from fms.reports.overview import register_provider
     from fms.timesheets import hooks as timesheets_hooks
     from fms.timesheets import overview as timesheets_overview
+    from fms.webhooks import hooks as webhooks_hooks
     from fms.workforce import hooks as workforce_hooks
     from fms.workforce import overview as workforce_overview
 
@@ -202,6 +208,7 @@ def _register_hooks(app: Flask) -> None:
     workforce_hooks.register(app)
     timesheets_hooks.register(app)
     compliance_hooks.register(app)
+    webhooks_hooks.register(app)
     # Reports' overview providers are registered here, so no area imports Reports
     register_provider(app, "workforce", workforce_overview.items)
     register_provider(app, "identity", identity_overview.items)

@@ -45,6 +45,10 @@ def register(app) -> None:
     from fms.invoicing.cli import invoicing_cli
 
     fms_cli.add_command(invoicing_cli)
+
+    from fms.webhooks.cli import webhooks_cli
+
+    fms_cli.add_command(webhooks_cli)
     app.cli.add_command(fms_cli)
 
 
@@ -307,7 +311,14 @@ def secrets_rotate():
     from fms.identity.sso.models import SsoConnection
 
     report = RotationReport()
-    for column in (SsoConnection.client_secret_encrypted, User.totp_secret_encrypted):
+    from fms.webhooks.models import WebhookEndpoint
+
+    for column in (
+        SsoConnection.client_secret_encrypted,
+        User.totp_secret_encrypted,
+        WebhookEndpoint.secret_encrypted,
+        WebhookEndpoint.previous_secret_encrypted,
+    ):
         rotate_column(db.session, column, report)
     db.session.commit()
     click.echo(str(report))

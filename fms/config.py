@@ -96,7 +96,16 @@ def load_settings(instance_path: str) -> dict:
         "FMS_COMPLIANCE_MAX_UPLOAD_BYTES": _int(
             "FMS_COMPLIANCE_MAX_UPLOAD_BYTES", 10 * 1024 * 1024
         ),
-        # hosts on private or loopback addresses that IdP URLs may point at (tests, demo)
+        # webhooks: seconds to connect to a receiver and to wait for its answer; how long a
+        # delivery is retried; how long a rotated secret still signs; how many deliveries a
+        # commit sends at once without Redis (the rest: `flask fms webhooks deliver`)
+        "FMS_WEBHOOK_CONNECT_TIMEOUT": _int("FMS_WEBHOOK_CONNECT_TIMEOUT", 3),
+        "FMS_WEBHOOK_READ_TIMEOUT": _int("FMS_WEBHOOK_READ_TIMEOUT", 5),
+        "FMS_WEBHOOK_RETRY_HOURS": _int("FMS_WEBHOOK_RETRY_HOURS", 24),
+        "FMS_WEBHOOK_SECRET_OVERLAP_HOURS": _int("FMS_WEBHOOK_SECRET_OVERLAP_HOURS", 24),
+        "FMS_WEBHOOK_INLINE_LIMIT": _int("FMS_WEBHOOK_INLINE_LIMIT", 20),
+        # hosts on private or loopback addresses that IdP and webhook URLs may point at
+        # (tests, demo)
         "FMS_SSO_ALLOWED_HOSTS": os.environ.get("FMS_SSO_ALLOWED_HOSTS", ""),
         # "dns": claimed email domains need their TXT token published; "manual": trust the
         # org admin (only for trying FMS out offline)

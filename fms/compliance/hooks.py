@@ -4,7 +4,15 @@ timesheets' submission guard; the audit log's words."""
 
 from __future__ import annotations
 
+from blinker import Namespace
+
 from fms.audit import hooks as audit_hooks
+
+# Record events (DESIGN.md, "Hooks between areas"): what just happened to compliance documents,
+# heard by higher areas inside the same transaction; sent as
+# `record_event.send("compliance.document_expiring", session=session, ids=[...])`;
+# webhooks connects at app start.
+record_event = Namespace().signal("compliance.record-event")
 
 ACTION_WORDS = {
     "compliance_settings.updated": "Compliance settings changed",

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from fms.audit import services as audit
-from fms.compliance import offboarding, rules, services, tenure
+from fms.compliance import hooks, offboarding, rules, services, tenure
 from fms.compliance.documents import expire_documents
 from fms.compliance.models import (
     Classification,
@@ -224,6 +224,9 @@ def sweep(session: Session, *, actor: Actor, today: date) -> SweepReport:
         people = {freelancer.user_id} if freelancer.user_id else set()
         people |= {loaded.managers.get(e.id) for e in by_freelancer.get(freelancer.id, [])}
         label = rules.DOCUMENT_KINDS[document.kind][0]
+        hooks.record_event.send(
+            "compliance.document_expiring", session=session, ids=[document.id], key=str(threshold)
+        )
         for user_id in sorted(u for u in people if u):
             notices.append(
                 Notice(

@@ -49,6 +49,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "signatures.read",
             # integrations: service accounts, their roles and their API tokens
             "integrations.manage",
+            "webhooks.manage",
         }
     ),
     "procurement": frozenset(

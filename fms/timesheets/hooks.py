@@ -3,7 +3,15 @@ its actions and records (transitions write "<table>.<state>")."""
 
 from __future__ import annotations
 
+from blinker import Namespace
+
 from fms.audit import hooks as audit_hooks
+
+# Record events (DESIGN.md, "Hooks between areas"): what just happened to timesheets,
+# heard by higher areas inside the same transaction; sent as
+# `record_event.send("timesheet.approved", session=session, ids=[...])`;
+# webhooks connects at app start.
+record_event = Namespace().signal("timesheets.record-event")
 
 ACTION_WORDS = {
     "organization.scale_data_loaded": "Scale data loaded (flask fms seed-scale)",

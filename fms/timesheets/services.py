@@ -26,7 +26,7 @@ from fms.records import add_unique
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
-from fms.timesheets import notices, pricing, rules
+from fms.timesheets import hooks, notices, pricing, rules
 from fms.timesheets.models import (
     Adjustment,
     PeriodLock,
@@ -783,6 +783,7 @@ def submit_timesheet(session: Session, *, actor: Actor, timesheet_id, today: dat
     notices.sheet_submitted(
         session, sheet=sheet, engagement=engagement, today=today, previous=previous
     )
+    hooks.record_event.send("timesheet.submitted", session=session, ids=[sheet.id])
     return Submission(sheet, warnings)
 
 
@@ -841,6 +842,7 @@ def approve_timesheet(
         label="timesheet",
     )
     notices.sheets_decided(session, org_id=sheet.org_id, sheets=[sheet], state="approved")
+    hooks.record_event.send("timesheet.approved", session=session, ids=[sheet.id])
     return sheet
 
 
@@ -865,6 +867,7 @@ def reject_timesheet(
     notices.sheets_decided(
         session, org_id=sheet.org_id, sheets=[sheet], state="rejected", comment=comment
     )
+    hooks.record_event.send("timesheet.rejected", session=session, ids=[sheet.id])
     return sheet
 
 
@@ -1079,6 +1082,7 @@ def bulk_approve(
     notices.sheets_decided(
         session, org_id=actor.org_id, sheets=[by_id[i] for i in approved], state="approved"
     )
+    hooks.record_event.send("timesheet.approved", session=session, ids=approved)
     for sheet_id in approved:
         session.expire(by_id[sheet_id])  # the row changed under the identity map
     missing = sorted(set(ids) - set(by_id))

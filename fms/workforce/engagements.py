@@ -23,7 +23,7 @@ from fms.records import add_unique
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import today_in, utcnow
-from fms.workforce import approvals, queries, rules
+from fms.workforce import approvals, hooks, queries, rules
 from fms.workforce.models import (
     Amendment,
     Engagement,
@@ -615,7 +615,9 @@ def activate(session: Session, *, actor: Actor, engagement_id: int) -> Engagemen
         raise RuleViolation(f"Onboarding is not complete: {', '.join(left)}.")
     if engagement.state == "onboarding" and (problems := activation_problems(session, engagement)):
         raise RuleViolation(f"Not ready to activate: {' '.join(problems)}")
-    return _move(session, engagement, "active", actor)
+    _move(session, engagement, "active", actor)
+    hooks.record_event.send("engagement.activated", session=session, ids=[engagement.id])
+    return engagement
 
 
 def cancel(session: Session, *, actor: Actor, engagement_id: int, reason: str) -> Engagement:
@@ -707,6 +709,7 @@ def end_due_engagements(session: Session, *, actor: Actor, today: date) -> int:
     for engagement in due:
         _move(session, engagement, "ended", actor)
         _announce_ending(session, engagement, actor, "ended")
+    hooks.record_event.send("engagement.ended", session=session, ids=[e.id for e in due])
     return len(due)
 
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from blinker import Namespace
 from flask import url_for
 from sqlalchemy import select
 
 from fms.audit import hooks as audit_hooks
 from fms.workforce import rules
+
+# Record events (DESIGN.md, "Hooks between areas"): what just happened to requisitions
+# and engagements, heard by higher areas inside the same transaction; sent as
+# `record_event.send("engagement.activated", session=session, ids=[...])`;
+# webhooks connects at app start.
+record_event = Namespace().signal("workforce.record-event")
 
 ACTION_WORDS = {
     # requisitions (fms/workforce/requisitions.py; transitions write "<table>.<state>")

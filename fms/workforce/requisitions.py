@@ -22,7 +22,7 @@ from fms.identity.permissions import require
 from fms.statemachine import lock, transition
 from fms.tenancy import MAX_ID, get_in_org
 from fms.timekeeping import utcnow
-from fms.workforce import approvals, rules
+from fms.workforce import approvals, hooks, rules
 from fms.workforce.engagements import engagement_from_requisition, trial_budget_problem
 from fms.workforce.models import ApprovalStep, Requisition, Skill
 from fms.workforce.validation import amount_in, check_terms, to_base_currency
@@ -246,6 +246,7 @@ def decide_step(
         values={"decided_at": utcnow()},
     )
     engagement_from_requisition(session, actor=actor, requisition=req)
+    hooks.record_event.send("requisition.approved", session=session, ids=[req.id])
     return req
 
 
