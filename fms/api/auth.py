@@ -53,6 +53,8 @@ BLUEPRINT_SCOPES: dict[str, Scope] = {
     "workforce_api": Scope("workforce"),
     "timesheets_api": Scope("timesheets"),
     "compliance_api": Scope("compliance"),
+    "invoicing_api": Scope("invoicing"),
+    "webhooks_api": Scope("admin"),
     # export jobs a person asked for (their progress and retry)
     "jobs_api": Scope("reports", person=True),
     # the person's own inbox and mail choices
