@@ -271,6 +271,19 @@ def _act(invoice_id: int, do, message: str):
     return redirect(url_for(".invoice", invoice_id=invoice_id))
 
 
+@bp.get("/<int:invoice_id>/pdf")
+@login_required
+def pdf(invoice_id: int):
+    """The issued invoice's PDF (rendered now if its job has not run yet), for finance and
+    org admins."""
+    from fms import storage
+    from fms.invoicing.pdf import invoice_pdf
+
+    stored = invoice_pdf(db.session, actor=current_actor(), invoice_id=invoice_id)
+    db.session.commit()  # a first render stores the file
+    return storage.send_stored(stored)
+
+
 @bp.post("/<int:invoice_id>/issue")
 @login_required
 def issue(invoice_id: int):
