@@ -2,17 +2,19 @@
 
 Two bounded runs against the OpenAPI document the app serves:
 
-- signed in: phases examples + coverage + fuzzing (no stateful), a fixed seed and a fixed
-  number of examples per operation, with the checks the API promises: no 5xx, the
+- with an integration token: phases examples + coverage + fuzzing (no stateful), a fixed
+  seed and a fixed number of examples per operation, with the checks the API promises: no 5xx, the
   response matches its documented schema, content type and status code, and every
   operation refuses the same call without (or with invalid) credentials (`ignored_auth`);
 - without credentials: every operation answers 401 problem+json, whatever it is sent.
 
-The fuzzer signs in as the only org admin of a throw-away organization (never break-glass).
-So it cannot lock itself out: removing its own admin role or deactivating it is refused
-(the last active org admin stays), requiring SSO is refused (that needs a break-glass admin,
-which nothing in the API can create), and members are only invited, never attached. It
-writes inside the test's rolled-back transaction, so nothing outlives the test.
+The fuzzer calls with an integration token (every scope; its integration holds the org-admin
+role) of a throw-away organization whose only person is a non-break-glass org admin. So it
+cannot lock itself out: a token cannot revoke itself or change its own integration, the
+last active org admin stays, requiring SSO is refused (that needs a break-glass admin, which
+nothing in the API can create), and members are only invited, never attached. Routes that
+belong to a person (/me, the inbox, personal tokens) answer an integration 403, as
+documented.
 
 Outbound fetches are off: FMS_DOMAIN_VERIFICATION is manual (no DNS TXT lookups), and DNS
 resolution answers "not found" for every name but loopback, so SSO connection creation,
@@ -28,8 +30,6 @@ import socket
 import pytest
 import schemathesis
 from schemathesis.config import SchemathesisConfig
-
-from fms.identity.models import Organization, User
 
 SEED = 20261202
 SPEC = "/api/v1/openapi.json"
@@ -101,17 +101,29 @@ def in_process(monkeypatch):
 
 
 @pytest.fixture
-def fuzz_account(app, session, make_org, make_member, sign_in, monkeypatch, offline):
-    """(session cookie, CSRF token) of the sole, non-break-glass org admin of a fresh org."""
+def fuzz_token(app, session, make_org, make_member, actor_of, monkeypatch, offline):
+    """An integration token with every scope, of an integration holding the org-admin role
+    in a fresh organization whose only person is a (non-break-glass) org admin."""
+    from fms.identity.tokens import services as tokens
+    from tests.factories import as_org
+
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     monkeypatch.setitem(app.config, "FMS_DOMAIN_VERIFICATION", "manual")
     org = make_org(name="Fuzz Org")
-    admin = make_member(org, roles=("org_admin",))
-    client = app.test_client()
-    sign_in(client, session.get(User, admin.user_id), session.get(Organization, org.id))
-    token = client.get("/api/v1/me").get_json()["csrf_token"]  # stored in the cookie too
-    cookie_name = app.config["SESSION_COOKIE_NAME"]
-    return cookie_name, client.get_cookie(cookie_name).value, token
+    admin = actor_of(make_member(org, roles=("org_admin",)))
+    with as_org(session, org.id):
+        account = tokens.create_service_account(
+            session, actor=admin, name="Fuzzer", roles=["org_admin"]
+        )
+        _token, secret = tokens.create_integration_token(
+            session,
+            actor=admin,
+            service_account_id=account.id,
+            name="fuzz",
+            scopes=list(tokens.ALL_SCOPES),
+        )
+    session.commit()
+    return secret
 
 
 def _run(schema) -> tuple[list[str], int]:
@@ -141,9 +153,8 @@ def _run(schema) -> tuple[list[str], int]:
     return sorted(set(failures)) + errors, calls
 
 
-def test_signed_in_fuzz_keeps_the_contract(app, fuzz_account, in_process):
+def test_token_fuzz_keeps_the_contract(app, fuzz_token, in_process):
     """No 5xx; responses, content types and status codes as documented; auth enforced."""
-    cookie_name, cookie, token = fuzz_account
     config = SchemathesisConfig.from_dict(
         _config(max_examples=10, phases=("examples", "coverage", "fuzzing"), checks=CHECKS)
     )
@@ -151,13 +162,12 @@ def test_signed_in_fuzz_keeps_the_contract(app, fuzz_account, in_process):
     schema = schema.exclude(name=sorted(EXCLUDED))
 
     @schema.auth()
-    class FuzzAdmin:
+    class FuzzIntegration:
         def get(self, case, ctx):
-            return cookie, token
+            return fuzz_token
 
         def set(self, case, data, ctx):
-            case.cookies = {**(case.cookies or {}), cookie_name: data[0]}
-            case.headers = {**(case.headers or {}), "X-CSRFToken": data[1]}
+            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
     failures, calls = _run(schema)
     assert calls > 500
