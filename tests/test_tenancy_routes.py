@@ -27,6 +27,7 @@ for _module in (
     "tests.factories_lists",
     "tests.factories_invoicing",
     "tests.factories_tokens",
+    "tests.factories_webhooks",
 ):
     ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
