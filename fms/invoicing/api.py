@@ -29,7 +29,7 @@ from fms.identity.web_session import current_actor, org_today
 from fms.invoicing import queries, rules, schemas, services
 from fms.invoicing import settings as billing
 from fms.invoicing.api_lists import INVOICES
-from fms.invoicing.exports import export_job_or_file
+from fms.invoicing.exports import INVOICE_LINES, export_job_or_file
 from fms.invoicing.models import BillToEntity, CostCentreBilling, Invoice, VatRate
 from fms.jobs_api import JobOut
 from fms.lists import api_page, api_schema
@@ -42,6 +42,9 @@ blp = Blueprint(
 INVOICE_QUERY = api_schema(INVOICES, "InvoiceQuery")
 # a refused rule or a lost race (already issued, nothing left to credit): problem+json 409
 conflict = blp.alt_response(409, response="CONFLICT")
+# a period that is no period of the organization's kind ("2026-13"): problem+json 422
+bad_period = blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+EXPORT_QUERY = api_schema(INVOICE_LINES, "InvoiceLineExportQuery")
 EXPORT_TYPES = {
     "csv": {"text/csv": {"schema": {"type": "string"}}},
     "xlsx": {
@@ -410,6 +413,7 @@ class VatRates(MethodView):
 @blp.route("/billing-periods/<period>/preview")
 class ClosePreview(MethodView):
     @blp.response(200, schemas.ClosePreviewOut)
+    @bad_period
     def get(self, period: str):
         """What closing a billing period will bill, exactly as the drafts it makes.
 
@@ -432,6 +436,7 @@ class CloseBillingPeriod(MethodView):
     @idempotent
     @blp.response(200, schemas.CloseResultOut)
     @conflict
+    @bad_period
     def post(self, period: str):
         """Close a billing period that is over: one draft invoice per bill-to entity and
         currency.
@@ -528,10 +533,15 @@ def _export_routes(path: str, endpoint: str, doc: str, invoice_scoped: bool) -> 
                 }
             )
             @blp.alt_response(202, schema=JobOut, description="Large: a job writes the file.")
-            def get(self, **ids):
-                args = {k: v for k, v in request.args.items() if k != "page"}
+            @blp.arguments(
+                EXPORT_QUERY if not invoice_scoped else schemas.NoQuery, location="query"
+            )
+            def get(self, query, **ids):
+                # the filters as sent (strings), as the list machinery and its job read them
+                keys = {f.key for f in INVOICE_LINES.filters} | {"sort"}
+                args = {k: v for k, v in request.args.items() if k in keys}
                 if invoice_scoped:
-                    args["invoice_id"] = str(ids["invoice_id"])
+                    args = {"invoice_id": str(ids["invoice_id"])}
                     name = f"invoice-{ids['invoice_id']}-lines"
                 else:
                     name = "invoice-lines"

@@ -368,3 +368,7 @@ class CreditNoteIn(Schema):
 class LinesQuery(Schema):
     page = Integer(load_default=1, validate=validate.Range(min=1, max=1_000_000))
     per_page = Integer(load_default=200, validate=validate.Range(min=1, max=200))
+
+
+class NoQuery(Schema):
+    """A route that takes no query parameters."""
