@@ -143,9 +143,16 @@ def invoice_lines_export(fmt: str, *, actor, invoice_id: int | None = None):
     `invoice_id` is given, else those the request's query string filters (period, state,
     kind, bill_to_entity_id, currency, issued_from, issued_to); above FMS_EXPORT_INLINE_ROWS
     rows a job writes the file and this redirects to its job page."""
+    from flask import request
+
+    from fms.errors import NotFound
     from fms.identity.web_session import org_today
     from fms.lists import export_response
 
+    if invoice_id is not None and request.args.get("invoice_id", str(invoice_id)) != str(
+        invoice_id
+    ):
+        raise NotFound("No such invoice here: the address names another one.")
     defaults = {"invoice_id": str(invoice_id)} if invoice_id is not None else None
     return export_response(
         INVOICE_LINES, fmt, actor=actor, context={"today": org_today()}, defaults=defaults
