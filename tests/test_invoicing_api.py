@@ -483,6 +483,14 @@ def test_the_export_rows_are_the_invoice_lines_and_formulas_are_neutralised(api,
         "Unit", "Rate", "Net", "VAT category", "VAT rate (%)", "Currency",
     ]  # fmt: skip
     assert rows == expected
+    # the pages' function gives the same typed cells
+    from fms.exports import csv_cell
+    from fms.invoicing.exports import invoice_line_rows
+
+    scope_session(session, bill.org.id)
+    typed_header, cells = invoice_line_rows(session, actor=bill.finance, invoice_id=invoice["id"])
+    assert typed_header == header
+    assert [[csv_cell(cell) for cell in row] for row in cells] == expected
     # the figures are the stored lines': nets add up to the invoice's net
     assert sum(float(r[16]) for r in rows) == pytest.approx(1405.03)
     lines = _ok(finance.get(f"/api/v1/invoices/{invoice['id']}/lines"))
