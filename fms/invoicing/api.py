@@ -438,8 +438,7 @@ class CloseBillingPeriod(MethodView):
     @conflict
     @bad_period
     def post(self, period: str):
-        """Close a billing period that is over: one draft invoice per bill-to entity and
-        currency.
+        """Close a billing period that is over: a draft per bill-to entity and currency.
 
         Every approved, not yet invoiced item up to the period's end is billed once and the
         period is locked. Closing a closed period again bills nothing and answers its
@@ -487,8 +486,9 @@ class Invoices(MethodView):
 class InvoiceById(MethodView):
     @blp.response(200, schemas.InvoiceDetailOut)
     def get(self, invoice_id: int):
-        """An invoice or credit note with its lines, VAT breakdown, annex and totals, and
-        the credit notes that reference it."""
+        """An invoice or credit note with its lines, VAT breakdown, annex and totals.
+
+        With the parties as printed and the credit notes that reference it."""
         return _detail_body(invoice_id)
 
     @blp.response(200, schemas.InvoiceOut)
