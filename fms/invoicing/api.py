@@ -108,16 +108,25 @@ def _settings_body() -> dict:
     return body
 
 
-def _entity_body(entity: BillToEntity) -> dict:
-    body = {c.key: getattr(entity, c.key) for c in BillToEntity.__table__.columns}
-    body["cost_centre_ids"] = sorted(
-        db.session.scalars(
-            select(CostCentreBilling.cost_centre_id).where(
-                CostCentreBilling.bill_to_entity_id == entity.id
-            )
-        )
+def _entity_bodies(entities) -> list[dict]:
+    """Bill-to entities with the cost centres billed to each: one more statement for all."""
+    centres: dict[int, list[int]] = {entity.id: [] for entity in entities}
+    rows = db.session.execute(
+        select(CostCentreBilling.bill_to_entity_id, CostCentreBilling.cost_centre_id)
+        .where(CostCentreBilling.bill_to_entity_id.in_(list(centres)))
+        .order_by(CostCentreBilling.cost_centre_id)
     )
-    return body
+    for entity_id, centre_id in rows:
+        centres[entity_id].append(centre_id)
+    return [
+        {c.key: getattr(entity, c.key) for c in BillToEntity.__table__.columns}
+        | {"cost_centre_ids": centres[entity.id]}
+        for entity in entities
+    ]
+
+
+def _entity_body(entity: BillToEntity) -> dict:
+    return _entity_bodies([entity])[0]
 
 
 def _vat_body(row: VatRate) -> dict:
@@ -327,7 +336,7 @@ class BillToEntities(MethodView):
         """The client's legal entities that invoices are addressed to, by name."""
         require(current_actor(), "invoicing.read")
         rows = db.session.scalars(select(BillToEntity).order_by(BillToEntity.name)).all()
-        return [_entity_body(row) for row in rows]
+        return _entity_bodies(rows)
 
     @blp.arguments(schemas.BillToEntityIn)
     @blp.response(201, schemas.BillToEntityOut)
