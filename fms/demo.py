@@ -197,6 +197,7 @@ def load_demo(session: Session) -> str:
     session.flush()
     from fms.compliance.demo import load_compliance_demo
     from fms.identity.sso.demo import load_sso_demo
+    from fms.invoicing.demo import load_invoicing_demo
     from fms.timekeeping import today_in
     from fms.timesheets.demo import freelancer_logins, load_timesheets_demo
     from fms.workforce.demo import EXTRA_STAFF, load_workforce_demo
@@ -208,6 +209,7 @@ def load_demo(session: Session) -> str:
         session, actor=actor, password=DEMO_PASSWORD, today=today_in(org.timezone)
     )
     compliance_summary = load_compliance_demo(session, actor=actor, today=today_in(org.timezone))
+    invoicing_summary = load_invoicing_demo(session, actor=actor, today=today_in(org.timezone))
     sso_lines = load_sso_demo(session, org=org, actor=actor)
     people = staff + EXTRA_STAFF + freelancer_logins(session, besides=DEMO_FREELANCER_LOGIN)
     mail_line = _queue_welcome_mail(session, org=org, people=people)
@@ -216,6 +218,7 @@ def load_demo(session: Session) -> str:
         workforce_summary,
         timesheets_summary,
         compliance_summary,
+        invoicing_summary,
         *sso_lines,
         mail_line,
         f"Sign in at /login with any of these (password: {DEMO_PASSWORD}):",

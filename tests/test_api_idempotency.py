@@ -344,6 +344,12 @@ MONEY_POSTS = {
     "/api/v1/expenses/{expense_id}/reject",
     "/api/v1/engagements/{engagement_id}/amendments",
     "/api/v1/amendments/{amendment_id}/decision",
+    "/api/v1/billing-periods/{period}/close",
+    "/api/v1/invoices/{invoice_id}/issue",
+    "/api/v1/invoices/{invoice_id}/approve-issue",
+    "/api/v1/invoices/{invoice_id}/reject-issue",
+    "/api/v1/invoices/{invoice_id}/payments",
+    "/api/v1/invoices/{invoice_id}/credit-notes",
 }
 
 

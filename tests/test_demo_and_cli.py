@@ -93,8 +93,11 @@ def test_demo_timesheets_in_every_state_through_the_services(app, session):
         today=max(s.week_end for s in session.scalars(select(Timesheet))),
     )
     assert len(queue) == states["submitted"]  # all waiting for the demo manager
-    assert session.scalar(select(Adjustment.state)) == "approved"
-    assert set(session.scalars(select(Milestone.state))) == {"accepted", "delivered", "draft"}
+    # the invoicing demo bills what was approved up to the month before last ("invoiced")
+    assert session.scalar(select(Adjustment.state)) in ("approved", "invoiced")
+    milestones = set(session.scalars(select(Milestone.state)))
+    assert milestones - {"accepted", "invoiced"} == {"delivered", "draft"}
+    assert len(milestones) == 3
     receipts = session.scalars(select(Expense.receipt_sha256)).all()
     assert len(receipts) == 3 and all(receipts)
     stored = set(session.scalars(select(StoredFile.sha256)))
@@ -174,6 +177,53 @@ def test_demo_compliance_through_the_services(app, session):
     assert "Compliance demo already loaded." in second.output
     assert _counts(session) == counts
     assert len(session.scalars(select(Signature)).all()) == len(signatures)
+
+
+def test_demo_invoicing_through_the_services(app, session):
+    """Billing settings, two bill-to entities with their cost centres, VAT rates, and the
+    month before last closed: issued invoices, one paid, one credited by an issued
+    credit note that released its items, one draft waiting; once only."""
+    from fms.invoicing.models import (
+        BillingSettings,
+        BillToEntity,
+        CostCentreBilling,
+        Invoice,
+        InvoiceLine,
+        VatRate,
+    )
+
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["fms", "demo"])
+    assert first.exit_code == 0, first.output
+    assert "Invoicing demo:" in first.output
+    org = session.scalar(select(Organization).where(Organization.slug == DEMO_SLUG))
+    scope_session(session, org.id)
+    settings = session.scalar(select(BillingSettings))
+    assert settings.issuer_iban and settings.issuer_vat_id
+    assert sorted(session.scalars(select(BillToEntity.country))) == ["DE", "FR"]
+    assert session.scalar(select(func.count()).select_from(CostCentreBilling)) == 6
+    assert {(r.country, r.category) for r in session.scalars(select(VatRate))} >= {
+        ("DE", "standard"),
+        ("FR", "standard"),
+        ("FR", "reverse_charge"),
+    }
+    invoices = session.scalars(select(Invoice).where(Invoice.kind == "invoice")).all()
+    states = {invoice.state for invoice in invoices}
+    assert {"draft", "issued", "paid", "credited"} <= states, states
+    assert [i.state for i in invoices].count("draft") == 1
+    (note,) = session.scalars(select(Invoice).where(Invoice.kind == "credit_note"))
+    credited = session.get(Invoice, note.credited_invoice_id)
+    assert note.state == "issued" and note.release_items and credited.state == "credited"
+    assert note.gross_total == credited.gross_total
+    assert all(
+        session.scalar(select(func.count()).where(InvoiceLine.invoice_id == invoice.id))
+        for invoice in invoices
+    )
+    numbers = [invoice.number for invoice in invoices if invoice.state != "draft"]
+    assert len(set(numbers)) == len(numbers) and all(numbers)
+    again = runner.invoke(args=["fms", "demo"])
+    assert "Invoicing demo already loaded." in again.output
+    assert session.scalar(select(func.count()).select_from(Invoice)) == len(invoices) + 1
 
 
 def test_demo_accounts_can_sign_in(app, client, session):

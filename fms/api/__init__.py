@@ -138,6 +138,7 @@ def register_api(app) -> None:
     from fms.compliance.api import blp as compliance_blp
     from fms.identity.api import blp as identity_blp
     from fms.identity.tokens.api import blp as tokens_blp
+    from fms.invoicing.api import blp as invoicing_blp
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
     from fms.timesheets.api import blp as timesheets_blp
@@ -149,6 +150,7 @@ def register_api(app) -> None:
         workforce_blp,
         timesheets_blp,
         compliance_blp,
+        invoicing_blp,
         audit_blp,
         jobs_blp,
         notifications_blp,

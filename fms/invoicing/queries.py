@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fms.errors import InvalidInput
@@ -129,3 +129,38 @@ def invoice_detail(session: Session, *, actor: Actor, invoice_id) -> InvoiceDeta
     )
     notes = [rules.VAT_NOTES[t.category] for t in taxes if t.category in rules.VAT_NOTES]
     return InvoiceDetail(invoice, lines, taxes, annex, notes)
+
+
+def credit_notes_of(session: Session, *, actor: Actor, invoice_id: int) -> list[Invoice]:
+    """The credit notes that reference an invoice (discarded ones left out), oldest first:
+    one statement."""
+    require(actor, "invoicing.read")
+    return list(
+        session.scalars(
+            select(Invoice)
+            .where(Invoice.credited_invoice_id == invoice_id, Invoice.state != "discarded")
+            .order_by(Invoice.id)
+        )
+    )
+
+
+@dataclass(frozen=True)
+class LinePage:
+    rows: list[InvoiceLine]
+    total: int
+
+
+def line_page(session: Session, *, invoice_id: int, page: int, per_page: int) -> LinePage:
+    """One page of an invoice's lines by position, and how many it has (two statements;
+    the caller has loaded the invoice with `get_invoice`, which checks the permission)."""
+    total = session.scalar(
+        select(func.count()).select_from(InvoiceLine).where(InvoiceLine.invoice_id == invoice_id)
+    )
+    rows = session.scalars(
+        select(InvoiceLine)
+        .where(InvoiceLine.invoice_id == invoice_id)
+        .order_by(InvoiceLine.position)
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    ).all()
+    return LinePage(list(rows), total or 0)
