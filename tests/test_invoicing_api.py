@@ -189,6 +189,9 @@ def test_settings_close_issue_pay_credit_and_bill_again(api, session, bill):
     assert issued["state"] == "issued" and issued["number"] == "INV-2027-00001"
     assert (issued["issue_date"], issued["due_date"]) == ("2027-01-04", "2027-01-18")
     _problem(finance.post(f"/api/v1/invoices/{draft['id']}/issue"), 409)  # already issued
+    pdf = finance.get(f"/api/v1/invoices/{draft['id']}/pdf")
+    assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
+    assert pdf.headers["Content-Type"] == "application/pdf"
     _problem(finance.delete(f"/api/v1/invoices/{draft['id']}"), 409)  # never discarded now
 
     paid = _ok(

@@ -88,3 +88,30 @@ def test_activation_and_the_sweeps_expiry_warnings_are_events(
     assert sent[0][1]["id"] == cworld.engagement.id and sent[0][1]["state"] == "active"
     assert {data["id"] for _, data in sent[1:]} == {document.id}
     assert sent[1][1]["expires_on"] == document.expires_on.isoformat()
+
+
+def test_an_invoice_issued_and_paid_are_events(session, bill, make_member, actor_of):
+    from datetime import date
+
+    _listen(session, bill.org, make_member, actor_of, ["invoice.issued", "invoice.paid"])
+    bill.approved_week(date(2026, 11, 2), (480,))  # 8 h at 90.00 = 720.00, 19 % VAT
+    draft = bill.close(today=date(2026, 12, 2)).invoices[0]
+    session.commit()
+    assert _sent(session) == []  # a draft is no event
+    bill.issue(draft, today=date(2026, 12, 2))
+    session.commit()
+    from fms.invoicing import services as invoicing
+
+    invoicing.record_payment(
+        session,
+        actor=bill.finance,
+        invoice_id=draft.id,
+        paid_on="2026-12-02",
+        reference="BANK-9",
+        today=date(2026, 12, 2),
+    )
+    session.commit()
+    [(issued, first), (paid, second)] = _sent(session)
+    assert (issued, paid) == ("invoice.issued", "invoice.paid")
+    assert first["id"] == draft.id and first["gross"] == {"amount": "856.80", "currency": "EUR"}
+    assert second["state"] == "paid" and second["payment_reference"] == "BANK-9"

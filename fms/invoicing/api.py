@@ -19,7 +19,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy import select
 
-from fms import money
+from fms import money, storage
 from fms.api.common import API_PREFIX, page_body
 from fms.api.idempotency import idempotent
 from fms.errors import InvalidInput, RuleViolation
@@ -582,6 +582,27 @@ _export_routes(
 
 
 # --- issue, payment, credit notes ----------------------------------------------------------
+
+
+@blp.route("/invoices/<int:invoice_id>/pdf")
+class InvoicePdf(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The issued invoice or credit note as PDF.",
+                "content": storage.openapi_content(["pdf"]),
+            }
+        }
+    )
+    @conflict
+    def get(self, invoice_id: int):
+        """Download an issued invoice's PDF (rendered now if its job has not run yet); a
+        draft has none (409). Finance and org admins."""
+        from fms.invoicing.pdf import invoice_pdf
+
+        stored = invoice_pdf(db.session, actor=current_actor(), invoice_id=invoice_id)
+        db.session.commit()  # a first render stores the file
+        return storage.send_stored(stored)
 
 
 @blp.route("/invoices/<int:invoice_id>/issue")

@@ -25,7 +25,7 @@ from fms.audit import services as audit
 from fms.errors import InvalidInput, NotAllowed, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
-from fms.invoicing import arithmetic, rules
+from fms.invoicing import arithmetic, hooks, rules
 from fms.invoicing.close import (  # noqa: F401 - close_period, preview_close: the API
     add_tax_rows,
     close_period,
@@ -229,6 +229,7 @@ def _issue(session, actor, invoice: Invoice, settings, today) -> Invoice:
     if invoice.kind == "credit_note":
         _apply_credit(session, actor, invoice)
     enqueue_render(session, invoice)  # the PDF, once this transaction has committed
+    hooks.record_event.send("invoice.issued", session=session, ids=[invoice.id])
     return invoice
 
 
@@ -254,7 +255,7 @@ def record_payment(
         )
     if day > today:
         raise InvalidInput("The payment date is in the future.", errors={"paid_on": ["Future."]})
-    return transition(
+    paid = transition(
         session,
         invoice,
         to="paid",
@@ -264,6 +265,8 @@ def record_payment(
         values={"paid_on": day, "payment_reference": reference},
         after={"paid_on": day, "reference": reference},
     )
+    hooks.record_event.send("invoice.paid", session=session, ids=[invoice.id])
+    return paid
 
 
 # --- discard -------------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 An event's `data` is its record as the API shows it (the area's own API body and output
 schema), built for many records at once in a fixed number of statements. Adding an event
 is one `register_event` line here (and, in its area, one `record_event.send(...)` where
-the change happens); invoice.issued and invoice.paid come with invoicing.
+the change happens).
 """
 
 from __future__ import annotations
@@ -39,6 +39,22 @@ def event_choices() -> list[tuple[str, str]]:
 
 
 # --- the objects, as the API shows them -----------------------------------------------------
+
+
+def invoices(session: Session, org_id: int, ids: list[int]) -> dict[int, dict]:
+    from fms.identity.models import Organization
+    from fms.invoicing.api import _invoice_body
+    from fms.invoicing.models import BillToEntity, Invoice
+    from fms.invoicing.schemas import InvoiceOut
+    from fms.timekeeping import today_in
+
+    today = today_in(session.get(Organization, org_id).timezone)
+    rows = session.execute(
+        select(Invoice, BillToEntity.name)
+        .join(BillToEntity, BillToEntity.id == Invoice.bill_to_entity_id)
+        .where(Invoice.id.in_(ids))
+    ).all()
+    return {i.id: InvoiceOut().dump(_invoice_body(i, name, today)) for i, name in rows}
 
 
 def requisitions(session: Session, org_id: int, ids: list[int]) -> dict[int, dict]:
@@ -95,3 +111,5 @@ register_event("timesheet.rejected", "A timesheet was sent back", timesheets)
 register_event(
     "compliance.document_expiring", "A compliance document expires soon", compliance_documents
 )
+register_event("invoice.issued", "An invoice or credit note was issued", invoices)
+register_event("invoice.paid", "An invoice was paid", invoices)

@@ -20,11 +20,12 @@ ENTITY_WORDS = {"webhook_endpoint": "Webhook endpoint", "webhook_delivery": "Web
 def register(app) -> None:
     """Called once from create_app."""
     from fms.compliance import hooks as compliance_hooks
+    from fms.invoicing import hooks as invoicing_hooks
     from fms.timesheets import hooks as timesheets_hooks
     from fms.webhooks import emission
     from fms.workforce import hooks as workforce_hooks
 
-    for area in (workforce_hooks, timesheets_hooks, compliance_hooks):
+    for area in (workforce_hooks, timesheets_hooks, compliance_hooks, invoicing_hooks):
         area.record_event.connect(emission.collect)
     audit_hooks.register_action_words(ACTION_WORDS)
     audit_hooks.register_entity_words(ENTITY_WORDS)
