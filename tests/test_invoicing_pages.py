@@ -127,6 +127,9 @@ def test_close_preview_agrees_with_the_draft_and_the_invoice_is_issued_paid_and_
     assert number and number.startswith("INV-")
     page = _text(finance.get(f"/invoicing/{draft.id}"))
     assert f"Invoice {number}" in page and "Record a payment" in page
+    csv = finance.get(f"/invoicing/{draft.id}/lines.csv")
+    assert csv.status_code == 200 and "1440.00" in csv.get_data(as_text=True)
+    assert finance.get("/invoicing/lines.xlsx").status_code == 200
     pdf = finance.get(f"/invoicing/{draft.id}/pdf")
     assert pdf.status_code == 200 and pdf.data.startswith(b"%PDF")
     assert web(bill.world.manager).get(f"/invoicing/{draft.id}/pdf").status_code == 403

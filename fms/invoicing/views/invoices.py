@@ -271,6 +271,25 @@ def _act(invoice_id: int, do, message: str):
     return redirect(url_for(".invoice", invoice_id=invoice_id))
 
 
+@bp.get("/lines.<any(csv, xlsx):fmt>")
+@login_required
+def lines_export(fmt: str):
+    """Invoice lines for the client's accounts-payable import, filtered like the list."""
+    from fms.invoicing.exports import invoice_lines_export
+
+    return invoice_lines_export(fmt, actor=current_actor())
+
+
+@bp.get("/<int:invoice_id>/lines.<any(csv, xlsx):fmt>")
+@login_required
+def invoice_lines(invoice_id: int, fmt: str):
+    """One invoice's lines for the client's accounts-payable import."""
+    from fms.invoicing.exports import invoice_lines_export
+
+    queries.invoice_detail(db.session, actor=current_actor(), invoice_id=invoice_id)  # 404 first
+    return invoice_lines_export(fmt, actor=current_actor(), invoice_id=invoice_id)
+
+
 @bp.get("/<int:invoice_id>/pdf")
 @login_required
 def pdf(invoice_id: int):
