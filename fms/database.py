@@ -51,3 +51,10 @@ def configure_engine(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def savepoint_released(session) -> bool:
+    """In an `after_commit` handler: True when only a savepoint was released (SQLAlchemy
+    sends after_commit for `begin_nested()` too), so work that must wait for the real
+    commit — running a job, sending, deleting bytes — waits."""
+    return session.in_nested_transaction()

@@ -40,7 +40,7 @@ from sqlalchemy import JSON, Index, Integer, String, Text, and_, event, or_, sel
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.sql.functions import count as func_count
 
-from fms.database import Id
+from fms.database import Id, savepoint_released
 from fms.errors import RuleViolation
 from fms.extensions import db
 from fms.tenancy import ALL_TENANTS, TenantMixin, scope_session, session_org_id
@@ -148,6 +148,8 @@ def _schedule(session: Session, run_id: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _dispatch_pending(session):
+    if savepoint_released(session):
+        return
     pending = session.info.pop(_PENDING, None)
     if not pending:
         return

@@ -30,7 +30,7 @@ from flask import current_app, send_file
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from fms.database import Id
+from fms.database import Id, savepoint_released
 from fms.errors import InvalidInput, NotFound
 from fms.extensions import db
 from fms.tenancy import MAX_ID, TenantMixin, get_in_org, session_org_id
@@ -323,6 +323,8 @@ def _remove_files_of_rolled_back(session: Session, previous_transaction) -> None
 
 @event.listens_for(Session, "after_commit")
 def _keep_files_of_committed(session: Session) -> None:
+    if savepoint_released(session):
+        return
     session.info.pop(_WRITTEN_KEY, None)
     for name in session.info.pop(_ERASED_KEY, []):
         Path(name).unlink(missing_ok=True)

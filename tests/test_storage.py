@@ -171,3 +171,27 @@ def test_send_stored_headers_keep_the_browser_from_running_it(app, session, org)
     assert disposition.startswith("attachment;")
     assert "filename*=UTF-8''Quittung%20M%C3%BCller.pdf" in disposition
     assert "sandbox" in response.headers["Content-Security-Policy"]
+
+
+def test_a_released_savepoint_is_no_commit_for_files(app, session, org):
+    """SQLAlchemy sends after_commit when a savepoint is released: a file written before
+    it is still removed when the real transaction rolls back, and bytes erased before it
+    stay until the real commit."""
+    session.commit()
+    stored = _store(session, org, PDF)
+    path = storage.path_of(stored)
+    with session.begin_nested():
+        pass
+    session.rollback()
+    assert not path.exists()
+
+    kept = _store(session, org, PDF)
+    session.commit()
+    kept_path = storage.path_of(kept)
+    with as_org(session, org.id):
+        storage.erase(session, [kept.id])
+        with session.begin_nested():
+            pass
+        assert kept_path.exists()  # not before the real commit
+        session.rollback()
+    assert kept_path.exists()

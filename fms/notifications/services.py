@@ -20,6 +20,7 @@ from sqlalchemy import insert as sa_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fms.database import savepoint_released
 from fms.errors import InvalidInput, NotAllowed, NotFound
 from fms.identity.actor import Actor
 from fms.identity.models import Membership, User
@@ -121,6 +122,8 @@ def _check_address(recipient: str) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _drain_after_commit(session: Session) -> None:
+    if savepoint_released(session):
+        return
     if not session.info.pop(_DRAIN_KEY, False):
         return
     app = current_app._get_current_object()

@@ -26,6 +26,7 @@ from flask import current_app
 from sqlalchemy import event, select
 from sqlalchemy.orm import Session, scoped_session
 
+from fms.database import savepoint_released
 from fms.tenancy import ALL_TENANTS, scope_session, session_org_id
 from fms.timekeeping import utcnow
 from fms.webhooks import rules
@@ -210,6 +211,8 @@ def _insert_for(session: Session):
 
 @event.listens_for(Session, "after_commit")
 def _drain_after_commit(session: Session) -> None:
+    if savepoint_released(session):
+        return
     written = session.info.pop(_WRITTEN, None)
     if not written:
         return
