@@ -224,4 +224,15 @@ def _invoice(f, org) -> int:
     return invoice.id
 
 
-ID_FACTORIES: dict = {"invoice_id": _invoice}
+def _bill_to_entity(f, org) -> int:
+    from fms.invoicing.models import BillToEntity
+    from tests.factories import as_org
+
+    with as_org(f.session, org.id):
+        entity = BillToEntity(org_id=org.id, name=f"Entity {next(_walk_seq)}", country="FR")
+        f.session.add(entity)
+        f.session.flush()
+    return entity.id
+
+
+ID_FACTORIES: dict = {"invoice_id": _invoice, "bill_to_entity_id": _bill_to_entity}

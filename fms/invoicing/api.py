@@ -361,16 +361,16 @@ class BillToEntityById(MethodView):
 class CostCentreBillTo(MethodView):
     @blp.response(200, schemas.CostCentreBillingOut)
     def get(self, cost_centre_id: int):
-        """Which bill-to entity a cost centre's spend is invoiced to (404: none yet)."""
+        """Which bill-to entity a cost centre's spend is invoiced to (null: none yet, and a
+        close refuses to bill it until one is set)."""
         require(current_actor(), "invoicing.read")
         row = db.session.scalar(
             select(CostCentreBilling).where(CostCentreBilling.cost_centre_id == cost_centre_id)
         )
-        if row is None:
-            from fms.errors import NotFound
-
-            raise NotFound("This cost centre is billed to no bill-to entity yet.")
-        return {"cost_centre_id": cost_centre_id, "bill_to_entity_id": row.bill_to_entity_id}
+        return {
+            "cost_centre_id": cost_centre_id,
+            "bill_to_entity_id": row.bill_to_entity_id if row else None,
+        }
 
     @blp.arguments(schemas.CostCentreBillingIn)
     @blp.response(200, schemas.CostCentreBillingOut)

@@ -125,7 +125,7 @@ class CostCentreBillingIn(Schema):
 
 class CostCentreBillingOut(Schema):
     cost_centre_id = fields.Integer()
-    bill_to_entity_id = fields.Integer()
+    bill_to_entity_id = fields.Integer(allow_none=True)
 
 
 class VatRateIn(Schema):

@@ -280,7 +280,8 @@ def lines_export(fmt: str):
     return invoice_lines_export(fmt, actor=current_actor())
 
 
-@bp.get("/<int:invoice_id>/lines.<any(csv, xlsx):fmt>")
+@bp.get("/<int:invoice_id>/lines.csv", defaults={"fmt": "csv"})
+@bp.get("/<int:invoice_id>/lines.xlsx", defaults={"fmt": "xlsx"})
 @login_required
 def invoice_lines(invoice_id: int, fmt: str):
     """One invoice's lines for the client's accounts-payable import."""
