@@ -439,7 +439,7 @@ def test_the_money_rules_hold_in_any_order(session, bill):
     run_state_machine_as_test(
         make_machine(session, bill),
         settings=settings(
-            max_examples=12,
+            max_examples=16,
             stateful_step_count=25,
             derandomize=True,
             deadline=None,
