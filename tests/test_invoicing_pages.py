@@ -227,3 +227,34 @@ def test_the_freelancer_sees_what_was_billed_for_their_work_and_whether_it_was_p
     other = web(member)
     assert "Nothing billed yet" in _text(other.get("/invoicing/my"))
     assert web(bill.finance).get("/invoicing/my").status_code == 404
+
+
+def test_the_issuers_logo_is_a_small_png_or_jpeg_by_content(web, bill, session):
+    import io
+
+    from fms.invoicing.settings import billing_settings
+    from fms.storage import StoredFile
+    from tests.factories_compliance import PDF, PNG
+
+    finance = web(bill.finance)
+    files = _count(session, StoredFile)
+    wrong = finance.post(
+        "/invoicing/settings/logo",
+        data={"logo": (io.BytesIO(PDF), "logo.png")},
+        content_type="multipart/form-data",
+    )
+    assert wrong.status_code == 422 and "not an allowed type" in _text(wrong)
+    missing = finance.post("/invoicing/settings/logo", data={}, content_type="multipart/form-data")
+    assert missing.status_code == 422 and "Choose a file." in _text(missing)
+    assert _count(session, StoredFile) == files
+    saved = finance.post(
+        "/invoicing/settings/logo",
+        data={"logo": (io.BytesIO(PNG), "logo.png")},
+        content_type="multipart/form-data",
+    )
+    assert saved.status_code == 302
+    session.expire_all()
+    assert billing_settings(session).logo_file_id is not None
+    shown = finance.get("/invoicing/settings/logo")
+    assert shown.status_code == 200 and shown.data == PNG
+    assert web(bill.world.manager).get("/invoicing/settings/logo").status_code == 403

@@ -132,6 +132,31 @@ def update_billing_settings(session, *, actor: Actor, **values) -> BillingSettin
     return row
 
 
+LOGO_KINDS = ("png", "jpeg")
+MAX_LOGO_BYTES = 1024 * 1024  # the PDF embeds it (fms.invoicing.pdf.MAX_LOGO_BYTES)
+
+
+def set_logo(session, *, actor: Actor, upload) -> BillingSettings:
+    """The issuing entity's logo, printed on invoices from now on: a PNG or JPEG (by its
+    content) of at most 1 MB. Issued invoices keep the logo they were issued with."""
+    from fms import storage
+
+    require(actor, "invoicing.manage")
+    if upload is None or not getattr(upload, "filename", None):
+        raise InvalidInput("Choose a PNG or JPEG file.", errors={"logo": ["Choose a file."]})
+    stored = storage.store(
+        session,
+        org_id=actor.org_id,
+        filename=upload.filename,
+        allowed_kinds=LOGO_KINDS,
+        max_bytes=MAX_LOGO_BYTES,
+        stream=upload.stream,
+        created_by=actor.user_id,
+        field="logo",
+    )
+    return update_billing_settings(session, actor=actor, logo_file_id=stored.id)
+
+
 def add_bill_to_entity(
     session,
     *,

@@ -40,7 +40,9 @@ SETTING_FIELDS = (
 )
 
 
-def _page(*, settings_form=None, entity_form=None, centre_form=None, rate_form=None):
+def _page(
+    *, settings_form=None, entity_form=None, centre_form=None, rate_form=None, logo_error=None
+):
     actor = current_actor()
     require(actor, "invoicing.manage")
     session = db.session
@@ -72,7 +74,9 @@ def _page(*, settings_form=None, entity_form=None, centre_form=None, rate_form=N
             select(VatRate).order_by(VatRate.country, VatRate.category, VatRate.effective_from)
         ).all(),
         categories=CATEGORY_LABELS,
-    ), status_of(*(f for f in forms if f is not None))
+        has_logo=row.logo_file_id is not None,
+        logo_error=logo_error,
+    ), 422 if logo_error else status_of(*(f for f in forms if f is not None))
 
 
 @bp.get("/settings")
@@ -97,6 +101,38 @@ def save_settings():
         then=url_for(".settings"),
     )
     return done or _page(settings_form=form)
+
+
+@bp.post("/settings/logo")
+@login_required
+def upload_logo():
+    from flask import flash, redirect, request
+
+    from fms.errors import InvalidInput
+
+    actor = current_actor()
+    try:
+        billing.set_logo(db.session, actor=actor, upload=request.files.get("logo"))
+    except InvalidInput as exc:
+        db.session.rollback()
+        message = next(iter(exc.errors.get("logo", [])), exc.detail)
+        return _page(logo_error=message)
+    db.session.commit()
+    flash("Logo saved: invoices issued from now on print it.", "success")
+    return redirect(url_for(".settings"))
+
+
+@bp.get("/settings/logo")
+@login_required
+def logo():
+    from fms import storage
+    from fms.errors import NotFound
+
+    require(current_actor(), "invoicing.manage")
+    file_id = billing.billing_settings(db.session).logo_file_id
+    if not file_id:
+        raise NotFound("No logo yet.")
+    return storage.send_stored(storage.get_file(db.session, file_id), as_attachment=False)
 
 
 @bp.post("/settings/bill-to")
