@@ -14,6 +14,7 @@ from sqlalchemy import func, select
 from fms.identity.models import User
 from fms.invoicing import services
 from fms.invoicing.models import BillToEntity, Invoice, VatRate
+from tests.factories import as_org
 
 
 def _text(response) -> str:
@@ -258,3 +259,51 @@ def test_the_issuers_logo_is_a_small_png_or_jpeg_by_content(web, bill, session):
     shown = finance.get("/invoicing/settings/logo")
     assert shown.status_code == 200 and shown.data == PNG
     assert web(bill.world.manager).get("/invoicing/settings/logo").status_code == 403
+
+
+def test_a_bill_to_entity_is_changed_on_its_page_and_through_the_api(web, bill, session):
+    from fms.audit import hooks as audit_hooks
+    from fms.audit.models import AuditEntry
+
+    finance = web(bill.finance)
+    url = f"/invoicing/settings/bill-to/{bill.entity.id}"
+    page = _text(finance.get(url))
+    assert "Client GmbH" in page
+    bad = finance.post(url, data={"name": "Client GmbH", "country": "Germany"})
+    assert bad.status_code == 422
+    moved = finance.post(
+        url, data={"name": "Client GmbH", "country": "DE", "address": "Neue Str. 2, Köln"}
+    )
+    assert moved.status_code == 302
+    session.expire_all()
+    assert session.get(BillToEntity, bill.entity.id).address == "Neue Str. 2, Köln"
+    patched = finance.patch(
+        f"/api/v1/bill-to-entities/{bill.entity.id}", json={"default_po": "PO-77"}
+    )
+    assert patched.status_code == 200 and patched.get_json()["default_po"] == "PO-77"
+    assert (
+        finance.patch(
+            f"/api/v1/bill-to-entities/{bill.entity.id}", json={"tax_category": "cheap"}
+        ).status_code
+        == 422
+    )
+    with as_org(session, bill.org.id):
+        actions = session.scalars(select(AuditEntry.action)).all()
+    assert actions.count("bill_to_entity.updated") == 2
+    words = audit_hooks._WORDS
+    unknown = {
+        a
+        for a in actions
+        if a.split(".")[0]
+        in (
+            "invoice",
+            "credit_note",
+            "bill_to_entity",
+            "billing_settings",
+            "vat_rate",
+            "invoicing",
+            "cost_centre_billing",
+        )
+        and a not in words
+    }
+    assert not unknown

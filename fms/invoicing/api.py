@@ -356,6 +356,17 @@ class BillToEntityById(MethodView):
         require(current_actor(), "invoicing.read")
         return _entity_body(db.session.get(BillToEntity, bill_to_entity_id))
 
+    @blp.arguments(schemas.BillToEntityPatchIn)
+    @blp.response(200, schemas.BillToEntityOut)
+    def patch(self, data, bill_to_entity_id: int):
+        """Change a bill-to entity: drafts and the next close use it; issued invoices keep
+        the copy they were issued with."""
+        row = billing.update_bill_to_entity(
+            db.session, actor=current_actor(), bill_to_entity_id=bill_to_entity_id, **data
+        )
+        db.session.commit()
+        return _entity_body(row)
+
 
 @blp.route("/cost-centres/<int:cost_centre_id>/bill-to")
 class CostCentreBillTo(MethodView):

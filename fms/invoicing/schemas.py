@@ -102,6 +102,19 @@ class BillToEntityIn(Schema):
     )
 
 
+class BillToEntityPatchIn(Schema):
+    """The fields to change; the others stay."""
+
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    country = fields.String(validate=_COUNTRY)
+    address = fields.String(validate=validate.Length(max=1000))
+    vat_id = fields.String(allow_none=True, validate=validate.Length(max=40))
+    tax_currency = fields.String(allow_none=True, validate=validate.Length(equal=3))
+    po_required = fields.Boolean()
+    default_po = fields.String(allow_none=True, validate=validate.Length(max=40))
+    tax_category = fields.String(allow_none=True, validate=_CATEGORY)
+
+
 class BillToEntityOut(Schema):
     id = fields.Integer()
     name = fields.String()

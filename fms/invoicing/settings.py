@@ -157,6 +157,31 @@ def set_logo(session, *, actor: Actor, upload) -> BillingSettings:
     return update_billing_settings(session, actor=actor, logo_file_id=stored.id)
 
 
+def _entity_values(
+    *, name, country, address, vat_id, tax_currency, po_required, default_po, tax_category
+) -> dict:
+    """A bill-to entity's fields, checked the one way for adding and changing."""
+    if tax_category is not None and tax_category not in rules.VAT_CATEGORIES:
+        raise InvalidInput("Unknown VAT category.", errors={"tax_category": ["Unknown."]})
+    if tax_currency:
+        try:
+            tax_currency = money.check_currency(tax_currency)
+        except money.CurrencyError:
+            raise InvalidInput(
+                "An ISO 4217 currency code.", errors={"tax_currency": ["Currency."]}
+            ) from None
+    return {
+        "name": text_in(name, limit=200, name="name", required=True),
+        "country": country_in(country),
+        "address": text_in(address, limit=1000, name="address"),
+        "vat_id": text_in(vat_id, limit=40, name="vat_id") or None,
+        "tax_currency": tax_currency or None,
+        "po_required": bool(po_required),
+        "default_po": text_in(default_po, limit=40, name="default_po") or None,
+        "tax_category": tax_category,
+    }
+
+
 def add_bill_to_entity(
     session,
     *,
@@ -173,33 +198,71 @@ def add_bill_to_entity(
     """Add one of the client's legal entities that invoices are addressed to (names are
     unique in the organization)."""
     require(actor, "invoicing.manage")
-    name = text_in(name, limit=200, name="name", required=True)
-    if tax_category is not None and tax_category not in rules.VAT_CATEGORIES:
-        raise InvalidInput("Unknown VAT category.", errors={"tax_category": ["Unknown."]})
-    if tax_currency:
-        try:
-            tax_currency = money.check_currency(tax_currency)
-        except money.CurrencyError:
-            raise InvalidInput(
-                "An ISO 4217 currency code.", errors={"tax_currency": ["Currency."]}
-            ) from None
+    values = _entity_values(
+        name=name,
+        country=country,
+        address=address,
+        vat_id=vat_id,
+        tax_currency=tax_currency,
+        po_required=po_required,
+        default_po=default_po,
+        tax_category=tax_category,
+    )
+    name = values["name"]
     row = add_unique(
         session,
-        BillToEntity(
-            org_id=actor.org_id,
-            name=name,
-            country=country_in(country),
-            address=text_in(address, limit=1000, name="address"),
-            vat_id=text_in(vat_id, limit=40, name="vat_id") or None,
-            tax_currency=tax_currency or None,
-            po_required=bool(po_required),
-            default_po=text_in(default_po, limit=40, name="default_po") or None,
-            tax_category=tax_category,
-        ),
+        BillToEntity(org_id=actor.org_id, **values),
         existing=lambda: session.scalar(select(BillToEntity.id).where(BillToEntity.name == name)),
         detail="A bill-to entity of this name exists already.",
     )
     audit.record(session, actor, "bill_to_entity.created", row, after={"name": name})
+    return row
+
+
+def update_bill_to_entity(session, *, actor: Actor, bill_to_entity_id, **changes) -> BillToEntity:
+    """Change a bill-to entity (its address, VAT id, PO rules, ...): drafts and the next
+    close use the new details; issued invoices keep the copy they were issued with. A name
+    another entity has is refused."""
+    require(actor, "invoicing.manage")
+    row = get_in_org(session, BillToEntity, bill_to_entity_id, what="bill-to entity")
+    fields = (
+        "name",
+        "country",
+        "address",
+        "vat_id",
+        "tax_currency",
+        "po_required",
+        "default_po",
+        "tax_category",
+    )
+    unknown = set(changes) - set(fields)
+    if unknown:
+        raise InvalidInput("Unknown field.", errors={k: ["Unknown."] for k in sorted(unknown)})
+    current = {k: getattr(row, k) for k in fields}
+    values = _entity_values(**(current | changes))
+    taken = session.scalar(
+        select(BillToEntity.id).where(
+            BillToEntity.name == values["name"], BillToEntity.id != row.id
+        )
+    )
+    if taken is not None:
+        raise InvalidInput(
+            "Another bill-to entity has this name.", errors={"name": ["Name taken."]}
+        )
+    before = {k: v for k, v in current.items() if values[k] != v}
+    if not before:
+        return row
+    for key in before:
+        setattr(row, key, values[key])
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "bill_to_entity.updated",
+        row,
+        before=before,
+        after={k: values[k] for k in before},
+    )
     return row
 
 

@@ -3,7 +3,7 @@ entities, which cost centre is billed to which, and VAT rates per country and ca
 
 from __future__ import annotations
 
-from flask import render_template, url_for
+from flask import render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
@@ -158,6 +158,42 @@ def add_bill_to():
         then=url_for(".settings") + "#cost-centres",
     )
     return done or _page(entity_form=form)
+
+
+@bp.route("/settings/bill-to/<int:bill_to_entity_id>", methods=["GET", "POST"])
+@login_required
+def bill_to_entity(bill_to_entity_id: int):
+    from flask import render_template as render
+
+    from fms.tenancy import get_in_org
+
+    actor = current_actor()
+    require(actor, "invoicing.manage")
+    row = get_in_org(db.session, BillToEntity, bill_to_entity_id, what="bill-to entity")
+    form = BillToEntityForm(one_time=False, obj=row if request.method == "GET" else None)
+    if request.method == "GET":
+        form.tax_category.data = row.tax_category or ""
+    done = submitted(
+        form,
+        lambda: billing.update_bill_to_entity(
+            db.session,
+            actor=actor,
+            bill_to_entity_id=row.id,
+            name=form.name.data,
+            country=form.country.data,
+            address=form.address.data or "",
+            vat_id=form.vat_id.data,
+            tax_currency=form.tax_currency.data,
+            po_required=form.po_required.data,
+            default_po=form.default_po.data,
+            tax_category=form.tax_category.data or None,
+        ),
+        success="Bill-to entity saved; drafts and the next close use it.",
+        then=url_for(".settings"),
+    )
+    if done:
+        return done
+    return render("invoicing/bill_to_entity.html", row=row, form=form), status_of(form)
 
 
 @bp.post("/settings/cost-centres")
