@@ -200,6 +200,18 @@ NOT_IDS = {
     ("classification", "score"),
     ("tenure_rule", "max_months"),
     ("tenure_rule", "break_days"),
+    ("billing_settings", "payment_terms_days"),
+    ("invoice_number_series", "year"),
+    ("invoice_number_series", "last_number"),
+    ("invoice_line", "position"),
+    ("invoice_line", "quantity"),
+    ("invoice_line_item", "quantity"),
+    ("invoice_annex_row", "minutes"),
+    ("invoice_annex_row", "half_days"),
+    ("idempotency_key", "status_code"),
+    ("webhook_delivery", "attempts"),
+    ("webhook_delivery", "last_status_code"),
+    ("webhook_delivery", "last_response_ms"),
 }
 # a few that must be among the bigint id columns, whatever the naming rule finds
 MUST_BE_BIGINT = {
