@@ -307,3 +307,31 @@ def test_a_bill_to_entity_is_changed_on_its_page_and_through_the_api(web, bill, 
         and a not in words
     }
     assert not unknown
+
+
+def test_a_rename_that_loses_the_race_for_a_name_is_a_conflict_not_a_500(
+    bill, session, monkeypatch
+):
+    """Another finance user names a second entity the same at the same moment: the check
+    before the write sees nothing (simulated), the database's unique name refuses."""
+    from fms.errors import AlreadyExists
+    from fms.invoicing import settings as billing
+
+    with as_org(session, bill.org.id):
+        other = billing.add_bill_to_entity(
+            session, actor=bill.finance, name="Client SAS", country="FR"
+        )
+        real_scalar = session.scalar
+        monkeypatch.setattr(
+            session,
+            "scalar",
+            lambda q, *a, **k: (
+                None if "bill_to_entity.id !=" in str(q) else real_scalar(q, *a, **k)
+            ),
+        )
+        with pytest.raises(AlreadyExists):
+            billing.update_bill_to_entity(
+                session, actor=bill.finance, bill_to_entity_id=other.id, name="Client GmbH"
+            )
+        monkeypatch.undo()
+        assert session.get(BillToEntity, other.id).name == "Client SAS"

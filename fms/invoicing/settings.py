@@ -9,10 +9,11 @@ from datetime import date
 from decimal import Decimal
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from fms import money
 from fms.audit import services as audit
-from fms.errors import InvalidInput, RuleViolation
+from fms.errors import AlreadyExists, InvalidInput, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
 from fms.invoicing import rules
@@ -252,9 +253,18 @@ def update_bill_to_entity(session, *, actor: Actor, bill_to_entity_id, **changes
     before = {k: v for k, v in current.items() if values[k] != v}
     if not before:
         return row
-    for key in before:
-        setattr(row, key, values[key])
-    session.flush()
+    try:
+        with session.begin_nested():  # a concurrent rename to the same name loses here
+            for key in before:
+                setattr(row, key, values[key])
+            session.flush()
+    except IntegrityError:
+        session.refresh(row)
+        raise AlreadyExists(
+            "Another bill-to entity took this name a moment ago.",
+            existing_id=None,
+            errors={"name": ["Name taken."]},
+        ) from None
     audit.record(
         session,
         actor,
