@@ -27,6 +27,40 @@ DATABASE_URL = os.environ.get("FMS_TEST_DATABASE_URL") or None
 REDIS_URL = os.environ.get("FMS_TEST_REDIS_URL") or None
 REQUIRE_SERVICES = os.environ.get("FMS_REQUIRE_SERVICES") == "1"
 ON_POSTGRES = bool(DATABASE_URL and DATABASE_URL.startswith("postgresql"))
+# pytest-xdist runs the suite in several processes ("gw0", "gw1", ...): each gets its own
+# PostgreSQL database and Redis database, since tests empty and rebuild both.
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")
+
+
+def _per_worker_services() -> None:
+    global DATABASE_URL, REDIS_URL
+    if not XDIST_WORKER:
+        return
+    number = int(XDIST_WORKER.removeprefix("gw"))
+    if ON_POSTGRES:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+
+        url = make_url(DATABASE_URL)
+        name = f"{url.database}_{XDIST_WORKER}"
+        admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.execute(
+                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
+            ).scalar()
+            if not exists:
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        DATABASE_URL = url.set(database=name).render_as_string(hide_password=False)
+    if REDIS_URL:
+        from redis.connection import parse_url
+
+        base = int(parse_url(REDIS_URL).get("db") or 0)
+        # count down from the configured database (15 by default): 15, 14, ...
+        REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + f"/{(base - number) % 16}"
+
+
+_per_worker_services()
 
 pytest_plugins = [
     "tests.factories",
