@@ -616,6 +616,30 @@ class InvoicePdf(MethodView):
         return storage.send_stored(stored)
 
 
+@blp.route("/invoices/<int:invoice_id>/xml")
+class InvoiceXml(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The issued invoice or credit note as Factur-X / ZUGFeRD "
+                "XML (UN/CEFACT CII, EN 16931 profile).",
+                "content": {"application/xml": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    @conflict
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, invoice_id: int):
+        """Download an issued invoice's e-invoice XML (EN 16931). A draft has none (409);
+        one that is no e-invoice says why (422: e-invoices off in the billing settings, a
+        currency with more than two decimals, no seller VAT id, ...). Finance and org
+        admins."""
+        from fms.invoicing.einvoice import invoice_xml, xml_response
+
+        name, data = invoice_xml(db.session, actor=current_actor(), invoice_id=invoice_id)
+        return xml_response(name, data)
+
+
 @blp.route("/invoices/<int:invoice_id>/issue")
 class InvoiceIssue(MethodView):
     @idempotent

@@ -370,3 +370,16 @@ def invoice_xml(session: Session, *, actor: Actor, invoice_id) -> tuple[str, byt
     require(actor, "invoicing.read")
     invoice = get_in_org(session, Invoice, invoice_id, what="invoice")
     return f"{invoice.number}.xml", einvoice_xml(session, invoice_id=invoice.id)
+
+
+def xml_response(name: str, data: bytes):
+    """The download of an e-invoice XML (the API's and the page's), with the headers that
+    keep a browser from running what it downloads."""
+    from flask import Response
+
+    response = Response(data, mimetype=MEDIA_TYPE)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
