@@ -553,3 +553,32 @@ def test_the_demos_issued_invoices_are_valid_e_invoices(app, session):
         assert sum(got["lines"]) == invoice.net_total
     reader = PdfReader(io.BytesIO(_pdf(session, issued[0])))
     assert list(reader.attachments) == ["factur-x.xml"]
+
+
+def test_the_settings_page_and_the_api_switch_e_invoices(session, bill, client_as):
+    session.commit()
+    finance = client_as(bill.finance, bill.org)
+    page = finance.get("/invoicing/settings")
+    html = " ".join(page.get_data(as_text=True).split())
+    assert page.status_code == 200
+    assert "only for currencies with at most two decimals" in html
+    assert "BHD, KWD, OMR" in html
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    token = token or re.search(r'name="csrf_token" value="([^"]+)"', html)
+    saved = finance.post(
+        "/invoicing/settings/einvoice",
+        data={"csrf_token": token[1], "einvoice_enabled": "y"},
+    )
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:500]
+    session.expire_all()
+    assert billing.billing_settings(session).einvoice_enabled is True
+    body = finance.get("/api/v1/billing-settings").get_json()
+    assert body["einvoice_enabled"] is True
+    off = finance.put("/api/v1/billing-settings", json={"einvoice_enabled": False})
+    assert off.status_code == 200 and off.get_json()["einvoice_enabled"] is False
+    # without the issuer's VAT id it is refused, and nothing changes
+    refused = finance.put(
+        "/api/v1/billing-settings", json={"issuer_vat_id": "", "einvoice_enabled": True}
+    )
+    assert refused.status_code == 409 and "VAT id" in refused.get_json()["detail"]
+    assert finance.get("/api/v1/billing-settings").get_json()["issuer_vat_id"] == "DE999999999"

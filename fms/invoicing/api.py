@@ -105,6 +105,7 @@ def _settings_body() -> dict:
     body = {key: getattr(row, key) for key in SETTINGS_FIELDS}
     body["period_format"] = rules.PERIOD_FORMATS[row.billing_period]
     body["updated_at"] = row.updated_at if row.id is not None else None
+    body["einvoice_enabled"] = bool(row.einvoice_enabled)
     return body
 
 
@@ -320,8 +321,13 @@ class BillingSettings(MethodView):
         """Finance changes the billing settings.
 
         Fields left out keep their value. Issued invoices keep the issuer as it was when
-        they were issued."""
-        billing.update_billing_settings(db.session, actor=current_actor(), **data)
+        they were issued. `einvoice_enabled` switches Factur-X e-invoices on (409 without
+        the issuer's VAT id) or off, for invoices issued from then on."""
+        einvoice = data.pop("einvoice_enabled", None)
+        if data or einvoice is None:
+            billing.update_billing_settings(db.session, actor=current_actor(), **data)
+        if einvoice is not None:  # after the rest: it may need the VAT id just given
+            billing.set_einvoice(db.session, actor=current_actor(), enabled=einvoice)
         db.session.commit()
         return _settings_body()
 
