@@ -582,3 +582,19 @@ def test_the_settings_page_and_the_api_switch_e_invoices(session, bill, client_a
     )
     assert refused.status_code == 409 and "VAT id" in refused.get_json()["detail"]
     assert finance.get("/api/v1/billing-settings").get_json()["issuer_vat_id"] == "DE999999999"
+
+
+def test_what_en_16931_needs_and_is_missing_makes_no_e_invoice(session, billing_for):
+    """A reverse charge to an entity without a VAT id (its category fixed), and an issuer
+    whose VAT id was removed after e-invoices were switched on: plain PDFs, with reasons."""
+    bill = billing_for(name="Client SARL", country="FR", vat_id=None, tax_category="reverse_charge")
+    _enable(bill)
+    billing.update_billing_settings(session, actor=bill.finance, issuer_vat_id="")
+    invoice = _issue_one(bill)
+    assert einvoice.einvoice_problems(session, invoice) == [
+        "The issuing entity has no VAT id (EN 16931 requires the seller's).",
+        "A reverse charge needs the bill-to entity's VAT id.",
+    ]
+    assert not einvoice.is_einvoice(session, invoice)
+    reader = PdfReader(io.BytesIO(_pdf(session, invoice)))
+    assert not reader.attachments

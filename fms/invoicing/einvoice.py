@@ -92,20 +92,16 @@ def _stacked_tax_problems(session: Session, invoice: Invoice) -> list[str]:
     return []
 
 
-def einvoice_problems(
-    session: Session, invoice: Invoice, *, enabled: bool | None = None
-) -> list[str]:
+def einvoice_problems(session: Session, invoice: Invoice) -> list[str]:
     """Why an invoice or credit note of the session's organization cannot be an e-invoice
     (an empty list when it can): e-invoices off in the billing settings, a currency with
     more than two decimals, no seller VAT id, missing names or countries, a reverse charge
-    without the buyer's VAT id, stacked taxes. `enabled` overrides the stored setting (the
-    settings service asks before it switches it on)."""
+    without the buyer's VAT id, stacked taxes. The parties are the issued document's copies
+    (a draft has none yet)."""
     from fms.invoicing.settings import billing_settings
 
     problems = []
-    if enabled is None:
-        enabled = bool(billing_settings(session).einvoice_enabled)
-    if not enabled:
+    if not billing_settings(session).einvoice_enabled:
         problems.append("E-invoices are off in the billing settings.")
     if problem := currency_problem(invoice.currency):
         problems.append(problem)
@@ -126,7 +122,7 @@ def einvoice_problems(
             select(InvoiceLine.vat_category).where(InvoiceLine.invoice_id == invoice.id).distinct()
         )
     )
-    if "reverse_charge" in categories and not (buyer.get("vat_id") or "").strip():
+    if issued and "reverse_charge" in categories and not (buyer.get("vat_id") or "").strip():
         problems.append("A reverse charge needs the bill-to entity's VAT id.")
     if unknown := categories - set(CATEGORY_CODES):
         problems.append(f"Unknown VAT categories: {', '.join(sorted(unknown))}.")
