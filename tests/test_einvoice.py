@@ -598,3 +598,27 @@ def test_what_en_16931_needs_and_is_missing_makes_no_e_invoice(session, billing_
     assert not einvoice.is_einvoice(session, invoice)
     reader = PdfReader(io.BytesIO(_pdf(session, invoice)))
     assert not reader.attachments
+
+
+@pytest.mark.parametrize(
+    ("unit", "quantity", "rate", "net", "expected"),
+    [
+        # 1,410 min at 90.00 an hour: 1410 MIN at 90 per 60 MIN = 2,115.00
+        ("minute", 1410, "90", "2115.00", ("1410", "MIN", "90", "60")),
+        # minus 30 minutes: a negative quantity, never a negative price (BR-27)
+        ("minute", -30, "90", "-45.00", ("-30", "MIN", "90", "60")),
+        # 3 half days at 800.00 a day: 1.5 DAY at 800
+        ("half_day", 3, "800", "1200.00", ("1.5", "DAY", "800", "1")),
+        # an amount correction of -12.34 (no rate): the net per its one item
+        ("each", 1, "0", "-12.34", ("-1", "C62", "12.34", "1")),
+        # two expenses of different amounts on one line: the net per the two
+        ("each", 2, "0", "30.00", ("2", "C62", "30.00", "2")),
+    ],
+)
+def test_a_lines_quantity_times_its_price_is_its_net(unit, quantity, rate, net, expected):
+    from fms.invoicing.models import InvoiceLine
+
+    line = InvoiceLine(unit=unit, quantity=quantity, rate=D(rate), net=D(net))
+    got = einvoice.line_price(line, "EUR")
+    assert (str(got.quantity), got.unit_code, str(got.price), str(got.base_quantity)) == expected
+    assert got.quantity * got.price / got.base_quantity == D(net)
