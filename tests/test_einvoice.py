@@ -496,7 +496,11 @@ def test_finance_downloads_the_xml_from_the_api_and_the_page(
     page = finance.get(f"/invoicing/{invoice.id}/xml")
     assert page.status_code == 200 and page.get_data() == got.get_data()
     html = finance.get(f"/invoicing/{invoice.id}").get_data(as_text=True)
-    assert "PDF (Factur-X, PDF/A-3)" in html and "Factur-X XML" in html
+    assert "PDF (Factur-X, PDF/A-3)" in html and "Factur-X XML" in html  # not rendered yet
+    pdf = finance.get(f"/invoicing/{invoice.id}/pdf")
+    assert list(PdfReader(io.BytesIO(pdf.get_data())).attachments) == ["factur-x.xml"]
+    html = finance.get(f"/invoicing/{invoice.id}").get_data(as_text=True)
+    assert "PDF (Factur-X, PDF/A-3)" in html  # the stored one, asked itself
     # another organization's invoice is not found; a hiring manager may not download
     assert finance.get(f"/api/v1/invoices/{theirs}/xml").status_code == 404
     assert finance.get(f"/invoicing/{theirs}/xml").status_code == 404
@@ -518,6 +522,14 @@ def test_the_api_says_why_there_is_no_xml(session, bill, client_as):
     assert "off in the billing settings" in off.get_json()["detail"]
     html = finance.get(f"/invoicing/{invoice.id}").get_data(as_text=True)
     assert "Factur-X XML" not in html and "PDF (Factur-X" not in html
+    # its plain PDF stored, then e-invoices switched on: the XML is offered, the stored PDF
+    # stays what it is and the link says so
+    assert finance.get(f"/invoicing/{invoice.id}/pdf").status_code == 200
+    _enable(bill)
+    session.commit()
+    html = finance.get(f"/invoicing/{invoice.id}").get_data(as_text=True)
+    assert "Factur-X XML" in html and "PDF (Factur-X" not in html and "Download PDF" in html
+    assert finance.get(f"/api/v1/invoices/{invoice.id}/xml").status_code == 200
 
 
 # --- the demo --------------------------------------------------------------------------------

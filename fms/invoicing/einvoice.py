@@ -135,6 +135,31 @@ def is_einvoice(session: Session, invoice: Invoice) -> bool:
     return invoice.state in rules.ISSUED_STATES and not einvoice_problems(session, invoice)
 
 
+def pdf_is_einvoice(session: Session, invoice: Invoice) -> bool:
+    """Whether the document's PDF is (or, not rendered yet, will be) Factur-X: a stored PDF
+    is asked itself (its catalog names the attached factur-x.xml; pypdf reads only the
+    cross-reference table and the catalog), since one stored before e-invoices were
+    switched on, or after they were switched off, keeps what it was."""
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    from fms import storage
+    from fms.errors import NotFound
+
+    if invoice.pdf_file_id is None:
+        return is_einvoice(session, invoice)
+    try:
+        stored = storage.get_file(session, invoice.pdf_file_id)
+        with storage.open_stored(stored) as stream:
+            root = PdfReader(stream).trailer["/Root"]
+            if "/AF" not in root:
+                return False
+            names = root["/Names"]["/EmbeddedFiles"]["/Names"]
+            return FILENAME in [str(name) for name in names[::2]]
+    except (OSError, NotFound, PyPdfError, KeyError, TypeError):
+        return False  # an erased or unreadable file: no e-invoice to offer
+
+
 # --- the XML -------------------------------------------------------------------------------
 
 

@@ -18,7 +18,7 @@ from fms.identity.models import User
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
 from fms.invoicing import close, queries, rules, services
-from fms.invoicing.einvoice import is_einvoice
+from fms.invoicing.einvoice import is_einvoice, pdf_is_einvoice
 from fms.invoicing.forms import (
     CATEGORY_LABELS,
     CreditNoteForm,
@@ -257,6 +257,7 @@ def _invoice_page(invoice_id: int, *, payment_form=None, credit_form=None, rejec
         reject_form=reject_form or RejectIssueForm(),
         four_eyes=settings.four_eyes,
         is_einvoice=may_download and is_einvoice(db.session, invoice),
+        pdf_is_einvoice=may_download and pdf_is_einvoice(db.session, invoice),
     ), status_of(*(f for f in (payment_form, reject_form) if f), credit_form)
 
 
