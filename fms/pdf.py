@@ -121,10 +121,13 @@ def render_pdf(
     base_url: str | None = None,
     variant: str | None = None,
     fetcher: StaticOnlyFetcher | None = None,
+    pdf_variant: str | None = None,
 ) -> bytes:
     """Render our HTML to PDF bytes. Relative URLs resolve inside the static folder (or
-    `base_url`), and only what `StaticOnlyFetcher` serves is loaded; `variant` is a
-    WeasyPrint PDF variant ("pdf/a-3b", "pdf/ua-1", ...)."""
+    `base_url`), and only what `StaticOnlyFetcher` serves is loaded; `variant` (or
+    `pdf_variant`, WeasyPrint's own name for it) is a WeasyPrint PDF variant ("pdf/a-3b",
+    "pdf/ua-1", ...)."""
+    variant = variant or pdf_variant
     fetcher = fetcher or StaticOnlyFetcher()
     document = HTML(
         string=html,

@@ -105,6 +105,7 @@ def _settings_body() -> dict:
     body = {key: getattr(row, key) for key in SETTINGS_FIELDS}
     body["period_format"] = rules.PERIOD_FORMATS[row.billing_period]
     body["updated_at"] = row.updated_at if row.id is not None else None
+    body["einvoice_enabled"] = bool(row.einvoice_enabled)
     return body
 
 
@@ -320,8 +321,13 @@ class BillingSettings(MethodView):
         """Finance changes the billing settings.
 
         Fields left out keep their value. Issued invoices keep the issuer as it was when
-        they were issued."""
-        billing.update_billing_settings(db.session, actor=current_actor(), **data)
+        they were issued. `einvoice_enabled` switches Factur-X e-invoices on (409 without
+        the issuer's VAT id) or off, for invoices issued from then on."""
+        einvoice = data.pop("einvoice_enabled", None)
+        if data or einvoice is None:
+            billing.update_billing_settings(db.session, actor=current_actor(), **data)
+        if einvoice is not None:  # after the rest: it may need the VAT id just given
+            billing.set_einvoice(db.session, actor=current_actor(), enabled=einvoice)
         db.session.commit()
         return _settings_body()
 
@@ -614,6 +620,30 @@ class InvoicePdf(MethodView):
         stored = invoice_pdf(db.session, actor=current_actor(), invoice_id=invoice_id)
         db.session.commit()  # a first render stores the file
         return storage.send_stored(stored)
+
+
+@blp.route("/invoices/<int:invoice_id>/xml")
+class InvoiceXml(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The issued invoice or credit note as Factur-X / ZUGFeRD "
+                "XML (UN/CEFACT CII, EN 16931 profile).",
+                "content": {"application/xml": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    @conflict
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def get(self, invoice_id: int):
+        """Download an issued invoice's e-invoice XML (EN 16931). A draft has none (409);
+        one that is no e-invoice says why (422: e-invoices off in the billing settings, a
+        currency with more than two decimals, no seller VAT id, ...). Finance and org
+        admins."""
+        from fms.invoicing.einvoice import invoice_xml, xml_response
+
+        name, data = invoice_xml(db.session, actor=current_actor(), invoice_id=invoice_id)
+        return xml_response(name, data)
 
 
 @blp.route("/invoices/<int:invoice_id>/issue")

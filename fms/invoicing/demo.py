@@ -5,7 +5,8 @@ credit note that releases its items (so the next close bills them again), and on
 waiting for finance. Last month is left open, for finance to preview and close.
 
 Everything goes through the services (settings, close, issue, payment, credit note), so
-the audit log is the real one and the figures are the money rules'. Loaded once: a second
+the audit log is the real one and the figures are the money rules'. E-invoices are on:
+issued demo invoices are Factur-X PDF/A-3 with their EN 16931 XML. Loaded once: a second
 run finds the billing settings and adds nothing. Runs after the timesheets demo, whose
 approved weeks it bills.
 """
@@ -86,6 +87,8 @@ def load_invoicing_demo(session: Session, *, actor: Actor, today: date) -> str:
         return "Invoicing demo already loaded."
     finance = _finance(session, actor.org_id) or actor
     billing.update_billing_settings(session, actor=finance, **ISSUER)
+    # issued demo invoices are Factur-X (EN 16931) PDF/A-3 with their XML
+    billing.set_einvoice(session, actor=finance, enabled=True)
     centres = dict(session.execute(select(CostCentre.code, CostCentre.id)).all())
     for name, country, address, vat_id, po, codes in ENTITIES:
         entity = billing.add_bill_to_entity(

@@ -113,3 +113,7 @@ class RejectIssueForm(FlaskForm):
 
 def period_hint(billing_period: str) -> str:
     return rules.PERIOD_FORMATS.get(billing_period, "YYYY-MM")
+
+
+class EInvoiceForm(FlaskForm):
+    einvoice_enabled = BooleanField("Issue e-invoices (Factur-X / ZUGFeRD, EN 16931)")

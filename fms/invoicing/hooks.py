@@ -10,6 +10,8 @@ record_event = Namespace().signal("invoicing.record-event")
 
 ACTION_WORDS = {
     "billing_settings.updated": "Billing settings changed",
+    "billing_settings.einvoice_enabled": "E-invoices switched on",
+    "billing_settings.einvoice_disabled": "E-invoices switched off",
     "bill_to_entity.created": "Bill-to entity added",
     "bill_to_entity.updated": "Bill-to entity changed",
     "cost_centre_billing.assigned": "Cost centre billed to an entity",

@@ -74,6 +74,8 @@ class BillingSettings(TenantMixin, db.Model):
     yearly_reset: Mapped[bool] = mapped_column(Boolean, default=True)
     # issuing needs a second finance user's approval
     four_eyes: Mapped[bool] = mapped_column(Boolean, default=False)
+    # issued invoices are Factur-X (EN 16931) PDF/A-3 with their XML (fms.invoicing.einvoice)
+    einvoice_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

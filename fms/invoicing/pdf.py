@@ -381,11 +381,16 @@ def invoice_html(document: InvoiceDocument, *, template=TEMPLATE) -> str:
     return compiled.render(doc=document)
 
 
-def invoice_pdf_bytes(document: InvoiceDocument, *, template=TEMPLATE, fetcher=None) -> bytes:
-    """The PDF of a document (pure: the same document gives the same pages)."""
+def invoice_pdf_bytes(
+    document: InvoiceDocument, *, template=TEMPLATE, fetcher=None, pdf_variant=None
+) -> bytes:
+    """The PDF of a document (pure: the same document gives the same pages); `pdf_variant`
+    a WeasyPrint variant ("pdf/a-3b" for a Factur-X e-invoice)."""
     from fms.pdf import render_pdf
 
-    return render_pdf(invoice_html(document, template=template), fetcher=fetcher)
+    return render_pdf(
+        invoice_html(document, template=template), fetcher=fetcher, pdf_variant=pdf_variant
+    )
 
 
 def render_invoice_pdf(session: Session, *, invoice_id, actor: Actor | None = None):
@@ -396,7 +401,16 @@ def render_invoice_pdf(session: Session, *, invoice_id, actor: Actor | None = No
     invoice = get_in_org(session, Invoice, invoice_id, what="invoice")
     if invoice.pdf_file_id is not None:
         return storage.get_file(session, invoice.pdf_file_id)
-    pdf = invoice_pdf_bytes(invoice_document(session, invoice_id=invoice.id))
+    from fms.invoicing import einvoice
+
+    document = invoice_document(session, invoice_id=invoice.id)
+    if einvoice.is_einvoice(session, invoice):
+        # Factur-X: PDF/A-3b (WeasyPrint adds the output intent and embeds every font),
+        # then the XML attached as factur-x.xml; a plain PDF would claim PDF/A falsely
+        xml = einvoice.einvoice_xml(session, invoice_id=invoice.id)
+        pdf = einvoice.embed(invoice_pdf_bytes(document, pdf_variant=einvoice.PDF_VARIANT), xml)
+    else:
+        pdf = invoice_pdf_bytes(document)
     stored = storage.store(
         session,
         org_id=invoice.org_id,

@@ -58,6 +58,13 @@ class BillingSettingsIn(Schema):
     four_eyes = fields.Boolean(
         metadata={"description": "Issuing needs a second finance user's approval."}
     )
+    einvoice_enabled = fields.Boolean(
+        metadata={
+            "description": "Issued invoices are Factur-X (EN 16931) PDF/A-3 with their XML; "
+            "only for currencies with at most two decimals (others stay plain PDFs). "
+            "Switching on needs the issuer's VAT id."
+        }
+    )
 
 
 class BillingSettingsOut(Schema):
@@ -75,6 +82,9 @@ class BillingSettingsOut(Schema):
     credit_note_prefix = fields.String()
     yearly_reset = fields.Boolean()
     four_eyes = fields.Boolean()
+    einvoice_enabled = fields.Boolean(
+        metadata={"description": "Issued invoices are Factur-X (EN 16931) PDF/A-3."}
+    )
     updated_at = fields.DateTime(allow_none=True)
 
 

@@ -363,3 +363,44 @@ def vat_rates(session) -> dict[tuple[str, str], list[tuple[date, Decimal]]]:
     for row in session.scalars(select(VatRate).order_by(VatRate.effective_from)):
         result.setdefault((row.country, row.category), []).append((row.effective_from, row.rate))
     return result
+
+
+# --- e-invoices (Factur-X / ZUGFeRD, EN 16931) ------------------------------------------------
+
+EINVOICE_CURRENCY_NOTE = (
+    "E-invoices are offered only for currencies with at most two decimals (EN 16931): "
+    "invoices in BHD, KWD, OMR and other three-decimal currencies stay plain PDFs."
+)
+
+
+def set_einvoice(session, *, actor: Actor, enabled) -> BillingSettings:
+    """Finance and org admins switch e-invoices on or off: when on, invoices issued from
+    then on are stored as Factur-X (EN 16931) PDF/A-3 with their XML, and the XML downloads
+    alone. Switching on needs the issuing entity's VAT id (EN 16931 requires the seller's);
+    invoices in a currency with more than two decimals stay plain PDFs
+    (`EINVOICE_CURRENCY_NOTE`). PDFs stored already do not change."""
+    require(actor, "invoicing.manage")
+    if not isinstance(enabled, bool):
+        raise InvalidInput("On or off.", errors={"einvoice_enabled": ["On or off."]})
+    row = billing_settings(session)
+    if enabled and not (row.issuer_vat_id or "").strip():
+        raise RuleViolation(
+            "Add the issuing entity's VAT id first: EN 16931 e-invoices require the seller's.",
+            errors={"einvoice_enabled": ["The issuer's VAT id is missing."]},
+        )
+    before = bool(row.einvoice_enabled)
+    if before == enabled and row.id is not None:
+        return row
+    row.einvoice_enabled = enabled
+    row.updated_at = utcnow()
+    session.add(row)
+    session.flush()
+    audit.record(
+        session,
+        actor,
+        "billing_settings.einvoice_enabled" if enabled else "billing_settings.einvoice_disabled",
+        row,
+        before={"einvoice_enabled": before},
+        after={"einvoice_enabled": enabled},
+    )
+    return row

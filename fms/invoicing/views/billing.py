@@ -17,6 +17,7 @@ from fms.invoicing.forms import (
     BillingSettingsForm,
     BillToEntityForm,
     CostCentreForm,
+    EInvoiceForm,
     VatRateForm,
 )
 from fms.invoicing.models import BillToEntity, CostCentreBilling, VatRate
@@ -41,7 +42,13 @@ SETTING_FIELDS = (
 
 
 def _page(
-    *, settings_form=None, entity_form=None, centre_form=None, rate_form=None, logo_error=None
+    *,
+    settings_form=None,
+    entity_form=None,
+    centre_form=None,
+    rate_form=None,
+    logo_error=None,
+    einvoice_form=None,
 ):
     actor = current_actor()
     require(actor, "invoicing.manage")
@@ -59,7 +66,7 @@ def _page(
     centre_form = centre_form or CostCentreForm()
     centre_form.cost_centre_id.choices = [(str(c.id), f"{c.code} · {c.name}") for c in centres]
     centre_form.bill_to_entity_id.choices = [(str(e.id), e.name) for e in entities]
-    forms = (settings_form, entity_form, centre_form, rate_form)
+    forms = (settings_form, entity_form, centre_form, rate_form, einvoice_form)
     return render_template(
         "invoicing/settings.html",
         settings_form=settings_form or BillingSettingsForm(obj=row),
@@ -76,6 +83,8 @@ def _page(
         categories=CATEGORY_LABELS,
         has_logo=row.logo_file_id is not None,
         logo_error=logo_error,
+        einvoice_form=einvoice_form or EInvoiceForm(obj=row),
+        einvoice_note=billing.EINVOICE_CURRENCY_NOTE,
     ), 422 if logo_error else status_of(*(f for f in forms if f is not None))
 
 
@@ -101,6 +110,26 @@ def save_settings():
         then=url_for(".settings"),
     )
     return done or _page(settings_form=form)
+
+
+@bp.post("/settings/einvoice")
+@login_required
+def save_einvoice():
+    form = EInvoiceForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.set_einvoice(
+            db.session, actor=actor, enabled=bool(form.einvoice_enabled.data)
+        ),
+        success=lambda row: (
+            "E-invoices on: invoices issued from now on are Factur-X PDF/A-3 with their XML."
+            if row.einvoice_enabled
+            else "E-invoices off: invoices issued from now on are plain PDFs."
+        ),
+        then=url_for(".settings") + "#einvoice",
+    )
+    return done or _page(einvoice_form=form)
 
 
 @bp.post("/settings/logo")

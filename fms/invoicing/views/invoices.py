@@ -18,6 +18,7 @@ from fms.identity.models import User
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
 from fms.invoicing import close, queries, rules, services
+from fms.invoicing.einvoice import is_einvoice, pdf_is_einvoice
 from fms.invoicing.forms import (
     CATEGORY_LABELS,
     CreditNoteForm,
@@ -226,6 +227,7 @@ def _invoice_page(invoice_id: int, *, payment_form=None, credit_form=None, rejec
     ]
     overdue = rules.is_overdue(invoice.state, invoice.due_date, today)
     settings = billing_settings(db.session)
+    may_download = actor.can("invoicing.read")
     return render_template(
         "invoicing/invoice.html",
         detail=detail,
@@ -254,6 +256,8 @@ def _invoice_page(invoice_id: int, *, payment_form=None, credit_form=None, rejec
         credit_form=credit_form,
         reject_form=reject_form or RejectIssueForm(),
         four_eyes=settings.four_eyes,
+        is_einvoice=may_download and is_einvoice(db.session, invoice),
+        pdf_is_einvoice=may_download and pdf_is_einvoice(db.session, invoice),
     ), status_of(*(f for f in (payment_form, reject_form) if f), credit_form)
 
 
@@ -302,6 +306,17 @@ def pdf(invoice_id: int):
     stored = invoice_pdf(db.session, actor=current_actor(), invoice_id=invoice_id)
     db.session.commit()  # a first render stores the file
     return storage.send_stored(stored)
+
+
+@bp.get("/<int:invoice_id>/xml")
+@login_required
+def xml(invoice_id: int):
+    """The issued invoice's e-invoice XML (Factur-X, EN 16931), for finance and org
+    admins."""
+    from fms.invoicing.einvoice import invoice_xml, xml_response
+
+    name, data = invoice_xml(db.session, actor=current_actor(), invoice_id=invoice_id)
+    return xml_response(name, data)
 
 
 @bp.post("/<int:invoice_id>/issue")
