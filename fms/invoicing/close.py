@@ -268,7 +268,7 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
             category=category,
             day=end,
         ):
-            components = [[name, str(percent)] for name, percent in stacked]
+            components = [[name, _plain_text(percent)] for name, percent in stacked]
             vat = sum((percent for _, percent in stacked), Decimal(0))
         else:
             vat = rules.rate_on(rates.get((entity.country, category), []), end)
