@@ -437,3 +437,48 @@ def test_letter_countries():
         "A4",
         "A4",
     ]
+
+
+# --- the settings page -----------------------------------------------------------------------
+
+
+def test_the_settings_page_sets_fees_and_stacked_taxes_and_refuses_bad_input(
+    app, session, sign_in, bill, make_supplier
+):
+    agency = make_supplier(bill.org, name="Agency Page")
+    session.commit()
+    finance = app.test_client()
+    sign_in(finance, session.get(User, bill.finance.user_id), bill.org)
+    page = finance.get("/invoicing/settings")
+    assert page.status_code == 200
+    text = " ".join(page.get_data(as_text=True).split())
+    assert "Stacked taxes" in text and "Service fee" in text and "Agency Page" in text
+
+    for bad in ("-1", "100.5", "1.23456", "ten"):
+        refused = finance.post("/invoicing/settings/service-fee", data={"percent": bad})
+        assert refused.status_code == 422, bad
+        assert "A percentage from 0 to 100" in refused.get_data(as_text=True)
+    assert billing.service_fees(session) == {}
+    saved = finance.post(
+        "/invoicing/settings/service-fee", data={"percent": "1.75", "supplier_id": str(agency.id)}
+    )
+    assert saved.status_code == 302
+    assert billing.service_fees(session) == {agency.id: D("1.75")}
+
+    bad_tax = finance.post_form(
+        "/invoicing/settings/tax-components",
+        {"country": "CA", "region": "QC", "category": "standard", "name": "QST",
+         "rate": "150", "effective_from": "2020-01-01"},
+        page="/invoicing/settings",
+    )  # fmt: skip
+    assert bad_tax.status_code == 422
+    good_tax = finance.post_form(
+        "/invoicing/settings/tax-components",
+        {"country": "CA", "region": "QC", "category": "standard", "name": "QST",
+         "rate": "9.975", "effective_from": "2020-01-01"},
+        page="/invoicing/settings",
+    )  # fmt: skip
+    assert good_tax.status_code == 302
+    assert billing.tax_component_sets(session) == {
+        ("CA", "QC", "standard"): [(date(2020, 1, 1), (("QST", D("9.975")),))]
+    }
