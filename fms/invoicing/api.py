@@ -204,18 +204,21 @@ def _invoice_line_body(line, currency: str) -> dict:
 
 
 def _tax_body(row, currency: str, tax_currency: str | None = None) -> dict:
-    def in_tc(amount):
-        return None if amount is None or not tax_currency else _money(amount, tax_currency)
-
-    return {
+    """A VAT breakdown row; a stacked tax's name and the amounts in the tax currency only
+    where there are any (a plain row keeps its shape)."""
+    body = {
         "category": row.category,
-        "name": row.name or "",
         "rate": _plain(row.rate),
         "taxable": _money(row.taxable, currency),
         "tax": _money(row.tax, currency),
-        "taxable_in_tax_currency": in_tc(getattr(row, "taxable_in_tax_currency", None)),
-        "tax_in_tax_currency": in_tc(getattr(row, "tax_in_tax_currency", None)),
     }
+    if row.name:
+        body["name"] = row.name
+    if tax_currency:
+        for key in ("taxable_in_tax_currency", "tax_in_tax_currency"):
+            amount = getattr(row, key, None)
+            body[key] = None if amount is None else _money(amount, tax_currency)
+    return body
 
 
 def _annex_body(week) -> dict:

@@ -331,8 +331,13 @@ class InvoiceDetailOut(InvoiceOut):
         allow_none=True,
         metadata={"description": "The bill-to entity's VAT currency, fixed at the issue (BT-6)."},
     )
-    tax_exchange_rate = _decimal(
-        "Units of the tax currency per unit of the invoice's, fixed at the issue."
+    tax_exchange_rate = fields.Decimal(
+        as_string=True,
+        allow_none=True,
+        metadata={
+            "description": "Units of the tax currency per unit of the invoice's, fixed at the "
+            "issue."
+        },
     )
     tax_total_in_tax_currency = fields.Nested(
         MoneyOut, allow_none=True, metadata={"description": "The VAT total in it (BT-111)."}
@@ -485,5 +490,9 @@ class ServiceFeeRowOut(Schema):
 
 
 class ServiceFeesOut(Schema):
-    percent = _decimal("The organization's fee (null: none).")
+    percent = fields.Decimal(
+        as_string=True,
+        allow_none=True,
+        metadata={"description": "The organization's fee in percent (null: none)."},
+    )
     suppliers = fields.List(fields.Nested(ServiceFeeRowOut))
