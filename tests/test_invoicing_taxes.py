@@ -482,3 +482,47 @@ def test_the_settings_page_sets_fees_and_stacked_taxes_and_refuses_bad_input(
     assert billing.tax_component_sets(session) == {
         ("CA", "QC", "standard"): [(date(2020, 1, 1), (("QST", D("9.975")),))]
     }
+
+
+def test_the_api_shows_the_tax_currency_and_stacked_taxes(
+    app, session, sign_in, billing_for, monkeypatch
+):
+    monkeypatch.setattr("fms.invoicing.api.org_today", lambda: ISSUED_ON)
+    bill = polish(billing_for)
+    workforce.add_exchange_rate(
+        session, actor=bill.finance, currency="PLN", rate="0.235", effective_from="2026-01-01"
+    )
+    bill.approved_week(NOV_2, (480,))
+    (invoice,) = bill.close().invoices
+    bill.issue(invoice)
+    client = app.test_client()
+    sign_in(client, session.get(User, bill.finance.user_id), bill.org)
+    body = client.get(f"/api/v1/invoices/{invoice.id}").get_json()
+    assert (body["stacked_taxes"], body["tax_currency"], body["tax_exchange_rate"]) == (
+        False,
+        "PLN",
+        "4.2553191489",
+    )
+    assert body["tax_total_in_tax_currency"] == {"amount": "582.13", "currency": "PLN"}
+    assert body["tax_breakdown"][0]["tax_in_tax_currency"] == {
+        "amount": "582.13",
+        "currency": "PLN",
+    }
+
+    added = client.post(
+        "/api/v1/tax-components",
+        json={
+            "country": "CA",
+            "region": "CA-QC",
+            "name": "QST",
+            "rate": "9.975",
+            "effective_from": "2020-01-01",
+        },
+    )
+    assert added.status_code == 201
+    assert (added.get_json()["region"], added.get_json()["rate"]) == ("QC", "9.975")
+    refused = client.post(
+        "/api/v1/tax-components",
+        json={"country": "CA", "name": "GST", "rate": "500", "effective_from": "2020-01-01"},
+    )
+    assert refused.status_code == 422
