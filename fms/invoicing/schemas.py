@@ -331,8 +331,8 @@ class InvoiceDetailOut(InvoiceOut):
         allow_none=True,
         metadata={"description": "The bill-to entity's VAT currency, fixed at the issue (BT-6)."},
     )
-    tax_exchange_rate = fields.Decimal(
-        as_string=True,
+    # a string field: documented nullable (a decimal field's contract type drops the null)
+    tax_exchange_rate = fields.String(
         allow_none=True,
         metadata={
             "description": "Units of the tax currency per unit of the invoice's, fixed at the "
@@ -490,9 +490,8 @@ class ServiceFeeRowOut(Schema):
 
 
 class ServiceFeesOut(Schema):
-    percent = fields.Decimal(
-        as_string=True,
+    percent = fields.String(
         allow_none=True,
-        metadata={"description": "The organization's fee in percent (null: none)."},
+        metadata={"description": "The organization's fee in percent, exact (null: none)."},
     )
     suppliers = fields.List(fields.Nested(ServiceFeeRowOut))
