@@ -200,7 +200,7 @@ def test_demo_invoicing_through_the_services(app, session):
     scope_session(session, org.id)
     settings = session.scalar(select(BillingSettings))
     assert settings.issuer_iban and settings.issuer_vat_id
-    assert sorted(session.scalars(select(BillToEntity.country))) == ["DE", "FR"]
+    assert sorted(session.scalars(select(BillToEntity.country))) == ["CA", "DE", "FR"]
     assert session.scalar(select(func.count()).select_from(CostCentreBilling)) == 6
     assert {(r.country, r.category) for r in session.scalars(select(VatRate))} >= {
         ("DE", "standard"),

@@ -187,6 +187,7 @@ _LINE_FIELDS = (
     "vat_category",
     "first_date",
     "last_date",
+    "tax_components",
 )
 
 
@@ -203,13 +204,22 @@ def _invoice_line_body(line, currency: str) -> dict:
     return _line_body(line, currency, "id", "position", "credited_line_id")
 
 
-def _tax_body(row, currency: str) -> dict:
-    return {
+def _tax_body(row, currency: str, tax_currency: str | None = None) -> dict:
+    """A VAT breakdown row; a stacked tax's name and the amounts in the tax currency only
+    where there are any (a plain row keeps its shape)."""
+    body = {
         "category": row.category,
         "rate": _plain(row.rate),
         "taxable": _money(row.taxable, currency),
         "tax": _money(row.tax, currency),
     }
+    if row.name:
+        body["name"] = row.name
+    if tax_currency:
+        for key in ("taxable_in_tax_currency", "tax_in_tax_currency"):
+            amount = getattr(row, key, None)
+            body[key] = None if amount is None else _money(amount, tax_currency)
+    return body
 
 
 def _annex_body(week) -> dict:
@@ -260,7 +270,15 @@ def _detail_body(invoice_id: int) -> dict:
         "reason": invoice.reason,
         "release_items": invoice.release_items,
         "lines": [_invoice_line_body(line, currency) for line in detail.lines],
-        "tax_breakdown": [_tax_body(row, currency) for row in detail.taxes],
+        "tax_breakdown": [_tax_body(row, currency, invoice.tax_currency) for row in detail.taxes],
+        "stacked_taxes": invoice.stacked_taxes,
+        "tax_currency": invoice.tax_currency,
+        "tax_exchange_rate": _plain(invoice.tax_exchange_rate),
+        "tax_total_in_tax_currency": (
+            _money(invoice.tax_total_in_tax_currency, invoice.tax_currency)
+            if invoice.tax_currency and invoice.tax_total_in_tax_currency is not None
+            else None
+        ),
         "vat_notes": detail.vat_notes,
         "annex": [_annex_body(week) for week in detail.annex],
         "credit_notes": [
@@ -431,6 +449,84 @@ class VatRates(MethodView):
         row = billing.add_vat_rate(db.session, actor=current_actor(), **data)
         db.session.commit()
         return _vat_body(row)
+
+
+# --- stacked taxes and service fees --------------------------------------------------------
+
+
+def _component_body(row) -> dict:
+    return {
+        "id": row.id,
+        "country": row.country,
+        "region": row.region,
+        "category": row.category,
+        "name": row.name,
+        "rate": _plain(row.rate),
+        "effective_from": row.effective_from,
+    }
+
+
+def _fees_body() -> dict:
+    fees = billing.service_fees(db.session)
+    return {
+        "percent": _plain(fees.get(None)),
+        "suppliers": [
+            {"supplier_id": key, "percent": _plain(value)}
+            for key, value in sorted((k, v) for k, v in fees.items() if k is not None)
+        ],
+    }
+
+
+@blp.route("/tax-components")
+class TaxComponents(MethodView):
+    @blp.response(200, schemas.TaxComponentOut(many=True))
+    def get(self):
+        """Stacked taxes by jurisdiction (country, region), category and the date their set
+        applies from (Quebec: GST 5 % and QST 9.975 %)."""
+        from fms.invoicing.models import TaxComponent
+
+        require(current_actor(), "invoicing.read")
+        rows = db.session.scalars(
+            select(TaxComponent).order_by(
+                TaxComponent.country,
+                TaxComponent.region,
+                TaxComponent.category,
+                TaxComponent.effective_from,
+                TaxComponent.id,
+            )
+        ).all()
+        return [_component_body(row) for row in rows]
+
+    @blp.arguments(schemas.TaxComponentIn)
+    @blp.response(201, schemas.TaxComponentOut)
+    @conflict
+    def post(self, data):
+        """Add one tax to a jurisdiction's set from a date on.
+
+        Enter each tax of the set with the same date; a line billed there carries each of
+        them instead of the country's VAT rate. One name per set and date (409)."""
+        row = billing.add_tax_component(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return _component_body(row)
+
+
+@blp.route("/service-fees")
+class ServiceFees(MethodView):
+    @blp.response(200, schemas.ServiceFeesOut)
+    def get(self):
+        """The service fee the close adds as its own lines: the organization's percent and
+        the suppliers' own."""
+        require(current_actor(), "invoicing.read")
+        return _fees_body()
+
+    @blp.arguments(schemas.ServiceFeeIn)
+    @blp.response(200, schemas.ServiceFeesOut)
+    def put(self, data):
+        """Set the organization's fee (no supplier_id) or a supplier's (0 to 100 %, at most
+        4 decimals); a null percent removes it. Invoices already made keep theirs."""
+        billing.set_service_fee(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return _fees_body()
 
 
 # --- the close -----------------------------------------------------------------------------

@@ -6,7 +6,13 @@ too, listed as prior-period items), priced at the terms valid on its work date
 (`fms.timesheets.pricing`), billed to the bill-to entity of the cost centre its terms name
 that day, in its own currency; one invoice per bill-to entity x currency; one line per
 cost centre x PO x engagement x kind x rate, its net rounded once; VAT per category on the
-sum of the line nets, rounded once.
+sum of the line nets, rounded once (each stacked tax - GST, QST - the same way).
+
+Service fee: after the lines, one fee line per cost centre x PO x fee percent x VAT of
+each invoice (a supplier's own percent, else the organization's): the fee on the sum of
+the rounded nets of the lines it derives from, rounded once, taxed like them, placed last
+in its cost centre and PO group (so the group's subtotal, the PO and the cost centre's spend
+include it). Expense lines included: the fee is on all the spend billed.
 
 Lock order: the organization's audit chain head first (it also queues two closes of one
 organization behind each other), then the period lock row, then the items (conditional
@@ -38,7 +44,14 @@ from fms.invoicing.models import (
     InvoiceLineItem,
     InvoiceTax,
 )
-from fms.invoicing.settings import billing_settings, vat_rates
+from fms.invoicing.settings import (
+    billing_settings,
+    components_for,
+    fee_percent,
+    service_fees,
+    tax_component_sets,
+    vat_rates,
+)
 from fms.timesheets import pricing
 from fms.timesheets import services as timesheets
 from fms.timesheets.models import Adjustment, Expense, Milestone, PeriodLock, Timesheet
@@ -62,7 +75,7 @@ _KIND_ORDER = {kind: n for n, kind in enumerate(rules.LINE_KINDS)}
 
 @dataclass
 class PlannedLine:
-    engagement_id: int
+    engagement_id: int | None
     freelancer_id: int | None
     kind: str
     unit: str
@@ -79,6 +92,10 @@ class PlannedLine:
     last_date: date | None = None
     # (item_type, item_id, work_date, quantity)
     items: list[tuple[str, int, date, int]] = field(default_factory=list)
+    # stacked taxes: [[name, percent text], ...]; None: plain VAT at vat_rate
+    tax_components: list | None = None
+    # the engagement's supplier (the service fee's percent follows it)
+    supplier_id: int | None = None
 
     @property
     def net(self) -> Decimal:
@@ -214,6 +231,8 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
     )
     entities = {row.id: row for row in session.scalars(select(BillToEntity))}
     rates = vat_rates(session)
+    component_sets = tax_component_sets(session)
+    fees = service_fees(session)
     problems: dict[str, None] = {}  # ordered set of messages
     groups: dict[tuple[int, str], dict] = {}
 
@@ -239,8 +258,18 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
             bill_to_vat_id=entity.vat_id,
             fixed_category=entity.tax_category,
         )
+        components = None
         if category in rules.ZERO_RATED:
             vat = Decimal(0)
+        elif stacked := components_for(
+            component_sets,
+            country=entity.country,
+            region=entity.region,
+            category=category,
+            day=end,
+        ):
+            components = [[name, _plain_text(percent)] for name, percent in stacked]
+            vat = sum((percent for _, percent in stacked), Decimal(0))
         else:
             vat = rules.rate_on(rates.get((entity.country, category), []), end)
             if vat is None:
@@ -252,10 +281,10 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
             (entity.id, currency),
             {"entity": entity, "lines": {}, "prior": [], "annex": {}, "ids": defaultdict(list)},
         )
-        return group, centre, po, category, vat
+        return group, centre, po, category, vat, components
 
     def add(item, group_ctx, engagement, item_type, item_id, week=None, freelancer_id=None):
-        group, centre, po, category, vat = group_ctx
+        group, centre, po, category, vat, components = group_ctx
         line_kind, unit = _LINE_KIND.get(item.kind, ("adjustment", "minute"))
         if item.kind == "adjustment" and item.quantity == 0:
             unit = "each"  # an amount correction
@@ -275,6 +304,8 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
                 vat_rate=vat,
                 description=_describe(engagement, line_kind, unit),
                 currency=item.currency,
+                tax_components=components,
+                supplier_id=engagement.supplier_id,
             )
         quantity = 1 if unit == "each" else item.quantity
         line.quantity += quantity
@@ -332,11 +363,13 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
     for (entity_id, currency), group in sorted(
         groups.items(), key=lambda kv: (kv[1]["entity"].name, kv[0][1])
     ):
-        lines = [group["lines"][key] for key in sorted(group["lines"])]
-        if not lines:
+        if not group["lines"]:
             continue  # only days without time: nothing to bill
+        group["lines"].update(_fee_lines(group["lines"], fees, currency))
+        lines = [group["lines"][key] for key in sorted(group["lines"])]
         totals = arithmetic.invoice_totals(
-            ((line.vat_category, line.vat_rate, line.net) for line in lines), currency
+            ((line.vat_category, line.vat_rate, line.net, line.tax_components) for line in lines),
+            currency,
         )
         invoices.append(
             PlannedInvoice(
@@ -356,6 +389,71 @@ def plan_close(session: Session, *, actor: Actor, period: str) -> ClosePreview:
             )
         )
     return ClosePreview(period, start, end, invoices, list(problems), already_closed=bool(closed))
+
+
+# a fee line sorts after every engagement's lines of its cost centre and PO
+_AFTER_ENGAGEMENTS = 2**63
+
+
+def _fee_lines(lines: dict, fees: dict, currency: str) -> dict:
+    """The service fee lines of one invoice's lines (keyed as `plan_close` keys lines): per
+    cost centre x PO x fee percent x VAT, the fee on the sum of those lines' rounded nets,
+    rounded once; none where the percent is 0 or the fee comes to nothing."""
+    bases: dict[tuple, list[PlannedLine]] = {}
+    for line in lines.values():
+        percent = fee_percent(fees, line.supplier_id)
+        if not percent:
+            continue
+        components = tuple(map(tuple, line.tax_components or ()))
+        key = (
+            line.cost_centre_id or 0,
+            line.po_number or "",
+            percent,
+            line.vat_category,
+            line.vat_rate,
+            components,
+        )
+        bases.setdefault(key, []).append(line)
+    result = {}
+    for (centre, po, percent, category, vat, components), derived in bases.items():
+        base = sum((line.net for line in derived), Decimal(0))
+        amount = arithmetic.fee(base, percent, currency)
+        if amount == 0:
+            continue
+        first = derived[0]
+        shown = f"{_plain_text(percent)} %"
+        key = (
+            centre,
+            po,
+            _AFTER_ENGAGEMENTS,
+            _KIND_ORDER["fee"],
+            category,
+            percent,
+            vat,
+            components,
+        )
+        result[key] = PlannedLine(
+            engagement_id=None,
+            freelancer_id=None,
+            kind="fee",
+            unit="each",
+            rate=amount,
+            cost_centre_id=first.cost_centre_id,
+            po_number=first.po_number,
+            vat_category=category,
+            vat_rate=vat,
+            description=f"Service fee {shown} on {base:f} {currency}",
+            currency=currency,
+            quantity=1,
+            exact=Fraction(amount),
+            tax_components=first.tax_components,
+        )
+    return result
+
+
+def _plain_text(value: Decimal) -> str:
+    """A percent without trailing zeros or exponent (2.5000 -> 2.5, 10 -> 10)."""
+    return f"{Decimal(value).normalize():f}"
 
 
 def _describe(engagement: Engagement, kind: str, unit: str) -> str:
@@ -440,6 +538,7 @@ _LINE_FIELDS = (
     "vat_rate",
     "first_date",
     "last_date",
+    "tax_components",
 )
 
 
@@ -448,6 +547,11 @@ def line_like(source, invoice: Invoice, position: int, **values) -> InvoiceLine:
     fields = {name: getattr(source, name) for name in _LINE_FIELDS}
     fields.update(values)
     return InvoiceLine(org_id=invoice.org_id, invoice_id=invoice.id, position=position, **fields)
+
+
+def stacked(lines) -> bool:
+    """Whether any of the lines carries more than one tax (GST + QST)."""
+    return any(len(line.tax_components or ()) > 1 for line in lines)
 
 
 def add_tax_rows(session: Session, invoice: Invoice, breakdown) -> None:
@@ -460,6 +564,7 @@ def add_tax_rows(session: Session, invoice: Invoice, breakdown) -> None:
             rate=row.rate,
             taxable=row.taxable,
             tax=row.tax,
+            name=row.name,
         )
         for row in breakdown
     )
@@ -489,6 +594,7 @@ def _make_draft(session, actor, planned: PlannedInvoice, start: date, end: date)
         net_total=planned.totals.net,
         tax_total=planned.totals.tax,
         gross_total=planned.totals.gross,
+        stacked_taxes=stacked(planned.lines),
         created_by_user_id=actor.user_id,
     )
     session.add(invoice)

@@ -1,6 +1,9 @@
 """The demo organization's invoicing: billing settings (the issuing entity with its bank
-details), a German and a French bill-to entity with the cost centres they pay for, VAT
-rates, and the month before last closed: invoices issued, one paid, one credited by a
+details), a German, a French and a Canadian (Quebec) bill-to entity with the cost centres
+they pay for, VAT rates and Quebec's stacked taxes (GST 5 % + QST 9.975 %), a service fee
+(2.5 %, 1.5 % for one agency), tax currencies (the German entity declares VAT in EUR, so its
+invoices in other currencies show the VAT in EUR at the rate fixed at the issue; the
+Canadian one in CAD), and the month before last closed: invoices issued, one paid, one credited by a
 credit note that releases its items (so the next close bills them again), and one draft
 waiting for finance. Last month is left open, for finance to preview and close.
 
@@ -53,9 +56,38 @@ ENTITIES = [
         "12 rue de la Paix\n75002 Paris\nFrance",
         "FR40123456789",
         "PO-FR-2026-0032",
-        ("CC-5100", "CC-6100", "CC-7100"),
+        ("CC-5100", "CC-6100"),
+    ),
+    (
+        "Northbridge Energy Canada Inc.",
+        "CA",
+        "1250 René-Lévesque Blvd W\nMontreal QC H3B 4W8\nCanada",
+        "123456789RT0001",
+        "PO-CA-2026-0009",
+        ("CC-7100",),
     ),
 ]
+# per entity name: its region, tax currency and fixed category (the issuer is registered for
+# GST and QST in Quebec, so its Canadian invoices carry them instead of a reverse charge)
+ENTITY_TAX = {
+    "Northbridge Energy AG": {"tax_currency": "EUR"},
+    "Northbridge Energy Canada Inc.": {
+        "region": "QC",
+        "tax_currency": "CAD",
+        "tax_category": "standard",
+    },
+}
+# country, region, name, percent, from: a set per jurisdiction and date
+TAX_COMPONENTS = [
+    ("CA", "", "GST", "5", "2008-01-01"),
+    ("CA", "QC", "GST", "5", "2013-01-01"),
+    ("CA", "QC", "QST", "9.975", "2013-01-01"),
+]
+# units of the base currency (EUR) per CAD, next to workforce's demo rates
+CAD_RATE = "0.680000"
+SERVICE_FEE = "2.5"
+# one agency's own fee (workforce's demo suppliers)
+SUPPLIER_FEES = {"Hays Talent Solutions GmbH": "1.5"}
 # country, category, percent, from
 VAT_RATES = [
     ("DE", "standard", "19", "2007-01-01"),
@@ -99,6 +131,7 @@ def load_invoicing_demo(session: Session, *, actor: Actor, today: date) -> str:
             address=address,
             vat_id=vat_id,
             default_po=po,
+            **ENTITY_TAX.get(name, {}),
         )
         for code in codes:
             if code in centres:
@@ -117,6 +150,7 @@ def load_invoicing_demo(session: Session, *, actor: Actor, today: date) -> str:
             rate=rate,
             effective_from=start,
         )
+    _taxes_and_fees(session, finance, today)
     # the month before last is closed; last month is left for finance to preview and close
     period = rules.period_name("monthly", _month_before(_month_before(today)).replace(day=1))
     try:
@@ -152,7 +186,8 @@ def load_invoicing_demo(session: Session, *, actor: Actor, today: date) -> str:
     session.flush()
     return (
         f"Invoicing demo: billing settings, {len(ENTITIES)} bill-to entities, "
-        f"{len(VAT_RATES)} VAT rates; {period} closed: {len(issued)} invoices issued "
+        f"{len(VAT_RATES)} VAT rates, GST + QST for Quebec, a {SERVICE_FEE} % service fee; "
+        f"{period} closed: {len(issued)} invoices issued "
         f"({min(len(issued), 1)} paid, {len(credited)} credited by a credit note that "
         f"releases its items), {len(waiting)} draft waiting for {FINANCE_EMAIL}; last month "
         "is left to preview and close."
@@ -163,3 +198,36 @@ def _drafts(session: Session, finance: Actor, period: str, today: date) -> list[
     """Close a period; its drafts with lines (an empty one is not issued), oldest first."""
     result = invoicing.close_period(session, actor=finance, period=period, today=today)
     return [invoice for invoice in result.invoices if invoicing.lines_of(session, invoice.id)]
+
+
+def _taxes_and_fees(session: Session, finance: Actor, today: date) -> None:
+    """Quebec's stacked taxes, the CAD rate the Canadian entity's VAT is shown in, and the
+    service fee (the organization's and one agency's)."""
+    from fms.workforce import services as workforce
+    from fms.workforce.models import ExchangeRate, Supplier
+
+    for country, region, name, rate, start in TAX_COMPONENTS:
+        billing.add_tax_component(
+            session,
+            actor=finance,
+            country=country,
+            region=region,
+            name=name,
+            rate=rate,
+            effective_from=start,
+        )
+    if not session.scalar(select(ExchangeRate.id).where(ExchangeRate.currency == "CAD")):
+        workforce.add_exchange_rate(
+            session,
+            actor=finance,
+            currency="CAD",
+            rate=CAD_RATE,
+            effective_from=today - timedelta(days=730),
+        )
+    billing.set_service_fee(session, actor=finance, percent=SERVICE_FEE)
+    suppliers = dict(session.execute(select(Supplier.name, Supplier.id)).all())
+    for name, percent in SUPPLIER_FEES.items():
+        if name in suppliers:
+            billing.set_service_fee(
+                session, actor=finance, percent=percent, supplier_id=suppliers[name]
+            )

@@ -65,6 +65,11 @@ class BillToEntityForm(OneTimeForm):
         + list(CATEGORY_LABELS.items()),
         validate_choice=False,
     )
+    region = StringField(
+        "Province or state",
+        validators=[Optional(), Length(max=6)],
+        description="ISO 3166-2, such as QC: where its taxes stack (GST + QST).",
+    )
 
 
 class CostCentreForm(FlaskForm):
@@ -117,3 +122,33 @@ def period_hint(billing_period: str) -> str:
 
 class EInvoiceForm(FlaskForm):
     einvoice_enabled = BooleanField("Issue e-invoices (Factur-X / ZUGFeRD, EN 16931)")
+
+
+# --- stacked taxes and service fees (issue 13) ----------------------------------------------
+
+
+class TaxComponentForm(OneTimeForm):
+    country = StringField("Country", validators=[DataRequired("Two letters."), Length(max=2)])
+    region = StringField(
+        "Province or state",
+        validators=[Optional(), Length(max=6)],
+        description="ISO 3166-2 such as QC; empty: the whole country.",
+    )
+    category = SelectField(
+        "Category", choices=[("standard", "Standard rate"), ("reduced", "Reduced rate")]
+    )
+    name = StringField(
+        "Tax", validators=[DataRequired("As the invoice prints it: GST, QST."), Length(max=20)]
+    )
+    rate = DecimalField("Rate (%)", validators=[DataRequired("The rate in percent.")])
+    effective_from = DateField("From", validators=[DataRequired("The first day it applies.")])
+
+
+class ServiceFeeForm(FlaskForm):
+    supplier_id = SelectField("For", choices=[], validate_choice=False)
+    # text: the service reads it exactly and says what is wrong (0 to 100, 4 decimals)
+    percent = StringField(
+        "Fee (%)",
+        validators=[Optional(), Length(max=12)],
+        description="Of the lines' net, 0 to 100 with at most 4 decimals; empty removes it.",
+    )

@@ -32,6 +32,7 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -40,6 +41,10 @@ from fms.extensions import db
 from fms.money import MONEY_SCALE, RATE_SCALE, ScaledDecimal
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
+
+# an exchange rate fixed at the issue: finer than workforce's rates, since a cross rate
+# (neither currency the base) is a quotient of two of them
+TAX_FX_SCALE = 10
 
 
 class BillingSettings(TenantMixin, db.Model):
@@ -96,6 +101,9 @@ class BillToEntity(TenantMixin, db.Model):
     default_po: Mapped[str | None] = mapped_column(String(40))
     # a fixed VAT category for this entity (an exempt body, say) instead of the rule's
     tax_category: Mapped[str | None] = mapped_column(String(20))
+    # the ISO 3166-2 subdivision (province, state: "QC" of CA-QC) whose taxes stack on its
+    # country's (`TaxComponent`); None: the country's
+    region: Mapped[str | None] = mapped_column(String(3))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -129,6 +137,56 @@ class VatRate(TenantMixin, db.Model):
     category: Mapped[str] = mapped_column(String(20))
     rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
     effective_from: Mapped[date] = mapped_column(Date)
+
+
+class TaxComponent(TenantMixin, db.Model):
+    """One named tax of a jurisdiction (country, and region or "" for the whole country)
+    for a VAT category, from a date on: Canada's GST 5 %, Quebec's GST 5 % and QST 9.975 %.
+    The components of one jurisdiction, category and date form its set from that day (a
+    change is a new set); where a jurisdiction has a set, a line carries each component,
+    each computed on the net (`arithmetic.tax_breakdown`); where none, `VatRate` applies."""
+
+    __tablename__ = "tax_component"
+    __table_args__ = (
+        UniqueConstraint("org_id", "country", "region", "category", "effective_from", "name"),
+        CheckConstraint(
+            "category IN ('standard', 'reduced', 'zero', 'exempt', 'reverse_charge')",
+            name="category",
+        ),
+    )
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    country: Mapped[str] = mapped_column(String(2))
+    region: Mapped[str] = mapped_column(String(3), default="")
+    category: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(20))
+    rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
+    effective_from: Mapped[date] = mapped_column(Date)
+
+
+class ServiceFee(TenantMixin, db.Model):
+    """The service fee (percent of the lines' net) the close adds as its own lines: the
+    organization's (no supplier) or one supplier's instead. No row: no fee."""
+
+    __tablename__ = "service_fee"
+    __table_args__ = (
+        UniqueConstraint("org_id", "supplier_id"),
+        # one organization-wide fee (a unique constraint lets NULLs repeat)
+        Index(
+            "uq_service_fee_org_default",
+            "org_id",
+            unique=True,
+            sqlite_where=text("supplier_id IS NULL"),
+            postgresql_where=text("supplier_id IS NULL"),
+        ),
+        CheckConstraint("percent >= 0 AND percent <= 1000000", name="percent"),
+    )
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    supplier_id: Mapped[int | None] = mapped_column(ForeignKey("supplier.id"), index=True)
+    # 0 to 100, at most 4 decimals (the check reads the stored units: 100 % is 1,000,000)
+    percent: Mapped[Decimal] = mapped_column(ScaledDecimal(4))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Invoice(TenantMixin, db.Model):
@@ -178,17 +236,27 @@ class Invoice(TenantMixin, db.Model):
     pdf_sha256: Mapped[str | None] = mapped_column(String(64))
     created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # a line carries more than one tax (GST + QST): no EN 16931 e-invoice for it
+    stacked_taxes: Mapped[bool] = mapped_column(Boolean, default=False)
+    # the bill-to entity's tax currency when it differs from `currency`, fixed at the issue
+    # (BT-6): units of it per unit of `currency`, and the VAT total in it (BT-111)
+    tax_currency: Mapped[str | None] = mapped_column(String(3))
+    tax_exchange_rate: Mapped[Decimal | None] = mapped_column(ScaledDecimal(TAX_FX_SCALE))
+    tax_total_in_tax_currency: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
 
 
 class InvoiceLine(TenantMixin, db.Model):
     """Engagement x rate x kind within one invoice (and its cost centre and PO, which the
     invoice groups by). `quantity` is minutes (time, overtime, minute adjustments), half days
-    (`unit` "half_day") or a count; `net` is the exact sum of its items rounded once."""
+    (`unit` "half_day") or a count; `net` is the exact sum of its items rounded once. A
+    service fee line (kind "fee") has no engagement: its net is the fee on the lines it
+    derives from, rounded once."""
 
     __tablename__ = "invoice_line"
     __table_args__ = (
         CheckConstraint(
-            "kind IN ('time', 'overtime', 'milestone', 'expense', 'adjustment')", name="kind"
+            "kind IN ('time', 'overtime', 'milestone', 'expense', 'adjustment', 'fee')",
+            name="kind",
         ),
     )
 
@@ -212,6 +280,8 @@ class InvoiceLine(TenantMixin, db.Model):
     last_date: Mapped[date | None] = mapped_column(Date)
     # a credit note's line: the invoice line it credits
     credited_line_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_line.id"), index=True)
+    # stacked taxes: [[name, percent text], ...] whose sum is `vat_rate`; None: plain VAT
+    tax_components: Mapped[list | None] = mapped_column(JSON)
 
 
 class InvoiceLineItem(TenantMixin, db.Model):
@@ -236,18 +306,23 @@ class InvoiceLineItem(TenantMixin, db.Model):
 
 
 class InvoiceTax(TenantMixin, db.Model):
-    """One row of an invoice's VAT breakdown: per category and rate, the sum of the line
-    nets and the VAT on it, rounded once (EN 16931 BR-CO-17)."""
+    """One row of an invoice's VAT breakdown: per category, tax (its component's name, ""
+    for plain VAT) and rate, the sum of the line nets and the tax on it, rounded once
+    (EN 16931 BR-CO-17); and, when the invoice has a tax currency, both in it (set at the
+    issue, at the invoice's fixed rate)."""
 
     __tablename__ = "invoice_tax"
-    __table_args__ = (UniqueConstraint("invoice_id", "category", "rate"),)
+    __table_args__ = (UniqueConstraint("invoice_id", "category", "name", "rate"),)
 
     id: Mapped[Id] = mapped_column(primary_key=True)
     invoice_id: Mapped[int] = mapped_column(ForeignKey("invoice.id"))
     category: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(20), default="")
     rate: Mapped[Decimal] = mapped_column(ScaledDecimal(RATE_SCALE))
     taxable: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE))
     tax: Mapped[Decimal] = mapped_column(ScaledDecimal(MONEY_SCALE))
+    taxable_in_tax_currency: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
+    tax_in_tax_currency: Mapped[Decimal | None] = mapped_column(ScaledDecimal(MONEY_SCALE))
 
 
 class InvoiceAnnexRow(TenantMixin, db.Model):

@@ -61,6 +61,7 @@ KIND_LABELS = {
     "milestone": "Milestone",
     "expense": "Expense",
     "adjustment": "Adjustment",
+    "fee": "Service fee",
 }
 
 
@@ -98,10 +99,14 @@ class LineGroup:
 
 @dataclass(frozen=True)
 class TaxLine:
-    category: str
+    category: str  # the category's label, and the tax's name when stacked ("GST")
     rate: str
     taxable: str
     tax: str
+    name: str = ""  # a stacked tax's component; "" for plain VAT
+    # in the tax currency, at the rate fixed at the issue (None: no tax currency)
+    taxable_in_tax_currency: str | None = None
+    tax_in_tax_currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,6 +147,13 @@ class InvoiceDocument:
     bank_text: str | None
     payment_terms: str
     annex: list[AnnexLine] = field(default_factory=list)
+    # the paper, by the bill-to country: CSS `@page { size }` ("A4" or "letter")
+    page_size: str = "A4"
+    # the tax currency (BT-6) when it differs from the invoice's: the rate fixed at the issue
+    # ("1 EUR = 1.4587 CAD") and the VAT total in it (BT-111)
+    tax_currency: str | None = None
+    tax_exchange_rate: str | None = None
+    tax_total_in_tax_currency: str | None = None
 
 
 def _plain(value: Decimal) -> Decimal:
@@ -302,6 +314,23 @@ def invoice_document(session: Session, *, invoice_id) -> InvoiceDocument:
             )
         )
 
+    tax_fmt = None
+    if invoice.tax_currency and invoice.tax_exchange_rate is not None:
+        tax_fmt = _Formats(invoice.tax_currency, fmt.locale, fmt.sign)
+
+    def tax_line(tax) -> TaxLine:
+        label = CATEGORY_LABELS.get(tax.category, tax.category)
+        in_tc = tax_fmt is not None and tax.tax_in_tax_currency is not None
+        return TaxLine(
+            category=f"{tax.name} ({label})" if tax.name else label,
+            rate=fmt.percent(tax.rate),
+            taxable=fmt.money(tax.taxable),
+            tax=fmt.money(tax.tax),
+            name=tax.name or "",
+            taxable_in_tax_currency=tax_fmt.money(tax.taxable_in_tax_currency) if in_tc else None,
+            tax_in_tax_currency=tax_fmt.money(tax.tax_in_tax_currency) if in_tc else None,
+        )
+
     credited_number = None
     if credit and invoice.credited_invoice_id:
         credited_number = session.scalar(
@@ -333,15 +362,7 @@ def invoice_document(session: Session, *, invoice_id) -> InvoiceDocument:
         period=fmt.span(invoice.period_start, invoice.period_end),
         po_number=invoice.po_number,
         groups=line_groups,
-        taxes=[
-            TaxLine(
-                category=CATEGORY_LABELS.get(tax.category, tax.category),
-                rate=fmt.percent(tax.rate),
-                taxable=fmt.money(tax.taxable),
-                tax=fmt.money(tax.tax),
-            )
-            for tax in detail.taxes
-        ],
+        taxes=[tax_line(tax) for tax in detail.taxes],
         vat_notes=detail.vat_notes,
         net_total=fmt.money(invoice.net_total),
         tax_total=fmt.money(invoice.tax_total),
@@ -361,6 +382,20 @@ def invoice_document(session: Session, *, invoice_id) -> InvoiceDocument:
             )
             for row in detail.annex
         ],
+        page_size=rules.page_size((invoice.bill_to_snapshot or {}).get("country")),
+        tax_currency=invoice.tax_currency if tax_fmt else None,
+        tax_exchange_rate=(
+            f"1 {invoice.currency} = "
+            f"{formatting.format_number(_plain(invoice.tax_exchange_rate), fmt.locale)} "
+            f"{invoice.tax_currency}"
+            if tax_fmt
+            else None
+        ),
+        tax_total_in_tax_currency=(
+            tax_fmt.money(invoice.tax_total_in_tax_currency)
+            if tax_fmt and invoice.tax_total_in_tax_currency is not None
+            else None
+        ),
     )
 
 

@@ -26,7 +26,7 @@ LIVE_STATES = ("draft", "awaiting_approval", "issued", "paid", "credited")
 ISSUED_STATES = ("issued", "paid", "credited")
 
 BILLING_PERIODS = ("monthly", "weekly", "semi_monthly")
-LINE_KINDS = ("time", "overtime", "milestone", "expense", "adjustment")
+LINE_KINDS = ("time", "overtime", "milestone", "expense", "adjustment", "fee")
 
 # --- billing periods ---------------------------------------------------------------------
 
@@ -129,6 +129,27 @@ def vat_category(
     if (issuer_vat_id or "").strip() and (bill_to_vat_id or "").strip():
         return "reverse_charge"
     return "standard"
+
+
+def components_on(sets: list[tuple[date, object]], day: date):
+    """The tax components of a jurisdiction in effect on a day, from (effective_from,
+    components) sets: the newest set from that day or before (a set replaces the one
+    before it whole); None before the first."""
+    return rate_on(sets, day)
+
+
+# countries whose paper is US Letter (8.5 x 11 in), else A4 (ISO 216): the territories of
+# CLDR's measurementData, <paperSize type="US-Letter" territories="BZ CA CL CO CR GT MX NI
+# PA PH PR SV US VE"/> (Unicode LDML part 6, supplemental data)
+LETTER_COUNTRIES = frozenset(
+    ("BZ", "CA", "CL", "CO", "CR", "GT", "MX", "NI", "PA", "PH", "PR", "SV", "US", "VE")
+)
+
+
+def page_size(bill_to_country: str | None) -> str:
+    """The invoice's paper: US Letter for a bill-to entity in a Letter country, else A4
+    (ISO 216)."""
+    return "letter" if (bill_to_country or "").upper() in LETTER_COUNTRIES else "A4"
 
 
 def rate_on(rates: list[tuple[date, object]], day: date):

@@ -110,6 +110,15 @@ class BillToEntityIn(Schema):
         validate=_CATEGORY,
         metadata={"description": "A fixed VAT category instead of the rule's (optional)."},
     )
+    region = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=6),
+        metadata={
+            "description": "The ISO 3166-2 province or state (QC or CA-QC) whose stacked "
+            "taxes apply (optional)."
+        },
+    )
 
 
 class BillToEntityPatchIn(Schema):
@@ -123,6 +132,7 @@ class BillToEntityPatchIn(Schema):
     po_required = fields.Boolean()
     default_po = fields.String(allow_none=True, validate=validate.Length(max=40))
     tax_category = fields.String(allow_none=True, validate=_CATEGORY)
+    region = fields.String(allow_none=True, validate=validate.Length(max=6))
 
 
 class BillToEntityOut(Schema):
@@ -135,6 +145,7 @@ class BillToEntityOut(Schema):
     po_required = fields.Boolean()
     default_po = fields.String(allow_none=True)
     tax_category = fields.String(allow_none=True)
+    region = fields.String(allow_none=True)
     is_active = fields.Boolean()
     created_at = fields.DateTime()
     cost_centre_ids = fields.List(
@@ -190,6 +201,14 @@ class _LineOut(Schema):
     vat_rate = _decimal("Percent.")
     first_date = fields.Date(allow_none=True)
     last_date = fields.Date(allow_none=True)
+    tax_components = fields.List(
+        fields.List(fields.String()),
+        allow_none=True,
+        metadata={
+            "description": 'Stacked taxes as [name, percent] pairs ([["GST", "5"], ["QST", '
+            '"9.975"]]) whose sum is vat_rate; null for plain VAT.'
+        },
+    )
 
 
 class PlannedLineOut(_LineOut):
@@ -198,9 +217,16 @@ class PlannedLineOut(_LineOut):
 
 class TaxRowOut(Schema):
     category = fields.String()
+    name = fields.String(metadata={"description": 'A stacked tax (GST, QST); "" for plain VAT.'})
     rate = _decimal("Percent.")
     taxable = _money(description="The sum of the line nets of this category and rate.")
     tax = _money()
+    taxable_in_tax_currency = fields.Nested(
+        MoneyOut, allow_none=True, metadata={"description": "In the tax currency (issued)."}
+    )
+    tax_in_tax_currency = fields.Nested(
+        MoneyOut, allow_none=True, metadata={"description": "In the tax currency (issued)."}
+    )
 
 
 class PriorItemOut(Schema):
@@ -308,6 +334,24 @@ class CreditNoteRefOut(Schema):
 
 class InvoiceDetailOut(InvoiceOut):
     issuer = fields.Nested(PartyOut, allow_none=True, metadata={"description": "When issued."})
+    stacked_taxes = fields.Boolean(
+        metadata={"description": "A line carries more than one tax (no EN 16931 e-invoice)."}
+    )
+    tax_currency = fields.String(
+        allow_none=True,
+        metadata={"description": "The bill-to entity's VAT currency, fixed at the issue (BT-6)."},
+    )
+    # a string field: documented nullable (a decimal field's contract type drops the null)
+    tax_exchange_rate = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Units of the tax currency per unit of the invoice's, fixed at the "
+            "issue."
+        },
+    )
+    tax_total_in_tax_currency = fields.Nested(
+        MoneyOut, allow_none=True, metadata={"description": "The VAT total in it (BT-111)."}
+    )
     bill_to = fields.Nested(PartyOut)
     reason = fields.String(allow_none=True, metadata={"description": "A credit note's reason."})
     release_items = fields.Boolean()
@@ -395,3 +439,69 @@ class LinesQuery(Schema):
 
 class NoQuery(Schema):
     """A route that takes no query parameters."""
+
+
+# --- stacked taxes and service fees (issue 13) ----------------------------------------------
+
+
+class TaxComponentIn(Schema):
+    country = fields.String(required=True, validate=_COUNTRY)
+    region = fields.String(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=6),
+        metadata={"description": 'ISO 3166-2 province or state ("QC"); none: the country.'},
+    )
+    category = fields.String(load_default="standard", validate=_CATEGORY)
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=20),
+        metadata={"description": "As the invoice prints it: GST, QST, HST."},
+    )
+    rate = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=12),
+        metadata={"description": 'Percent, 0 to 100, such as "9.975".'},
+    )
+    effective_from = Date(required=True)
+
+
+class TaxComponentOut(Schema):
+    id = fields.Integer()
+    country = fields.String()
+    region = fields.String()
+    category = fields.String()
+    name = fields.String()
+    rate = _decimal("Percent.")
+    effective_from = fields.Date()
+
+
+class ServiceFeeIn(Schema):
+    supplier_id = Integer(
+        load_default=None,
+        allow_none=True,
+        validate=ID_RANGE,
+        metadata={"description": "A supplier whose percent replaces the organization's."},
+    )
+    percent = fields.String(
+        required=True,
+        allow_none=True,
+        validate=validate.Length(max=12),
+        metadata={
+            "description": 'Percent of the lines\' net, 0 to 100, at most 4 decimals ("2.5"); '
+            "null removes it."
+        },
+    )
+
+
+class ServiceFeeRowOut(Schema):
+    supplier_id = fields.Integer()
+    percent = _decimal("Percent.")
+
+
+class ServiceFeesOut(Schema):
+    percent = fields.String(
+        allow_none=True,
+        metadata={"description": "The organization's fee in percent, exact (null: none)."},
+    )
+    suppliers = fields.List(fields.Nested(ServiceFeeRowOut))

@@ -2,6 +2,12 @@
 it), payment, credit notes, discarding a draft. Services flush, never commit; each
 docstring says the rule; every refusal changes nothing.
 
+When the invoice's currency differs from the bill-to entity's tax currency, the exchange
+rate is fixed at the issue (the organization's effective-dated rates of that day; a credit
+note takes the rate of the invoice it corrects, so the VAT it corrects is the VAT charged)
+and the VAT breakdown and total are stored in the tax currency too (EN 16931 BT-6, BT-111);
+without a rate the issue is refused.
+
 Issued invoices are immutable: no service here changes an issued document's figures;
 state changes are conditional updates through `fms.statemachine.transition`, each audited;
 a flush that would change an issued invoice or a line of one fails
@@ -14,8 +20,9 @@ invoice, then its number series row.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -33,10 +40,12 @@ from fms.invoicing.close import (  # noqa: F401 - close_period, preview_close: t
     preview_close,
 )
 from fms.invoicing.models import (
+    TAX_FX_SCALE,
     BillToEntity,
     Invoice,
     InvoiceLine,
     InvoiceLineItem,
+    InvoiceTax,
     NumberSeries,
 )
 from fms.invoicing.pdf import (  # noqa: F401 - invoice_pdf: the download, for pages and API
@@ -126,6 +135,8 @@ def issue_invoice(
         raise RuleViolation(f"An empty {_label(invoice)} cannot be issued.")
     settings = billing_settings(session)
     if settings.four_eyes:
+        # refused now rather than at the approval: the rate must exist on the issue day
+        _tax_currency_rate(session, actor, invoice, today or org_today(session, actor))
         return transition(
             session,
             invoice,
@@ -192,13 +203,113 @@ def _snapshot_bill_to(entity: BillToEntity) -> dict:
         "name": entity.name,
         "address": entity.address,
         "country": entity.country,
+        "region": entity.region,
         "vat_id": entity.vat_id,
         "tax_currency": entity.tax_currency,
     }
 
 
+# --- the tax currency (BT-6, BT-111) --------------------------------------------------------
+
+# a cross rate is a quotient: computed to this many digits, then fixed at TAX_FX_SCALE places
+_QUOTIENT = Context(prec=40, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class TaxCurrencyRate:
+    currency: str  # the tax currency
+    rate: Decimal  # units of it per unit of the invoice's currency
+
+
+def has_stacked_taxes(invoice: Invoice) -> bool:
+    """Whether a line of the invoice carries more than one tax (Canada's GST + QST):
+    EN 16931 allows one VAT category per line, so such an invoice has no e-invoice."""
+    return bool(invoice.stacked_taxes)
+
+
+def tax_exchange_rate(session: Session, *, org_id: int, currency: str, tax_currency: str, on):
+    """Units of `tax_currency` for one unit of `currency` on a day, from the organization's
+    effective-dated rates into its base currency (workforce's ExchangeRate): direct when
+    one of them is the base currency, else the cross rate of the two; None when a rate is
+    missing."""
+    from fms.identity.models import Organization
+    from fms.workforce.validation import exchange_rate_on
+
+    base = session.get(Organization, org_id).base_currency
+
+    def in_base(code: str) -> Decimal | None:
+        if code == base:
+            return Decimal(1)
+        row = exchange_rate_on(session, code, on)
+        return None if row is None else Decimal(row.rate)
+
+    ours, theirs = in_base(currency), in_base(tax_currency)
+    if ours is None or theirs is None or theirs == 0:
+        return None
+    return _QUOTIENT.divide(ours, theirs).quantize(
+        Decimal(1).scaleb(-TAX_FX_SCALE), rounding=ROUND_HALF_UP
+    )
+
+
+def _tax_currency_rate(session, actor, invoice: Invoice, on: date) -> TaxCurrencyRate | None:
+    """The tax currency and rate an invoice is issued with (None: its own currency is the
+    tax currency). A credit note keeps its invoice's; without a rate: RuleViolation."""
+    if invoice.kind == "credit_note" and invoice.credited_invoice_id:
+        original = session.get(Invoice, invoice.credited_invoice_id)
+        if original.tax_currency and original.tax_exchange_rate is not None:
+            return TaxCurrencyRate(original.tax_currency, original.tax_exchange_rate)
+    entity = session.get(BillToEntity, invoice.bill_to_entity_id)
+    wanted = entity.tax_currency
+    if not wanted or wanted == invoice.currency:
+        return None
+    rate = tax_exchange_rate(
+        session, org_id=actor.org_id, currency=invoice.currency, tax_currency=wanted, on=on
+    )
+    if rate is None:
+        raise RuleViolation(
+            f"{entity.name} declares VAT in {wanted}: there is no exchange rate to convert "
+            f"{invoice.currency} to {wanted} on {on.isoformat()}. Add the rates under "
+            "Exchange rates, then issue.",
+            errors={"tax_currency": ["No exchange rate."]},
+        )
+    return TaxCurrencyRate(wanted, rate)
+
+
+def _fix_tax_currency(session, invoice: Invoice, fx: TaxCurrencyRate | None) -> dict:
+    """Store the VAT breakdown in the tax currency (each row rounded once; the total is
+    their sum) on the rows of a draft about to be issued, by statements (the rows are
+    the invoice's, written in the issuing transaction); answer the invoice's values."""
+    if fx is None:
+        return {}
+    total = Decimal(0)
+    rows = session.execute(
+        select(InvoiceTax.id, InvoiceTax.taxable, InvoiceTax.tax).where(
+            InvoiceTax.invoice_id == invoice.id
+        )
+    ).all()
+    for row_id, taxable, tax in rows:
+        taxable_tc = arithmetic.in_tax_currency(taxable, fx.rate, fx.currency)
+        tax_tc = arithmetic.in_tax_currency(tax, fx.rate, fx.currency)
+        total += tax_tc
+        session.execute(
+            update(InvoiceTax)
+            .where(InvoiceTax.id == row_id)
+            .values(taxable_in_tax_currency=taxable_tc, tax_in_tax_currency=tax_tc)
+            .execution_options(synchronize_session=False)
+        )
+    for row in session.identity_map.values():  # loaded rows read the stored values again
+        if isinstance(row, InvoiceTax) and row.invoice_id == invoice.id:
+            session.expire(row, ["taxable_in_tax_currency", "tax_in_tax_currency"])
+    return {
+        "tax_currency": fx.currency,
+        "tax_exchange_rate": fx.rate,
+        "tax_total_in_tax_currency": total,
+    }
+
+
 def _issue(session, actor, invoice: Invoice, settings, today) -> Invoice:
     issue_date = today or org_today(session, actor)
+    fx = _tax_currency_rate(session, actor, invoice, issue_date)  # first: a refusal writes nothing
     year = rules.series_year(issue_date, settings.yearly_reset)
     number = next_number(session, org_id=actor.org_id, kind=invoice.kind, year=year)
     prefix = (
@@ -214,6 +325,7 @@ def _issue(session, actor, invoice: Invoice, settings, today) -> Invoice:
         "issued_by_user_id": actor.user_id,
         "issuer_snapshot": _snapshot_issuer(settings),
         "bill_to_snapshot": _snapshot_bill_to(entity),
+        **_fix_tax_currency(session, invoice, fx),
     }
     transition(
         session,
@@ -224,7 +336,16 @@ def _issue(session, actor, invoice: Invoice, settings, today) -> Invoice:
         action=f"{invoice.kind}.issued",
         values=values,
         label=_label(invoice),
-        after={"number": text, "issue_date": issue_date, "gross": invoice.gross_total},
+        after={
+            "number": text,
+            "issue_date": issue_date,
+            "gross": invoice.gross_total,
+            **(
+                {"tax_currency": fx.currency, "tax_exchange_rate": fx.rate}
+                if fx is not None
+                else {}
+            ),
+        },
     )
     if invoice.kind == "credit_note":
         _apply_credit(session, actor, invoice)
@@ -386,6 +507,7 @@ def create_credit_note(
         credited_invoice_id=original.id,
         release_items=bool(release_items),
         reason=reason,
+        stacked_taxes=original.stacked_taxes,
         created_by_user_id=actor.user_id,
     )
     session.add(note)
@@ -402,7 +524,8 @@ def create_credit_note(
         )
     session.add_all(note_lines)
     totals = arithmetic.invoice_totals(
-        ((line.vat_category, line.vat_rate, line.net) for line in note_lines), note.currency
+        ((line.vat_category, line.vat_rate, line.net, line.tax_components) for line in note_lines),
+        note.currency,
     )
     note.net_total, note.tax_total, note.gross_total = totals.net, totals.tax, totals.gross
     add_tax_rows(session, note, totals.breakdown)

@@ -17,12 +17,19 @@ from fms.errors import AlreadyExists, InvalidInput, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
 from fms.invoicing import rules
-from fms.invoicing.models import BillingSettings, BillToEntity, CostCentreBilling, VatRate
+from fms.invoicing.models import (
+    BillingSettings,
+    BillToEntity,
+    CostCentreBilling,
+    ServiceFee,
+    TaxComponent,
+    VatRate,
+)
 from fms.records import add_unique
 from fms.tenancy import get_in_org
 from fms.timekeeping import utcnow
 from fms.timesheets.services import date_in, text_in
-from fms.workforce.models import CostCentre
+from fms.workforce.models import CostCentre, Supplier
 
 _COUNTRY = re.compile(r"[A-Z]{2}", re.ASCII)
 _IBAN = re.compile(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", re.ASCII)
@@ -159,7 +166,16 @@ def set_logo(session, *, actor: Actor, upload) -> BillingSettings:
 
 
 def _entity_values(
-    *, name, country, address, vat_id, tax_currency, po_required, default_po, tax_category
+    *,
+    name,
+    country,
+    address,
+    vat_id,
+    tax_currency,
+    po_required,
+    default_po,
+    tax_category,
+    region=None,
 ) -> dict:
     """A bill-to entity's fields, checked the one way for adding and changing."""
     if tax_category is not None and tax_category not in rules.VAT_CATEGORIES:
@@ -180,6 +196,7 @@ def _entity_values(
         "po_required": bool(po_required),
         "default_po": text_in(default_po, limit=40, name="default_po") or None,
         "tax_category": tax_category,
+        "region": region_in(region),
     }
 
 
@@ -195,6 +212,7 @@ def add_bill_to_entity(
     po_required=False,
     default_po=None,
     tax_category=None,
+    region=None,
 ) -> BillToEntity:
     """Add one of the client's legal entities that invoices are addressed to (names are
     unique in the organization)."""
@@ -208,6 +226,7 @@ def add_bill_to_entity(
         po_required=po_required,
         default_po=default_po,
         tax_category=tax_category,
+        region=region,
     )
     name = values["name"]
     row = add_unique(
@@ -235,6 +254,7 @@ def update_bill_to_entity(session, *, actor: Actor, bill_to_entity_id, **changes
         "po_required",
         "default_po",
         "tax_category",
+        "region",
     )
     unknown = set(changes) - set(fields)
     if unknown:
@@ -404,3 +424,178 @@ def set_einvoice(session, *, actor: Actor, enabled) -> BillingSettings:
         after={"einvoice_enabled": enabled},
     )
     return row
+
+
+# --- stacked taxes, service fees (issue 13) -------------------------------------------------
+
+_REGION = re.compile(r"[A-Z0-9]{1,3}", re.ASCII)
+_TAX_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 .&/-]{0,19}", re.ASCII)
+FEE_PLACES = 4  # a fee of 2.5 % or 3.1234 %; more digits than that is a typo
+MAX_FEE = Decimal(100)
+
+
+def region_in(value, name: str = "region") -> str | None:
+    """A subdivision code of ISO 3166-2 without its country ("QC" of CA-QC), or None."""
+    text = str(value or "").strip().upper()
+    if "-" in text:  # "CA-QC" as printed in ISO 3166-2
+        text = text.split("-", 1)[1]
+    if not text:
+        return None
+    if not _REGION.fullmatch(text):
+        raise InvalidInput(
+            "The province or state code of ISO 3166-2, such as QC.",
+            errors={name: ["Region code."]},
+        )
+    return text
+
+
+def _percent_in(value, name: str, *, places: int, message: str) -> Decimal:
+    try:
+        percent = money.to_decimal(value)
+    except (TypeError, ValueError):
+        percent = None
+    if percent is None or not 0 <= percent <= 100 or percent != round(percent, places):
+        raise InvalidInput(message, errors={name: [message]})
+    return percent
+
+
+def add_tax_component(
+    session, *, actor: Actor, country, region=None, category="standard", name, rate, effective_from
+) -> TaxComponent:
+    """One named tax of a jurisdiction's set from a date on (Quebec: GST 5 % and QST
+    9.975 %, each entered with the same date). Where a jurisdiction (country and region,
+    else the country as a whole) has a set, a line billed there carries each of its
+    components instead of the country's VAT rate. Names are unique in a set."""
+    require(actor, "invoicing.manage")
+    country = country_in(country)
+    region = region_in(region) or ""
+    if category not in rules.VAT_CATEGORIES or category in rules.ZERO_RATED:
+        raise InvalidInput(
+            "Standard or reduced: the categories that carry tax.",
+            errors={"category": ["Standard or reduced."]},
+        )
+    label = text_in(name, limit=20, name="name", required=True)
+    if not _TAX_NAME.fullmatch(label):
+        raise InvalidInput(
+            "A short name as the invoice prints it, such as GST or QST.",
+            errors={"name": ["Name."]},
+        )
+    percent = _percent_in(rate, "rate", places=4, message="A percentage from 0 to 100.")
+    start = date_in(effective_from, "effective_from")
+    row = add_unique(
+        session,
+        TaxComponent(
+            org_id=actor.org_id,
+            country=country,
+            region=region,
+            category=category,
+            name=label,
+            rate=percent,
+            effective_from=start,
+        ),
+        existing=lambda: session.scalar(
+            select(TaxComponent.id).where(
+                TaxComponent.country == country,
+                TaxComponent.region == region,
+                TaxComponent.category == category,
+                TaxComponent.effective_from == start,
+                TaxComponent.name == label,
+            )
+        ),
+        detail="This tax is in that jurisdiction's set from this date already.",
+    )
+    audit.record(
+        session,
+        actor,
+        "tax_component.created",
+        row,
+        after={
+            "country": country,
+            "region": region,
+            "category": category,
+            "name": label,
+            "rate": percent,
+            "from": start,
+        },
+    )
+    return row
+
+
+def tax_component_sets(session) -> dict[tuple[str, str, str], list[tuple[date, tuple]]]:
+    """Every tax component set of the organization by (country, region, category): oldest
+    first, each (effective_from, ((name, percent), ...)) in the order entered."""
+    sets: dict[tuple[str, str, str], dict[date, list]] = {}
+    for row in session.scalars(
+        select(TaxComponent).order_by(TaxComponent.effective_from, TaxComponent.id)
+    ):
+        by_day = sets.setdefault((row.country, row.region, row.category), {})
+        by_day.setdefault(row.effective_from, []).append((row.name, row.rate))
+    return {
+        key: [(day, tuple(parts)) for day, parts in sorted(by_day.items())]
+        for key, by_day in sets.items()
+    }
+
+
+def components_for(sets, *, country: str, region: str | None, category: str, day: date):
+    """The stacked taxes of a line billed to (country, region) on `day`: the region's set,
+    else the country's (region ""); None when neither has one (the VAT rate applies)."""
+    for place in ((region or ""), "") if region else ("",):
+        found = rules.components_on(sets.get((country, place, category), []), day)
+        if found:
+            return found
+    return None
+
+
+def set_service_fee(session, *, actor: Actor, percent, supplier_id=None) -> ServiceFee | None:
+    """The service fee the close adds as its own lines: a percentage (0 to 100, at most 4
+    decimals) of the organization, or of one supplier's engagements instead (a supplier of
+    another organization is not found). An empty percentage removes it (a supplier's:
+    the organization's applies again). Invoices already made keep their fee lines."""
+    require(actor, "invoicing.manage")
+    supplier = None
+    if supplier_id not in (None, ""):
+        supplier = get_in_org(session, Supplier, supplier_id, what="supplier")
+    value = None
+    if percent not in (None, ""):
+        value = _percent_in(
+            percent,
+            "percent",
+            places=FEE_PLACES,
+            message=f"A percentage from 0 to 100, with at most {FEE_PLACES} decimals.",
+        )
+    where = ServiceFee.supplier_id == supplier.id if supplier else ServiceFee.supplier_id.is_(None)
+    row = session.scalar(select(ServiceFee).where(where))
+    before = {"percent": row.percent} if row else None
+    target = {"supplier_id": supplier.id if supplier else None, "percent": value}
+    if value is None:
+        if row is None:
+            return None
+        session.delete(row)
+        session.flush()
+        audit.record(session, actor, "service_fee.removed", row, before=before, after=target)
+        return None
+    if row is None:
+        row = add_unique(
+            session,
+            ServiceFee(org_id=actor.org_id, supplier_id=target["supplier_id"], percent=value),
+            existing=lambda: session.scalar(select(ServiceFee.id).where(where)),
+            detail="This fee was set a moment ago; reload and try again.",
+        )
+    else:
+        row.percent = value
+        row.updated_at = utcnow()
+        session.flush()
+    audit.record(session, actor, "service_fee.set", row, before=before, after=target)
+    return row
+
+
+def service_fees(session) -> dict[int | None, Decimal]:
+    """The organization's service fees: percent by supplier id (None: everyone else's)."""
+    return dict(session.execute(select(ServiceFee.supplier_id, ServiceFee.percent)).all())
+
+
+def fee_percent(fees: dict[int | None, Decimal], supplier_id: int | None) -> Decimal:
+    """The fee on an engagement: its supplier's when set, else the organization's, else 0."""
+    if supplier_id is not None and supplier_id in fees:
+        return fees[supplier_id]
+    return fees.get(None, Decimal(0))

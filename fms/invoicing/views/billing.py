@@ -18,6 +18,8 @@ from fms.invoicing.forms import (
     BillToEntityForm,
     CostCentreForm,
     EInvoiceForm,
+    ServiceFeeForm,
+    TaxComponentForm,
     VatRateForm,
 )
 from fms.invoicing.models import BillToEntity, CostCentreBilling, VatRate
@@ -49,6 +51,8 @@ def _page(
     rate_form=None,
     logo_error=None,
     einvoice_form=None,
+    component_form=None,
+    fee_form=None,
 ):
     actor = current_actor()
     require(actor, "invoicing.manage")
@@ -66,7 +70,16 @@ def _page(
     centre_form = centre_form or CostCentreForm()
     centre_form.cost_centre_id.choices = [(str(c.id), f"{c.code} · {c.name}") for c in centres]
     centre_form.bill_to_entity_id.choices = [(str(e.id), e.name) for e in entities]
-    forms = (settings_form, entity_form, centre_form, rate_form, einvoice_form)
+    taxes = _taxes_and_fees(session, component_form, fee_form)
+    forms = (
+        settings_form,
+        entity_form,
+        centre_form,
+        rate_form,
+        einvoice_form,
+        component_form,
+        fee_form,
+    )
     return render_template(
         "invoicing/settings.html",
         settings_form=settings_form or BillingSettingsForm(obj=row),
@@ -85,6 +98,7 @@ def _page(
         logo_error=logo_error,
         einvoice_form=einvoice_form or EInvoiceForm(obj=row),
         einvoice_note=billing.EINVOICE_CURRENCY_NOTE,
+        **taxes,
     ), 422 if logo_error else status_of(*(f for f in forms if f is not None))
 
 
@@ -182,6 +196,7 @@ def add_bill_to():
             po_required=form.po_required.data,
             default_po=form.default_po.data,
             tax_category=form.tax_category.data or None,
+            region=form.region.data,
         ),
         success=lambda e: f"{e.name} added. Assign the cost centres it pays for below.",
         then=url_for(".settings") + "#cost-centres",
@@ -216,6 +231,7 @@ def bill_to_entity(bill_to_entity_id: int):
             po_required=form.po_required.data,
             default_po=form.default_po.data,
             tax_category=form.tax_category.data or None,
+            region=form.region.data,
         ),
         success="Bill-to entity saved; drafts and the next close use it.",
         then=url_for(".settings"),
@@ -263,3 +279,75 @@ def add_vat_rate():
         then=url_for(".settings") + "#vat-rates",
     )
     return done or _page(rate_form=form)
+
+
+# --- stacked taxes and service fees (issue 13) ----------------------------------------------
+
+
+def _taxes_and_fees(session, component_form, fee_form) -> dict:
+    """The settings page's stacked taxes and service fee sections."""
+    from fms.invoicing.models import TaxComponent
+    from fms.workforce.models import Supplier
+
+    suppliers = session.scalars(select(Supplier).order_by(Supplier.name)).all()
+    fee_form = fee_form or ServiceFeeForm()
+    fee_form.supplier_id.choices = [("", "The organization (everyone else)")] + [
+        (str(s.id), s.name) for s in suppliers
+    ]
+    return {
+        "component_form": component_form or TaxComponentForm(),
+        "fee_form": fee_form,
+        "components": session.scalars(
+            select(TaxComponent).order_by(
+                TaxComponent.country,
+                TaxComponent.region,
+                TaxComponent.category,
+                TaxComponent.effective_from,
+                TaxComponent.id,
+            )
+        ).all(),
+        "fees": billing.service_fees(session),
+        "supplier_names": {s.id: s.name for s in suppliers},
+    }
+
+
+@bp.post("/settings/tax-components")
+@login_required
+def add_tax_component():
+    form = TaxComponentForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.add_tax_component(
+            db.session,
+            actor=actor,
+            country=form.country.data,
+            region=form.region.data,
+            category=form.category.data,
+            name=form.name.data,
+            rate=form.rate.data,
+            effective_from=form.effective_from.data,
+        ),
+        success="Tax added to the set. Enter each tax of the set with the same date.",
+        then=url_for(".settings") + "#stacked-taxes",
+    )
+    return done or _page(component_form=form)
+
+
+@bp.post("/settings/service-fee")
+@login_required
+def set_service_fee():
+    form = ServiceFeeForm()
+    actor = current_actor()
+    done = submitted(
+        form,
+        lambda: billing.set_service_fee(
+            db.session,
+            actor=actor,
+            supplier_id=form.supplier_id.data or None,
+            percent=(form.percent.data or "").strip() or None,
+        ),
+        success="Service fee saved; the next close adds it. Invoices already made keep theirs.",
+        then=url_for(".settings") + "#service-fee",
+    )
+    return done or _page(fee_form=form)
