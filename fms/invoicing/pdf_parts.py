@@ -101,13 +101,16 @@ def compact_rows(document) -> tuple[Compact, list[Row], list[Row]]:
         for line in group.lines
     ] + [["", "", "", "", group.subtotal] for group in document.groups]
     widths = _columns(cells, ["Dates", "Quantity", "Rate", "VAT", "Net"])
+    # no dates column when no line has dates (lines made by hand)
+    with_dates = any(row[0] for row in cells)
     pw = max([1] + [len(str(line.position)) for g in document.groups for line in g.lines])
-    dw = max(20, ROW_WIDTH - pw - sum(widths) - 6 * len(GAP))
+    taken = sum(widths) if with_dates else sum(widths[1:]) - len(GAP)
+    dw = max(20, ROW_WIDTH - pw - taken - 6 * len(GAP))
 
     def figures_of(*values):
         dates, *numbers = values
         return GAP.join(
-            [dates.ljust(widths[0])]
+            ([dates.ljust(widths[0])] if with_dates else [])
             + [v.rjust(w) for v, w in zip(numbers, widths[1:], strict=True)]
         )
 
