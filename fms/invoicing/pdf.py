@@ -7,7 +7,8 @@ finance and org admins.
   formatted per DESIGN.md (fms.formatting, in the organization's locale); a credit note's
   amounts print negative.
 - `invoice_pdf_bytes()` renders that through templates/invoicing/pdf/invoice.html and
-  fms.pdf's restricted fetcher (a pure function of the document).
+  fms.pdf's restricted fetcher (a pure function of the document); a long one in parts on
+  both cores, compactly (fms.invoicing.pdf_parts).
 - `render_invoice_pdf()` stores the PDF and attaches it to the invoice with a conditional
   update WHERE pdf_file_id IS NULL: a retried or duplicated job, or two renders at once,
   leave one file; the loser discards the file it stored. The job
