@@ -39,3 +39,4 @@ bench: install
 	$(BIN)/python bench/headcount.py
 	$(BIN)/python bench/lists.py
 	$(BIN)/python bench/timesheets.py
+	$(BIN)/python bench/invoice_pdf.py

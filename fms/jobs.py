@@ -452,6 +452,13 @@ def start_worker(app, *, burst: bool = False) -> None:
             db.engine.dispose(close=False)
             return super().main_work_horse(*args, **kwargs)
 
+    # rq forks a fresh work horse per job: warmed here, before the first fork, WeasyPrint's
+    # imports (cffi, Pango, fontconfig) and its font cache are inherited by every job, so
+    # a PDF job does not pay a cold start of a second or more each time.
+    from fms.pdf import warm_up
+
+    with app.app_context():
+        warm_up()
     connection = Redis.from_url(app.config["FMS_REDIS_URL"])
     queue = Queue(app.config["FMS_JOB_QUEUE"], connection=connection)
     FMSWorker([queue], connection=connection).work(burst=burst, with_scheduler=False)

@@ -124,16 +124,39 @@ def render_pdf(
     pdf_variant: str | None = None,
 ) -> bytes:
     """Render our HTML to PDF bytes. Relative URLs resolve inside the static folder (or
-    `base_url`), and only what `StaticOnlyFetcher` serves is loaded; `variant` (or
-    `pdf_variant`, WeasyPrint's own name for it) is a WeasyPrint PDF variant ("pdf/a-3b",
-    "pdf/ua-1", ...)."""
-    variant = variant or pdf_variant
+    `base_url`), and only what `StaticOnlyFetcher` serves is loaded; `pdf_variant` (or its
+    older name `variant`) is a WeasyPrint PDF variant ("pdf/a-3b", "pdf/ua-1", ...)."""
     fetcher = fetcher or StaticOnlyFetcher()
+    with _RENDER_LOCK:
+        return write_pdf(
+            html, fetcher=fetcher, base_url=base_url, pdf_variant=pdf_variant or variant
+        )
+
+
+def write_pdf(
+    html: str,
+    *,
+    fetcher: StaticOnlyFetcher,
+    base_url: str | None = None,
+    pdf_variant: str | None = None,
+) -> bytes:
+    """The render itself, without the process's lock: for a process that renders alone
+    (a worker of fms.invoicing.pdf_parts' pool, forked while the parent held the lock)."""
     document = HTML(
         string=html,
         base_url=base_url or fetcher.root.as_uri() + "/",
         url_fetcher=fetcher,
     )
-    options = {"pdf_variant": variant} if variant else {}
-    with _RENDER_LOCK:
-        return document.write_pdf(**options)
+    options = {"pdf_variant": pdf_variant} if pdf_variant else {}
+    return document.write_pdf(**options)
+
+
+def warm_up() -> None:
+    """Render a tiny document once (in the app context), so a process forked after this
+    (an rq work horse, a render pool's worker) starts with WeasyPrint, Pango and fontconfig
+    loaded and the system's fonts scanned."""
+    render_pdf(
+        "<html><body style=\"font-family: 'DejaVu Sans', sans-serif\">"
+        "<p>warm <b>up</b> <span style=\"font-family: 'DejaVu Sans Mono', monospace\">"
+        "0123</span></p></body></html>"
+    )

@@ -71,6 +71,8 @@ ENDPOINT_SCOPES: dict[str, Scope | dict[str, Scope]] = {
     "workforce_api.HeadcountTrend": Scope("reports"),
     "workforce_api.OwnEngagements": Scope("workforce", person=True),
     "workforce_api.OwnProfile": Scope("workforce", person=True),
+    # a freelancer's own statement: their personal token, never an integration's
+    "invoicing_api.MyStatement": Scope("invoicing", "read", person=True),
     # a preview changes nothing
     "timesheets_api.BulkPreview": Scope("timesheets", "read"),
     "tokens_api.CurrentToken": ANY_TOKEN,

@@ -742,6 +742,26 @@ class InvoiceXml(MethodView):
         return xml_response(name, data)
 
 
+@blp.route("/me/statements/<period>")
+class MyStatement(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The signed-in freelancer's self-billing statement as PDF.",
+                "content": storage.openapi_content(["pdf"]),
+            }
+        }
+    )
+    @bad_period
+    def get(self, period: str):
+        """Download the signed-in freelancer's own self-billing statement of a billing
+        period ("2026-11"): their lines on issued invoices, what was billed for their work
+        and what they will be paid. 404 when nothing was billed for them then."""
+        from fms.invoicing.views.mine import send_statement
+
+        return send_statement(period)
+
+
 @blp.route("/invoices/<int:invoice_id>/issue")
 class InvoiceIssue(MethodView):
     @idempotent

@@ -7,7 +7,8 @@ finance and org admins.
   formatted per DESIGN.md (fms.formatting, in the organization's locale); a credit note's
   amounts print negative.
 - `invoice_pdf_bytes()` renders that through templates/invoicing/pdf/invoice.html and
-  fms.pdf's restricted fetcher (a pure function of the document).
+  fms.pdf's restricted fetcher (a pure function of the document); a long one in parts on
+  both cores, compactly (fms.invoicing.pdf_parts).
 - `render_invoice_pdf()` stores the PDF and attaches it to the invoice with a conditional
   update WHERE pdf_file_id IS NULL: a retried or duplicated job, or two renders at once,
   leave one file; the loser discards the file it stored. The job
@@ -409,22 +410,26 @@ def _not_issued(invoice: Invoice) -> str:
 # --- rendering ------------------------------------------------------------------------------
 
 
-def invoice_html(document: InvoiceDocument, *, template=TEMPLATE) -> str:
-    """The document's HTML (a template name, or a jinja Template)."""
+def invoice_html(document: InvoiceDocument, *, template=TEMPLATE, **context) -> str:
+    """The document's HTML (a template name, or a jinja Template); `context` is the compact
+    layout's (fms.invoicing.pdf_parts: `compact` and the `part` to print)."""
     env = current_app.jinja_env
     compiled = env.get_template(template) if isinstance(template, str) else template
-    return compiled.render(doc=document)
+    return compiled.render(**{"compact": None, "part": None, **context, "doc": document})
 
 
 def invoice_pdf_bytes(
     document: InvoiceDocument, *, template=TEMPLATE, fetcher=None, pdf_variant=None
 ) -> bytes:
-    """The PDF of a document (pure: the same document gives the same pages); `pdf_variant`
-    a WeasyPrint variant ("pdf/a-3b" for a Factur-X e-invoice)."""
-    from fms.pdf import render_pdf
+    """The PDF of a document (pure: the same document gives the same pages). A long one
+    (fms.invoicing.pdf_parts.FAST_MIN_LINES lines or more) prints its lines compactly and
+    is rendered in parts on both cores, joined and page-numbered; `pdf_variant` (e.g.
+    "pdf/a-3b") applies to every part, and the joined file keeps the first part's
+    catalog."""
+    from fms.invoicing import pdf_parts
 
-    return render_pdf(
-        invoice_html(document, template=template), fetcher=fetcher, pdf_variant=pdf_variant
+    return pdf_parts.render_document(
+        document, template=template, fetcher=fetcher, pdf_variant=pdf_variant
     )
 
 

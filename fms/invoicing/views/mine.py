@@ -1,9 +1,9 @@
 """The freelancer's billed work: per billing period, what was invoiced for their work and
-whether the invoice it is on has been paid."""
+whether the invoice it is on has been paid; and each period's self-billing statement PDF."""
 
 from __future__ import annotations
 
-from flask import render_template
+from flask import render_template, send_file
 from flask_login import login_required
 
 from fms.errors import NotFound
@@ -20,4 +20,27 @@ def mine():
     if not actor.can("own_engagements.read"):
         raise NotFound("No such page.")
     periods = statements.billed_work(db.session, actor=actor, today=org_today())
-    return render_template("invoicing/mine.html", periods=periods)
+    names = statements.period_names(db.session, periods)
+    return render_template("invoicing/mine.html", periods=periods, names=names)
+
+
+@bp.get("/my/statements/<period>.pdf")
+@login_required
+def statement_pdf(period: str):
+    """The signed-in freelancer's own statement of a period ("2026-11"); nobody else's."""
+    return send_statement(period)
+
+
+def send_statement(period: str):
+    """The statement PDF as a download (the web page and the API answer the same)."""
+    import io
+
+    data = statements.statement_pdf(
+        db.session, actor=current_actor(), period=period, today=org_today()
+    )
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"statement-{period}.pdf",
+    )
