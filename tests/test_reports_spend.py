@@ -57,3 +57,152 @@ def test_period_sums_equal_the_invoices_and_the_approved_items(bill, november):
     assert total.period == "total" and total.keys == ()
     # average rate: approved / hours
     assert dec.average_rate == Decimal("95.00")
+
+
+def test_base_currency_at_the_rate_of_the_work_date(bill, november, session):
+    """Base GBP; EUR at 0.85 from 2026-01-01 and 0.90 from 2026-12-01. November: the time
+    group 1591.08 x 0.85 = 1352.418 -> 1352.42, the milestone 850.00, the expense
+    45.30 x 0.85 = 38.505 -> 38.51: 2240.93. The invoice's lines: 1531.08 x 0.85 = 1301.418
+    -> 1301.42, 60.00 -> 51.00, 850.00, 38.51: 2240.93. December: 380.00 x 0.90 = 342.00."""
+    bill.org.base_currency = "GBP"
+    with as_org(session, bill.org.id):
+        session.add_all(
+            [
+                ExchangeRate(currency="EUR", rate=Decimal("0.85"), effective_from=date(2026, 1, 1)),
+                ExchangeRate(currency="EUR", rate=Decimal("0.9"), effective_from=date(2026, 12, 1)),
+            ]
+        )
+        session.flush()
+    result = report(bill, SpendQuery(start=date(2026, 11, 1), end=date(2026, 12, 31)))
+    rows = {(r.period, r.currency): r for r in result.rows}
+    assert set(rows) == {("2026-11", "GBP"), ("2026-12", "GBP")}
+    assert rows[("2026-11", "GBP")].approved == Decimal("2240.93")
+    assert rows[("2026-11", "GBP")].invoiced == Decimal("2240.93")
+    assert rows[("2026-12", "GBP")].approved == Decimal("342.00")
+    assert result.totals["GBP"].approved == Decimal("2582.93")
+    assert result.unconverted == ()
+
+
+def test_amounts_without_a_rate_stay_in_their_currency(bill, november):
+    bill.org.base_currency = "GBP"
+    result = report(bill, SpendQuery(start=date(2026, 11, 1), end=date(2026, 11, 30)))
+    assert result.unconverted == ("EUR",)
+    assert result.totals["EUR"].approved == Decimal("2636.38")
+
+
+@pytest.fixture
+def two_centres(bill, make_unit, session):
+    """A second engagement of the freelancer in another cost centre and department, at 50/h:
+    Nov 2: 90 minutes -> 75.00. The first engagement: Nov 2: 60 minutes at 90/h -> 90.00."""
+    world = bill.world
+    centre = make_unit(bill.org, "cost_centre")
+    department = make_unit(bill.org, "department")
+    other = world.make_engagement(
+        bill.org,
+        freelancer=world.freelancer,
+        manager_id=world.manager.user_id,
+        cost_centre_id=centre.id,
+        department_id=department.id,
+        rate="50",
+        title="Second job",
+    )
+    bill.approved_week(date(2026, 11, 2), (60,))
+    bill.approved_week(date(2026, 11, 2), (90,), engagement=other)
+    first_centre = terms_rows(session, world.engagement.id)[0].cost_centre_id
+    return other, centre, department, first_centre
+
+
+def test_grouping_by_one_and_two_dimensions(bill, two_centres, session):
+    other, centre, department, first_centre = two_centres
+    from fms.workforce.models import CostCentre
+
+    first_name = session.get(CostCentre, first_centre).name
+    one = report(
+        bill,
+        SpendQuery(date(2026, 11, 1), date(2026, 11, 30), group_by=("cost_centre",)),
+    )
+    assert {r.keys: r.approved for r in one.rows} == {
+        (first_name,): Decimal("90.00"),
+        (centre.name,): Decimal("75.00"),
+    }
+    assert one.totals["EUR"].approved == Decimal("165.00")
+    two = report(
+        bill,
+        SpendQuery(date(2026, 11, 1), date(2026, 11, 30), group_by=("engagement", "supplier")),
+    )
+    labels = {r.keys: (r.approved, r.minutes) for r in two.rows}
+    assert labels[(f"ENG-{other.id:04d} · Second job", "Direct (no supplier)")] == (
+        Decimal("75.00"),
+        90,
+    )
+    assert len(labels) == 2
+    weekly = report(bill, SpendQuery(date(2026, 11, 1), date(2026, 11, 30), grain="week"))
+    assert [(r.period, r.approved) for r in weekly.rows] == [("2026-W45", Decimal("165.00"))]
+    quarterly = report(bill, SpendQuery(date(2026, 10, 1), date(2026, 12, 31), grain="quarter"))
+    assert [(r.period, r.approved) for r in quarterly.rows] == [("2026-Q4", Decimal("165.00"))]
+
+
+def test_another_organizations_spend_never_appears(
+    bill, two_centres, make_org, make_member, actor_of
+):
+    other_org = make_org()
+    stranger = actor_of(make_member(other_org, roles=("finance",)))
+    with as_org(bill.session, other_org.id):
+        result = spend.spend_report(
+            bill.session, actor=stranger, query=SpendQuery(date(2026, 11, 1), date(2026, 11, 30))
+        )
+    assert result.rows == [] and result.totals == {}
+
+
+def test_who_may_read_spend(bill):
+    query = SpendQuery(date(2026, 11, 1), date(2026, 11, 30))
+    for actor in (bill.world.manager, bill.world.me):
+        with pytest.raises(NotAllowed):
+            report(bill, query, actor=actor)
+    assert report(bill, query, actor=bill.world.procurement).rows == []
+
+
+@pytest.mark.parametrize(
+    "args, fields",
+    [
+        ({"from": "2026-13-01"}, {"from"}),
+        ({"to": "yesterday"}, {"to"}),
+        ({"from": "2026-05-01", "to": "2026-04-01"}, {"to"}),
+        ({"from": "2020-01-01", "to": "2026-01-01"}, {"to"}),
+        ({"grain": "day"}, {"grain"}),
+        ({"group_by": "colour"}, {"group_by"}),
+        ({"group_by": "country,skill,supplier"}, {"group_by"}),
+        ({"currency": "USD"}, {"currency"}),
+        ({"grain": "year", "currency": "x"}, {"grain", "currency"}),
+    ],
+)
+def test_bad_filters_name_their_fields(args, fields):
+    with pytest.raises(InvalidInput) as caught:
+        spend.parse_spend_query(args, today=date(2026, 12, 2))
+    assert set(caught.value.errors) == fields
+
+
+def test_defaults_and_good_filters():
+    query = spend.parse_spend_query({}, today=date(2026, 12, 2))
+    assert (query.start, query.end, query.grain, query.currency) == (
+        date(2026, 1, 1),
+        date(2026, 12, 2),
+        "month",
+        "base",
+    )
+    query = spend.parse_spend_query(
+        {"from": "2026-01-01", "to": "2026-03-31", "group_by": "country, skill", "grain": "week"},
+        today=date(2026, 12, 2),
+    )
+    assert query.group_by == ("country", "skill") and query.grain == "week"
+
+
+def test_statement_count_is_fixed(bill, two_centres, query_counter):
+    query = SpendQuery(date(2026, 11, 1), date(2026, 11, 30), group_by=("cost_centre", "skill"))
+    with query_counter() as small:
+        report(bill, query)
+    for week in (date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 23)):
+        bill.approved_week(week, (300, 200))
+    with query_counter() as large:
+        report(bill, query)
+    assert len(small) == len(large) <= 5

@@ -61,7 +61,7 @@ from fms.invoicing.models import BillToEntity, CostCentreBilling, Invoice, Invoi
 from fms.invoicing.rules import ISSUED_STATES
 from fms.timekeeping import month_start
 from fms.timesheets import rules as ts_rules
-from fms.timesheets.models import Adjustment, Expense, Milestone, Timesheet, TimeRounding
+from fms.timesheets.models import Adjustment, Expense, Milestone, TimeRounding, Timesheet
 from fms.timesheets.models import TimesheetEntry as Entry
 from fms.workforce import rules as wf_rules
 from fms.workforce.models import (
@@ -423,7 +423,9 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
     overtime = case((and_(has_ot, billable > _STANDARD_DAY), billable - _STANDARD_DAY), else_=0)
     daily = Engagement.kind == "daily"
     half_days = func.coalesce(Entry.half_days, 0)
-    keys = _dimension_keys(query.group_by, terms=terms, engagement=Engagement, freelancer=Freelancer)
+    keys = _dimension_keys(
+        query.group_by, terms=terms, engagement=Engagement, freelancer=Freelancer
+    )
     fx_key = [fx.c.rate.label("fx")] if convert else [null().label("fx")]
     entry_groups = (
         select(
@@ -478,9 +480,7 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
         g.c.currency,
         g.c.fx,
         case((g.c.daily, day_amount), else_=time_amount + ot_amount).label("amount"),
-        (g.c.regular + g.c.overtime + g.c.half_days * ts_rules.HALF_DAY_MINUTES).label(
-            "minutes"
-        ),
+        (g.c.regular + g.c.overtime + g.c.half_days * ts_rules.HALF_DAY_MINUTES).label("minutes"),
     )
 
     # adjustments, milestones, expenses: each an exact numerator over a common divisor
@@ -605,12 +605,12 @@ def _converted_totals(lines, key_names, base: str, convert: bool):
     if convert:
         minor_from = _minor_factor(lines.c.currency)
         minor_to = _minor_factor(literal(base))
-        converted = _round_div(
-            lines.c.amount * lines.c.fx * minor_to, minor_from * _RATE_UNITS
-        )
+        converted = _round_div(lines.c.amount * lines.c.fx * minor_to, minor_from * _RATE_UNITS)
         same = lines.c.currency == base
         currency = case((or_(same, lines.c.fx.isnot(None)), base), else_=lines.c.currency)
-        amount = case((same, lines.c.amount), (lines.c.fx.isnot(None), converted), else_=lines.c.amount)
+        amount = case(
+            (same, lines.c.amount), (lines.c.fx.isnot(None), converted), else_=lines.c.amount
+        )
     else:
         currency, amount = lines.c.currency, lines.c.amount
     stmt = select(
@@ -664,7 +664,8 @@ def _invoiced_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
         .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
         .outerjoin(Engagement, Engagement.id == InvoiceLine.engagement_id)
         .outerjoin(
-            terms, and_(terms.c.engagement_id == InvoiceLine.engagement_id, _covers(terms, work_day))
+            terms,
+            and_(terms.c.engagement_id == InvoiceLine.engagement_id, _covers(terms, work_day)),
         )
         .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
         .where(
@@ -719,9 +720,7 @@ def spend_report(session: Session, *, actor, query: SpendQuery) -> SpendReport:
     labels = [
         _labels(session, name, {k[1][n] for k in cells}) for n, name in enumerate(query.group_by)
     ]
-    period_days = {
-        start: _days_in(start, query) for start in {key[0] for key in cells}
-    }
+    period_days = {start: _days_in(start, query) for start in {key[0] for key in cells}}
     rows = []
     totals: dict[str, dict] = {}
     for (start, key_ids, currency), cell in cells.items():
