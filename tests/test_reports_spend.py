@@ -206,3 +206,94 @@ def test_statement_count_is_fixed(bill, two_centres, query_counter):
     with query_counter() as large:
         report(bill, query)
     assert len(small) == len(large) <= 5
+
+
+# --- budget vs actual -------------------------------------------------------------------
+
+
+def test_budget_actual_forecast_and_alerts(bill, session):
+    """Cap 2000.00; Nov 2-3: 2 x 480 minutes at 90/h = 1440.00 (72 %: no warning yet).
+    Today Monday Nov 30: the last four weeks (Nov 2-29) burnt 1440.00, 360.00 a week; 31
+    days to the end (Dec 31): 360 x 31/7 = 1594.2857; forecast 3034.29 > 2000: an alert."""
+    from fms.reports import budget
+
+    bill.world.set_terms(budget_cap=Decimal("2000"))
+    bill.approved_week(date(2026, 11, 2), (480, 480))
+    with as_org(session, bill.org.id):
+        result = budget.budget_report(session, actor=bill.finance, today=date(2026, 11, 30))
+    [line] = result.engagements
+    assert (line.budget, line.actual, line.burn_per_week, line.forecast) == (
+        Decimal("2000.00"),
+        Decimal("1440.00"),
+        Decimal("360.00"),
+        Decimal("3034.29"),
+    )
+    assert line.consumed == Decimal("72.0") and line.level == "forecast_over"
+    assert result.alerts == [line]
+    [po] = result.purchase_orders
+    [centre] = result.cost_centres
+    assert po.actual == centre.actual == Decimal("1440.00")
+    # 80 % and 100 %
+    bill.approved_week(date(2026, 11, 9), (160,))  # +240.00 -> 1680.00 = 84 %
+    with as_org(session, bill.org.id):
+        [line] = budget.budget_report(
+            session, actor=bill.finance, today=date(2026, 11, 30)
+        ).engagements
+    assert line.actual == Decimal("1680.00") and line.level == "warning"
+    bill.world.set_terms(budget_cap=Decimal("1600"))  # the cap lowered below the spend
+    with as_org(session, bill.org.id):
+        [line] = budget.budget_report(
+            session, actor=bill.finance, today=date(2026, 11, 30)
+        ).engagements
+    assert line.level == "over"
+
+
+def test_budget_needs_the_permission(bill, session):
+    from fms.reports import budget
+
+    with as_org(session, bill.org.id), pytest.raises(NotAllowed):
+        budget.budget_report(session, actor=bill.world.manager, today=date(2026, 11, 30))
+
+
+# --- rate benchmarks --------------------------------------------------------------------
+
+
+def test_rate_benchmarks_average_median_and_range(session, bill, make_freelancer, make_skill):
+    """Python level 4 in PL at 80, 90, 120 an hour: average 96.67, median 90, 80-120; a
+    fourth at 100 makes the median (90 + 100) / 2 = 95.00. One at level 2 is its own row."""
+    from fms.reports import rates
+    from fms.workforce.models import FreelancerSkill
+
+    org = bill.org
+    python = make_skill(org)
+
+    def person(rate, level=4, country="PL"):
+        freelancer = make_freelancer(org, country=country)
+        with as_org(session, org.id):
+            session.add(
+                FreelancerSkill(freelancer_id=freelancer.id, skill_id=python.id, level=level)
+            )
+            session.flush()
+        bill.world.make_engagement(org, freelancer=freelancer, rate=rate)
+
+    for rate in ("80", "90", "120"):
+        person(rate)
+    person("70", level=2)
+    today = date(2026, 6, 1)
+
+    def rows():
+        with as_org(session, org.id):
+            found = rates.rate_benchmarks(session, actor=bill.finance, today=today)
+        return {(r.skill, r.level, r.country): r for r in found if r.skill == python.name}
+
+    top = rows()[(python.name, 4, "PL")]
+    assert (top.count, top.average, top.median, top.low, top.high) == (
+        3,
+        Decimal("96.67"),
+        Decimal("90.00"),
+        Decimal("80.00"),
+        Decimal("120.00"),
+    )
+    assert rows()[(python.name, 2, "PL")].median == Decimal("70.00")
+    person("100")
+    assert rows()[(python.name, 4, "PL")].median == Decimal("95.00")

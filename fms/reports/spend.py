@@ -171,7 +171,6 @@ class SpendReport:
 
 def default_range(today: date) -> tuple[date, date]:
     """The last twelve months up to today: the first day of the month a year before."""
-    start = date(today.year - 1, today.month, 1)
     if today.month == 12:
         start = date(today.year, 1, 1)
     else:
@@ -231,7 +230,10 @@ def parse_spend_query(args: Mapping[str, str], *, today: date) -> SpendQuery:
 
 
 def period_start_expr(column, grain: str, dialect: str):
-    """SQL: the first day of the week (Monday), month or quarter of a date column."""
+    """SQL: the first day of the week (Monday), month or quarter of a date column; "all"
+    (for budgets: one bucket over the whole range) a constant."""
+    if grain == "all":
+        return literal(_EARLIEST, Date)
     if grain == "month":
         return month_start(column, dialect)
     if dialect == "postgresql":
