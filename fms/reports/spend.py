@@ -247,6 +247,8 @@ def period_start_expr(column, grain: str, dialect: str):
 
 
 def period_label(start: date, grain: str) -> str:
+    if grain == "all":
+        return "total"
     if grain == "week":
         year, week, _ = start.isocalendar()
         return f"{year}-W{week:02d}"
@@ -257,6 +259,8 @@ def period_label(start: date, grain: str) -> str:
 
 def period_starts(query: SpendQuery) -> list[date]:
     """Every period the range touches, in order (empty periods show as zeros)."""
+    if query.grain == "all":
+        return [_EARLIEST]
     first = _to_period_start(query.start, query.grain)
     result, current = [], first
     while current <= query.end:
@@ -757,6 +761,8 @@ def spend_report(session: Session, *, actor, query: SpendQuery) -> SpendReport:
 
 def _days_in(start: date, query: SpendQuery) -> int:
     """The days of a period that lie within the report's range (FTE's denominator)."""
+    if query.grain == "all":
+        return (query.end - query.start).days + 1
     end = _next_period(start, query.grain) - timedelta(days=1)
     return max(1, (min(end, query.end) - max(start, query.start)).days + 1)
 
