@@ -50,7 +50,9 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from fms import money
 from fms.errors import InvalidInput
@@ -292,15 +294,41 @@ def _minor_factor(currency_column):
     return case(*whens, else_=100) if whens else literal(100)
 
 
+class _int_div(FunctionElement):
+    """a / b as an exact integer quotient (toward zero): `div()` over NUMERIC on PostgreSQL,
+    so no product can overflow a BIGINT there; integer division on SQLite (64-bit)."""
+
+    type = BigInteger()
+    inherit_cache = True
+    name = "int_div"
+
+
+@compiles(_int_div)
+def _int_div_default(element, compiler, **kw):
+    a, b = list(element.clauses)
+    a, b = compiler.process(a, **kw), compiler.process(b, **kw)
+    return f"(CAST({a} AS INTEGER) / CAST({b} AS INTEGER))"
+
+
+@compiles(_int_div, "postgresql")
+def _int_div_postgresql(element, compiler, **kw):
+    a, b = list(element.clauses)
+    a, b = compiler.process(a, **kw), compiler.process(b, **kw)
+    return f"div(CAST({a} AS NUMERIC), CAST({b} AS NUMERIC))"
+
+
 def _round_div(numerator, denominator):
-    """SQL: numerator / denominator rounded half-up (away from zero), in integers. Both are
-    cast to BIGINT: PostgreSQL's SUM of a bigint is a numeric, whose `/` would not
-    truncate."""
-    numerator, denominator = cast(numerator, BigInteger), cast(denominator, BigInteger)
+    """SQL: numerator / denominator rounded half-up (away from zero), exactly in integers
+    (PostgreSQL's SUM of a bigint is a NUMERIC, whose `/` would not truncate)."""
     return case(
-        (numerator >= 0, (numerator * 2 + denominator) // (denominator * 2)),
-        else_=-((-numerator * 2 + denominator) // (denominator * 2)),
+        (numerator >= 0, _int_div(numerator * 2 + denominator, denominator * 2)),
+        else_=-_int_div(-numerator * 2 + denominator, denominator * 2),
     )
+
+
+def _per_minor(currency_column):
+    """SQL: rate units per minor unit of the currency (10**6 / 10**digits, exact)."""
+    return _RATE_UNITS // _minor_factor(currency_column)
 
 
 def _raw(column):
@@ -470,16 +498,16 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
     # GROUP BY every column but the sums: period, keys, currency, engagement, kind, rates, fx
     entry_groups = entry_groups.group_by(*range_positions(7 + len(keys))).subquery("entry_groups")
     g = entry_groups
-    minor = _minor_factor(g.c.currency)
-    time_amount = _round_div(g.c.rate * g.c.regular * minor, _RATE_UNITS * 60)
+    per_minor = _per_minor(g.c.currency)
+    time_amount = _round_div(g.c.rate * g.c.regular, per_minor * 60)
     ot_amount = case(
         (
             g.c.ot_rate.isnot(None),
-            _round_div(g.c.ot_rate * g.c.overtime * minor, _RATE_UNITS * 60),
+            _round_div(g.c.ot_rate * g.c.overtime, per_minor * 60),
         ),
         else_=0,
     )
-    day_amount = _round_div(g.c.rate * g.c.half_days * minor, _RATE_UNITS * 2)
+    day_amount = _round_div(g.c.rate * g.c.half_days, per_minor * 2)
     entry_amounts = select(
         g.c.period,
         *[g.c[k.name] for k in keys],
@@ -591,9 +619,7 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
         *[o.c[k] for k in key_names],
         o.c.currency,
         o.c.fx,
-        _round_div(o.c.numerator * _minor_factor(o.c.currency), o.c.per * _RATE_UNITS).label(
-            "amount"
-        ),
+        _round_div(o.c.numerator, o.c.per * _per_minor(o.c.currency)).label("amount"),
         o.c.minutes,
     )
     return _converted_totals(union_all(entry_amounts, other_amounts), key_names, base, convert)
@@ -609,9 +635,12 @@ def _converted_totals(lines, key_names, base: str, convert: bool):
     its rate (rounded once), a line with no rate kept in its currency."""
     lines = lines.subquery("lines")
     if convert:
-        minor_from = _minor_factor(lines.c.currency)
+        # amount (minor units of its currency) x rate, into minor units of the base
         minor_to = _minor_factor(literal(base))
-        converted = _round_div(lines.c.amount * lines.c.fx * minor_to, minor_from * _RATE_UNITS)
+        converted = _round_div(
+            lines.c.amount * lines.c.fx * minor_to,
+            _minor_factor(lines.c.currency) * _RATE_UNITS,
+        )
         same = lines.c.currency == base
         currency = case((or_(same, lines.c.fx.isnot(None)), base), else_=lines.c.currency)
         amount = case(
@@ -656,7 +685,8 @@ def _invoiced_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
     ]
     sign = case((Invoice.kind == "credit_note", -1), else_=1)
     minor = _minor_factor(Invoice.currency)
-    amount = cast(sign * _raw(InvoiceLine.net) * minor, BigInteger) // _MONEY_UNITS
+    # nets are stored rounded to the minor unit: exact in minor units
+    amount = sign * _int_div(_raw(InvoiceLine.net), _MONEY_UNITS // minor)
     stmt = (
         select(
             period_start_expr(Invoice.period_start, query.grain, dialect).label("period"),

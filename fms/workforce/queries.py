@@ -261,27 +261,34 @@ def trend(session: Session, *, org_id: int, today: date, months: int = 12, filte
         *(select(literal(point, Date).label("on")) for point in points_list)
     ).subquery("points")
     on = points.c.on
-    later = aliased(EngagementTerms)
-    latest = (
-        select(func.max(later.effective_from))
-        .where(later.engagement_id == Engagement.id, later.effective_from <= on)
-        .correlate_except(later)
-        .scalar_subquery()
+    # each terms row with the days it covers (until the next row): a range join, instead of
+    # a correlated max() per date and engagement
+    terms = select(
+        EngagementTerms,
+        func.coalesce(
+            func.lead(EngagementTerms.effective_from).over(
+                partition_by=EngagementTerms.engagement_id,
+                order_by=EngagementTerms.effective_from,
+            ),
+            literal(date(9999, 12, 31), Date),
+        ).label("valid_to"),
     )
+    terms = terms.where(EngagementTerms.org_id == org_id).subquery("terms")
     stmt = (
         select(
             on.label("on"),
             Engagement.freelancer_id.label("person"),
             Engagement.id.label("engagement"),
-            EngagementTerms.weekly_minutes.label("minutes"),
+            terms.c.weekly_minutes.label("minutes"),
         )
         .select_from(points)
         .join(Engagement, and_(Engagement.start_date <= on, Engagement.end_date >= on))
         .join(
-            EngagementTerms,
+            terms,
             and_(
-                EngagementTerms.engagement_id == Engagement.id,
-                EngagementTerms.effective_from == latest,
+                terms.c.engagement_id == Engagement.id,
+                terms.c.effective_from <= on,
+                terms.c.valid_to > on,
             ),
         )
         .join(Freelancer, Freelancer.id == Engagement.freelancer_id)
@@ -290,7 +297,10 @@ def trend(session: Session, *, org_id: int, today: date, months: int = 12, filte
     if "skill_id" in filters:
         stmt = stmt.join(FreelancerSkill, FreelancerSkill.freelancer_id == Freelancer.id)
     for name, value in filters.items():
-        stmt = stmt.where(_dimension(FILTERS[name]) == value)
+        column = _dimension(FILTERS[name])
+        if column.table is EngagementTerms.__table__:
+            column = terms.c[column.key]
+        stmt = stmt.where(column == value)
     rows = stmt.subquery()
     per_person = (
         select(
