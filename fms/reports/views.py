@@ -80,30 +80,20 @@ def spend():
         query = spend_service.parse_spend_query({}, today=today)
     report = spend_service.spend_report(db.session, actor=actor, query=query)
     dimension = query.group_by[0] if query.group_by else "cost_centre"
-    by_dimension = (
-        report
-        if query.group_by[:1] == (dimension,) and len(query.group_by) == 1
-        else spend_service.spend_report(
-            db.session,
-            actor=actor,
-            query=spend_service.SpendQuery(
-                query.start, query.end, "all", (dimension,), query.currency
-            ),
-        )
-    )
-    top = spend_service.spend_report(
+    # one more report serves both side panels: by the dimension and by engagement, summed
+    # over the range ("all": one bucket)
+    panel_groups = (dimension,) if dimension == "engagement" else (dimension, "engagement")
+    panels = spend_service.spend_report(
         db.session,
         actor=actor,
-        query=spend_service.SpendQuery(
-            query.start, query.end, "all", ("engagement",), query.currency
-        ),
+        query=spend_service.SpendQuery(query.start, query.end, "all", panel_groups, query.currency),
     )
     currency = report.base_currency if query.currency == "base" else None
     currencies = report.currencies or [report.base_currency]
     shown = currency if currency in currencies else currencies[0]
     trend = _trend_rows(report, shown)
-    dimension_rows = _totals_by_key(by_dimension, shown)
-    top_rows = _totals_by_key(top, shown)[:10]
+    dimension_rows = _totals_by_key(panels, shown, 0)
+    top_rows = _totals_by_key(panels, shown, len(panel_groups) - 1)[:10]
     alerts = budget.budget_report(db.session, actor=actor, today=today).alerts[:6]
     headcount = None
     if actor.can("headcount.read"):
@@ -180,13 +170,15 @@ def _trend_rows(report, currency: str) -> list[dict]:
     return result
 
 
-def _totals_by_key(report, currency: str) -> list[dict]:
-    """The report's rows summed over periods per group key, largest approved first."""
+def _totals_by_key(report, currency: str, position: int) -> list[dict]:
+    """The report's rows summed per one of their group keys (over periods and the other
+    key), largest approved first."""
     sums: dict = {}
     for row in report.rows:
         if row.currency != currency:
             continue
-        cell = sums.setdefault(row.keys, [Decimal(0), Decimal(0), 0])
+        keys = row.keys[position : position + 1]
+        cell = sums.setdefault(keys, [Decimal(0), Decimal(0), 0])
         cell[0] += row.approved
         cell[1] += row.invoiced
         cell[2] += row.minutes
