@@ -297,3 +297,22 @@ def test_rate_benchmarks_average_median_and_range(session, bill, make_freelancer
     assert rows()[(python.name, 2, "PL")].median == Decimal("70.00")
     person("100")
     assert rows()[(python.name, 4, "PL")].median == Decimal("95.00")
+
+
+def test_daily_rates_in_large_currencies_stay_exact(bill):
+    """A daily engagement at 300,000,000.50 IDR a day: 3 full days (6 half days) bill
+    6 x 300,000,000.50 / 2 = 900,000,001.50 IDR; the sums stay exact however large."""
+    world = bill.world
+    daily = world.make_engagement(
+        bill.org,
+        freelancer=world.freelancer,
+        manager_id=world.manager.user_id,
+        kind="daily",
+        currency="IDR",
+        rate="300000000.5",
+    )
+    world.set_terms(engagement=daily, budget_cap=Decimal("100000000000"))
+    bill.approved_week(date(2026, 11, 2), (0, 0, 0), engagement=daily, days="1")
+    result = report(bill, SpendQuery(date(2026, 11, 1), date(2026, 11, 30), currency="original"))
+    assert result.totals["IDR"].approved == Decimal("900000001.50")
+    assert result.totals["IDR"].minutes == 3 * 480
