@@ -185,9 +185,7 @@ def main() -> None:
                 lambda: rates.rate_benchmarks(session, actor=actor, today=today)
             ),
             "headcount trend, one grouped query": rolled_back(
-                lambda: workforce_queries.trend(
-                    session, org_id=data.org_id, today=today, months=12
-                )
+                lambda: workforce_queries.trend(session, org_id=data.org_id, today=today, months=12)
             ),
             "headcount trend, per month (before)": rolled_back(
                 lambda: per_month_trend(session, data.org_id, today)
@@ -223,8 +221,7 @@ def main() -> None:
                     "headcount.trend.p95_ms": ms("headcount trend, one grouped query"),
                     "headcount.trend_per_month.p95_ms": ms("headcount trend, per month (before)"),
                     "page.spend_dashboard.data": (
-                        f"{db.engine.dialect.name}, {people} freelancers, "
-                        f"{sheets} sheets"
+                        f"{db.engine.dialect.name}, {people} freelancers, {sheets} sheets"
                     ),
                 }
             )
