@@ -172,7 +172,8 @@ class SpendReport:
 
 
 def default_range(today: date) -> tuple[date, date]:
-    """The last twelve months up to today: the first day of the month a year before."""
+    """The last twelve months up to today: from the first day of the month eleven months
+    before this one."""
     if today.month == 12:
         start = date(today.year, 1, 1)
     else:
