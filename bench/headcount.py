@@ -85,6 +85,10 @@ def main() -> None:
             "trend, 12 month-ends": lambda: queries.trend(
                 session, org_id=org.id, today=today, months=12
             ),
+            "trend, per month (before)": lambda: [
+                queries._figures(session, point, {}, None, queries.standard_week(session, org.id))
+                for point in queries.month_ends(today, 12)
+            ],
             "ending in 30/60/90 days": lambda: queries.ending_soon(session, today=today),
             "engagement list, first page": lambda: queries.engagement_list(
                 session, on=today, page=1

@@ -318,3 +318,114 @@ def test_headcount_page_ending_soon_panel_follows_the_department_filter(
     panel = page[page.index("<h2>Ending soon</h2>") :]
     assert '<div class="fms-stat-value">1</div><div class="fms-muted small">within 30' in panel
     assert "matching the filters" in panel and "matching the filters" not in everyone
+
+
+# --- the trend is one grouped query with the figures of the per-month computation --------
+
+
+def _reference_month(engagements, terms, people_of, on, standard, keep=lambda e, t: True):
+    """Headcount on one day, computed in Python from the rows (independently of SQL)."""
+    minutes_by_person: dict = {}
+    engagements_by_person: dict = {}
+    for e in engagements:
+        if e.state not in ("active", "ended") or not (e.start_date <= on <= e.end_date):
+            continue
+        history = sorted(
+            (t for t in terms if t.engagement_id == e.id), key=lambda t: t.effective_from
+        )
+        current = [t for t in history if t.effective_from <= on]
+        if not current:
+            continue
+        row = current[-1]
+        if not keep(e, row):
+            continue
+        person = people_of[e.id]
+        minutes_by_person[person] = minutes_by_person.get(person, 0) + row.weekly_minutes
+        engagements_by_person[person] = engagements_by_person.get(person, 0) + 1
+    fte = sum(min(m, standard) for m in minutes_by_person.values())
+    return (
+        len(minutes_by_person),
+        sum(engagements_by_person.values()),
+        (Decimal(fte) / Decimal(standard)).quantize(Decimal("0.01")),
+    )
+
+
+def test_trend_equals_the_per_month_computation(
+    session, org, make_engagement, make_freelancer, make_unit
+):
+    import random
+
+    rng = random.Random(14)
+    people = [make_freelancer(org) for _ in range(6)]
+    other_department = make_unit(org, "department")
+    for n in range(14):
+        start = date(2025, 6, 1) + timedelta(days=rng.randint(0, 300))
+        engagement = make_engagement(
+            org,
+            freelancer=rng.choice(people),
+            start=start,
+            end=start + timedelta(days=rng.randint(20, 260)),
+            state=rng.choice(["active", "active", "ended", "draft"]),
+            weekly_minutes=rng.choice([960, 1440, 2400]),
+        )
+        if n % 3 == 0:  # a later change of terms: hours and department
+            first = session.query(EngagementTerms).filter_by(engagement_id=engagement.id).one()
+            with as_org(session, org.id):
+                session.add(
+                    EngagementTerms(
+                        org_id=org.id,
+                        engagement_id=engagement.id,
+                        effective_from=start + timedelta(days=40),
+                        rate=first.rate,
+                        budget_cap=first.budget_cap,
+                        hiring_manager_user_id=first.hiring_manager_user_id,
+                        department_id=other_department.id,
+                        cost_centre_id=first.cost_centre_id,
+                        location_id=first.location_id,
+                        weekly_minutes=2400,
+                    )
+                )
+                session.flush()
+    today = date(2026, 5, 20)
+    with as_org(session, org.id):
+        engagements = session.query(Engagement).all()
+        terms = session.query(EngagementTerms).all()
+        people_of = {e.id: e.freelancer_id for e in engagements}
+        series = queries.trend(session, org_id=org.id, today=today, months=12)
+        filtered = queries.trend(
+            session,
+            org_id=org.id,
+            today=today,
+            months=12,
+            filters={"department_id": other_department.id},
+        )
+    standard = 2400
+    expected = [
+        _reference_month(engagements, terms, people_of, on, standard)
+        for on in queries.month_ends(today, 12)
+    ]
+    assert [(f.people, f.engagements, f.fte) for _, f in series] == expected
+    assert sum(people for people, _, _ in expected) > 0  # the data is not empty
+    expected_filtered = [
+        _reference_month(
+            engagements,
+            terms,
+            people_of,
+            on,
+            standard,
+            keep=lambda e, t: t.department_id == other_department.id,
+        )
+        for on in queries.month_ends(today, 12)
+    ]
+    assert [(f.people, f.engagements, f.fte) for _, f in filtered] == expected_filtered
+    # and each point agrees with the one-date headcount (the other figures' query)
+    for on, figures in series:
+        assert count(session, org, on).total == figures
+
+
+def test_trend_is_one_query(session, org, make_engagement, query_counter):
+    for _ in range(3):
+        make_engagement(org)
+    with as_org(session, org.id), query_counter() as queries_run:
+        queries.trend(session, org_id=org.id, today=date(2026, 5, 20), months=12)
+    assert len(queries_run) <= 2  # the standard week, and the trend

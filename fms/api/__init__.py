@@ -141,6 +141,7 @@ def register_api(app) -> None:
     from fms.invoicing.api import blp as invoicing_blp
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
+    from fms.reports.api import blp as reports_blp
     from fms.timesheets.api import blp as timesheets_blp
     from fms.workforce.api import blp as workforce_blp
 
@@ -155,6 +156,7 @@ def register_api(app) -> None:
         jobs_blp,
         notifications_blp,
         tokens_blp,
+        reports_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(reference_bp)

@@ -54,6 +54,7 @@ BLUEPRINT_SCOPES: dict[str, Scope] = {
     "timesheets_api": Scope("timesheets"),
     "compliance_api": Scope("compliance"),
     "invoicing_api": Scope("invoicing"),
+    "reports_api": Scope("reports"),
     "webhooks_api": Scope("admin"),
     # export jobs a person asked for (their progress and retry)
     "jobs_api": Scope("reports", person=True),

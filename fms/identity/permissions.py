@@ -132,3 +132,7 @@ def require(actor, permission: str) -> None:
 _INVOICING = frozenset({"invoicing.read", "invoicing.manage", "invoicing.approve_issue"})
 for _role in ("finance", "org_admin"):
     PERMISSIONS[_role] = PERMISSIONS[_role] | _INVOICING
+# Reports (issue 14): spend, budgets and rate benchmarks for finance, org admins and
+# procurement (who negotiates rates and suppliers); hiring managers and freelancers do not.
+for _role in ("finance", "org_admin", "procurement"):
+    PERMISSIONS[_role] = PERMISSIONS[_role] | {"reports.spend"}

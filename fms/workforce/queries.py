@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import and_, case, func, literal, or_, select
+from sqlalchemy import Date, and_, case, func, literal, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from fms.identity.actor import Actor
@@ -251,13 +251,82 @@ def month_ends(today: date, months: int) -> list[date]:
 
 
 def trend(session: Session, *, org_id: int, today: date, months: int = 12, filters=None):
-    """Headcount as it was on each month's last day (one query per month, whatever the rows)."""
+    """Headcount as it was on each month's last day: one grouped query over the list of
+    month-ends (a UNION of dates joined to the engagements and the terms in effect on each
+    date), the same figures as `headcount` on each of those days."""
     filters = {k: v for k, v in (filters or {}).items() if k in FILTERS and v not in (None, "")}
     standard = standard_week(session, org_id)
+    points_list = month_ends(today, months)
+    points = union_all(
+        *(select(literal(point, Date).label("on")) for point in points_list)
+    ).subquery("points")
+    on = points.c.on
+    # each terms row with the days it covers (until the next row): a range join, instead of
+    # a correlated max() per date and engagement
+    terms = select(
+        EngagementTerms,
+        func.coalesce(
+            func.lead(EngagementTerms.effective_from).over(
+                partition_by=EngagementTerms.engagement_id,
+                order_by=EngagementTerms.effective_from,
+            ),
+            literal(date(9999, 12, 31), Date),
+        ).label("valid_to"),
+    )
+    terms = terms.where(EngagementTerms.org_id == org_id).subquery("terms")
+    stmt = (
+        select(
+            on.label("on"),
+            Engagement.freelancer_id.label("person"),
+            Engagement.id.label("engagement"),
+            terms.c.weekly_minutes.label("minutes"),
+        )
+        .select_from(points)
+        .join(Engagement, and_(Engagement.start_date <= on, Engagement.end_date >= on))
+        .join(
+            terms,
+            and_(
+                terms.c.engagement_id == Engagement.id,
+                terms.c.effective_from <= on,
+                terms.c.valid_to > on,
+            ),
+        )
+        .join(Freelancer, Freelancer.id == Engagement.freelancer_id)
+        .where(Engagement.state.in_(rules.COUNTED_STATES))
+    )
+    if "skill_id" in filters:
+        stmt = stmt.join(FreelancerSkill, FreelancerSkill.freelancer_id == Freelancer.id)
+    for name, value in filters.items():
+        column = _dimension(FILTERS[name])
+        if column.table is EngagementTerms.__table__:
+            column = terms.c[column.key]
+        stmt = stmt.where(column == value)
+    rows = stmt.subquery()
+    per_person = (
+        select(
+            rows.c.on,
+            rows.c.person,
+            func.count(func.distinct(rows.c.engagement)).label("engagements"),
+            func.sum(rows.c.minutes).label("minutes"),
+        )
+        .group_by(rows.c.on, rows.c.person)
+        .subquery()
+    )
+    capped = case((per_person.c.minutes > standard, standard), else_=per_person.c.minutes)
+    found = {
+        (day if isinstance(day, date) else date.fromisoformat(str(day))): (people, count, minutes)
+        for day, people, count, minutes in session.execute(
+            select(
+                per_person.c.on,
+                func.count(per_person.c.person),
+                func.sum(per_person.c.engagements),
+                func.sum(capped),
+            ).group_by(per_person.c.on)
+        )
+    }
     series = []
-    for point in month_ends(today, months):
-        rows = _figures(session, point, filters, None, standard)
-        people, engagements, minutes = (rows[0][1], rows[0][2], rows[0][3]) if rows else (0, 0, 0)
+    for point in points_list:
+        people, engagements, minutes = found.get(point, (0, 0, 0))
         series.append((point, Figures(int(people), int(engagements or 0), _fte(minutes, standard))))
     return series
 

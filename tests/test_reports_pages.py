@@ -1,0 +1,117 @@
+"""The reports pages: the spend dashboard (charts with a table of the same figures, filters
+in the URL, bad filters shown inline as a 422 page, an empty state), budgets and rate
+benchmarks; who may see them; a fixed number of statements whatever the data."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+
+from fms.identity.models import User
+
+
+@pytest.fixture
+def pages(app, session, bill, sign_in):
+    client = app.test_client()
+
+    def as_(actor):
+        sign_in(client, session.get(User, actor.user_id), bill.org)
+        return client
+
+    client.as_ = as_
+    return client
+
+
+@pytest.fixture
+def november(bill):
+    """Nov 2-3: 480 and 30 minutes at 90/h = 765.00 EUR, closed and issued."""
+    bill.approved_week(date(2026, 11, 2), (480, 30))
+    [invoice] = bill.close().invoices
+    bill.issue(invoice)
+    return invoice
+
+
+def _text(response) -> str:
+    return response.get_data(as_text=True)
+
+
+def test_spend_dashboard_shows_the_figures_in_charts_and_tables(pages, bill, november):
+    response = pages.as_(bill.finance).get(
+        "/reports/spend?from=2026-11-01&to=2026-12-31&group_by=cost_centre"
+    )
+    assert response.status_code == 200
+    html = _text(response)
+    assert html.count('role="img"') >= 2 and "<title id=" in html  # accessible SVG charts
+    assert "<caption>The figures of the chart" in html  # a table under each chart
+    assert "765.00" in html
+    assert "2026-11" in html
+    assert 'name="from" value="2026-11-01"' in html  # the filters stay in the URL and form
+    assert "Budget alerts" in html and "Top engagements" in html
+    assert "Headcount trend" in html
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("from=2026-02-30", "from"),
+        ("from=2026-05-01&to=2026-04-01", "to"),
+        ("grain=fortnight", "grain"),
+        ("group_by=colour", "group_by"),
+        ("currency=%3Cscript%3E", "currency"),
+    ],
+)
+def test_bad_filters_are_shown_inline_not_a_500(pages, bill, query, field):
+    response = pages.as_(bill.finance).get(f"/reports/spend?{query}")
+    assert response.status_code == 422
+    html = _text(response)
+    assert f'id="{field}-error"' in html
+    assert "<script>" not in html
+
+
+def test_empty_state_says_what_to_do(pages, bill):
+    html = _text(pages.as_(bill.finance).get("/reports/spend?from=2020-01-01&to=2020-03-31"))
+    assert "No spend from" in html and "approve timesheets" in html
+
+
+def test_budgets_and_rates_pages(pages, bill, november):
+    client = pages.as_(bill.finance)
+    budgets = client.get("/reports/budgets")
+    assert budgets.status_code == 200 and "Budget" in _text(budgets)
+    rates = client.get("/reports/rates")
+    assert rates.status_code == 200
+    bad = client.get("/reports/rates?country=Germany&skill_id=abc")
+    assert bad.status_code == 422
+    assert "A two-letter country code" in _text(bad)
+
+
+@pytest.mark.parametrize("path", ["/reports/spend", "/reports/budgets", "/reports/rates"])
+def test_hiring_managers_and_freelancers_get_403(pages, bill, path):
+    for actor in (bill.world.manager, bill.world.me):
+        assert pages.as_(actor).get(path).status_code == 403
+
+
+def test_the_nav_links_to_the_reports_for_finance_only(pages, bill):
+    assert 'href="/reports/spend"' in _text(pages.as_(bill.finance).get("/reports/budgets"))
+    html = _text(pages.as_(bill.world.manager).get("/"))
+    assert 'href="/reports/spend"' not in html
+
+
+def test_dashboard_statement_count_is_fixed(pages, bill, query_counter):
+    client = pages.as_(bill.finance)
+    url = "/reports/spend?from=2026-11-01&to=2026-12-31&group_by=cost_centre,supplier"
+    bill.approved_week(date(2026, 11, 2), (60,))
+    with query_counter() as small:
+        assert client.get(url).status_code == 200
+    for week in (date(2026, 11, 9), date(2026, 11, 16), date(2026, 11, 23), date(2026, 11, 30)):
+        bill.approved_week(week, (300, 200, 100))
+    other = bill.world.make_engagement(
+        bill.org, freelancer=bill.world.freelancer, manager_id=bill.world.manager.user_id
+    )
+    bill.approved_week(date(2026, 11, 9), (120,), engagement=other)
+    with query_counter() as large:
+        assert client.get(url).status_code == 200
+    assert len(small) == len(large)
+    select_count = len([s for s in large if re.match(r"\s*SELECT", s, re.I)])
+    assert select_count < 40
