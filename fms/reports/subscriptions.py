@@ -143,7 +143,7 @@ def send_monthly(session: Session, *, actor: Actor, month: str) -> int:
     ).all()
     base = (current_app.config.get("FMS_BASE_URL") or "").rstrip("/")
     for delivery_id, user_id in sorted(sent, key=lambda r: r[1]):
-        link = base + path_for("report_exports.pack", delivery_id=delivery_id)
+        link = base + path_for("report_exports.pack", pack_id=delivery_id)
         queue_mail(
             session,
             org_id=actor.org_id,
@@ -155,7 +155,7 @@ def send_monthly(session: Session, *, actor: Actor, month: str) -> int:
                 f"ready: summary, every approved item and headcount, as a workbook.\n\n"
                 f"Open it in FMS (sign-in required): {link}\n\n"
                 f"You get this because you subscribed to the monthly spend pack; stop it on "
-                f"{base}{path_for('report_exports.subscriptions')}.\n"
+                f"{base}{path_for('report_exports.subscriptions_page')}.\n"
             ),
         )
         audit.record(
