@@ -78,7 +78,7 @@ class Cover:
             ("Organization", self.organization),
             ("From", q.start),
             ("To", q.end),
-            ("Grouped by month, week or quarter", q.grain),
+            ("Periods", q.grain),
             ("Dimensions", ", ".join(DIMENSION_LABELS.get(d, d) for d in q.group_by) or "None"),
             ("Currency", "Base currency" if q.currency == "base" else "Original currencies"),
             ("Generated at (UTC)", self.generated_at),
