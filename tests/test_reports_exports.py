@@ -128,6 +128,28 @@ def test_detail_has_one_row_per_approved_item_split_where_the_invoice_splits(ses
     assert detail.detail_count(session, actor=_actor(bill), start=NOV[0], end=NOV[1]) == 4
 
 
+def test_weeks_with_overtime_or_a_rate_change_are_priced_day_by_day(session, bill, add_terms):
+    """A week that does not price as its sum (overtime beyond the standard day, new terms
+    from a Wednesday) gets one row per kind and rate, as the close prices its days."""
+    world = bill.world
+    add_terms(world.engagement, date(2026, 11, 11), rate=Decimal("100"))
+    bill.approved_week(date(2026, 11, 9), (480, 480, 480))
+    overtime = world.make_engagement(
+        world.org, freelancer=world.freelancer, manager_id=world.manager.user_id
+    )
+    world.set_terms(engagement=overtime, overtime_rate=Decimal("120"))
+    bill.approved_week(date(2026, 11, 16), (600, 300), engagement=overtime)
+    rows = detail.detail_rows(session, actor=bill.finance, start=NOV[0], end=NOV[1])
+    assert sorted((r.item, r.start, r.end, r.amount, r.minutes) for r in rows) == [
+        # 120 minutes beyond the 8-hour Monday at 120/h; the rest at 90/h
+        ("Overtime", date(2026, 11, 16), date(2026, 11, 16), Decimal("240.000000"), 120),
+        # Monday and Tuesday at 90/h, Wednesday at the new 100/h
+        ("Time", date(2026, 11, 9), date(2026, 11, 10), Decimal("1440.000000"), 960),
+        ("Time", date(2026, 11, 11), date(2026, 11, 11), Decimal("800.000000"), 480),
+        ("Time", date(2026, 11, 16), date(2026, 11, 17), Decimal("1170.000000"), 780),
+    ]
+
+
 def test_detail_needs_the_spend_permission(session, november):
     from fms.errors import NotAllowed
 

@@ -21,13 +21,13 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from fms import money
 from fms.identity.permissions import require
 from fms.invoicing.models import Invoice
-from fms.timesheets import pricing
+from fms.timesheets import pricing, rules
 from fms.timesheets import services as timesheets
 from fms.timesheets.models import Adjustment, Expense, Milestone, Timesheet
 from fms.timesheets.models import TimesheetEntry as Entry
@@ -186,50 +186,135 @@ def detail_rows(
             invoice=names.invoice(invoice),
         )
 
-    entries = session.execute(
+    sheet_filter = (Timesheet.state.in_(SHEET_STATES), Entry.work_date.between(start, end))
+    positive = Entry.minutes > 0
+    halves = func.coalesce(Entry.half_days, 0)
+    # One row per sheet x engagement x invoice, summed in SQL; priced here in one step when
+    # the sum prices like its days (see `_whole`), else the sheet is priced day by day below.
+    groups = session.execute(
         select(
             Entry.timesheet_id,
             Entry.engagement_id,
-            Entry.work_date,
-            Entry.minutes,
-            Entry.half_days,
             Entry.invoice_id,
+            func.min(case((positive, Entry.work_date))),
+            func.max(case((positive, Entry.work_date))),
+            func.sum(Entry.minutes),
+            func.max(Entry.minutes),
+            func.min(case((halves > 0, Entry.work_date))),
+            func.max(case((halves > 0, Entry.work_date))),
+            func.sum(halves),
         )
         .join(Timesheet, Timesheet.id == Entry.timesheet_id)
-        .where(Timesheet.state.in_(SHEET_STATES), Entry.work_date.between(start, end))
-        .order_by(Entry.timesheet_id, Entry.work_date, Entry.id)
+        .where(*sheet_filter)
+        .group_by(Entry.timesheet_id, Entry.engagement_id, Entry.invoice_id)
+        .order_by(Entry.timesheet_id, Entry.engagement_id, func.min(Entry.work_date))
         .execution_options(yield_per=CHUNK)
     )
-    sheet_id, groups = None, {}
+    kinds = {e.id: e.kind for e in context.engagements.values()}
 
-    def flush_sheet():
+    def whole(group) -> DetailRow | None | bool:
+        """The group's row priced at once (None: nothing billable), or False when its days
+        must be priced one by one: rounding per day, overtime beyond a standard day, or
+        terms that change within the week."""
+        _, engagement_id, invoice_id, first, last, minutes, longest, first_d, last_d, half = group
+        kind = kinds[engagement_id]
+        if kind == "daily":
+            first, last = first_d, last_d
+        if first is None:
+            return None  # only empty days: nothing to bill, as day by day
+        if context.rounding.get(engagement_id, "none") != "none":
+            return False
+        terms = context.terms(engagement_id, first)
+        if terms is None or terms is not context.terms(engagement_id, last):
+            return False
+        engagement = context.engagements[engagement_id]
+        centre = terms.cost_centre_id
+        if kind == "daily":
+            amount = Fraction(terms.rate) * int(half) / 2
+            return row(
+                engagement, "day", first, last, engagement.currency, amount, 0, invoice_id, centre
+            )
+        if terms.overtime_rate is not None and longest > rules.STANDARD_DAY_MINUTES:
+            return False
+        amount = Fraction(terms.rate) * int(minutes) / 60
+        return row(
+            engagement,
+            "time",
+            first,
+            last,
+            engagement.currency,
+            amount,
+            int(minutes),
+            invoice_id,
+            centre,
+        )
+
+    deferred: list[int] = []
+    sheet_id, pending, simple = None, [], True
+    for group in groups:
+        if group[0] != sheet_id:
+            if simple:
+                yield from (r for r in pending if r)
+            else:
+                deferred.append(sheet_id)
+            done += 1
+            if progress and done % CHUNK == 0:
+                progress(done * 100 // max(total, 1))
+            sheet_id, pending, simple = group[0], [], True
+        if simple:
+            priced = whole(group)
+            if priced is False:
+                simple, pending = False, []
+            else:
+                pending.append(priced)
+    if sheet_id is not None:
+        if simple:
+            yield from (r for r in pending if r)
+        else:
+            deferred.append(sheet_id)
+
+    def by_day(sheet_ids):
+        """Sheets priced day by day, as a close prices them: one row per engagement x
+        invoice x cost centre x kind x rate."""
+        entries = session.execute(
+            select(
+                Entry.timesheet_id,
+                Entry.engagement_id,
+                Entry.work_date,
+                Entry.minutes,
+                Entry.half_days,
+                Entry.invoice_id,
+            )
+            .join(Timesheet, Timesheet.id == Entry.timesheet_id)
+            .where(*sheet_filter, Entry.timesheet_id.in_(sheet_ids))
+            .order_by(Entry.timesheet_id, Entry.work_date, Entry.id)
+        )
+        sheet, groups = None, {}
+        for entry in entries:
+            if entry.timesheet_id != sheet:
+                yield from flush(groups)
+                sheet, groups = entry.timesheet_id, {}
+            centre = centre_on(entry.engagement_id, entry.work_date)
+            for item in context.entry_items(entry):
+                key = (entry.engagement_id, entry.invoice_id, centre, item.kind, item.rate)
+                g = groups.get(key)
+                if g is None:
+                    groups[key] = [item.work_date, item.work_date, item.amount, item.minutes]
+                else:
+                    g[1] = item.work_date
+                    g[2] += item.amount
+                    g[3] += item.minutes
+        yield from flush(groups)
+
+    def flush(groups):
         for (engagement_id, invoice_id, centre, kind, _rate), g in groups.items():
             engagement = context.engagements[engagement_id]
             yield row(
                 engagement, kind, g[0], g[1], engagement.currency, g[2], g[3], invoice_id, centre
             )
 
-    for entry in entries:
-        if entry.timesheet_id != sheet_id:
-            if groups:
-                yield from flush_sheet()
-                done += 1
-                if progress and done % CHUNK == 0:
-                    progress(done * 100 // max(total, 1))
-            sheet_id, groups = entry.timesheet_id, {}
-        centre = centre_on(entry.engagement_id, entry.work_date)
-        for item in context.entry_items(entry):
-            key = (entry.engagement_id, entry.invoice_id, centre, item.kind, item.rate)
-            g = groups.get(key)
-            if g is None:
-                groups[key] = [item.work_date, item.work_date, item.amount, item.minutes]
-            else:
-                g[1] = item.work_date
-                g[2] += item.amount
-                g[3] += item.minutes
-    if groups:
-        yield from flush_sheet()
-        done += 1
+    for n in range(0, len(deferred), CHUNK):
+        yield from by_day(deferred[n : n + CHUNK])
 
     for model, day, price in (
         (Adjustment, Adjustment.work_date, context.adjustment_item),
