@@ -262,6 +262,12 @@ class XlsxBook:
         self.book.close()
 
 
+def _finite(value: Decimal) -> float:
+    if not value.is_finite():
+        raise ValueError(f"not a finite amount: {value!r}")
+    return float(value)
+
+
 def _amount_places(value: Decimal) -> int:
     return max(0, -value.as_tuple().exponent) if value.is_finite() else 0
 
@@ -269,44 +275,57 @@ def _amount_places(value: Decimal) -> int:
 class XlsxSheet:
     def __init__(self, book: XlsxBook, sheet):
         self.book, self.sheet = book, sheet
+        self._money_formats: dict = {}
 
     def write(self, row: int, col: int, value: Cell, *, bold: bool = False) -> None:
         """One typed cell: text as a string (never a formula), numbers and dates as such."""
-        sheet, fmt = self.sheet, self.book.format
-        if value is None:
+        kind = type(value)  # the common exact types first: a large sheet writes millions
+        if kind is str:
+            self.sheet.write_string(row, col, value, self._fixed("text", None, bold))
+        elif kind is Amount:
+            self.sheet.write_number(row, col, _finite(value.value), self._money(value, bold))
+        elif kind is date:
+            self.sheet.write_datetime(row, col, value, self._fixed("number", DATE_FORMAT, bold))
+        elif kind is int:
+            self.sheet.write_number(row, col, value, self._fixed("number", "#,##0", bold))
+        elif value is None:
             if bold:
-                sheet.write_blank(row, col, None, fmt("plain", bold=True))
-            return
-        if isinstance(value, bool):
+                self.sheet.write_blank(row, col, None, self.book.format("plain", bold=True))
+        elif isinstance(value, bool):
             raise TypeError("booleans have no export cell type; write text or a number")
-        if isinstance(value, str):
-            sheet.write_string(row, col, value, fmt("text", bold=bold))
-        elif isinstance(value, Amount):
-            from fms.money import minor_units
-
-            if not value.value.is_finite():
-                raise ValueError(f"not a finite amount: {value.value!r}")
-            number_format = currency_format(value.currency, minor_units(value.currency))
-            cell_format = fmt("number", number_format, bold=bold)
-            sheet.write_number(row, col, float(value.value), cell_format)
+        elif isinstance(value, str):
+            self.sheet.write_string(row, col, str(value), self._fixed("text", None, bold))
         elif isinstance(value, int):
-            sheet.write_number(row, col, value, fmt("number", "#,##0", bold=bold))
+            self.sheet.write_number(row, col, int(value), self._fixed("number", "#,##0", bold))
         elif isinstance(value, Decimal):
-            if not value.is_finite():
-                raise ValueError(f"not a finite amount: {value!r}")
             places = _amount_places(value)
             number_format = "#,##0." + "0" * places if places else "#,##0"
-            sheet.write_number(row, col, float(value), fmt("number", number_format, bold=bold))
+            cell_format = self.book.format("number", number_format, bold=bold)
+            self.sheet.write_number(row, col, _finite(value), cell_format)
         elif isinstance(value, datetime):
             from datetime import UTC
 
             if value.tzinfo is not None:
                 value = value.astimezone(UTC).replace(tzinfo=None)
-            sheet.write_datetime(row, col, value, fmt("number", DATETIME_FORMAT, bold=bold))
+            cell_format = self.book.format("number", DATETIME_FORMAT, bold=bold)
+            self.sheet.write_datetime(row, col, value, cell_format)
         elif isinstance(value, date):
-            sheet.write_datetime(row, col, value, fmt("number", DATE_FORMAT, bold=bold))
+            self.sheet.write_datetime(row, col, value, self._fixed("number", DATE_FORMAT, bold))
         else:
             raise TypeError(f"no export cell type for {type(value).__name__}")
+
+    def _fixed(self, kind: str, number_format: str | None, bold: bool):
+        return self.book.format(kind, number_format, bold=bold)
+
+    def _money(self, value: Amount, bold: bool):
+        key = (value.currency, bold)
+        found = self._money_formats.get(key)
+        if found is None:
+            from fms.money import minor_units
+
+            number_format = currency_format(value.currency, minor_units(value.currency))
+            found = self._money_formats[key] = self.book.format("number", number_format, bold=bold)
+        return found
 
     def write_row(self, row: int, cells: Sequence[Cell], *, start_col: int = 0, bold=False):
         for col, value in enumerate(cells, start=start_col):

@@ -210,43 +210,67 @@ def detail_rows(
         .order_by(Entry.timesheet_id, Entry.engagement_id, func.min(Entry.work_date))
         .execution_options(yield_per=CHUNK)
     )
-    kinds = {e.id: e.kind for e in context.engagements.values()}
+    # plain values per engagement, read once: the fast path below runs once per sheet
+    plain = {}
+    for e in context.engagements.values():
+        plain[e.id] = (
+            e.kind,
+            e.currency,
+            names.freelancers.get(e.freelancer_id, ""),
+            e.title,
+            names.suppliers.get(e.supplier_id, "Direct"),
+            context.rounding.get(e.id, "none") == "none",
+            [
+                (t.effective_from, t.rate, t.overtime_rate, t.cost_centre_id)
+                for t in context.history[e.id]
+            ],
+        )
+    label = {kind: KIND_LABELS[kind] for kind in ("time", "day")}
+
+    def terms_at(history, day):
+        """The index of the terms row in effect on `day` (the earliest before the start)."""
+        found = 0
+        for n, terms in enumerate(history):
+            if terms[0] <= day:
+                found = n
+        return found
 
     def whole(group) -> DetailRow | None | bool:
         """The group's row priced at once (None: nothing billable), or False when its days
         must be priced one by one: rounding per day, overtime beyond a standard day, or
-        terms that change within the week."""
+        terms that change within the week. Exact: rate x minutes / 60 in Decimal, to six
+        places as `_exact` rounds the Fraction of the same quotient."""
         _, engagement_id, invoice_id, first, last, minutes, longest, first_d, last_d, half = group
-        kind = kinds[engagement_id]
+        kind, currency, freelancer, title, supplier, unrounded, history = plain[engagement_id]
         if kind == "daily":
             first, last = first_d, last_d
         if first is None:
             return None  # only empty days: nothing to bill, as day by day
-        if context.rounding.get(engagement_id, "none") != "none":
+        if not unrounded or not history:
             return False
-        terms = context.terms(engagement_id, first)
-        if terms is None or terms is not context.terms(engagement_id, last):
+        at = terms_at(history, first)
+        if at != terms_at(history, last):
             return False
-        engagement = context.engagements[engagement_id]
-        centre = terms.cost_centre_id
+        _, rate, overtime_rate, centre = history[at]
         if kind == "daily":
-            amount = Fraction(terms.rate) * int(half) / 2
-            return row(
-                engagement, "day", first, last, engagement.currency, amount, 0, invoice_id, centre
-            )
-        if terms.overtime_rate is not None and longest > rules.STANDARD_DAY_MINUTES:
-            return False
-        amount = Fraction(terms.rate) * int(minutes) / 60
-        return row(
-            engagement,
-            "time",
-            first,
-            last,
-            engagement.currency,
-            amount,
-            int(minutes),
-            invoice_id,
-            centre,
+            amount, minutes, kind = Decimal(rate) * int(half) / 2, 0, "day"
+        else:
+            if overtime_rate is not None and longest > rules.STANDARD_DAY_MINUTES:
+                return False
+            minutes, kind = int(minutes), "time"
+            amount = Decimal(rate) * minutes / 60
+        return DetailRow(
+            item=label[kind],
+            start=first,
+            end=last,
+            freelancer=freelancer,
+            engagement=title,
+            cost_centre=names.centres.get(centre, ""),
+            supplier=supplier,
+            currency=currency,
+            amount=amount.quantize(PLACES, rounding=ROUND_HALF_UP),
+            minutes=minutes,
+            invoice=names.invoice(invoice_id),
         )
 
     deferred: list[int] = []
