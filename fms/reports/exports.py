@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from fms.exports import Amount, XlsxBook, csv_rows
+from fms.exports import DATE_FORMAT, Amount, XlsxBook, csv_rows
 from fms.identity.permissions import require
 from fms.reports import detail as details
 from fms.reports import spend
@@ -196,10 +196,30 @@ def write_spend_workbook(
     sheet = book.sheet("Detail")
     sheet.header(0, details.HEADER, widths=DETAIL_WIDTHS)
     written = 0
+    # the Detail's cells have fixed types: written straight, the cell rules of
+    # XlsxSheet.write applied column by column (text a typed string, never a formula)
+    put_text, put_number, put_date = (
+        sheet.sheet.write_string,
+        sheet.sheet.write_number,
+        sheet.sheet.write_datetime,
+    )
+    text = book.format("text")
+    day = book.format("number", DATE_FORMAT)
+    count = book.format("number", "#,##0")
     for written, row in enumerate(detail, start=1):
-        cells = list(row.cells())
-        cells[details.AMOUNT_COLUMN] = Amount(row.amount, row.currency)
-        sheet.write_row(written, cells)
+        n = written
+        put_text(n, 0, row.item, text)
+        put_date(n, 1, row.start, day)
+        put_date(n, 2, row.end, day)
+        put_text(n, 3, row.freelancer, text)
+        put_text(n, 4, row.engagement, text)
+        put_text(n, 5, row.cost_centre, text)
+        put_text(n, 6, row.supplier, text)
+        put_text(n, 7, row.currency, text)
+        sheet.write(n, 8, Amount(row.amount, row.currency))
+        put_number(n, 9, row.minutes, count)
+        if row.invoice is not None:
+            put_text(n, 10, row.invoice, text)
         if progress and written % 5000 == 0:
             progress(written)
     sheet.table_done(0, written, len(details.HEADER))
