@@ -133,6 +133,7 @@ def _configure_extensions(app: Flask) -> None:
     csrf.init_app(app)
     limiter.init_app(app)
     import fms.models  # noqa: F401  - every table is known to the metadata
+    import fms.reports.models  # noqa: F401
     import fms.webhooks.models  # noqa: F401
 
 
@@ -172,6 +173,7 @@ def _configure_blueprints(app: Flask) -> None:
     app.register_blueprint(invoicing_bp)
     app.register_blueprint(audit_bp)
     app.register_blueprint(reports_bp)
+    app.register_blueprint(__import__("fms.reports.export_views", fromlist=["bp"]).bp)
     app.register_blueprint(notifications_bp)
     app.register_blueprint(jobs_pages_bp)
     app.register_blueprint(saved_views_bp)

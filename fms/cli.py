@@ -45,6 +45,9 @@ def register(app) -> None:
     from fms.invoicing.cli import invoicing_cli
 
     fms_cli.add_command(invoicing_cli)
+    from fms.reports.cli import reports_cli
+
+    fms_cli.add_command(reports_cli)
 
     from fms.webhooks.cli import webhooks_cli
 

@@ -89,6 +89,8 @@ def load_settings(instance_path: str) -> dict:
         # list exports above this many rows run as a job; one person has at most this many
         # such jobs waiting or running
         "FMS_EXPORT_INLINE_ROWS": _int("FMS_EXPORT_INLINE_ROWS", 10_000),
+        # spend exports above this many Detail rows are written by a job (issue 14)
+        "FMS_REPORT_INLINE_ROWS": _int("FMS_REPORT_INLINE_ROWS", 20_000),
         "FMS_EXPORT_JOBS_PER_USER": _int("FMS_EXPORT_JOBS_PER_USER", 3),
         # the largest expense receipt or milestone deliverable a freelancer may upload
         "FMS_RECEIPT_MAX_BYTES": _int("FMS_RECEIPT_MAX_BYTES", 10 * 1024 * 1024),

@@ -50,6 +50,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             # integrations: service accounts, their roles and their API tokens
             "integrations.manage",
             "webhooks.manage",
+            "reports.spend",
         }
     ),
     "procurement": frozenset(
@@ -77,7 +78,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     ),
     "finance": frozenset(
         _STAFF_READ
-        | {"exchange_rates.manage", "freelancers.financial.read", "suppliers.tax_id.read"}
+        | {
+            "exchange_rates.manage",
+            "freelancers.financial.read",
+            "suppliers.tax_id.read",
+            "reports.spend",
+        }
     ),
     "freelancer": frozenset(
         {"organization.read", "jobs.read", "own_profile.read", "own_engagements.read"}
