@@ -420,8 +420,10 @@ def authenticate(
         raise InvalidToken(f"This token is {state}.")
     if token.kind == "personal":
         user_id, roles = token.user_id, _personal_roles(session, token)
+        label = f'personal token "{token.name}" ({token.prefix})'
     else:
-        user_id, roles = None, _integration_roles(session, token)
+        user_id, (roles, account) = None, _integration_roles(session, token)
+        label = f'Integration "{account}" (token "{token.name}", {token.prefix})'
     _touch(session, token, now=now, ip=ip)
     return Actor(
         user_id=user_id,
@@ -432,6 +434,7 @@ def authenticate(
         channel="api",
         token_id=token.id,
         scopes=effective_scopes(token.scopes),
+        token_label=_bounded(label, 200),
     )
 
 
@@ -452,15 +455,20 @@ def _personal_roles(session: Session, token: ApiToken) -> list[str]:
     return list(row[0] or [])
 
 
-def _integration_roles(session: Session, token: ApiToken) -> list[str]:
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _integration_roles(session: Session, token: ApiToken) -> tuple[list[str], str]:
+    """The service account's roles and name (the audit log names it)."""
     row = session.execute(
-        select(ServiceAccount.roles)
+        select(ServiceAccount.roles, ServiceAccount.name)
         .where(ServiceAccount.id == token.service_account_id, ServiceAccount.is_active.is_(True))
         .execution_options(**_ALL)
     ).first()
     if row is None:
         raise InvalidToken("This token's integration is deactivated.")
-    return list(row[0] or [])
+    return list(row[0] or []), row[1]
 
 
 def _touch(session: Session, token: ApiToken, *, now, ip: str | None) -> None:
