@@ -11,8 +11,9 @@
   randomness, so a plain hash is enough), found by the token's public id and compared in
   constant time.
 - A token stops at once when revoked or expired; a personal token when its person is
-  deactivated or their membership ends (also through SCIM); an integration token when its
-  service account is deactivated.
+  deactivated or their membership ends (also through SCIM): deactivating a member revokes
+  their personal tokens there, so a reactivation does not revive them; an integration token
+  when its service account is deactivated.
 """
 
 from __future__ import annotations
@@ -376,6 +377,40 @@ def revoke_token(session: Session, *, actor: Actor, token_id) -> ApiToken:
             before={"name": token.name, "prefix": token.prefix, "kind": token.kind},
         )
     return token
+
+
+def revoke_personal_tokens(
+    session: Session, *, actor: Actor, user_id: int, org_id: int, via: str
+) -> int:
+    """A person's live personal tokens of an organization end with their membership there:
+    revoked, not merely refused, so reactivating the member (on the members page or by
+    SCIM) does not bring them back; they make new ones. One audit entry per token."""
+    now = utcnow()
+    live = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.kind == "personal",
+            ApiToken.user_id == user_id,
+            ApiToken.org_id == org_id,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+        .values(revoked_at=now)
+        .returning(ApiToken.id, ApiToken.name, ApiToken.public_id)
+        .execution_options(synchronize_session=False, **_ALL)
+    ).all()
+    for token_id, name, public_id in sorted(live):
+        audit.record(
+            session,
+            actor,
+            "api_token.revoked",
+            entity_type="api_token",
+            entity_id=token_id,
+            org_id=org_id,
+            before={"name": name, "prefix": f"{PREFIXES['personal']}{public_id}"},
+            after={"reason": "membership deactivated", "via": via},
+        )
+    return len(live)
 
 
 def status(token: ApiToken, now=None) -> str:
