@@ -7,13 +7,14 @@ amendments), so no service has to remember it.
 
 A record's API body also shows rows of other tables (an engagement its terms, a sheet its
 days). `touches_parent(Child, Parent, "parent_id")` registers such a pair: a flush that
-adds, changes or deletes a child sets its parent's `updated_at` too. Models register their
-pairs; this module knows no domain.
+adds, changes or deletes a child sets its parent's `updated_at` too, and so does a bulk
+`delete(Child)` (a week's days cleared). Models register their pairs; this module knows no
+domain.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import event, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session
 
 from fms.timekeeping import utcnow
@@ -56,3 +57,23 @@ def _touch(session, flush_context):
         session.connection().execute(
             update(table).where(table.c.id.in_(sorted(ids))).values(updated_at=now)
         )
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _touch_before_bulk_delete(state):
+    """`session.execute(delete(Child).where(...))`: the parents of the rows it will delete
+    changed (read before the rows are gone)."""
+    if not state.is_delete or state.bind_mapper is None:
+        return
+    pair = _PARENTS.get(state.bind_mapper.class_)
+    if pair is None:
+        return
+    parent, key = pair
+    child = state.bind_mapper.local_table
+    ids = select(child.c[key])
+    if state.statement.whereclause is not None:
+        ids = ids.where(state.statement.whereclause)
+    table = parent.__table__
+    state.session.connection().execute(
+        update(table).where(table.c.id.in_(ids)).values(updated_at=utcnow())
+    )

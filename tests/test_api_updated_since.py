@@ -72,6 +72,7 @@ def test_timesheets_changed_in_their_days_or_by_a_transition(api, session, world
     edited = world.fill(MONDAY, minutes=(480,))
     submitted = world.fill(date(2026, 3, 9), minutes=(480,))
     untouched = world.fill(date(2026, 3, 16), minutes=(480,))
+    cleared = world.fill(date(2026, 3, 23), minutes=(480,))
     session.commit()
     _age_everything(session)
     client = api.as_(world.procurement)
@@ -85,10 +86,12 @@ def test_timesheets_changed_in_their_days_or_by_a_transition(api, session, world
         entries=[{"work_date": MONDAY.isoformat(), "minutes": 420}],
     )
     world.submit(submitted)  # UPDATE timesheet SET state=... WHERE state='draft'
+    # every day removed: a bulk DELETE of the entries, nothing left to flush
+    ts.save_entries(session, actor=world.me, timesheet_id=cleared.id, entries=[])
     session.commit()
 
     changed = _ids(client.get(f"/api/v1/timesheets?updated_since={SINCE}&sort=updated"))
-    assert changed == sorted([edited.id, submitted.id])
+    assert changed == sorted([edited.id, submitted.id, cleared.id])
     assert untouched.id in _ids(client.get("/api/v1/timesheets"))
 
 

@@ -28,7 +28,15 @@ TABLES = ("engagement", "timesheet", "requisition")
 def upgrade():
     for name in TABLES:
         with op.batch_alter_table(name) as batch:
-            batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))
+            # a database default too: rows written by COPY (the scale generator) get one
+            batch.add_column(
+                sa.Column(
+                    "updated_at",
+                    sa.DateTime(timezone=True),
+                    server_default=sa.func.now(),
+                    nullable=True,
+                )
+            )
         table = sa.table(name, sa.column("created_at"), sa.column("updated_at"))
         op.execute(table.update().values(updated_at=table.c.created_at))
         with op.batch_alter_table(name) as batch:
