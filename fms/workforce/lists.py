@@ -138,8 +138,16 @@ def changed_since(stmt, column, ctx):
 
 
 def updated_column(model) -> Column:
-    """`sort=updated`: by the last change, for the API (not a page column, not exported)."""
-    return Column("updated", "Changed", model.updated_at, "date", page=False, export=False)
+    """`sort=updated`: by the last change, for the API and exports (not a page column)."""
+    name = model.__name__
+    return Column(
+        "updated",
+        "Changed",
+        model.updated_at,
+        "date",
+        value=lambda r: getattr(r, name).updated_at,
+        page=False,
+    )
 
 
 def _engagements(session, actor, ctx):
