@@ -27,8 +27,8 @@ def test_an_integration_s_change_names_the_integration_and_its_token(
     client,
     session,
     org_admin,
-    integration,
-    sign_in,  # noqa: F811
+    integration,  # noqa: F811 - the fixture imported above
+    sign_in,
 ):
     account, row, secret = integration(["workforce:write"], roles=("org_admin",))
     made = client.post(
