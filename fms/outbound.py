@@ -57,12 +57,14 @@ def allowed_hosts() -> set[str]:
 def _checked(url: str, *, field: str) -> tuple[str, str]:
     """(url, pinned IP): the URL's form checked, its host resolved once and every address
     checked. Raises InvalidInput with a field error otherwise."""
-    parts = urlsplit((url or "").strip())
-    try:
+    try:  # "https://[::1" (unbalanced), "https://[abc]/", ports out of range or not numbers
+        parts = urlsplit((url or "").strip())
         host = (parts.hostname or "").lower()
         port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError:  # a port that is not a number
-        host, port = "", 0
+    except (ValueError, TypeError, AttributeError):
+        raise InvalidInput(
+            "Enter a full https:// address.", errors={field: ["Not a URL."]}
+        ) from None
     if parts.scheme not in ("https", "http") or not host:
         raise InvalidInput("Enter a full https:// address.", errors={field: ["Not a URL."]})
     allowed = host in allowed_hosts()
@@ -72,7 +74,7 @@ def _checked(url: str, *, field: str) -> tuple[str, str]:
         )
     try:
         infos = socket.getaddrinfo(host, port, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         raise InvalidInput(
             f"{host} cannot be found.", errors={field: ["The host name does not resolve."]}
         ) from None

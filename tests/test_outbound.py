@@ -234,3 +234,63 @@ def test_plain_http_to_an_allowed_host_keeps_the_host_header(ctx, resolver, monk
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- malformed addresses: a clear field error, never a 500 ------------------------------------
+
+MALFORMED = [
+    "https://[::1",  # an unbalanced bracket: urlsplit itself raises
+    "https://[abc]/",  # brackets around something that is no IPv6 address
+    "https://idp.example:99999/",  # a port out of range
+    "https://idp.example:x/",  # a port that is not a number
+    "https://" + "a" * 70 + ".example/",  # a label IDNA refuses
+]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_a_malformed_url_is_a_field_error(ctx, url):
+    with pytest.raises(InvalidInput) as refused:
+        outbound.check_outbound_url(url, field="url")
+    assert refused.value.errors["url"]
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_the_webhook_api_refuses_a_malformed_url_with_a_422(client, session, org_admin, url):
+    from fms.identity.actor import Actor
+    from fms.identity.tokens import services as tokens
+    from tests.factories import as_org
+
+    with as_org(session, org_admin.org_id):
+        admin = Actor(
+            user_id=org_admin.user_id,
+            org_id=org_admin.org_id,
+            roles=frozenset(org_admin.roles),
+            ip="127.0.0.1",
+        )
+        _, secret = tokens.create_personal_token(
+            session, actor=admin, name="hooks", scopes=["admin:write"]
+        )
+    session.commit()
+    response = client.post(
+        "/api/v1/webhooks",
+        json={"url": url, "events": ["timesheet.submitted"]},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert response.status_code == 422, response.get_json()
+    problem = response.get_json()
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert any(e.get("pointer") == "/url" or e.get("field") == "url" for e in problem["errors"])
+
+
+@pytest.mark.parametrize("url", MALFORMED)
+def test_the_sso_admin_form_refuses_a_malformed_issuer_inline(
+    client, session, org_admin, sign_in, url
+):
+    from fms.identity.models import Organization, User
+    from tests.test_sso_admin import _form
+
+    org = session.get(Organization, org_admin.org_id)
+    sign_in(client, session.get(User, org_admin.user_id), org)
+    response = client.post_form("/admin/sso/connections/new", data=_form(issuer=url))
+    assert response.status_code == 422
+    assert b"Not a URL" in response.data or b"The host name does not resolve" in response.data

@@ -442,3 +442,53 @@ def test_a_token_cannot_follow_another_organizations_connection(
     other = make_oidc_connection(make_org(), issuer="https://idp.elsewhere.example")
     with as_org(session, org_admin.org_id), pytest.raises(scim.InvalidInput):
         scim.create_token(session, actor=actor_of(org_admin), name="x", connection_id=other.id)
+
+
+def test_scim_deactivation_revokes_personal_tokens_for_good(app, session, api, scim_org, actor_of):
+    """Issue 15: a personal token stops at once when its person is deactivated, and a later
+    reactivation (Entra ID re-enabling the user) does not bring it back."""
+    from fms.identity.tokens import services as tokens
+    from fms.identity.tokens.models import ApiToken
+
+    org, _, _ = scim_org
+    person = {**ENTRA_CREATE, "userName": "tokens@contoso.example", "externalId": "tok-1"}
+    person["emails"] = [{"primary": True, "type": "work", "value": "tokens@contoso.example"}]
+    created = api("POST", "/Users", person)
+    assert created.status_code == 201, created.json
+    membership = _membership(session, created.json["id"])
+    with as_org(session, org.id):
+        row, secret = tokens.create_personal_token(
+            session, actor=actor_of(membership), name="script", scopes=["workforce:read"]
+        )
+    session.commit()
+    caller = app.test_client()
+    headers = {"Authorization": f"Bearer {secret}"}
+    assert caller.get("/api/v1/me", headers=headers).status_code == 200
+
+    def set_active(value):
+        patch = {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "Replace", "path": "active", "value": value}],
+        }
+        response = api("PATCH", f"/Users/{membership.id}", patch)
+        assert response.status_code == 200, response.json
+        assert response.json["active"] is (value == "True")
+
+    set_active("False")
+    assert caller.get("/api/v1/me", headers=headers).status_code == 401
+    set_active("True")
+    session.refresh(membership)
+    assert membership.is_active is True
+    # back in the organization, but the token stays revoked: they make a new one
+    assert caller.get("/api/v1/me", headers=headers).status_code == 401
+    stored = session.scalar(select(ApiToken).where(ApiToken.id == row.id).execution_options(**ALL))
+    assert stored.revoked_at is not None
+    [entry] = session.scalars(
+        select(AuditEntry)
+        .where(AuditEntry.action == "api_token.revoked", AuditEntry.entity_id == row.id)
+        .execution_options(**ALL)
+    ).all()
+    assert entry.channel == "scim" and entry.after == {
+        "reason": "membership deactivated",
+        "via": "scim",
+    }

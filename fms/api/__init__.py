@@ -38,6 +38,20 @@ class FMSApi(Api):
         self.ma_plugin.converter.add_attribute_function(contract.decimal_string)
         self.ma_plugin.converter.add_attribute_function(contract.id_format)
 
+    def _openapi_json(self):
+        """The document as served, with its links (fms.api.links: computed from the
+        finished document, so every area's routes are in it)."""
+        import copy
+
+        from flask import json
+
+        from fms.api import links
+
+        document = links.declare(copy.deepcopy(self.spec.to_dict()))
+        return current_app.response_class(
+            json.dumps(document, indent=2, sort_keys=False), mimetype="application/json"
+        )
+
     def _register_error_handlers(self):
         """fms.errors answers every error, for pages and API alike."""
 

@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 from flask import current_app
 from marshmallow import Schema, ValidationError, fields, validate
 
 from fms import money
-from fms.input import DATE_MESSAGE, DATE_PATTERN, DATE_RANGE_TEXT, parse_date, parse_int
+from fms.input import (
+    DATE_MESSAGE,
+    DATE_PATTERN,
+    DATE_RANGE_TEXT,
+    MAX_DATE,
+    MIN_DATE,
+    parse_date,
+    parse_int,
+)
 from fms.tenancy import MAX_ID
 
 
@@ -48,6 +59,69 @@ class Date(fields.Date):
             return parse_date(value)
         except ValueError:
             raise self.make_error("invalid", input=value) from None
+
+
+# RFC 3339 date-time, ASCII digits, with its offset (a time without one means nothing here)
+_RFC3339 = re.compile(
+    r"(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})",
+    re.ASCII,
+)
+TIMESTAMP_MESSAGE = (
+    f"A date and time with its offset (RFC 3339) {DATE_RANGE_TEXT}, such as "
+    "2026-12-01T09:30:00Z or 2026-12-01T10:30:00%2B01:00 (a '+' in a query string is "
+    "written %2B)."
+)
+
+
+def parse_timestamp(value) -> datetime:
+    """An RFC 3339 date-time with an offset, within the business range, as aware UTC
+    (fractions beyond microseconds are cut). Raises ValueError with TIMESTAMP_MESSAGE."""
+    match = _RFC3339.fullmatch(value.strip()) if isinstance(value, str) else None
+    if match is None:
+        raise ValueError(TIMESTAMP_MESSAGE)
+    day, time, fraction, offset = match.groups()
+    fraction = (fraction or "")[:7]
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        moment = datetime.fromisoformat(f"{day}T{time}{fraction}{offset}")
+    except ValueError:
+        raise ValueError(TIMESTAMP_MESSAGE) from None
+    if not MIN_DATE <= moment.date() <= MAX_DATE:
+        raise ValueError(TIMESTAMP_MESSAGE)
+    return moment.astimezone(UTC)
+
+
+class Timestamp(fields.Field):
+    """A date and time as RFC 3339 with its offset (`parse_timestamp`), documented as
+    `format: date-time`; loads as an aware UTC datetime."""
+
+    default_error_messages = {"invalid": TIMESTAMP_MESSAGE}
+
+    def __init__(self, **kwargs):
+        metadata = dict(kwargs.pop("metadata", None) or {})
+        metadata.setdefault("type", "string")
+        metadata.setdefault("format", "date-time")
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        try:
+            return parse_timestamp(value)
+        except ValueError:
+            raise self.make_error("invalid", input=value) from None
+
+
+def updated_since_field() -> Timestamp:
+    """`?updated_since=`: the list's records changed at or after that moment (created,
+    edited, moved to another state, or a part of them changed), for integrations that poll
+    for changes; pair it with `sort=updated` (oldest change first)."""
+    return Timestamp(
+        metadata={
+            "description": "Only records changed at or after this moment (RFC 3339 with its "
+            "offset, such as 2026-12-01T09:30:00Z): created, edited, moved to another state, "
+            "or a part of them changed. Poll with the time of your previous poll (minus a "
+            "little for clock skew) and `sort=updated`."
+        }
+    )
 
 
 API_PREFIX = "/api/v1"

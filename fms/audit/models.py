@@ -39,6 +39,10 @@ class AuditEntry(TenantMixin, db.Model):
     after: Mapped[dict | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(45))
     request_id: Mapped[str | None] = mapped_column(String(64))
+    # a change made through an API token: which token, and who it was in words at that
+    # moment (an integration has no user; a personal token's user is actor_user_id)
+    actor_token_id: Mapped[Id | None] = mapped_column()
+    actor_label: Mapped[str | None] = mapped_column(String(200))
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
 

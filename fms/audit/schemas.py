@@ -18,6 +18,9 @@ class AuditEntryOut(Schema):
     after = fields.Dict(allow_none=True)
     ip = fields.String(allow_none=True)
     request_id = fields.String(allow_none=True)
+    # the API token the change was made through, and who that was in words
+    actor_token_id = fields.Integer(allow_none=True)
+    actor_label = fields.String(allow_none=True)
     prev_hash = fields.String()
     hash = fields.String()
 

@@ -116,6 +116,10 @@ def entry_hash(entry: AuditEntry, prev_hash: str) -> str:
         "ip": entry.ip,
         "request_id": entry.request_id,
     }
+    # hashed only when set, so entries written before the columns existed keep their hash
+    if entry.actor_token_id is not None or entry.actor_label is not None:
+        fields["actor_token_id"] = entry.actor_token_id
+        fields["actor_label"] = entry.actor_label
     return hashlib.sha256(prev_hash.encode() + _canonical(fields)).hexdigest()
 
 
@@ -192,6 +196,14 @@ def _advance_head(session: Session, org_id: int) -> tuple[int, str]:
     return row.last_seq, row.last_hash
 
 
+def _token_of(actor) -> dict:
+    """The API token an actor works through, for the entry: its id and `token_label` (who,
+    in words); nothing for sessions, jobs, the CLI and SCIM (whose token is another kind)."""
+    if getattr(actor, "channel", None) != "api" or getattr(actor, "token_id", None) is None:
+        return {}
+    return {"actor_token_id": actor.token_id, "actor_label": getattr(actor, "token_label", None)}
+
+
 def record(
     session: Session,
     actor,
@@ -234,6 +246,7 @@ def record(
         ip=actor.ip,
         request_id=actor.request_id,
         prev_hash=prev_hash,
+        **_token_of(actor),
     )
     entry.hash = entry_hash(entry, prev_hash)
     table = AuditChainHead.__table__
@@ -275,7 +288,7 @@ def record_many(session: Session, actor, changes: list[Change], *, org_id: int |
         start_chain(session, org)
         return record_many(session, actor, changes, org_id=org)
     seq, prev_hash = row.last_seq - len(changes), row.last_hash
-    now, rows = utcnow(), []
+    now, rows, token = utcnow(), [], _token_of(actor)
     for change in changes:
         seq += 1
         before, after = redacted(jsonable(change.before), jsonable(change.after))
@@ -293,6 +306,7 @@ def record_many(session: Session, actor, changes: list[Change], *, org_id: int |
             ip=actor.ip,
             request_id=actor.request_id,
             prev_hash=prev_hash,
+            **token,
         )
         entry.hash = prev_hash = entry_hash(entry, prev_hash)
         rows.append({c: getattr(entry, c) for c in _ENTRY_COLUMNS})
@@ -314,6 +328,8 @@ _ENTRY_COLUMNS = (
     "after",
     "ip",
     "request_id",
+    "actor_token_id",
+    "actor_label",
     "prev_hash",
     "hash",
 )

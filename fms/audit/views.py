@@ -121,6 +121,15 @@ def audit_export():
     return exports.csv_response("audit-log.csv", header, rows)
 
 
+def _actor_words(names: dict, entry) -> str:
+    """The actor in words: the person (with the API token they used), the integration's
+    token, or System."""
+    person = names.get(entry.actor_user_id)
+    if person and entry.actor_label:
+        return f"{person} with {entry.actor_label}"
+    return person or entry.actor_label or "System"
+
+
 def _export_rows(entries, batch: int = 500):
     """CSV rows of entries, naming the actors a batch at a time (nothing held whole)."""
     chunk: list = []
@@ -131,7 +140,7 @@ def _export_rows(entries, batch: int = 500):
             yield [
                 e.seq,
                 e.created_at,
-                names.get(e.actor_user_id, "System"),
+                _actor_words(names, e),
                 hooks.action_words(e.action),
                 e.action,
                 hooks.entity_words(e.entity_type),

@@ -20,6 +20,8 @@ class Actor:
     token_id: int | None = None
     # an API token's scopes ("timesheets:read", ...; write includes read); None: no token
     scopes: frozenset[str] | None = None
+    # an API token's principal in words, for the audit log ('Integration "ERP" (token …)')
+    token_label: str | None = None
 
     def can(self, permission: str) -> bool:
         return has_permission(self.roles, permission)

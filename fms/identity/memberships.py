@@ -176,7 +176,8 @@ def change_roles(
 def set_active(
     session: Session, *, actor: Actor, membership: Membership, active: bool, via: str
 ) -> Membership:
-    """Deactivate or reactivate a member; deactivation ends their sessions here at once.
+    """Deactivate or reactivate a member; deactivation ends their sessions here at once and
+    revokes their personal API tokens here (a reactivation does not bring those back).
 
     The state change is a conditional update, so two requests cannot both apply it.
     """
@@ -196,7 +197,13 @@ def set_active(
     if changed != 1:
         return membership  # someone else applied the same change a moment ago
     if not active:
+        from fms.identity.tokens.services import revoke_personal_tokens
+
         end_sessions_in(session, user_id=membership.user_id, org_id=membership.org_id)
+        # revoked, not suspended: reactivation must not revive a token (issue 15)
+        revoke_personal_tokens(
+            session, actor=actor, user_id=membership.user_id, org_id=membership.org_id, via=via
+        )
     audit.record(
         session,
         actor,

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from fms import money, storage
 from fms.api import etag
-from fms.api.common import API_PREFIX, page_body
+from fms.api.common import API_PREFIX, page_body, updated_since_field
 from fms.api.idempotency import idempotent
 from fms.errors import NotFound, RuleViolation
 from fms.extensions import db
@@ -41,7 +41,10 @@ from fms.workforce.models import Engagement, Freelancer
 blp = Blueprint(
     "timesheets_api", __name__, url_prefix=API_PREFIX, description="Timesheets and their review"
 )
-TIMESHEET_QUERY = api_schema(TIMESHEETS, "TimesheetQuery")
+# integrations poll changed sheets with `?updated_since=` (fms.modified)
+TIMESHEET_QUERY = api_schema(
+    TIMESHEETS, "TimesheetQuery", extra={"updated_since": updated_since_field()}
+)
 MILESTONE_QUERY = api_schema(MILESTONES, "MilestoneQuery")
 EXPENSE_QUERY = api_schema(EXPENSES, "ExpenseQuery")
 # a refused rule or a lost race (already decided, one sheet per week): problem+json 409
@@ -216,7 +219,8 @@ class Timesheets(MethodView):
         A freelancer sees their own, a manager their engagements', procurement all; sorted
         and filtered like the list page (`state` takes several, comma-separated)."""
         actor = current_actor()
-        page = api_page(db.session, TIMESHEETS, args, actor=actor, context={"today": org_today()})
+        context = {"today": org_today(), "updated_since": args.get("updated_since")}
+        page = api_page(db.session, TIMESHEETS, args, actor=actor, context=context)
         rows = [(r.Timesheet, r.freelancer, r.engagement) for r in page.rows]
         return page_body(_sheet_bodies(rows), page.total, args)
 

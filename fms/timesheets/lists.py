@@ -12,7 +12,7 @@ from fms.input import parse_date
 from fms.lists import Column, Filter, ListSpec, search_filter
 from fms.timesheets import rules
 from fms.timesheets.models import Expense, Milestone, Timesheet
-from fms.workforce.lists import amount, id_filter
+from fms.workforce.lists import amount, changed_since, id_filter, updated_column
 from fms.workforce.models import Engagement, EngagementTerms, Freelancer
 
 SHEET_STATES = list(rules.SHEET_TRANSITIONS)
@@ -85,6 +85,7 @@ def _timesheets(session, actor, ctx):
         .join(Engagement, Engagement.id == Timesheet.engagement_id)
         .join(Freelancer, Freelancer.id == Timesheet.freelancer_id)
     )
+    stmt = changed_since(stmt, Timesheet.updated_at, ctx)
     return _scoped(stmt, actor, Timesheet.engagement_id)
 
 
@@ -140,6 +141,7 @@ TIMESHEETS = ListSpec(
             "date",
             value=lambda r: r.Timesheet.submitted_at,
         ),
+        updated_column(Timesheet),
     ],
     filters=[
         search_filter("Freelancer or engagement", Freelancer.display_name, Engagement.title),

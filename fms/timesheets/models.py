@@ -19,11 +19,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fms.database import Id
 from fms.extensions import db
+from fms.modified import touches_parent
 from fms.money import MONEY_SCALE, ScaledDecimal
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
@@ -80,6 +82,7 @@ class Timesheet(TenantMixin, db.Model):
     __table_args__ = (
         UniqueConstraint("engagement_id", "week_start"),
         Index("ix_timesheet_org_state_week", "org_id", "state", "week_start"),
+        Index("ix_timesheet_org_updated", "org_id", "updated_at"),
     )
 
     id: Mapped[Id] = mapped_column(primary_key=True)
@@ -93,6 +96,10 @@ class Timesheet(TenantMixin, db.Model):
     decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("user_account.id"))
     decision_comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the last change to the sheet or its days (fms.modified): `?updated_since=`
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
 
 
 class TimesheetEntry(TenantMixin, db.Model):
@@ -210,3 +217,7 @@ class Expense(TenantMixin, db.Model):
     invoiced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     invoice_id: Mapped[Id | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# a day entered, changed or removed changes the sheet the API shows
+touches_parent(TimesheetEntry, Timesheet, "timesheet_id")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from fms.api import etag
 from fms.api.common import API_PREFIX, PageArgs, page_body
 from fms.extensions import db
 from fms.identity.permissions import require
@@ -62,19 +63,26 @@ class WebhookEndpoints(MethodView):
 
 @blp.route("/webhooks/<int:endpoint_id>")
 class WebhookEndpointById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.EndpointOut)
     def get(self, endpoint_id: int):
-        return services.get_endpoint(db.session, actor=current_actor(), endpoint_id=endpoint_id)
+        endpoint = services.get_endpoint(db.session, actor=current_actor(), endpoint_id=endpoint_id)
+        return etag.tagged(endpoint, schemas.EndpointOut)
 
+    @etag.documented
     @blp.arguments(schemas.EndpointPatchIn)
     @blp.response(200, schemas.EndpointOut)
     def patch(self, data, endpoint_id: int):
-        """Change the URL, description, events or active flag; what is left out stays."""
+        """Change the URL, description, events or active flag; what is left out stays.
+        With `If-Match` (the endpoint's ETag) only if nobody changed it meanwhile."""
+        actor = current_actor()
+        endpoint = services.get_endpoint(db.session, actor=actor, endpoint_id=endpoint_id)
+        etag.check_if_match(lambda: endpoint, schemas.EndpointOut, lock=endpoint)
         endpoint = services.update_endpoint(
-            db.session, actor=current_actor(), endpoint_id=endpoint_id, **data
+            db.session, actor=actor, endpoint_id=endpoint_id, **data
         )
         db.session.commit()
-        return endpoint
+        return etag.tagged(endpoint, schemas.EndpointOut)
 
     @blp.response(204)
     def delete(self, endpoint_id: int):

@@ -17,6 +17,7 @@ from fms.api.common import (
     PageArgs,
     lookup_body,
     page_body,
+    updated_since_field,
 )
 from fms.api.idempotency import idempotent
 from fms.extensions import db
@@ -39,9 +40,14 @@ blp = Blueprint(
     "workforce_api", __name__, url_prefix=API_PREFIX, description="Org structure and freelancers"
 )
 # the list routes take the list pages' sort keys and filters (fms/lists.py)
-ENGAGEMENT_QUERY = api_schema(ENGAGEMENTS, "EngagementQuery")
+# integrations poll the records people change with `?updated_since=` (fms.modified)
+ENGAGEMENT_QUERY = api_schema(
+    ENGAGEMENTS, "EngagementQuery", extra={"updated_since": updated_since_field()}
+)
 FREELANCER_QUERY = api_schema(FREELANCERS, "FreelancerQuery")
-REQUISITION_QUERY = api_schema(REQUISITIONS, "RequisitionQuery")
+REQUISITION_QUERY = api_schema(
+    REQUISITIONS, "RequisitionQuery", extra={"updated_since": updated_since_field()}
+)
 SUPPLIER_QUERY = api_schema(SUPPLIERS, "SupplierQuery")
 SKILL_QUERY = api_schema(SKILLS, "SkillQuery")
 EXCHANGE_RATE_QUERY = api_schema(EXCHANGE_RATES, "ExchangeRateQuery")
@@ -283,7 +289,8 @@ class Requisitions(MethodView):
 
         actor = current_actor()
         require(actor, "requisitions.read")
-        page = api_page(db.session, REQUISITIONS, args, actor=actor, context={"today": org_today()})
+        context = {"today": org_today(), "updated_since": args.get("updated_since")}
+        page = api_page(db.session, REQUISITIONS, args, actor=actor, context=context)
         bodies = _requisition_bodies([r.Requisition for r in page.rows])
         return page_body(bodies, page.total, args)
 
@@ -408,7 +415,8 @@ class Engagements(MethodView):
 
         actor = current_actor()
         require(actor, "engagements.read")
-        page = api_page(db.session, ENGAGEMENTS, args, actor=actor, context={"today": org_today()})
+        context = {"today": org_today(), "updated_since": args.get("updated_since")}
+        page = api_page(db.session, ENGAGEMENTS, args, actor=actor, context=context)
         bodies = _engagement_bodies([r.Engagement for r in page.rows], actor)
         return page_body(bodies, page.total, args)
 

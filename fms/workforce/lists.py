@@ -130,8 +130,29 @@ def id_filter(key: str, label: str, condition, message: str) -> Filter:
 # --- engagements ----------------------------------------------------------------------
 
 
+def changed_since(stmt, column, ctx):
+    """The API's `?updated_since=` (in the context, never a page filter): rows whose
+    `updated_at` is at or after it."""
+    since = ctx.get("updated_since")
+    return stmt if since is None else stmt.where(column >= since)
+
+
+def updated_column(model) -> Column:
+    """`sort=updated`: by the last change, for the API and exports (not a page column)."""
+    name = model.__name__
+    return Column(
+        "updated",
+        "Changed",
+        model.updated_at,
+        "date",
+        value=lambda r: getattr(r, name).updated_at,
+        page=False,
+    )
+
+
 def _engagements(session, actor, ctx):
-    return queries.engagement_list_statement(ctx["today"])
+    stmt = queries.engagement_list_statement(ctx["today"])
+    return changed_since(stmt, Engagement.updated_at, ctx)
 
 
 ENGAGEMENTS = ListSpec(
@@ -177,6 +198,7 @@ ENGAGEMENTS = ListSpec(
             page=False,
         ),
         Column("state", "Status", Engagement.state, "state", value=lambda r: r.Engagement.state),
+        updated_column(Engagement),
     ],
     filters=[
         search_filter("Search", Engagement.title, Freelancer.display_name),
@@ -239,7 +261,8 @@ ENGAGEMENTS = ListSpec(
 
 
 def _requisitions(session, actor, ctx):
-    return queries.requisition_queue_statement(actor, ctx["values"].get("view", "all"))
+    stmt = queries.requisition_queue_statement(actor, ctx["values"].get("view", "all"))
+    return changed_since(stmt, Requisition.updated_at, ctx)
 
 
 REQUISITIONS = ListSpec(
@@ -287,6 +310,7 @@ REQUISITIONS = ListSpec(
             "date",
             value=lambda r: r.Requisition.created_at,
         ),
+        updated_column(Requisition),
     ],
     filters=[
         Filter(

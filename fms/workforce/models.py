@@ -11,15 +11,18 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from fms.database import Id
 from fms.extensions import db
+from fms.modified import touches_parent
 from fms.money import MONEY_SCALE, RATE_SCALE, ScaledDecimal
 from fms.tenancy import TenantMixin
 from fms.timekeeping import UTCDateTime, utcnow
@@ -179,6 +182,7 @@ class Requisition(TenantMixin, db.Model):
     """A hiring manager's request for a freelancer, before approval."""
 
     __tablename__ = "requisition"
+    __table_args__ = (Index("ix_requisition_org_updated", "org_id", "updated_at"),)
 
     id: Mapped[Id] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -204,6 +208,10 @@ class Requisition(TenantMixin, db.Model):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the last change (fms.modified): `?updated_since=` of the API
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
 
 
 class ApprovalStep(TenantMixin, db.Model):
@@ -242,6 +250,7 @@ class Engagement(TenantMixin, db.Model):
     """
 
     __tablename__ = "engagement"
+    __table_args__ = (Index("ix_engagement_org_updated", "org_id", "updated_at"),)
 
     id: Mapped[Id] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -259,6 +268,10 @@ class Engagement(TenantMixin, db.Model):
     ended_by: Mapped[str | None] = mapped_column(String(20))
     end_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # the last change to the engagement or its terms (fms.modified): `?updated_since=`
+    updated_at: Mapped[datetime] = mapped_column(
+        UTCDateTime(), default=utcnow, onupdate=utcnow, server_default=func.now()
+    )
 
 
 class EngagementTerms(TenantMixin, db.Model):
@@ -363,3 +376,7 @@ class PerformanceReview(TenantMixin, db.Model):
     comment: Mapped[str] = mapped_column(Text, default="")
     reviewer_user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+# a new or changed terms row changes what the engagement's API shows
+touches_parent(EngagementTerms, Engagement, "engagement_id")

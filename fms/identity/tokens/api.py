@@ -12,6 +12,7 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
+from fms.api import etag
 from fms.api.common import API_PREFIX
 from fms.errors import NotFound
 from fms.extensions import db
@@ -120,22 +121,31 @@ class ServiceAccounts(MethodView):
 
 @blp.route("/integrations/<int:service_account_id>")
 class ServiceAccountById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.ServiceAccountOut)
     def get(self, service_account_id: int):
-        return services.get_service_account(
+        account = services.get_service_account(
             db.session, actor=current_actor(), service_account_id=service_account_id
         )
+        return etag.tagged(account, schemas.ServiceAccountOut)
 
+    @etag.documented
     @blp.arguments(schemas.ServiceAccountPatchIn)
     @blp.response(200, schemas.ServiceAccountOut)
     def patch(self, data: dict, service_account_id: int):
         """Rename, set roles, or (de)activate: a deactivated integration's tokens are
-        refused until it is reactivated."""
+        refused until it is reactivated. With `If-Match` (the integration's ETag) only if
+        nobody changed it meanwhile."""
+        actor = current_actor()
+        account = services.get_service_account(
+            db.session, actor=actor, service_account_id=service_account_id
+        )
+        etag.check_if_match(lambda: account, schemas.ServiceAccountOut, lock=account)
         account = services.update_service_account(
-            db.session, actor=current_actor(), service_account_id=service_account_id, **data
+            db.session, actor=actor, service_account_id=service_account_id, **data
         )
         db.session.commit()
-        return account
+        return etag.tagged(account, schemas.ServiceAccountOut)
 
 
 @blp.route("/integrations/<int:service_account_id>/tokens")

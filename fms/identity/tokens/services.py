@@ -11,8 +11,9 @@
   randomness, so a plain hash is enough), found by the token's public id and compared in
   constant time.
 - A token stops at once when revoked or expired; a personal token when its person is
-  deactivated or their membership ends (also through SCIM); an integration token when its
-  service account is deactivated.
+  deactivated or their membership ends (also through SCIM): deactivating a member revokes
+  their personal tokens there, so a reactivation does not revive them; an integration token
+  when its service account is deactivated.
 """
 
 from __future__ import annotations
@@ -378,6 +379,40 @@ def revoke_token(session: Session, *, actor: Actor, token_id) -> ApiToken:
     return token
 
 
+def revoke_personal_tokens(
+    session: Session, *, actor: Actor, user_id: int, org_id: int, via: str
+) -> int:
+    """A person's live personal tokens of an organization end with their membership there:
+    revoked, not merely refused, so reactivating the member (on the members page or by
+    SCIM) does not bring them back; they make new ones. One audit entry per token."""
+    now = utcnow()
+    live = session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.kind == "personal",
+            ApiToken.user_id == user_id,
+            ApiToken.org_id == org_id,
+            ApiToken.revoked_at.is_(None),
+            or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+        )
+        .values(revoked_at=now)
+        .returning(ApiToken.id, ApiToken.name, ApiToken.public_id)
+        .execution_options(synchronize_session=False, **_ALL)
+    ).all()
+    for token_id, name, public_id in sorted(live):
+        audit.record(
+            session,
+            actor,
+            "api_token.revoked",
+            entity_type="api_token",
+            entity_id=token_id,
+            org_id=org_id,
+            before={"name": name, "prefix": f"{PREFIXES['personal']}{public_id}"},
+            after={"reason": "membership deactivated", "via": via},
+        )
+    return len(live)
+
+
 def status(token: ApiToken, now=None) -> str:
     """ "active", "expired" or "revoked", for pages and the API."""
     now = now or utcnow()
@@ -420,8 +455,10 @@ def authenticate(
         raise InvalidToken(f"This token is {state}.")
     if token.kind == "personal":
         user_id, roles = token.user_id, _personal_roles(session, token)
+        label = f'personal token "{token.name}" ({token.prefix})'
     else:
-        user_id, roles = None, _integration_roles(session, token)
+        user_id, (roles, account) = None, _integration_roles(session, token)
+        label = f'Integration "{account}" (token "{token.name}", {token.prefix})'
     _touch(session, token, now=now, ip=ip)
     return Actor(
         user_id=user_id,
@@ -432,6 +469,7 @@ def authenticate(
         channel="api",
         token_id=token.id,
         scopes=effective_scopes(token.scopes),
+        token_label=_bounded(label, 200),
     )
 
 
@@ -452,15 +490,20 @@ def _personal_roles(session: Session, token: ApiToken) -> list[str]:
     return list(row[0] or [])
 
 
-def _integration_roles(session: Session, token: ApiToken) -> list[str]:
+def _bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _integration_roles(session: Session, token: ApiToken) -> tuple[list[str], str]:
+    """The service account's roles and name (the audit log names it)."""
     row = session.execute(
-        select(ServiceAccount.roles)
+        select(ServiceAccount.roles, ServiceAccount.name)
         .where(ServiceAccount.id == token.service_account_id, ServiceAccount.is_active.is_(True))
         .execution_options(**_ALL)
     ).first()
     if row is None:
         raise InvalidToken("This token's integration is deactivated.")
-    return list(row[0] or [])
+    return list(row[0] or []), row[1]
 
 
 def _touch(session: Session, token: ApiToken, *, now, ip: str | None) -> None:

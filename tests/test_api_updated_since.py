@@ -1,0 +1,135 @@
+"""`?updated_since=` on the engagements, timesheets and requisitions lists: integrations
+poll for what changed. Every change counts: an edit through the ORM, a bulk UPDATE a
+service runs (state transitions), and a change to a part the record shows (an engagement's
+terms, a sheet's days)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import update
+
+from fms.tenancy import ALL_TENANTS
+from fms.timesheets import services as ts
+from fms.timesheets.models import Timesheet
+from fms.workforce.models import Engagement, Requisition
+from tests.factories_timesheets import MONDAY
+from tests.test_api_idempotency import signed_in_client
+
+# every row is put back to this moment before the changes under test; the filter's moment
+# is a day later, and every change the test makes happens "now" (long after both)
+LONG_AGO = datetime(2026, 1, 1, tzinfo=UTC)
+SINCE = "2026-01-02T00:00:00Z"
+ALL = {ALL_TENANTS: True}
+
+
+@pytest.fixture
+def api(app, session, world, sign_in):
+    return signed_in_client(app, session, world, sign_in)
+
+
+def _age_everything(session):
+    """Set updated_at of every record to LONG_AGO (an explicit value: onupdate leaves it)."""
+    for model in (Engagement, Timesheet, Requisition):
+        session.execute(
+            update(model.__table__).values(updated_at=LONG_AGO).execution_options(**ALL)
+        )
+    session.commit()
+
+
+def _ids(response):
+    assert response.status_code == 200, response.get_json()
+    return sorted(item["id"] for item in response.get_json()["items"])
+
+
+def test_engagements_changed_by_a_bulk_update_or_in_their_terms(api, session, world):
+    bulk = world.make_engagement(world.org, manager_id=world.manager.user_id)
+    untouched = world.make_engagement(world.org, manager_id=world.manager.user_id)
+    session.commit()
+    _age_everything(session)
+    client = api.as_(world.procurement)
+    assert _ids(client.get(f"/api/v1/engagements?updated_since={SINCE}")) == []
+
+    # a budget increase adds a terms row: the engagement's row itself is not written
+    world.amend("budget_increase", "2026-03-01", new_budget_cap="200000")
+    # a bulk UPDATE that does not name updated_at (as the services' transitions are)
+    session.execute(update(Engagement).where(Engagement.id == bulk.id).values(po_number="PO-7"))
+    session.commit()
+
+    changed = _ids(client.get(f"/api/v1/engagements?updated_since={SINCE}"))
+    assert changed == sorted([world.engagement.id, bulk.id])
+    everything = _ids(client.get("/api/v1/engagements"))
+    assert untouched.id in everything and len(everything) == 3
+    # the same moment written with another offset (%2B is '+')
+    same = _ids(client.get("/api/v1/engagements?updated_since=2026-01-02T01:00:00%2B01:00"))
+    assert same == changed
+    # a moment after every change: nothing
+    assert _ids(client.get("/api/v1/engagements?updated_since=2199-01-01T00:00:00Z")) == []
+
+
+def test_timesheets_changed_in_their_days_or_by_a_transition(api, session, world):
+    edited = world.fill(MONDAY, minutes=(480,))
+    submitted = world.fill(date(2026, 3, 9), minutes=(480,))
+    untouched = world.fill(date(2026, 3, 16), minutes=(480,))
+    cleared = world.fill(date(2026, 3, 23), minutes=(480,))
+    session.commit()
+    _age_everything(session)
+    client = api.as_(world.procurement)
+    assert _ids(client.get(f"/api/v1/timesheets?updated_since={SINCE}")) == []
+
+    # one day's minutes change: only the entry row is written
+    ts.save_entries(
+        session,
+        actor=world.me,
+        timesheet_id=edited.id,
+        entries=[{"work_date": MONDAY.isoformat(), "minutes": 420}],
+    )
+    world.submit(submitted)  # UPDATE timesheet SET state=... WHERE state='draft'
+    # every day removed: a bulk DELETE of the entries, nothing left to flush
+    ts.save_entries(session, actor=world.me, timesheet_id=cleared.id, entries=[])
+    session.commit()
+
+    changed = _ids(client.get(f"/api/v1/timesheets?updated_since={SINCE}&sort=updated"))
+    assert changed == sorted([edited.id, submitted.id, cleared.id])
+    assert untouched.id in _ids(client.get("/api/v1/timesheets"))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-12-01",  # a date is not a moment
+        "2026-12-01T09:30:00",  # no offset: which 09:30?
+        "2026-12-01T09:30:00 01:00",  # an unencoded '+' arrives as a space
+        "2026-13-01T09:30:00Z",
+        "0001-01-01T00:00:00Z",  # outside the business range
+        "yesterday",
+    ],
+)
+def test_a_bad_moment_is_a_422_naming_the_parameter(api, world, value):
+    client = api.as_(world.procurement)
+    for path in ("/api/v1/engagements", "/api/v1/timesheets", "/api/v1/requisitions"):
+        bad = client.get(path, query_string={"updated_since": value})
+        assert bad.status_code == 422, (path, value)
+        assert bad.headers["Content-Type"].startswith("application/problem+json")
+        assert bad.get_json()["errors"][0]["parameter"] == "updated_since"
+
+
+def test_updated_since_is_documented_as_a_date_time(client):
+    spec = client.get("/api/v1/openapi.json").get_json()
+    for path in ("/api/v1/engagements", "/api/v1/timesheets", "/api/v1/requisitions"):
+        [param] = [
+            p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "updated_since"
+        ]
+        assert param["in"] == "query"
+        assert param["schema"]["type"] == "string"
+        assert param["schema"]["format"] == "date-time"
+        sort = next(p for p in spec["paths"][path]["get"]["parameters"] if p["name"] == "sort")
+        assert "updated" in sort["schema"]["enum"]
+
+
+def test_new_records_start_with_their_creation_time(session, world):
+    engagement = world.make_engagement(world.org, manager_id=world.manager.user_id)
+    session.flush()
+    assert engagement.updated_at is not None
+    assert engagement.updated_at >= engagement.created_at
