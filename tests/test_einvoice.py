@@ -111,7 +111,17 @@ def figures(xml: bytes) -> dict:
         "currency": _x(root, f"{settle}/ram:InvoiceCurrencyCode/text()")[0],
         "net": _dec(root, f"{sums}/ram:LineTotalAmount"),
         "basis": _dec(root, f"{sums}/ram:TaxBasisTotalAmount"),
-        "tax": _dec(root, f"{sums}/ram:TaxTotalAmount"),
+        # BT-110 in the invoice currency; BT-111 (when there is one) in the tax currency
+        "tax": _dec(
+            root, f"{sums}/ram:TaxTotalAmount[@currencyID={settle}/ram:InvoiceCurrencyCode]"
+        ),
+        "tax_currency": _x(root, f"{settle}/ram:TaxCurrencyCode/text()"),
+        "tax_in_tax_currency": [
+            (row.get("currencyID"), Decimal(row.text))
+            for row in _x(
+                root, f"{sums}/ram:TaxTotalAmount[@currencyID!={settle}/ram:InvoiceCurrencyCode]"
+            )
+        ],
         "gross": _dec(root, f"{sums}/ram:GrandTotalAmount"),
         "due": _dec(root, f"{sums}/ram:DuePayableAmount"),
         "lines": [
@@ -634,3 +644,42 @@ def test_a_lines_quantity_times_its_price_is_its_net(unit, quantity, rate, net, 
     got = einvoice.line_price(line, "EUR")
     assert (str(got.quantity), got.unit_code, str(got.price), str(got.base_quantity)) == expected
     assert got.quantity * got.price / got.base_quantity == D(net)
+
+
+def test_vat_in_the_buyers_tax_currency_is_bt_111(session, billing_for):
+    """An entity invoiced in EUR that accounts VAT in PLN: the XML names PLN as the tax
+    currency (BT-6) and gives the VAT total in PLN at the rate fixed at issue (BT-111, rule
+    BR-53), and both validations pass."""
+    from fms.workforce import services as workforce
+
+    bill = billing_for(name="Klient Sp. z o.o.", tax_currency="PLN")
+    _enable(bill)
+    workforce.add_exchange_rate(
+        session, actor=bill.finance, currency="PLN", rate="0.235", effective_from="2026-01-01"
+    )
+    bill.approved_week(NOV_2, (480,))  # 8 h at 90.00 = 720.00 EUR, VAT 19 % = 136.80 EUR
+    (invoice,) = bill.close().invoices
+    bill.issue(invoice, today=ISSUED_ON)
+    got = figures(xml := xml_of(session, invoice))
+    assert_valid(xml)
+    assert (got["currency"], got["tax"]) == ("EUR", D("136.80"))
+    # 136.80 EUR / 0.235 EUR per PLN = 582.1276... -> 582.13 PLN
+    assert (got["tax_currency"], got["tax_in_tax_currency"]) == (["PLN"], [("PLN", D("582.13"))])
+
+
+def test_stacked_taxes_make_no_e_invoice(session, billing_for):
+    """GST + QST on one line cannot be said in EN 16931 (one VAT category per line): the
+    invoice is a plain PDF and the XML is refused with the reason."""
+    from tests.test_invoicing_taxes import quebec
+
+    bill = quebec(billing_for)
+    _enable(bill)
+    bill.approved_week(NOV_2, (480,))
+    (invoice,) = bill.close().invoices
+    bill.issue(invoice, today=ISSUED_ON)
+    problems = einvoice.einvoice_problems(session, invoice)
+    assert any("stacked taxes" in problem for problem in problems)
+    with pytest.raises(einvoice.NotEligible):
+        xml_of(session, invoice)
+    _pdf(session, invoice)
+    assert not einvoice.pdf_is_einvoice(session, invoice)

@@ -28,6 +28,7 @@ for _module in (
     "tests.factories_invoicing",
     "tests.factories_tokens",
     "tests.factories_webhooks",
+    "tests.factories_report_exports",
 ):
     ID_FACTORIES.update(__import__(_module, fromlist=["ID_FACTORIES"]).ID_FACTORIES)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")

@@ -50,7 +50,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             # integrations: service accounts, their roles and their API tokens
             "integrations.manage",
             "webhooks.manage",
-            "reports.spend",
         }
     ),
     "procurement": frozenset(
@@ -82,7 +81,6 @@ PERMISSIONS: dict[str, frozenset[str]] = {
             "exchange_rates.manage",
             "freelancers.financial.read",
             "suppliers.tax_id.read",
-            "reports.spend",
         }
     ),
     "freelancer": frozenset(

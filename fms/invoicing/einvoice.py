@@ -87,8 +87,14 @@ def currency_problem(currency: str) -> str | None:
 
 def _stacked_tax_problems(session: Session, invoice: Invoice) -> list[str]:
     """Stacked taxes (more than one tax on a line, e.g. GST + QST): EN 16931 allows one VAT
-    category per line, so such a document is no e-invoice. The integrator adds the rule
-    here once stacked taxes are stored (issue 13, the "tax" part)."""
+    category per line, so such a document is no e-invoice (the PDF shows the taxes)."""
+    from fms.invoicing.services import has_stacked_taxes
+
+    if has_stacked_taxes(invoice):
+        return [
+            "It carries stacked taxes (such as GST and QST on one line): EN 16931 allows one "
+            "VAT category per line, so it is issued as a PDF only."
+        ]
     return []
 
 
@@ -356,6 +362,13 @@ def einvoice_xml(session: Session, *, invoice_id) -> bytes:
     totals.allowance_total = _amount(0, currency)
     totals.tax_basis_total = net
     totals.tax_total = (_amount(invoice.tax_total, currency), currency)
+    if invoice.tax_currency and invoice.tax_currency != currency:
+        # BT-6 and BT-111 (BR-53): the VAT total also in the currency the buyer accounts
+        # VAT in, at the rate fixed at issue
+        settlement.tax_currency_code = invoice.tax_currency
+        totals.tax_total_other_currency.add(
+            (_amount(invoice.tax_total_in_tax_currency, invoice.tax_currency), invoice.tax_currency)
+        )
     totals.grand_total = _amount(invoice.gross_total, currency)
     totals.prepaid_total = _amount(0, currency)
     totals.due_amount = _amount(invoice.gross_total, currency)

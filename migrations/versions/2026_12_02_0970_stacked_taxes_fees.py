@@ -1,7 +1,7 @@
 """stacked_taxes_fees: stacked taxes, the tax currency fixed at issue, service fees
 
 Revision ID: 0970
-Revises: 0930
+Revises: 0960
 Create Date: 2026-12-02 19:40:00
 
 - bill_to_entity.region: the ISO 3166-2 subdivision (QC) whose taxes apply.
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0970"
-down_revision = "0930"
+down_revision = "0960"
 branch_labels = None
 depends_on = None
 
@@ -111,9 +111,7 @@ def upgrade():
         batch.add_column(sa.Column("tax_components", sa.JSON(), nullable=True))
 
     with op.batch_alter_table("invoice_tax") as batch:
-        batch.add_column(
-            sa.Column("name", sa.String(length=20), nullable=False, server_default="")
-        )
+        batch.add_column(sa.Column("name", sa.String(length=20), nullable=False, server_default=""))
         batch.add_column(sa.Column("taxable_in_tax_currency", sa.BigInteger(), nullable=True))
         batch.add_column(sa.Column("tax_in_tax_currency", sa.BigInteger(), nullable=True))
         batch.drop_constraint(batch.f("uq_invoice_tax_invoice_id_category_rate"), type_="unique")

@@ -1,7 +1,7 @@
 """spend_packs: monthly spend pack subscriptions and their deliveries
 
 Revision ID: 0990
-Revises: 0930
+Revises: 0970
 Create Date: 2026-12-02 10:30:00
 
 - spend_pack_subscription: a finance user who gets the monthly spend pack (one per person
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0990"
-down_revision = "0930"
+down_revision = "0970"
 branch_labels = None
 depends_on = None
 

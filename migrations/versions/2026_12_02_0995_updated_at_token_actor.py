@@ -1,7 +1,7 @@
 """updated_at_token_actor: modification times for `?updated_since=`, and the token in the audit
 
 Revision ID: 0995
-Revises: 0930
+Revises: 0990
 Create Date: 2026-12-02 19:40:00
 
 - engagement.updated_at, timesheet.updated_at, requisition.updated_at: the last change to
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0995"
-down_revision = "0930"
+down_revision = "0990"
 branch_labels = None
 depends_on = None
 
