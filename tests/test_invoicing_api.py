@@ -526,3 +526,21 @@ def test_a_large_export_is_a_job(api, session, bill, app, monkeypatch):
     body = _ok(response, 202)
     assert response.headers["Location"] == f"/api/v1/jobs/{body['id']}"
     assert body["name"].endswith("export_list")
+
+
+def test_a_bill_to_entity_is_changed_only_with_its_current_etag(api, session, bill):
+    """Two finance users edit the same bill-to entity: the one whose read is stale gets a
+    412 problem and the entity keeps the other's change."""
+    finance = api.as_(bill.finance)
+    url = f"/api/v1/bill-to-entities/{bill.entity.id}"
+    read = finance.get(url)
+    first = read.headers["ETag"]
+    assert finance.get(url).headers["ETag"] == first  # stable while nothing changes
+    changed = finance.patch(url, json={"address": "Leopoldstr. 1"}, headers={"If-Match": first})
+    assert _ok(changed)["address"] == "Leopoldstr. 1"
+    assert changed.headers["ETag"] != first
+    stale = finance.patch(url, json={"address": "Old Street 9"}, headers={"If-Match": first})
+    _problem(stale, 412)
+    assert _ok(finance.get(url))["address"] == "Leopoldstr. 1"
+    # without If-Match the last write wins, as before
+    assert _ok(finance.patch(url, json={"address": "Old Street 9"}))["address"] == "Old Street 9"

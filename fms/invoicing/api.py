@@ -20,6 +20,7 @@ from flask_smorest import Blueprint
 from sqlalchemy import select
 
 from fms import money, storage
+from fms.api import etag
 from fms.api.common import API_PREFIX, page_body
 from fms.api.idempotency import idempotent
 from fms.errors import InvalidInput, RuleViolation
@@ -374,22 +375,30 @@ class BillToEntities(MethodView):
 
 @blp.route("/bill-to-entities/<int:bill_to_entity_id>")
 class BillToEntityById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.BillToEntityOut)
     def get(self, bill_to_entity_id: int):
-        """A bill-to entity with the cost centres billed to it."""
+        """A bill-to entity with the cost centres billed to it, and its ETag."""
         require(current_actor(), "invoicing.read")
-        return _entity_body(db.session.get(BillToEntity, bill_to_entity_id))
+        row = get_in_org(db.session, BillToEntity, bill_to_entity_id, what="bill-to entity")
+        return etag.tagged(_entity_body(row), schemas.BillToEntityOut)
 
+    @etag.documented
     @blp.arguments(schemas.BillToEntityPatchIn)
     @blp.response(200, schemas.BillToEntityOut)
     def patch(self, data, bill_to_entity_id: int):
         """Change a bill-to entity: drafts and the next close use it; issued invoices keep
-        the copy they were issued with."""
+        the copy they were issued with. With `If-Match` (the entity's ETag) only if nobody
+        changed it meanwhile (412 otherwise, and nothing changes)."""
+        actor = current_actor()
+        require(actor, "invoicing.manage")
+        row = get_in_org(db.session, BillToEntity, bill_to_entity_id, what="bill-to entity")
+        etag.check_if_match(lambda: _entity_body(row), schemas.BillToEntityOut, lock=row)
         row = billing.update_bill_to_entity(
-            db.session, actor=current_actor(), bill_to_entity_id=bill_to_entity_id, **data
+            db.session, actor=actor, bill_to_entity_id=bill_to_entity_id, **data
         )
         db.session.commit()
-        return _entity_body(row)
+        return etag.tagged(_entity_body(row), schemas.BillToEntityOut)
 
 
 @blp.route("/cost-centres/<int:cost_centre_id>/bill-to")
