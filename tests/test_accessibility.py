@@ -32,6 +32,7 @@ SERIOUS = ("serious", "critical")
 # Pages that are not in the sidebar but belong to a persona's everyday work.
 EXTRA_PAGES = {
     "org_admin": ["/account/security", "/inbox", "/inbox/preferences"],
+    "finance": ["/reports/subscriptions", "/reports/spend?group_by=cost_centre"],
     "hiring_manager": [
         "/inbox",
         "/requisitions/new",

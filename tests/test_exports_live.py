@@ -51,3 +51,27 @@ def test_streamed_csv_exports_carry_their_rows(
             assert body, path  # the audit log holds at least the sign-ins above
         else:
             assert len(body) == expected, (path, rows)
+
+
+def test_the_streamed_spend_csv_reaches_the_client(app, live_fms, make_org, make_member, caplog):
+    """The spend export's CSV is streamed after the view returns: it must still read through
+    the request's session (a generator without the request context failed mid-response)."""
+    from fms.extensions import db
+
+    session = db.session
+    org = make_org()
+    finance = make_member(org, roles=("finance",))
+    session.commit()
+    text = _get(
+        app,
+        session,
+        live_fms,
+        finance,
+        org,
+        "/reports/exports/spend.csv?from=2026-01-01&to=2026-11-30",
+    )
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows and rows[0][0], rows  # the header row, at least
+    # a failure after the header only shows in the server's log (the body just stops)
+    failures = [r for r in caplog.records if r.levelname == "ERROR" or r.exc_info]
+    assert not failures, [r.getMessage() for r in failures]

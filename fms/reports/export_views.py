@@ -19,6 +19,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    stream_with_context,
     url_for,
 )
 from flask_login import login_required
@@ -52,7 +53,9 @@ def _answer(actor, query: spend.SpendQuery, fmt: str):
         # organization), like the list exports
         rows = detail.detail_rows(db.session(), actor=actor, start=query.start, end=query.end)
         return Response(
-            exports.detail_csv(rows), mimetype=exports.MEDIA_TYPES["csv"], headers=headers
+            stream_with_context(exports.detail_csv(rows)),
+            mimetype=exports.MEDIA_TYPES["csv"],
+            headers=headers,
         )
     # a zip (and a PDF) is complete only at its end: written to a spooled file, then sent
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
