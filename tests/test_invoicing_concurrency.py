@@ -179,3 +179,39 @@ def _assert_each_item_billed_once(session, org_id, *, expected_entries):
     )
     assert dict(marks) == billed_on
     assert audit.verify_chain(session, org_id).ok
+
+
+@pytest.mark.postgres
+def test_two_first_saves_of_the_billing_settings_store_one_row(app, committed):
+    """No settings are stored yet and two finance users save at once: both saves apply, one
+    after the other, to one row (before, the second insert failed the unique org_id: a
+    500)."""
+    from fms.invoicing.models import BillingSettings
+
+    org_id, _, _ = timesheet_race_world(committed)
+    scope_session(committed, org_id)
+    finance = []
+    for name in ("first", "second"):
+        user = User(email=f"settings-{name}@example.com", name=name)
+        committed.add(user)
+        committed.flush()
+        committed.add(Membership(org_id=org_id, user_id=user.id, roles=["finance"]))
+        finance.append(Actor(user_id=user.id, org_id=org_id, roles=frozenset(["finance"])))
+    committed.commit()
+    outcomes = _race(
+        app,
+        org_id,
+        (
+            "terms",
+            lambda s: billing.update_billing_settings(s, actor=finance[0], payment_terms_days=14),
+        ),
+        (
+            "prefix",
+            lambda s: billing.update_billing_settings(s, actor=finance[1], invoice_prefix="RE-"),
+        ),
+    )
+    assert outcomes == {"terms": "done", "prefix": "done"}
+    scope_session(committed, org_id)
+    committed.expire_all()
+    (row,) = committed.scalars(select(BillingSettings)).all()
+    assert (row.payment_terms_days, row.invoice_prefix) == (14, "RE-")

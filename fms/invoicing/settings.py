@@ -80,11 +80,29 @@ def billing_settings(session) -> BillingSettings:
     return row
 
 
+def _settings_for_change(session) -> BillingSettings:
+    """The organization's settings row for a change, locked until the transaction ends; the
+    first change stores the defaults first. Two first saves at once would both insert
+    (the second failing the unique org_id, a 500): the insert runs in a savepoint, and the
+    one that loses it locks the winner's row instead."""
+    row = session.scalar(select(BillingSettings).with_for_update())
+    if row is not None:
+        return row
+    row = billing_settings(session)
+    try:
+        with session.begin_nested():
+            session.add(row)
+            session.flush()
+    except IntegrityError:
+        row = session.scalar(select(BillingSettings).with_for_update())
+    return row
+
+
 def update_billing_settings(session, *, actor: Actor, **values) -> BillingSettings:
     """Finance and org admins set the billing period, the issuing entity, numbering and the
     four-eyes rule. Issued invoices keep the issuer as it was (they hold a copy)."""
     require(actor, "invoicing.manage")
-    row = billing_settings(session)
+    row = _settings_for_change(session)
     changes: dict = {}
     for key, value in values.items():
         if key in _TEXT_FIELDS:
@@ -402,14 +420,14 @@ def set_einvoice(session, *, actor: Actor, enabled) -> BillingSettings:
     require(actor, "invoicing.manage")
     if not isinstance(enabled, bool):
         raise InvalidInput("On or off.", errors={"einvoice_enabled": ["On or off."]})
-    row = billing_settings(session)
+    row = _settings_for_change(session)
     if enabled and not (row.issuer_vat_id or "").strip():
         raise RuleViolation(
             "Add the issuing entity's VAT id first: EN 16931 e-invoices require the seller's.",
             errors={"einvoice_enabled": ["The issuer's VAT id is missing."]},
         )
     before = bool(row.einvoice_enabled)
-    if before == enabled and row.id is not None:
+    if before == enabled:
         return row
     row.einvoice_enabled = enabled
     row.updated_at = utcnow()
