@@ -94,7 +94,11 @@ def test_finance_closes_issues_with_four_eyes_and_the_freelancer_sees_it_paid(
         with second.expect_download() as download:
             second.click("a:has-text('Download PDF')")
         assert Path(download.value.path()).read_bytes().startswith(b"%PDF")
-        second.fill("#paid_on", "2026-12-02")
+        with as_org(session, org.id):
+            session.expire_all()
+            issued_on = session.get(Invoice, invoice_id).issue_date  # issued today
+        session.commit()
+        second.fill("#paid_on", issued_on.isoformat())
         second.fill("#reference", "BANK-2026-12")
         second.click("button:has-text('Mark paid')")
         second.wait_for_load_state()

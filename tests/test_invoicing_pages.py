@@ -139,8 +139,9 @@ def test_close_preview_agrees_with_the_draft_and_the_invoice_is_issued_paid_and_
     )
     assert late.status_code == 422
     assert session.get(Invoice, draft.id).state == "issued"
+    issued_on = session.get(Invoice, draft.id).issue_date.isoformat()  # issued today
     paid = finance.post(
-        f"/invoicing/{draft.id}/payment", data={"paid_on": "2026-12-02", "reference": "BANK-77"}
+        f"/invoicing/{draft.id}/payment", data={"paid_on": issued_on, "reference": "BANK-77"}
     )
     assert paid.status_code == 302
     session.expire_all()
@@ -216,8 +217,9 @@ def test_the_freelancer_sees_what_was_billed_for_their_work_and_whether_it_was_p
     page = _text(me.get("/invoicing/my"))
     assert "€1,080.00" in page and "Invoiced, not paid yet" in page
     assert "€1,285.20" not in page  # the client's gross (with VAT) is not theirs
+    issued_on = session.get(Invoice, draft.id).issue_date  # issued today, paid the same day
     services.record_payment(
-        session, actor=bill.finance, invoice_id=draft.id, paid_on="2026-12-02", reference="B-1"
+        session, actor=bill.finance, invoice_id=draft.id, paid_on=issued_on, reference="B-1"
     )
     session.commit()
     assert "Paid by the client" in _text(me.get("/invoicing/my"))
