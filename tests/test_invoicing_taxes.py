@@ -316,6 +316,63 @@ def test_fee_lines_in_the_preview_equal_the_drafts(session, bill):
     assert (note.net_total, note.tax_total) == (D("19.23"), D("3.65"))  # 19.23 x 19 % = 3.6537
 
 
+def test_a_credit_note_on_work_credits_its_fee_so_rebilled_work_is_charged_one_fee(session, bill):
+    billing.set_service_fee(session, actor=bill.finance, percent="2.345")
+    bill.approved_week(NOV_2, (480,))  # 720.00
+    bill.milestone("100.00", date(2026, 11, 20))
+    (invoice,) = bill.close().invoices  # fee 2.345 % of 820.00 = 19.23 (above)
+    bill.issue(invoice)
+    time, milestone, fee = invoicing.lines_of(session, invoice.id)
+    assert fee.net == D("19.23")
+
+    # the milestone was billed by mistake this month: credit it and bill it again later.
+    # The fee left is the fee on the 720.00 kept: 16.884 -> 16.88, so 2.35 of it goes too
+    note = bill.credit(invoice, mode="lines", line_ids=[milestone.id], release_items=True)
+    assert [(line.kind, line.net) for line in invoicing.lines_of(session, note.id)] == [
+        ("milestone", D("100.00")),
+        ("fee", D("2.35")),
+    ]
+    # 102.35 x 19 % = 19.4465 -> 19.45
+    assert (note.net_total, note.tax_total, note.gross_total) == (
+        D("102.35"),
+        D("19.45"),
+        D("121.80"),
+    )
+    bill.issue(note)
+    assert invoice.state == "issued"  # the time and most of the fee stay billed
+
+    # December's close bills the milestone again with its own fee: 2.345 % of 100.00 =
+    # 2.345 -> 2.35; in all the client pays 16.88 + 2.35 = 19.23 of fees, as first billed
+    (again,) = bill.close(period="2026-12", today=date(2027, 1, 4)).invoices
+    assert [(line.kind, line.net) for line in invoicing.lines_of(session, again.id)] == [
+        ("milestone", D("100.00")),
+        ("fee", D("2.35")),
+    ]
+
+
+def test_a_part_credit_of_work_lowers_its_fee_and_a_chosen_fee_line_is_left_as_chosen(
+    session, bill
+):
+    billing.set_service_fee(session, actor=bill.finance, percent="2.345")
+    bill.approved_week(NOV_2, (480,))  # 720.00, fee 2.345 % = 16.884 -> 16.88
+    (invoice,) = bill.close().invoices
+    bill.issue(invoice)
+    time, fee = invoicing.lines_of(session, invoice.id)
+    # a 200.00 discount on the time: the fee on the 520.00 kept is 12.194 -> 12.19
+    note = bill.credit(invoice, mode="amount", line_id=time.id, amount="200.00")
+    assert [(line.kind, line.net) for line in invoicing.lines_of(session, note.id)] == [
+        ("time", D("200.00")),
+        ("fee", D("4.69")),
+    ]
+    bill.issue(note)
+    # crediting what is left of the time and the fee line by choice: the fee's rest, once
+    other = bill.credit(invoice, mode="lines", line_ids=[time.id, fee.id])
+    assert [(line.kind, line.net) for line in invoicing.lines_of(session, other.id)] == [
+        ("time", D("520.00")),
+        ("fee", D("12.19")),
+    ]
+
+
 def test_a_suppliers_fee_replaces_the_organizations(session, bill, make_supplier, make_engagement):
     agency = make_supplier(bill.org, name="Agency One")
     other = make_supplier(bill.org, name="Agency Two")

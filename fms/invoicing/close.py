@@ -96,6 +96,8 @@ class PlannedLine:
     tax_components: list | None = None
     # the engagement's supplier (the service fee's percent follows it)
     supplier_id: int | None = None
+    # the fee percent on this line (a fee line's own, or the fee it feeds); None: no fee
+    fee_percent: Decimal | None = None
 
     @property
     def net(self) -> Decimal:
@@ -404,6 +406,7 @@ def _fee_lines(lines: dict, fees: dict, currency: str) -> dict:
         percent = fee_percent(fees, line.supplier_id)
         if not percent:
             continue
+        line.fee_percent = percent
         components = tuple(map(tuple, line.tax_components or ()))
         key = (
             line.cost_centre_id or 0,
@@ -447,6 +450,7 @@ def _fee_lines(lines: dict, fees: dict, currency: str) -> dict:
             quantity=1,
             exact=Fraction(amount),
             tax_components=first.tax_components,
+            fee_percent=percent,
         )
     return result
 
@@ -539,6 +543,7 @@ _LINE_FIELDS = (
     "first_date",
     "last_date",
     "tax_components",
+    "fee_percent",
 )
 
 

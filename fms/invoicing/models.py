@@ -282,6 +282,9 @@ class InvoiceLine(TenantMixin, db.Model):
     credited_line_id: Mapped[int | None] = mapped_column(ForeignKey("invoice_line.id"), index=True)
     # stacked taxes: [[name, percent text], ...] whose sum is `vat_rate`; None: plain VAT
     tax_components: Mapped[list | None] = mapped_column(JSON)
+    # the service fee percent: on a fee line, its own; on a line a fee derives from, that
+    # fee's (a credit note on the line credits the fee with it); None: no fee
+    fee_percent: Mapped[Decimal | None] = mapped_column(ScaledDecimal(RATE_SCALE))
 
 
 class InvoiceLineItem(TenantMixin, db.Model):

@@ -450,7 +450,10 @@ def create_credit_note(
     every line), `lines` (what is left of the lines named) or `amount` (a net amount of one
     line). Nothing is credited beyond what was invoiced. `release_items` (full or lines,
     on lines not credited before) lets the next close bill the items again, once the credit
-    note is issued. Credit notes have their own number series."""
+    note is issued. Credit notes have their own number series.
+    The service fee follows the work: crediting lines a fee derives from (without crediting
+    that fee line by choice) credits the fee too, down to the fee on the net left billed, so
+    re-billing released work does not charge its fee twice."""
     require(actor, "invoicing.manage")
     original = get_in_org(session, Invoice, invoice_id, what="invoice")
     lock(session, original)  # two credit notes at once cannot both credit the same rest
@@ -495,6 +498,7 @@ def create_credit_note(
                 + "."
             )
         _check_whole_days(session, original.id, set(chosen), lines)
+    chosen.update(_fee_follows(lines, left, chosen, original.currency))
     note = Invoice(
         org_id=actor.org_id,
         kind="credit_note",
@@ -545,6 +549,44 @@ def create_credit_note(
         },
     )
     return note
+
+
+def _fee_follows(
+    lines: dict[int, InvoiceLine], left: dict[int, Decimal], chosen: dict, currency: str
+) -> dict[int, Decimal]:
+    """The fee lines a credit of `chosen` also credits: per fee line not chosen itself whose
+    work lines (same cost centre, PO, fee percent and taxes) are credited, what is left of
+    the fee less the fee on the net those work lines keep (nothing where earlier credits of
+    the fee already went further)."""
+    groups: dict[tuple, dict] = {}
+    for key, line in lines.items():
+        if line.fee_percent is None:
+            continue
+        group = groups.setdefault(
+            (
+                line.cost_centre_id,
+                line.po_number,
+                line.fee_percent,
+                line.vat_category,
+                line.vat_rate,
+                repr(line.tax_components),
+            ),
+            {"fee": None, "work": []},
+        )
+        if line.kind == "fee":
+            group["fee"] = key
+        else:
+            group["work"].append(key)
+    follows = {}
+    for (_centre, _po, percent, *_taxes), group in groups.items():
+        fee_key = group["fee"]
+        if fee_key is None or fee_key in chosen or not set(group["work"]) & set(chosen):
+            continue
+        kept = sum((left[key] - chosen.get(key, Decimal(0)) for key in group["work"]), Decimal(0))
+        credit = left[fee_key] - arithmetic.fee(kept, percent, currency)
+        if credit > 0:
+            follows[fee_key] = credit
+    return follows
 
 
 def _line_key(raw, lines: dict[int, InvoiceLine]) -> int:
