@@ -175,7 +175,8 @@ def test_the_overview_shows_waiting_and_missing_sheets(session, world):
 def test_the_waiting_reminder_follows_the_acting_day_for_delegates(session, world):
     from fms.timesheets import notices
 
-    world.submit(world.fill())
+    with _at(date(2026, 3, 20)):  # submitted then, whatever the clock says now
+        world.submit(world.fill())
     delegate(session, world, date(2026, 3, 20), date(2026, 3, 31))
     assert notices.remind_waiting(session, org_id=world.org.id, today=date(2027, 1, 4)) == 1
     assert notices.remind_waiting(session, org_id=world.org.id, today=date(2027, 1, 5)) == 0
