@@ -196,6 +196,7 @@ def _register_hooks(app: Flask) -> None:
     from fms.identity import overview as identity_overview
     from fms.identity.tokens import hooks as tokens_hooks
     from fms.invoicing import hooks as invoicing_hooks
+    from fms.reports import hooks as reports_hooks
     from fms.reports.overview import register_provider
     from fms.timesheets import hooks as timesheets_hooks
     from fms.timesheets import overview as timesheets_overview
@@ -213,6 +214,7 @@ def _register_hooks(app: Flask) -> None:
     compliance_hooks.register(app)
     invoicing_hooks.register(app)
     webhooks_hooks.register(app)
+    reports_hooks.register(app)
     # Reports' overview providers are registered here, so no area imports Reports
     register_provider(app, "workforce", workforce_overview.items)
     register_provider(app, "identity", identity_overview.items)

@@ -183,3 +183,11 @@ def test_every_action_workforce_and_identity_write_has_words(app):
         reached = set().union(*table.values())  # transitions write "<entity>.<to>"
         missing |= {f"{entity}.{state}" for state in reached if f"{entity}.{state}" not in words}
     assert not missing, sorted(missing)
+
+
+def test_every_literal_action_any_area_writes_has_words(app):
+    """Whatever area writes an entry, the audit log shows it in words, not as a code."""
+    areas = [p.name for p in (ROOT / "fms").iterdir() if p.is_dir() and p.name != "__pycache__"]
+    words = hooks.known_actions()
+    missing = {a for a in _written_actions(*areas) if a not in words}
+    assert not missing, sorted(missing)

@@ -16,6 +16,8 @@ ACTION_WORDS = {
     "bill_to_entity.updated": "Bill-to entity changed",
     "cost_centre_billing.assigned": "Cost centre billed to an entity",
     "vat_rate.created": "VAT rate added",
+    "service_fee.set": "Service fee set",
+    "service_fee.removed": "Service fee removed",
     "invoicing.period_closed": "Billing period closed",
     "invoice.drafted": "Draft invoice made",
     "invoice.issue_requested": "Invoice sent for approval",
@@ -37,6 +39,7 @@ ENTITY_WORDS = {
     "bill_to_entity": "Bill-to entity",
     "cost_centre_billing": "Cost centre billing",
     "vat_rate": "VAT rate",
+    "service_fee": "Service fee",
     "invoice": "Invoice",
 }
 
