@@ -68,6 +68,19 @@ def _edited_by_two(client, session, world, url, model, field, first, second):
     assert _stored(session, world, model, saved.get_json()["id"], field) == first[1][field]
 
 
+def _theirs_stays_a_404(client, session, org, url, change, stored):
+    """Another organization's record: a 404 to read and to change, whatever the If-Match
+    (a 412 would tell that the id exists), and it keeps its value."""
+    method, body = change
+    _problem(client.get(url), 404)
+    for tag in (STALE, "*"):
+        _problem(client.open(url, method=method, json=body, headers={"If-Match": tag}), 404)
+    session.expire_all()
+    scope_session(session, org.id)
+    model, row_id, field, kept = stored
+    assert getattr(session.get(model, row_id), field) == kept
+
+
 # --- departments, cost centres, locations -----------------------------------------------------
 
 UNITS = [
@@ -121,13 +134,14 @@ def test_another_organizations_unit_is_a_404_not_a_412(
         theirs = model(org_id=other_org.id, **body)
         session.add(theirs)
         session.commit()  # the requests' rollbacks must not take it away
-    url = f"{path}/{theirs.id}"
-    _problem(admin.get(url), 404)
-    for tag in (STALE, "*"):
-        _problem(admin.patch(url, json={"name": "Taken over"}, headers={"If-Match": tag}), 404)
-    session.expire_all()
-    scope_session(session, other_org.id)
-    assert session.get(model, theirs.id).name == body["name"]
+    _theirs_stays_a_404(
+        admin,
+        session,
+        other_org,
+        f"{path}/{theirs.id}",
+        ("PATCH", {"name": "Taken over"}),
+        (model, theirs.id, "name", body["name"]),
+    )
 
 
 def test_a_reader_with_a_stale_tag_is_refused_as_a_reader(
@@ -187,13 +201,14 @@ def test_another_organizations_tenure_rule_is_a_404_not_a_412(admin, session, ot
         theirs = TenureRule(org_id=other_org.id, country="FR", max_months=36, break_days=90)
         session.add(theirs)
         session.commit()  # the requests' rollbacks must not take it away
-    url = f"/api/v1/compliance/tenure-rules/{theirs.id}"
-    _problem(admin.get(url), 404)
-    for tag in (STALE, "*"):
-        _problem(admin.put(url, json={"max_months": 1}, headers={"If-Match": tag}), 404)
-    session.expire_all()
-    scope_session(session, other_org.id)
-    assert session.get(TenureRule, theirs.id).max_months == 36
+    _theirs_stays_a_404(
+        admin,
+        session,
+        other_org,
+        f"/api/v1/compliance/tenure-rules/{theirs.id}",
+        ("PUT", {"max_months": 1}),
+        (TenureRule, theirs.id, "max_months", 36),
+    )
 
 
 # --- the organization, its memberships, its SSO connections ----------------------------------
@@ -273,13 +288,14 @@ def test_another_organizations_membership_is_a_404_not_a_412(
 
     theirs = make_member(other_org, roles=("hiring_manager",))
     session.commit()
-    url = f"/api/v1/memberships/{theirs.id}"
-    _problem(admin.get(url), 404)
-    for tag in (STALE, "*"):
-        _problem(admin.patch(url, json={"roles": ["org_admin"]}, headers={"If-Match": tag}), 404)
-    session.expire_all()
-    scope_session(session, other_org.id)
-    assert session.get(Membership, theirs.id).roles == ["hiring_manager"]
+    _theirs_stays_a_404(
+        admin,
+        session,
+        other_org,
+        f"/api/v1/memberships/{theirs.id}",
+        ("PATCH", {"roles": ["org_admin"]}),
+        (Membership, theirs.id, "roles", ["hiring_manager"]),
+    )
 
 
 def test_an_sso_connection_is_edited_with_its_etag(
@@ -308,13 +324,14 @@ def test_another_organizations_sso_connection_is_a_404_not_a_412(
 
     theirs = make_oidc_connection(other_org, issuer="http://127.0.0.1:9/idp", name="Theirs")
     session.commit()
-    url = f"/api/v1/sso/connections/{theirs.id}"
-    _problem(admin.get(url), 404)
-    for tag in (STALE, "*"):
-        _problem(admin.patch(url, json={"name": "Mine"}, headers={"If-Match": tag}), 404)
-    session.expire_all()
-    scope_session(session, other_org.id)
-    assert session.get(SsoConnection, theirs.id).name == "Theirs"
+    _theirs_stays_a_404(
+        admin,
+        session,
+        other_org,
+        f"/api/v1/sso/connections/{theirs.id}",
+        ("PATCH", {"name": "Mine"}),
+        (SsoConnection, theirs.id, "name", "Theirs"),
+    )
 
 
 # --- the OpenAPI document ---------------------------------------------------------------------
