@@ -23,6 +23,16 @@ _PARENTS: dict[type, tuple[type, str]] = {}
 _PENDING = "fms_modified_parents"
 
 
+def stamped(model: type, changes: dict) -> dict:
+    """`changes` with the model's `updated_at` set to now (when it has that column and the
+    changes do not name it). For a bulk UPDATE whose values are then copied onto the loaded
+    object (`fms.statemachine.transition`): `onupdate` would write its own moment into the
+    row and the object, never synchronised, would go on showing the old one."""
+    if "updated_at" in changes or "updated_at" not in model.__table__.c:
+        return changes
+    return {**changes, "updated_at": utcnow()}
+
+
 def touches_parent(child: type, parent: type, foreign_key: str) -> None:
     """A change to a `child` row is a change to its `parent` (by `child.<foreign_key>`)."""
     _PARENTS[child] = (parent, foreign_key)

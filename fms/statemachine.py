@@ -8,6 +8,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from fms.audit import services as audit
 from fms.errors import RuleViolation
+from fms.modified import stamped
 
 
 def transition(
@@ -32,7 +33,8 @@ def transition(
     name = label or model.__tablename__.replace("_", " ")
     if to not in table.get(current, set()):
         raise RuleViolation(f"A {name} that is {_words(current)} cannot become {_words(to)}.")
-    changes = {"state": to, **(values or {})}
+    # updated_at named explicitly, so the object below shows the moment the row got
+    changes = stamped(model, {"state": to, **(values or {})})
     result = session.execute(
         update(model)
         .where(model.id == obj.id, model.state == current)

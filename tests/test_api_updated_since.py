@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from fms.tenancy import ALL_TENANTS
 from fms.timesheets import services as ts
@@ -133,3 +133,95 @@ def test_new_records_start_with_their_creation_time(session, world):
     session.flush()
     assert engagement.updated_at is not None
     assert engagement.updated_at >= engagement.created_at
+
+
+# --- updated_at in the answers, and state transitions -----------------------------------------
+
+
+def _moment(response, *path) -> datetime:
+    assert response.status_code == 200, response.get_json()
+    body = response.get_json()
+    for key in path:
+        body = body[key]
+    return datetime.fromisoformat(body["updated_at"])
+
+
+def test_each_record_shows_when_it_last_changed(api, session, world, make_requisition):
+    sheet = world.fill(MONDAY, minutes=(480,))
+    req = make_requisition(world.org)
+    session.commit()
+    _age_everything(session)
+    client = api.as_(world.procurement)
+    for url in (
+        f"/api/v1/engagements/{world.engagement.id}",
+        f"/api/v1/timesheets/{sheet.id}",
+        f"/api/v1/requisitions/{req.id}",
+    ):
+        assert client.get(url).get_json()["updated_at"] == "2026-01-01T00:00:00+00:00", url
+    spec = client.get("/api/v1/openapi.json").get_json()["components"]["schemas"]
+    for name in ("EngagementOut", "TimesheetOut", "TimesheetDetailOut", "RequisitionOut"):
+        assert spec[name]["properties"]["updated_at"]["format"] == "date-time", name
+
+
+def test_a_transition_shows_its_moment_on_the_object_it_returns(session, world):
+    """The transition's UPDATE does not synchronise the session: the object the service
+    hands back (to the API answer, a webhook payload) must still show the new moment."""
+    sheet = world.fill(MONDAY, minutes=(480,))
+    session.commit()
+    _age_everything(session)
+    sheet = session.get(Timesheet, sheet.id)
+    assert sheet.updated_at == LONG_AGO
+    before = datetime.now(UTC)
+    world.submit(sheet)
+    after = datetime.now(UTC)
+    assert sheet.state == "submitted"
+    assert before <= sheet.updated_at <= after
+    stored = session.scalar(select(Timesheet.updated_at).where(Timesheet.id == sheet.id))
+    assert stored == sheet.updated_at
+
+
+def test_submitting_and_approving_a_week_moves_updated_at_and_its_etag(api, session, world):
+    sheet = world.fill(MONDAY, minutes=(480,))
+    untouched = world.fill(date(2026, 3, 9), minutes=(480,))
+    session.commit()
+    _age_everything(session)
+    url = f"/api/v1/timesheets/{sheet.id}"
+    me = api.as_(world.me)
+    draft_tag = me.get(url).headers["ETag"]
+
+    before = datetime.now(UTC)
+    submitted = me.post(f"{url}/submit")
+    at_submit = _moment(submitted, "timesheet")
+    assert before <= at_submit <= datetime.now(UTC)
+    assert me.get(url).headers["ETag"] != draft_tag
+
+    manager = api.as_(world.manager)
+    before_approval = datetime.now(UTC)
+    approved = manager.post(f"{url}/approve")
+    at_approval = _moment(approved)
+    assert approved.get_json()["state"] == "approved"
+    assert at_submit <= before_approval <= at_approval <= datetime.now(UTC)
+
+    since = {"updated_since": before.isoformat()}
+    changed = _ids(api.as_(world.procurement).get("/api/v1/timesheets", query_string=since))
+    assert changed == [sheet.id]
+    assert untouched.id not in changed
+
+
+def test_submitting_a_requisition_moves_updated_at(
+    api, session, world, make_member, actor_of, make_requisition, approval_chain
+):
+    approval_chain(world.org)
+    requester = make_member(world.org, roles=("hiring_manager",))
+    req = make_requisition(world.org, requester=requester)
+    other = make_requisition(world.org, requester=requester)
+    session.commit()
+    _age_everything(session)
+    client = api.as_(actor_of(requester))
+    before = datetime.now(UTC)
+    submitted = client.post(f"/api/v1/requisitions/{req.id}/submit")
+    assert submitted.get_json().get("state") == "submitted", submitted.get_json()
+    assert before <= _moment(submitted) <= datetime.now(UTC)
+    since = {"updated_since": before.isoformat()}
+    assert _ids(client.get("/api/v1/requisitions", query_string=since)) == [req.id]
+    assert other.id in _ids(client.get("/api/v1/requisitions"))

@@ -712,15 +712,28 @@ class TenureRules(MethodView):
 
 @blp.route("/compliance/tenure-rules/<int:tenure_rule_id>")
 class TenureRuleById(MethodView):
+    @etag.documented
+    @blp.response(200, schemas.TenureRuleOut)
+    def get(self, tenure_rule_id: int):
+        """One tenure rule (compliance officers, org admins), with its ETag."""
+        _officer(current_actor())
+        row = get_in_org(db.session, TenureRule, tenure_rule_id, what="tenure rule")
+        return etag.tagged(row, schemas.TenureRuleOut)
+
+    @etag.documented
     @blp.arguments(schemas.TenureRulePutIn)
     @blp.response(200, schemas.TenureRuleOut)
     @conflict
     def put(self, data, tenure_rule_id: int):
-        """Change a rule's limit and break."""
-        row = get_in_org(db.session, TenureRule, tenure_rule_id)
-        row = tenure.set_rule(db.session, actor=current_actor(), country=row.country, **data)
+        """Change a rule's limit and break. With `If-Match` (the rule's ETag) only if nobody
+        changed it meanwhile."""
+        actor = current_actor()
+        _officer(actor)
+        row = get_in_org(db.session, TenureRule, tenure_rule_id, what="tenure rule")
+        etag.check_if_match(lambda: row, schemas.TenureRuleOut, lock=row)
+        row = tenure.set_rule(db.session, actor=actor, country=row.country, **data)
         db.session.commit()
-        return row
+        return etag.tagged(row, schemas.TenureRuleOut)
 
     @blp.response(204)
     @conflict

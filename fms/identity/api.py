@@ -7,13 +7,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from flask_wtf.csrf import generate_csrf
 
+from fms.api import etag
 from fms.api.common import API_PREFIX, LookupPageOut, lookup_body, page_body
 from fms.errors import InvalidInput
 from fms.extensions import db
 from fms.identity import accounts, memberships, schemas, services
 from fms.identity.lists import INVITATIONS, MEMBERS
 from fms.identity.models import Organization
-from fms.identity.permissions import permissions_for
+from fms.identity.permissions import permissions_for, require
 from fms.identity.sso import invitations
 from fms.identity.web_session import current_actor
 from fms.lists import api_page, api_schema
@@ -64,21 +65,27 @@ class Organizations(MethodView):
 
 @blp.route("/organizations/<int:org_id>")
 class OrganizationById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.OrganizationOut)
     def get(self, org_id: int):
         """One organization; 404 unless the user belongs to it."""
-        return services.get_organization(db.session, actor=current_actor(), org_id=org_id)
+        org = services.get_organization(db.session, actor=current_actor(), org_id=org_id)
+        return etag.tagged(org, schemas.OrganizationOut)
 
+    @etag.documented
     @blp.arguments(schemas.OrganizationPatchIn)
     @blp.response(200, schemas.OrganizationOut)
     def patch(self, data: dict, org_id: int):
         """Change the current organization's name, base currency, timezone or locale (org
-        admins)."""
+        admins). With `If-Match` (the organization's ETag) only if nobody changed it
+        meanwhile."""
         actor = current_actor()
         services.get_organization(db.session, actor=actor, org_id=org_id)
         if org_id != actor.org_id:
             raise InvalidInput("Switch to this organization before changing it.")
         org = db.session.get(Organization, org_id)
+        require(actor, "organization.manage")  # a member is refused before versions are compared
+        etag.check_if_match(lambda: org, schemas.OrganizationOut, lock=org)
         services.update_organization(
             db.session,
             actor=actor,
@@ -88,7 +95,7 @@ class OrganizationById(MethodView):
             locale=data.get("locale"),
         )
         db.session.commit()
-        return org
+        return etag.tagged(org, schemas.OrganizationOut)
 
 
 # the members list route takes the members page's sort keys and filters (fms/lists.py)
@@ -168,18 +175,33 @@ class Invitations(MethodView):
 
 @blp.route("/memberships/<int:membership_id>")
 class MembershipById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.MembershipOut)
     def get(self, membership_id: int):
-        return memberships.get_membership(
+        member = memberships.get_membership(
             db.session, actor=current_actor(), membership_id=membership_id
         )
+        return etag.tagged(member, schemas.MembershipOut)
 
+    @etag.documented
     @blp.arguments(schemas.MembershipPatchIn)
     @blp.response(200, schemas.MembershipOut)
     def patch(self, data: dict, membership_id: int):
         """Change roles or (de)activate; deactivation ends the member's sessions at once.
-        409 when the change would leave the organization without an active org admin."""
+        409 when the change would leave the organization without an active org admin. With
+        `If-Match` (the membership's ETag) only if nobody changed it meanwhile: `roles`
+        replaces the list, so two admins each adding a role would otherwise lose one."""
         actor = current_actor()
+        member = memberships.get_membership(db.session, actor=actor, membership_id=membership_id)
+        require(actor, "members.manage")  # a reader is refused before versions are compared
+        etag.check_if_match(
+            # loaded again after the lock: the member's user comes with the membership
+            lambda: memberships.get_membership(
+                db.session, actor=actor, membership_id=membership_id
+            ),
+            schemas.MembershipOut,
+            lock=member,
+        )
         if "roles" in data:
             memberships.change_member_roles(
                 db.session, actor=actor, membership_id=membership_id, roles=data["roles"], via="api"
@@ -193,7 +215,8 @@ class MembershipById(MethodView):
                 via="api",
             )
         db.session.commit()
-        return memberships.get_membership(db.session, actor=actor, membership_id=membership_id)
+        member = memberships.get_membership(db.session, actor=actor, membership_id=membership_id)
+        return etag.tagged(member, schemas.MembershipOut)
 
 
 @blp.route("/users/<int:user_id>")

@@ -102,6 +102,9 @@ class TimesheetOut(Schema):
     decided_at = fields.DateTime(allow_none=True)
     decided_by_user_id = fields.Integer(allow_none=True)
     decision_comment = fields.String(allow_none=True)
+    updated_at = fields.DateTime(
+        metadata={"description": "When the record last changed (what `updated_since` filters on)."}
+    )
     minutes = fields.Integer(metadata={"description": "Billable minutes, after rounding."})
     overtime_minutes = fields.Integer()
     days = fields.String(metadata={"description": 'Daily-rate days, such as "4.5".'})

@@ -83,20 +83,31 @@ def _structure_routes(kind: str, path: str, id_name: str, spec, out, page_out, c
             return unit
 
     class Item(MethodView):
+        @etag.documented
         @blp.response(200, out)
         def get(self, **ids):
-            return services.get_unit(
+            unit = services.get_unit(
                 db.session, actor=current_actor(), kind=kind, unit_id=ids[id_name]
             )
+            return etag.tagged(unit, out)
 
+        @etag.documented
         @blp.arguments(patch_in)
         @blp.response(200, out)
         def patch(self, data, **ids):
+            """Rename or recode the unit, or archive it (`is_active: false`); what is left out
+            stays. With `If-Match` (the unit's ETag) only if nobody changed it meanwhile."""
+            from fms.identity.permissions import require
+
+            actor = current_actor()
+            unit = services.get_unit(db.session, actor=actor, kind=kind, unit_id=ids[id_name])
+            require(actor, "structure.manage")  # a reader is refused before versions are compared
+            etag.check_if_match(lambda: unit, out, lock=unit)
             unit = services.update_unit(
-                db.session, actor=current_actor(), kind=kind, unit_id=ids[id_name], **data
+                db.session, actor=actor, kind=kind, unit_id=ids[id_name], **data
             )
             db.session.commit()
-            return unit
+            return etag.tagged(unit, out)
 
     Collection.__name__ = f"{kind.title().replace('_', '')}s"
     Item.__name__ = f"{kind.title().replace('_', '')}ById"

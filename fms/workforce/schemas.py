@@ -210,6 +210,9 @@ class RequisitionOut(Schema):
     skill_ids = fields.List(fields.Integer())
     round = fields.Integer()
     submitted_at = fields.DateTime(allow_none=True)
+    updated_at = fields.DateTime(
+        metadata={"description": "When the record last changed (what `updated_since` filters on)."}
+    )
     decided_at = fields.DateTime(allow_none=True)
     steps = fields.List(fields.Nested(ApprovalStepOut))
     engagement_id = fields.Integer(allow_none=True)
@@ -282,6 +285,9 @@ class EngagementOut(Schema):
     end_reason = fields.String(
         allow_none=True,
         metadata={"description": "For the freelancer only when they gave notice themselves."},
+    )
+    updated_at = fields.DateTime(
+        metadata={"description": "When the record last changed (what `updated_since` filters on)."}
     )
     terms = fields.List(fields.Nested(TermsOut), metadata={"description": "Oldest first."})
     checklist = fields.List(

@@ -6,6 +6,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
+from fms.api import etag
 from fms.api.common import API_PREFIX, ID_RANGE, Integer
 from fms.extensions import db
 from fms.identity.models import Organization
@@ -238,19 +239,28 @@ class Connections(MethodView):
 
 @blp.route("/sso/connections/<int:connection_id>")
 class ConnectionById(MethodView):
+    @etag.documented
     @blp.response(200, ConnectionOut)
     def get(self, connection_id: int):
-        return sso.get_connection(db.session, actor=current_actor(), connection_id=connection_id)
+        connection = sso.get_connection(
+            db.session, actor=current_actor(), connection_id=connection_id
+        )
+        return etag.tagged(connection, ConnectionOut)
 
+    @etag.documented
     @blp.arguments(ConnectionPatchIn)
     @blp.response(200, ConnectionOut)
     def patch(self, data: dict, connection_id: int):
-        """Change a connection; the secret only when given."""
+        """Change a connection; the secret only when given. With `If-Match` (the
+        connection's ETag) only if nobody changed it meanwhile."""
+        actor = current_actor()
+        connection = sso.get_connection(db.session, actor=actor, connection_id=connection_id)
+        etag.check_if_match(lambda: connection, ConnectionOut, lock=connection)
         connection = sso.update_connection(
-            db.session, actor=current_actor(), connection_id=connection_id, **data
+            db.session, actor=actor, connection_id=connection_id, **data
         )
         db.session.commit()
-        return connection
+        return etag.tagged(connection, ConnectionOut)
 
     @blp.response(204)
     def delete(self, connection_id: int):
