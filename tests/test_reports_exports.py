@@ -307,7 +307,7 @@ def test_the_pdf_shows_the_figures_and_a_chart(app, session, november, fake_spen
     with app.test_request_context():
         data = exports.render_spend_pdf(report=_report(query), cover=Cover("Acme", NOW, query))
     text = PdfReader(io.BytesIO(data)).pages[0].extract_text()
-    assert "Spend report" in text and "2665.50" in text and "3395.50" in text
+    assert "Spend report" in text and "€2,665.50" in text and "€3,395.50" in text
     svg = exports.bar_chart_svg([("2026-10", Decimal(720), Decimal(720)), ("<b>", Decimal(1), 0)])
     assert svg.count("<rect") == 6 and "&lt;b&gt;" in svg
 
