@@ -8,9 +8,10 @@ an hour, billed to "Client GmbH" at 19 % VAT. Figures below are worked out by ha
 from __future__ import annotations
 
 import io
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
+import time_machine
 from pypdf import PdfReader
 
 from fms.identity.models import User
@@ -52,6 +53,12 @@ def issued(session, bill):
 def test_the_freelancer_downloads_the_statement_of_a_period_from_the_page_and_the_api(
     web, bill, issued, session
 ):
+    # on 10 December, before the invoice falls due (3 January): "not paid yet"
+    with time_machine.travel(datetime(2026, 12, 10, 9, tzinfo=UTC)):
+        _the_statement_of_november(web, bill, issued)
+
+
+def _the_statement_of_november(web, bill, issued):
     me = web(bill.world.me)
     page = me.get("/invoicing/my").get_data(as_text=True)
     assert URL in page  # the period's download link
