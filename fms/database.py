@@ -6,6 +6,7 @@ from typing import Annotated
 
 from sqlalchemy import BigInteger, Integer, event
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
 # Ids: BIGINT on PostgreSQL (64-bit, as fms.tenancy.MAX_ID says). SQLite's INTEGER already
 # holds 64 bits, and only an `INTEGER PRIMARY KEY` is the rowid alias that numbers new rows,
@@ -14,6 +15,9 @@ from sqlalchemy.engine import Engine
 # foreign-key column declares no type and takes its target's.
 ID_TYPE = BigInteger().with_variant(Integer(), "sqlite")
 Id = Annotated[int, "id"]
+# An execution option of sessions that only read (`streaming_session`): on SQLite their
+# transaction begins deferred, so it never holds the one writer lock.
+READ_ONLY = "fms_read_only"
 
 
 def configure_engine(engine: Engine) -> None:
@@ -29,7 +33,9 @@ def configure_engine(engine: Engine) -> None:
     requests read before they write: the sign-in check, then the change). In WAL mode
     IMMEDIATE does not block readers; it queues transactions behind each other, which on
     the embedded default (one process, the GIL) costs reads little (see
-    tests/test_sqlite_writers.py).
+    tests/test_sqlite_writers.py). A session that only reads (the `READ_ONLY` option)
+    begins deferred instead: in WAL mode it reads its snapshot without the lock, so a slow
+    download never makes writers wait.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -50,7 +56,26 @@ def configure_engine(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = conn.get_execution_options().get(READ_ONLY)
+        conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+def streaming_session() -> Session:
+    """A read-only session of its own, for rows a response reads while it streams, scoped to
+    the organization of the request's session; the stream closes it when it ends.
+
+    The request's session cannot read them: Flask removes it when the view returns, before
+    the first row is sent, and a session used after its removal is closed by nobody, so its
+    connection stayed checked out until a garbage collection (on SQLite holding the writer
+    lock: every later write failed with "database is locked"). It is made by the factory
+    of the request's sessions, so under the tests it joins their connection too.
+    """
+    from fms.extensions import db
+    from fms.tenancy import scope_session, session_org_id
+
+    session = db.session.session_factory(execution_options={READ_ONLY: True})
+    scope_session(session, session_org_id(db.session()))
+    return session
 
 
 def savepoint_released(session) -> bool:

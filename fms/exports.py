@@ -13,7 +13,8 @@ A row is a sequence of typed cells, and the type decides how a cell is written:
 
 CSV files are UTF-8 with a byte-order mark (so Excel picks the right encoding) and CRLF
 line ends and RFC 4180 quoting. ``csv_rows`` is a pure generator (usable by jobs that
-write files); ``csv_response`` streams it from a view.
+write files); ``csv_response`` streams it from a view, and ``csv_stream_response`` streams
+rows it reads from the database as it goes, through a session of the stream's own.
 
 XLSX (``xlsx_write``, openpyxl's write-only workbook, one row in memory at a time) keeps
 the types: text is a string cell (never a formula, whatever it starts with, and ``0012``
@@ -38,11 +39,14 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 BOM = "\ufeff"
@@ -103,11 +107,38 @@ def csv_rows(header: Sequence[str], rows: Iterable[Sequence[Cell]]) -> Iterator[
 
 
 def csv_response(filename: str, header: Sequence[str], rows: Iterable[Sequence[Cell]]):
-    """A download of `csv_rows`, streamed; `filename` is built by the code, not typed by users."""
+    """A download of `csv_rows` with rows read already (or made without the database);
+    `filename` is built by the code, not typed by users. Rows read from the database while
+    the file streams go through `csv_stream_response`."""
+    return _streamed(filename, csv_rows(header, rows))
+
+
+def csv_stream_response(
+    filename: str, header: Sequence[str], read_rows: Callable[[Session], Iterable[Sequence[Cell]]]
+):
+    """A download of `csv_rows` whose rows are read while it streams: `read_rows(session)`
+    reads them through a read-only session of the stream's own (the request's organization,
+    see `fms.database.streaming_session`), closed when the last row is sent or the client
+    goes away. Check permissions and read what the header needs before calling this: once
+    the first bytes are out, an error can only cut the file short."""
+    from fms.database import streaming_session
+
+    session = streaming_session()  # no connection until the first row is read
+
+    def rows() -> Iterator[bytes]:
+        try:
+            yield from csv_rows(header, read_rows(session))
+        finally:  # GeneratorExit too: the server closes the stream when a client leaves
+            session.close()
+
+    return _streamed(filename, rows())
+
+
+def _streamed(filename: str, chunks: Iterator[bytes]):
     from flask import Response, stream_with_context
 
     return Response(
-        stream_with_context(csv_rows(header, rows)),
+        stream_with_context(chunks),
         mimetype="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )

@@ -411,7 +411,7 @@ def export_response(spec: ListSpec, fmt: str, *, actor, context: dict, defaults=
     FMS_EXPORT_INLINE_ROWS rows (10,000) a job writes the file and the job page links it."""
     from flask import abort, current_app, redirect, url_for
 
-    from fms.exports import csv_response, xlsx_response
+    from fms.exports import csv_stream_response, xlsx_response
     from fms.extensions import db
     from fms.identity.permissions import require
     from fms.jobs import enqueue_after_commit, require_room
@@ -431,13 +431,12 @@ def export_response(spec: ListSpec, fmt: str, *, actor, context: dict, defaults=
         db.session.commit()
         return redirect(url_for("jobs_pages.show", run_id=run_id))
     header = export_header(spec)
-    # the rows stream after the view returns: read them through this request's own session
-    # (scoped to its organization), not whatever `db.session` resolves to while streaming
-    rows = export_rows(db.session(), q, actor=actor, context=context)
     filename = export_filename(spec, fmt)
-    if fmt == "csv":
-        return csv_response(filename, header, rows)
-    return xlsx_response(filename, header, rows)
+    if fmt == "csv":  # the rows stream after the view returns, through a session of their own
+        return csv_stream_response(
+            filename, header, lambda session: export_rows(session, q, actor=actor, context=context)
+        )
+    return xlsx_response(filename, header, export_rows(db.session, q, actor=actor, context=context))
 
 
 def export_path(storage_dir: str, run_id: str, fmt: str):

@@ -116,9 +116,14 @@ def audit_export():
         "IP",
         "Request id",
     ]
-    # streamed after the view returns: through this request's own (organization-scoped) session
-    rows = _export_rows(queries.iter_entries(db.session(), filters, limit=EXPORT_CAP))
-    return exports.csv_response("audit-log.csv", header, rows)
+    # streamed after the view returns, through a session of the stream's own
+    return exports.csv_stream_response(
+        "audit-log.csv",
+        header,
+        lambda session: _export_rows(
+            session, queries.iter_entries(session, filters, limit=EXPORT_CAP)
+        ),
+    )
 
 
 def _actor_words(names: dict, entry) -> str:
@@ -130,12 +135,12 @@ def _actor_words(names: dict, entry) -> str:
     return person or entry.actor_label or "System"
 
 
-def _export_rows(entries, batch: int = 500):
+def _export_rows(session, entries, batch: int = 500):
     """CSV rows of entries, naming the actors a batch at a time (nothing held whole)."""
     chunk: list = []
 
     def rows_of(chunk):
-        names = queries.actor_names(db.session, {e.actor_user_id for e in chunk})
+        names = queries.actor_names(session, {e.actor_user_id for e in chunk})
         for e in chunk:
             yield [
                 e.seq,

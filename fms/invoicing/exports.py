@@ -180,7 +180,7 @@ def export_job_or_file(fmt: str, *, actor, args: dict, filename: str):
     from flask import current_app
 
     from fms import jobs
-    from fms.exports import csv_response, xlsx_response
+    from fms.exports import csv_stream_response, xlsx_response
     from fms.extensions import db
     from fms.identity.permissions import require
     from fms.identity.web_session import org_today
@@ -209,6 +209,13 @@ def export_job_or_file(fmt: str, *, actor, args: dict, filename: str):
 
         body = JobOut().dump(jobs.get_run(db.session, run_id, actor=actor))
         return body, 202, {"Location": f"/api/v1/jobs/{run_id}"}
-    rows = export_rows(db.session(), q, actor=actor, context=context)
-    writer = csv_response if fmt == "csv" else xlsx_response
-    return writer(f"{filename}.{fmt}", export_header(INVOICE_LINES), rows)
+    header = export_header(INVOICE_LINES)
+    if fmt == "csv":  # the rows stream after the view returns, through a session of their own
+        return csv_stream_response(
+            f"{filename}.csv",
+            header,
+            lambda session: export_rows(session, q, actor=actor, context=context),
+        )
+    return xlsx_response(
+        f"{filename}.{fmt}", header, export_rows(db.session, q, actor=actor, context=context)
+    )

@@ -19,12 +19,12 @@ from flask import (
     redirect,
     render_template,
     request,
-    stream_with_context,
     url_for,
 )
 from flask_login import login_required
 
 from fms.errors import InvalidInput
+from fms.exports import csv_stream_response
 from fms.extensions import db
 from fms.identity.permissions import require
 from fms.identity.web_session import current_actor, org_today
@@ -48,14 +48,16 @@ def _answer(actor, query: spend.SpendQuery, fmt: str):
             return redirect(url_for("jobs_pages.show", run_id=run_id))
     filename = exports.export_filename(query, fmt)
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
-    if fmt == "csv":
-        # streamed a row at a time through this request's own session (scoped to its
-        # organization), like the list exports
-        rows = detail.detail_rows(db.session(), actor=actor, start=query.start, end=query.end)
-        return Response(
-            stream_with_context(exports.detail_csv(rows)),
-            mimetype=exports.MEDIA_TYPES["csv"],
-            headers=headers,
+    if fmt == "csv":  # streamed a row at a time, through a session of the stream's own
+        return csv_stream_response(
+            filename,
+            detail.HEADER,
+            lambda session: (
+                row.cells()
+                for row in detail.detail_rows(
+                    session, actor=actor, start=query.start, end=query.end
+                )
+            ),
         )
     # a zip (and a PDF) is complete only at its end: written to a spooled file, then sent
     spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)  # noqa: SIM115
