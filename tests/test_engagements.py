@@ -503,7 +503,10 @@ def test_only_the_engagement_s_own_manager_or_procurement_ends_or_amends_it(
     session, org, people, make_engagement, make_member, actor_of
 ):
     """A hiring manager acts on the engagements they manage on that day, not on others'."""
-    engagement = make_engagement(org, manager_id=people["manager"][0].user_id)
+    # running a year past the real today: the amendment below takes effect today
+    engagement = make_engagement(
+        org, manager_id=people["manager"][0].user_id, end=TODAY + timedelta(days=365)
+    )
     other = actor_of(make_member(org, roles=("hiring_manager",)))
     for attempt in (
         lambda actor: svc.give_notice(

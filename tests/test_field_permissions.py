@@ -10,6 +10,8 @@ these, not read off the code):
   PO number or internal notes, and their navigation does not advertise the staff API.
 """
 
+from datetime import date, timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -297,6 +299,8 @@ def engagement(session, world, make_engagement):
         po_number="PO-4711-INTERNAL",
         state="onboarding",
         rate="95.50",
+        # a freelancer sees their engagement until its end: a year past the real today
+        end=date.today() + timedelta(days=365),  # noqa: DTZ011 - access follows the real date
     )
     from fms.workforce.models import OnboardingStep
     from tests.factories import as_org

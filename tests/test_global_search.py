@@ -1,7 +1,7 @@
 """Global search: by name, number or email; only what the person may read; never another
 organization; the same answers on SQLite and PostgreSQL (this file runs on both)."""
 
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
@@ -11,6 +11,8 @@ from fms.workforce.rules import display_number
 from tests.factories import as_org
 
 TODAY = date(2026, 6, 1)
+
+_A_YEAR_FROM_TODAY = date.today() + timedelta(days=365)  # noqa: DTZ011 - access follows the real date
 
 
 @pytest.fixture
@@ -49,7 +51,10 @@ def world(
     other = make_freelancer(org, display_name="Max Grid", email="max@grid.example")
     agency = make_supplier(org, name="Gridworks Staffing", legal_name="Gridworks GmbH")
     year = {"start": date(2026, 1, 1), "end": date(2026, 12, 31)}
-    mine = engagement(org, "Grid modelling", freelancer=zoe, **year)
+    # a freelancer sees their engagement until its end: a year past the real today
+    mine = engagement(
+        org, "Grid modelling", freelancer=zoe, start=year["start"], end=_A_YEAR_FROM_TODAY
+    )
     last_year = {"start": date(2025, 1, 1), "end": date(2025, 6, 30), "state": "ended"}
     old = engagement(org, "Grid archive", freelancer=zoe, **last_year)
     theirs = engagement(org, "Grid operations", freelancer=other, **year)
