@@ -57,5 +57,5 @@ def test_the_pdf_report_prints_the_same_figures(bill, november):  # noqa: F811 -
     text = " ".join(
         page.extract_text() for page in PdfReader(io.BytesIO(_export(bill, "pdf"))).pages
     )
-    for figure in ("€2,636.38", "€380.00", "€3,016.38", "1,237"):
+    for figure in ("€2,636.38", "€380.00", "€3,016.38", "1,237", "2027-01-04 08:00"):
         assert figure in text, figure
