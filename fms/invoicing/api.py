@@ -766,9 +766,12 @@ class MyStatement(MethodView):
         """Download the signed-in freelancer's own self-billing statement of a billing
         period ("2026-11"): their lines on issued invoices, what was billed for their work
         and what they will be paid. 404 when nothing was billed for them then."""
-        from fms.invoicing.views.mine import send_statement
+        from fms.invoicing import statements
 
-        return send_statement(period)
+        data = statements.statement_pdf(
+            db.session, actor=current_actor(), period=period, today=org_today()
+        )
+        return statements.statement_response(data, period)
 
 
 @blp.route("/invoices/<int:invoice_id>/issue")

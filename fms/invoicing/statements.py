@@ -235,3 +235,17 @@ def period_names(session: Session, periods: list[BilledPeriod]) -> dict[date, st
 
     kind = billing_settings(session).billing_period
     return {p.period_start: rules.period_name(kind, p.period_start) for p in periods}
+
+
+def statement_response(data: bytes, period: str):
+    """A statement PDF as a download (the page and the API answer the same)."""
+    import io
+
+    from flask import send_file
+
+    return send_file(
+        io.BytesIO(data),
+        mimetype="application/pdf",
+        as_attachment=True,
+        download_name=f"statement-{period}.pdf",
+    )

@@ -3,7 +3,7 @@ whether the invoice it is on has been paid; and each period's self-billing state
 
 from __future__ import annotations
 
-from flask import render_template, send_file
+from flask import render_template
 from flask_login import login_required
 
 from fms.errors import NotFound
@@ -28,19 +28,7 @@ def mine():
 @login_required
 def statement_pdf(period: str):
     """The signed-in freelancer's own statement of a period ("2026-11"); nobody else's."""
-    return send_statement(period)
-
-
-def send_statement(period: str):
-    """The statement PDF as a download (the web page and the API answer the same)."""
-    import io
-
     data = statements.statement_pdf(
         db.session, actor=current_actor(), period=period, today=org_today()
     )
-    return send_file(
-        io.BytesIO(data),
-        mimetype="application/pdf",
-        as_attachment=True,
-        download_name=f"statement-{period}.pdf",
-    )
+    return statements.statement_response(data, period)
