@@ -5,7 +5,7 @@ computation); two approvals of one engagement and month at once both count (Post
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -47,6 +47,22 @@ def cells(session, org_id) -> int:
             .select_from(SpendRollupCell)
             .where(SpendRollupCell.org_id == org_id)
         )
+
+
+def approved_expense(org_id, engagement_id, day, amount):
+    """An approved expense row, written directly (no service, so no other lock taken)."""
+    from fms.timesheets.models import Expense
+
+    return Expense(
+        org_id=org_id,
+        engagement_id=engagement_id,
+        spent_on=day,
+        category="travel",
+        amount=Decimal(amount),
+        currency="EUR",
+        description="Train",
+        state="approved",
+    )
 
 
 def by_period(result):
@@ -100,28 +116,38 @@ def test_kept_through_approval_invoicing_credit_and_correction(built, session, m
 
 
 def test_a_new_exchange_rate_converts_the_kept_months_again(built, session, monkeypatch):
-    """Base GBP. Nov 2: 480 min at 90/h = 720.00 EUR. EUR 0.85 from 2026-01-01: 612.00 GBP.
-    Then EUR 0.80 from 2026-11-01: 576.00 GBP."""
+    """Base GBP. Oct 5 and Nov 2: 480 min at 90/h = 720.00 EUR each. EUR 0.85 from
+    2026-01-01: 612.00 GBP each month. Then EUR 0.80 from 2026-11-02: November 576.00,
+    October still 612.00."""
     bill = built
     bill.org.base_currency = "GBP"
     bill.world.set_terms(rate=Decimal("90"))
+    bill.approved_week(date(2026, 10, 5), (480,))
     bill.approved_week(date(2026, 11, 2), (480,))
-    query = SpendQuery(start=date(2026, 11, 1), end=date(2026, 11, 30))
+    query = SpendQuery(start=date(2026, 10, 1), end=date(2026, 11, 30))
     with as_org(session, bill.org.id):
         session.add(
             ExchangeRate(currency="EUR", rate=Decimal("0.85"), effective_from=date(2026, 1, 1))
         )
         session.flush()
-    assert by_period(report(bill, query))[("2026-11", "GBP")].approved == Decimal("612.00")
+    rows = by_period(report(bill, query))
+    assert rows[("2026-10", "GBP")].approved == rows[("2026-11", "GBP")].approved
+    assert rows[("2026-11", "GBP")].approved == Decimal("612.00")
     session.commit()
     with as_org(session, bill.org.id):
         session.add(
-            ExchangeRate(currency="EUR", rate=Decimal("0.8"), effective_from=date(2026, 11, 1))
+            ExchangeRate(currency="EUR", rate=Decimal("0.8"), effective_from=date(2026, 11, 2))
         )
         session.commit()
     result = report(bill, query)
+    assert by_period(result)[("2026-10", "GBP")].approved == Decimal("612.00")
     assert by_period(result)[("2026-11", "GBP")].approved == Decimal("576.00")
     assert figures(result) == figures(raw_report(bill, query, monkeypatch))
+    with as_org(session, bill.org.id):  # the rate corrected in place
+        rate = session.scalar(select(ExchangeRate).where(ExchangeRate.rate == Decimal("0.8")))
+        rate.rate = Decimal("0.75")
+        session.commit()
+    assert by_period(report(bill, query))[("2026-11", "GBP")].approved == Decimal("540.00")
 
 
 def test_partial_months_at_the_edges_come_from_the_raw_rows(built, session, monkeypatch):
@@ -192,6 +218,39 @@ def test_rebuild_gives_the_cells_kept_so_far(built, session):
     assert kept() == before
 
 
+def test_a_change_flushed_by_the_commit_itself_is_kept(built, session):
+    """An approved expense added and committed with no flush before: 45.30 in November."""
+    bill = built
+    with as_org(session, bill.org.id):
+        session.add(
+            approved_expense(bill.org.id, bill.world.engagement.id, date(2026, 11, 10), "45.30")
+        )
+        session.commit()
+    assert cells(session, bill.org.id) == 1
+    result = report(bill, SpendQuery(date(2026, 11, 1), date(2026, 11, 30), currency="original"))
+    assert result.totals["EUR"].approved == Decimal("45.30")
+
+
+def test_a_bulk_approval_is_kept(built, session):
+    """Bulk approval moves sheets in one UPDATE: Nov 2 and Nov 9, 120 minutes each at 90/h
+    = 360.00 in November."""
+    from fms.timesheets import services as ts
+
+    bill = built
+    bill.world.set_terms(rate=Decimal("90"))
+    sheets = []
+    for week in (date(2026, 11, 2), date(2026, 11, 9)):
+        sheet = bill.world.fill(week, (120,))
+        bill.world.submit(sheet, today=week + timedelta(days=7))
+        sheets.append(sheet.id)
+    session.commit()
+    query = SpendQuery(date(2026, 11, 1), date(2026, 11, 30), currency="original")
+    assert report(bill, query).totals == {}
+    ts.bulk_approve(session, actor=bill.world.manager, timesheet_ids=sheets)
+    session.commit()
+    assert report(bill, query).totals["EUR"].approved == Decimal("360.00")
+
+
 def test_whole_months():
     assert rollup.whole_months(date(2026, 1, 1), date(2026, 12, 31)) == (
         date(2026, 1, 1),
@@ -240,3 +299,50 @@ def test_two_approvals_in_one_month_at_once_both_count(app, committed):
         query=SpendQuery(date(2026, 3, 1), date(2026, 3, 31), currency="original"),
     )
     assert result.totals["EUR"].approved == Decimal("1800.00")
+
+
+@pytest.mark.postgres
+def test_a_recompute_waits_for_the_one_in_flight(app, committed):
+    """March holds sheet 1 (600 minutes, approved and kept). Transaction A approves sheet 2
+    and recomputes the engagement's cells, not yet committed; transaction B records an
+    approved expense of the engagement (100.00 on 16 March) meanwhile. B's recompute must
+    wait for A's, then replace A's cells: March holds one time cell of 1200 minutes (not
+    A's 1200 beside B's) and the expense."""
+    import threading
+
+    from fms.extensions import db
+    from fms.tenancy import scope_session
+    from fms.timesheets import services as ts
+    from fms.timesheets.models import Timesheet
+    from tests.test_timesheet_concurrency import _setup
+
+    org_id, (first, second), people = _setup(committed)
+    scope_session(committed, org_id)
+    rollup.rebuild(committed, org_id)
+    ts.approve_timesheet(committed, actor=people["manager"], timesheet_id=first)
+    committed.commit()
+    sheet = committed.get(Timesheet, second)
+    engagement_id = sheet.engagement_id
+    sheet.state = "approved"  # transaction A
+    rollup.apply_pending(committed)
+
+    def record_an_expense():  # transaction B
+        with app.app_context():
+            session = db.session
+            scope_session(session, org_id)
+            session.add(approved_expense(org_id, engagement_id, date(2026, 3, 16), "100.00"))
+            session.commit()
+            session.remove()
+
+    other = threading.Thread(target=record_an_expense)
+    other.start()
+    other.join(timeout=1.0)
+    committed.commit()
+    other.join()
+    scope_session(committed, org_id)
+    march = committed.execute(
+        select(SpendRollupCell.kind, SpendRollupCell.minutes, SpendRollupCell.items)
+        .where(SpendRollupCell.org_id == org_id, SpendRollupCell.day == date(2026, 3, 1))
+        .order_by(SpendRollupCell.kind)
+    ).all()
+    assert [tuple(row) for row in march] == [("expense", 0, 1), ("time", 1200, 2)]

@@ -7,7 +7,8 @@ engagement's approved spend depends on (its day entries and sheets, adjustments,
 milestones, expenses, terms, time rounding, the engagement itself), or Timesheets
 announces set-based approvals, the engagement is marked; before the transaction commits
 (and before a report reads) each marked engagement's cells are deleted and computed
-again from the raw rows. A new or changed exchange rate recomputes the organization.
+again from the raw rows. A new, changed or removed exchange rate recomputes every
+engagement's cells from the month of its date on (the days it converts).
 
 Concurrency (PostgreSQL, READ COMMITTED): the recompute first takes a transaction lock per
 engagement (in id order), so of two approvals of the same engagement at once the second
@@ -23,20 +24,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from sqlalchemy import delete, event, func, insert, literal, select, text
+from sqlalchemy import delete, event, func, insert, inspect, literal, select, text
 from sqlalchemy.orm import Session
 
 from fms.reports import spend
 from fms.reports.models import SpendRollupCell, SpendRollupState
-from fms.tenancy import ALL_TENANTS
+from fms.tenancy import ALL_TENANTS, session_org_id
 from fms.timekeeping import utcnow
 from fms.timesheets import hooks as timesheet_hooks
 from fms.timesheets.models import Adjustment, Expense, Milestone, TimeRounding, Timesheet
 from fms.timesheets.models import TimesheetEntry as Entry
 from fms.workforce.models import Engagement, EngagementTerms, ExchangeRate
 
-_PENDING = "spend_rollup_pending"  # session.info: {org_id: set of engagement ids | ALL}
-ALL = "all"
+# session.info: {org_id: {"engagements": ids, "sheets": ids, "since": first day or None}}
+_PENDING = "spend_rollup_pending"
 # advisory lock classes (the two-key form: class, id)
 _ORG_LOCK, _ENGAGEMENT_LOCK = 74_100, 74_101
 _EARLIEST, _LATEST = date(1, 1, 1), date(9999, 12, 31)
@@ -45,14 +46,18 @@ _BY_ENGAGEMENT = (Entry, Timesheet, Adjustment, Milestone, Expense, EngagementTe
 _UNSCOPED = {ALL_TENANTS: True}  # org_id is in every statement here
 
 
-def _mark(session: Session, org_id, engagement_id=None) -> None:
+def _mark(session: Session, org_id, engagement_id=None, since: date | None = None) -> None:
+    """Recompute this engagement's cells (all months), or every engagement's cells from
+    the month of `since` on."""
     if org_id is None:
         return
-    pending = session.info.setdefault(_PENDING, {})
-    if engagement_id is None:
-        pending[org_id] = ALL
-    elif pending.get(org_id) != ALL:
-        pending.setdefault(org_id, set()).add(engagement_id)
+    marks = session.info.setdefault(_PENDING, {}).setdefault(
+        org_id, {"engagements": set(), "sheets": set(), "since": None}
+    )
+    if engagement_id is not None:
+        marks["engagements"].add(engagement_id)
+    if since is not None:
+        marks["since"] = min(since, marks["since"] or since)
 
 
 @event.listens_for(Session, "after_flush")
@@ -63,26 +68,29 @@ def _collect(session: Session, _context) -> None:
         elif isinstance(obj, Engagement):
             _mark(session, obj.org_id, obj.id)
         elif isinstance(obj, ExchangeRate):
-            _mark(session, obj.org_id)
+            # a rate covers the days from its date to the next rate's: a new, changed or
+            # removed rate moves the conversion of those days only (old and new date)
+            history = inspect(obj).attrs.effective_from.history
+            days = [d for d in (*history.added, *history.deleted, *history.unchanged) if d]
+            _mark(session, obj.org_id, since=min(days, default=_EARLIEST))
 
 
 @event.listens_for(Session, "before_commit")
 def _before_commit(session: Session) -> None:
-    if session.info.get(_PENDING):
+    # commit flushes after this event: flush here, so what it writes is recomputed too
+    if session.new or session.dirty or session.deleted or session.info.get(_PENDING):
         apply_pending(session)
 
 
 def _on_timesheet_event(action, session=None, ids=(), **_kw) -> None:
-    """Bulk approval moves sheets with one UPDATE (no ORM object to see)."""
+    """Bulk approval moves sheets with one UPDATE (no ORM object to see): their engagements
+    are looked up when recomputing, and only for an organization with a roll-up."""
     if action != "timesheet.approved" or session is None or not ids:
         return
-    rows = session.execute(
-        select(Timesheet.org_id, Timesheet.engagement_id)
-        .where(Timesheet.id.in_(sorted(ids)))
-        .execution_options(**_UNSCOPED)
-    )
-    for org_id, engagement_id in rows:
-        _mark(session, org_id, engagement_id)
+    org_id = session_org_id(session)
+    _mark(session, org_id)
+    if org_id is not None:
+        session.info[_PENDING][org_id]["sheets"].update(ids)
 
 
 timesheet_hooks.record_event.connect(_on_timesheet_event, weak=False)
@@ -103,21 +111,30 @@ def apply_pending(session: Session) -> None:
         )
     )
     for org_id in sorted(built):
-        engagements = pending[org_id]
-        if engagements == ALL:
-            _recompute(session, org_id, None)
-        else:
-            _recompute(session, org_id, sorted(engagements))
+        marks = pending[org_id]
+        if marks["sheets"]:
+            marks["engagements"].update(
+                session.scalars(
+                    select(Timesheet.engagement_id)
+                    .where(Timesheet.org_id == org_id, Timesheet.id.in_(sorted(marks["sheets"])))
+                    .execution_options(**_UNSCOPED)
+                )
+            )
+        if marks["engagements"]:
+            _recompute(session, org_id, sorted(marks["engagements"]))
+        if marks["since"] is not None:
+            _recompute(session, org_id, None, since=marks["since"])
 
 
 def _dialect(session: Session) -> str:
     return session.get_bind().dialect.name
 
 
-def _recompute(session: Session, org_id: int, engagement_ids) -> None:
-    """Replace the cells of these engagements (None: all the organization's) with cells
-    computed from the raw rows."""
+def _recompute(session: Session, org_id: int, engagement_ids, since: date = _EARLIEST) -> None:
+    """Replace the cells of these engagements (None: all the organization's), from the
+    month of `since` on, with cells computed from the raw rows."""
     dialect = _dialect(session)
+    since = date(since.year, since.month, 1)
     if dialect == "postgresql":
         if engagement_ids is None:
             _lock(session, "pg_advisory_xact_lock", _ORG_LOCK, [org_id])
@@ -127,9 +144,11 @@ def _recompute(session: Session, org_id: int, engagement_ids) -> None:
     gone = delete(SpendRollupCell).where(SpendRollupCell.org_id == org_id)
     if engagement_ids is not None:
         gone = gone.where(SpendRollupCell.engagement_id.in_(engagement_ids))
+    if since > _EARLIEST:
+        gone = gone.where(SpendRollupCell.day >= since)
     session.execute(gone.execution_options(**_UNSCOPED))
     cells = spend.approved_cells(
-        org_id, _EARLIEST, _LATEST, "month", dialect, engagement_ids=engagement_ids
+        org_id, since, _LATEST, "month", dialect, engagement_ids=engagement_ids
     ).subquery("cells")
     columns = list(spend.CELL_COLUMNS)
     session.execute(
