@@ -251,6 +251,26 @@ def test_a_bulk_approval_is_kept(built, session):
     assert report(bill, query).totals["EUR"].approved == Decimal("360.00")
 
 
+def test_rebuild_rollup_command_builds_an_organization(app, bill, session, monkeypatch):
+    """Approved before any roll-up: Nov 2, 480 minutes at 90/h = 720.00; the command builds
+    the organization's cells and the report reads them with the same figure."""
+    bill.world.set_terms(rate=Decimal("90"))
+    bill.approved_week(date(2026, 11, 2), (480,))
+    session.commit()
+    assert cells(session, bill.org.id) == 0  # no roll-up yet: nothing kept
+    runner = app.test_cli_runner()
+    built = runner.invoke(args=["fms", "reports", "rebuild-rollup", "--org", bill.org.slug])
+    assert built.exit_code == 0, built.output
+    assert f"Organization {bill.org.id}: 1 roll-up cells." in built.output
+    assert cells(session, bill.org.id) == 1
+    query = SpendQuery(date(2026, 11, 1), date(2026, 11, 30), currency="original")
+    with monkeypatch.context() as patch:  # the report now reads the kept cell
+        patch.setattr(spend, "_cell_parts", lambda *args, **kwargs: [])
+        assert report(bill, query).totals["EUR"].approved == Decimal("720.00")
+    unknown = runner.invoke(args=["fms", "reports", "rebuild-rollup", "--org", "no-such-org"])
+    assert unknown.exit_code != 0 and "No organization" in unknown.output
+
+
 def test_whole_months():
     assert rollup.whole_months(date(2026, 1, 1), date(2026, 12, 31)) == (
         date(2026, 1, 1),
