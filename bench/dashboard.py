@@ -13,7 +13,9 @@ user in and times, through the Flask test client (routing, SQL, template):
   trend), GET /reports/spend grouped by cost centre and supplier, GET /reports/budgets,
   GET /reports/rates; and the reads alone (spend_report, budget_report, rate_benchmarks),
   and the headcount trend (12 month-ends) as one grouped query against the former
-  per-month computation (one query per month-end).
+  per-month computation (one query per month-end). After seeding it builds the monthly
+  spend roll-up (`flask fms reports rebuild-rollup`); spend_report and budget_report are
+  also timed from the raw rows alone (as before the roll-up) for comparison.
 
 The floor, measured in the same run: a `SELECT 1` round trip. Target: every dashboard's
 p95 under 300 ms at 10,000 freelancers x 52 weeks. Results are merged into
@@ -56,6 +58,16 @@ def per_month_trend(session, org_id, today, months=12):
     ]
 
 
+def raw_rows(fn, rollup):
+    """fn computed from the raw rows only, as before the roll-up (the same figures)."""
+    kept_cells = rollup.kept_cells
+    rollup.kept_cells = lambda *args, **kwargs: None
+    try:
+        return fn()
+    finally:
+        rollup.kept_cells = kept_cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--freelancers", type=int, default=10_000)
@@ -77,7 +89,7 @@ def main() -> None:
     from fms.identity.actor import Actor
     from fms.identity.models import Membership, User
     from fms.identity.web_session import TOKEN_KEY
-    from fms.reports import budget, rates, spend
+    from fms.reports import budget, rates, rollup, spend
     from fms.tenancy import scope_session
     from fms.timesheets import scale
     from fms.timesheets.models import Timesheet
@@ -106,6 +118,11 @@ def main() -> None:
                 session, freelancers=args.freelancers, weeks=args.weeks, progress=print
             )
             session.commit()
+            building = time.perf_counter()
+            scope_session(session, data.org_id)
+            cells = rollup.rebuild(session, data.org_id)  # as `flask fms reports rebuild-rollup`
+            session.commit()
+            print(f"roll-up built in {time.perf_counter() - building:.1f} s: {cells:,} cells")
             scale.analyze(session)
             print(f"seeded and analysed in {time.perf_counter() - started:.1f} s")
         scope_session(session, data.org_id)
@@ -164,6 +181,16 @@ def main() -> None:
             "spend_report, 12 months by month": rolled_back(
                 lambda: spend.spend_report(session, actor=actor, query=year)
             ),
+            "spend_report, 12 months, raw rows (before)": rolled_back(
+                lambda: raw_rows(
+                    lambda: spend.spend_report(session, actor=actor, query=year), rollup
+                )
+            ),
+            "budget_report, raw rows (before)": rolled_back(
+                lambda: raw_rows(
+                    lambda: budget.budget_report(session, actor=actor, today=today), rollup
+                )
+            ),
             "spend_report by cost centre": rolled_back(
                 lambda: spend.spend_report(
                     session,
@@ -218,6 +245,12 @@ def main() -> None:
                     "page.budgets.p95_ms": ms("GET /reports/budgets"),
                     "page.rates.p95_ms": ms("GET /reports/rates"),
                     "reports.spend_report.p95_ms": ms("spend_report, 12 months by month"),
+                    "reports.spend_report_raw.p95_ms": ms(
+                        "spend_report, 12 months, raw rows (before)"
+                    ),
+                    "reports.budget_report.p95_ms": ms("budget_report"),
+                    "reports.budget_report_raw.p95_ms": ms("budget_report, raw rows (before)"),
+                    "floor.select_1.p95_ms": round(floor * 1000, 2),
                     "headcount.trend.p95_ms": ms("headcount trend, one grouped query"),
                     "headcount.trend_per_month.p95_ms": ms("headcount trend, per month (before)"),
                     "page.spend_dashboard.data": (

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from fms.identity.models import Organization
 from fms.identity.permissions import require
-from fms.reports import spend
+from fms.reports import rollup, spend
 from fms.workforce import rules as wf_rules
 from fms.workforce.models import CostCentre, Engagement, EngagementTerms, Freelancer
 from fms.workforce.queries import terms_in_effect
@@ -191,7 +191,8 @@ def _approved_by_engagement(session, org, dialect, start: date, end: date) -> di
     query = spend.SpendQuery(
         start=start, end=end, grain="all", group_by=("engagement",), currency="original"
     )
-    stmt = spend._approved_statement(org.id, query, org.base_currency, dialect)
+    kept = rollup.kept_cells(session, org.id, start, end)
+    stmt = spend._approved_statement(org.id, query, org.base_currency, dialect, kept=kept)
     result: dict = {}
     for _period, engagement_id, currency, amount, _minutes, _missing in session.execute(stmt):
         value = spend._amount(amount, currency)

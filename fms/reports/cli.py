@@ -7,7 +7,9 @@ from flask.cli import AppGroup
 
 from fms.extensions import db
 
-reports_cli = AppGroup("reports", help="Spend exports and the monthly spend pack.")
+reports_cli = AppGroup(
+    "reports", help="Spend exports, the monthly spend pack and the spend roll-up."
+)
 
 
 def _org(slug: str):
@@ -109,3 +111,26 @@ def send_monthly(month, org_slug):
         total += sent
         click.echo(f"Organization {org_id}: {sent} spend pack(s) for {chosen} queued.")
     click.echo(f"{total} spend pack mail(s) queued.")
+
+
+@reports_cli.command("rebuild-rollup")
+@click.option("--org", "org_slug", default=None, help="Only this organization (slug).")
+def rebuild_rollup(org_slug):
+    """Build the monthly spend roll-up of each organization (or one) from its raw rows;
+    the dashboards read it from then on and it is kept in step with every approval. Run
+    after upgrading and after `flask fms seed-scale`; safe to run again at any time."""
+    from sqlalchemy import select
+
+    from fms.identity.models import Organization
+    from fms.reports import rollup
+    from fms.tenancy import scope_session
+
+    if org_slug:
+        org_ids = [_org(org_slug).id]
+    else:
+        org_ids = db.session.scalars(select(Organization.id).order_by(Organization.id)).all()
+    for org_id in org_ids:
+        scope_session(db.session, org_id)
+        cells = rollup.rebuild(db.session, org_id)
+        db.session.commit()
+        click.echo(f"Organization {org_id}: {cells} roll-up cells.")

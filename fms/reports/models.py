@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from fms.database import Id
@@ -36,3 +45,46 @@ class SpendPackDelivery(TenantMixin, db.Model):
     month: Mapped[str] = mapped_column(String(7))  # 2026-11
     user_id: Mapped[int] = mapped_column(ForeignKey("user_account.id"), index=True)
     sent_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SpendRollupCell(TenantMixin, db.Model):
+    """The approved spend of one month x engagement x terms row x kind x rate x exchange
+    rate, kept so a dashboard sums whole months without scanning every day entry:
+    exact sums (minutes; the exact numerator of adjustments, milestones and expenses),
+    nothing rounded. Rebuilt from the raw rows, per engagement, in the transaction that
+    changes them (`fms.reports.rollup`); read only for organizations in SpendRollupState."""
+
+    __tablename__ = "spend_rollup"
+    __table_args__ = (
+        Index("ix_spend_rollup_org_day", "org_id", "day"),
+        Index("ix_spend_rollup_org_engagement", "org_id", "engagement_id"),
+    )
+
+    id: Mapped[Id] = mapped_column(primary_key=True)
+    day: Mapped[date] = mapped_column(Date)  # the month's first day
+    # no foreign keys: a cell is replaced after the rows it came from changed
+    engagement_id: Mapped[int] = mapped_column(BigInteger)
+    terms_id: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    kind: Mapped[str] = mapped_column(String(20))
+    daily: Mapped[bool] = mapped_column(Boolean)
+    line_rate: Mapped[int] = mapped_column(BigInteger)
+    ot_rate: Mapped[int | None] = mapped_column(BigInteger)
+    per: Mapped[int] = mapped_column(Integer)
+    fx: Mapped[int | None] = mapped_column(BigInteger)
+    regular: Mapped[int] = mapped_column(BigInteger)
+    overtime: Mapped[int] = mapped_column(BigInteger)
+    half_days: Mapped[int] = mapped_column(BigInteger)
+    numerator: Mapped[int] = mapped_column(BigInteger)
+    minutes: Mapped[int] = mapped_column(BigInteger)
+    items: Mapped[int] = mapped_column(BigInteger)
+
+
+class SpendRollupState(db.Model):
+    """An organization whose roll-up was built from its raw rows (`flask fms reports
+    rebuild-rollup`) and is kept since: reports read its cells for whole months."""
+
+    __tablename__ = "spend_rollup_state"
+
+    org_id: Mapped[int] = mapped_column(ForeignKey("organization.id"), primary_key=True)
+    built_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

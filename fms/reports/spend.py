@@ -442,39 +442,78 @@ def _rounding_minutes(minutes, mode):
     return case(*whens, else_=minutes)
 
 
-def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str):
-    """One statement: approved spend per period x group x currency (minor units, and the
-    base-currency minor units when converted), with the minutes worked."""
+# The approved spend is computed in two steps. First *cells*: per period x engagement x
+# terms row x kind x rate x exchange rate, the exact sums (minutes for time; the exact
+# numerator for adjustments, milestones and expenses), nothing rounded yet. Cells by month
+# are what `fms.reports.rollup` keeps in its table for whole months; a report reads the
+# kept cells for whole months and computes the cells of the other days from the raw rows.
+# Then the report groups the cells as invoice lines group items and rounds each group
+# once: both sources give the same figures because nothing is rounded in a cell.
+CELL_COLUMNS = (
+    "day",  # first day of the cell's month (or week, for a week-grain report)
+    "engagement_id",
+    "terms_id",
+    "currency",
+    "kind",  # time | adjustment | adjustment_amount | milestone | expense
+    "daily",
+    "line_rate",  # raw rate units (time: the terms' rate)
+    "ot_rate",
+    "per",
+    "fx",
+    "regular",
+    "overtime",
+    "half_days",
+    "numerator",
+    "minutes",
+    "items",
+)
+
+
+def approved_cells(
+    org_id: int, start: date, end: date, grain: str, dialect: str, engagement_ids=None
+):
+    """The cells (CELL_COLUMNS) of approved items with dates in start..end, by `grain`
+    (month or week); only these engagements when given."""
+    return union_all(*_cell_parts(org_id, start, end, grain, dialect, engagement_ids))
+
+
+def _cell_parts(org_id, start, end, grain, dialect, engagement_ids=None) -> list:
+    """approved_cells as the selects of its UNION ALL (day entries, then the others)."""
     terms = _terms_ranges(org_id)
     fx = _fx_ranges(org_id)
-    convert = query.currency == "base"
-    period = period_start_expr  # alias for brevity
     rounding = aliased(TimeRounding)
 
-    # day entries: one scan; per group the time and the overtime sums
+    # day entries: one scan; per cell the time and the overtime sums
     billable = _rounding_minutes(Entry.minutes, func.coalesce(rounding.mode, "none"))
     has_ot = terms.c.overtime_rate.isnot(None)
     regular = case((and_(has_ot, billable > _STANDARD_DAY), _STANDARD_DAY), else_=billable)
     overtime = case((and_(has_ot, billable > _STANDARD_DAY), billable - _STANDARD_DAY), else_=0)
     daily = Engagement.kind == "daily"
     half_days = func.coalesce(Entry.half_days, 0)
-    keys = _dimension_keys(
-        query.group_by, terms=terms, engagement=Engagement, freelancer=Freelancer
-    )
-    fx_key = [fx.c.rate.label("fx")] if convert else [null().label("fx")]
-    entry_groups = (
+    regular = case((daily, 0), else_=regular)
+    overtime = case((daily, 0), else_=overtime)
+    half_days = case((daily, half_days), else_=0)
+    entry_key = [
+        period_start_expr(Entry.work_date, grain, dialect).label("day"),
+        Entry.engagement_id.label("engagement_id"),
+        terms.c.id.label("terms_id"),
+        Engagement.currency.label("currency"),
+        literal("time").label("kind"),
+        daily.label("daily"),
+        _raw(terms.c.rate).label("line_rate"),
+        _raw(terms.c.overtime_rate).label("ot_rate"),
+        literal(1).label("per"),
+        fx.c.rate.label("fx"),
+    ]
+    entries = (
         select(
-            period(Entry.work_date, query.grain, dialect).label("period"),
-            *keys,
-            Engagement.currency.label("currency"),
-            Engagement.id.label("engagement_id"),
-            daily.label("daily"),
-            _raw(terms.c.rate).label("rate"),
-            _raw(terms.c.overtime_rate).label("ot_rate"),
-            *fx_key,
-            func.sum(case((daily, 0), else_=regular)).label("regular"),
-            func.sum(case((daily, 0), else_=overtime)).label("overtime"),
-            func.sum(case((daily, half_days), else_=0)).label("half_days"),
+            *entry_key,
+            func.sum(regular).label("regular"),
+            func.sum(overtime).label("overtime"),
+            func.sum(half_days).label("half_days"),
+            literal(0).label("numerator"),
+            func.sum(regular + overtime + half_days * ts_rules.HALF_DAY_MINUTES).label("minutes"),
+            func.count().label("items"),
         )
         .select_from(Entry)
         .join(Timesheet, Timesheet.id == Entry.timesheet_id)
@@ -483,44 +522,22 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
             terms,
             and_(terms.c.engagement_id == Entry.engagement_id, _covers(terms, Entry.work_date)),
         )
-        .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
         .outerjoin(rounding, rounding.engagement_id == Engagement.id)
+        .outerjoin(fx, and_(fx.c.currency == Engagement.currency, _covers(fx, Entry.work_date)))
         .where(
             Entry.org_id == org_id,
             Timesheet.state.in_(APPROVED_SHEETS),
-            Entry.work_date >= query.start,
-            Entry.work_date <= query.end,
+            Entry.work_date >= start,
+            Entry.work_date <= end,
         )
+        .group_by(*range_positions(len(entry_key)))
     )
-    if convert:
-        entry_groups = entry_groups.outerjoin(
-            fx, and_(fx.c.currency == Engagement.currency, _covers(fx, Entry.work_date))
-        )
-    # GROUP BY every column but the sums: period, keys, currency, engagement, kind, rates, fx
-    entry_groups = entry_groups.group_by(*range_positions(7 + len(keys))).subquery("entry_groups")
-    g = entry_groups
-    per_minor = _per_minor(g.c.currency)
-    time_amount = _round_div(g.c.rate * g.c.regular, per_minor * 60)
-    ot_amount = case(
-        (
-            g.c.ot_rate.isnot(None),
-            _round_div(g.c.ot_rate * g.c.overtime, per_minor * 60),
-        ),
-        else_=0,
-    )
-    day_amount = _round_div(g.c.rate * g.c.half_days, per_minor * 2)
-    entry_amounts = select(
-        g.c.period,
-        *[g.c[k.name] for k in keys],
-        g.c.currency,
-        g.c.fx,
-        case((g.c.daily, day_amount), else_=time_amount + ot_amount).label("amount"),
-        (g.c.regular + g.c.overtime + g.c.half_days * ts_rules.HALF_DAY_MINUTES).label("minutes"),
-    )
+    if engagement_ids is not None:
+        entries = entries.where(Entry.engagement_id.in_(engagement_ids))
+    parts = [entries]
 
     # adjustments, milestones, expenses: each an exact numerator over a common divisor
     # (rate units x quantity / per), grouped as invoice lines are
-    other_parts = []
     adj_daily = Engagement.kind == "daily"
     adj_per = case((adj_daily, ts_rules.STANDARD_DAY_MINUTES), else_=60)
     for kind_name, model, day, numerator, line_rate, per, kind, minutes, currency in (
@@ -565,56 +582,137 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
         ),
     ):
         states = APPROVED_ITEMS[kind_name]
+        key = [
+            period_start_expr(day, grain, dialect).label("day"),
+            model.engagement_id.label("engagement_id"),
+            terms.c.id.label("terms_id"),
+            currency.label("currency"),
+            kind.label("kind"),
+            literal(False).label("daily"),
+            line_rate.label("line_rate"),
+            cast(null(), BigInteger).label("ot_rate"),
+            per.label("per"),
+            fx.c.rate.label("fx"),
+        ]
         part = (
             select(
-                period(day, query.grain, dialect).label("period"),
-                *_dimension_keys(
-                    query.group_by, terms=terms, engagement=Engagement, freelancer=Freelancer
-                ),
-                currency.label("currency"),
-                Engagement.id.label("engagement_id"),
-                kind.label("kind"),
-                line_rate.label("line_rate"),
-                per.label("per"),
-                (fx.c.rate if convert else null()).label("fx"),
-                numerator.label("numerator"),
-                minutes.label("minutes"),
+                *key,
+                literal(0).label("regular"),
+                literal(0).label("overtime"),
+                literal(0).label("half_days"),
+                func.sum(numerator).label("numerator"),
+                func.sum(minutes).label("minutes"),
+                func.count().label("items"),
             )
             .select_from(model)
             .join(Engagement, Engagement.id == model.engagement_id)
             .join(terms, and_(terms.c.engagement_id == Engagement.id, _covers(terms, day)))
-            .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
-            .where(model.org_id == org_id, model.state.in_(states), day >= query.start)
-            .where(day <= query.end)
+            .outerjoin(fx, and_(fx.c.currency == currency, _covers(fx, day)))
+            .where(model.org_id == org_id, model.state.in_(states), day >= start)
+            .where(day <= end)
+            .group_by(*range_positions(len(key)))
         )
-        if convert:
-            part = part.outerjoin(fx, and_(fx.c.currency == currency, _covers(fx, day)))
-        other_parts.append(part)
-    items = union_all(*other_parts).subquery("items")
-    key_names = [k.name for k in keys]
-    other_groups = (
-        select(
-            items.c.period,
-            *[items.c[k] for k in key_names],
-            items.c.currency,
-            items.c.fx,
-            items.c.per,
-            func.sum(items.c.numerator).label("numerator"),
-            func.sum(items.c.minutes).label("minutes"),
-        )
-        .group_by(
-            items.c.period,
-            *[items.c[k] for k in key_names],
-            items.c.currency,
-            items.c.engagement_id,
-            items.c.kind,
-            items.c.line_rate,
-            items.c.per,
-            items.c.fx,
-        )
-        .subquery("other_groups")
+        if engagement_ids is not None:
+            part = part.where(model.engagement_id.in_(engagement_ids))
+        parts.append(part)
+    return parts
+
+
+def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str, *, kept=None):
+    """One statement: approved spend per period x group x currency (minor units, and the
+    base-currency minor units when converted), with the minutes worked. `kept`: a select of
+    the roll-up's cells and the (first, last) days it covers, whole months inside the
+    range (the raw rows give the days before and after)."""
+    convert = query.currency == "base"
+    if query.grain == "week" or kept is None:
+        sources = _cell_parts(org_id, query.start, query.end, query.grain, dialect)
+    else:
+        kept_cells, (first, last) = kept
+        sources = [kept_cells]
+        if query.start < first:
+            before = first - timedelta(days=1)
+            sources += _cell_parts(org_id, query.start, before, "month", dialect)
+        if last < query.end:
+            after = last + timedelta(days=1)
+            sources += _cell_parts(org_id, after, query.end, "month", dialect)
+    # a subquery, not a CTE: PostgreSQL then estimates its rows (and hashes the groups)
+    cells = union_all(*sources).subquery("cells")
+    terms = EngagementTerms.__table__.alias("terms")
+    keys = _dimension_keys(
+        query.group_by, terms=terms, engagement=Engagement, freelancer=Freelancer
     )
-    o = other_groups
+    key_names = [k.name for k in keys]
+    # cells start a month (or a week, for weeks): a month's period is the cell's day
+    same = query.grain in ("month", "week")
+    period = (cells.c.day if same else period_start_expr(cells.c.day, query.grain, dialect)).label(
+        "period"
+    )
+    # join only what the groups need (the default view: none)
+    needs = set(query.group_by)
+    by_freelancer = bool(needs & {"country", "skill"})
+    by_engagement = by_freelancer or bool(needs & {"supplier", "engagement"})
+    by_terms = bool(needs & {"cost_centre", "department", "location", "hiring_manager"})
+    by_terms = by_terms or "bill_to_entity" in needs
+    fx = cells.c.fx if convert else null()
+
+    def grouped(key, sums, *, time: bool, name: str):
+        """The time cells (or the others) summed per `key`, with their dimensions."""
+        stmt = select(*key, *[func.sum(cells.c[c]).label(c) for c in sums]).select_from(cells)
+        if by_engagement:
+            stmt = stmt.join(Engagement, Engagement.id == cells.c.engagement_id)
+        if by_freelancer:
+            stmt = stmt.outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
+        if by_terms:
+            stmt = stmt.join(terms, terms.c.id == cells.c.terms_id)
+        return (
+            stmt.where((cells.c.kind == "time") if time else (cells.c.kind != "time"))
+            .group_by(*range_positions(len(key)))
+            .subquery(name)
+        )
+
+    # day entries: per group (engagement x rate, as an invoice line) the time sums
+    time_key = [
+        period,
+        *keys,
+        cells.c.currency.label("currency"),
+        cells.c.engagement_id,
+        cells.c.daily,
+        cells.c.line_rate.label("rate"),
+        cells.c.ot_rate,
+        fx.label("fx"),
+    ]
+    g = grouped(time_key, ("regular", "overtime", "half_days"), time=True, name="entry_groups")
+    per_minor = _per_minor(g.c.currency)
+    time_amount = _round_div(g.c.rate * g.c.regular, per_minor * 60)
+    ot_amount = case(
+        (
+            g.c.ot_rate.isnot(None),
+            _round_div(g.c.ot_rate * g.c.overtime, per_minor * 60),
+        ),
+        else_=0,
+    )
+    day_amount = _round_div(g.c.rate * g.c.half_days, per_minor * 2)
+    entry_amounts = select(
+        g.c.period,
+        *[g.c[k] for k in key_names],
+        g.c.currency,
+        g.c.fx,
+        case((g.c.daily, day_amount), else_=time_amount + ot_amount).label("amount"),
+        (g.c.regular + g.c.overtime + g.c.half_days * ts_rules.HALF_DAY_MINUTES).label("minutes"),
+    )
+
+    # adjustments, milestones, expenses: per group the exact numerator, rounded once
+    other_key = [
+        period,
+        *keys,
+        cells.c.currency.label("currency"),
+        cells.c.engagement_id,
+        cells.c.kind,
+        cells.c.line_rate,
+        cells.c.per,
+        fx.label("fx"),
+    ]
+    o = grouped(other_key, ("numerator", "minutes"), time=False, name="other_groups")
     other_amounts = select(
         o.c.period,
         *[o.c[k] for k in key_names],
@@ -740,8 +838,13 @@ def spend_report(session: Session, *, actor, query: SpendQuery) -> SpendReport:
     width = len(query.group_by)
     cells: dict[tuple, dict] = {}
     missing: set[str] = set()
+    kept = None
+    if query.grain != "week":
+        from fms.reports import rollup  # the roll-up builds on this module's cells
+
+        kept = rollup.kept_cells(session, actor.org_id, query.start, query.end)
     for measure, stmt in (
-        ("approved", _approved_statement(actor.org_id, query, base, dialect)),
+        ("approved", _approved_statement(actor.org_id, query, base, dialect, kept=kept)),
         ("invoiced", _invoiced_statement(actor.org_id, query, base, dialect)),
     ):
         for row in session.execute(stmt):

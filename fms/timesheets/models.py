@@ -112,6 +112,8 @@ class TimesheetEntry(TenantMixin, db.Model):
         CheckConstraint("minutes BETWEEN 0 AND 1440", name="minutes"),
         CheckConstraint("half_days IS NULL OR half_days BETWEEN 0 AND 2", name="half_days"),
         Index("ix_timesheet_entry_engagement_date", "engagement_id", "work_date"),
+        # reports: the days of a range's partial months
+        Index("ix_timesheet_entry_org_date", "org_id", "work_date"),
     )
 
     id: Mapped[Id] = mapped_column(primary_key=True)
