@@ -1,7 +1,7 @@
 """fee_follows_credit: the service fee percent on invoice lines
 
 Revision ID: 1020
-Revises: 0995
+Revises: 1000
 Create Date: 2026-12-03 01:20:00
 
 - invoice_line.fee_percent (units of 10**-6, as every rate): on a service fee line its own
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "1020"
-down_revision = "0995"
+down_revision = "1000"
 branch_labels = None
 depends_on = None
 
