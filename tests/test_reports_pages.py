@@ -5,7 +5,8 @@ benchmarks; who may see them; a fixed number of statements whatever the data."""
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -115,3 +116,41 @@ def test_dashboard_statement_count_is_fixed(pages, bill, query_counter):
     assert len(small) == len(large)
     select_count = len([s for s in large if re.match(r"\s*SELECT", s, re.I)])
     assert select_count < 40
+
+
+def test_budgets_show_a_page_of_engagements_at_a_time_most_consumed_first(
+    pages, bill, session, make_engagement, monkeypatch
+):
+    from fms.reports import views
+
+    monkeypatch.setattr(views, "BUDGET_PAGE_SIZE", 2)
+    world = bill.world
+    # four running engagements: the world's (the factory's 100,000.00 cap) and three with
+    # caps of 1,000.00, 2,000.00 and 4,000.00; the 1,000.00 one has 765.00 approved (Nov 2-3
+    # at 90/h), the others nothing: 76.5 % used, first; then by number
+    running = {"end": date.today() + timedelta(days=365)}  # noqa: DTZ011 - the page's today
+    world.engagement.end_date = running["end"]
+    budgets = {
+        cap: make_engagement(
+            bill.org, freelancer=world.freelancer, manager_id=world.manager.user_id, **running
+        )
+        for cap in ("1000", "2000", "4000")
+    }
+    for cap, engagement in budgets.items():
+        world.set_terms(engagement=engagement, budget_cap=Decimal(cap))
+    bill.approved_week(date(2026, 11, 2), (480, 30), engagement=budgets["1000"])
+    session.commit()
+    client = pages.as_(bill.finance)
+
+    def titles(response):
+        return re.findall(r"ENG-\d+ · ([^<]+)</a>", _text(response))
+
+    first = client.get("/reports/budgets")
+    assert first.status_code == 200 and "1–2 of 4" in _text(first)
+    assert titles(first) == [budgets["1000"].title, world.engagement.title]
+    second = client.get("/reports/budgets?page=2")
+    assert "3–4 of 4" in _text(second)
+    assert titles(second) == [budgets["2000"].title, budgets["4000"].title]
+    # a page past the end shows the last; a page that is no number the first
+    assert titles(client.get("/reports/budgets?page=99")) == titles(second)
+    assert titles(client.get("/reports/budgets?page=x")) == titles(first)

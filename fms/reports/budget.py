@@ -168,7 +168,10 @@ def budget_report(session: Session, *, actor, today: date) -> BudgetReport:
             by_centre.items(), key=lambda kv: kv[0][1:]
         )
     ]
+    # most consumed first, everywhere: the page shows the top of each list
     report.engagements.sort(key=lambda line: (-(line.consumed or 0), line.key))
+    report.purchase_orders.sort(key=lambda line: (-(line.consumed or 0), line.label))
+    report.cost_centres.sort(key=lambda line: (-(line.consumed or 0), line.label))
     return report
 
 

@@ -198,6 +198,8 @@ def _totals_by_key(report, currency: str, position: int) -> list[dict]:
 @login_required
 def budgets():
     """Budget vs actual per engagement, PO and cost centre, with the forecast and alerts."""
+    from flask import request
+
     from fms.identity.permissions import require
     from fms.identity.web_session import org_today
     from fms.reports import budget
@@ -205,7 +207,27 @@ def budgets():
     actor = current_actor()
     require(actor, "reports.spend")
     result = budget.budget_report(db.session, actor=actor, today=org_today())
-    return render_template("reports/budgets.html", result=result, words=budget.ALERT_WORDS)
+    # thousands of engagements: a page of them at a time (most consumed first), and the
+    # largest purchase orders and cost centres; the spend export has every figure
+    pages = max(1, -(-len(result.engagements) // BUDGET_PAGE_SIZE))
+    try:
+        page = min(max(int(request.args.get("page", "1")), 1), pages)
+    except ValueError:
+        page = 1
+    first = (page - 1) * BUDGET_PAGE_SIZE
+    return render_template(
+        "reports/budgets.html",
+        result=result,
+        words=budget.ALERT_WORDS,
+        engagements=result.engagements[first : first + BUDGET_PAGE_SIZE],
+        first_row=first + 1,
+        page=page,
+        pages=pages,
+        top=BUDGET_PAGE_SIZE,
+    )
+
+
+BUDGET_PAGE_SIZE = 50
 
 
 @bp.get("/reports/rates")
