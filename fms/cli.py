@@ -155,6 +155,18 @@ def seed_scale(freelancers, weeks, org_slug, queue_sheets):
         raise click.ClickException(getattr(exc, "detail", None) or str(exc)) from None
     db.session.commit()
     scale.analyze(db.session)
+    # rows loaded by COPY pass no ORM flush: build the spend roll-up the dashboards read
+    from sqlalchemy import select
+
+    from fms.identity.models import Organization
+    from fms.reports import rollup
+    from fms.tenancy import scope_session
+
+    org_id = db.session.scalar(select(Organization.id).where(Organization.slug == data.slug))
+    scope_session(db.session, org_id)
+    cells = rollup.rebuild(db.session, org_id)
+    db.session.commit()
+    click.echo(f"Spend roll-up built: {cells} cells.")
     click.echo(
         f"Scale data for {data.slug!r} committed in {time.perf_counter() - started:.1f} s; "
         f"the queue manager is {data.queue_manager_email} (user {data.queue_manager_id})."

@@ -37,6 +37,11 @@ def test_seed_scale_builds_a_tenant_the_app_reads_and_refuses_a_second_run(app, 
     assert result.exit_code == 0, result.output
     assert "timesheets:" in result.output and "committed" in result.output
     manager = _reviewer(session, "queue.manager@")
+    # the dashboards read the seeded tenant's spend from its roll-up (COPY passes no flush)
+    from fms.reports.models import SpendRollupCell, SpendRollupState
+
+    assert session.get(SpendRollupState, manager.org_id) is not None
+    assert session.scalar(select(func.count(SpendRollupCell.org_id))) > 0
 
     assert session.scalar(select(func.count(Freelancer.id))) == 20
     assert len(set(session.scalars(select(Freelancer.country)))) == 20  # one each: 60 in all

@@ -118,7 +118,8 @@ def send_monthly(month, org_slug):
 def rebuild_rollup(org_slug):
     """Build the monthly spend roll-up of each organization (or one) from its raw rows;
     the dashboards read it from then on and it is kept in step with every approval. Run
-    after upgrading and after `flask fms seed-scale`; safe to run again at any time."""
+    after upgrading (`flask fms seed-scale` builds its tenant's itself); safe to run again
+    at any time."""
     from sqlalchemy import select
 
     from fms.identity.models import Organization
