@@ -76,6 +76,9 @@ ENDPOINT_SCOPES: dict[str, Scope | dict[str, Scope]] = {
     "invoicing_api.MyStatement": Scope("invoicing", "read", person=True),
     # a preview changes nothing
     "timesheets_api.BulkPreview": Scope("timesheets", "read"),
+    # the monthly spend pack goes to a person's mail: subscriptions are a person's own
+    "reports_api.Subscriptions": Scope("reports", person=True),
+    "reports_api.SubscriptionById": Scope("reports", person=True),
     "tokens_api.CurrentToken": ANY_TOKEN,
     "tokens_api.PersonalTokens": PERSON,
     "tokens_api.PersonalTokenRevocation": PERSON,
