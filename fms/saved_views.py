@@ -60,17 +60,53 @@ def views_for(session: Session, *, actor, list_key: str) -> list[dict]:
     ]
 
 
-def _clean_query(list_key: str, query: str, *, actor) -> str:
-    """The query string as the list reads it (a view never stores what the list refuses);
-    only someone who may read the list saves a view of it."""
+def _list_spec(list_key: str, *, actor):
+    """The registered list of that key, for someone who may read it; else InvalidInput."""
     from fms.identity.permissions import require
-    from fms.lists import _REGISTRY, query_from_string
+    from fms.lists import _REGISTRY
 
     spec = _REGISTRY.get(list_key)
     if spec is None:
         raise InvalidInput("No such list.", errors={"list_key": ["Unknown list."]})
     if spec.permission:
         require(actor, spec.permission)
+    return spec
+
+
+def list_views(session: Session, *, actor, list_key: str) -> list[SavedView]:
+    """The views of a list the actor sees (their own and the shared ones), by name."""
+    _list_spec(list_key, actor=actor)
+    return list(
+        session.scalars(
+            select(SavedView)
+            .where(
+                SavedView.list_key == list_key,
+                or_(SavedView.owner_user_id == actor.user_id, SavedView.shared.is_(True)),
+            )
+            .order_by(SavedView.name, SavedView.id)
+        )
+    )
+
+
+def get_view(session: Session, *, actor, view_id: int) -> SavedView:
+    """A view the actor sees: their own, or one shared with the organization."""
+    view = session.scalar(
+        select(SavedView).where(
+            SavedView.id == view_id,
+            or_(SavedView.owner_user_id == actor.user_id, SavedView.shared.is_(True)),
+        )
+    )
+    if view is None:
+        raise NotFound("No such saved view.")
+    return view
+
+
+def _clean_query(list_key: str, query: str, *, actor) -> str:
+    """The query string as the list reads it (a view never stores what the list refuses);
+    only someone who may read the list saves a view of it."""
+    from fms.lists import query_from_string
+
+    spec = _list_spec(list_key, actor=actor)
     if len(query) > 2000:
         raise InvalidInput("The view's filters are too long.")
     q = query_from_string(spec, query)  # a 422 for a bad filter
@@ -113,21 +149,35 @@ def _own_view(session: Session, *, actor, view_id: int) -> SavedView:
     return view
 
 
+def get_own_view(session: Session, *, actor, view_id: int) -> SavedView:
+    """One of the actor's own views (those they may change); another's is not found."""
+    return _own_view(session, actor=actor, view_id=view_id)
+
+
 def rename_view(session: Session, *, actor, view_id: int, name: str) -> SavedView:
     """The owner renames a view."""
+    from fms.audit import services as audit
+
     view = _own_view(session, actor=actor, view_id=view_id)
     name = (name or "").strip()
     if not name or len(name) > 80:
         raise InvalidInput("Name the view.", errors={"name": ["Required, at most 80 characters."]})
+    before = view.name
     view.name = name
     session.flush()
+    audit.record(
+        session, actor, "saved_view.renamed", view, before={"name": before}, after={"name": name}
+    )
     return view
 
 
 def delete_view(session: Session, *, actor, view_id: int) -> str:
     """The owner deletes a view; returns its list key."""
+    from fms.audit import services as audit
+
     view = _own_view(session, actor=actor, view_id=view_id)
     key = view.list_key
+    audit.record(session, actor, "saved_view.deleted", view, before={"name": view.name})
     session.delete(view)
     session.flush()
     return key

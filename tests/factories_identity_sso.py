@@ -7,6 +7,7 @@ session plays the browser at the IdP, and hands the IdP's redirect back to the t
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -64,11 +65,17 @@ def missing_xmlsec1() -> str | None:
     return None if shutil.which("xmlsec1") else "needs xmlsec1 (apt install xmlsec1)"
 
 
+_invitees = itertools.count(1)
+
 ID_FACTORIES: dict = {
     "connection_id": lambda f, org: f.make_oidc_connection(org, issuer="https://idp.example").id,
     "domain_id": lambda f, org: f.make_sso_domain(org, verified=False).id,
     "token_id": lambda f, org: f.make_scim_token(org).id,
-    "invitation_id": lambda f, org: f.make_invitation(org)[0].id,
+    # one address each: an organization takes one open invitation per address, and two
+    # routes take an invitation id (the page's withdraw and the API's revocation)
+    "invitation_id": lambda f, org: (
+        f.make_invitation(org, email=f"invitee{next(_invitees)}@freelance.example")[0].id
+    ),
 }
 
 

@@ -156,6 +156,7 @@ def register_api(app) -> None:
     from fms.jobs_api import blp as jobs_blp
     from fms.notifications.api import blp as notifications_blp
     from fms.reports.api import blp as reports_blp
+    from fms.saved_views_api import blp as saved_views_blp
     from fms.timesheets.api import blp as timesheets_blp
     from fms.workforce.api import blp as workforce_blp
 
@@ -171,6 +172,7 @@ def register_api(app) -> None:
         notifications_blp,
         tokens_blp,
         reports_blp,
+        saved_views_blp,
     ):
         api.register_blueprint(blueprint)
     app.register_blueprint(reference_bp)

@@ -60,6 +60,8 @@ BLUEPRINT_SCOPES: dict[str, Scope] = {
     "jobs_api": Scope("reports", person=True),
     # the person's own inbox and mail choices
     "notifications_api": PERSON,
+    # a person's saved views of lists (each list still checks its own permission)
+    "saved_views_api": PERSON,
 }
 
 ENDPOINT_SCOPES: dict[str, Scope | dict[str, Scope]] = {
@@ -76,6 +78,11 @@ ENDPOINT_SCOPES: dict[str, Scope | dict[str, Scope]] = {
     "invoicing_api.MyStatement": Scope("invoicing", "read", person=True),
     # a preview changes nothing
     "timesheets_api.BulkPreview": Scope("timesheets", "read"),
+    # the monthly spend pack goes to a person's mail: subscriptions are a person's own
+    "reports_api.Subscriptions": Scope("reports", person=True),
+    "reports_api.SubscriptionById": Scope("reports", person=True),
+    # a SCIM token provisions people: minted by a person, never by an integration
+    "sso_api.ScimTokens": {"GET": Scope("admin"), "POST": Scope("admin", person=True)},
     "tokens_api.CurrentToken": ANY_TOKEN,
     "tokens_api.PersonalTokens": PERSON,
     "tokens_api.PersonalTokenRevocation": PERSON,

@@ -49,6 +49,10 @@ FLOWS: dict[tuple[str, str, str], list[tuple[str, str, dict[str, str]]]] = {
             {"requisition_id": SAME_RECORD},
         ),
     ],
+    # a large export: its job's progress, then its file
+    ("/api/v1/reports/exports", "post", "202"): [
+        ("/api/v1/reports/exports/{export_id}", "get", {"export_id": SAME_RECORD}),
+    ],
     ("/api/v1/engagements/{engagement_id}/amendments", "post", "201"): [
         (
             "/api/v1/amendments/{amendment_id}/decision",

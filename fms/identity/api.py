@@ -173,6 +173,20 @@ class Invitations(MethodView):
         return page_body(bodies, page.total, args)
 
 
+@blp.route("/invitations/<int:invitation_id>/revocation")
+class InvitationRevocation(MethodView):
+    @blp.response(200, schemas.MemberInvitationOut)
+    @blp.alt_response(409, response="CONFLICT")
+    def post(self, invitation_id: int):
+        """Withdraw an invitation: its link stops working (already withdrawn: unchanged;
+        already accepted: 409). Those who manage invitations."""
+        invitation = invitations.revoke_invitation(
+            db.session, actor=current_actor(), invitation_id=invitation_id
+        )
+        db.session.commit()
+        return _invitation_body(invitation) | {"name": invitation.name}
+
+
 @blp.route("/memberships/<int:membership_id>")
 class MembershipById(MethodView):
     @etag.documented

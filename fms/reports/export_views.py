@@ -14,7 +14,6 @@ import tempfile
 from flask import (
     Blueprint,
     Response,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -23,7 +22,6 @@ from flask import (
 )
 from flask_login import login_required
 
-from fms.errors import InvalidInput
 from fms.exports import csv_stream_response
 from fms.extensions import db
 from fms.identity.permissions import require
@@ -36,16 +34,11 @@ bp = Blueprint("report_exports", __name__, url_prefix="/reports")
 
 def _answer(actor, query: spend.SpendQuery, fmt: str):
     """The file at once, or a job for a large XLSX/CSV (the job page links the file)."""
-    if fmt not in exports.FORMATS:
-        raise InvalidInput("Choose XLSX, CSV or PDF.", errors={"format": ["Unknown format."]})
-    if fmt in ("xlsx", "csv"):
-        limit = int(current_app.config.get("FMS_REPORT_INLINE_ROWS", exports.INLINE_ROWS))
-        rows = detail.detail_count(db.session, actor=actor, start=query.start, end=query.end)
-        if rows > limit:
-            run = jobs.enqueue_export(db.session, actor=actor, query=query, fmt=fmt)
-            run_id = run.id
-            db.session.commit()
-            return redirect(url_for("jobs_pages.show", run_id=run_id))
+    if jobs.runs_as_job(db.session, actor=actor, query=query, fmt=fmt):
+        run = jobs.enqueue_export(db.session, actor=actor, query=query, fmt=fmt)
+        run_id = run.id
+        db.session.commit()
+        return redirect(url_for("jobs_pages.show", run_id=run_id))
     filename = exports.export_filename(query, fmt)
     headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
     if fmt == "csv":  # streamed a row at a time, through a session of the stream's own

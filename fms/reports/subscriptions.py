@@ -77,6 +77,43 @@ def subscribe(session: Session, *, actor: Actor) -> SpendPackSubscription:
     return row
 
 
+def own_subscriptions(session: Session, *, actor: Actor) -> list[SpendPackSubscription]:
+    """The actor's own subscriptions (at most one): nobody sees another person's, as on the
+    subscriptions page."""
+    require(actor, "reports.spend")
+    if actor.user_id is None:
+        raise NotAllowed("Only a person has subscriptions.")
+    return list(
+        session.scalars(
+            select(SpendPackSubscription).where(SpendPackSubscription.user_id == actor.user_id)
+        )
+    )
+
+
+def _own(session: Session, actor: Actor, subscription_id) -> SpendPackSubscription:
+    row = get_in_org(session, SpendPackSubscription, subscription_id, what="subscription")
+    if actor.user_id is None or row.user_id != actor.user_id:
+        raise NotFound("No such subscription.")
+    return row
+
+
+def get_own_subscription(
+    session: Session, *, actor: Actor, subscription_id
+) -> SpendPackSubscription:
+    """One of the actor's own subscriptions; another person's, or another organization's,
+    is not found."""
+    require(actor, "reports.spend")
+    return _own(session, actor, subscription_id)
+
+
+def _cancel(session: Session, actor: Actor, row: SpendPackSubscription) -> bool:
+    audit.record(session, actor, "reports.spend_pack_unsubscribed", row)
+    deleted = session.execute(
+        delete(SpendPackSubscription).where(SpendPackSubscription.id == row.id)
+    ).rowcount
+    return deleted == 1
+
+
 def unsubscribe(session: Session, *, actor: Actor) -> bool:
     """Stop the actor's monthly spend pack; whether there was one."""
     if actor.user_id is None:
@@ -86,9 +123,15 @@ def unsubscribe(session: Session, *, actor: Actor) -> bool:
     )
     if row is None:
         return False
-    audit.record(session, actor, "reports.spend_pack_unsubscribed", row)
-    session.execute(delete(SpendPackSubscription).where(SpendPackSubscription.id == row.id))
-    return True
+    return _cancel(session, actor, row)
+
+
+def cancel_subscription(session: Session, *, actor: Actor, subscription_id) -> None:
+    """Cancel one of the actor's own subscriptions (no permission needed: stopping one's
+    own mail, as on the page); one cancelled meanwhile is not found."""
+    row = _own(session, actor, subscription_id)
+    if not _cancel(session, actor, row):
+        raise NotFound("No such subscription.")
 
 
 def subscribers(session: Session, *, org_id: int) -> list[tuple[int, str]]:

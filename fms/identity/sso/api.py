@@ -13,6 +13,7 @@ from fms.identity.models import Organization
 from fms.identity.sso import oidc
 from fms.identity.sso import services as sso
 from fms.identity.sso.models import AUDIENCES, CLIENT_AUTH_METHODS, ROLES_MANAGED_BY
+from fms.identity.sso.scim import services as scim
 from fms.identity.web_session import current_actor
 
 blp = Blueprint(
@@ -340,3 +341,72 @@ class Policy(MethodView):
         org = sso.update_policy(db.session, actor=current_actor(), **data)
         db.session.commit()
         return org
+
+
+# --- SCIM provisioning tokens ------------------------------------------------------------------
+
+
+class ScimTokenIn(Schema):
+    name = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Which IdP uses it, e.g. “Entra ID provisioning”."},
+    )
+    connection_id = Integer(
+        load_default=None,
+        allow_none=True,
+        strict=True,
+        validate=ID_RANGE,
+        metadata={
+            "description": "A staff connection whose role settings apply to what this token "
+            "provisions; null: none."
+        },
+    )
+
+
+class ScimTokenOut(Schema):
+    id = fields.Integer()
+    name = fields.String()
+    prefix = fields.String(metadata={"description": "The token's first characters."})
+    connection_id = fields.Integer(allow_none=True)
+    created_at = fields.DateTime()
+    last_used_at = fields.DateTime(allow_none=True)
+    revoked_at = fields.DateTime(allow_none=True)
+
+
+class NewScimTokenOut(ScimTokenOut):
+    token = fields.String(
+        metadata={"description": "The token, shown this once: FMS keeps only its hash."}
+    )
+
+
+@blp.route("/sso/scim-tokens")
+class ScimTokens(MethodView):
+    @blp.response(200, ScimTokenOut(many=True))
+    def get(self):
+        """The organization's SCIM provisioning tokens, newest first (never the secrets)."""
+        return scim.list_tokens(db.session, actor=current_actor())
+
+    @blp.arguments(ScimTokenIn)
+    @blp.response(201, NewScimTokenOut)
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, data: dict):
+        """Make a provisioning token for an identity provider's SCIM client (its base URL is
+        `/scim/v2`). A person only (the session or a personal token): an integration does
+        not mint credentials that provision people."""
+        record, token = scim.create_token(db.session, actor=current_actor(), **data)
+        body = {name: getattr(record, name) for name in ScimTokenOut._declared_fields}
+        body["token"] = token
+        db.session.commit()
+        return body
+
+
+@blp.route("/sso/scim-tokens/<int:token_id>/revocation")
+class ScimTokenRevocation(MethodView):
+    @blp.response(200, ScimTokenOut)
+    def post(self, token_id: int):
+        """Revoke a provisioning token: provisioning with it stops at once (already
+        revoked: unchanged)."""
+        record = scim.revoke_token(db.session, actor=current_actor(), token_id=token_id)
+        db.session.commit()
+        return record
