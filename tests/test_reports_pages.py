@@ -154,3 +154,18 @@ def test_budgets_show_a_page_of_engagements_at_a_time_most_consumed_first(
     # a page past the end shows the last; a page that is no number the first
     assert titles(client.get("/reports/budgets?page=99")) == titles(second)
     assert titles(client.get("/reports/budgets?page=x")) == titles(first)
+
+
+def test_top_engagements_list_approved_spend_not_a_service_fee_without_one(pages, bill):
+    from fms.invoicing import settings as billing
+
+    billing.set_service_fee(bill.session, actor=bill.finance, percent="2")
+    bill.approved_week(date(2026, 11, 2), (480, 30))  # 765.00, and a 15.30 fee invoiced
+    [invoice] = bill.close().invoices
+    bill.issue(invoice)
+    bill.session.commit()
+    html = _text(pages.as_(bill.finance).get("/reports/spend?from=2026-11-01&to=2026-11-30"))
+    top = html[html.index("Top engagements") :]
+    top = top[: top.index("</table>")]
+    assert bill.world.engagement.title in top and "€765.00" in top
+    assert "(none)" not in top  # the fee line has no engagement and no approved spend

@@ -93,7 +93,9 @@ def spend():
     shown = currency if currency in currencies else currencies[0]
     trend = _trend_rows(report, shown)
     dimension_rows = _totals_by_key(panels, shown, 0)
-    top_rows = _totals_by_key(panels, shown, len(panel_groups) - 1)[:10]
+    # by approved spend: invoiced-only rows (a service fee has no engagement) are not top
+    top_rows = [r for r in _totals_by_key(panels, shown, len(panel_groups) - 1) if r["approved"]]
+    top_rows = top_rows[:10]
     alerts = budget.budget_report(db.session, actor=actor, today=today).alerts[:6]
     headcount = None
     if actor.can("headcount.read"):
