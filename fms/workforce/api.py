@@ -251,7 +251,13 @@ def _objects_first():
     """Another organization's object is a 404 before the request body is even looked at."""
     from fms.tenancy import get_in_org
     from fms.workforce import engagements, requisitions
-    from fms.workforce.models import Amendment
+    from fms.workforce.models import (
+        Amendment,
+        Freelancer,
+        OnboardingStep,
+        Skill,
+        Supplier,
+    )
 
     args = request.view_args or {}
     if "requisition_id" in args:
@@ -262,6 +268,15 @@ def _objects_first():
         engagements.get_engagement(
             db.session, actor=current_actor(), engagement_id=args["engagement_id"]
         )
+    # tenancy only (permissions stay the services'): a write's body is not checked first
+    for name, model in (
+        ("supplier_id", Supplier),
+        ("freelancer_id", Freelancer),
+        ("skill_id", Skill),
+        ("step_id", OnboardingStep),
+    ):
+        if name in args:
+            get_in_org(db.session, model, args[name], what=name.removesuffix("_id"))
     if "amendment_id" in args:
         amendment = get_in_org(db.session, Amendment, args["amendment_id"], what="amendment")
         engagements.get_engagement(
@@ -325,8 +340,25 @@ class Requisitions(MethodView):
         return _requisition_body(req)
 
 
+@blp.route("/requisitions/approvals")
+class RequisitionApprovals(MethodView):
+    @blp.arguments(schemas.RequisitionApprovalsIn)
+    @blp.response(200, schemas.RequisitionApprovalsOut)
+    def post(self, data):
+        """Approve the current step of several requisitions, as the list page's bulk approval
+        does: all of them or none (the problem names the first one you may not approve)."""
+        from fms.workforce import requisitions
+
+        rows = requisitions.approve_current_steps(
+            db.session, actor=current_actor(), today=org_today(), **data
+        )
+        db.session.commit()
+        return {"approved": [r.id for r in rows]}
+
+
 @blp.route("/requisitions/<int:requisition_id>")
 class RequisitionById(MethodView):
+    @etag.documented
     @blp.response(200, schemas.RequisitionOut)
     def get(self, requisition_id: int):
         from fms.workforce import requisitions
@@ -334,7 +366,61 @@ class RequisitionById(MethodView):
         req = requisitions.get_requisition(
             db.session, actor=current_actor(), requisition_id=requisition_id
         )
-        return _requisition_body(req)
+        return etag.tagged(_requisition_body(req), schemas.RequisitionOut)
+
+    @etag.documented
+    @blp.arguments(schemas.RequisitionPatchIn)
+    @blp.response(200, schemas.RequisitionOut)
+    def patch(self, data, requisition_id: int):
+        """The requester changes a draft (a rejected one once reopened); what is left out
+        stays. With `If-Match` (the requisition's ETag) only if nobody changed it meanwhile."""
+        from fms.workforce import requisitions
+
+        actor = current_actor()
+        req = requisitions.get_requisition(db.session, actor=actor, requisition_id=requisition_id)
+        requisitions.require_requester(actor, req)  # refused before versions are compared
+        etag.check_if_match(lambda: _requisition_body(req), schemas.RequisitionOut, lock=req)
+        req = requisitions.update_requisition(
+            db.session, actor=actor, requisition_id=requisition_id, **data
+        )
+        db.session.commit()
+        return etag.tagged(_requisition_body(req), schemas.RequisitionOut)
+
+
+def _requisition_action(name: str, path: str, call, doc: str):
+    """A POST that moves one requisition (`call(session, actor=, requisition_id=)`)."""
+
+    class Action(MethodView):
+        @blp.response(200, schemas.RequisitionOut)
+        def post(self, requisition_id: int):
+            req = call(db.session, actor=current_actor(), requisition_id=requisition_id)
+            db.session.commit()
+            return _requisition_body(req)
+
+    Action.post.__doc__ = doc
+    Action.__name__ = name
+    blp.route(f"/requisitions/<int:requisition_id>/{path}", endpoint=f"requisition_{path}")(Action)
+
+
+def _register_requisition_actions():
+    from fms.workforce import requisitions
+
+    _requisition_action(
+        "RequisitionCancellation",
+        "cancellation",
+        requisitions.cancel_requisition,
+        "The requester (or procurement) withdraws a requisition that is not yet approved; "
+        "steps still waiting are skipped.",
+    )
+    _requisition_action(
+        "RequisitionReopening",
+        "reopening",
+        requisitions.reopen_requisition,
+        "The requester takes a rejected requisition back to draft, to change and submit again.",
+    )
+
+
+_register_requisition_actions()
 
 
 @blp.route("/requisitions/<int:requisition_id>/submit")
@@ -508,6 +594,22 @@ class EngagementActions(MethodView):
         return _engagement_body(
             engagements.get_engagement(db.session, actor=actor, engagement_id=engagement_id)
         )
+
+
+@blp.route("/engagements/<int:engagement_id>/steps/<int:step_id>/completion")
+class OnboardingStepCompletion(MethodView):
+    @blp.response(200, schemas.ChecklistStepOut)
+    def post(self, engagement_id: int, step_id: int):
+        """Tick an onboarding step of an onboarding engagement: signing, answering and
+        uploading only by the freelancer on their own engagement, reviews by procurement or
+        compliance; steps a compliance item completes cannot be ticked."""
+        from fms.workforce import engagements
+
+        step = engagements.complete_step(
+            db.session, actor=current_actor(), step_id=step_id, engagement_id=engagement_id
+        )
+        db.session.commit()
+        return step
 
 
 @blp.route("/engagements/<int:engagement_id>/invitations")
@@ -783,6 +885,55 @@ class SupplierById(MethodView):
         actor = current_actor()
         supplier = services.get_supplier(db.session, actor=actor, supplier_id=supplier_id)
         return services.supplier_fields(actor, supplier)
+
+
+@blp.route("/suppliers/<int:supplier_id>/contacts")
+class SupplierContacts(MethodView):
+    @blp.response(200, schemas.SupplierContactOut(many=True))
+    def get(self, supplier_id: int):
+        """The supplier's contacts, as its page lists them."""
+        services.get_supplier(db.session, actor=current_actor(), supplier_id=supplier_id)
+        return services.supplier_contacts(db.session, supplier_id)
+
+    @blp.arguments(schemas.SupplierContactIn)
+    @blp.response(201, schemas.SupplierContactOut)
+    def post(self, data, supplier_id: int):
+        """Procurement adds a contact person to the supplier."""
+        contact = services.add_supplier_contact(
+            db.session, actor=current_actor(), supplier_id=supplier_id, **data
+        )
+        db.session.commit()
+        return contact
+
+
+@blp.route("/freelancers/<int:freelancer_id>/skills")
+class FreelancerSkills(MethodView):
+    @blp.response(200, schemas.FreelancerSkillOut(many=True))
+    def get(self, freelancer_id: int):
+        """The freelancer's skills with their levels, as the profile page shows them."""
+        profile = services.get_freelancer(
+            db.session, actor=current_actor(), freelancer_id=freelancer_id
+        )
+        return services.freelancer_skills(db.session, profile.id)
+
+
+@blp.route("/freelancers/<int:freelancer_id>/skills/<int:skill_id>")
+class FreelancerSkillById(MethodView):
+    @blp.arguments(schemas.FreelancerSkillIn)
+    @blp.response(200, schemas.FreelancerSkillOut)
+    def put(self, data, freelancer_id: int, skill_id: int):
+        """Procurement records the freelancer's level in a skill of the taxonomy (1 basic
+        to 5 expert), or changes it."""
+        services.set_freelancer_skill(
+            db.session,
+            actor=current_actor(),
+            freelancer_id=freelancer_id,
+            skill_id=skill_id,
+            level=data["level"],
+        )
+        db.session.commit()
+        skills = services.freelancer_skills(db.session, freelancer_id)
+        return next(s for s in skills if s.skill_id == skill_id)
 
 
 @blp.route("/skills")

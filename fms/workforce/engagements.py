@@ -567,9 +567,14 @@ def onboarding_steps(session: Session, engagement_id: int) -> list[OnboardingSte
     )
 
 
-def complete_step(session: Session, *, actor: Actor, step_id: int) -> OnboardingStep:
-    """Freelancers tick their own steps; reviews are ticked by procurement or compliance."""
+def complete_step(
+    session: Session, *, actor: Actor, step_id: int, engagement_id: int | None = None
+) -> OnboardingStep:
+    """Freelancers tick their own steps; reviews are ticked by procurement or compliance.
+    With `engagement_id` (the page's and the API's address) the step must be one of its."""
     step = get_in_org(session, OnboardingStep, step_id, what="onboarding step")
+    if engagement_id is not None and step.engagement_id != engagement_id:
+        raise NotAllowed("That step belongs to another engagement.")
     engagement = get_engagement(session, actor=actor, engagement_id=step.engagement_id)
     if engagement.state != "onboarding":
         raise RuleViolation("Steps can be completed while the engagement is onboarding.")

@@ -116,7 +116,7 @@ def update_requisition(
     """Drafts can be edited by their requester until they are submitted (checked with the
     row locked, so an edit and a submission never interleave)."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
-    _require_requester(actor, req)
+    require_requester(actor, req)
     lock(session, req)
     if req.state != "draft":
         raise RuleViolation("Only a draft can be edited; reopen a rejected requisition first.")
@@ -132,7 +132,8 @@ def get_requisition(session: Session, *, actor: Actor, requisition_id: int) -> R
     return get_in_org(session, Requisition, requisition_id, what="requisition")
 
 
-def _require_requester(actor: Actor, req: Requisition) -> None:
+def require_requester(actor: Actor, req: Requisition) -> None:
+    """Only the requester (or an org admin) changes, reopens or submits a requisition."""
     if actor.user_id != req.requester_user_id and not actor.can("organization.manage"):
         raise NotAllowed("Only the requester can change this requisition.")
 
@@ -143,7 +144,7 @@ def submit_requisition(
     """Submit a draft: convert its budget and fix its approval chain for this round —
     computed from the row locked, so a concurrent edit cannot slip in between."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
-    _require_requester(actor, req)
+    require_requester(actor, req)
     lock(session, req)
     budget_base = to_base_currency(
         session, actor=actor, amount=req.budget, currency=req.currency, on=today
@@ -253,7 +254,7 @@ def decide_step(
 def reopen_requisition(session: Session, *, actor: Actor, requisition_id: int) -> Requisition:
     """A rejected requisition goes back to draft for changes and a new submission."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
-    _require_requester(actor, req)
+    require_requester(actor, req)
     return transition(session, req, to="draft", table=rules.REQUISITION_TRANSITIONS, actor=actor)
 
 
@@ -273,3 +274,40 @@ def cancel_requisition(session: Session, *, actor: Actor, requisition_id: int) -
     )
     approvals.skip_rest(session, steps(session, req))
     return req
+
+
+MAX_BULK = 200
+
+
+def approve_current_steps(
+    session: Session, *, actor: Actor, requisition_ids, comment: str, today: date
+) -> list[Requisition]:
+    """Approve the current step of several requisitions, all of them or none: the first one
+    the actor may not decide raises (naming it), and the caller rolls the others back."""
+    ids = sorted(set(requisition_ids))
+    if not ids:
+        raise InvalidInput(
+            "Select at least one requisition.", errors={"requisition_ids": ["Empty."]}
+        )
+    if len(ids) > MAX_BULK:
+        raise InvalidInput(
+            f"Approve at most {MAX_BULK} requisitions at once.",
+            errors={"requisition_ids": [f"At most {MAX_BULK}."]},
+        )
+    comment = (comment or "").strip()[:2000]
+    rows = [get_requisition(session, actor=actor, requisition_id=i) for i in ids]
+    for req in rows:
+        try:
+            decide_step(
+                session,
+                actor=actor,
+                requisition_id=req.id,
+                approve=True,
+                comment=comment,
+                today=today,
+            )
+        except (InvalidInput, RuleViolation, NotAllowed) as exc:
+            exc.detail = f"Requisition {req.id} ({req.title}): {exc.detail}"
+            exc.args = (exc.detail,)
+            raise
+    return rows

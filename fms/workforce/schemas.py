@@ -181,6 +181,33 @@ class RequisitionIn(_TermsIn):
     submit = fields.Boolean(load_default=False, metadata={"description": "Submit at once."})
 
 
+class RequisitionPatchIn(RequisitionIn):
+    """A draft's changes: what is left out stays."""
+
+    class Meta:
+        exclude = ("submit",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # every field optional, none with a default (a default would overwrite what is kept)
+        for field in self.fields.values():
+            field.required = False
+            field.load_default = missing
+
+
+class RequisitionApprovalsIn(Schema):
+    requisition_ids = fields.List(
+        Integer(validate=ID_RANGE), required=True, validate=validate.Length(min=1, max=200)
+    )
+    comment = fields.String(load_default="", validate=validate.Length(max=2000))
+
+
+class RequisitionApprovalsOut(Schema):
+    approved = fields.List(
+        fields.Integer(), metadata={"description": "Each requisition whose step was approved."}
+    )
+
+
 class ApprovalStepOut(Schema):
     id = fields.Integer()
     round = fields.Integer()
@@ -441,6 +468,35 @@ class SupplierOut(Schema):
     )
     tax_id_on_file = fields.Boolean(metadata={"description": "Whether a tax id is recorded."})
     is_active = fields.Boolean()
+
+
+class SupplierContactIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    email = fields.String(required=True, validate=validate.Length(min=3, max=254))
+    phone = fields.String(load_default=None, validate=validate.Length(max=40))
+    role = fields.String(load_default=None, validate=validate.Length(max=80))
+
+
+class SupplierContactOut(Schema):
+    id = fields.Integer()
+    supplier_id = fields.Integer()
+    name = fields.String()
+    email = fields.String()
+    phone = fields.String(allow_none=True)
+    role = fields.String(allow_none=True)
+
+
+class FreelancerSkillIn(Schema):
+    level = Integer(
+        required=True,
+        validate=validate.Range(min=1, max=5, error="From 1 (basic) to 5 (expert)."),
+    )
+
+
+class FreelancerSkillOut(Schema):
+    skill_id = fields.Integer()
+    name = fields.String(attribute="skill.name")
+    level = fields.Integer(metadata={"description": "From 1 (basic) to 5 (expert)."})
 
 
 class SkillIn(Schema):

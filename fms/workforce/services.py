@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from fms import money
 from fms.audit import services as audit
@@ -506,6 +506,17 @@ def set_freelancer_skill(
         after={"freelancer_id": freelancer.id, "skill": skill.name, "level": level},
     )
     return row
+
+
+def freelancer_skills(session: Session, freelancer_id: int) -> list[FreelancerSkill]:
+    """A freelancer's skills with their names, in one query (the caller read the profile)."""
+    return list(
+        session.scalars(
+            select(FreelancerSkill)
+            .where(FreelancerSkill.freelancer_id == freelancer_id)
+            .options(joinedload(FreelancerSkill.skill))
+        )
+    )
 
 
 # --- exchange rates --------------------------------------------------------------------------

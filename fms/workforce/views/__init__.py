@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
 from fms.errors import InvalidInput
 from fms.extensions import db
@@ -16,7 +15,7 @@ from fms.lists import export_response, list_page, parse_query, run_list
 from fms.saved_views import views_for
 from fms.workforce import forms, queries, rules, services
 from fms.workforce.lists import COST_CENTRES, DEPARTMENTS, FREELANCERS, LOCATIONS
-from fms.workforce.models import FreelancerSkill, PerformanceReview
+from fms.workforce.models import PerformanceReview
 
 bp = Blueprint("workforce", __name__)
 
@@ -196,11 +195,7 @@ def freelancer(freelancer_id: int):
             db.session.commit()
             flash("Skill saved.", "success")
             return redirect(url_for("workforce.freelancer", freelancer_id=freelancer_id))
-    skills = db.session.scalars(
-        select(FreelancerSkill)
-        .where(FreelancerSkill.freelancer_id == profile.id)
-        .options(joinedload(FreelancerSkill.skill))
-    ).all()
+    skills = services.freelancer_skills(db.session, profile.id)
     reviews = db.session.scalars(
         select(PerformanceReview)
         .where(PerformanceReview.freelancer_id == profile.id)

@@ -251,9 +251,9 @@ def onboard(engagement_id: int):
 @bp.post("/<int:engagement_id>/steps/<int:step_id>/complete")
 @login_required
 def complete_step(engagement_id: int, step_id: int):
-    step = engagements.complete_step(db.session, actor=current_actor(), step_id=step_id)
-    if step.engagement_id != engagement_id:
-        raise NotAllowed("That step belongs to another engagement.")
+    engagements.complete_step(
+        db.session, actor=current_actor(), step_id=step_id, engagement_id=engagement_id
+    )
     return _done(engagement_id, "Step done.")
 
 

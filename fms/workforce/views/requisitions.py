@@ -64,8 +64,8 @@ def _selected_ids(values) -> list[int]:
             raise InvalidInput("Select requisitions from the list.") from None
     if not ids:
         raise InvalidInput("Select at least one requisition.")
-    if len(ids) > 200:
-        raise InvalidInput("Approve at most 200 requisitions at once.")
+    if len(ids) > requisitions.MAX_BULK:
+        raise InvalidInput(f"Approve at most {requisitions.MAX_BULK} requisitions at once.")
     return sorted(set(ids))
 
 
@@ -79,18 +79,14 @@ def bulk_approve():
     ids = _selected_ids(source.getlist("ids"))
     rows = [requisitions.get_requisition(db.session, actor=actor, requisition_id=i) for i in ids]
     if request.method == "POST":
-        comment = (request.form.get("comment") or "").strip()[:2000]
-        today = org_today()
         try:
-            for req in rows:
-                requisitions.decide_step(
-                    db.session,
-                    actor=actor,
-                    requisition_id=req.id,
-                    approve=True,
-                    comment=comment,
-                    today=today,
-                )
+            requisitions.approve_current_steps(
+                db.session,
+                actor=actor,
+                requisition_ids=ids,
+                comment=request.form.get("comment") or "",
+                today=org_today(),
+            )
         except (InvalidInput, RuleViolation, NotAllowed) as exc:
             db.session.rollback()  # all or nothing
             flash(f"Nothing was approved: {exc}", "danger")
