@@ -326,6 +326,7 @@ def test_purge_removes_expired_answers_only(app, api, session, world):
 # a new money route must be added to this list and get the header.
 MONEY_POSTS = {
     "/api/v1/timesheets",
+    "/api/v1/timesheets/{timesheet_id}/copy-previous-week",
     "/api/v1/timesheets/{timesheet_id}/submit",
     "/api/v1/timesheets/{timesheet_id}/approve",
     "/api/v1/timesheets/{timesheet_id}/reject",

@@ -107,6 +107,7 @@ def _settings_body() -> dict:
     body["period_format"] = rules.PERIOD_FORMATS[row.billing_period]
     body["updated_at"] = row.updated_at if row.id is not None else None
     body["einvoice_enabled"] = bool(row.einvoice_enabled)
+    body["has_logo"] = row.logo_file_id is not None
     return body
 
 
@@ -347,6 +348,34 @@ class BillingSettings(MethodView):
             billing.update_billing_settings(db.session, actor=current_actor(), **data)
         if einvoice is not None:  # after the rest: it may need the VAT id just given
             billing.set_einvoice(db.session, actor=current_actor(), enabled=einvoice)
+        db.session.commit()
+        return _settings_body()
+
+
+@blp.route("/billing-settings/logo")
+class BillingLogo(MethodView):
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "The logo invoices print.",
+                "content": storage.openapi_content(billing.LOGO_KINDS),
+            }
+        }
+    )
+    def get(self):
+        """Download the logo invoices print from now on (404 when there is none). Finance
+        and org admins."""
+        return storage.send_stored(billing.logo_file(db.session, actor=current_actor()))
+
+    @blp.arguments(schemas.LogoIn, location="files")
+    @blp.response(200, schemas.BillingSettingsOut)
+    def put(self, files):
+        """Finance sets the logo printed on invoices issued from now on.
+
+        As multipart/form-data `file`: a PNG or JPEG (decided by its content, whatever its
+        name says) of at most 1 MB; anything else is a 422 that stores nothing. Issued
+        invoices keep the logo they were issued with."""
+        billing.set_logo(db.session, actor=current_actor(), upload=files["file"], field="file")
         db.session.commit()
         return _settings_body()
 

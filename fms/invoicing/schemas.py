@@ -5,6 +5,7 @@ minor unit); rates and VAT percentages are exact decimal strings; states, kinds 
 categories are the closed lists of `fms.invoicing.rules`; text is bounded as the services
 bound it; unknown fields are refused (marshmallow's RAISE)."""
 
+from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate
 
 from fms.api.common import ID_RANGE, Date, Integer, page_schema
@@ -86,6 +87,19 @@ class BillingSettingsOut(Schema):
         metadata={"description": "Issued invoices are Factur-X (EN 16931) PDF/A-3."}
     )
     updated_at = fields.DateTime(allow_none=True)
+    has_logo = fields.Boolean(
+        metadata={
+            "description": "Invoices issued from now on print the logo "
+            "(GET /billing-settings/logo)."
+        }
+    )
+
+
+class LogoIn(Schema):
+    file = Upload(
+        required=True,
+        metadata={"description": "PNG or JPEG (decided by the content), at most 1 MB."},
+    )
 
 
 # --- bill-to entities, cost centres, VAT rates ---------------------------------------------

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from fms import money
 from fms.audit import services as audit
-from fms.errors import AlreadyExists, InvalidInput, RuleViolation
+from fms.errors import AlreadyExists, InvalidInput, NotFound, RuleViolation
 from fms.identity.actor import Actor
 from fms.identity.permissions import require
 from fms.invoicing import rules
@@ -162,14 +162,15 @@ LOGO_KINDS = ("png", "jpeg")
 MAX_LOGO_BYTES = 1024 * 1024  # the PDF embeds it (fms.invoicing.pdf.MAX_LOGO_BYTES)
 
 
-def set_logo(session, *, actor: Actor, upload) -> BillingSettings:
+def set_logo(session, *, actor: Actor, upload, field: str = "logo") -> BillingSettings:
     """The issuing entity's logo, printed on invoices from now on: a PNG or JPEG (by its
-    content) of at most 1 MB. Issued invoices keep the logo they were issued with."""
+    content) of at most 1 MB. Issued invoices keep the logo they were issued with. A refusal
+    names `field` (the form's or the request's name of the file) and stores nothing."""
     from fms import storage
 
     require(actor, "invoicing.manage")
     if upload is None or not getattr(upload, "filename", None):
-        raise InvalidInput("Choose a PNG or JPEG file.", errors={"logo": ["Choose a file."]})
+        raise InvalidInput("Choose a PNG or JPEG file.", errors={field: ["Choose a file."]})
     stored = storage.store(
         session,
         org_id=actor.org_id,
@@ -178,9 +179,20 @@ def set_logo(session, *, actor: Actor, upload) -> BillingSettings:
         max_bytes=MAX_LOGO_BYTES,
         stream=upload.stream,
         created_by=actor.user_id,
-        field="logo",
+        field=field,
     )
     return update_billing_settings(session, actor=actor, logo_file_id=stored.id)
+
+
+def logo_file(session, *, actor: Actor):
+    """The logo invoices print from now on, for those who manage billing; none: NotFound."""
+    from fms import storage
+
+    require(actor, "invoicing.manage")
+    file_id = billing_settings(session).logo_file_id
+    if not file_id:
+        raise NotFound("No logo yet.")
+    return storage.get_file(session, file_id)
 
 
 def _entity_values(

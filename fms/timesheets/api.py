@@ -267,6 +267,26 @@ class TimesheetEntries(MethodView):
         return etag.tagged(_sheet_detail(sheet), schemas.TimesheetDetailOut)
 
 
+@blp.route("/timesheets/<int:timesheet_id>/copy-previous-week")
+class TimesheetCopyPreviousWeek(MethodView):
+    @idempotent
+    @blp.response(200, schemas.TimesheetDetailOut)
+    @conflict
+    def post(self, timesheet_id: int):
+        """The freelancer fills the week's empty days from the previous week.
+
+        From the engagement's latest earlier sheet: each day without time takes the same
+        weekday's time, task code (if still active) and note; days with time keep it. Only
+        the sheet's freelancer (403 for others who may see it), only a draft or rejected
+        sheet (which becomes a draft); another state, or nothing to copy, is a 409 that
+        changes nothing."""
+        result = services.copy_previous_week(
+            db.session, actor=current_actor(), timesheet_id=timesheet_id
+        )
+        db.session.commit()
+        return _sheet_detail(result.sheet)
+
+
 @blp.route("/timesheets/<int:timesheet_id>/submit")
 class TimesheetSubmit(MethodView):
     @idempotent

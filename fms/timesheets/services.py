@@ -450,6 +450,14 @@ def _parse_entries(session, sheet, engagement, entries) -> list[dict]:
     return parsed
 
 
+def _require_editable(sheet: Timesheet) -> None:
+    if sheet.state not in ("draft", "rejected"):
+        raise RuleViolation(
+            f"This timesheet is {sheet.state}: it can no longer be edited"
+            + (" (a correction is an adjustment)." if sheet.state != "submitted" else ".")
+        )
+
+
 def save_entries(session: Session, *, actor: Actor, timesheet_id, entries) -> Timesheet:
     """The freelancer replaces the week's entries while the sheet is a draft (a rejected
     sheet becomes a draft again). The state is read under the sheet's row lock, so an
@@ -459,17 +467,15 @@ def save_entries(session: Session, *, actor: Actor, timesheet_id, entries) -> Ti
     engagement = engagement_of(session, sheet.engagement_id)
     parsed = _parse_entries(session, sheet, engagement, entries)
     lock(session, sheet)
-    if sheet.state not in ("draft", "rejected"):
-        raise RuleViolation(
-            f"This timesheet is {sheet.state}: it can no longer be edited"
-            + (" (a correction is an adjustment)." if sheet.state != "submitted" else ".")
-        )
+    _require_editable(sheet)
     if sheet.state == "rejected":
         transition(session, sheet, to="draft", table=rules.SHEET_TRANSITIONS, actor=actor)
+    # "evaluate": entries of this sheet already loaded (copy_previous_week reads them) leave
+    # the session, so a new row that reuses a deleted id (SQLite does) finds no stale twin
     session.execute(
         delete(TimesheetEntry)
         .where(TimesheetEntry.timesheet_id == sheet.id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="evaluate")
     )
     kept = [p for p in parsed if p["minutes"] or p["half_days"] or p["note"] or p["task_code_id"]]
     for values in kept:
@@ -501,6 +507,79 @@ def entries_of(session: Session, timesheet_id: int) -> list[TimesheetEntry]:
             .order_by(TimesheetEntry.work_date)
         )
     )
+
+
+class NothingToCopy(RuleViolation):
+    """Copying the previous week would change nothing; the page says so as information."""
+
+
+@dataclass
+class CopiedWeek:
+    sheet: Timesheet
+    source_week_start: date
+    days: int
+
+
+def copy_previous_week(session: Session, *, actor: Actor, timesheet_id) -> CopiedWeek:
+    """The freelancer fills this week's empty days from the engagement's latest earlier
+    sheet (whatever its state; it is never changed). A day without time (no minutes, no
+    days) takes the same weekday's time, task code (when still active) and note; days that
+    have time keep it, days outside the engagement's dates stay empty. Like any edit: only
+    the sheet's own freelancer (others who may see it: NotAllowed), only a draft or a
+    rejected sheet (which becomes a draft again; any other state is a RuleViolation),
+    checked again under the sheet's lock when the entries are written. A week in a closed
+    billing period may still be filled, as late sheets may (billed in the next close). No
+    earlier sheet, or none of its time on a day still empty here: NothingToCopy, and
+    nothing changes."""
+    sheet = get_timesheet(session, actor=actor, timesheet_id=timesheet_id)
+    _require_owner(session, actor, sheet)
+    _require_editable(sheet)
+    engagement = engagement_of(session, sheet.engagement_id)
+    previous = session.scalar(
+        select(Timesheet)
+        .where(
+            Timesheet.engagement_id == sheet.engagement_id,
+            Timesheet.week_start < sheet.week_start,
+        )
+        .order_by(Timesheet.week_start.desc())
+        .limit(1)
+    )
+    if previous is None:
+        raise NothingToCopy("There is no earlier week of this engagement to copy.")
+    codes = dict(
+        session.execute(select(TaskCode.id, TaskCode.code).where(TaskCode.is_active)).all()
+    )
+    current = {e.work_date: e for e in entries_of(session, sheet.id)}
+    # the same weekday is the same distance from the week's first day
+    earlier = {
+        (e.work_date - previous.week_start).days: e for e in entries_of(session, previous.id)
+    }
+    daily = engagement.kind == "daily"
+    entries, copied = [], 0
+    for day in rules.days_of(sheet.week_start, sheet.week_end):
+        if not engagement.start_date <= day <= engagement.end_date:
+            continue
+        entry = current.get(day)
+        if entry is None or not (entry.minutes or entry.half_days):
+            source = earlier.get((day - sheet.week_start).days)
+            if source is not None and (source.minutes or source.half_days):
+                entry, copied = source, copied + 1
+        if entry is None:
+            continue
+        values = {
+            "work_date": day.isoformat(),
+            "task_code": codes.get(entry.task_code_id, ""),
+            "note": entry.note,
+        }
+        if daily:
+            values["days"] = {1: "0.5", 2: "1"}.get(entry.half_days or 0, "0")
+        else:
+            values["minutes"] = entry.minutes
+        entries.append(values)
+    if not copied:
+        raise NothingToCopy("Nothing to copy: last week has no time on the days still empty here.")
+    save_entries(session, actor=actor, timesheet_id=sheet.id, entries=entries)
+    return CopiedWeek(sheet, previous.week_start, copied)
 
 
 # --- submission ----------------------------------------------------------------------------

@@ -397,61 +397,19 @@ def _budget(sheet: Timesheet, engagement: Engagement) -> dict | None:
 @login_required
 def copy_last_week(timesheet_id: int):
     """Copy the previous sheet's days (time, task code, note) into this week's empty days."""
-    actor = current_actor()
-    sheet = services.get_timesheet(db.session, actor=actor, timesheet_id=timesheet_id)
-    here = url_for(".sheet", timesheet_id=sheet.id)
-    engagement = services.engagement_of(db.session, sheet.engagement_id)
-    previous = db.session.scalar(
-        select(Timesheet)
-        .where(
-            Timesheet.engagement_id == sheet.engagement_id,
-            Timesheet.week_start < sheet.week_start,
+    here = url_for(".sheet", timesheet_id=timesheet_id)
+    try:
+        result = services.copy_previous_week(
+            db.session, actor=current_actor(), timesheet_id=timesheet_id
         )
-        .order_by(Timesheet.week_start.desc())
-        .limit(1)
-    )
-    if previous is None:
-        flash("There is no earlier week of this engagement to copy.", "info")
+    except services.NothingToCopy as exc:
+        db.session.rollback()
+        flash(exc.detail, "info")
         return redirect(here)
-    codes = {c.id: c.code for c in active_task_codes()}
-    current = {e.work_date: e for e in services.entries_of(db.session, sheet.id)}
-    entries, copied = [], 0
-    daily = engagement.kind == "daily"
-    for day in rules.days_of(sheet.week_start, sheet.week_end):
-        if not engagement.start_date <= day <= engagement.end_date:
-            continue
-        entry = current.get(day)
-        if entry is None or not (entry.minutes or entry.half_days):
-            source = next(
-                (
-                    e
-                    for e in services.entries_of(db.session, previous.id)
-                    if (e.work_date - previous.week_start).days == (day - sheet.week_start).days
-                ),
-                None,
-            )
-            if source is not None and (source.minutes or source.half_days):
-                entry, copied = source, copied + 1
-        if entry is None:
-            continue
-        values = {
-            "work_date": day.isoformat(),
-            "task_code": codes.get(entry.task_code_id, ""),
-            "note": entry.note,
-        }
-        if daily:
-            values["days"] = {1: "0.5", 2: "1"}.get(entry.half_days or 0, "0")
-        else:
-            values["minutes"] = entry.minutes
-        entries.append(values)
-    if not copied:
-        flash("Nothing to copy: last week has no time on the days still empty here.", "info")
-        return redirect(here)
-    services.save_entries(db.session, actor=actor, timesheet_id=sheet.id, entries=entries)
     db.session.commit()
     flash(
-        f"Copied {copied} day{'s' if copied != 1 else ''} from the week of "
-        f"{previous.week_start.isoformat()}. Check them, then save or submit.",
+        f"Copied {result.days} day{'s' if result.days != 1 else ''} from the week of "
+        f"{result.source_week_start.isoformat()}. Check them, then save or submit.",
         "success",
     )
     return redirect(here)
