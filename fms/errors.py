@@ -93,6 +93,18 @@ def _pointer_errors(messages, prefix=""):
     return out
 
 
+def _service_pointer_errors(errors: dict) -> list[dict]:
+    """A service's errors as pointers: its nested keys ("entries.0.work_date",
+    "steps/0/role") name a path into the body, so each part is one pointer token."""
+    import re
+
+    out = []
+    for key, messages in errors.items():
+        tokens = [t.replace("~", "~0") for t in re.split(r"[./]", str(key)) if t]
+        out.extend(_pointer_errors(messages, "/" + "/".join(tokens) if tokens else ""))
+    return out
+
+
 def _validation_errors(data) -> list[dict]:
     """webargs puts errors under their location: json body -> pointers, query -> parameters."""
     messages = (data or {}).get("messages") or (data or {}).get("errors") or {}
@@ -144,7 +156,7 @@ def register_error_handlers(app) -> None:
         if _wants_json(request):
             extra = {}
             if exc.errors:
-                extra["errors"] = _pointer_errors(exc.errors)
+                extra["errors"] = _service_pointer_errors(exc.errors)
             if getattr(exc, "existing_id", None) is not None:
                 extra["existing_id"] = exc.existing_id
             return problem(exc.status, exc.title, exc.detail, **extra)

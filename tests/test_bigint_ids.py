@@ -212,6 +212,7 @@ NOT_IDS = {
     ("webhook_delivery", "attempts"),
     ("webhook_delivery", "last_status_code"),
     ("webhook_delivery", "last_response_ms"),
+    ("spend_rollup", "per"),  # the minutes a rate is per (60 an hour, a standard day) or 1
 }
 # a few that must be among the bigint id columns, whatever the naming rule finds
 MUST_BE_BIGINT = {

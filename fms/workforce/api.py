@@ -952,6 +952,103 @@ class Skills(MethodView):
         return skill
 
 
+# --- the organization's workforce rules (the settings page's sections) --------------------
+
+
+def _base_currency() -> str:
+    from fms.identity.models import Organization
+
+    return db.session.get(Organization, current_actor().org_id).base_currency
+
+
+def _settings_body() -> dict:
+    from fms.workforce import queries
+
+    current = queries.workforce_settings(db.session)
+    return {
+        "notice_period_days": current.notice_period_days,
+        "trial_max_days": current.trial_max_days,
+        "trial_max_budget": current.trial_max_budget,
+        "currency": _base_currency(),
+    }
+
+
+def _chain_body() -> dict:
+    from fms.workforce import queries
+
+    currency = _base_currency()
+    return {
+        "steps": [
+            {
+                "position": rule.position,
+                "role": rule.role,
+                "label": rule.label,
+                "min_budget": rule.min_budget,
+                "currency": currency,
+            }
+            for rule in queries.approval_rules(db.session)
+        ]
+    }
+
+
+def _read_settings() -> None:
+    from fms.identity.permissions import require
+
+    require(current_actor(), "structure.read")  # as the settings page
+
+
+@blp.route("/workforce-settings")
+class WorkforceSettings(MethodView):
+    @blp.response(200, schemas.WorkforceSettingsOut)
+    def get(self):
+        """The notice period and the trial engagement limits (defaults until changed)."""
+        _read_settings()
+        return _settings_body()
+
+    @blp.arguments(schemas.WorkforceSettingsIn)
+    @blp.response(200, schemas.WorkforceSettingsOut)
+    def put(self, data):
+        """Set the notice period and the trial limits (org admins); audited."""
+        services.update_settings(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return _settings_body()
+
+
+@blp.route("/approval-chain")
+class ApprovalChain(MethodView):
+    @blp.response(200, schemas.ApprovalChainOut)
+    def get(self):
+        """The approval steps a requisition goes through, each from a budget threshold."""
+        _read_settings()
+        return _chain_body()
+
+    @blp.arguments(schemas.ApprovalChainIn)
+    @blp.response(200, schemas.ApprovalChainOut)
+    def put(self, data):
+        """Replace the approval steps (org admins); requisitions already submitted keep the
+        chain they were given. Each step's label is made from its role and threshold."""
+        services.set_approval_chain(db.session, actor=current_actor(), steps=data["steps"])
+        db.session.commit()
+        return _chain_body()
+
+
+@blp.route("/onboarding-template")
+class OnboardingTemplate(MethodView):
+    @blp.response(200, schemas.TemplateStepList)
+    def get(self):
+        """The checklist new engagements start with, in order."""
+        _read_settings()
+        return {"items": services.onboarding_template(db.session)}
+
+    @blp.arguments(schemas.TemplateStepIn)
+    @blp.response(201, schemas.TemplateStepOut)
+    def post(self, data):
+        """Add a step at the end of the checklist (org admins); audited."""
+        step = services.add_onboarding_template_step(db.session, actor=current_actor(), **data)
+        db.session.commit()
+        return step
+
+
 @blp.route("/exchange-rates")
 class ExchangeRates(MethodView):
     @blp.arguments(EXCHANGE_RATE_QUERY, location="query")

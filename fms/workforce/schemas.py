@@ -572,3 +572,70 @@ class DelegationOut(Schema):
     created_by_user_id = fields.Integer()
     created_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
+
+
+# --- the organization's workforce rules (the settings page) ---------------------------------
+
+
+class WorkforceSettingsIn(Schema):
+    notice_period_days = Integer(
+        required=True, metadata={"description": "Days of notice an ending gives (0-365)."}
+    )
+    trial_max_days = Integer(
+        required=True, metadata={"description": "Longest trial engagement, in days (1-180)."}
+    )
+    trial_max_budget = _Decimal(
+        load_default=None,
+        metadata={"description": "Largest trial budget in the base currency; absent: kept."},
+    )
+
+
+class WorkforceSettingsOut(Schema):
+    notice_period_days = fields.Integer()
+    trial_max_days = fields.Integer()
+
+
+_with_money(WorkforceSettingsOut, [("trial_max_budget", "trial_max_budget", False, "currency")])
+
+
+class ApprovalRuleIn(Schema):
+    role = fields.String(required=True, metadata={"description": "An approver role."})
+    min_budget = _Decimal(
+        load_default="0",
+        metadata={"description": "The step applies from this budget (base currency); 0: always."},
+    )
+
+
+class ApprovalChainIn(Schema):
+    steps = fields.List(fields.Nested(ApprovalRuleIn), required=True)
+
+
+class ApprovalRuleOut(Schema):
+    position = fields.Integer()
+    role = fields.String()
+    label = fields.String()
+
+
+_with_money(ApprovalRuleOut, [("min_budget", "min_budget", False, "currency")])
+
+
+class ApprovalChainOut(Schema):
+    steps = fields.List(fields.Nested(ApprovalRuleOut))
+
+
+class TemplateStepIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(
+        required=True, metadata={"description": "answer, sign, upload (the freelancer) or review."}
+    )
+
+
+class TemplateStepOut(Schema):
+    id = fields.Integer()
+    position = fields.Integer()
+    title = fields.String()
+    kind = fields.String()
+
+
+class TemplateStepList(Schema):
+    items = fields.List(fields.Nested(TemplateStepOut))
