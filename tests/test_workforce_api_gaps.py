@@ -105,6 +105,10 @@ def test_the_requester_edits_a_draft_with_its_etag(api, session, world, draft):
     _problem(stale, 412)
     assert _stored(session, Requisition, draft.id).title == "Senior data engineer"
     assert _tag(manager.get(url)) == new
+    # saving without a change answers the draft and writes no second entry
+    same = manager.patch(url, json={}, headers={"If-Match": new})
+    assert _tag(same) == new
+    assert len(_audit(session, "requisition.updated", draft.id)) == 1
 
 
 def test_bad_edits_are_422_with_pointers_and_change_nothing(api, session, world, draft):

@@ -114,7 +114,8 @@ def update_requisition(
     session: Session, *, actor: Actor, requisition_id: int, **fields
 ) -> Requisition:
     """Drafts can be edited by their requester until they are submitted (checked with the
-    row locked, so an edit and a submission never interleave)."""
+    row locked, so an edit and a submission never interleave). Saving without a change
+    writes no audit entry."""
     req = get_requisition(session, actor=actor, requisition_id=requisition_id)
     require_requester(actor, req)
     lock(session, req)
@@ -123,7 +124,9 @@ def update_requisition(
     before = _snapshot(req)
     for key, value in _clean(session, {**before, **fields}).items():
         setattr(req, key, value)
-    audit.record(session, actor, "requisition.updated", req, before=before, after=_snapshot(req))
+    after = _snapshot(req)
+    if after != before:
+        audit.record(session, actor, "requisition.updated", req, before=before, after=after)
     return req
 
 
