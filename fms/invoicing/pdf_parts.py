@@ -226,15 +226,30 @@ def render_parts(htmls: list[str], *, fetcher, pdf_variant: str | None, workers:
             if not _can_fork(workers, len(htmls)):
                 return _join_and_stamp([_render_part(n) for n in range(len(htmls))], map)
             context = multiprocessing.get_context("fork")
-            with context.Pool(min(workers, len(htmls))) as pool:
+            pool = context.Pool(min(workers, len(htmls)), initializer=_default_sigterm)
+            try:
                 rendered = pool.map(_render_part, range(len(htmls)), chunksize=1)
-                if len(rendered) == 1:
-                    return rendered[0]
-                return _join_and_stamp(
+                result = _join_and_stamp(
                     rendered, lambda fn, items: pool.map(fn, items, chunksize=1), workers
                 )
+                # let the workers finish and exit: terminating idle workers could leave one
+                # blocked on the task queue's lock for good (the pool then never joins it)
+                pool.close()
+                pool.join()
+                return result
+            except BaseException:
+                pool.terminate()
+                raise
         finally:
             _WORK.clear()
+
+
+def _default_sigterm() -> None:
+    """A forked worker dies on SIGTERM, whatever handler its parent process installed (a
+    handler that returns would keep it waiting, and the pool's terminate waiting on it)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _join_and_stamp(rendered: list[bytes], mapper, chunks: int = 1) -> bytes:
