@@ -497,3 +497,46 @@ def test_the_same_stand_in_named_twice_at_once_is_made_once(app, committed, atte
     assert sorted(outcomes) == ["made", "refused"]
     scope_session(committed, org_id)
     assert len(committed.scalars(select(Delegation)).all()) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_checklist_steps_added_at_once_take_positions_one_and_two(
+    app, committed, attempt, monkeypatch
+):
+    import time
+
+    from fms.workforce import services
+    from fms.workforce.models import OnboardingTemplateStep
+
+    org_id, _req_id, people = _setup(committed)
+    admin = Actor(user_id=people[0].user_id, org_id=org_id, roles=frozenset(["org_admin"]))
+    record = services.audit.record
+
+    def slow_record(*args, **kwargs):  # hold the first addition open a moment
+        time.sleep(0.2)
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr(services.audit, "record", slow_record)
+    barrier = threading.Barrier(2)
+
+    def add(title):
+        with app.app_context():
+            scope_session(db.session, org_id)
+            try:
+                barrier.wait()
+                services.add_onboarding_template_step(
+                    db.session, actor=admin, title=title, kind="sign"
+                )
+                db.session.commit()
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=add, args=(t,)) for t in ("NDA", "Contract")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    committed.expire_all()
+    positions = committed.scalars(select(OnboardingTemplateStep.position)).all()
+    assert sorted(positions) == [1, 2]

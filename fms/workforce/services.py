@@ -589,6 +589,9 @@ def add_onboarding_template_step(session: Session, *, actor: Actor, title, kind)
         errors["kind"] = ["answer, sign, upload or review."]
     if errors:
         raise InvalidInput("Check the highlighted fields.", errors=errors)
+    # the next position is read, then written: two steps added at once queue here (the
+    # head is otherwise taken only at the write) so each reads the other's
+    audit.take_head(session, actor.org_id)
     position = (session.scalar(select(func.max(OnboardingTemplateStep.position))) or 0) + 1
     step = OnboardingTemplateStep(org_id=actor.org_id, position=position, title=title, kind=kind)
     session.add(step)
