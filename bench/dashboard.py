@@ -81,7 +81,7 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="fms-bench-dashboard-")
 
     from flask_migrate import upgrade
-    from sqlalchemy import func, select, text
+    from sqlalchemy import event, func, select, text
 
     from fms import create_app
     from fms.extensions import db
@@ -154,11 +154,25 @@ def main() -> None:
         people = session.scalar(select(func.count(Freelancer.id)))
         today = data.today
 
+        # the statements of each page request: their time in all, and the slowest one
+        statements: list[float] = []
+        sql_of: dict[str, list[tuple[float, float]]] = {}
+
+        @event.listens_for(db.engine, "before_cursor_execute")
+        def _started(conn, *_args):
+            conn.info["bench_started"] = time.perf_counter()
+
+        @event.listens_for(db.engine, "after_cursor_execute")
+        def _finished(conn, *_args):
+            statements.append(time.perf_counter() - conn.info.pop("bench_started"))
+
         def get(path):
             def fetch():
+                statements.clear()
                 response = client.get(path)
                 response.get_data()
                 assert response.status_code == 200, (path, response.status_code)
+                sql_of.setdefault(path, []).append((sum(statements), max(statements)))
 
             return fetch
 
@@ -231,6 +245,12 @@ def main() -> None:
             results[name] = samples
             median = sorted(samples)[len(samples) // 2]
             print(f"{name:<48}{p95(samples) * 1000:>10.1f}{median * 1000:>11.1f}")
+        print(f"\n{'page: its SQL statements':<48}{'all p95':>10}{'slowest p95':>13}")
+        sql = {}
+        for path, pairs in sql_of.items():
+            pairs = pairs[1:]  # not the warm-up
+            sql[path] = (p95([a for a, _ in pairs]), p95([b for _, b in pairs]))
+            print(f"{path:<48}{sql[path][0] * 1000:>10.1f}{sql[path][1] * 1000:>13.1f}")
         if not args.no_save:
 
             def ms(name):
@@ -250,6 +270,13 @@ def main() -> None:
                     ),
                     "reports.budget_report.p95_ms": ms("budget_report"),
                     "reports.budget_report_raw.p95_ms": ms("budget_report, raw rows (before)"),
+                    "page.spend_dashboard.sql_p95_ms": round(sql["/reports/spend"][0] * 1000, 1),
+                    "page.spend_dashboard.slowest_query_p95_ms": round(
+                        sql["/reports/spend"][1] * 1000, 1
+                    ),
+                    "page.budgets.slowest_query_p95_ms": round(
+                        sql["/reports/budgets"][1] * 1000, 1
+                    ),
                     "floor.select_1.p95_ms": round(floor * 1000, 2),
                     "headcount.trend.p95_ms": ms("headcount trend, one grouped query"),
                     "headcount.trend_per_month.p95_ms": ms("headcount trend, per month (before)"),

@@ -102,6 +102,7 @@ def test_the_nav_links_to_the_reports_for_finance_only(pages, bill):
 def test_dashboard_statement_count_is_fixed(pages, bill, query_counter):
     client = pages.as_(bill.finance)
     url = "/reports/spend?from=2026-11-01&to=2026-12-31&group_by=cost_centre,supplier"
+    client.get(url)  # people and settings loaded once (the test's session keeps them)
     bill.approved_week(date(2026, 11, 2), (60,))
     with query_counter() as small:
         assert client.get(url).status_code == 200
@@ -169,3 +170,33 @@ def test_top_engagements_list_approved_spend_not_a_service_fee_without_one(pages
     top = top[: top.index("</table>")]
     assert bill.world.engagement.title in top and "€765.00" in top
     assert "(none)" not in top  # the fee line has no engagement and no approved spend
+
+
+def test_a_long_grouped_table_shows_its_first_rows_and_points_to_the_exports(
+    pages, bill, monkeypatch
+):
+    """Two engagements in November by engagement: with room for one row on the page the
+    table shows one, says how many there are and links the exports; the total is of both
+    (480 min + 120 min at 90/h = 900.00)."""
+    from fms.reports import views
+
+    monkeypatch.setattr(views, "SPEND_TABLE_ROWS", 1)
+    bill.world.set_terms(rate=Decimal("90"))
+    other = bill.world.make_engagement(
+        bill.org, freelancer=bill.world.freelancer, manager_id=bill.world.manager.user_id
+    )
+    bill.world.set_terms(engagement=other, rate=Decimal("90"))
+    bill.approved_week(date(2026, 11, 2), (480,))
+    bill.approved_week(date(2026, 11, 9), (120,), engagement=other)
+    html = _text(
+        pages.as_(bill.finance).get(
+            "/reports/spend?from=2026-11-01&to=2026-11-30&group_by=engagement"
+        )
+    )
+    table = html[html.index("<caption>The figures of the chart") :]
+    table = table[: table.index("</table>")]
+    assert table.count(bill.world.engagement.title) + table.count(other.title) == 1
+    assert "Showing the first 1 of 2 rows." in table
+    assert "exports/spend.xlsx?from=2026-11-01" in table
+    assert "exports/spend.csv?from=2026-11-01" in table
+    assert "€900.00" in table

@@ -5,6 +5,7 @@ computation); two approvals of one engagement and month at once both count (Post
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -150,6 +151,29 @@ def test_a_new_exchange_rate_converts_the_kept_months_again(built, session, monk
     assert by_period(report(bill, query))[("2026-11", "GBP")].approved == Decimal("540.00")
 
 
+def test_a_new_base_currency_converts_the_kept_lines_again(built, session, monkeypatch):
+    """Base EUR, EUR 0.85 from 2026-01-01 (used once the base is GBP). Nov 2: 480 min at
+    90/h = 720.00 EUR. The organization moves to GBP: 612.00 GBP."""
+    bill = built
+    bill.world.set_terms(rate=Decimal("90"))
+    with as_org(session, bill.org.id):
+        session.add(
+            ExchangeRate(currency="EUR", rate=Decimal("0.85"), effective_from=date(2026, 1, 1))
+        )
+    bill.approved_week(date(2026, 11, 2), (480,))
+    session.commit()
+    query = SpendQuery(start=date(2026, 11, 1), end=date(2026, 11, 30))
+    assert {c: t.approved for c, t in report(bill, query).totals.items()} == {
+        "EUR": Decimal("720.00")
+    }
+    with as_org(session, bill.org.id):
+        bill.org.base_currency = "GBP"
+        session.commit()
+    result = report(bill, query)
+    assert {c: t.approved for c, t in result.totals.items()} == {"GBP": Decimal("612.00")}
+    assert figures(result) == figures(raw_report(bill, query, monkeypatch))
+
+
 def test_partial_months_at_the_edges_come_from_the_raw_rows(built, session, monkeypatch):
     """Rate 90/h. Oct 26 - Nov 1 week: 60 minutes each day (Oct 26-31: 6 x 60 min; Nov 1:
     60 min); Nov 30: 120 min; Dec 1-2: 60 min each. Nov 1 - Nov 30 is whole: 180 min =
@@ -177,6 +201,100 @@ def test_partial_months_at_the_edges_come_from_the_raw_rows(built, session, monk
     result = report(bill, quarter)
     assert result.totals["EUR"].approved == Decimal("540.00")
     assert figures(result) == figures(raw_report(bill, quarter, monkeypatch))
+
+
+def test_partial_months_mostly_inside_are_the_kept_month_minus_the_days_outside(
+    built, session, monkeypatch
+):
+    """Rate 90/h. Oct 1 60 min (outside), Oct 2 60 min, Oct 26-31 6 x 60 min, Nov 1 60 min,
+    Nov 30 120 min, Dec 1-2 60 min each, Dec 28 60 min, Dec 30 60 min (outside). Oct 2 -
+    Dec 29: October 420 min = 630.00; November 180 min = 270.00; December 180 min = 270.00;
+    1170.00. Both edge months have more days inside than outside: the kept month minus the
+    raw rows of the days outside (none of it read from the raw rows of the days inside)."""
+    bill = built
+    bill.world.set_terms(rate=Decimal("90"))
+    bill.approved_week(date(2026, 9, 28), (0, 0, 0, 60, 60))
+    bill.approved_week(date(2026, 10, 26), (60, 60, 60, 60, 60, 60, 60))
+    bill.approved_week(date(2026, 11, 30), (120, 60, 60))
+    bill.approved_week(date(2026, 12, 28), (60, 0, 60))
+    session.commit()
+    query = SpendQuery(start=date(2026, 10, 2), end=date(2026, 12, 29), currency="original")
+    read = []
+    cell_parts = spend._cell_parts
+
+    def spy(org_id, start, end, *args, **kwargs):
+        read.append((start, end))
+        return cell_parts(org_id, start, end, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(spend, "_cell_parts", spy)
+        result = report(bill, query)
+    assert sorted(read) == [
+        (date(2026, 10, 1), date(2026, 10, 1)),
+        (date(2026, 12, 30), date(2026, 12, 31)),
+    ]
+    rows = by_period(result)
+    assert rows[("2026-10", "EUR")].approved == Decimal("630.00")
+    assert rows[("2026-10", "EUR")].minutes == 420
+    assert rows[("2026-11", "EUR")].approved == Decimal("270.00")
+    assert rows[("2026-12", "EUR")].approved == Decimal("270.00")
+    assert result.totals["EUR"].approved == Decimal("1170.00")
+    assert figures(result) == figures(raw_report(bill, query, monkeypatch))
+    one_month = SpendQuery(start=date(2026, 10, 2), end=date(2026, 10, 30), currency="original")
+    assert report(bill, one_month).totals["EUR"].approved == Decimal("540.00")  # 360 min
+    assert figures(report(bill, one_month)) == figures(raw_report(bill, one_month, monkeypatch))
+
+
+def test_a_line_is_rounded_once_per_month_whatever_the_grouping(built, session, monkeypatch):
+    """Rate 100.01/h: one minute is 1.666833 -> 1.67. A budget increase from Nov 9 adds a
+    terms row with the same rate and cost centre: Nov 2 and Nov 16, one minute each, are one
+    invoice line, 2 min = 3.33367 -> 3.33, and so is the report. October 1 min = 1.67: the
+    quarter is the sum of its months, 5.00 (not 3 min rounded once, 5.0005 -> 5.00 either
+    way), and each grouping adds up to the same total."""
+    bill = built
+    bill.world.set_terms(rate=Decimal("100.01"), budget_cap=Decimal("100000"))
+    bill.world.amend("budget_increase", "2026-11-09", new_budget_cap="200000")
+    bill.approved_week(date(2026, 10, 5), (1,))
+    bill.close(period="2026-10", today=date(2026, 11, 2))
+    bill.approved_week(date(2026, 11, 2), (1,))
+    bill.approved_week(date(2026, 11, 16), (1,))
+    [invoice] = bill.close().invoices
+    session.commit()
+    november = SpendQuery(date(2026, 11, 1), date(2026, 11, 30), currency="original")
+    assert invoice.net_total == Decimal("3.33")
+    assert report(bill, november).totals["EUR"].approved == Decimal("3.33")
+    quarter = SpendQuery(date(2026, 10, 1), date(2026, 12, 31), grain="quarter")
+    totals = {
+        group_by: report(bill, replace(quarter, group_by=group_by)).totals["EUR"].approved
+        for group_by in ((), ("cost_centre",), ("department", "engagement"), ("supplier",))
+    }
+    assert set(totals.values()) == {Decimal("5.00")}
+    assert figures(report(bill, quarter)) == figures(raw_report(bill, quarter, monkeypatch))
+
+
+def test_a_manager_change_within_a_month_splits_the_line_in_every_view(built, session):
+    """Rate 100.01/h; the engagement moves to another hiring manager from Nov 9: Nov 2 and
+    Nov 16, one minute each, are two lines of 1.67, in the plain view (3.34) and by hiring
+    manager (1.67 each): the two views add up to the same total."""
+    bill = built
+    bill.world.set_terms(rate=Decimal("100.01"))
+    bill.world.amend(
+        "manager_transfer",
+        "2026-11-09",
+        new_hiring_manager_user_id=bill.world.manager2.user_id,
+    )
+    from fms.timesheets import services as ts
+
+    bill.approved_week(date(2026, 11, 2), (1,))
+    sheet = bill.world.fill(date(2026, 11, 16), (1,))
+    bill.world.submit(sheet, today=date(2026, 11, 23))
+    ts.approve_timesheet(session, actor=bill.world.manager2, timesheet_id=sheet.id)
+    session.commit()
+    november = SpendQuery(date(2026, 11, 1), date(2026, 11, 30), currency="original")
+    assert report(bill, november).totals["EUR"].approved == Decimal("3.34")
+    by_manager = report(bill, replace(november, group_by=("hiring_manager",)))
+    assert [row.approved for row in by_manager.rows] == [Decimal("1.67"), Decimal("1.67")]
+    assert by_manager.totals["EUR"].approved == Decimal("3.34")
 
 
 def test_budget_reads_the_roll_up_with_the_same_figures(built, session):

@@ -19,10 +19,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
+from functools import cached_property, partial
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fms import money
 from fms.identity.models import Organization
 from fms.identity.permissions import require
 from fms.reports import rollup, spend
@@ -49,14 +51,14 @@ class BudgetLine:
     engagements: int = 1
     detail: str = ""
 
-    @property
+    @cached_property  # read for every sort and alert: computed once per line
     def consumed(self) -> Decimal | None:
         """The share of the budget spent, as a percentage (None without a budget)."""
         if not self.budget:
             return None
         return (self.actual * 100 / self.budget).quantize(Decimal("0.1"))
 
-    @property
+    @cached_property
     def level(self) -> str:
         """over | warning | forecast_over | ok (exact comparisons)."""
         if self.budget and self.actual > self.budget:
@@ -93,14 +95,13 @@ class BudgetReport:
 
 
 def _quantize(value: Decimal, currency: str) -> Decimal:
-    from fms import money
-
     return money.round_half_up(value, currency)
 
 
-def budget_report(session: Session, *, actor, today: date) -> BudgetReport:
+def budget_report(session: Session, *, actor, today: date, roll_ups: bool = True) -> BudgetReport:
     """Budget, actual, burn rate, forecast and alert level of the engagements running (or
-    ended in the last 90 days), and the same rolled up per PO and per cost centre."""
+    ended in the last 90 days), and (`roll_ups`) the same rolled up per PO and per cost
+    centre (the alerts need only the engagements)."""
     require(actor, "reports.spend")
     org = session.get(Organization, actor.org_id)
     dialect = session.get_bind().dialect.name
@@ -136,14 +137,17 @@ def budget_report(session: Session, *, actor, today: date) -> BudgetReport:
     actual = _approved_by_engagement(session, org, dialect, earliest, today)
     burn = _approved_by_engagement(session, org, dialect, burn_from, burn_to)
     report = BudgetReport(today, burn_from, burn_to)
+    quantize = {}  # per currency: round half-up to its minor unit
     by_po: dict = defaultdict(list)
     by_centre: dict = defaultdict(list)
     for row in rows:
         (eid, title, currency, po, end, cap, centre_id, centre_name, person) = row
+        if currency not in quantize:
+            quantize[currency] = partial(_quantize, currency=currency)
         spent = actual.get((eid, currency), Decimal(0))
-        per_week = _quantize(burn.get((eid, currency), Decimal(0)) / BURN_WEEKS, currency)
+        per_week = quantize[currency](burn.get((eid, currency), Decimal(0)) / BURN_WEEKS)
         weeks_left = Decimal(max((end - today).days, 0)) / 7 if end else Decimal(0)
-        forecast = _quantize(spent + per_week * weeks_left, currency)
+        forecast = quantize[currency](spent + per_week * weeks_left)
         line = BudgetLine(
             key=eid,
             label=f"{wf_rules.display_number('engagement', eid)} · {title}",
@@ -156,8 +160,9 @@ def budget_report(session: Session, *, actor, today: date) -> BudgetReport:
             detail=person or "",
         )
         report.engagements.append(line)
-        by_po[(po or "", currency)].append(line)
-        by_centre[(centre_id, centre_name, currency)].append(line)
+        if roll_ups:
+            by_po[(po or "", currency)].append(line)
+            by_centre[(centre_id, centre_name, currency)].append(line)
     report.purchase_orders = [
         _roll_up(po or "(no PO)", po or None, currency, lines)
         for (po, currency), lines in sorted(by_po.items())

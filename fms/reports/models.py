@@ -48,11 +48,12 @@ class SpendPackDelivery(TenantMixin, db.Model):
 
 
 class SpendRollupCell(TenantMixin, db.Model):
-    """The approved spend of one month x engagement x terms row x kind x rate x exchange
-    rate, kept so a dashboard sums whole months without scanning every day entry:
-    exact sums (minutes; the exact numerator of adjustments, milestones and expenses),
-    nothing rounded. Rebuilt from the raw rows, per engagement, in the transaction that
-    changes them (`fms.reports.rollup`); read only for organizations in SpendRollupState."""
+    """One line of approved spend: a month x engagement x the terms' dimensions x kind x
+    rate x exchange rate, kept so a dashboard sums months without scanning every day entry:
+    the exact sums (minutes; the exact numerator of adjustments, milestones and expenses)
+    and the amount they make, rounded once as the invoice line is. Rebuilt from the raw
+    rows, per engagement, in the transaction that changes them (`fms.reports.rollup`);
+    read only for organizations in SpendRollupState."""
 
     __tablename__ = "spend_rollup"
     __table_args__ = (
@@ -64,7 +65,10 @@ class SpendRollupCell(TenantMixin, db.Model):
     day: Mapped[date] = mapped_column(Date)  # the month's first day
     # no foreign keys: a cell is replaced after the rows it came from changed
     engagement_id: Mapped[int] = mapped_column(BigInteger)
-    terms_id: Mapped[int] = mapped_column(BigInteger)
+    cost_centre_id: Mapped[int] = mapped_column(BigInteger)
+    department_id: Mapped[int] = mapped_column(BigInteger)
+    location_id: Mapped[int] = mapped_column(BigInteger)
+    hiring_manager_user_id: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3))
     kind: Mapped[str] = mapped_column(String(20))
     daily: Mapped[bool] = mapped_column(Boolean)
@@ -78,6 +82,9 @@ class SpendRollupCell(TenantMixin, db.Model):
     numerator: Mapped[int] = mapped_column(BigInteger)
     minutes: Mapped[int] = mapped_column(BigInteger)
     items: Mapped[int] = mapped_column(BigInteger)
+    amount: Mapped[int] = mapped_column(BigInteger)  # minor units of `currency`, rounded once
+    # the amount in minor units of the organization's base currency (None: no exchange rate)
+    base_amount: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class SpendRollupState(db.Model):

@@ -1,14 +1,16 @@
-"""The monthly spend roll-up: approved spend kept per month x engagement (the cells of
-`fms.reports.spend.approved_cells`, exact sums, nothing rounded), so a year's dashboard
-sums about one row per engagement and month instead of every day entry.
+"""The monthly spend roll-up: the lines of approved spend per month x engagement x the
+terms' dimensions x kind x rate x exchange rate (`fms.reports.spend`: each line's exact
+sums, its amount rounded once, and that amount in the base currency), so a year's
+dashboard sums about one row per engagement and month instead of every day entry.
 
 Kept exact by recomputing, never by adding: whenever a flush touches something an
 engagement's approved spend depends on (its day entries and sheets, adjustments,
 milestones, expenses, terms, time rounding, the engagement itself), or Timesheets
 announces set-based approvals, the engagement is marked; before the transaction commits
-(and before a report reads) each marked engagement's cells are deleted and computed
+(and before a report reads) each marked engagement's lines are deleted and computed
 again from the raw rows. A new, changed or removed exchange rate recomputes every
-engagement's cells from the month of its date on (the days it converts).
+engagement's lines from the month of its date on (the days it converts); a new base
+currency recomputes them all.
 
 Concurrency (PostgreSQL, READ COMMITTED): the recompute first takes a transaction lock per
 engagement (in id order), so of two approvals of the same engagement at once the second
@@ -27,6 +29,7 @@ from datetime import date, timedelta
 from sqlalchemy import delete, event, func, insert, inspect, literal, select, text
 from sqlalchemy.orm import Session
 
+from fms.identity.models import Organization
 from fms.reports import spend
 from fms.reports.models import SpendRollupCell, SpendRollupState
 from fms.tenancy import ALL_TENANTS, session_org_id
@@ -67,6 +70,10 @@ def _collect(session: Session, _context) -> None:
             _mark(session, obj.org_id, obj.engagement_id)
         elif isinstance(obj, Engagement):
             _mark(session, obj.org_id, obj.id)
+        elif isinstance(obj, Organization):
+            # every kept line holds its amount in the base currency: a new base converts all
+            if inspect(obj).attrs.base_currency.history.has_changes():
+                _mark(session, obj.id, since=_EARLIEST)
         elif isinstance(obj, ExchangeRate):
             # a rate covers the days from its date to the next rate's: a new, changed or
             # removed rate moves the conversion of those days only (old and new date)
@@ -150,12 +157,18 @@ def _recompute(session: Session, org_id: int, engagement_ids, since: date = _EAR
     cells = spend.approved_cells(
         org_id, since, _LATEST, "month", dialect, engagement_ids=engagement_ids
     ).subquery("cells")
-    columns = list(spend.CELL_COLUMNS)
+    base = session.scalar(
+        select(Organization.base_currency)
+        .where(Organization.id == org_id)
+        .execution_options(**_UNSCOPED)
+    )
+    lines = spend.priced(cells, base).subquery("lines")
+    columns = list(spend.LINE_COLUMNS)
     session.execute(
         insert(SpendRollupCell)
         .from_select(
             ["org_id", *columns],
-            select(literal(org_id).label("org_id"), *[cells.c[c] for c in columns]),
+            select(literal(org_id).label("org_id"), *[lines.c[c] for c in columns]),
         )
         .execution_options(**_UNSCOPED)
     )
@@ -199,26 +212,35 @@ def _next_month(day: date) -> date:
     return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
-def kept_cells(session: Session, org_id: int, start: date, end: date):
-    """For `spend._approved_statement`: the roll-up's cells of the whole months inside
-    start..end and the days they cover, or None (no whole month, or no roll-up built for
-    the organization; then the raw rows give everything). Recomputes what this transaction
-    changed first, so a report in the same transaction sees its own changes."""
+class KeptLines:
+    """An organization's kept lines, as selects for `spend._line_sources`."""
+
+    def __init__(self, org_id: int):
+        self.org_id = org_id
+
+    def _select(self, columns, first: date, last: date):
+        table = SpendRollupCell.__table__
+        return select(*[table.c[c] for c in columns]).where(
+            table.c.org_id == self.org_id, table.c.day >= first, table.c.day <= last
+        )
+
+    def lines(self, first_month: date, last_month: date):
+        """The lines (LINE_COLUMNS) of the months first_month..last_month."""
+        return self._select(spend.LINE_COLUMNS, first_month, last_month)
+
+    def cells(self, month: date):
+        """One month's exact cells (CELL_COLUMNS), to take days off before rounding."""
+        return self._select(spend.CELL_COLUMNS, month, month)
+
+
+def kept_cells(session: Session, org_id: int, start: date, end: date) -> KeptLines | None:
+    """For `spend._approved_statement`: the organization's kept lines, or None when its
+    roll-up is not built (then the raw rows give everything). Recomputes what this
+    transaction changed first, so a report in the same transaction sees its own changes."""
     apply_pending(session)
-    months = whole_months(start, end)
-    if months is None:
-        return None
     built = session.scalar(
         select(SpendRollupState.org_id)
         .where(SpendRollupState.org_id == org_id)
         .execution_options(**_UNSCOPED)
     )
-    if built is None:
-        return None
-    first, last = months
-    cells = select(*[SpendRollupCell.__table__.c[c] for c in spend.CELL_COLUMNS]).where(
-        SpendRollupCell.__table__.c.org_id == org_id,
-        SpendRollupCell.__table__.c.day >= first,
-        SpendRollupCell.__table__.c.day <= last,
-    )
-    return cells, (first, last)
+    return None if built is None else KeptLines(org_id)

@@ -117,6 +117,7 @@ _LATEST = date(9999, 12, 31)
 _RATE_UNITS = 10**money.RATE_SCALE
 _MONEY_UNITS = 10**money.MONEY_SCALE
 _STANDARD_DAY = ts_rules.STANDARD_DAY_MINUTES
+_LABELS_BY_ID = 500  # above this many keys, labels are read for the whole organization
 
 
 @dataclass(frozen=True)
@@ -442,17 +443,28 @@ def _rounding_minutes(minutes, mode):
     return case(*whens, else_=minutes)
 
 
-# The approved spend is computed in two steps. First *cells*: per period x engagement x
-# terms row x kind x rate x exchange rate, the exact sums (minutes for time; the exact
-# numerator for adjustments, milestones and expenses), nothing rounded yet. Cells by month
-# are what `fms.reports.rollup` keeps in its table for whole months; a report reads the
-# kept cells for whole months and computes the cells of the other days from the raw rows.
-# Then the report groups the cells as invoice lines group items and rounds each group
-# once: both sources give the same figures because nothing is rounded in a cell.
+# The approved spend is computed in two steps. First *cells*: per month (or week, for a
+# week-grain report) x engagement x the terms' dimensions x kind x rate x exchange rate,
+# the exact sums (minutes for time; the exact numerator for adjustments, milestones and
+# expenses). A cell is one *line*: what an invoice line of that month bills (an invoice
+# line is per cost centre x PO x engagement x kind x rate), its exact sum rounded once,
+# half-up, to the currency's minor unit (`amount`). Every report sums lines, so any
+# grouping adds up to the same totals, a quarter is the sum of its months, and a month
+# billed whole equals its invoices. A line is split where the invoice keeps one only when
+# the department, location or hiring manager changes within the month, or an exchange
+# rate does (each part rounded once).
+# `fms.reports.rollup` keeps the lines of every month in its table; a report reads them
+# for the months it covers whole, and for a partial month either computes the cells of
+# its days from the raw rows or, when fewer days lie outside, takes the kept month minus
+# the cells of the days outside (exact sums, so the difference is exact) and rounds that.
 CELL_COLUMNS = (
     "day",  # first day of the cell's month (or week, for a week-grain report)
     "engagement_id",
-    "terms_id",
+    # the terms' dimensions on the items' dates (a line is split where they change)
+    "cost_centre_id",
+    "department_id",
+    "location_id",
+    "hiring_manager_user_id",
     "currency",
     "kind",  # time | adjustment | adjustment_amount | milestone | expense
     "daily",
@@ -467,6 +479,19 @@ CELL_COLUMNS = (
     "minutes",
     "items",
 )
+CELL_SUMS = ("regular", "overtime", "half_days", "numerator", "minutes", "items")
+CELL_KEY = tuple(c for c in CELL_COLUMNS if c not in CELL_SUMS)
+# what the roll-up keeps: the cells with their amount, and that amount in the base currency
+LINE_COLUMNS = (*CELL_COLUMNS, "amount", "base_amount")
+
+
+def _terms_dimensions(terms) -> list:
+    return [
+        terms.c.cost_centre_id.label("cost_centre_id"),
+        terms.c.department_id.label("department_id"),
+        terms.c.location_id.label("location_id"),
+        terms.c.hiring_manager_user_id.label("hiring_manager_user_id"),
+    ]
 
 
 def approved_cells(
@@ -496,7 +521,7 @@ def _cell_parts(org_id, start, end, grain, dialect, engagement_ids=None) -> list
     entry_key = [
         period_start_expr(Entry.work_date, grain, dialect).label("day"),
         Entry.engagement_id.label("engagement_id"),
-        terms.c.id.label("terms_id"),
+        *_terms_dimensions(terms),
         Engagement.currency.label("currency"),
         literal("time").label("kind"),
         daily.label("daily"),
@@ -585,7 +610,7 @@ def _cell_parts(org_id, start, end, grain, dialect, engagement_ids=None) -> list
         key = [
             period_start_expr(day, grain, dialect).label("day"),
             model.engagement_id.label("engagement_id"),
-            terms.c.id.label("terms_id"),
+            *_terms_dimensions(terms),
             currency.label("currency"),
             kind.label("kind"),
             literal(False).label("daily"),
@@ -618,110 +643,142 @@ def _cell_parts(org_id, start, end, grain, dialect, engagement_ids=None) -> list
     return parts
 
 
+def priced(cells, base: str):
+    """The cells of a subquery (CELL_COLUMNS) with their line amount: the exact sum rounded
+    once, half-up, in minor units of the cell's currency (time and overtime each rounded,
+    as their two invoice lines; a daily rate per half day); and that amount in the base
+    currency `base`, converted at the cell's exchange rate and rounded once (None: no rate
+    on its days)."""
+    # in layers, each naming what the next reads: the rounding repeats its operands, and
+    # repeated expressions would make the statement's text grow with every layer
+    with_minor = select(
+        *[cells.c[c] for c in CELL_COLUMNS], _minor_factor(cells.c.currency).label("minor")
+    ).subquery("cells_minor")
+    c = with_minor.c
+    per_minor = _RATE_UNITS // c.minor
+    time_amount = _round_div(c.line_rate * c.regular, per_minor * 60)
+    ot_amount = case(
+        (c.ot_rate.isnot(None), _round_div(c.ot_rate * c.overtime, per_minor * 60)), else_=0
+    )
+    day_amount = _round_div(c.line_rate * c.half_days, per_minor * 2)
+    other_amount = _round_div(c.numerator, c.per * per_minor)
+    amount = case(
+        (c.kind != "time", other_amount), (c.daily, day_amount), else_=time_amount + ot_amount
+    )
+    amounts = select(*[c[name] for name in CELL_COLUMNS], c.minor, amount.label("amount")).subquery(
+        "cells_amount"
+    )
+    a = amounts.c
+    in_base = case(
+        (a.currency == base, a.amount),
+        (
+            a.fx.isnot(None),
+            _round_div(a.amount * a.fx * 10 ** money.minor_units(base), a.minor * _RATE_UNITS),
+        ),
+        else_=null(),
+    )
+    return select(*[a[name] for name in CELL_COLUMNS], a.amount, in_base.label("base_amount"))
+
+
+def _month_end(month: date) -> date:
+    return _next_period(month, "month") - timedelta(days=1)
+
+
+def _line_sources(
+    org_id: int, start: date, end: date, grain: str, dialect: str, kept, base: str
+) -> list:
+    """Selects of the lines (LINE_COLUMNS) of the approved items dated start..end: whole
+    months from the roll-up (`kept`, see rollup.kept_cells), partial months from the raw
+    rows, or from the kept month minus the raw rows of the days outside the range,
+    whichever reads fewer days; everything from the raw rows without a roll-up."""
+    if grain == "week" or kept is None:
+        cell_grain = "week" if grain == "week" else "month"
+        cells = approved_cells(org_id, start, end, cell_grain, dialect).subquery("raw_cells")
+        return [priced(cells, base)]
+    sources = []
+    months = []
+    month = date(start.year, start.month, 1)
+    while month <= end:
+        months.append(month)
+        month = _next_period(month, "month")
+    whole = [m for m in months if start <= m and _month_end(m) <= end]
+    if whole:
+        sources.append(kept.lines(whole[0], whole[-1]))
+    for month in months:
+        if month in whole:
+            continue
+        first, last = max(start, month), min(end, _month_end(month))
+        inside = (last - first).days + 1
+        outside = (_month_end(month) - month).days + 1 - inside
+        if inside <= outside:
+            cells = approved_cells(org_id, first, last, "month", dialect).subquery("edge")
+            sources.append(priced(cells, base))
+            continue
+        # the kept month minus the days outside the range: exact sums, then rounded
+        parts = [kept.cells(month)]
+        for lo, hi in ((month, first - timedelta(days=1)), (last + timedelta(days=1), None)):
+            hi = hi or _month_end(month)
+            if lo <= hi:
+                out = approved_cells(org_id, lo, hi, "month", dialect).subquery("outside")
+                parts.append(
+                    select(
+                        *[out.c[c] for c in CELL_KEY], *[(-out.c[c]).label(c) for c in CELL_SUMS]
+                    )
+                )
+        both = union_all(*parts).subquery("month_parts")
+        net = (
+            select(
+                *[both.c[c] for c in CELL_KEY], *[func.sum(both.c[c]).label(c) for c in CELL_SUMS]
+            )
+            .group_by(*range_positions(len(CELL_KEY)))
+            .having(func.sum(both.c["items"]) != 0)
+            .subquery("edge")
+        )
+        sources.append(priced(net, base))
+    return sources
+
+
 def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str, *, kept=None):
-    """One statement: approved spend per period x group x currency (minor units, and the
-    base-currency minor units when converted), with the minutes worked. `kept`: a select of
-    the roll-up's cells and the (first, last) days it covers, whole months inside the
-    range (the raw rows give the days before and after)."""
-    convert = query.currency == "base"
-    if query.grain == "week" or kept is None:
-        sources = _cell_parts(org_id, query.start, query.end, query.grain, dialect)
-    else:
-        kept_cells, (first, last) = kept
-        sources = [kept_cells]
-        if query.start < first:
-            before = first - timedelta(days=1)
-            sources += _cell_parts(org_id, query.start, before, "month", dialect)
-        if last < query.end:
-            after = last + timedelta(days=1)
-            sources += _cell_parts(org_id, after, query.end, "month", dialect)
+    """One statement: approved spend per period x group x currency (minor units; in base
+    mode each line's amount in the base currency, a line with no rate kept in its own),
+    with the minutes worked: the lines of the range (`_line_sources`; `kept`: the roll-up,
+    or None for the raw rows) summed."""
+    sources = _line_sources(org_id, query.start, query.end, query.grain, dialect, kept, base)
     # a subquery, not a CTE: PostgreSQL then estimates its rows (and hashes the groups)
-    cells = union_all(*sources).subquery("cells")
-    terms = EngagementTerms.__table__.alias("terms")
+    lines = (union_all(*sources) if len(sources) > 1 else sources[0]).subquery("spend_lines")
     keys = _dimension_keys(
-        query.group_by, terms=terms, engagement=Engagement, freelancer=Freelancer
+        query.group_by, terms=lines, engagement=Engagement, freelancer=Freelancer
     )
-    key_names = [k.name for k in keys]
-    # cells start a month (or a week, for weeks): a month's period is the cell's day
+    keys = [
+        lines.c.engagement_id.label(k.name) if name == "engagement" else k
+        for name, k in zip(query.group_by, keys, strict=True)
+    ]
+    # lines start a month (or a week, for weeks): a month's period is the line's day
     same = query.grain in ("month", "week")
-    period = (cells.c.day if same else period_start_expr(cells.c.day, query.grain, dialect)).label(
-        "period"
-    )
+    period = lines.c.day if same else period_start_expr(lines.c.day, query.grain, dialect)
+    if query.currency == "base":
+        unconverted = lines.c.base_amount.is_(None)
+        currency = case((unconverted, lines.c.currency), else_=literal(base))
+        amount = func.coalesce(lines.c.base_amount, lines.c.amount)
+        missing = func.max(case((unconverted, 1), else_=0))
+    else:
+        currency, amount, missing = lines.c.currency, lines.c.amount, literal(0)
+    stmt = select(
+        period.label("period"),
+        *keys,
+        currency.label("currency"),
+        func.sum(amount).label("amount"),
+        func.sum(lines.c.minutes).label("minutes"),
+        missing.label("missing"),
+    ).select_from(lines)
     # join only what the groups need (the default view: none)
     needs = set(query.group_by)
     by_freelancer = bool(needs & {"country", "skill"})
-    by_engagement = by_freelancer or bool(needs & {"supplier", "engagement"})
-    by_terms = bool(needs & {"cost_centre", "department", "location", "hiring_manager"})
-    by_terms = by_terms or "bill_to_entity" in needs
-    fx = cells.c.fx if convert else null()
-
-    def grouped(key, sums, *, time: bool, name: str):
-        """The time cells (or the others) summed per `key`, with their dimensions."""
-        stmt = select(*key, *[func.sum(cells.c[c]).label(c) for c in sums]).select_from(cells)
-        if by_engagement:
-            stmt = stmt.join(Engagement, Engagement.id == cells.c.engagement_id)
-        if by_freelancer:
-            stmt = stmt.outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
-        if by_terms:
-            stmt = stmt.join(terms, terms.c.id == cells.c.terms_id)
-        return (
-            stmt.where((cells.c.kind == "time") if time else (cells.c.kind != "time"))
-            .group_by(*range_positions(len(key)))
-            .subquery(name)
-        )
-
-    # day entries: per group (engagement x rate, as an invoice line) the time sums
-    time_key = [
-        period,
-        *keys,
-        cells.c.currency.label("currency"),
-        cells.c.engagement_id,
-        cells.c.daily,
-        cells.c.line_rate.label("rate"),
-        cells.c.ot_rate,
-        fx.label("fx"),
-    ]
-    g = grouped(time_key, ("regular", "overtime", "half_days"), time=True, name="entry_groups")
-    per_minor = _per_minor(g.c.currency)
-    time_amount = _round_div(g.c.rate * g.c.regular, per_minor * 60)
-    ot_amount = case(
-        (
-            g.c.ot_rate.isnot(None),
-            _round_div(g.c.ot_rate * g.c.overtime, per_minor * 60),
-        ),
-        else_=0,
-    )
-    day_amount = _round_div(g.c.rate * g.c.half_days, per_minor * 2)
-    entry_amounts = select(
-        g.c.period,
-        *[g.c[k] for k in key_names],
-        g.c.currency,
-        g.c.fx,
-        case((g.c.daily, day_amount), else_=time_amount + ot_amount).label("amount"),
-        (g.c.regular + g.c.overtime + g.c.half_days * ts_rules.HALF_DAY_MINUTES).label("minutes"),
-    )
-
-    # adjustments, milestones, expenses: per group the exact numerator, rounded once
-    other_key = [
-        period,
-        *keys,
-        cells.c.currency.label("currency"),
-        cells.c.engagement_id,
-        cells.c.kind,
-        cells.c.line_rate,
-        cells.c.per,
-        fx.label("fx"),
-    ]
-    o = grouped(other_key, ("numerator", "minutes"), time=False, name="other_groups")
-    other_amounts = select(
-        o.c.period,
-        *[o.c[k] for k in key_names],
-        o.c.currency,
-        o.c.fx,
-        _round_div(o.c.numerator, o.c.per * _per_minor(o.c.currency)).label("amount"),
-        o.c.minutes,
-    )
-    return _converted_totals(union_all(entry_amounts, other_amounts), key_names, base, convert)
+    if by_freelancer or "supplier" in needs:
+        stmt = stmt.join(Engagement, Engagement.id == lines.c.engagement_id)
+    if by_freelancer:
+        stmt = stmt.outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
+    return stmt.group_by(*range_positions(2 + len(keys)))
 
 
 def range_positions(n: int):
@@ -735,7 +792,7 @@ def _converted_totals(lines, key_names, base: str, convert: bool):
     lines = lines.subquery("lines")
     if convert:
         # amount (minor units of its currency) x rate, into minor units of the base
-        minor_to = _minor_factor(literal(base))
+        minor_to = 10 ** money.minor_units(base)
         converted = _round_div(
             lines.c.amount * lines.c.fx * minor_to,
             _minor_factor(lines.c.currency) * _RATE_UNITS,
@@ -778,8 +835,9 @@ def _invoiced_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
         bill_to=Invoice.bill_to_entity_id,
     )
     # the line's own cost centre (what the invoice billed), not the terms'
+    own = {"cost_centre": InvoiceLine.cost_centre_id, "engagement": InvoiceLine.engagement_id}
     keys = [
-        InvoiceLine.cost_centre_id.label(k.name) if name == "cost_centre" else k
+        own[name].label(k.name) if name in own else k
         for name, k in zip(query.group_by, keys, strict=True)
     ]
     sign = case((Invoice.kind == "credit_note", -1), else_=1)
@@ -797,12 +855,6 @@ def _invoiced_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
         )
         .select_from(InvoiceLine)
         .join(Invoice, Invoice.id == InvoiceLine.invoice_id)
-        .outerjoin(Engagement, Engagement.id == InvoiceLine.engagement_id)
-        .outerjoin(
-            terms,
-            and_(terms.c.engagement_id == InvoiceLine.engagement_id, _covers(terms, work_day)),
-        )
-        .outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
         .where(
             InvoiceLine.org_id == org_id,
             Invoice.state.in_(ISSUED_STATES),
@@ -810,6 +862,17 @@ def _invoiced_statement(org_id: int, query: SpendQuery, base: str, dialect: str)
             Invoice.period_start <= query.end,
         )
     )
+    # join only what the groups need (the default view: none)
+    needs = set(query.group_by)
+    if needs & {"supplier", "country", "skill"}:
+        stmt = stmt.outerjoin(Engagement, Engagement.id == InvoiceLine.engagement_id)
+    if needs & {"country", "skill"}:
+        stmt = stmt.outerjoin(Freelancer, Freelancer.id == Engagement.freelancer_id)
+    if needs & {"department", "location", "hiring_manager"}:
+        stmt = stmt.outerjoin(
+            terms,
+            and_(terms.c.engagement_id == InvoiceLine.engagement_id, _covers(terms, work_day)),
+        )
     if convert:
         stmt = stmt.outerjoin(fx, and_(fx.c.currency == Invoice.currency, _covers(fx, work_day)))
     return _converted_totals(stmt, [k.name for k in keys], base, convert)
@@ -893,6 +956,49 @@ def spend_report(session: Session, *, actor, query: SpendQuery) -> SpendReport:
     )
 
 
+@dataclass(frozen=True)
+class TopGroup:
+    label: str
+    currency: str
+    approved: Decimal
+
+
+def top_groups(
+    session: Session, *, actor, query: SpendQuery, currency: str, limit: int = 10
+) -> list[TopGroup]:
+    """The `limit` groups of one dimension (query.group_by) with the most approved spend in
+    `currency` over the whole range, largest first (ties by key): ordered and cut in SQL,
+    so the engagements of a large organization are never all loaded."""
+    require(actor, "reports.spend")
+    if len(query.group_by) != 1:
+        raise ValueError("top_groups takes one dimension")
+    org = session.get(Organization, actor.org_id)
+    dialect = session.get_bind().dialect.name
+    kept = None
+    if query.grain != "week":
+        from fms.reports import rollup  # the roll-up builds on this module's cells
+
+        kept = rollup.kept_cells(session, actor.org_id, query.start, query.end)
+    whole = replace_grain(query, "all")
+    sums = _approved_statement(actor.org_id, whole, org.base_currency, dialect, kept=kept)
+    sums = sums.subquery("sums")
+    rows = session.execute(
+        select(sums.c.k0, sums.c.amount)
+        .where(sums.c.currency == currency, sums.c.amount > 0)
+        .order_by(sums.c.amount.desc(), sums.c.k0)
+        .limit(limit)
+    ).all()
+    labels = _labels(session, query.group_by[0], {key for key, _ in rows})
+    return [
+        TopGroup(labels.get(key, NONE_LABEL), currency, _amount(amount, currency))
+        for key, amount in rows
+    ]
+
+
+def replace_grain(query: SpendQuery, grain: str) -> SpendQuery:
+    return SpendQuery(query.start, query.end, grain, query.group_by, query.currency)
+
+
 def _days_in(start: date, query: SpendQuery) -> int:
     """The days of a period that lie within the report's range (FTE's denominator)."""
     if query.grain == "all":
@@ -938,7 +1044,13 @@ def _labels(session: Session, name: str, keys) -> dict:
         "engagement": (Engagement, Engagement.title),
         "bill_to_entity": (BillToEntity, BillToEntity.name),
     }[name]
-    for key, label in session.execute(select(model.id, column).where(model.id.in_(keys))):
+    stmt = select(model.id, column)
+    # a long list of ids costs more to send and plan than reading the organization's rows
+    if len(keys) <= _LABELS_BY_ID or not hasattr(model, "org_id"):
+        stmt = stmt.where(model.id.in_(keys))
+    for key, label in session.execute(stmt):
+        if key not in keys:
+            continue
         if name == "engagement":
             label = f"{wf_rules.display_number('engagement', key)} · {label}"
         labels[key] = label

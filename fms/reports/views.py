@@ -14,6 +14,9 @@ from fms.identity.web_session import current_actor
 from fms.reports import overview, queries
 
 bp = Blueprint("reports", __name__)
+# the grouped spend table shows this many rows (exports hold them all): a year by two
+# dimensions can have tens of thousands, which no one reads on a screen
+SPEND_TABLE_ROWS = 200
 
 
 @bp.get("/")
@@ -80,13 +83,12 @@ def spend():
         query = spend_service.parse_spend_query({}, today=today)
     report = spend_service.spend_report(db.session, actor=actor, query=query)
     dimension = query.group_by[0] if query.group_by else "cost_centre"
-    # one more report serves both side panels: by the dimension and by engagement, summed
-    # over the range ("all": one bucket)
-    panel_groups = (dimension,) if dimension == "engagement" else (dimension, "engagement")
+    # the side panels: spend by the dimension summed over the range ("all": one bucket),
+    # and the top engagements (ordered and cut in SQL)
     panels = spend_service.spend_report(
         db.session,
         actor=actor,
-        query=spend_service.SpendQuery(query.start, query.end, "all", panel_groups, query.currency),
+        query=spend_service.SpendQuery(query.start, query.end, "all", (dimension,), query.currency),
     )
     currency = report.base_currency if query.currency == "base" else None
     currencies = report.currencies or [report.base_currency]
@@ -94,9 +96,15 @@ def spend():
     trend = _trend_rows(report, shown)
     dimension_rows = _totals_by_key(panels, shown, 0)
     # by approved spend: invoiced-only rows (a service fee has no engagement) are not top
-    top_rows = [r for r in _totals_by_key(panels, shown, len(panel_groups) - 1) if r["approved"]]
-    top_rows = top_rows[:10]
-    alerts = budget.budget_report(db.session, actor=actor, today=today).alerts[:6]
+    top_rows = spend_service.top_groups(
+        db.session,
+        actor=actor,
+        query=spend_service.SpendQuery(
+            query.start, query.end, "all", ("engagement",), query.currency
+        ),
+        currency=shown,
+    )
+    alerts = budget.budget_report(db.session, actor=actor, today=today, roll_ups=False).alerts[:6]
     headcount = None
     if actor.can("headcount.read"):
         headcount = workforce_queries.trend(db.session, org_id=actor.org_id, today=today, months=12)
@@ -142,6 +150,7 @@ def spend():
         grains=spend_service.GRAINS,
         today=today,
         wider_from=date(query.start.year - 1, query.start.month, 1),
+        table_limit=SPEND_TABLE_ROWS,
     ), (422 if errors else 200)
 
 
