@@ -293,7 +293,7 @@ class XlsxBook:
         self.book.close()
 
 
-def _finite(value: Decimal) -> float:
+def finite(value: Decimal) -> float:
     if not value.is_finite():
         raise ValueError(f"not a finite amount: {value!r}")
     return float(value)
@@ -314,7 +314,7 @@ class XlsxSheet:
         if kind is str:
             self.sheet.write_string(row, col, value, self._fixed("text", None, bold))
         elif kind is Amount:
-            self.sheet.write_number(row, col, _finite(value.value), self._money(value, bold))
+            self.sheet.write_number(row, col, finite(value.value), self._money(value, bold))
         elif kind is date:
             self.sheet.write_datetime(row, col, value, self._fixed("number", DATE_FORMAT, bold))
         elif kind is int:
@@ -332,7 +332,7 @@ class XlsxSheet:
             places = _amount_places(value)
             number_format = "#,##0." + "0" * places if places else "#,##0"
             cell_format = self.book.format("number", number_format, bold=bold)
-            self.sheet.write_number(row, col, _finite(value), cell_format)
+            self.sheet.write_number(row, col, finite(value), cell_format)
         elif isinstance(value, datetime):
             from datetime import UTC
 
@@ -349,12 +349,16 @@ class XlsxSheet:
         return self.book.format(kind, number_format, bold=bold)
 
     def _money(self, value: Amount, bold: bool):
-        key = (value.currency, bold)
+        return self.money_format(value.currency, bold=bold)
+
+    def money_format(self, currency: str, *, bold: bool = False):
+        """The cell format of amounts in `currency` (its digits and code)."""
+        key = (currency, bold)
         found = self._money_formats.get(key)
         if found is None:
             from fms.money import minor_units
 
-            number_format = currency_format(value.currency, minor_units(value.currency))
+            number_format = currency_format(currency, minor_units(currency))
             found = self._money_formats[key] = self.book.format("number", number_format, bold=bold)
         return found
 

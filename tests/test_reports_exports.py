@@ -9,6 +9,7 @@ Detail and Headcount figures come from the database and are computed by hand bel
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import zipfile
 from datetime import date, datetime
@@ -150,6 +151,52 @@ def test_weeks_with_overtime_or_a_rate_change_are_priced_day_by_day(session, bil
     ]
 
 
+def test_rounded_and_overtime_weeks_price_in_one_step(session, bill, monkeypatch):
+    """Rounded up to 15 minutes a day at 90/h: Nov 2-3 of 7 and 481 minutes bill 15 + 495 =
+    510 minutes = 765.00. Another engagement rounds to the nearest 6 minutes, with 120/h
+    beyond 8 hours: Nov 9 of 533 min -> 534 = 480 time + 54 overtime, Nov 10 of 100 -> 102:
+    time 582 min x 90/60 = 873.00, overtime 54 min x 120/60 = 108.00. The statement rounds
+    and splits each day, so no day is priced one by one."""
+    from fms.timesheets import pricing
+    from fms.timesheets import services as ts
+
+    world = bill.world
+    ts.set_time_rounding(
+        session, actor=world.procurement, engagement_id=world.engagement.id, mode="up_15"
+    )
+    bill.approved_week(date(2026, 11, 2), (7, 481))
+    other = world.make_engagement(
+        world.org, freelancer=world.freelancer, manager_id=world.manager.user_id
+    )
+    world.set_terms(engagement=other, overtime_rate=Decimal("120"))
+    ts.set_time_rounding(session, actor=world.procurement, engagement_id=other.id, mode="nearest_6")
+    bill.approved_week(date(2026, 11, 9), (533, 100), engagement=other)
+
+    def day_by_day(*_args, **_kwargs):
+        raise AssertionError("a day priced one by one")
+
+    monkeypatch.setattr(pricing.PricingContext, "entry_items", day_by_day)
+    rows = detail.detail_rows(session, actor=bill.finance, start=NOV[0], end=NOV[1])
+    assert [(r.item, r.start, r.end, r.amount, r.minutes) for r in rows] == [
+        ("Time", date(2026, 11, 2), date(2026, 11, 3), Decimal("765.000000"), 510),
+        ("Time", date(2026, 11, 9), date(2026, 11, 10), Decimal("873.000000"), 582),
+        ("Overtime", date(2026, 11, 9), date(2026, 11, 9), Decimal("108.000000"), 54),
+    ]
+
+
+def test_another_organizations_items_never_reach_the_detail(
+    session, november, make_org, make_member, actor_of
+):
+    """The Detail's grouped statement runs on the connection (no session filter): it names
+    the organization itself. Another organization's finance user gets no rows of ours."""
+    from tests.factories import as_org
+
+    other_org = make_org()
+    stranger = actor_of(make_member(other_org, roles=("finance",)))
+    with as_org(session, other_org.id):
+        assert list(detail.detail_rows(session, actor=stranger, start=NOV[0], end=NOV[1])) == []
+
+
 def test_detail_needs_the_spend_permission(session, november):
     from fms.errors import NotAllowed
 
@@ -247,6 +294,42 @@ def test_workbook_holds_numbers_dates_formats_frozen_headers_filters_and_a_chart
         [datetime(2026, 10, 31), 1, 1, 1],
         [datetime(2026, 11, 30), 1, 1, 1],
     ]
+
+
+def test_a_row_the_writer_refuses_fails_the_export_and_a_failed_read_too(tmp_path):
+    """The Detail is written on a second thread: what fails there (an amount that is not a
+    number) fails the export, and what fails while reading the rows stops the writer; both
+    come back as the error, neither hangs."""
+    query = spend.SpendQuery(start=NOV[0], end=NOV[1])
+
+    def good(n):
+        return detail.DetailRow(
+            "Time", NOV[0], NOV[0], "Ada", "Build", "CC", "Direct", "EUR", Decimal("1"), 60, None
+        )
+
+    def rows(bad_at, failure=None):
+        for n in range(3000):
+            if n == bad_at:
+                if failure:
+                    raise failure
+                yield dataclasses.replace(good(n), amount=Decimal("NaN"))
+            else:
+                yield good(n)
+
+    def write(detail_rows):
+        return exports.write_spend_workbook(
+            str(tmp_path / "spend.xlsx"),
+            report=_report(query),
+            detail=detail_rows,
+            headcount=[],
+            cover=Cover("Acme & Co", NOW, query),
+        )
+
+    with pytest.raises(ValueError, match="not a finite amount"):
+        write(rows(1500))
+    with pytest.raises(LookupError, match="gone"):
+        write(rows(2500, LookupError("gone")))
+    assert write(rows(-1)) == 3000
 
 
 def test_formula_text_is_neutralised_in_the_workbook_and_the_csv(session, november, tmp_path):

@@ -21,15 +21,16 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from fractions import Fraction
 
-from sqlalchemy import case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.orm import Session, aliased
 
 from fms import money
 from fms.identity.permissions import require
 from fms.invoicing.models import Invoice
+from fms.reports.spend import billable_minutes_sql
 from fms.timesheets import pricing, rules
 from fms.timesheets import services as timesheets
-from fms.timesheets.models import Adjustment, Expense, Milestone, Timesheet
+from fms.timesheets.models import Adjustment, Expense, Milestone, TimeRounding, Timesheet
 from fms.timesheets.models import TimesheetEntry as Entry
 from fms.workforce.models import CostCentre, Engagement, Freelancer, Supplier
 
@@ -187,25 +188,42 @@ def detail_rows(
         )
 
     sheet_filter = (Timesheet.state.in_(SHEET_STATES), Entry.work_date.between(start, end))
-    positive = Entry.minutes > 0
+    # each day's billable minutes under the engagement's rounding, and their split at the
+    # standard day (overtime when the terms have an overtime rate), as pricing does per day
+    rounding = aliased(TimeRounding)
+    billable = billable_minutes_sql(Entry.minutes, func.coalesce(rounding.mode, "none"))
+    standard = rules.STANDARD_DAY_MINUTES
+    beyond = billable > standard
+    positive = billable > 0
     halves = func.coalesce(Entry.half_days, 0)
     # One row per sheet x engagement x invoice, summed in SQL; priced here in one step when
-    # the sum prices like its days (see `_whole`), else the sheet is priced day by day below.
-    groups = session.execute(
+    # the sum prices like its days (see `whole`), else the sheet is priced day by day below.
+    # the organization named in the statement itself: it runs on the connection, without
+    # the ORM's per-row work (a year's Detail reads 100,000 groups), so without the
+    # session's tenant filter too
+    org_id = actor.org_id
+    groups = session.connection().execute(
         select(
             Entry.timesheet_id,
             Entry.engagement_id,
             Entry.invoice_id,
             func.min(case((positive, Entry.work_date))),
             func.max(case((positive, Entry.work_date))),
-            func.sum(Entry.minutes),
-            func.max(Entry.minutes),
+            func.sum(billable),
+            func.max(billable),
             func.min(case((halves > 0, Entry.work_date))),
             func.max(case((halves > 0, Entry.work_date))),
             func.sum(halves),
+            func.sum(case((beyond, billable - standard), else_=0)),
+            func.min(case((beyond, Entry.work_date))),
+            func.max(case((beyond, Entry.work_date))),
         )
         .join(Timesheet, Timesheet.id == Entry.timesheet_id)
-        .where(*sheet_filter)
+        .outerjoin(
+            rounding,
+            and_(rounding.engagement_id == Entry.engagement_id, rounding.org_id == org_id),
+        )
+        .where(*sheet_filter, Entry.org_id == org_id, Timesheet.org_id == org_id)
         .group_by(Entry.timesheet_id, Entry.engagement_id, Entry.invoice_id)
         .order_by(Entry.timesheet_id, Entry.engagement_id, func.min(Entry.work_date))
         .execution_options(yield_per=CHUNK)
@@ -219,13 +237,12 @@ def detail_rows(
             names.freelancers.get(e.freelancer_id, ""),
             e.title,
             names.suppliers.get(e.supplier_id, "Direct"),
-            context.rounding.get(e.id, "none") == "none",
             [
                 (t.effective_from, t.rate, t.overtime_rate, t.cost_centre_id)
                 for t in context.history[e.id]
             ],
         )
-    label = {kind: KIND_LABELS[kind] for kind in ("time", "day")}
+    label = {kind: KIND_LABELS[kind] for kind in ("time", "overtime", "day")}
 
     def terms_at(history, day):
         """The index of the terms row in effect on `day` (the earliest before the start)."""
@@ -235,50 +252,50 @@ def detail_rows(
                 found = n
         return found
 
-    def whole(group) -> DetailRow | None | bool:
-        """The group's row priced at once (None: nothing billable), or False when its days
-        must be priced one by one: rounding per day, overtime beyond a standard day, or
-        terms that change within the week. Exact: rate x minutes / 60 in Decimal, to six
-        places as `_exact` rounds the Fraction of the same quotient."""
-        _, engagement_id, invoice_id, first, last, minutes, longest, first_d, last_d, half = group
-        kind, currency, freelancer, title, supplier, unrounded, history = plain[engagement_id]
+    def whole(group) -> list[DetailRow] | bool:
+        """The group's rows priced at once (none: nothing billable), or False when its days
+        must be priced one by one: terms that change within the week. The minutes come
+        rounded per day and split at the standard day by the statement (overtime: its own
+        row, as its own invoice line). Exact: rate x minutes / 60 in Decimal, to six places
+        as `_exact` rounds the Fraction of the same quotient."""
+        (_, engagement_id, invoice_id, first, last, minutes, longest) = group[:7]
+        first_d, last_d, half, overtime, first_ot, last_ot = group[7:]
+        kind, currency, freelancer, title, supplier, history = plain[engagement_id]
         if kind == "daily":
             first, last = first_d, last_d
         if first is None:
-            return None  # only empty days: nothing to bill, as day by day
-        if not unrounded or not history:
+            return []  # only empty days: nothing to bill, as day by day
+        if not history:
             return False
         at = terms_at(history, first)
         if at != terms_at(history, last):
             return False
         _, rate, overtime_rate, centre = history[at]
+        common = (freelancer, title, names.centres.get(centre, ""), supplier, currency)
+        invoice = names.invoice(invoice_id)
         if kind == "daily":
-            amount, minutes, kind = Decimal(rate) * int(half) / 2, 0, "day"
-        else:
-            if overtime_rate is not None and longest > rules.STANDARD_DAY_MINUTES:
-                return False
-            minutes, kind = int(minutes), "time"
-            amount = Decimal(rate) * minutes / 60
-        return DetailRow(
-            item=label[kind],
-            start=first,
-            end=last,
-            freelancer=freelancer,
-            engagement=title,
-            cost_centre=names.centres.get(centre, ""),
-            supplier=supplier,
-            currency=currency,
-            amount=amount.quantize(PLACES, rounding=ROUND_HALF_UP),
-            minutes=minutes,
-            invoice=names.invoice(invoice_id),
-        )
+            amount = Decimal(rate) * int(half) / 2
+            return [_detail_row(label["day"], first, last, common, amount, 0, invoice)]
+        extra = int(overtime) if overtime_rate is not None else 0
+        regular = int(minutes) - extra
+        rows = [
+            _detail_row(
+                label["time"], first, last, common, Decimal(rate) * regular / 60, regular, invoice
+            )
+        ]
+        if extra:
+            amount = Decimal(overtime_rate) * extra / 60
+            rows.append(
+                _detail_row(label["overtime"], first_ot, last_ot, common, amount, extra, invoice)
+            )
+        return rows
 
     deferred: list[int] = []
     sheet_id, pending, simple = None, [], True
     for group in groups:
         if group[0] != sheet_id:
             if simple:
-                yield from (r for r in pending if r)
+                yield from pending
             else:
                 deferred.append(sheet_id)
             done += 1
@@ -290,10 +307,10 @@ def detail_rows(
             if priced is False:
                 simple, pending = False, []
             else:
-                pending.append(priced)
+                pending.extend(priced)
     if sheet_id is not None:
         if simple:
-            yield from (r for r in pending if r)
+            yield from pending
         else:
             deferred.append(sheet_id)
 
@@ -367,6 +384,23 @@ def detail_rows(
                 obj.invoice_id,
                 centre_on(engagement.id, item.work_date),
             )
+
+
+def _detail_row(item, first, last, common, amount: Decimal, minutes: int, invoice) -> DetailRow:
+    freelancer, engagement, centre, supplier, currency = common
+    return DetailRow(
+        item=item,
+        start=first,
+        end=last,
+        freelancer=freelancer,
+        engagement=engagement,
+        cost_centre=centre,
+        supplier=supplier,
+        currency=currency,
+        amount=amount.quantize(PLACES, rounding=ROUND_HALF_UP),
+        minutes=minutes,
+        invoice=invoice,
+    )
 
 
 def currency_places(currency: str) -> int:

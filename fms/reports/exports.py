@@ -21,6 +21,8 @@ currency's format, dates are dates, text is never a formula.
 from __future__ import annotations
 
 import calendar
+import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,7 +31,7 @@ from typing import BinaryIO
 
 from sqlalchemy.orm import Session
 
-from fms.exports import DATE_FORMAT, Amount, XlsxBook, csv_rows
+from fms.exports import DATE_FORMAT, FORMULA_STARTS, Amount, XlsxBook, csv_rows, finite
 from fms.identity.permissions import require
 from fms.reports import detail as details
 from fms.reports import spend
@@ -195,33 +197,7 @@ def write_spend_workbook(
     # Detail, streamed
     sheet = book.sheet("Detail")
     sheet.header(0, details.HEADER, widths=DETAIL_WIDTHS)
-    written = 0
-    # the Detail's cells have fixed types: written straight, the cell rules of
-    # XlsxSheet.write applied column by column (text a typed string, never a formula)
-    put_text, put_number, put_date = (
-        sheet.sheet.write_string,
-        sheet.sheet.write_number,
-        sheet.sheet.write_datetime,
-    )
-    text = book.format("text")
-    day = book.format("number", DATE_FORMAT)
-    count = book.format("number", "#,##0")
-    for written, row in enumerate(detail, start=1):
-        n = written
-        put_text(n, 0, row.item, text)
-        put_date(n, 1, row.start, day)
-        put_date(n, 2, row.end, day)
-        put_text(n, 3, row.freelancer, text)
-        put_text(n, 4, row.engagement, text)
-        put_text(n, 5, row.cost_centre, text)
-        put_text(n, 6, row.supplier, text)
-        put_text(n, 7, row.currency, text)
-        sheet.write(n, 8, Amount(row.amount, row.currency))
-        put_number(n, 9, row.minutes, count)
-        if row.invoice is not None:
-            put_text(n, 10, row.invoice, text)
-        if progress and written % 5000 == 0:
-            progress(written)
+    written = _write_detail(book, sheet, detail, progress)
     sheet.table_done(0, written, len(details.HEADER))
 
     # Headcount
@@ -232,6 +208,88 @@ def write_spend_workbook(
         sheet.write_row(n, [point.on, point.people, point.engagements, point.fte])
     sheet.table_done(0, n, len(HEADCOUNT_HEADER))
     book.close()
+    return written
+
+
+def _write_detail(book: XlsxBook, sheet, detail: Iterable[details.DetailRow], progress) -> int:
+    """The Detail rows, read (the database, the pricing) on this thread and written by a
+    second one: while one waits on the database or the disk, the other works. Returns the
+    number of rows."""
+    batches: queue.Queue = queue.Queue(maxsize=8)
+    failed: list[BaseException] = []
+
+    def write_batches() -> None:
+        try:
+            _write_rows(book, sheet, _from_batches(batches))
+        except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+            failed.append(exc)
+            while batches.get() is not None:  # let the reader finish without blocking
+                pass
+
+    writer = threading.Thread(target=write_batches, name="spend-detail-writer", daemon=True)
+    writer.start()
+    count, batch = 0, []
+    try:
+        for row in detail:
+            batch.append(row)
+            count += 1
+            if len(batch) == _BATCH:
+                if failed:  # the writer stopped: its error is raised below
+                    break
+                batches.put(batch)
+                batch = []
+                if progress and count % 5000 == 0:
+                    progress(count)
+        batches.put(batch)
+    finally:
+        batches.put(None)
+        writer.join()
+    if failed:
+        raise failed[0]
+    return count
+
+
+_BATCH = 1000
+
+
+def _from_batches(batches: queue.Queue):
+    while (batch := batches.get()) is not None:
+        yield from batch
+
+
+def _write_rows(book: XlsxBook, sheet, rows) -> int:
+    written = 0
+    # the Detail's cells have fixed types: written straight, the cell rules of
+    # XlsxSheet.write applied column by column (text a typed string, never a formula)
+    put_text, put_number, put_date = (
+        sheet.sheet.write_string,
+        sheet.sheet.write_number,
+        sheet.sheet.write_datetime,
+    )
+    # the quote prefix keeps text text even when someone edits the cell: only text that
+    # could be read as a formula needs it, and on every cell it costs 15 % of the write
+    quoted = book.format("text")
+    day = book.format("number", DATE_FORMAT)
+    count = book.format("number", "#,##0")
+    money_format = {}  # per currency: the format of its amounts, as XlsxSheet.write uses
+    for written, row in enumerate(rows, start=1):
+        n = written
+        currency = row.currency
+        amount_format = money_format.get(currency)
+        if amount_format is None:
+            amount_format = money_format[currency] = sheet.money_format(currency)
+        put_text(n, 0, row.item)
+        put_date(n, 1, row.start, day)
+        put_date(n, 2, row.end, day)
+        for col, value in ((3, row.freelancer), (4, row.engagement), (5, row.cost_centre)):
+            put_text(n, col, value, quoted if value.startswith(FORMULA_STARTS) else None)
+        value = row.supplier
+        put_text(n, 6, value, quoted if value.startswith(FORMULA_STARTS) else None)
+        put_text(n, 7, currency)
+        put_number(n, 8, finite(row.amount), amount_format)
+        put_number(n, 9, row.minutes, count)
+        if (value := row.invoice) is not None:
+            put_text(n, 10, value, quoted if value.startswith(FORMULA_STARTS) else None)
     return written
 
 

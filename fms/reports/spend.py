@@ -8,14 +8,17 @@ DESIGN.md's money rules, computed in SQL (GROUP BY; no item is loaded into Pytho
   (the engagement's time rounding applied per day; minutes beyond the standard day at the
   overtime rate when one is set; daily-rate engagements half days x rate / 2), approved
   adjustments (minutes at the day's rate, or their amount), accepted milestones and approved
-  expenses. Items are grouped as an invoice line groups them (engagement x kind x rate, per
-  period and group) and each group's exact sum is rounded once, half-up, to the currency's
-  minor unit, so a period that was billed whole shows the invoices' figures to the cent.
+  expenses. Items are grouped into lines as an invoice line of their month groups them
+  (engagement x cost centre x kind x rate; also split where the department, location,
+  hiring manager or exchange rate changes within the month) and each line's exact sum is
+  rounded once, half-up, to the currency's minor unit; every report sums lines, so each
+  grouping adds up to the same totals and a month billed whole shows its invoices' figures
+  to the cent (weeks, for a week-grain report, are their own lines).
 - **Invoiced spend** is the sum of the nets of issued invoice lines (issued, paid or
   credited invoices; the lines of issued credit notes count negative), in the billing
   period the invoice covers.
-- **Base currency**: each group (invoice line) is converted at the exchange rate in effect
-  on its work date (a line: its last work date) with the organization's effective-dated
+- **Base currency**: each line is converted at the exchange rate in effect on its work
+  dates (an issued invoice line: its last work date) with the organization's effective-dated
   rates (Workforce's table), the rounded amount times the rate rounded half-up once, as
   `fms.workforce.validation.to_base_currency` does. An amount with no rate on its day is
   left in its own currency and named in `unconverted`.
@@ -431,7 +434,7 @@ def _dimension_keys(group_by, *, terms, engagement, freelancer, bill_to=None):
 # --- approved spend -----------------------------------------------------------------------
 
 
-def _rounding_minutes(minutes, mode):
+def billable_minutes_sql(minutes, mode):
     """SQL: a day's billable minutes under the engagement's rounding (rules.round_minutes)."""
     whens = []
     for name, rule in ts_rules.ROUNDING_MODES.items():
@@ -509,7 +512,7 @@ def _cell_parts(org_id, start, end, grain, dialect, engagement_ids=None) -> list
     rounding = aliased(TimeRounding)
 
     # day entries: one scan; per cell the time and the overtime sums
-    billable = _rounding_minutes(Entry.minutes, func.coalesce(rounding.mode, "none"))
+    billable = billable_minutes_sql(Entry.minutes, func.coalesce(rounding.mode, "none"))
     has_ot = terms.c.overtime_rate.isnot(None)
     regular = case((and_(has_ot, billable > _STANDARD_DAY), _STANDARD_DAY), else_=billable)
     overtime = case((and_(has_ot, billable > _STANDARD_DAY), billable - _STANDARD_DAY), else_=0)
