@@ -173,6 +173,8 @@ def budget_report(session: Session, *, actor, today: date, roll_ups: bool = True
             by_centre.items(), key=lambda kv: kv[0][1:]
         )
     ]
+    if not roll_ups:  # the alerts: they order what they flag themselves
+        return report
     # most consumed first, everywhere: the page shows the top of each list
     report.engagements.sort(key=lambda line: (-(line.consumed or 0), line.key))
     report.purchase_orders.sort(key=lambda line: (-(line.consumed or 0), line.label))
