@@ -103,6 +103,7 @@ def budget_report(session: Session, *, actor, today: date, roll_ups: bool = True
     ended in the last 90 days), and (`roll_ups`) the same rolled up per PO and per cost
     centre (the alerts need only the engagements)."""
     require(actor, "reports.spend")
+    spend.without_jit(session)
     org = session.get(Organization, actor.org_id)
     dialect = session.get_bind().dialect.name
     this_week = today - timedelta(days=today.weekday())

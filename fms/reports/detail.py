@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, aliased
 from fms import money
 from fms.identity.permissions import require
 from fms.invoicing.models import Invoice
-from fms.reports.spend import billable_minutes_sql
+from fms.reports.spend import billable_minutes_sql, without_jit
 from fms.timesheets import pricing, rules
 from fms.timesheets import services as timesheets
 from fms.timesheets.models import Adjustment, Expense, Milestone, TimeRounding, Timesheet
@@ -162,6 +162,7 @@ def detail_rows(
     """Every approved item with a work date in [start, end], as Detail rows: timesheet weeks
     (by engagement, week), then adjustments, milestones and expenses (by date)."""
     require(actor, "reports.spend")
+    without_jit(session)
     total = detail_count(session, actor=actor, start=start, end=end) if progress else 0
     names = _Names(session)
     engagement_ids = session.scalars(select(Engagement.id)).all()

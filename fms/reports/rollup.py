@@ -141,6 +141,7 @@ def _recompute(session: Session, org_id: int, engagement_ids, since: date = _EAR
     """Replace the cells of these engagements (None: all the organization's), from the
     month of `since` on, with cells computed from the raw rows."""
     dialect = _dialect(session)
+    spend.without_jit(session)
     since = date(since.year, since.month, 1)
     if dialect == "postgresql":
         if engagement_ids is None:

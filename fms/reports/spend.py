@@ -50,6 +50,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     type_coerce,
     union_all,
 )
@@ -784,6 +785,15 @@ def _approved_statement(org_id: int, query: SpendQuery, base: str, dialect: str,
     return stmt.group_by(*range_positions(2 + len(keys)))
 
 
+def without_jit(session: Session) -> None:
+    """PostgreSQL: no JIT compilation for the rest of this transaction. The report statements
+    carry long CASE expressions (minor units, rounding); compiling them cost 10.5 s of a
+    16.7 s raw-row year report at 10,000 freelancers (6.8 s without), and nothing here runs
+    long enough to win it back."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
 def range_positions(n: int):
     """GROUP BY 1, 2, ... n (the select's first n columns), on both databases."""
     return [literal_column(str(i)) for i in range(1, n + 1)]
@@ -897,6 +907,7 @@ def spend_report(session: Session, *, actor, query: SpendQuery) -> SpendReport:
     currency, with grand totals per currency (four statements at most whatever the data:
     the organization, approved, invoiced, and the labels of each grouping)."""
     require(actor, "reports.spend")
+    without_jit(session)
     org = session.get(Organization, actor.org_id)
     base = org.base_currency
     dialect = session.get_bind().dialect.name
@@ -975,6 +986,7 @@ def top_groups(
     require(actor, "reports.spend")
     if len(query.group_by) != 1:
         raise ValueError("top_groups takes one dimension")
+    without_jit(session)
     org = session.get(Organization, actor.org_id)
     dialect = session.get_bind().dialect.name
     kept = None
