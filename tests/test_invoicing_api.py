@@ -544,3 +544,26 @@ def test_a_bill_to_entity_is_changed_only_with_its_current_etag(api, session, bi
     assert _ok(finance.get(url))["address"] == "Leopoldstr. 1"
     # without If-Match the last write wins, as before
     assert _ok(finance.patch(url, json={"address": "Old Street 9"}))["address"] == "Old Street 9"
+
+
+def test_billing_settings_refuse_a_stale_etag(api, session, bill):
+    """Two finance users read the billing settings; the first changes the payment terms;
+    the second's change with the old tag is a 412 and changes nothing; a hiring manager is
+    refused (403) before any tag is compared."""
+    finance = api.as_(bill.finance)
+    read = finance.get("/api/v1/billing-settings")
+    tag = read.headers["ETag"]
+    first = finance.put(
+        "/api/v1/billing-settings", json={"payment_terms_days": 14}, headers={"If-Match": tag}
+    )
+    assert first.status_code == 200 and first.headers["ETag"] != tag
+    late = finance.put(
+        "/api/v1/billing-settings", json={"payment_terms_days": 60}, headers={"If-Match": tag}
+    )
+    assert late.status_code == 412
+    assert finance.get("/api/v1/billing-settings").get_json()["payment_terms_days"] == 14
+    manager = api.as_(bill.world.manager)
+    refused = manager.put(
+        "/api/v1/billing-settings", json={"payment_terms_days": 60}, headers={"If-Match": tag}
+    )
+    assert refused.status_code == 403

@@ -136,3 +136,51 @@ def test_a_read_token_reads_and_another_organization_sees_its_own(
     theirs = app.test_client()
     sign_in(theirs, session.get(User, outsider.user_id), other)
     assert theirs.get("/api/v1/onboarding-template").get_json() == {"items": []}
+
+
+def _tag(response) -> str:
+    assert response.status_code == 200, response.get_json()
+    tag = response.headers.get("ETag")
+    assert tag and tag.startswith('"'), tag
+    return tag
+
+
+@pytest.mark.parametrize(
+    "url, first, second, field",
+    [
+        (
+            "/api/v1/workforce-settings",
+            {"notice_period_days": 30, "trial_max_days": 60, "trial_max_budget": "7500"},
+            {"notice_period_days": 21, "trial_max_days": 45, "trial_max_budget": "6000"},
+            "notice_period_days",
+        ),
+        (
+            "/api/v1/approval-chain",
+            {"steps": [{"role": "procurement"}]},
+            {"steps": [{"role": "finance", "min_budget": "50000"}]},
+            "steps",
+        ),
+    ],
+)
+def test_two_admins_saving_settings_at_once_the_stale_one_gets_412(
+    api, session, world, url, first, second, field
+):
+    """Both read the settings; the first saves with the tag it read; the second, still
+    holding that tag, gets a 412 problem and changes nothing; without If-Match the last
+    write wins as before; a hiring manager gets 403 whatever tag they send."""
+    admin = api.as_(api.admin)
+    read = _tag(admin.get(url))
+    assert _tag(admin.get(url)) == read  # stable while nothing changes
+    saved = admin.put(url, json=first, headers={"If-Match": read})
+    new = _tag(saved)
+    assert new != read
+    late = admin.put(url, json=second, headers={"If-Match": read})
+    assert late.status_code == 412
+    assert late.headers["Content-Type"].startswith("application/problem+json")
+    assert admin.get(url).get_json()[field] == saved.get_json()[field]
+    assert _tag(admin.get(url)) == new
+    blind = admin.put(url, json=second)
+    assert blind.status_code == 200
+    assert blind.get_json()[field] != saved.get_json()[field]
+    manager = api.as_(world.manager)
+    assert manager.put(url, json=first, headers={"If-Match": '"stale"'}).status_code == 403

@@ -329,12 +329,14 @@ def _planned_body(planned) -> dict:
 
 @blp.route("/billing-settings")
 class BillingSettings(MethodView):
+    @etag.documented
     @blp.response(200, schemas.BillingSettingsOut)
     def get(self):
         """The billing period, the issuing entity, numbering and the four-eyes rule."""
         require(current_actor(), "invoicing.read")
-        return _settings_body()
+        return etag.tagged(_settings_body(), schemas.BillingSettingsOut)
 
+    @etag.documented
     @blp.arguments(schemas.BillingSettingsIn)
     @blp.response(200, schemas.BillingSettingsOut)
     def put(self, data):
@@ -342,14 +344,24 @@ class BillingSettings(MethodView):
 
         Fields left out keep their value. Issued invoices keep the issuer as it was when
         they were issued. `einvoice_enabled` switches Factur-X e-invoices on (409 without
-        the issuer's VAT id) or off, for invoices issued from then on."""
+        the issuer's VAT id) or off, for invoices issued from then on. With `If-Match`,
+        a stale tag is a 412 and changes nothing (the organization's row is locked first)."""
+        from fms.identity.models import Organization
+
+        actor = current_actor()
+        require(actor, "invoicing.manage")  # the permission before the version
+        etag.check_if_match(
+            _settings_body,
+            schemas.BillingSettingsOut,
+            lock=db.session.get(Organization, actor.org_id),
+        )
         einvoice = data.pop("einvoice_enabled", None)
         if data or einvoice is None:
             billing.update_billing_settings(db.session, actor=current_actor(), **data)
         if einvoice is not None:  # after the rest: it may need the VAT id just given
             billing.set_einvoice(db.session, actor=current_actor(), enabled=einvoice)
         db.session.commit()
-        return _settings_body()
+        return etag.tagged(_settings_body(), schemas.BillingSettingsOut)
 
 
 @blp.route("/billing-settings/logo")

@@ -997,39 +997,57 @@ def _read_settings() -> None:
     require(current_actor(), "structure.read")  # as the settings page
 
 
+def _check_settings_version(render, schema) -> None:
+    """The permission first (another role gets its 403, not a 412), then `If-Match` under
+    the organization's row lock: two admins saving at once, the second with the tag it read
+    before the first save, gets a 412 and changes nothing."""
+    from fms.identity.models import Organization
+    from fms.identity.permissions import require
+
+    actor = current_actor()
+    require(actor, "approval_rules.manage")
+    etag.check_if_match(render, schema, lock=db.session.get(Organization, actor.org_id))
+
+
 @blp.route("/workforce-settings")
 class WorkforceSettings(MethodView):
+    @etag.documented
     @blp.response(200, schemas.WorkforceSettingsOut)
     def get(self):
         """The notice period and the trial engagement limits (defaults until changed)."""
         _read_settings()
-        return _settings_body()
+        return etag.tagged(_settings_body(), schemas.WorkforceSettingsOut)
 
+    @etag.documented
     @blp.arguments(schemas.WorkforceSettingsIn)
     @blp.response(200, schemas.WorkforceSettingsOut)
     def put(self, data):
         """Set the notice period and the trial limits (org admins); audited."""
+        _check_settings_version(_settings_body, schemas.WorkforceSettingsOut)
         services.update_settings(db.session, actor=current_actor(), **data)
         db.session.commit()
-        return _settings_body()
+        return etag.tagged(_settings_body(), schemas.WorkforceSettingsOut)
 
 
 @blp.route("/approval-chain")
 class ApprovalChain(MethodView):
+    @etag.documented
     @blp.response(200, schemas.ApprovalChainOut)
     def get(self):
         """The approval steps a requisition goes through, each from a budget threshold."""
         _read_settings()
-        return _chain_body()
+        return etag.tagged(_chain_body(), schemas.ApprovalChainOut)
 
+    @etag.documented
     @blp.arguments(schemas.ApprovalChainIn)
     @blp.response(200, schemas.ApprovalChainOut)
     def put(self, data):
         """Replace the approval steps (org admins); requisitions already submitted keep the
         chain they were given. Each step's label is made from its role and threshold."""
+        _check_settings_version(_chain_body, schemas.ApprovalChainOut)
         services.set_approval_chain(db.session, actor=current_actor(), steps=data["steps"])
         db.session.commit()
-        return _chain_body()
+        return etag.tagged(_chain_body(), schemas.ApprovalChainOut)
 
 
 @blp.route("/onboarding-template")
