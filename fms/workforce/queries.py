@@ -160,9 +160,7 @@ def _figures(session: Session, on: date, filters: dict, group_by: str | None, st
         select(
             rows.c.key,
             rows.c.person,
-            # one row per date x engagement (its terms rows do not overlap): no DISTINCT,
-            # so PostgreSQL hashes the groups instead of sorting 120,000 rows
-            func.count(rows.c.engagement).label("engagements"),
+            func.count(func.distinct(rows.c.engagement)).label("engagements"),
             # a person's minutes: each engagement once, even when skills multiply rows
             func.sum(rows.c.minutes).label("minutes"),
         )
