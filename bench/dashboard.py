@@ -60,12 +60,12 @@ def per_month_trend(session, org_id, today, months=12):
 
 def raw_rows(fn, rollup):
     """fn computed from the raw rows only, as before the roll-up (the same figures)."""
-    kept_cells = rollup.kept_cells
-    rollup.kept_cells = lambda *args, **kwargs: None
+    kept_lines = rollup.kept_lines
+    rollup.kept_lines = lambda *args, **kwargs: None
     try:
         return fn()
     finally:
-        rollup.kept_cells = kept_cells
+        rollup.kept_lines = kept_lines
 
 
 def main() -> None:

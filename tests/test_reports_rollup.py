@@ -29,7 +29,7 @@ def report(bill, query):
 def raw_report(bill, query, monkeypatch):
     """The same report computed from the raw rows only (the roll-up not read)."""
     with monkeypatch.context() as patch:
-        patch.setattr(rollup, "kept_cells", lambda *args, **kwargs: None)
+        patch.setattr(rollup, "kept_lines", lambda *args, **kwargs: None)
         return report(bill, query)
 
 
@@ -387,18 +387,6 @@ def test_rebuild_rollup_command_builds_an_organization(app, bill, session, monke
         assert report(bill, query).totals["EUR"].approved == Decimal("720.00")
     unknown = runner.invoke(args=["fms", "reports", "rebuild-rollup", "--org", "no-such-org"])
     assert unknown.exit_code != 0 and "No organization" in unknown.output
-
-
-def test_whole_months():
-    assert rollup.whole_months(date(2026, 1, 1), date(2026, 12, 31)) == (
-        date(2026, 1, 1),
-        date(2026, 12, 31),
-    )
-    assert rollup.whole_months(date(2026, 1, 2), date(2026, 3, 30)) == (
-        date(2026, 2, 1),
-        date(2026, 2, 28),
-    )
-    assert rollup.whole_months(date(2026, 1, 2), date(2026, 2, 27)) is None
 
 
 @pytest.mark.postgres

@@ -19,7 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
-from functools import cached_property, partial
+from functools import cached_property
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -138,17 +138,14 @@ def budget_report(session: Session, *, actor, today: date, roll_ups: bool = True
     actual = _approved_by_engagement(session, org, dialect, earliest, today)
     burn = _approved_by_engagement(session, org, dialect, burn_from, burn_to)
     report = BudgetReport(today, burn_from, burn_to)
-    quantize = {}  # per currency: round half-up to its minor unit
     by_po: dict = defaultdict(list)
     by_centre: dict = defaultdict(list)
     for row in rows:
         (eid, title, currency, po, end, cap, centre_id, centre_name, person) = row
-        if currency not in quantize:
-            quantize[currency] = partial(_quantize, currency=currency)
         spent = actual.get((eid, currency), Decimal(0))
-        per_week = quantize[currency](burn.get((eid, currency), Decimal(0)) / BURN_WEEKS)
+        per_week = _quantize(burn.get((eid, currency), Decimal(0)) / BURN_WEEKS, currency)
         weeks_left = Decimal(max((end - today).days, 0)) / 7 if end else Decimal(0)
-        forecast = quantize[currency](spent + per_week * weeks_left)
+        forecast = _quantize(spent + per_week * weeks_left, currency)
         line = BudgetLine(
             key=eid,
             label=f"{wf_rules.display_number('engagement', eid)} · {title}",
@@ -202,7 +199,7 @@ def _approved_by_engagement(session, org, dialect, start: date, end: date) -> di
     query = spend.SpendQuery(
         start=start, end=end, grain="all", group_by=("engagement",), currency="original"
     )
-    kept = rollup.kept_cells(session, org.id, start, end)
+    kept = rollup.kept_lines(session, org.id)
     stmt = spend._approved_statement(org.id, query, org.base_currency, dialect, kept=kept)
     result: dict = {}
     for _period, engagement_id, currency, amount, _minutes, _missing in session.execute(stmt):

@@ -211,7 +211,6 @@ def detail_rows(
             func.min(case((positive, Entry.work_date))),
             func.max(case((positive, Entry.work_date))),
             func.sum(billable),
-            func.max(billable),
             func.min(case((halves > 0, Entry.work_date))),
             func.max(case((halves > 0, Entry.work_date))),
             func.sum(halves),
@@ -259,8 +258,8 @@ def detail_rows(
         rounded per day and split at the standard day by the statement (overtime: its own
         row, as its own invoice line). Exact: rate x minutes / 60 in Decimal, to six places
         as `_exact` rounds the Fraction of the same quotient."""
-        (_, engagement_id, invoice_id, first, last, minutes, longest) = group[:7]
-        first_d, last_d, half, overtime, first_ot, last_ot = group[7:]
+        (_, engagement_id, invoice_id, first, last, minutes) = group[:6]
+        first_d, last_d, half, overtime, first_ot, last_ot = group[6:]
         kind, currency, freelancer, title, supplier, history = plain[engagement_id]
         if kind == "daily":
             first, last = first_d, last_d

@@ -24,7 +24,7 @@ figures.
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from sqlalchemy import delete, event, func, insert, inspect, literal, select, text
 from sqlalchemy.orm import Session
@@ -201,18 +201,6 @@ def rebuild(session: Session, org_id: int) -> int:
     )
 
 
-def whole_months(start: date, end: date) -> tuple[date, date] | None:
-    """The first and last day of the whole months inside start..end (None: none)."""
-    first = start if start.day == 1 else _next_month(start)
-    after_end = end + timedelta(days=1)
-    last = end if after_end.day == 1 else date(end.year, end.month, 1) - timedelta(days=1)
-    return (first, last) if first <= last else None
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
 class KeptLines:
     """An organization's kept lines, as selects for `spend._line_sources`."""
 
@@ -234,7 +222,7 @@ class KeptLines:
         return self._select(spend.CELL_COLUMNS, month, month)
 
 
-def kept_cells(session: Session, org_id: int, start: date, end: date) -> KeptLines | None:
+def kept_lines(session: Session, org_id: int) -> KeptLines | None:
     """For `spend._approved_statement`: the organization's kept lines, or None when its
     roll-up is not built (then the raw rows give everything). Recomputes what this
     transaction changed first, so a report in the same transaction sees its own changes."""

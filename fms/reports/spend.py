@@ -31,6 +31,7 @@ A fixed number of statements whatever the data size.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -330,6 +331,13 @@ def _round_div(numerator, denominator):
         (numerator >= 0, _int_div(numerator * 2 + denominator, denominator * 2)),
         else_=-_int_div(-numerator * 2 + denominator, denominator * 2),
     )
+
+
+def _to_base(amount, fx, minor_from, base: str):
+    """SQL: an amount (minor units of its currency, `minor_from` of them a unit) times an
+    exchange rate (raw rate units), in minor units of the base currency, rounded half-up
+    once, as `fms.workforce.validation.to_base_currency` converts."""
+    return _round_div(amount * fx * 10 ** money.minor_units(base), minor_from * _RATE_UNITS)
 
 
 def _per_minor(currency_column):
@@ -675,10 +683,7 @@ def priced(cells, base: str):
     a = amounts.c
     in_base = case(
         (a.currency == base, a.amount),
-        (
-            a.fx.isnot(None),
-            _round_div(a.amount * a.fx * 10 ** money.minor_units(base), a.minor * _RATE_UNITS),
-        ),
+        (a.fx.isnot(None), _to_base(a.amount, a.fx, a.minor, base)),
         else_=null(),
     )
     return select(*[a[name] for name in CELL_COLUMNS], a.amount, in_base.label("base_amount"))
@@ -692,7 +697,7 @@ def _line_sources(
     org_id: int, start: date, end: date, grain: str, dialect: str, kept, base: str
 ) -> list:
     """Selects of the lines (LINE_COLUMNS) of the approved items dated start..end: whole
-    months from the roll-up (`kept`, see rollup.kept_cells), partial months from the raw
+    months from the roll-up (`kept`, see rollup.kept_lines), partial months from the raw
     rows, or from the kept month minus the raw rows of the days outside the range,
     whichever reads fewer days; everything from the raw rows without a roll-up."""
     if grain == "week" or kept is None:
@@ -805,11 +810,7 @@ def _converted_totals(lines, key_names, base: str, convert: bool):
     lines = lines.subquery("lines")
     if convert:
         # amount (minor units of its currency) x rate, into minor units of the base
-        minor_to = 10 ** money.minor_units(base)
-        converted = _round_div(
-            lines.c.amount * lines.c.fx * minor_to,
-            _minor_factor(lines.c.currency) * _RATE_UNITS,
-        )
+        converted = _to_base(lines.c.amount, lines.c.fx, _minor_factor(lines.c.currency), base)
         same = lines.c.currency == base
         currency = case((or_(same, lines.c.fx.isnot(None)), base), else_=lines.c.currency)
         amount = case(
@@ -915,11 +916,7 @@ def spend_report(session: Session, *, actor, query: SpendQuery) -> SpendReport:
     width = len(query.group_by)
     cells: dict[tuple, dict] = {}
     missing: set[str] = set()
-    kept = None
-    if query.grain != "week":
-        from fms.reports import rollup  # the roll-up builds on this module's cells
-
-        kept = rollup.kept_cells(session, actor.org_id, query.start, query.end)
+    kept = _kept(session, actor.org_id, query.grain)
     for measure, stmt in (
         ("approved", _approved_statement(actor.org_id, query, base, dialect, kept=kept)),
         ("invoiced", _invoiced_statement(actor.org_id, query, base, dialect)),
@@ -989,12 +986,8 @@ def top_groups(
     without_jit(session)
     org = session.get(Organization, actor.org_id)
     dialect = session.get_bind().dialect.name
-    kept = None
-    if query.grain != "week":
-        from fms.reports import rollup  # the roll-up builds on this module's cells
-
-        kept = rollup.kept_cells(session, actor.org_id, query.start, query.end)
-    whole = replace_grain(query, "all")
+    kept = _kept(session, actor.org_id, query.grain)
+    whole = dataclasses.replace(query, grain="all")
     sums = _approved_statement(actor.org_id, whole, org.base_currency, dialect, kept=kept)
     sums = sums.subquery("sums")
     rows = session.execute(
@@ -1010,8 +1003,14 @@ def top_groups(
     ]
 
 
-def replace_grain(query: SpendQuery, grain: str) -> SpendQuery:
-    return SpendQuery(query.start, query.end, grain, query.group_by, query.currency)
+def _kept(session: Session, org_id: int, grain: str):
+    """The organization's kept lines for a report by month, quarter or the whole range
+    (None: a week-grain report, or no roll-up built; the raw rows give everything)."""
+    if grain == "week":
+        return None
+    from fms.reports import rollup  # the roll-up builds on this module's cells
+
+    return rollup.kept_lines(session, org_id)
 
 
 def _days_in(start: date, query: SpendQuery) -> int:
